@@ -1,0 +1,1 @@
+"""irflow's dialects: `nn` (graph level), `quant` (quantized types), `accel` (lowered program)."""

@@ -1,0 +1,183 @@
+"""The weight store: named arrays that `#nn.weight<"name">` constants refer to.
+
+Weights live beside the IR, never in it: in memory a `WeightStore` is attached to
+its `ModuleOp` (a side table keyed by the module object), on disk it is an `.npz`
+next to the `.mlir` file. Passes that create or rewrite weights reach the store
+through `weights_of(module)`.
+
+    >>> store = weights_of(module)
+    >>> name = store.add("conv1.weight", np.zeros((16, 3, 3, 3), np.float32))
+    >>> nn.ConstantOp(nn.WeightAttr(name), TensorType(f32, [16, 3, 3, 3]))
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import weakref
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import (
+    BytesAttr,
+    DenseIntOrFPElementsAttr,
+    Float16Type,
+    Float32Type,
+    Float64Type,
+    IntegerType,
+    ModuleOp,
+    TensorType,
+)
+from xdsl.ir import Attribute
+
+from irflow.dialects import nn
+from irflow.diagnostics import IrflowError
+
+
+class WeightStore(MutableMapping[str, np.ndarray]):
+    """A mapping from weight name to array, with unique-name allocation."""
+
+    def __init__(self, arrays: dict[str, np.ndarray] | None = None):
+        self._arrays: dict[str, np.ndarray] = dict(arrays or {})
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        try:
+            return self._arrays[key]
+        except KeyError:
+            raise IrflowError(f"weight '{key}' is not in the weight store") from None
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        self._arrays[key] = np.asarray(value)
+
+    def __delitem__(self, key: str) -> None:
+        del self._arrays[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._arrays
+
+    def unique_name(self, hint: str) -> str:
+        if hint not in self._arrays:
+            return hint
+        i = 1
+        while f"{hint}.{i}" in self._arrays:
+            i += 1
+        return f"{hint}.{i}"
+
+    def add(self, hint: str, array: np.ndarray) -> str:
+        """Store `array` under `hint` (or `hint.N` if taken) and return the name used."""
+        name = self.unique_name(hint)
+        self._arrays[name] = np.asarray(array)
+        return name
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self._arrays.values())
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write an `.npz` atomically (a temporary file renamed into place)."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
+        os.close(fd)
+        try:
+            with open(tmp, "wb") as f:
+                np.savez(f, **self._arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> WeightStore:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls({k: data[k] for k in data.files})
+        except (OSError, ValueError) as e:
+            raise IrflowError(f"{path}: cannot read weights: {e}") from None
+
+    def prune_unused(self, module: ModuleOp) -> None:
+        """Drop arrays no `nn.constant` in `module` refers to."""
+        used = {
+            op.value.key
+            for op in module.walk()
+            if isinstance(op, nn.ConstantOp) and isinstance(op.value, nn.WeightAttr)
+        }
+        for key in [k for k in self._arrays if k not in used]:
+            del self._arrays[key]
+
+
+_STORES: weakref.WeakKeyDictionary[ModuleOp, WeightStore] = weakref.WeakKeyDictionary()
+
+
+def weights_of(module: ModuleOp) -> WeightStore:
+    """The weight store attached to `module` (an empty one is attached if none is)."""
+    store = _STORES.get(module)
+    if store is None:
+        store = _STORES[module] = WeightStore()
+    return store
+
+
+def attach_weights(module: ModuleOp, store: WeightStore) -> ModuleOp:
+    _STORES[module] = store
+    return module
+
+
+def weights_path(mlir_path: str | os.PathLike[str]) -> Path:
+    """Where the weights of `model.mlir` live: `model.npz` beside it."""
+    return Path(mlir_path).with_suffix(".npz")
+
+
+# --------------------------------------------------------------------------------------
+# Element types <-> numpy
+
+
+def numpy_dtype(element_type: Attribute) -> np.dtype:
+    """The numpy dtype holding values of an MLIR element type (i4 is held in int8)."""
+    if isinstance(element_type, Float32Type):
+        return np.dtype(np.float32)
+    if isinstance(element_type, Float64Type):
+        return np.dtype(np.float64)
+    if isinstance(element_type, Float16Type):
+        return np.dtype(np.float16)
+    if isinstance(element_type, IntegerType):
+        width = element_type.width.data
+        signed = not element_type.signedness.data.name == "UNSIGNED"
+        if width == 1:
+            return np.dtype(np.bool_)
+        for bits in (8, 16, 32, 64):
+            if width <= bits:
+                return np.dtype(f"{'i' if signed else 'u'}{bits // 8}")
+    raise IrflowError(f"no numpy dtype for element type {element_type}")
+
+
+def constant_value(op: nn.ConstantOp, store: WeightStore) -> np.ndarray:
+    """The array an `nn.constant` stands for, checked against its result type."""
+    ty = op.output.type
+    assert isinstance(ty, TensorType)
+    shape = tuple(ty.get_shape())
+    if isinstance(op.value, nn.WeightAttr):
+        array = store[op.value.key]
+        if tuple(array.shape) != shape:
+            raise IrflowError(
+                f"weight '{op.value.key}' has shape {list(array.shape)}, "
+                f"but {op.name} declares {list(shape)}"
+            )
+        return array
+    dtype = numpy_dtype(ty.element_type)
+    data = np.frombuffer(op.value.data.data, dtype=dtype)
+    return data.reshape(shape) if data.size == int(np.prod(shape)) else np.broadcast_to(
+        data, shape
+    )
+
+
+def dense_attr(array: np.ndarray, element_type: Attribute) -> DenseIntOrFPElementsAttr:
+    """An inline `dense<...>` attribute for a small constant."""
+    array = np.ascontiguousarray(array, dtype=numpy_dtype(element_type))
+    return DenseIntOrFPElementsAttr(
+        TensorType(element_type, list(array.shape)), BytesAttr(array.tobytes())
+    )
