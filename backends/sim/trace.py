@@ -1,0 +1,81 @@
+"""What the accelerator executor hands to the memory and cost models.
+
+The simulator is three pieces (STYLE §9): the *trace producer*
+(`backends/sim/executor.py`) walks the lowered `accel` program tile by tile,
+computing the real numbers with numpy and recording, per layer, which cache lines
+each tile step touches and how much work each step does; the *memory model*
+(`backends/sim/cache.py`) services those accesses; the *cost model*
+(`backends/sim/cost.py`) turns accesses, cache outcomes and work into cycles and
+energy. `LayerTrace` is the contract between them.
+
+Everything is arrays, one entry per line access (in program order) or per tile
+step, so the models never loop per access in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+import numpy as np
+
+
+class Role(IntEnum):
+    """Which tensor of a layer an access belongs to (stats are split by role)."""
+
+    INPUT = 0
+    WEIGHT = 1
+    OUTPUT = 2
+
+
+class Unit(IntEnum):
+    """Which compute unit runs a layer's tile steps."""
+
+    PE_ARRAY = 0
+    VECTOR = 1
+    DMA = 2  # pure data movement (copies for layout changes)
+
+
+@dataclass
+class LayerTrace:
+    """One lowered layer (one `accel` layer op) as executed, tile by tile.
+
+    Access arrays have one entry per cache-line access, in program order:
+    `line[i]` is the byte address // line size, `write[i]` is a store,
+    `role[i]` a `Role`, `step[i]` the tile step (0-based) the access belongs to.
+    A tile step loads its operand slices (role INPUT/WEIGHT), computes, and
+    stores its result slice (role OUTPUT).
+
+    Step arrays have one entry per tile step: `step_macs[s]` multiply-accumulates
+    on the PE array, `step_vector_ops[s]` element operations on the vector unit.
+    """
+
+    name: str  # the layer's name (IR op location or symbol), shown in reports
+    op: str  # the IR op it came from, e.g. "nn.conv2d"
+    unit: Unit
+    dtype: str  # operand data type on the compute unit: "fp32", "fp16", "bf16", "int8", "int4"
+    line: np.ndarray  # int64 [n_access]
+    write: np.ndarray  # bool [n_access]
+    role: np.ndarray  # int8 [n_access]
+    step: np.ndarray  # int32 [n_access]
+    step_macs: np.ndarray  # int64 [n_steps]
+    step_vector_ops: np.ndarray  # int64 [n_steps]
+    vector_kind: str = "add"  # cost class for vector ops (see the machine's vector table)
+    compulsory_bytes: int = 0  # bytes of distinct operand and result data (roofline bound)
+    sparsity: str | None = None  # weight sparsity pattern, e.g. "2:4" (halves PE MAC cycles)
+    notes: list[str] = field(default_factory=list)  # warnings shown in the report
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.step_macs)
+
+    @property
+    def macs(self) -> int:
+        return int(self.step_macs.sum())
+
+    def __post_init__(self) -> None:
+        n = len(self.line)
+        if not (len(self.write) == len(self.role) == len(self.step) == n):
+            raise ValueError("LayerTrace access arrays must have equal length")
+        if len(self.step_vector_ops) != len(self.step_macs):
+            raise ValueError("LayerTrace step arrays must have equal length")
