@@ -30,8 +30,8 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
-from irflow.dialects import nn
 from irflow.diagnostics import IrflowError
+from irflow.dialects import nn
 from irflow.weights import WeightStore, attach_weights, dense_attr, numpy_dtype
 
 _SSA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.-]*$")

@@ -31,8 +31,8 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute
 
-from irflow.dialects import nn
 from irflow.diagnostics import IrflowError
+from irflow.dialects import nn
 
 
 class WeightStore(MutableMapping[str, np.ndarray]):

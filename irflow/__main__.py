@@ -1,0 +1,5 @@
+import sys
+
+from irflow.cli import main
+
+sys.exit(main())

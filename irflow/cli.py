@@ -1,0 +1,387 @@
+"""The `irflow` command line, in the spirit of `mlir-opt` and friends.
+
+    irflow run [MODEL]            compile with a pipeline and execute (simulator or reference)
+    irflow opt INPUT -p PIPELINE  IR (or DSL/ONNX) in -> passes -> IR out
+    irflow sim INPUT              simulate IR (lowered or high-level) and report
+    irflow show MODEL             Graphviz picture of the dataflow graph
+    irflow zoo                    list the built-in models
+    irflow export INPUT -o F      nn IR -> ONNX
+
+MODEL is a zoo name (`irflow zoo`) or a file (`.irf`, `.mlir`, `.onnx`). Errors print
+one line (`file:line:col: error: ...`) and exit 1; `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import io
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp, TensorType
+
+from irflow.diagnostics import IrflowError
+from irflow.graph import input_names, main_func
+
+DEFAULT_PIPELINE = "default"
+
+
+# --------------------------------------------------------------------------------------
+# Shared argument handling
+
+
+def parse_shape_flag(values: Sequence[str]) -> dict[str, list[int]]:
+    """`--input-shape name=1x3x224x224` (repeatable) -> {name: [1, 3, 224, 224]}."""
+    shapes: dict[str, list[int]] = {}
+    for value in values:
+        name, sep, dims = value.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shapes[name] = [int(d) for d in dims.lower().split("x")]
+        except ValueError:
+            raise IrflowError(
+                f"--input-shape expects NAME=D0xD1x..., e.g. input=1x1x8x8, got '{value}'"
+            ) from None
+    return shapes
+
+
+def load_model(spec: str | None, *, input_shapes: Sequence[str] = (), seed: int = 0,
+               weights: str | None = None) -> tuple[ModuleOp, str]:
+    """A model from a zoo name or a file path; returns (module, display name)."""
+    from irflow import zoo
+    from irflow.io import FRONTENDS, load
+
+    spec = spec or zoo.DEFAULT_MODEL
+    path = Path(spec)
+    if path.suffix in FRONTENDS or path.exists():
+        return load(path, input_shapes=parse_shape_flag(input_shapes), weights=weights), path.name
+    if spec in zoo.names():
+        return zoo.load(spec, seed=seed), spec
+    hint = difflib.get_close_matches(spec, zoo.names(), n=1)
+    raise IrflowError(
+        f"'{spec}' is neither a model file nor a zoo model"
+        + (f"; did you mean '{hint[0]}'?" if hint else f" (zoo: {', '.join(zoo.names())})")
+    )
+
+
+def load_inputs(module: ModuleOp, path: str | None, seed: int) -> dict[str, np.ndarray]:
+    """Inputs keyed by name from an `.npz`, or seeded standard-normal arrays."""
+    fn = main_func(module)
+    names = input_names(fn)
+    types = [a.type for a in fn.body.blocks[0].args]
+    if path is None:
+        rng = np.random.default_rng(seed)
+        arrays = {}
+        for name, ty in zip(names, types):
+            assert isinstance(ty, TensorType)
+            shape = tuple(ty.get_shape())
+            arrays[name] = rng.standard_normal(shape).astype(np.float32)
+        return arrays
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as e:
+        raise IrflowError(f"{path}: cannot read inputs: {e}") from None
+    missing = [n for n in names if n not in arrays]
+    extra = [k for k in arrays if k not in names]
+    if missing or extra:
+        raise IrflowError(
+            f"{path}: inputs must be keyed by the model's input names {names}; "
+            + (f"missing {missing}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"unexpected {extra}" if extra else "")
+        )
+    return arrays
+
+
+def save_arrays(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+    from irflow.io import atomic_write
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write(path, buf.getvalue())
+
+
+def run_passes(module: ModuleOp, spec: str | None, args: argparse.Namespace) -> None:
+    """Run pipeline `spec` on `module` with the IR-dump/timing flags of `args`."""
+    from irflow.pipeline import PassManager, parse_pipeline
+
+    for pass_spec in getattr(args, "load_pass", None) or ():
+        from irflow.registry import load_pass
+
+        load_pass(pass_spec)
+    if not spec:
+        return
+    pm = PassManager(
+        parse_pipeline(spec),
+        verify_each=True,
+        print_ir_after_all=getattr(args, "print_ir_after_all", False),
+        print_ir_after=frozenset(getattr(args, "print_ir_after", None) or ()),
+        print_ir_after_change=getattr(args, "print_ir_after_change", False),
+        dump_dir=Path(args.dump_dir) if getattr(args, "dump_dir", None) else None,
+        timing=getattr(args, "timing", False),
+        generic=getattr(args, "generic", False),
+        out=sys.stderr,
+    )
+    pm.run(module)
+
+
+# --------------------------------------------------------------------------------------
+# Commands
+
+
+def cmd_opt(args: argparse.Namespace) -> int:
+    from irflow.io import print_module, save
+
+    module, _ = load_model(args.input, input_shapes=args.input_shape, weights=args.weights)
+    run_passes(module, args.pipeline, args)
+    if args.output:
+        save(module, args.output, generic=args.generic, debuginfo=args.debuginfo)
+    else:
+        sys.stdout.write(print_module(module, generic=args.generic, debuginfo=args.debuginfo))
+    return 0
+
+
+def cmd_zoo(args: argparse.Namespace) -> int:
+    from irflow import zoo
+
+    width = max(len(n) for n in zoo.names())
+    for name in zoo.names():
+        default = "  (default)" if name == zoo.DEFAULT_MODEL else ""
+        print(f"{name:<{width}}  {zoo.describe(name)}{default}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    module, name = load_model(args.model, input_shapes=args.input_shape, seed=args.seed,
+                              weights=args.weights)
+    inputs = load_inputs(module, args.inputs, args.seed)
+    if args.backend == "reference":
+        run_passes(module, args.pipeline, args)
+        outputs = run_reference(module, inputs, name)
+    else:
+        outputs = run_simulator(module, inputs, name, args)
+    if args.outputs:
+        save_arrays(args.outputs, outputs)
+    return 0
+
+
+def run_reference(module: ModuleOp, inputs: dict[str, np.ndarray], name: str
+                  ) -> dict[str, np.ndarray]:
+    from irflow.analysis import op_macs
+    from irflow.backends.reference import compile_function
+
+    program = compile_function(module)
+    timings: dict = {}
+    start = time.perf_counter()
+    outputs = program.run(inputs, timings=timings)
+    total = time.perf_counter() - start
+    print_op_table(name, timings, op_macs, total)
+    for key, value in outputs.items():
+        print(f"output {key}: shape {list(value.shape)}, {value.dtype}, "
+              f"mean {float(np.mean(value)):.6g}, max {float(np.max(value)):.6g}")
+    return outputs
+
+
+def print_op_table(name: str, timings: Mapping, op_macs, total: float) -> None:  # noqa: ANN001
+    from irflow.diagnostics import location_string
+
+    rows = []
+    for op, seconds in timings.items():
+        shape = "x".join(str(d) for d in op.results[0].type.get_shape()) if op.results else ""
+        where = location_string(op.location) or ""
+        rows.append((op.name, shape, op_macs(op), seconds * 1e3, where))
+    print(f"model {name}: {len(rows)} ops on the reference executor")
+    print(f"{'op':<20} {'result':<18} {'MACs':>14} {'ms':>9}  location")
+    for op_name, shape, macs, ms, where in rows:
+        print(f"{op_name:<20} {shape:<18} {macs:>14,} {ms:>9.3f}  {where}")
+    total_macs = sum(r[2] for r in rows)
+    print(f"{'total':<20} {'':<18} {total_macs:>14,} {total * 1e3:>9.3f}")
+
+
+def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
+                  args: argparse.Namespace) -> dict[str, np.ndarray]:
+    from irflow.backends.sim import simulate
+    from irflow.backends.sim.machine import load_machine
+
+    machine = load_machine(args.hw)
+    run_passes(module, args.pipeline, args)
+    result = simulate(module, inputs, machine=machine)
+    emit_report(result.report, args)
+    return result.outputs
+
+
+def emit_report(report, args: argparse.Namespace) -> None:  # noqa: ANN001
+    from irflow.backends.sim import report as rep
+    from irflow.io import atomic_write
+
+    if args.report == "json":
+        sys.stdout.write(rep.to_json(report) + "\n")
+    else:
+        sys.stdout.write(rep.to_table(report) + "\n")
+    if args.report_file:
+        atomic_write(args.report_file, rep.to_json(report) + "\n")
+    if args.trace:
+        rep.chrome_trace(report, args.trace)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    module, name = load_model(args.input, input_shapes=args.input_shape)
+    inputs = load_inputs(module, args.inputs, args.seed)
+    outputs = run_simulator(module, inputs, name, args)
+    if args.outputs:
+        save_arrays(args.outputs, outputs)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from irflow.io import atomic_write
+    from irflow.show import to_dot, to_svg
+
+    module, _ = load_model(args.model, input_shapes=args.input_shape)
+    dot = to_dot(module)
+    if args.output is None:
+        sys.stdout.write(dot)
+    elif args.output.endswith(".svg"):
+        atomic_write(args.output, to_svg(dot))
+    else:
+        atomic_write(args.output, dot)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from irflow.exporters.onnx import export_onnx
+
+    module, _ = load_model(args.input, input_shapes=args.input_shape)
+    export_onnx(module, args.output, opset=args.opset)
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# Parser
+
+
+def _add_pass_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--pipeline", help="pass pipeline, e.g. 'fold-batchnorm,cse' or a "
+                   "named pipeline ('default')")
+    p.add_argument("--load-pass", action="append", metavar="FILE.py:CLASS",
+                   help="load a user pass (repeatable)")
+    p.add_argument("--print-ir-after-all", action="store_true", help="print IR after every pass")
+    p.add_argument("--print-ir-after", action="append", metavar="PASS",
+                   help="print IR after the named pass (repeatable)")
+    p.add_argument("--print-ir-after-change", action="store_true",
+                   help="print IR after passes that changed it")
+    p.add_argument("--dump-dir", metavar="DIR", help="write one numbered .mlir per pass")
+    p.add_argument("--timing", action="store_true", help="time each pass")
+
+
+def _add_model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x224x224",
+                   help="fix a dynamic input shape (ONNX; repeatable)")
+    p.add_argument("--weights", metavar="NPZ", help="weights for a DSL model (.npz)")
+
+
+def _add_sim_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hw", metavar="PRESET|FILE.toml", help="machine preset or TOML file")
+    p.add_argument("--report", choices=("table", "json"), default="table",
+                   help="report format on stdout")
+    p.add_argument("--report-file", metavar="F", help="also write the JSON report to F")
+    p.add_argument("--trace", metavar="F.json", help="write a Chrome trace (opens in Perfetto)")
+
+
+def _add_io_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--inputs", metavar="NPZ", help="input arrays keyed by input name")
+    p.add_argument("--outputs", metavar="NPZ", help="save outputs keyed by output name")
+    p.add_argument("--seed", type=int, default=0, help="seed for random inputs and weights")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="irflow", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="compile and execute a model (default: resnet18 on the "
+                       "simulator)")
+    p.add_argument("model", nargs="?", help="zoo name or model file (default: resnet18)")
+    p.add_argument("--backend", choices=("sim", "reference"), default="sim")
+    _add_pass_flags(p)
+    _add_model_flags(p)
+    _add_io_flags(p)
+    _add_sim_flags(p)
+    p.set_defaults(func=cmd_run, pipeline=DEFAULT_PIPELINE)
+
+    p = sub.add_parser("opt", help="run a pass pipeline on IR and print the result")
+    p.add_argument("input", help="IR (.mlir), DSL (.irf), ONNX (.onnx) or a zoo name")
+    p.add_argument("-o", "--output", help="write IR here (weights go to a .npz beside it)")
+    p.add_argument("--generic", action="store_true", help="print the generic op form")
+    p.add_argument("--debuginfo", action="store_true", help="print source locations")
+    _add_pass_flags(p)
+    _add_model_flags(p)
+    p.set_defaults(func=cmd_opt)
+
+    p = sub.add_parser("sim", help="simulate IR on the accelerator and report")
+    p.add_argument("input", help="IR file (lowered or nn level) or zoo name")
+    _add_pass_flags(p)
+    _add_model_flags(p)
+    _add_io_flags(p)
+    _add_sim_flags(p)
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("show", help="Graphviz DOT (or SVG) of the dataflow graph")
+    p.add_argument("model", nargs="?", help="zoo name or model file")
+    p.add_argument("-o", "--output", help="write .dot or .svg (SVG needs Graphviz 'dot')")
+    _add_model_flags(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("zoo", help="list the built-in models")
+    p.set_defaults(func=cmd_zoo)
+
+    p = sub.add_parser("export", help="export nn IR to ONNX")
+    p.add_argument("input", help="IR file, DSL file or zoo name")
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("--opset", type=int, default=17)
+    _add_model_flags(p)
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except IrflowError as e:
+        if args.debug:
+            raise
+        print(f"irflow: {e}", file=sys.stderr)
+        return 1
+    except (OSError, MemoryError) as e:
+        if args.debug:
+            raise
+        print(f"irflow: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug in irflow, not in the input: say so, briefly
+        if args.debug:
+            raise
+        print(f"irflow: internal error: {type(e).__name__}: {e} (rerun with --debug for the "
+              "traceback)", file=sys.stderr)
+        return 70
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
