@@ -441,9 +441,16 @@ def _conv2d(op: nn.Conv2dOp) -> Kernel:
     return with_activation(op, kernel)
 
 
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ONNX MatMul. Operands are made C-contiguous first: BLAS rounds differently for
+    transposed layouts, and a result must not depend on whether an operand is a view
+    (e.g. before and after `fold-constants` materializes a transpose)."""
+    return np.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+
 @register_kernel(nn.MatmulOp)
 def _matmul(op: nn.MatmulOp) -> Kernel:
-    return with_activation(op, np.matmul)
+    return with_activation(op, matmul)
 
 
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
