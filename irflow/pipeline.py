@@ -1,0 +1,316 @@
+"""Pipelines: MLIR-style pipeline text -> passes, and the pass manager that runs them.
+
+    >>> from irflow.pipeline import run_pipeline
+    >>> result = run_pipeline(module, "fold-batchnorm,fuse-activation{only=relu},cse")
+    >>> [(p.name, p.modified) for p in result.passes]
+    [('fold-batchnorm', True), ('fuse-activation', True), ('cse', False)]
+
+Pipeline text is xDSL's (and MLIR's) syntax: passes separated by commas, options in
+braces separated by spaces, list values separated by commas —
+`quantize{bits=8 granularity=per-channel},tile{sizes=32,32}`. Named pipelines from
+`irflow.pipelines` (`default`, ...) expand in place.
+
+The `PassManager` verifies the module after every pass (a failure names the pass and
+the passes that ran before it), records per pass its wall time and whether it changed
+the IR, and can print or dump the IR between passes (`--print-ir-after-all`,
+`--print-ir-after=NAME`, `--print-ir-after-change`, `--dump-dir`, `--timing` in the CLI).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO, get_type_hints
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+from xdsl.utils.arg_spec import ArgSpec, _convert_arg_to_type
+from xdsl.utils.arg_spec import parse_pipeline as _xdsl_parse_pipeline
+from xdsl.utils.exceptions import ArgSpecParseError
+from xdsl.utils.hints import type_repr
+
+from irflow.context import make_context
+from irflow.diagnostics import IrflowError, PassError, VerifyError
+from irflow.io import atomic_write, print_module, verify_module
+from irflow.pipelines import PIPELINES
+from irflow.registry import did_you_mean, get_pass, has_pass, pass_names
+from irflow.weights import WeightStore, weights_of
+
+# --------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_pipeline(spec: str) -> tuple[ModulePass, ...]:
+    """Instantiate the passes of a pipeline text; named pipelines expand in place.
+
+    Errors are `PassError`s: a syntax error with its column, an unknown pass with a
+    "did you mean", a bad option naming the pass, the option and the expected type.
+    """
+    return tuple(_instantiate(s) for s in _expand(_parse_specs(spec), ()))
+
+
+def _parse_specs(spec: str) -> list[ArgSpec]:
+    spec = spec.strip()
+    try:
+        return list(_xdsl_parse_pipeline(spec))
+    except ArgSpecParseError as e:  # a BaseException in xDSL 0.74: catch it by name
+        lines = str(e).splitlines()
+        col = next((m.group(1) for line in lines
+                    if (m := re.match(r"pass-pipeline:\d+:(\d+)", line))), "?")
+        reason = lines[-1].strip() if lines else "syntax error"
+        raise PassError(f"bad pipeline '{spec}' at column {col}: {reason}") from None
+
+
+def _expand(specs: Iterable[ArgSpec], stack: tuple[str, ...]) -> list[ArgSpec]:
+    out: list[ArgSpec] = []
+    for s in specs:
+        if has_pass(s.name) or s.name not in PIPELINES:
+            out.append(s)
+            continue
+        if s.parameters:
+            raise PassError(f"named pipeline '{s.name}' takes no options, got "
+                            f"{{{', '.join(s.parameters)}}}")
+        if s.name in stack:
+            raise PassError(f"named pipeline '{s.name}' includes itself "
+                            f"({' -> '.join((*stack, s.name))})")
+        inner = [spec for step in PIPELINES[s.name] for spec in _parse_specs(step)]
+        out.extend(_expand(inner, (*stack, s.name)))
+    return out
+
+
+def _instantiate(spec: ArgSpec) -> ModulePass:
+    if not has_pass(spec.name):
+        raise PassError(
+            f"unknown pass '{spec.name}'{did_you_mean(spec.name, pass_names() + list(PIPELINES))}"
+        )
+    cls = get_pass(spec.name)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "name"}
+    hints = get_type_hints(cls)
+    for key, value in spec.normalize_parameter_names().parameters.items():
+        if key not in fields:
+            options = ", ".join(n.replace("_", "-") for n in fields) or "none"
+            hint = did_you_mean(key.replace("_", "-"), [n.replace("_", "-") for n in fields])
+            raise PassError(f"pass '{spec.name}' has no option '{key.replace('_', '-')}'{hint} "
+                            f"(options: {options})")
+        try:
+            _convert_arg_to_type(value, hints[key])
+        except ValueError:
+            given = ",".join(str(v) for v in value) if value else "(nothing)"
+            raise PassError(
+                f"pass '{spec.name}' option '{key.replace('_', '-')}' expects "
+                f"{type_repr(hints[key])}, got '{given}'"
+            ) from None
+    try:
+        return cls.from_pass_spec(spec)
+    except IrflowError as e:
+        raise PassError(f"pass '{spec.name}': {e.message}") from None
+    except (ValueError, TypeError) as e:  # a required option missing, or __post_init__ checks
+        raise PassError(f"pass '{spec.name}': {e}") from None
+
+
+def pipeline_text(passes: Sequence[ModulePass]) -> str:
+    """The pipeline text that `parse_pipeline` turns back into `passes`."""
+    return ",".join(str(p.spec()) for p in passes)
+
+
+# --------------------------------------------------------------------------------------
+# Running
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """What one pass did: its CLI name and full spec, wall time, whether the IR changed."""
+
+    name: str
+    spec: str
+    seconds: float
+    modified: bool
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    module: ModuleOp
+    passes: tuple[PassRecord, ...]
+    verify_seconds: float
+    total_seconds: float
+    dumped: tuple[Path, ...] = ()
+
+    @property
+    def modified(self) -> bool:
+        return any(p.modified for p in self.passes)
+
+    def timing_report(self) -> str:
+        """One line per pass plus verification and total, in the spirit of `-mlir-timing`."""
+        total = self.total_seconds or 1e-12
+        rule = "===" + "-" * 73 + "==="
+        lines = [rule, "Pass execution timing report".center(79).rstrip(), rule,
+                 f"  Total Execution Time: {self.total_seconds:.4f} seconds", "",
+                 "  ----Wall Time----  ----Name----"]
+
+        def row(seconds: float, name: str) -> str:
+            return f"  {seconds:9.4f} ({100 * seconds / total:5.1f}%)  {name}"
+
+        for p in self.passes:
+            lines.append(row(p.seconds, p.spec + ("" if p.modified else "  (no change)")))
+        lines.append(row(self.verify_seconds, "(verify)"))
+        other = self.total_seconds - self.verify_seconds - sum(p.seconds for p in self.passes)
+        if other > 0.00005:
+            lines.append(row(other, "(printing, dumps, change tracking)"))
+        lines.append(row(self.total_seconds, "Total"))
+        return "\n".join(lines) + "\n"
+
+
+@dataclass
+class PassManager:
+    """Runs passes over a module, verifying between them; see the module docstring.
+
+        >>> pm = PassManager(parse_pipeline("default"), print_ir_after={"fuse-activation"})
+        >>> result = pm.run(module)
+    """
+
+    passes: Sequence[ModulePass]
+    verify_each: bool = True
+    print_ir_after_all: bool = False
+    print_ir_after: frozenset[str] = frozenset()
+    print_ir_after_change: bool = False
+    dump_dir: Path | None = None  # 00-input.mlir, 01-<pass>.mlir, ... and weights.npz
+    timing: bool = False
+    generic: bool = False
+    debuginfo: bool = False  # print `loc(...)` in IR dumps
+    out: TextIO = field(default_factory=lambda: sys.stderr)  # IR dumps and timing go here
+    ctx: Context | None = None
+
+    @classmethod
+    def from_spec(cls, spec: str, **options: Any) -> PassManager:
+        return cls(parse_pipeline(spec), **options)
+
+    def __post_init__(self) -> None:
+        self.print_ir_after = frozenset(self.print_ir_after)
+        unknown = sorted(n for n in self.print_ir_after if not has_pass(n))
+        if unknown:
+            raise PassError(f"--print-ir-after: unknown pass '{unknown[0]}'"
+                            f"{did_you_mean(unknown[0], pass_names())}")
+        if self.dump_dir is not None:
+            self.dump_dir = Path(self.dump_dir)
+
+    def run(self, module: ModuleOp) -> PipelineResult:
+        """Apply every pass in order; raises `PassError` naming the pass that failed."""
+        start = time.perf_counter()
+        ctx = self.ctx if self.ctx is not None else make_context()
+        store = weights_of(module)
+        initial_weights = dict(store.items()) if self.dump_dir is not None else {}
+        records: list[PassRecord] = []
+        verify_seconds = 0.0
+        dumped: list[Path] = []
+        width = max(2, len(str(len(self.passes))))
+
+        if self.verify_each:
+            t = time.perf_counter()
+            try:
+                verify_module(module, context="input IR (before any pass): ")
+            except VerifyError as e:
+                raise PassError(e.message, e.where) from None
+            verify_seconds += time.perf_counter() - t
+        text = self._text(module)
+        fingerprint = (text, _WeightsFingerprint(store))
+        if self.dump_dir is not None:
+            self.dump_dir.mkdir(parents=True, exist_ok=True)
+            dumped.append(self._dump(f"{0:0{width}d}-input.mlir", text))
+        try:
+            for i, p in enumerate(self.passes, 1):
+                t = time.perf_counter()
+                self._apply(p, ctx, module, records)
+                seconds = time.perf_counter() - t
+                if self.verify_each:
+                    t = time.perf_counter()
+                    self._verify(p, module, records)
+                    verify_seconds += time.perf_counter() - t
+                text = self._text(module)
+                new_fingerprint = (text, _WeightsFingerprint(store))
+                modified = new_fingerprint != fingerprint
+                fingerprint = new_fingerprint
+                records.append(PassRecord(p.name, str(p.spec()), seconds, modified))
+                if (self.print_ir_after_all or p.name in self.print_ir_after
+                        or (self.print_ir_after_change and modified)):
+                    self.out.write(f"// -----// IR Dump After {p.spec()} //----- //\n{text}\n")
+                if self.dump_dir is not None:
+                    dumped.append(self._dump(f"{i:0{width}d}-{p.name}.mlir", text))
+        finally:
+            if self.dump_dir is not None:
+                # Once for every dump: the union of the input's arrays and the final ones.
+                union = WeightStore({**initial_weights, **dict(store.items())})
+                if len(union):
+                    union.save(self.dump_dir / "weights.npz")
+                    dumped.append(self.dump_dir / "weights.npz")
+        result = PipelineResult(module, tuple(records), verify_seconds,
+                                time.perf_counter() - start, tuple(dumped))
+        if self.timing:
+            self.out.write(result.timing_report())
+        return result
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _text(self, module: ModuleOp) -> str:
+        return print_module(module, generic=self.generic, debuginfo=self.debuginfo)
+
+    def _dump(self, filename: str, text: str) -> Path:
+        assert self.dump_dir is not None
+        path = self.dump_dir / filename
+        atomic_write(path, text)
+        return path
+
+    @staticmethod
+    def _apply(p: ModulePass, ctx: Context, module: ModuleOp,
+               before: Sequence[PassRecord]) -> None:
+        try:
+            p.apply(ctx, module)
+        except IrflowError as e:
+            raise PassError(f"pass '{p.name}' failed{_after(before)}: {e.message}",
+                            e.where) from e
+        except Exception as e:
+            raise PassError(
+                f"pass '{p.name}' failed{_after(before)}: {type(e).__name__}: {e}"
+            ) from e
+
+    @staticmethod
+    def _verify(p: ModulePass, module: ModuleOp, before: Sequence[PassRecord]) -> None:
+        try:
+            verify_module(module, context=f"pass '{p.name}' left invalid IR{_after(before)}: ")
+        except VerifyError as e:
+            raise PassError(e.message, e.where) from None
+
+
+def _after(records: Sequence[PassRecord]) -> str:
+    if not records:
+        return " (it ran first)"
+    return f" (after {', '.join(r.name for r in records)})"
+
+
+class _WeightsFingerprint:
+    """Names and array objects of a store; passes replace arrays rather than mutate them,
+    so names + identities tell a change (holding the arrays keeps their identities unique)."""
+
+    def __init__(self, store: WeightStore):
+        self.items = tuple(store.items())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _WeightsFingerprint) and len(self.items) == len(
+            other.items) and all(a[0] == b[0] and a[1] is b[1]
+                                 for a, b in zip(self.items, other.items))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def run_pipeline(module: ModuleOp, spec: str, **pm_options: Any) -> PipelineResult:
+    """Parse `spec` and run it over `module` (in place) with a `PassManager(**pm_options)`."""
+    return PassManager(parse_pipeline(spec), **pm_options).run(module)
+
+
+__all__ = ["parse_pipeline", "pipeline_text", "PassManager", "PassRecord", "PipelineResult",
+           "run_pipeline"]

@@ -1,0 +1,36 @@
+"""Named pipelines, in one readable place.
+
+Each pipeline is a tuple of pass specs in pipeline syntax (`name{option=value ...}`),
+one step per line with a comment saying why it is there. A named pipeline is usable
+wherever a pass is, and expands in place:
+
+    irflow opt model.irf -p default
+    irflow opt model.irf -p "default,tile{sizes=32,32}"
+
+To add one: define a tuple below and add it to `PIPELINES`. A pipeline may name
+another pipeline (it expands recursively); a name must not be both a pass and a
+pipeline (a test checks this).
+"""
+
+from __future__ import annotations
+
+# The float graph-level cleanup every other pipeline starts from.
+DEFAULT: tuple[str, ...] = (
+    # Inference batchnorm is an affine map per channel: fold it into the conv's weight
+    # and bias, so it costs nothing at run time and later passes see one op, not two.
+    "fold-batchnorm",
+    # relu/relu6/... right after a conv, linear, matmul or add becomes the producer's
+    # `act`: one pass over the output instead of two (the accelerator applies it on write-back).
+    "fuse-activation",
+    # Folds and local simplifications (xDSL's canonicalizer: op folders + canonical patterns).
+    "canonicalize",
+    # Two identical pure ops on the same operands become one (shared constants, repeated
+    # reshapes after import).
+    "cse",
+    # Remove what the steps above left unused: the old batchnorm parameters, dead constants.
+    "dce",
+)
+
+PIPELINES: dict[str, tuple[str, ...]] = {
+    "default": DEFAULT,
+}
