@@ -1,0 +1,1000 @@
+"""ONNX → `nn` IR: `import_onnx(path_or_model, input_shapes=...)`.
+
+    >>> module = import_onnx("digits_cnn.onnx", input_shapes={"input": [1, 1, 8, 8]})
+
+What it does, in order:
+
+1. loads the file (external data included) and checks the default-domain opset is in
+   13–21, every operator is supported, every node input is defined and the graph has
+   no cycle (nodes are visited in topological order, so an unsorted file still imports);
+2. fixes the input shapes: every dimension must be static, or set by `input_shapes`
+   (the CLI's `--input-shape name=1x1x8x8`);
+3. converts node by node. A value known at import time (an initializer, a `Constant`
+   node, or the result of an op whose operands are all known) stays a *placeholder*:
+   it is folded through further ops with the reference executor's kernels
+   (`evaluate_op`), and only becomes an `nn.constant` when a runtime op consumes it.
+   So `Shape -> Gather -> Unsqueeze -> Concat -> Reshape` chains fold to a static
+   reshape, Gemm's `transB=0`/`alpha`/`beta` fold into the weight and bias, and
+   nothing unused reaches the IR or the weight store.
+
+Initializers go to the weight store under their ONNX names; other constants are
+inline `dense<...>` when they have at most `INLINE_MAX_ELEMENTS` elements, weights
+otherwise. Every op carries `loc("<node name>"("<model file>":<node index>:1))`, the
+"line" being the node's 1-based position in the ONNX graph. Input and output names
+are the ONNX graph's. The supported operators and attributes are listed in
+`docs/onnx.md` and in `SUPPORTED_OPERATORS`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import (
+    FileLineColLoc,
+    Float16Type,
+    Float32Type,
+    Float64Type,
+    IntAttr,
+    IntegerType,
+    ModuleOp,
+    NameLoc,
+    Signedness,
+    StringAttr,
+    TensorType,
+    UnknownLoc,
+    f16,
+    f32,
+    f64,
+    i1,
+    i16,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.utils.exceptions import VerifyException
+
+from irflow.diagnostics import IrflowError, ParseError
+from irflow.dialects import nn
+from irflow.graph import GraphBuilder
+from irflow.io import verify_module
+
+MIN_OPSET, MAX_OPSET = 13, 21
+# Constants that are not initializers are printed inline up to this many elements.
+INLINE_MAX_ELEMENTS = 16
+
+
+class OnnxImportError(ParseError):
+    """An ONNX model irflow cannot import (malformed, unsupported, inconsistent)."""
+
+
+class UnsupportedOperatorError(OnnxImportError):
+    """A node whose operator (or attribute value) irflow does not import."""
+
+
+# --------------------------------------------------------------------------------------
+# Element types
+
+
+_NP_TO_ELEMENT: dict[np.dtype, Attribute] = {
+    np.dtype(np.float32): f32,
+    np.dtype(np.float64): f64,
+    np.dtype(np.float16): f16,
+    np.dtype(np.int64): i64,
+    np.dtype(np.int32): i32,
+    np.dtype(np.int16): i16,
+    np.dtype(np.int8): IntegerType(8),
+    np.dtype(np.uint8): IntegerType(8, Signedness.UNSIGNED),
+    np.dtype(np.bool_): i1,
+}
+
+
+def element_type_of(dtype: np.dtype | type) -> Attribute:
+    """The MLIR element type holding numpy `dtype` (inverse of `weights.numpy_dtype`)."""
+    try:
+        return _NP_TO_ELEMENT[np.dtype(dtype)]
+    except KeyError:
+        raise OnnxImportError(f"unsupported element type {np.dtype(dtype)}") from None
+
+
+def _onnx_elem_to_np(elem: int) -> np.dtype:
+    from onnx import helper
+
+    try:
+        return np.dtype(helper.tensor_dtype_to_np_dtype(elem))
+    except (KeyError, TypeError, ValueError):
+        raise OnnxImportError(f"unsupported ONNX element type {elem}") from None
+
+
+def _is_float(ty: Attribute) -> bool:
+    return isinstance(ty, Float16Type | Float32Type | Float64Type)
+
+
+# --------------------------------------------------------------------------------------
+# The node view handed to converters
+
+
+@dataclass
+class _Node:
+    index: int
+    op_type: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any]
+    loc: Attribute
+
+    def label(self) -> str:
+        return f"node '{self.name}' ({self.op_type})"
+
+
+@dataclass
+class _Known:
+    """A value known at import time, not yet (or never) an op in the IR."""
+
+    array: np.ndarray
+    hint: str
+    initializer: bool
+    real: SSAValue | None = None
+
+
+Converter = Callable[["_Importer", _Node], Sequence[SSAValue | np.ndarray]]
+_CONVERTERS: dict[str, Converter] = {}
+
+
+def _converter(*op_types: str) -> Callable[[Converter], Converter]:
+    def register(fn: Converter) -> Converter:
+        for t in op_types:
+            _CONVERTERS[t] = fn
+        return fn
+
+    return register
+
+
+# --------------------------------------------------------------------------------------
+# Loading and graph checks
+
+
+def _load_model(path_or_model: Any) -> tuple[Any, str]:
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if isinstance(path_or_model, onnx.ModelProto):
+        return path_or_model, path_or_model.graph.name or "<onnx model>"
+    path = Path(path_or_model)
+    label = str(path)
+    if not path.exists():
+        raise OnnxImportError(f"{label}: no such file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, RuntimeWarning, ValueError) as e:
+        raise OnnxImportError(
+            f"{label}: not a valid ONNX model (malformed or truncated protobuf: {e})"
+        ) from None
+    except OSError as e:
+        raise OnnxImportError(f"{label}: cannot read: {e}") from None
+    _load_external_data(model, path.parent, label)
+    return model, label
+
+
+def _load_external_data(model: Any, base_dir: Path, label: str) -> None:
+    from onnx.external_data_helper import (
+        ExternalDataInfo,
+        _get_all_tensors,
+        load_external_data_for_tensor,
+        uses_external_data,
+    )
+
+    for tensor in _get_all_tensors(model):
+        if not uses_external_data(tensor):
+            continue
+        info = ExternalDataInfo(tensor)
+        where = base_dir / info.location
+        if not where.is_file():
+            raise OnnxImportError(
+                f"{label}: tensor '{tensor.name}' keeps its data in the external file "
+                f"'{info.location}', which does not exist (looked in {base_dir}/)"
+            )
+        try:
+            load_external_data_for_tensor(tensor, str(base_dir))
+        except Exception as e:  # noqa: BLE001 - onnx raises several kinds here
+            raise OnnxImportError(
+                f"{label}: cannot read external data of tensor '{tensor.name}' from "
+                f"'{info.location}': {e}"
+            ) from None
+        tensor.data_location = 0  # DEFAULT: the data is in raw_data now
+        del tensor.external_data[:]
+
+
+def _opset(model: Any, label: str) -> int:
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions:
+        if not model.graph.node and not model.graph.input:
+            raise OnnxImportError(f"{label}: not an ONNX model (empty or no graph)")
+        raise OnnxImportError(f"{label}: the model declares no opset for the default domain")
+    v = versions[0]
+    if not MIN_OPSET <= v <= MAX_OPSET:
+        raise OnnxImportError(
+            f"{label}: opset {v} is not supported (irflow imports opsets "
+            f"{MIN_OPSET}-{MAX_OPSET}); convert the model with onnx.version_converter"
+        )
+    return v
+
+
+def _node_name(node: Any, index: int) -> str:
+    return node.name or (node.output[0] if node.output else f"{node.op_type}_{index}")
+
+
+def _check_operators(model: Any, label: str, opset: int) -> None:
+    bad = [
+        (i, n) for i, n in enumerate(model.graph.node)
+        if n.domain not in ("", "ai.onnx") or n.op_type not in _CONVERTERS
+    ]
+    if not bad:
+        return
+    i, node = bad[0]
+    domain = f" from domain '{node.domain}'" if node.domain not in ("", "ai.onnx") else ""
+    others = sorted({n.op_type for _, n in bad[1:]} - {node.op_type})
+    more = (
+        f"; {len(bad) - 1} more unsupported node(s)"
+        + (f" ({', '.join(others)})" if others else "")
+        if len(bad) > 1 else ""
+    )
+    raise UnsupportedOperatorError(
+        f"unsupported ONNX operator '{node.op_type}'{domain} at node "
+        f"'{_node_name(node, i)}' (opset {opset}){more}. "
+        f"Supported operators: {', '.join(SUPPORTED_OPERATORS)}",
+        label,
+    )
+
+
+def _topological_order(model: Any, label: str, defined: set[str]) -> list[int]:
+    """Node indices in a topological order (the file's order when it already is one)."""
+    nodes = model.graph.node
+    producer: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        for o in n.output:
+            if o:
+                producer[o] = i
+    for i, n in enumerate(nodes):
+        for name in n.input:
+            if name and name not in producer and name not in defined:
+                raise OnnxImportError(
+                    f"node '{_node_name(n, i)}' ({n.op_type}) reads '{name}', which no node, "
+                    "initializer or graph input defines",
+                    label,
+                )
+    seen: set[str] = set(defined)
+    in_order = True
+    for n in nodes:
+        if any(name and name not in seen for name in n.input):
+            in_order = False
+            break
+        seen.update(n.output)
+    if in_order:
+        return list(range(len(nodes)))
+
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(len(nodes)))
+    for i, n in enumerate(nodes):
+        for name in n.input:
+            if name in producer:
+                graph.add_edge(producer[name], i)
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return list(nx.lexicographical_topological_sort(graph))
+    path = [cycle[0][0]] + [v for _, v in cycle]
+    names = " -> ".join(f"'{_node_name(nodes[i], i)}' ({nodes[i].op_type})" for i in path)
+    raise OnnxImportError(f"the graph has a cycle: {names}", label)
+
+
+def _declared_shape(value_info: Any) -> list[int | str] | None:
+    """Dims of a graph input: ints where static, the symbol (or '?') where dynamic."""
+    tt = value_info.type.tensor_type
+    if not tt.HasField("shape"):
+        return None
+    dims: list[int | str] = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(int(d.dim_value))
+        else:
+            dims.append(d.dim_param or "?")
+    return dims
+
+
+def _resolve_input_shapes(
+    inputs: Sequence[Any], overrides: Mapping[str, Sequence[int]], label: str
+) -> dict[str, tuple[int, ...]]:
+    names = [vi.name for vi in inputs]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise OnnxImportError(
+            f"--input-shape names {', '.join(repr(u) for u in unknown)}, which the model does "
+            f"not have (inputs: {', '.join(repr(n) for n in names)})",
+            label,
+        )
+    shapes: dict[str, tuple[int, ...]] = {}
+    missing: list[str] = []
+    for vi in inputs:
+        declared = _declared_shape(vi)
+        if vi.name in overrides:
+            given = tuple(int(d) for d in overrides[vi.name])
+            if min(given, default=1) < 1:
+                raise OnnxImportError(
+                    f"--input-shape {vi.name}={'x'.join(map(str, given))}: dimensions must be "
+                    "positive",
+                    label,
+                )
+            if declared is not None and (
+                len(declared) != len(given)
+                or any(isinstance(d, int) and d != g for d, g in zip(declared, given))
+            ):
+                raise OnnxImportError(
+                    f"--input-shape {vi.name}={'x'.join(map(str, given))} does not match the "
+                    f"declared shape [{', '.join(map(str, declared))}]",
+                    label,
+                )
+            shapes[vi.name] = given
+        elif declared is None or any(not isinstance(d, int) for d in declared):
+            shown = "unknown rank" if declared is None else f"[{', '.join(map(str, declared))}]"
+            example = (
+                "x".join(str(d) if isinstance(d, int) else "1" for d in declared)
+                if declared is not None else "1x..."
+            )
+            missing.append(f"'{vi.name}' {shown} (e.g. --input-shape {vi.name}={example})")
+        else:
+            shapes[vi.name] = tuple(int(d) for d in declared)  # type: ignore[arg-type]
+    if missing:
+        raise OnnxImportError(
+            "the model has inputs with dynamic dimensions; give each a static shape with "
+            "--input-shape NAME=D0xD1x... (API: input_shapes={NAME: [D0, D1, ...]}): "
+            + "; ".join(missing),
+            label,
+        )
+    return shapes
+
+
+# --------------------------------------------------------------------------------------
+# The importer
+
+
+@dataclass
+class _Importer:
+    label: str
+    filename: str
+    opset: int
+    g: GraphBuilder = field(default_factory=GraphBuilder)
+    env: dict[str, SSAValue] = field(default_factory=dict)
+    known: dict[SSAValue, _Known] = field(default_factory=dict)
+    node: _Node | None = None
+
+    # ---- values -----------------------------------------------------------------------
+
+    def placeholder(self, array: np.ndarray, hint: str, initializer: bool = False) -> SSAValue:
+        """A detached SSA value standing for `array` until a runtime op consumes it."""
+        array = np.asarray(array)
+        ty = TensorType(element_type_of(array.dtype), list(array.shape))
+        value = nn.ConstantOp(nn.WeightAttr(hint), ty).results[0]
+        self.known[value] = _Known(array, hint, initializer)
+        return value
+
+    def materialize(self, value: SSAValue) -> SSAValue:
+        k = self.known.get(value)
+        if k is None:
+            return value
+        if k.real is None:
+            ty = value.type
+            assert isinstance(ty, TensorType)
+            loc = self.node.loc if self.node is not None else None
+            if not k.initializer and k.array.size <= INLINE_MAX_ELEMENTS:
+                k.real = self.g.inline(k.array, ty.element_type, loc)
+            else:
+                k.real = self.g.weight(k.hint, k.array, loc, ty.element_type)
+        return k.real
+
+    def value(self, i: int) -> SSAValue:
+        """Input `i` of the current node (a placeholder if known at import time)."""
+        node = self.node
+        assert node is not None
+        if i >= len(node.inputs) or not node.inputs[i]:
+            raise self.error(f"expects input {i}, which is missing")
+        return self.env[node.inputs[i]]
+
+    def has(self, i: int) -> bool:
+        assert self.node is not None
+        return i < len(self.node.inputs) and bool(self.node.inputs[i])
+
+    def const(self, i: int, what: str) -> np.ndarray:
+        """Input `i` as an array; it must be known at import time."""
+        v = self.value(i)
+        k = self.known.get(v)
+        if k is None:
+            raise UnsupportedOperatorError(
+                f"{what} (input {i}, '{self.node.inputs[i]}') must be a constant known at "  # type: ignore[union-attr]
+                "import time (an initializer, a Constant node or a foldable shape "
+                "computation), got a runtime value",
+                self.where(),
+            )
+        return k.array
+
+    def emit(self, op: Operation, hint: str | None = None) -> list[SSAValue]:
+        """Insert `op`, or fold it when every operand is known at import time."""
+        assert self.node is not None
+        if op.operands and all(o in self.known for o in op.operands):
+            from irflow.backends.reference import evaluate_op
+
+            arrays = [self.known[o].array for o in op.operands]
+            try:
+                outs = evaluate_op(op, arrays)
+            except IrflowError as e:
+                raise self.error(f"cannot fold {op.name} at import time: {e.message}") from None
+            op.drop_all_references()
+            base = hint or self.node.outputs[0]
+            return [
+                self.placeholder(np.asarray(a), base if len(outs) == 1 else f"{base}.{j}")
+                for j, a in enumerate(outs)
+            ]
+        op.operands = [self.materialize(o) for o in op.operands]
+        self.g.add(op, self.node.loc)
+        return list(op.results)
+
+    def emit1(self, op: Operation, hint: str | None = None) -> SSAValue:
+        return self.emit(op, hint)[0]
+
+    def make(self, cls: type[nn.NNOp], operands: Sequence[SSAValue | None],
+             hint: str | None = None, **props: Attribute | None) -> SSAValue:
+        return self.emit1(cls.make(list(operands), props), hint)
+
+    def scalar(self, value: float, like: SSAValue) -> SSAValue:
+        ty = like.type
+        assert isinstance(ty, TensorType)
+        from irflow.weights import numpy_dtype
+
+        return self.placeholder(np.asarray(value, numpy_dtype(ty.element_type)), "scalar")
+
+    # ---- diagnostics ------------------------------------------------------------------
+
+    def where(self) -> str:
+        node = self.node
+        if node is None:
+            return self.label
+        return f"{self.label}: node #{node.index + 1} '{node.name}' ({node.op_type})"
+
+    def error(self, message: str) -> OnnxImportError:
+        return OnnxImportError(message, self.where())
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        assert self.node is not None
+        return self.node.attrs.get(name, default)
+
+    def ints(self, name: str, default: Sequence[int]) -> list[int]:
+        return [int(v) for v in self.attr(name, default)]
+
+
+# --------------------------------------------------------------------------------------
+# Converters: elementwise
+
+
+_UNARY: dict[str, type[nn.UnaryOp]] = {
+    "Relu": nn.ReluOp, "Sigmoid": nn.SigmoidOp, "Tanh": nn.TanhOp, "Erf": nn.ErfOp,
+    "Sqrt": nn.SqrtOp, "Exp": nn.ExpOp, "Neg": nn.NegOp, "HardSwish": nn.HardSwishOp,
+}
+_BINARY: dict[str, type[nn.BinaryOp]] = {
+    "Add": nn.AddOp, "Sub": nn.SubOp, "Mul": nn.MulOp, "Div": nn.DivOp, "Pow": nn.PowOp,
+}
+
+
+@_converter(*_UNARY)
+def _unary(im: _Importer, node: _Node) -> list[SSAValue]:
+    return [im.make(_UNARY[node.op_type], [im.value(0)])]
+
+
+@_converter("HardSigmoid")
+def _hardsigmoid(im: _Importer, node: _Node) -> list[SSAValue]:
+    return [im.make(nn.HardSigmoidOp, [im.value(0)], alpha=nn.f64(im.attr("alpha", 0.2)),
+                    beta=nn.f64(im.attr("beta", 0.5)))]
+
+
+@_converter("Gelu")
+def _gelu(im: _Importer, node: _Node) -> list[SSAValue]:
+    approx = im.attr("approximate", "none")
+    return [im.make(nn.GeluOp, [im.value(0)], approximate=StringAttr(approx))]
+
+
+@_converter(*_BINARY)
+def _binary(im: _Importer, node: _Node) -> list[SSAValue]:
+    a, b = im.value(0), im.value(1)
+    if node.op_type == "Pow" and b in im.known and b.type.element_type != a.type.element_type:  # type: ignore[attr-defined]
+        from irflow.weights import numpy_dtype
+
+        b = im.placeholder(im.known[b].array.astype(numpy_dtype(a.type.element_type)),  # type: ignore[attr-defined]
+                           im.known[b].hint)
+    return [im.make(_BINARY[node.op_type], [a, b])]
+
+
+@_converter("Clip")
+def _clip(im: _Importer, node: _Node) -> list[SSAValue]:
+    x = im.value(0)
+    lo = float(im.const(1, "Clip min")) if im.has(1) else None
+    hi = float(im.const(2, "Clip max")) if im.has(2) else None
+    if lo == 0.0 and hi == 6.0:
+        return [im.make(nn.Relu6Op, [x])]
+    return [im.make(nn.ClipOp, [x], min=None if lo is None else nn.f64(lo),
+                    max=None if hi is None else nn.f64(hi))]
+
+
+# --------------------------------------------------------------------------------------
+# Converters: contractions, normalization, pooling
+
+
+def _spatial_pads(im: _Importer, in_hw: Sequence[int], kernel: Sequence[int],
+                  strides: Sequence[int], dilations: Sequence[int]) -> list[int]:
+    """ONNX `pads` / `auto_pad` as [top, left, bottom, right]."""
+    auto = im.attr("auto_pad", "NOTSET")
+    if auto == "NOTSET":
+        pads = im.ints("pads", [0, 0, 0, 0])
+        if len(pads) != 4:
+            raise im.error(f"expects 4 pads for a 2-D window, got {pads}")
+        return pads
+    if auto == "VALID":
+        return [0, 0, 0, 0]
+    if auto not in ("SAME_UPPER", "SAME_LOWER"):
+        raise im.error(f"unknown auto_pad '{auto}'")
+    lo, hi = [], []
+    for size, k, s, d in zip(in_hw, kernel, strides, dilations):
+        out = -(-size // s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        small, big = total // 2, total - total // 2
+        lo.append(small if auto == "SAME_UPPER" else big)
+        hi.append(big if auto == "SAME_UPPER" else small)
+    return lo + hi
+
+
+def _require_rank4(im: _Importer, x: SSAValue) -> tuple[int, ...]:
+    shape = nn.shape_of(x)
+    if len(shape) != 4:
+        raise UnsupportedOperatorError(
+            f"only 2-D {im.node.op_type} (a rank-4 NCHW input) is supported, got input shape "  # type: ignore[union-attr]
+            f"{list(shape)}",
+            im.where(),
+        )
+    return shape
+
+
+@_converter("Conv")
+def _conv(im: _Importer, node: _Node) -> list[SSAValue]:
+    x, w = im.value(0), im.value(1)
+    b = im.value(2) if im.has(2) else None
+    shape = _require_rank4(im, x)
+    kernel = im.ints("kernel_shape", nn.shape_of(w)[2:])
+    strides = im.ints("strides", [1, 1])
+    dilations = im.ints("dilations", [1, 1])
+    pads = _spatial_pads(im, shape[2:], kernel, strides, dilations)
+    op = nn.Conv2dOp(x, w, b, strides=strides, pads=pads, dilations=dilations,
+                     groups=int(im.attr("group", 1)))
+    return [im.emit1(op)]
+
+
+def _transpose2d(im: _Importer, v: SSAValue, hint: str | None = None) -> SSAValue:
+    return im.make(nn.TransposeOp, [v], hint, perm=nn.int_array([1, 0]))
+
+
+@_converter("Gemm")
+def _gemm(im: _Importer, node: _Node) -> list[SSAValue]:
+    """Y = alpha * A' B' + beta * C  ->  nn.linear(A', W = alpha * B'^T, bias = beta * C)."""
+    a, b = im.value(0), im.value(1)
+    if len(nn.shape_of(a)) != 2 or len(nn.shape_of(b)) != 2:
+        raise im.error(f"expects 2-D A and B, got {list(nn.shape_of(a))} and "
+                       f"{list(nn.shape_of(b))}")
+    alpha, beta = float(im.attr("alpha", 1.0)), float(im.attr("beta", 1.0))
+    wname = node.inputs[1]
+    if im.attr("transA", 0):
+        a = _transpose2d(im, a)
+    w = b if im.attr("transB", 0) else _transpose2d(im, b, wname)
+    if alpha != 1.0:
+        w = im.make(nn.MulOp, [w, im.scalar(alpha, w)], wname)
+    n_out = nn.shape_of(w)[0]
+    bias, extra = None, None
+    if im.has(2):
+        c = im.value(2)
+        if beta != 1.0:
+            c = im.make(nn.MulOp, [c, im.scalar(beta, c)], node.inputs[2])
+        cshape = nn.shape_of(c)
+        if cshape == (n_out,):
+            bias = c
+        elif cshape == (1, n_out):
+            bias = im.emit1(nn.ReshapeOp(c, [n_out]), node.inputs[2])
+        else:
+            extra = c
+    y = im.make(nn.LinearOp, [a, w, bias])
+    if extra is not None:
+        y = im.make(nn.AddOp, [y, extra])
+    return [y]
+
+
+@_converter("MatMul")
+def _matmul(im: _Importer, node: _Node) -> list[SSAValue]:
+    return [im.make(nn.MatmulOp, [im.value(0), im.value(1)])]
+
+
+def _only_first_output(im: _Importer, node: _Node, consumed: set[str]) -> None:
+    for extra in node.outputs[1:]:
+        if extra and extra in consumed:
+            raise UnsupportedOperatorError(
+                f"only the first output of {node.op_type} is supported, but output "
+                f"'{extra}' is used",
+                im.where(),
+            )
+
+
+@_converter("BatchNormalization")
+def _batchnorm(im: _Importer, node: _Node) -> list[SSAValue]:
+    if im.attr("training_mode", 0):
+        raise UnsupportedOperatorError(
+            "BatchNormalization with training_mode=1 is not supported (inference only)",
+            im.where(),
+        )
+    operands = [im.value(i) for i in range(5)]
+    return [im.make(nn.BatchNormOp, operands, epsilon=nn.f64(im.attr("epsilon", 1e-5)))]
+
+
+@_converter("LayerNormalization")
+def _layernorm(im: _Importer, node: _Node) -> list[SSAValue]:
+    operands = [im.value(0), im.value(1), im.value(2) if im.has(2) else None]
+    return [im.make(nn.LayerNormOp, operands, axis=nn.i64_attr(im.attr("axis", -1)),
+                    epsilon=nn.f64(im.attr("epsilon", 1e-5)))]
+
+
+@_converter("Softmax")
+def _softmax(im: _Importer, node: _Node) -> list[SSAValue]:
+    return [im.make(nn.SoftmaxOp, [im.value(0)], axis=nn.i64_attr(im.attr("axis", -1)))]
+
+
+@_converter("ReduceMean")
+def _reduce_mean(im: _Importer, node: _Node) -> list[SSAValue]:
+    x = im.value(0)
+    rank = len(nn.shape_of(x))
+    if im.opset >= 18:
+        axes = [int(a) for a in im.const(1, "ReduceMean axes").reshape(-1)] if im.has(1) else []
+    else:
+        axes = im.ints("axes", [])
+    if not axes:
+        if im.attr("noop_with_empty_axes", 0):
+            return [x]
+        axes = list(range(rank))
+    return [im.make(nn.ReduceMeanOp, [x], axes=nn.int_array(axes),
+                    keepdims=nn.i64_attr(im.attr("keepdims", 1)))]
+
+
+@_converter("MaxPool", "AveragePool")
+def _pool(im: _Importer, node: _Node) -> list[SSAValue]:
+    x = im.value(0)
+    shape = _require_rank4(im, x)
+    kernel = im.ints("kernel_shape", [])
+    strides = im.ints("strides", [1, 1])
+    if any(d != 1 for d in im.ints("dilations", [1, 1])):
+        raise UnsupportedOperatorError(
+            f"{node.op_type} with dilations {im.ints('dilations', [])} is not supported "
+            "(only 1)",
+            im.where(),
+        )
+    pads = _spatial_pads(im, shape[2:], kernel, strides, [1, 1])
+    props: dict[str, Attribute | None] = {
+        "kernel": nn.int_array(kernel), "strides": nn.int_array(strides),
+        "pads": nn.int_array(pads), "ceil_mode": nn.i64_attr(im.attr("ceil_mode", 0)),
+    }
+    if node.op_type == "AveragePool":
+        props["count_include_pad"] = nn.i64_attr(im.attr("count_include_pad", 0))
+        return [im.make(nn.AvgPoolOp, [x], **props)]
+    return [im.make(nn.MaxPoolOp, [x], **props)]
+
+
+@_converter("GlobalAveragePool")
+def _gap(im: _Importer, node: _Node) -> list[SSAValue]:
+    return [im.make(nn.GlobalAvgPoolOp, [im.value(0)])]
+
+
+# --------------------------------------------------------------------------------------
+# Converters: data movement and shape computations
+
+
+@_converter("Flatten")
+def _flatten(im: _Importer, node: _Node) -> list[SSAValue]:
+    return [im.make(nn.FlattenOp, [im.value(0)], axis=nn.i64_attr(im.attr("axis", 1)))]
+
+
+def _reshape(im: _Importer, x: SSAValue, shape: Sequence[int]) -> SSAValue:
+    return im.emit1(nn.ReshapeOp(x, shape))
+
+
+@_converter("Reshape")
+def _reshape_node(im: _Importer, node: _Node) -> list[SSAValue]:
+    x = im.value(0)
+    src = nn.shape_of(x)
+    spec = [int(d) for d in im.const(1, "Reshape shape").reshape(-1)]
+    allowzero = im.attr("allowzero", 0)
+    out = [src[i] if d == 0 and not allowzero else d for i, d in enumerate(spec)]
+    if out.count(-1) > 1:
+        raise im.error(f"Reshape shape {spec} has more than one -1")
+    if -1 in out:
+        rest = math.prod(d for d in out if d != -1)
+        total = math.prod(src)
+        if rest == 0 or total % rest:
+            raise im.error(f"cannot reshape {list(src)} to {spec}")
+        out[out.index(-1)] = total // rest
+    if math.prod(out) != math.prod(src) or min(out, default=1) < 0:
+        raise im.error(f"cannot reshape {list(src)} to {spec} (= {out})")
+    return [_reshape(im, x, out)]
+
+
+@_converter("Squeeze")
+def _squeeze(im: _Importer, node: _Node) -> list[SSAValue]:
+    x = im.value(0)
+    src = nn.shape_of(x)
+    if im.has(1):
+        axes = {int(a) % len(src) for a in im.const(1, "Squeeze axes").reshape(-1)}
+        if any(src[a] != 1 for a in axes):
+            raise im.error(f"cannot squeeze axes {sorted(axes)} of shape {list(src)}")
+    else:
+        axes = {i for i, d in enumerate(src) if d == 1}
+    return [_reshape(im, x, [d for i, d in enumerate(src) if i not in axes])]
+
+
+@_converter("Unsqueeze")
+def _unsqueeze(im: _Importer, node: _Node) -> list[SSAValue]:
+    x = im.value(0)
+    src = list(nn.shape_of(x))
+    raw = [int(a) for a in im.const(1, "Unsqueeze axes").reshape(-1)]
+    rank = len(src) + len(raw)
+    axes = sorted(a % rank for a in raw)
+    if len(set(axes)) != len(axes) or any(not -rank <= a < rank for a in raw):
+        raise im.error(f"invalid Unsqueeze axes {raw} for shape {src}")
+    out = src
+    for a in axes:
+        out.insert(a, 1)
+    return [_reshape(im, x, out)]
+
+
+@_converter("Transpose")
+def _transpose(im: _Importer, node: _Node) -> list[SSAValue]:
+    x = im.value(0)
+    perm = im.ints("perm", list(reversed(range(len(nn.shape_of(x))))))
+    return [im.make(nn.TransposeOp, [x], perm=nn.int_array(perm))]
+
+
+@_converter("Concat")
+def _concat(im: _Importer, node: _Node) -> list[SSAValue]:
+    operands = [im.value(i) for i in range(len(node.inputs)) if im.has(i)]
+    return [im.make(nn.ConcatOp, operands, axis=nn.i64_attr(im.attr("axis")))]
+
+
+@_converter("Split")
+def _split(im: _Importer, node: _Node) -> list[SSAValue]:
+    x = im.value(0)
+    shape = nn.shape_of(x)
+    axis = int(im.attr("axis", 0))
+    if not -len(shape) <= axis < len(shape):
+        raise im.error(f"Split axis {axis} is out of range for shape {list(shape)}")
+    dim = shape[axis % len(shape)]
+    n = len(node.outputs)
+    if im.has(1):
+        sizes = [int(s) for s in im.const(1, "Split sizes").reshape(-1)]
+    else:
+        parts = int(im.attr("num_outputs", n))
+        chunk = -(-dim // parts)
+        sizes = [min(chunk, dim - i * chunk) for i in range(parts)]
+    return im.emit(nn.SplitOp.make([x], {"axis": nn.i64_attr(axis),
+                                         "sizes": nn.int_array(sizes)}))
+
+
+@_converter("Slice")
+def _slice(im: _Importer, node: _Node) -> list[SSAValue]:
+    x = im.value(0)
+    shape = nn.shape_of(x)
+    starts = [int(v) for v in im.const(1, "Slice starts").reshape(-1)]
+    ends = [int(v) for v in im.const(2, "Slice ends").reshape(-1)]
+    axes = ([int(v) for v in im.const(3, "Slice axes").reshape(-1)] if im.has(3)
+            else list(range(len(starts))))
+    steps = ([int(v) for v in im.const(4, "Slice steps").reshape(-1)] if im.has(4)
+             else [1] * len(starts))
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise im.error("Slice starts, ends, axes and steps must have equal lengths, got "
+                       f"{len(starts)}, {len(ends)}, {len(axes)} and {len(steps)}")
+    if any(not -len(shape) <= a < len(shape) for a in axes):
+        raise im.error(f"Slice axes {axes} are out of range for shape {list(shape)}")
+    axes = [a % len(shape) for a in axes]
+
+    # Clamp INT64_MAX-style bounds to [-(n+1), n]: same slice, readable numbers.
+    def clamp(v: int, a: int) -> int:
+        return max(-(shape[a] + 1), min(v, shape[a]))
+
+    return [im.make(nn.SliceOp, [x],
+                    starts=nn.int_array([clamp(s, a) for s, a in zip(starts, axes)]),
+                    ends=nn.int_array([clamp(e, a) for e, a in zip(ends, axes)]),
+                    axes=nn.int_array(axes), steps=nn.int_array(steps))]
+
+
+@_converter("Gather")
+def _gather(im: _Importer, node: _Node) -> list[SSAValue]:
+    return [im.make(nn.GatherOp, [im.value(0), im.value(1)],
+                    axis=nn.i64_attr(im.attr("axis", 0)))]
+
+
+@_converter("Identity", "Dropout")
+def _forward(im: _Importer, node: _Node) -> list[SSAValue]:
+    if node.op_type == "Dropout" and im.has(2) and bool(im.const(2, "Dropout training_mode")):
+        raise UnsupportedOperatorError("Dropout with training_mode=true is not supported",
+                                       im.where())
+    return [im.value(0)]
+
+
+@_converter("Constant")
+def _constant(im: _Importer, node: _Node) -> list[np.ndarray]:
+    from onnx import numpy_helper
+
+    attrs = node.attrs
+    if "value" in attrs:
+        return [numpy_helper.to_array(attrs["value"])]
+    if "value_float" in attrs:
+        return [np.asarray(attrs["value_float"], np.float32)]
+    if "value_floats" in attrs:
+        return [np.asarray(attrs["value_floats"], np.float32)]
+    if "value_int" in attrs:
+        return [np.asarray(attrs["value_int"], np.int64)]
+    if "value_ints" in attrs:
+        return [np.asarray(attrs["value_ints"], np.int64)]
+    raise UnsupportedOperatorError(
+        f"Constant with attribute(s) {sorted(attrs)} is not supported (use value, "
+        "value_float(s) or value_int(s))",
+        im.where(),
+    )
+
+
+@_converter("Shape")
+def _shape(im: _Importer, node: _Node) -> list[np.ndarray]:
+    dims = nn.shape_of(im.value(0))
+    start, end = int(im.attr("start", 0)), im.attr("end")
+    return [np.asarray(dims[start:None if end is None else int(end)], np.int64)]
+
+
+@_converter("ConstantOfShape")
+def _constant_of_shape(im: _Importer, node: _Node) -> list[np.ndarray]:
+    from onnx import numpy_helper
+
+    shape = [int(d) for d in im.const(0, "ConstantOfShape shape").reshape(-1)]
+    value = im.attr("value")
+    fill = (numpy_helper.to_array(value).reshape(-1) if value is not None
+            else np.zeros(1, np.float32))
+    return [np.full(shape, fill[0], fill.dtype)]
+
+
+@_converter("Cast")
+def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
+    x = im.value(0)
+    to = _onnx_elem_to_np(int(im.attr("to")))
+    if x in im.known:
+        return [im.known[x].array.astype(to)]
+    from irflow.weights import numpy_dtype
+
+    if numpy_dtype(x.type.element_type) == to:  # type: ignore[attr-defined]
+        return [x]
+    raise UnsupportedOperatorError(
+        f"Cast of a runtime value from {numpy_dtype(x.type.element_type)} to {to} is not "  # type: ignore[attr-defined]
+        "supported (only casts of import-time constants, or to the same type)",
+        im.where(),
+    )
+
+
+SUPPORTED_OPERATORS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+
+
+def _node_view(node: Any, index: int, filename: str) -> _Node:
+    from onnx import helper
+
+    attrs: dict[str, Any] = {}
+    for a in node.attribute:
+        v = helper.get_attribute_value(a)
+        attrs[a.name] = v.decode() if isinstance(v, bytes) else v
+    name = _node_name(node, index)
+    loc = NameLoc(StringAttr(name), FileLineColLoc(StringAttr(filename), IntAttr(index + 1),
+                                                   IntAttr(1)) if filename else UnknownLoc())
+    return _Node(index, node.op_type, name, list(node.input), list(node.output), attrs, loc)
+
+
+def import_onnx(
+    path_or_model: str | os.PathLike[str] | Any,
+    *,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+) -> ModuleOp:
+    """Import an ONNX model (a path or an `onnx.ModelProto`) as a verified `nn` module.
+
+    `input_shapes` gives static shapes to inputs with dynamic dimensions, e.g.
+    `{"input": [360, 1, 8, 8]}`. Raises `OnnxImportError` (an `IrflowError`) for
+    anything it cannot import, naming the node.
+    """
+    try:
+        from onnx import numpy_helper
+    except ImportError:
+        raise IrflowError(
+            "importing ONNX needs the 'onnx' package: pip install 'irflow[onnx]'"
+        ) from None
+
+    model, label = _load_model(path_or_model)
+    graph = model.graph
+    opset = _opset(model, label)
+    _check_operators(model, label, opset)
+
+    initializers = {t.name: t for t in graph.initializer}
+    inputs = [vi for vi in graph.input if vi.name not in initializers]
+    defined = set(initializers) | {vi.name for vi in inputs}
+    order = _topological_order(model, label, defined)
+    shapes = _resolve_input_shapes(inputs, input_shapes or {}, label)
+
+    im = _Importer(label, label, opset)
+    for vi in inputs:
+        elem = element_type_of(_onnx_elem_to_np(vi.type.tensor_type.elem_type))
+        im.env[vi.name] = im.g.input(vi.name, shapes[vi.name], elem)
+    for name, tensor in initializers.items():
+        try:
+            array = numpy_helper.to_array(tensor)
+        except Exception as e:  # noqa: BLE001 - corrupt tensor payloads raise various errors
+            raise OnnxImportError(f"initializer '{name}' cannot be read: {e}", label) from None
+        im.env[name] = im.placeholder(array, name, initializer=True)
+
+    consumed = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    for index in order:
+        proto = graph.node[index]
+        node = _node_view(proto, index, label)
+        im.node = node
+        try:
+            results = _CONVERTERS[node.op_type](im, node)
+            if node.op_type in ("BatchNormalization", "LayerNormalization", "MaxPool",
+                                "Dropout"):
+                _only_first_output(im, node, consumed)
+        except VerifyException as e:
+            raise im.error(str(e)) from None
+        for name, value in zip(node.outputs, results):
+            if name:
+                im.env[name] = (im.placeholder(value, name) if isinstance(value, np.ndarray)
+                                else value)
+        if len(results) < len([o for o in node.outputs if o in consumed]):
+            raise im.error(f"produces {len(results)} output(s), but more are used")
+    im.node = None
+
+    outputs = [im.materialize(im.env[o.name]) for o in graph.output]
+    _check_output_shapes(graph.output, outputs, label)
+    module = im.g.finish(outputs, [o.name for o in graph.output])
+    verify_module(module)
+    return module
+
+
+def _check_output_shapes(declared: Sequence[Any], outputs: Sequence[SSAValue], label: str) -> None:
+    for vi, value in zip(declared, outputs):
+        dims = _declared_shape(vi)
+        got = nn.shape_of(value)
+        if dims is None:
+            continue
+        if len(dims) != len(got) or any(
+            isinstance(d, int) and d != g for d, g in zip(dims, got)
+        ):
+            raise OnnxImportError(
+                f"output '{vi.name}' is declared [{', '.join(map(str, dims))}] but imports as "
+                f"{list(got)}",
+                label,
+            )
+
+
+__all__ = ["import_onnx", "OnnxImportError", "UnsupportedOperatorError", "SUPPORTED_OPERATORS",
+           "element_type_of", "MIN_OPSET", "MAX_OPSET"]
