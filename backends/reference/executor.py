@@ -17,7 +17,7 @@ whose last use was this step — so peak memory is the live set, not the whole g
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ from irflow.graph import input_names, main_func, output_names
 from irflow.weights import numpy_dtype
 
 ArrayInputs = Mapping[str, np.ndarray] | Sequence[np.ndarray]
+Observer = Callable[[Operation, list[np.ndarray]], None]
 
 
 @dataclass(frozen=True)
@@ -87,18 +88,20 @@ class Program:
 
     def run(self, inputs: ArrayInputs, *, check: bool = False,
             timings: dict[Operation, float] | None = None,
-            stats: dict[str, int] | None = None) -> dict[str, np.ndarray]:
+            stats: dict[str, int] | None = None,
+            observe: Observer | None = None) -> dict[str, np.ndarray]:
         """Execute on `inputs` (by name or by position); outputs keyed by output name.
 
         `check` asserts every produced value matches its IR type; `timings` receives
         seconds per op; `stats` receives `peak_live` (most live non-constant values)
-        and `peak_bytes` (their largest total size).
+        and `peak_bytes` (their largest total size); `observe(op, results)` is called
+        after every op with its result arrays, before any is freed (calibration).
         """
         slots = list(self.initial)
         for slot, array in zip(self.input_slots, self._validate(inputs)):
             slots[slot] = array
-        observe = check or timings is not None or stats is not None
-        if not observe:
+        observed = check or timings is not None or stats is not None or observe is not None
+        if not observed:
             for step in self.steps:
                 try:
                     result = step.kernel(*[slots[i] for i in step.inputs])
@@ -114,13 +117,13 @@ class Program:
                 for i in step.free:
                     slots[i] = None
         else:
-            self._run_observed(slots, check, timings, stats)
+            self._run_observed(slots, check, timings, stats, observe)
         return {name: _materialize(slots[i], i, self) for name, i in
                 zip(self.output_names, self.output_slots)}
 
     def _run_observed(self, slots: list[Any], check: bool,
                       timings: dict[Operation, float] | None,
-                      stats: dict[str, int] | None) -> None:
+                      stats: dict[str, int] | None, observe: Observer | None = None) -> None:
         constant = {i for i, v in enumerate(self.initial) if v is not None}
         live: dict[int, int] = {i: slots[i].nbytes for i in self.input_slots}
         peak_live, peak_bytes = len(live), sum(live.values())
@@ -136,6 +139,8 @@ class Program:
                 timings[step.op] = timings.get(step.op, 0.0) + time.perf_counter() - start
             if check:
                 _check(step.op, results, step.specs)
+            if observe is not None:
+                observe(step.op, results)
             for i, r in zip(step.outputs, results):
                 slots[i] = r
                 if i not in constant:
