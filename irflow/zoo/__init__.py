@@ -1,0 +1,73 @@
+"""Built-in models, written in the irflow DSL (`*.irf` beside this file).
+
+    >>> irflow.zoo.names()
+    ['digits_cnn', 'lenet5', 'mobilenet_v2', 'resnet18', 'transformer_encoder']
+    >>> module = irflow.zoo.load("resnet18", seed=0)   # seeded weights, verified
+
+Each file's first comment line is its one-line description; its header states the
+parameter and MAC counts that `tests/test_zoo.py` checks against the literature.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+from importlib.resources.abc import Traversable
+
+from xdsl.dialects.builtin import ModuleOp
+
+from irflow.diagnostics import IrflowError
+
+DEFAULT_MODEL = "resnet18"
+_SUFFIX = ".irf"
+
+
+def _files() -> dict[str, Traversable]:
+    root = importlib.resources.files(__name__)
+    return {
+        f.name.removesuffix(_SUFFIX): f
+        for f in root.iterdir()
+        if f.name.endswith(_SUFFIX) and f.is_file()
+    }
+
+
+def names() -> list[str]:
+    """The built-in model names, sorted."""
+    return sorted(_files())
+
+
+def source_path(name: str) -> Traversable:
+    """The `.irf` source of a built-in model (an `IrflowError` for an unknown name)."""
+    files = _files()
+    if name not in files:
+        close = difflib.get_close_matches(name, list(files), n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise IrflowError(
+            f"unknown zoo model '{name}'{hint} (available: {', '.join(sorted(files))})"
+        )
+    return files[name]
+
+
+@functools.cache
+def describe(name: str) -> str:
+    """One line saying what the model is (its source's first comment line)."""
+    for line in source_path(name).read_text().splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            return line.lstrip("# ").rstrip()
+    return name
+
+
+def source(name: str) -> str:
+    return source_path(name).read_text()
+
+
+def load(name: str, *, seed: int = 0) -> ModuleOp:
+    """Compile a built-in model with weights from the seeded initializer."""
+    from irflow.frontends.dsl import compile_source
+
+    return compile_source(source(name), f"{name}{_SUFFIX}", seed=seed)
+
+
+__all__ = ["DEFAULT_MODEL", "names", "describe", "source_path", "source", "load"]

@@ -1,0 +1,1192 @@
+"""The irflow model DSL: text → a verified `nn`-level module with its weights.
+
+A model is a `model` with typed inputs whose body names layers; reusable `block`s
+are defined once and instantiated with parameters. The grammar is `irflow.lark`
+(shipped beside this file); the language reference is `docs/dsl.md`.
+
+    block basic(x, planes, stride=1) {
+      conv1 = conv2d(x, out=planes, kernel=3, stride=stride, pad=1, bias=false)
+      bn1 = batchnorm(conv1)
+      ...
+      return relu(add(bn2, x))
+    }
+    model net(x: f32[1, 3, 32, 32]) {
+      layer1.0 = basic(x, planes=3)      # weights: layer1.0.conv1.weight, layer1.0.bn1.weight, ...
+      return layer1.0
+    }
+
+    >>> module = compile_source(text, "net.irf", seed=0)          # seeded weights
+    >>> module = compile_file("net.irf", weights="net.npz")       # pretrained weights
+
+Compilation evaluates the program directly (blocks are expanded at each use, `if`
+conditions are decided at compile time), appending one `nn` op per layer through
+`GraphBuilder`; every op carries `loc("file":line:col)` of the layer call. Every
+error is a `ParseError` at `file:line:col` — lark's exceptions never escape.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+import math
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from xdsl.dialects.builtin import (
+    FileLineColLoc,
+    IntAttr,
+    ModuleOp,
+    StringAttr,
+    f16,
+    f32,
+    f64,
+    i8,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.utils.exceptions import VerifyException
+
+from irflow.diagnostics import IrflowError, ParseError
+from irflow.dialects import nn
+from irflow.graph import GraphBuilder
+from irflow.io import verify_module
+from irflow.weights import WeightStore
+
+Value = Any  # SSAValue (a tensor) | int | float | bool | str | list[Value] | tuple (results)
+
+ELEMENT_TYPES: dict[str, Attribute] = {"f32": f32, "f16": f16, "f64": f64, "i64": i64,
+                                       "i32": i32, "i8": i8}
+MAX_BLOCK_DEPTH = 64
+
+
+# --------------------------------------------------------------------------------------
+# Parsing
+
+
+@functools.cache
+def _parser() -> Lark:
+    """The LALR parser, built once per process (~80 ms)."""
+    grammar = importlib.resources.files("irflow.frontends").joinpath("irflow.lark").read_text()
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+# Tokens not worth listing in "expected ..." when something more telling is expected.
+_OPERATOR_TOKENS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "__ANON_0", "__ANON_1",
+                    "COMP_OP", "AND", "OR", "LSQB"}
+_TOKEN_WORDS = {"NAME": "a name", "INT": "an integer", "FLOAT": "a number",
+                "STRING": "a string", "COMP_OP": "a comparison", "$END": "end of input"}
+
+
+def _token_word(name: str) -> str:
+    if name in _TOKEN_WORDS:
+        return _TOKEN_WORDS[name]
+    try:
+        pattern = _parser().get_terminal(name).pattern
+    except KeyError:
+        return name
+    return f"'{pattern.value}'" if pattern.type == "str" else name.lower()
+
+
+def _expected_phrase(expected: set[str] | frozenset[str]) -> str:
+    names = set(expected)
+    if names - _OPERATOR_TOKENS:
+        names -= _OPERATOR_TOKENS
+    words = sorted({_token_word(n) for n in names})
+    if not words:
+        return ""
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _translate_lark_error(e: UnexpectedInput, text: str, filename: str) -> ParseError:
+    where = f"{filename}:{e.line}:{e.column}"
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        if tok.type == "$END":
+            found = "end of input"
+            where = f"{filename}:{text.count(chr(10)) + 1}:{len(text.rsplit(chr(10), 1)[-1]) + 1}"
+        elif tok.type in ("NAME", "INT", "FLOAT", "STRING"):
+            found = f"{_token_word(tok.type)} '{tok.value}'"
+        else:
+            found = f"'{tok.value}'"
+        expected = _expected_phrase(e.expected)
+        msg = f"unexpected {found}" + (f"; expected {expected}" if expected else "")
+        if tok.type == "NAME" and "EQUAL" in e.expected:
+            msg += " (a statement is `name = layer(...)`)"
+        return ParseError(msg, where)
+    if isinstance(e, UnexpectedCharacters):
+        expected = _expected_phrase(e.allowed or set())
+        msg = f"unexpected character '{e.char}'" + (f"; expected {expected}" if expected else "")
+        return ParseError(msg, where)
+    return ParseError(str(e).splitlines()[0], where)  # pragma: no cover - other lark errors
+
+
+def parse_tree(text: str, filename: str = "<string>") -> Tree:
+    """The syntax tree of a DSL program (a `ParseError` for malformed text)."""
+    try:
+        return _parser().parse(text)
+    except UnexpectedInput as e:
+        raise _translate_lark_error(e, text, filename) from None
+
+
+# --------------------------------------------------------------------------------------
+# Layer table: name → (operands, typed options, builder)
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "required"
+
+
+REQUIRED: Any = _Required()
+
+
+class _BadValue(Exception):
+    """An option or argument value of the wrong kind; the message says what was expected."""
+
+
+def _is_int(v: Value) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _as_int(v: Value) -> int:
+    if not _is_int(v):
+        raise _BadValue(f"an integer, got {_kind(v)}")
+    return v
+
+
+def _as_float(v: Value) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _BadValue(f"a number, got {_kind(v)}")
+    return float(v)
+
+
+def _as_bool(v: Value) -> bool:
+    if not isinstance(v, bool):
+        raise _BadValue(f"true or false, got {_kind(v)}")
+    return v
+
+
+def _as_ints(v: Value) -> tuple[int, ...]:
+    if not isinstance(v, list) or not all(_is_int(x) for x in v):
+        raise _BadValue(f"a list of integers, got {_kind(v)}")
+    return tuple(v)
+
+
+def _as_pair(v: Value) -> tuple[int, int]:
+    if _is_int(v):
+        return (v, v)
+    if isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v):
+        return (v[0], v[1])
+    raise _BadValue(f"an integer or a list of 2 integers, got {_kind(v)}")
+
+
+def _as_pads(v: Value) -> tuple[int, int, int, int]:
+    """`p`, `[h, w]` or `[top, left, bottom, right]` (ONNX order)."""
+    if _is_int(v):
+        return (v, v, v, v)
+    if isinstance(v, list) and all(_is_int(x) for x in v):
+        if len(v) == 2:
+            return (v[0], v[1], v[0], v[1])
+        if len(v) == 4:
+            return (v[0], v[1], v[2], v[3])
+    raise _BadValue(f"an integer, [h, w] or [top, left, bottom, right], got {_kind(v)}")
+
+
+def _as_choice(*choices: str) -> Callable[[Value], str]:
+    def convert(v: Value) -> str:
+        if v not in choices:
+            raise _BadValue(f"one of {', '.join(repr(c) for c in choices)}, got {_kind(v)}")
+        return v
+
+    return convert
+
+
+def _kind(v: Value) -> str:
+    if isinstance(v, SSAValue):
+        return f"a tensor {_shape_str(v)}"
+    if isinstance(v, bool):
+        return f"{'true' if v else 'false'}"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, tuple):
+        return f"{len(v)} values"
+    if isinstance(v, list):
+        return "[" + ", ".join(_kind(x) if isinstance(x, SSAValue) else repr(x)
+                               for x in v) + "]"
+    return repr(v)
+
+
+def _shape_str(v: SSAValue) -> str:
+    return "x".join(str(d) for d in nn.shape_of(v)) or "scalar"
+
+
+@dataclass(frozen=True)
+class Opt:
+    convert: Callable[[Value], Any]
+    default: Any = REQUIRED
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """A DSL layer: how many tensor operands, which options, and how it builds IR."""
+
+    name: str
+    build: Callable[[_Call], Value]
+    inputs: tuple[int, int | None]  # (min, max) tensor operands; max None = any number
+    options: dict[str, Opt]
+    weighted: bool
+    doc: str
+
+
+LAYERS: dict[str, LayerSpec] = {}
+
+
+def layer(name: str, *, inputs: int | tuple[int, int | None] = 1, weighted: bool = False,
+          **options: Opt) -> Callable[[Callable[[_Call], Value]], Callable[[_Call], Value]]:
+    """Register a DSL layer (the decorated function builds its IR)."""
+
+    def register(build: Callable[[_Call], Value]) -> Callable[[_Call], Value]:
+        n = (inputs, inputs) if isinstance(inputs, int) else inputs
+        LAYERS[name] = LayerSpec(name, build, n, options, weighted,
+                                 (build.__doc__ or "").strip().splitlines()[0])
+        return build
+
+    return register
+
+
+@dataclass
+class _Call:
+    """One evaluated layer call: operands, converted options, and where it is."""
+
+    compiler: _Compiler
+    spec: LayerSpec
+    args: list[SSAValue]
+    opts: dict[str, Any]
+    loc: FileLineColLoc
+    where: str
+    prefix: str  # weight-name prefix (`layer1.0.conv1`), set for weighted layers
+
+    def op(self, op_or_cls: Operation | type[nn.NNOp], operands: Sequence[SSAValue] = (),
+           props: dict[str, Attribute | None] | None = None) -> Operation:
+        """Build (inferring result types) and append an op; shape errors point here."""
+        try:
+            if isinstance(op_or_cls, Operation):
+                op = op_or_cls
+            else:
+                op = op_or_cls.make(list(operands), props or {})
+        except VerifyException as e:
+            raise ParseError(f"{self.spec.name}: {e}", self.where) from None
+        return self.compiler.graph.add(op, self.loc)
+
+    def make(self, cls: type[nn.NNOp], operands: Sequence[SSAValue] = (),
+             props: dict[str, Attribute | None] | None = None) -> SSAValue:
+        return self.op(cls, operands, props).results[0]
+
+    def build(self, thunk: Callable[[], Operation]) -> SSAValue:
+        """Append the op `thunk()` builds (its constructor may raise a shape error)."""
+        try:
+            op = thunk()
+        except VerifyException as e:
+            raise ParseError(f"{self.spec.name}: {e}", self.where) from None
+        return self.op(op).results[0]
+
+    def weight(self, suffix: str, shape: Sequence[int], init: Init) -> SSAValue:
+        name = f"{self.prefix}.{suffix}" if suffix else self.prefix
+        return self.compiler.weight(name, tuple(int(d) for d in shape), init, self)
+
+    def scalar(self, value: float, like: SSAValue) -> SSAValue:
+        """A rank-0 inline constant of `like`'s element type."""
+        elem = like.type.element_type  # type: ignore[attr-defined]
+        return self.compiler.graph.inline(np.array(value), elem, self.loc)
+
+
+# --------------------------------------------------------------------------------------
+# Weight initializers: deterministic from (seed, weight name).
+
+Init = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
+
+
+def _uniform(lo: float, hi: float) -> Init:
+    def init(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return rng.random(shape, dtype=np.float32) * np.float32(hi - lo) + np.float32(lo)
+
+    return init
+
+
+def _kaiming_uniform(fan_in: int) -> Init:
+    """torch's default for conv/linear weights and biases: U(±1/√fan_in)."""
+    bound = 1.0 / math.sqrt(max(fan_in, 1))
+    return _uniform(-bound, bound)
+
+
+def _normal(std: float) -> Init:
+    def init(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32) * np.float32(std)
+
+    return init
+
+
+def _full(value: float) -> Init:
+    return lambda rng, shape: np.full(shape, value, np.float32)
+
+
+# Normalization parameters are perturbed around their identity values so that
+# fold-batchnorm and friends are exercised on non-trivial numbers.
+_NORM_SCALE, _NORM_SHIFT = _uniform(0.8, 1.2), _uniform(-0.1, 0.1)
+_BN_MEAN, _BN_VAR = _uniform(-0.1, 0.1), _uniform(0.8, 1.2)
+
+
+def _bias(c: _Call, out: int, fan_in: int) -> SSAValue | None:
+    return c.weight("bias", (out,), _kaiming_uniform(fan_in)) if c.opts["bias"] else None
+
+
+# ---- contractions
+
+
+@layer("conv2d", weighted=True, out=Opt(_as_int), kernel=Opt(_as_pair), stride=Opt(_as_pair, 1),
+       pad=Opt(_as_pads, 0), dilation=Opt(_as_pair, 1), groups=Opt(_as_int, 1),
+       bias=Opt(_as_bool, True))
+def _conv2d(c: _Call) -> SSAValue:
+    """2-D convolution, NCHW; weight `.weight` [out, in/groups, kh, kw], `.bias` [out]."""
+    (x,) = c.args
+    o = c.opts
+    shape = nn.shape_of(x)
+    if len(shape) != 4:
+        raise ParseError(f"conv2d expects a rank-4 input (NCHW), got {_shape_str(x)}", c.where)
+    groups, (kh, kw) = o["groups"], o["kernel"]
+    if groups < 1 or shape[1] % groups or o["out"] % groups or o["out"] < 1:
+        raise ParseError(
+            f"conv2d expects in ({shape[1]}) and out ({o['out']}) channels divisible by "
+            f"groups ({groups})", c.where)
+    fan_in = shape[1] // groups * kh * kw
+    w = c.weight("weight", (o["out"], shape[1] // groups, kh, kw), _kaiming_uniform(fan_in))
+    b = _bias(c, o["out"], fan_in)
+    return c.build(lambda: nn.Conv2dOp(x, w, b, strides=o["stride"], pads=o["pad"],
+                                       dilations=o["dilation"], groups=groups))
+
+
+@layer("linear", weighted=True, out=Opt(_as_int), bias=Opt(_as_bool, True))
+def _linear(c: _Call) -> SSAValue:
+    """y = x·Wᵀ + b over the last axis; `.weight` [out, in], `.bias` [out]."""
+    (x,) = c.args
+    shape = nn.shape_of(x)
+    if not shape:
+        raise ParseError("linear expects a tensor of rank >= 1, got a scalar", c.where)
+    w = c.weight("weight", (c.opts["out"], shape[-1]), _kaiming_uniform(shape[-1]))
+    b = _bias(c, c.opts["out"], shape[-1])
+    return c.make(nn.LinearOp, [x, w, b])
+
+
+@layer("matmul", inputs=2)
+def _matmul(c: _Call) -> SSAValue:
+    """Matrix product (ONNX MatMul: batched, broadcasting)."""
+    return c.make(nn.MatmulOp, c.args)
+
+
+# ---- normalization
+
+
+@layer("batchnorm", weighted=True, eps=Opt(_as_float, 1e-5))
+def _batchnorm(c: _Call) -> SSAValue:
+    """Inference batchnorm over axis 1; `.weight .bias .running_mean .running_var` [C]."""
+    (x,) = c.args
+    shape = nn.shape_of(x)
+    if len(shape) < 2:
+        raise ParseError(f"batchnorm expects rank >= 2, got {_shape_str(x)}", c.where)
+    ch = (shape[1],)
+    params = [c.weight("weight", ch, _NORM_SCALE), c.weight("bias", ch, _NORM_SHIFT),
+              c.weight("running_mean", ch, _BN_MEAN), c.weight("running_var", ch, _BN_VAR)]
+    eps = c.opts["eps"]
+    return c.make(nn.BatchNormOp, [x, *params], {"epsilon": None if eps == 1e-5 else nn.f64(eps)})
+
+
+@layer("layernorm", weighted=True, axis=Opt(_as_int, -1), eps=Opt(_as_float, 1e-5),
+       bias=Opt(_as_bool, True))
+def _layernorm(c: _Call) -> SSAValue:
+    """Layer norm over axes `axis`..end; `.weight` and `.bias` of that shape."""
+    (x,) = c.args
+    shape = nn.shape_of(x)
+    axis = c.opts["axis"]
+    if not -len(shape) <= axis < len(shape):
+        raise ParseError(f"layernorm expects axis in [{-len(shape)}, {len(shape)}), got {axis}",
+                         c.where)
+    norm = shape[axis:]
+    g = c.weight("weight", norm, _NORM_SCALE)
+    b = c.weight("bias", norm, _NORM_SHIFT) if c.opts["bias"] else None
+    eps = c.opts["eps"]
+    return c.make(nn.LayerNormOp, [x, g, b], {
+        "axis": None if axis == -1 else nn.i64_attr(axis),
+        "epsilon": None if eps == 1e-5 else nn.f64(eps)})
+
+
+@layer("softmax", axis=Opt(_as_int, -1))
+def _softmax(c: _Call) -> SSAValue:
+    """Softmax along `axis`."""
+    axis = c.opts["axis"]
+    return c.make(nn.SoftmaxOp, c.args, {"axis": None if axis == -1 else nn.i64_attr(axis)})
+
+
+@layer("reduce_mean", axes=Opt(_as_ints), keepdims=Opt(_as_bool, True))
+def _reduce_mean(c: _Call) -> SSAValue:
+    """Mean over `axes`."""
+    return c.make(nn.ReduceMeanOp, c.args, {
+        "axes": nn.int_array(c.opts["axes"]),
+        "keepdims": None if c.opts["keepdims"] else nn.i64_attr(0)})
+
+
+# ---- elementwise
+
+
+def _unary(name: str, cls: type[nn.NNOp]) -> None:
+    def build(c: _Call) -> SSAValue:
+        return c.make(cls, c.args)
+
+    build.__doc__ = (cls.__doc__ or name).strip().splitlines()[0]
+    layer(name)(build)
+
+
+for _name, _cls in [("relu", nn.ReluOp), ("relu6", nn.Relu6Op), ("sigmoid", nn.SigmoidOp),
+                    ("tanh", nn.TanhOp), ("silu", nn.SiluOp), ("hardswish", nn.HardSwishOp),
+                    ("erf", nn.ErfOp), ("sqrt", nn.SqrtOp), ("exp", nn.ExpOp),
+                    ("neg", nn.NegOp)]:
+    _unary(_name, _cls)
+
+
+@layer("gelu", approximate=Opt(_as_choice("none", "tanh"), "none"))
+def _gelu(c: _Call) -> SSAValue:
+    """GELU, exact (erf) or `approximate="tanh"`."""
+    approx = c.opts["approximate"]
+    return c.make(nn.GeluOp, c.args,
+                  {"approximate": None if approx == "none" else StringAttr(approx)})
+
+
+@layer("hardsigmoid", alpha=Opt(_as_float, 0.2), beta=Opt(_as_float, 0.5))
+def _hardsigmoid(c: _Call) -> SSAValue:
+    """max(0, min(1, alpha·x + beta))."""
+    a, b = c.opts["alpha"], c.opts["beta"]
+    return c.make(nn.HardSigmoidOp, c.args, {"alpha": None if a == 0.2 else nn.f64(a),
+                                             "beta": None if b == 0.5 else nn.f64(b)})
+
+
+@layer("clip", min=Opt(_as_float, None), max=Opt(_as_float, None))
+def _clip(c: _Call) -> SSAValue:
+    """Clamp to [min, max]; a bound not given is open."""
+    lo, hi = c.opts["min"], c.opts["max"]
+    if lo is not None and hi is not None and lo > hi:
+        raise ParseError(f"clip expects min <= max, got min {lo} and max {hi}", c.where)
+    return c.make(nn.ClipOp, c.args, {"min": None if lo is None else nn.f64(lo),
+                                      "max": None if hi is None else nn.f64(hi)})
+
+
+def _binary(name: str, cls: type[nn.NNOp]) -> None:
+    def build(c: _Call) -> SSAValue:
+        return c.make(cls, c.args)
+
+    build.__doc__ = (cls.__doc__ or name).strip().splitlines()[0]
+    LAYERS[name] = LayerSpec(name, build, (2, 2), {}, False, f"elementwise {name} (broadcasting)")
+
+
+for _name, _cls in [("add", nn.AddOp), ("sub", nn.SubOp), ("mul", nn.MulOp),
+                    ("div", nn.DivOp), ("pow", nn.PowOp)]:
+    _binary(_name, _cls)
+SCALAR_OPERANDS = {"add", "sub", "mul", "div", "pow"}  # a number operand becomes a constant
+
+
+# ---- pooling
+
+
+def _pool(c: _Call, cls: type[nn.NNOp], extra: dict[str, Attribute | None]) -> SSAValue:
+    o = c.opts
+    stride = o["stride"] if o["stride"] is not None else o["kernel"]
+    props: dict[str, Attribute | None] = {
+        "kernel": nn.int_array(o["kernel"]),
+        "strides": None if stride == (1, 1) else nn.int_array(stride),
+        "pads": None if o["pad"] == (0, 0, 0, 0) else nn.int_array(o["pad"]),
+        "ceil_mode": nn.i64_attr(1) if o["ceil_mode"] else None,
+        **extra,
+    }
+    return c.make(cls, c.args, props)
+
+
+_POOL_OPTS = dict(kernel=Opt(_as_pair), stride=Opt(_as_pair, None), pad=Opt(_as_pads, 0),
+                  ceil_mode=Opt(_as_bool, False))
+
+
+@layer("maxpool", **_POOL_OPTS)
+def _maxpool(c: _Call) -> SSAValue:
+    """Max pooling; `stride` defaults to `kernel` (as in torch)."""
+    return _pool(c, nn.MaxPoolOp, {})
+
+
+@layer("avgpool", **_POOL_OPTS, count_include_pad=Opt(_as_bool, False))
+def _avgpool(c: _Call) -> SSAValue:
+    """Average pooling; `stride` defaults to `kernel`; padding excluded from the divisor."""
+    return _pool(c, nn.AvgPoolOp,
+                 {"count_include_pad": nn.i64_attr(1) if c.opts["count_include_pad"] else None})
+
+
+@layer("global_avg_pool")
+def _global_avg_pool(c: _Call) -> SSAValue:
+    """Mean over all spatial axes, keeping them as size 1."""
+    return c.make(nn.GlobalAvgPoolOp, c.args)
+
+
+# ---- data movement
+
+
+@layer("reshape", shape=Opt(_as_ints))
+def _reshape(c: _Call) -> SSAValue:
+    """Reshape (row-major); one dimension may be -1, a 0 copies the input's dimension."""
+    (x,) = c.args
+    src = nn.shape_of(x)
+    dims = list(c.opts["shape"])
+    for i, d in enumerate(dims):
+        if d == 0:
+            if i >= len(src):
+                raise ParseError(f"reshape: 0 at position {i} has no input dimension to copy "
+                                 f"(input {_shape_str(x)})", c.where)
+            dims[i] = src[i]
+    if dims.count(-1) > 1 or any(d < -1 for d in dims):
+        raise ParseError(f"reshape expects dimensions >= 0 and at most one -1, got {dims}",
+                         c.where)
+    if -1 in dims:
+        known = math.prod(d for d in dims if d != -1)
+        if known == 0 or math.prod(src) % known:
+            raise ParseError(f"reshape cannot infer -1 in {list(c.opts['shape'])} for input "
+                             f"{_shape_str(x)}", c.where)
+        dims[dims.index(-1)] = math.prod(src) // known
+    return c.build(lambda: nn.ReshapeOp(x, dims))
+
+
+@layer("flatten", axis=Opt(_as_int, 1))
+def _flatten(c: _Call) -> SSAValue:
+    """Flatten to 2-D at `axis`."""
+    axis = c.opts["axis"]
+    return c.make(nn.FlattenOp, c.args, {"axis": None if axis == 1 else nn.i64_attr(axis)})
+
+
+@layer("transpose", perm=Opt(_as_ints))
+def _transpose(c: _Call) -> SSAValue:
+    """Permute axes."""
+    return c.make(nn.TransposeOp, c.args, {"perm": nn.int_array(c.opts["perm"])})
+
+
+@layer("concat", inputs=(1, None), axis=Opt(_as_int))
+def _concat(c: _Call) -> SSAValue:
+    """Concatenate any number of tensors along `axis`."""
+    return c.make(nn.ConcatOp, c.args, {"axis": nn.i64_attr(c.opts["axis"])})
+
+
+@layer("slice", starts=Opt(_as_ints), ends=Opt(_as_ints), axes=Opt(_as_ints, None),
+       steps=Opt(_as_ints, None))
+def _slice(c: _Call) -> SSAValue:
+    """Static strided slice; `axes` defaults to 0..len(starts)-1."""
+    o = c.opts
+    axes = o["axes"] if o["axes"] is not None else tuple(range(len(o["starts"])))
+    return c.make(nn.SliceOp, c.args, {
+        "starts": nn.int_array(o["starts"]), "ends": nn.int_array(o["ends"]),
+        "axes": nn.int_array(axes),
+        "steps": None if o["steps"] is None else nn.int_array(o["steps"])})
+
+
+@layer("split", axis=Opt(_as_int), sizes=Opt(_as_ints, None), parts=Opt(_as_int, None))
+def _split(c: _Call) -> tuple[SSAValue, ...]:
+    """Split along `axis` into `sizes`, or into `parts` equal pieces; returns several values."""
+    (x,) = c.args
+    o = c.opts
+    if (o["sizes"] is None) == (o["parts"] is None):
+        raise ParseError("split expects exactly one of 'sizes' and 'parts'", c.where)
+    sizes = o["sizes"]
+    if sizes is None:
+        shape = nn.shape_of(x)
+        try:
+            n = shape[nn.normalize_axis("split", o["axis"], len(shape))]
+        except VerifyException as e:
+            raise ParseError(f"split: {e}", c.where) from None
+        if o["parts"] < 1 or n % o["parts"]:
+            raise ParseError(f"split cannot cut size {n} into {o['parts']} equal parts", c.where)
+        sizes = [n // o["parts"]] * o["parts"]
+    op = c.op(nn.SplitOp, [x], {"axis": nn.i64_attr(o["axis"]), "sizes": nn.int_array(sizes)})
+    return tuple(op.results)
+
+
+@layer("gather", inputs=2, axis=Opt(_as_int, 0))
+def _gather(c: _Call) -> SSAValue:
+    """Gather slices of the first operand at the integer indices of the second."""
+    return c.make(nn.GatherOp, c.args, {"axis": None if c.opts["axis"] == 0
+                                        else nn.i64_attr(c.opts["axis"])})
+
+
+@layer("embedding", weighted=True, num=Opt(_as_int), dim=Opt(_as_int))
+def _embedding(c: _Call) -> SSAValue:
+    """Look up integer ids in a `.weight` table [num, dim] (N(0, 1) init, as torch)."""
+    table = c.weight("weight", (c.opts["num"], c.opts["dim"]), _normal(1.0))
+    return c.make(nn.GatherOp, [table, c.args[0]])
+
+
+_PARAM_INITS = {"normal": _normal(0.02), "zeros": _full(0.0), "ones": _full(1.0),
+                "uniform": _uniform(-0.1, 0.1)}
+
+
+@layer("parameter", inputs=0, weighted=True, shape=Opt(_as_ints),
+       init=Opt(_as_choice(*_PARAM_INITS), "normal"))
+def _parameter(c: _Call) -> SSAValue:
+    """A learned tensor of `shape` named by its variable (e.g. a position embedding)."""
+    if any(d < 1 for d in c.opts["shape"]):
+        raise ParseError(f"parameter expects positive dimensions, got {list(c.opts['shape'])}",
+                         c.where)
+    return c.weight("", c.opts["shape"], _PARAM_INITS[c.opts["init"]])
+
+
+# --------------------------------------------------------------------------------------
+# Scalar builtins (evaluated at compile time)
+
+
+def _builtin_shape(v: Value) -> list[int]:
+    if not isinstance(v, SSAValue):
+        raise _BadValue(f"a tensor, got {_kind(v)}")
+    return list(nn.shape_of(v))
+
+
+def _builtin_len(v: Value) -> int:
+    if not isinstance(v, list):
+        raise _BadValue(f"a list, got {_kind(v)}")
+    return len(v)
+
+
+def _number(v: Value) -> int | float:
+    _as_float(v)  # type check
+    return v
+
+
+BUILTINS: dict[str, tuple[int, Callable[..., Value]]] = {
+    "shape": (1, _builtin_shape),
+    "rank": (1, lambda v: len(_builtin_shape(v))),
+    "len": (1, _builtin_len),
+    "min": (2, lambda a, b: min(_number(a), _number(b))),
+    "max": (2, lambda a, b: max(_number(a), _number(b))),
+    "int": (1, lambda v: int(_as_float(v))),
+    "float": (1, _as_float),
+}
+
+
+# --------------------------------------------------------------------------------------
+# The compiler
+
+
+class _Return(Exception):
+    def __init__(self, values: list[Value], nodes: list[Tree]):
+        self.values = values
+        self.nodes = nodes
+
+
+@dataclass
+class _Scope:
+    prefix: str  # "" in the model, "layer1.0." inside that instance
+    env: dict[str, tuple[Value, str]] = field(default_factory=dict)  # name → (value, where)
+    depth: int = 0
+
+
+@dataclass
+class _Stmt:
+    """The statement being evaluated: its target names the one weighted layer it holds."""
+
+    target: str | None
+    named: str | None = None  # the layer or block that took the name
+
+
+class _Compiler:
+    def __init__(self, filename: str, weights: WeightStore | None, weights_file: str, seed: int):
+        self.filename = filename
+        self.file_attr = StringAttr(filename)
+        self.pretrained = weights
+        self.weights_file = weights_file
+        self.seed = seed
+        self.graph = GraphBuilder()
+        self.blocks: dict[str, Tree] = {}
+        self.stmt = _Stmt(None)
+
+    # ---- locations
+
+    def where(self, node: Tree | Token) -> str:
+        line, col = _pos(node)
+        return f"{self.filename}:{line}:{col}"
+
+    def end_where(self, node: Tree) -> str:
+        """Where `node` ends (its last character, e.g. a block's closing brace)."""
+        return f"{self.filename}:{node.meta.end_line}:{max(node.meta.end_column - 1, 1)}"
+
+    def loc(self, node: Tree | Token) -> FileLineColLoc:
+        line, col = _pos(node)
+        return FileLineColLoc(self.file_attr, IntAttr(line), IntAttr(col))
+
+    # ---- program
+
+    def compile(self, tree: Tree) -> ModuleOp:
+        models = []
+        for item in tree.children:
+            name_tok = item.children[0]
+            if item.data == "block_def":
+                if name_tok in self.blocks:
+                    first = self.where(self.blocks[name_tok])
+                    raise ParseError(f"block '{name_tok}' is already defined at {first}",
+                                     self.where(name_tok))
+                if name_tok in LAYERS or name_tok in BUILTINS:
+                    raise ParseError(f"block '{name_tok}' has the name of a built-in layer",
+                                     self.where(name_tok))
+                self.blocks[str(name_tok)] = item
+            else:
+                models.append(item)
+        if not models:
+            raise ParseError("no model in this file: expected `model NAME(x: f32[...]) { ... }`",
+                             f"{self.filename}:1:1")
+        if len(models) > 1:
+            raise ParseError(f"a file holds one model; the first is at {self.where(models[0])}",
+                             self.where(models[1]))
+        return self.compile_model(models[0])
+
+    def compile_model(self, node: Tree) -> ModuleOp:
+        _name, *inputs, body = node.children
+        scope = _Scope("")
+        for inp in inputs:
+            if inp is None:
+                continue
+            name, dtype, *dims = inp.children
+            if dtype not in ELEMENT_TYPES:
+                raise ParseError(_unknown("element type", str(dtype), ELEMENT_TYPES),
+                                 self.where(dtype))
+            shape = [int(d) for d in dims if d is not None]
+            for d, tok in zip(shape, dims):
+                if d < 1:
+                    raise ParseError(f"input '{name}' expects positive dimensions, got {d}",
+                                     self.where(tok))
+            self.define(scope, name, self.graph.input(str(name), shape, ELEMENT_TYPES[dtype]))
+        try:
+            self.run_body(body, scope)
+        except _Return as r:
+            outputs, names = [], []
+            for value, expr in zip(r.values, r.nodes):
+                if not isinstance(value, SSAValue):
+                    raise ParseError(f"a model returns tensors, got {_kind(value)}",
+                                     self.where(expr)) from None
+                outputs.append(value)
+                name = str(expr.children[0]) if expr.data == "var" else f"output{len(names)}"
+                names.append(name if name not in names else f"{name}.{len(names)}")
+            module = self.graph.finish(outputs, names)
+            verify_module(module)
+            return module
+        raise ParseError("the model ends without `return`", self.end_where(body))
+
+    def run_body(self, body: Tree, scope: _Scope) -> None:
+        for stmt in body.children:
+            getattr(self, f"stmt_{stmt.data}")(stmt, scope)
+
+    # ---- statements
+
+    def stmt_assign(self, node: Tree, scope: _Scope) -> None:
+        *targets, expr = node.children
+        self.stmt = _Stmt(str(targets[0]))
+        value = self.eval(expr, scope)
+        self.stmt = _Stmt(None)
+        if len(targets) == 1:
+            if isinstance(value, tuple):
+                raise ParseError(f"'{expr_name(expr)}' returns {len(value)} values; assign them "
+                                 f"to {len(value)} names (`a, b = ...`)", self.where(targets[0]))
+            self.define(scope, targets[0], value)
+            return
+        values = value if isinstance(value, tuple) else (value,)
+        if len(values) != len(targets):
+            raise ParseError(f"expected {len(targets)} values on the right, got {len(values)}",
+                             self.where(expr))
+        for t, v in zip(targets, values):
+            self.define(scope, t, v)
+
+    def stmt_return_stmt(self, node: Tree, scope: _Scope) -> None:
+        values = []
+        for expr in node.children:
+            self.stmt = _Stmt(None)
+            values.append(self.eval(expr, scope))
+        raise _Return(values, list(node.children))
+
+    def stmt_if_stmt(self, node: Tree, scope: _Scope) -> None:
+        cond, body, *rest = node.children
+        branches = [(cond, body)] + [tuple(e.children) for e in rest[:-1] if e is not None]
+        for c, b in branches:
+            if self.truth(c, scope):
+                self.run_body(b, scope)
+                return
+        if rest and rest[-1] is not None:
+            self.run_body(rest[-1].children[0], scope)
+
+    def truth(self, node: Tree, scope: _Scope) -> bool:
+        value = self.eval(node, scope)
+        if not isinstance(value, bool):
+            raise ParseError(f"a condition must be true or false, got {_kind(value)}",
+                             self.where(node))
+        return value
+
+    def define(self, scope: _Scope, name: Token, value: Value) -> None:
+        if name in scope.env:
+            raise ParseError(f"'{name}' is already defined at {scope.env[name][1]} "
+                             "(names are single-assignment: they name layers and weights)",
+                             self.where(name))
+        scope.env[str(name)] = (value, self.where(name))
+
+    # ---- expressions
+
+    def eval(self, node: Tree | Token, scope: _Scope) -> Value:
+        return getattr(self, f"eval_{node.data}")(node, scope)
+
+    def eval_var(self, node: Tree, scope: _Scope) -> Value:
+        name = str(node.children[0])
+        if name not in scope.env:
+            hint = _did_you_mean(name, scope.env)
+            raise ParseError(f"undefined variable '{name}'{hint}", self.where(node))
+        return scope.env[name][0]
+
+    def eval_int_lit(self, node: Tree, scope: _Scope) -> int:
+        return int(node.children[0])
+
+    def eval_float_lit(self, node: Tree, scope: _Scope) -> float:
+        return float(node.children[0])
+
+    def eval_str_lit(self, node: Tree, scope: _Scope) -> str:
+        return str(node.children[0])[1:-1]
+
+    def eval_true_lit(self, node: Tree, scope: _Scope) -> bool:
+        return True
+
+    def eval_false_lit(self, node: Tree, scope: _Scope) -> bool:
+        return False
+
+    def eval_list_lit(self, node: Tree, scope: _Scope) -> list[Value]:
+        return [self.eval(c, scope) for c in node.children if c is not None]
+
+    def eval_index_op(self, node: Tree, scope: _Scope) -> Value:
+        seq, idx = (self.eval(c, scope) for c in node.children)
+        if not isinstance(seq, list | tuple):
+            raise ParseError(f"only lists can be indexed, got {_kind(seq)}", self.where(node))
+        if not _is_int(idx) or not -len(seq) <= idx < len(seq):
+            raise ParseError(f"index must be an integer in [{-len(seq)}, {len(seq)}), "
+                             f"got {_kind(idx)}", self.where(node.children[1]))
+        return seq[idx]
+
+    def eval_neg_op(self, node: Tree, scope: _Scope) -> Value:
+        v = self.eval(node.children[0], scope)
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ParseError(f"'-' expects a number, got {_kind(v)} (use neg(x) for tensors)",
+                             self.where(node))
+        return -v
+
+    def eval_not_op(self, node: Tree, scope: _Scope) -> bool:
+        return not self.truth(node.children[0], scope)
+
+    def eval_and_op(self, node: Tree, scope: _Scope) -> bool:
+        return self.truth(node.children[0], scope) and self.truth(node.children[1], scope)
+
+    def eval_or_op(self, node: Tree, scope: _Scope) -> bool:
+        return self.truth(node.children[0], scope) or self.truth(node.children[1], scope)
+
+    def eval_compare_op(self, node: Tree, scope: _Scope) -> bool:
+        lhs, op, rhs = node.children
+        a, b = self.eval(lhs, scope), self.eval(rhs, scope)
+        if op in ("==", "!="):
+            if isinstance(a, SSAValue) or isinstance(b, SSAValue):
+                raise ParseError("tensors cannot be compared at compile time; compare their "
+                                 "shapes (shape(x) == ...)", self.where(node))
+            return (a == b) == (op == "==")
+        try:
+            return _COMPARE[str(op)](_as_float(a), _as_float(b))
+        except _BadValue as e:
+            raise ParseError(f"'{op}' expects numbers, got {e}", self.where(node)) from None
+
+    def _arith(self, node: Tree, scope: _Scope, sym: str, fn: Callable[[Any, Any], Any]) -> Value:
+        a, b = (self.eval(c, scope) for c in node.children)
+        if isinstance(a, SSAValue) or isinstance(b, SSAValue):
+            layer_name = _TENSOR_OPS.get(sym)
+            hint = f" (use {layer_name}(a, b) for tensors)" if layer_name else ""
+            raise ParseError(f"'{sym}' works on compile-time numbers, not tensors{hint}",
+                             self.where(node))
+        if sym == "+" and isinstance(a, list) and isinstance(b, list):
+            return a + b
+        try:
+            _, y = _as_float(a), _as_float(b)
+        except _BadValue as e:
+            raise ParseError(f"'{sym}' expects numbers, got {e}", self.where(node)) from None
+        if sym in ("/", "//", "%") and y == 0:
+            raise ParseError(f"division by zero in '{sym}'", self.where(node))
+        return fn(a, b)
+
+    def eval_add_op(self, node: Tree, scope: _Scope) -> Value:
+        return self._arith(node, scope, "+", lambda a, b: a + b)
+
+    def eval_sub_op(self, node: Tree, scope: _Scope) -> Value:
+        return self._arith(node, scope, "-", lambda a, b: a - b)
+
+    def eval_mul_op(self, node: Tree, scope: _Scope) -> Value:
+        return self._arith(node, scope, "*", lambda a, b: a * b)
+
+    def eval_div_op(self, node: Tree, scope: _Scope) -> Value:
+        return self._arith(node, scope, "/", lambda a, b: a / b)
+
+    def eval_floordiv_op(self, node: Tree, scope: _Scope) -> Value:
+        return self._arith(node, scope, "//", lambda a, b: a // b)
+
+    def eval_mod_op(self, node: Tree, scope: _Scope) -> Value:
+        return self._arith(node, scope, "%", lambda a, b: a % b)
+
+    def eval_pow_op(self, node: Tree, scope: _Scope) -> Value:
+        return self._arith(node, scope, "**", lambda a, b: a ** b)
+
+    # ---- calls
+
+    def eval_call(self, node: Tree, scope: _Scope) -> Value:
+        name_tok, *arg_nodes = node.children
+        name = str(name_tok)
+        args: list[tuple[Value, Tree]] = []
+        kwargs: dict[str, tuple[Value, Tree, Token]] = {}
+        for a in arg_nodes:
+            if a is None:
+                continue
+            if isinstance(a, Tree) and a.data == "kwarg":
+                key, expr = a.children
+                if key in kwargs:
+                    raise ParseError(f"option '{key}' is given twice", self.where(key))
+                kwargs[str(key)] = (self.eval(expr, scope), expr, key)
+            else:
+                if kwargs:
+                    raise ParseError("positional arguments must come before options "
+                                     "(`name=value`)", self.where(a))
+                args.append((self.eval(a, scope), a))
+        if name in self.blocks:
+            return self.instantiate(name, node, args, kwargs, scope)
+        if name in LAYERS:
+            return self.call_layer(LAYERS[name], node, args, kwargs, scope)
+        if name in BUILTINS:
+            return self.call_builtin(name, node, args, kwargs)
+        if "." in name:
+            raise ParseError(f"'{name}' is not a layer: call names have no dots",
+                             self.where(name_tok))
+        known = [*LAYERS, *self.blocks, *BUILTINS]
+        raise ParseError(_unknown("layer or block", name, known), self.where(name_tok))
+
+    def claim_name(self, what: str, node: Tree, scope: _Scope) -> str:
+        """The weight/instance prefix for a named layer or block call in this statement."""
+        stmt = self.stmt
+        if stmt.target is None:
+            raise ParseError(f"'{what}' creates weights, so it needs a name: assign it first "
+                             f"(`name = {what}(...)`)", self.where(node))
+        if stmt.named is not None:
+            raise ParseError(f"'{stmt.target}' already names the '{stmt.named}' in this "
+                             f"statement; give this '{what}' its own statement", self.where(node))
+        stmt.named = what
+        return scope.prefix + stmt.target
+
+    def call_layer(self, spec: LayerSpec, node: Tree, args: list[tuple[Value, Tree]],
+                   kwargs: dict[str, tuple[Value, Tree, Token]], scope: _Scope) -> Value:
+        lo, hi = spec.inputs
+        if len(args) < lo or (hi is not None and len(args) > hi):
+            want = (f"{lo}" if lo == hi else f"at least {lo}" if hi is None
+                    else f"{lo} to {hi}")
+            noun = "tensor argument" + ("" if lo == 1 and hi == 1 else "s")
+            raise ParseError(f"{spec.name} expects {want} {noun}, got {len(args)}",
+                             self.where(node))
+        tensors: list[SSAValue] = []
+        for i, (v, a) in enumerate(args):
+            if spec.name in SCALAR_OPERANDS and _is_number(v):
+                tensors.append(v)  # converted once the other operand's type is known
+            elif not isinstance(v, SSAValue):
+                raise ParseError(f"{spec.name} expects a tensor as argument {i + 1}, "
+                                 f"got {_kind(v)}", self.where(a))
+            else:
+                tensors.append(v)
+        opts: dict[str, Any] = {}
+        for key, (v, expr, key_tok) in kwargs.items():
+            if key not in spec.options:
+                hint = _did_you_mean(key, spec.options)
+                allowed = ", ".join(spec.options) or "none"
+                raise ParseError(f"{spec.name} has no option '{key}'{hint} (options: {allowed})",
+                                 self.where(key_tok))
+            try:
+                opts[key] = spec.options[key].convert(v)
+            except _BadValue as e:
+                raise ParseError(f"{spec.name} option '{key}' expects {e}",
+                                 self.where(expr)) from None
+        for key, opt in spec.options.items():
+            if key not in opts:
+                if opt.default is REQUIRED:
+                    raise ParseError(f"{spec.name} needs option '{key}'", self.where(node))
+                opts[key] = opt.default if opt.default is None else opt.convert(opt.default)
+        call = _Call(self, spec, tensors, opts, self.loc(node), self.where(node), "")
+        if spec.name in SCALAR_OPERANDS:
+            call.args = self._constants_for(call, node)
+        if spec.weighted:
+            call.prefix = self.claim_name(spec.name, node, scope)
+        return spec.build(call)
+
+    def _constants_for(self, call: _Call, node: Tree) -> list[SSAValue]:
+        tensors = [a for a in call.args if isinstance(a, SSAValue)]
+        if not tensors:
+            raise ParseError(f"{call.spec.name} needs at least one tensor operand; for numbers "
+                             "use the operators + - * / **", self.where(node))
+        return [a if isinstance(a, SSAValue) else call.scalar(a, tensors[0]) for a in call.args]
+
+    def call_builtin(self, name: str, node: Tree, args: list[tuple[Value, Tree]],
+                     kwargs: dict[str, tuple[Value, Tree, Token]]) -> Value:
+        arity, fn = BUILTINS[name]
+        if kwargs:
+            key = next(iter(kwargs.values()))[2]
+            raise ParseError(f"{name} takes no options", self.where(key))
+        if len(args) != arity:
+            raise ParseError(f"{name} expects {arity} argument{'s' * (arity > 1)}, "
+                             f"got {len(args)}", self.where(node))
+        try:
+            return fn(*(v for v, _ in args))
+        except _BadValue as e:
+            raise ParseError(f"{name} expects {e}", self.where(node)) from None
+
+    def instantiate(self, name: str, node: Tree, args: list[tuple[Value, Tree]],
+                    kwargs: dict[str, tuple[Value, Tree, Token]], scope: _Scope) -> Value:
+        block = self.blocks[name]
+        _, *params, body = block.children
+        params = [p for p in params if p is not None]
+        pnames = [str(p.children[0]) for p in params]
+        if len(args) > len(params):
+            raise ParseError(f"block '{name}' takes {len(params)} argument"
+                             f"{'s' * (len(params) != 1)}, got {len(args)}", self.where(node))
+        if scope.depth >= MAX_BLOCK_DEPTH:
+            raise ParseError(f"blocks nest deeper than {MAX_BLOCK_DEPTH} (is '{name}' "
+                             "recursive?)", self.where(node))
+        instance = self.claim_name(name, node, scope)
+        inner = _Scope(instance + ".", depth=scope.depth + 1)
+        bound: dict[str, Value] = {pnames[i]: v for i, (v, _) in enumerate(args)}
+        for key, (v, _, key_tok) in kwargs.items():
+            if key not in pnames:
+                hint = _did_you_mean(key, pnames)
+                raise ParseError(f"block '{name}' has no parameter '{key}'{hint} "
+                                 f"(parameters: {', '.join(pnames)})", self.where(key_tok))
+            if key in bound:
+                raise ParseError(f"block '{name}' parameter '{key}' is given twice",
+                                 self.where(key_tok))
+            bound[key] = v
+        for p, pname in zip(params, pnames):
+            if pname not in bound:
+                default = p.children[1]
+                if default is None:
+                    raise ParseError(f"block '{name}' needs parameter '{pname}'",
+                                     self.where(node))
+                bound[pname] = self.eval(default, _Scope(inner.prefix, depth=inner.depth))
+            inner.env[pname] = (bound[pname], self.where(p))
+        saved = self.stmt
+        try:
+            self.run_body(body, inner)
+        except _Return as r:
+            return r.values[0] if len(r.values) == 1 else tuple(r.values)
+        except ParseError as e:
+            e.message += f" (in block '{name}' instantiated at {self.where(node)})"
+            raise
+        finally:
+            self.stmt = saved
+        raise ParseError(f"block '{name}' ends without `return`", self.end_where(body))
+
+    # ---- weights
+
+    def weight(self, name: str, shape: tuple[int, ...], init: Init, call: _Call) -> SSAValue:
+        store = self.graph.store
+        if name in store:
+            raise ParseError(f"weight '{name}' is already defined; rename the layer", call.where)
+        if self.pretrained is not None:
+            if name not in self.pretrained:
+                hint = _did_you_mean(name, self.pretrained)
+                raise ParseError(f"weight '{name}' is missing from {self.weights_file}{hint}",
+                                 call.where)
+            array = self.pretrained[name]
+            if tuple(array.shape) != shape:
+                raise ParseError(f"weight '{name}' in {self.weights_file} has shape "
+                                 f"{list(array.shape)}, but {call.spec.name} needs {list(shape)}",
+                                 call.where)
+        else:
+            rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+            array = init(rng, shape)
+        return self.graph.weight(name, array, call.loc)
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+_TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
+
+
+def _is_number(v: Value) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _pos(node: Tree | Token) -> tuple[int, int]:
+    if isinstance(node, Token):
+        return node.line or 1, node.column or 1
+    meta = node.meta
+    return getattr(meta, "line", 1), getattr(meta, "column", 1)
+
+
+def expr_name(node: Tree) -> str:
+    return str(node.children[0]) if node.data == "call" else "expression"
+
+
+def _did_you_mean(name: str, candidates: Any) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _unknown(what: str, name: str, candidates: Any) -> str:
+    return f"unknown {what} '{name}'{_did_you_mean(name, candidates)}"
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+
+
+def compile_source(text: str, filename: str = "<string>", *,
+                   weights: str | Path | WeightStore | None = None, seed: int = 0) -> ModuleOp:
+    """Compile DSL text to a verified module with one `func.func @main` and its weights.
+
+    Weights come from `weights` (an `.npz` path or a `WeightStore`, keyed by weight
+    name) or, by default, from a seeded initializer: the same `seed` and weight name
+    always give the same array.
+    """
+    tree = parse_tree(text, filename)
+    if weights is None or isinstance(weights, WeightStore):
+        store, label = weights, "the weight store"
+    else:
+        store, label = _load_npz(weights), str(weights)
+    return _Compiler(filename, store, label, seed).compile(tree)
+
+
+def compile_file(path: str | Path, *, weights: str | Path | WeightStore | None = None,
+                 seed: int = 0) -> ModuleOp:
+    """Compile a `.irf` file (see `compile_source`)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise IrflowError(f"{path}: cannot read: {e}") from None
+    return compile_source(text, str(path), weights=weights, seed=seed)
+
+
+def _load_npz(path: str | Path) -> WeightStore:
+    if not Path(path).exists():
+        raise IrflowError(f"{path}: no such weights file")
+    return WeightStore.load(path)
+
+
+__all__ = ["compile_source", "compile_file", "parse_tree", "LAYERS", "BUILTINS"]
