@@ -21,6 +21,7 @@ executable definition.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
@@ -86,6 +87,91 @@ class WeightAttr(ParametrizedAttribute):
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
             printer.print_string_literal(self.ref.data)
+
+
+_NM_PATTERN = re.compile(r"^([1-9][0-9]*):([1-9][0-9]*)$")
+
+
+@irdl_attr_definition
+class SparsityAttr(ParametrizedAttribute):
+    """The sparsity pattern of a weight, set by `prune` as the discardable attribute
+    `nn.sparsity` on its `nn.constant` (see docs/pruning.md):
+
+        %w = nn.constant #nn.weight<"fc.weight"> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>}
+             : tensor<10x64xf32>
+        %v = nn.constant #nn.weight<"c.weight"> {nn.sparsity = #nn.sparsity<unstructured, density = 0.25>}
+             : tensor<16x8x3x3xf32>
+
+    - `"N:M"`: in every run of M consecutive elements along `axis` (the reduction
+      dimension: input channels of an FCHW conv weight, columns of a linear weight, rows
+      of a matmul's constant rhs) at most N are non-zero; `density` is N/M.
+    - `unstructured`: any element may be zero; `density` is the fraction of non-zeros.
+    """
+
+    name = "nn.sparsity"
+    pattern: StringAttr = param_def()
+    axis: IntegerAttr[I64] = param_def()
+    density: FloatAttr[Float64Type] = param_def()
+
+    def __init__(self, pattern: str, density: float, axis: int = -1):
+        super().__init__(StringAttr(pattern), i64_attr(axis), f64(density))
+
+    @classmethod
+    def nm(cls, n: int, m: int, axis: int) -> SparsityAttr:
+        return cls(f"{n}:{m}", n / m, axis)
+
+    @classmethod
+    def unstructured(cls, density: float) -> SparsityAttr:
+        return cls("unstructured", density)
+
+    @property
+    def is_nm(self) -> bool:
+        return self.pattern.data != "unstructured"
+
+    @property
+    def n_m(self) -> tuple[int, int]:
+        """(N, M) of an N:M pattern."""
+        n, _, m = self.pattern.data.partition(":")
+        return int(n), int(m)
+
+    def verify(self) -> None:
+        if self.is_nm:
+            match = _NM_PATTERN.match(self.pattern.data)
+            if match is None or int(match[1]) >= int(match[2]):
+                raise VerifyException(
+                    f"#nn.sparsity expects 'unstructured' or \"N:M\" with 0 < N < M, "
+                    f"got \"{self.pattern.data}\""
+                )
+            if self.axis.value.data < 0:
+                raise VerifyException("#nn.sparsity expects an N:M pattern to name its axis >= 0")
+        density = self.density.value.data
+        if not 0.0 <= density <= 1.0:
+            raise VerifyException(f"#nn.sparsity expects a density in [0, 1], got {density}")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> tuple[StringAttr, IntegerAttr, FloatAttr]:
+        with parser.in_angle_brackets():
+            if parser.parse_optional_keyword("unstructured") is not None:
+                parser.parse_punctuation(",")
+                parser.parse_keyword("density")
+                parser.parse_punctuation("=")
+                return StringAttr("unstructured"), i64_attr(-1), f64(parser.parse_float())
+            pattern = parser.parse_str_literal()
+            parser.parse_punctuation(",")
+            parser.parse_keyword("axis")
+            parser.parse_punctuation("=")
+            axis = parser.parse_integer()
+            match = _NM_PATTERN.match(pattern)
+            density = int(match[1]) / int(match[2]) if match else 0.0
+            return StringAttr(pattern), i64_attr(axis), f64(density)
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            if self.is_nm:
+                printer.print_string_literal(self.pattern.data)
+                printer.print_string(f", axis = {self.axis.value.data}")
+            else:
+                printer.print_string(f"unstructured, density = {self.density.value.data!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -1011,5 +1097,5 @@ NN = Dialect(
         MaxPoolOp, AvgPoolOp, GlobalAvgPoolOp,
         ReshapeOp, FlattenOp, TransposeOp, ConcatOp, SliceOp, SplitOp, GatherOp,
     ],
-    [WeightAttr],
+    [WeightAttr, SparsityAttr],
 )
