@@ -7,12 +7,13 @@ from xdsl.dialects.arith import Arith
 from xdsl.dialects.builtin import Builtin
 from xdsl.dialects.func import Func
 
+from irflow.dialects.accel import ACCEL
 from irflow.dialects.nn import NN
 
 
 def make_context(*, allow_unregistered: bool = False) -> Context:
     """A fresh context with builtin, func, arith and irflow's dialects loaded."""
     ctx = Context(allow_unregistered=allow_unregistered)
-    for dialect in (Builtin, Func, Arith, NN):
+    for dialect in (Builtin, Func, Arith, NN, ACCEL):
         ctx.load_dialect(dialect)
     return ctx
