@@ -32,7 +32,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute
 
 from irflow.diagnostics import IrflowError
-from irflow.dialects import nn
+from irflow.dialects import nn, quant
 
 
 class WeightStore(MutableMapping[str, np.ndarray]):
@@ -137,7 +137,13 @@ def weights_path(mlir_path: str | os.PathLike[str]) -> Path:
 
 
 def numpy_dtype(element_type: Attribute) -> np.dtype:
-    """The numpy dtype holding values of an MLIR element type (i4 is held in int8)."""
+    """The numpy dtype holding values of an MLIR element type (i4 is held in int8).
+
+    A quantized `!quant.uniform` type is held as its storage integers (i8/i4 → int8,
+    u8 → uint8, i32 → int32).
+    """
+    if isinstance(element_type, quant.UniformQuantizedType):
+        element_type = element_type.storage
     if isinstance(element_type, Float32Type):
         return np.dtype(np.float32)
     if isinstance(element_type, Float64Type):
