@@ -98,7 +98,7 @@ class GraphBuilder:
     def weight(self, hint: str, array: np.ndarray, loc: Attribute | None = None,
                element_type: Attribute = f32) -> SSAValue:
         """A `nn.constant #nn.weight<...>` for `array` (stored under a unique name)."""
-        array = np.ascontiguousarray(array, dtype=numpy_dtype(element_type))
+        array = np.asarray(array, dtype=numpy_dtype(element_type), order="C")  # 0-d stays 0-d
         name = self.store.add(hint, array)
         ty = TensorType(element_type, list(array.shape))
         return self.add(nn.ConstantOp(nn.WeightAttr(name), ty), loc).results[0]

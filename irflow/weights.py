@@ -183,7 +183,7 @@ def constant_value(op: nn.ConstantOp, store: WeightStore) -> np.ndarray:
 
 def dense_attr(array: np.ndarray, element_type: Attribute) -> DenseIntOrFPElementsAttr:
     """An inline `dense<...>` attribute for a small constant."""
-    array = np.ascontiguousarray(array, dtype=numpy_dtype(element_type))
+    array = np.asarray(array, dtype=numpy_dtype(element_type), order="C")  # 0-d stays 0-d
     return DenseIntOrFPElementsAttr(
         TensorType(element_type, list(array.shape)), BytesAttr(array.tobytes())
     )
