@@ -17,9 +17,10 @@ What it does, in order:
    reshape, Gemm's `transB=0`/`alpha`/`beta` fold into the weight and bias, and
    nothing unused reaches the IR or the weight store.
 
-Initializers go to the weight store under their ONNX names; other constants are
-inline `dense<...>` when they have at most `INLINE_MAX_ELEMENTS` elements, weights
-otherwise. Every op carries `loc("<node name>"("<model file>":<node index>:1))`, the
+Initializers, and constants folded from them, go to the weight store (under their
+ONNX names, or the name of the initializer they were folded from); other constants
+are inline `dense<...>` when they have at most `INLINE_MAX_ELEMENTS` elements,
+weights otherwise. Every op carries `loc("<node name>"("<model file>":<node index>:1))`, the
 "line" being the node's 1-based position in the ONNX graph. Input and output names
 are the ONNX graph's. The supported operators and attributes are listed in
 `docs/onnx.md` and in `SUPPORTED_OPERATORS`.
@@ -438,8 +439,11 @@ class _Importer:
                 raise self.error(f"cannot fold {op.name} at import time: {e.message}") from None
             op.drop_all_references()
             base = hint or self.node.outputs[0]
+            # What is computed from weights is a weight (e.g. Gemm's alpha * B^T).
+            derived = any(self.known[o].initializer for o in op.operands)
             return [
-                self.placeholder(np.asarray(a), base if len(outs) == 1 else f"{base}.{j}")
+                self.placeholder(np.asarray(a), base if len(outs) == 1 else f"{base}.{j}",
+                                 derived)
                 for j, a in enumerate(outs)
             ]
         op.operands = [self.materialize(o) for o in op.operands]
