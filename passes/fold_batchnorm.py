@@ -82,6 +82,9 @@ class FoldBatchNormIntoProducer(RewritePattern):
         for c, old in ((w_const, w_op), (b_const, b_op)):
             c.location = producer.location
             c.output.name_hint = old.output.name_hint if old is not None else None
+        # Scaling each output channel keeps every zero a zero, so a pruned weight's
+        # `nn.sparsity` (and any other discardable attribute) still holds.
+        w_const.attributes.update(w_op.attributes)
         rewriter.insert((w_const, b_const), InsertPoint.before(producer))
 
         folded = type(producer).create(
