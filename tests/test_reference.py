@@ -1,0 +1,663 @@
+"""The reference executor against onnxruntime, one ONNX node (or a tiny chain) per case.
+
+Each case builds the ONNX graph directly with `onnx.helper` (no importer involved) and
+the same computation as `nn` ops with `GraphBuilder`, runs both on the same seeded
+inputs, and compares: |irflow - onnxruntime| <= 1e-5 + 1e-5·|onnxruntime| elementwise
+(float32 on both sides; two correct float32 implementations differ by rounding only).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from xdsl.dialects.builtin import StringAttr, f32, i64
+from xdsl.ir import Attribute, SSAValue
+from xdsl.irdl import irdl_op_definition
+
+from irflow.backends.reference import (
+    KERNELS,
+    compile_function,
+    evaluate_op,
+    register_kernel,
+    run,
+)
+from irflow.backends.reference.kernels import erf
+from irflow.diagnostics import ExecutionError, IrflowError
+from irflow.dialects import nn
+from irflow.graph import GraphBuilder
+
+RTOL = ATOL = 1e-5
+
+
+# --------------------------------------------------------------------------------------
+# Harness
+
+
+def _props(props: dict[str, Any]) -> dict[str, Attribute]:
+    out: dict[str, Attribute] = {}
+    for k, v in props.items():
+        if isinstance(v, Attribute):
+            out[k] = v
+        elif isinstance(v, (list, tuple)):
+            out[k] = nn.int_array(v)
+        elif isinstance(v, bool) or isinstance(v, int):
+            out[k] = nn.i64_attr(int(v))
+        elif isinstance(v, float):
+            out[k] = nn.f64(v)
+        else:
+            out[k] = StringAttr(v)
+    return out
+
+
+class Net:
+    """Builds the irflow side of a case: `net.op(nn.AddOp, a, b, act="relu")`."""
+
+    def __init__(self, g: GraphBuilder):
+        self.g = g
+
+    def op(self, cls: type[nn.NNOp], *operands: SSAValue | None, **props: Any) -> SSAValue:
+        return self.g.add(cls.make(list(operands), _props(props))).results[0]
+
+    def ops(self, cls: type[nn.NNOp], *operands: SSAValue, **props: Any) -> list[SSAValue]:
+        return list(self.g.add(cls.make(list(operands), _props(props))).results)
+
+
+Build = Callable[[Net, list[SSAValue]], SSAValue | list[SSAValue]]
+
+
+@dataclass
+class Case:
+    id: str
+    nodes: list[onnx.NodeProto]
+    inputs: dict[str, np.ndarray]  # graph inputs of both models, in order
+    build: Build
+    inits: dict[str, np.ndarray] = field(default_factory=dict)  # ONNX-only constants
+    outputs: Sequence[str] = ("y",)
+    opset: int = 17
+
+
+_ONNX_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int64): TensorProto.INT64}
+
+
+def onnx_reference(case: Case) -> list[np.ndarray]:
+    graph = helper.make_graph(
+        case.nodes,
+        case.id,
+        [helper.make_tensor_value_info(k, _ONNX_TYPES[v.dtype], v.shape)
+         for k, v in case.inputs.items()],
+        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in case.outputs],
+        [numpy_helper.from_array(v, k) for k, v in case.inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", case.opset)])
+    model.ir_version = 8
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    return sess.run(list(case.outputs), case.inputs)
+
+
+def irflow_result(case: Case) -> list[np.ndarray]:
+    g = GraphBuilder()
+    args = [g.input(k, v.shape, f32 if v.dtype == np.float32 else i64)
+            for k, v in case.inputs.items()]
+    ys = case.build(Net(g), args)
+    ys = ys if isinstance(ys, list) else [ys]
+    module = g.finish(ys, list(case.outputs))
+    module.verify()
+    outs = run(module, case.inputs, check=True)
+    return [outs[o] for o in case.outputs]
+
+
+def rand(*shape: int, seed: int = 0, low: float | None = None) -> np.ndarray:
+    rng = np.random.default_rng(seed + 7919 * len(shape) + sum(shape))
+    if low is not None:
+        return rng.uniform(low, low + 2.0, shape).astype(np.float32)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+N = helper.make_node
+
+
+# --------------------------------------------------------------------------------------
+# Cases
+
+
+def conv_case(cid: str, x: tuple[int, ...], w: tuple[int, ...], *, bias: bool = True,
+              strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1), groups: int = 1,
+              act: str | None = None) -> Case:
+    inputs = {"x": rand(*x, seed=1), "w": rand(*w, seed=2) * 0.3}
+    names = ["x", "w"]
+    if bias:
+        inputs["b"] = rand(w[0], seed=3)
+        names.append("b")
+    attrs = dict(strides=list(strides), pads=list(pads), dilations=list(dilations), group=groups)
+    onnx_act = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
+    nodes = [N("Conv", names, ["c" if act else "y"], **attrs)]
+    if act:
+        nodes.append(N(onnx_act[act], ["c"], ["y"]))
+
+    def build(net: Net, a: list[SSAValue]) -> SSAValue:
+        return net.g.add(nn.Conv2dOp(a[0], a[1], a[2] if bias else None, strides=strides,
+                                     pads=pads, dilations=dilations, groups=groups,
+                                     act=act)).results[0]
+
+    return Case(cid, nodes, inputs, build)
+
+
+def pool_case(cid: str, kind: str, x: tuple[int, ...], kernel, strides=(1, 1), pads=(0,) * 4,
+              ceil: int = 0, count_include_pad: int = 0) -> Case:
+    attrs: dict[str, Any] = dict(kernel_shape=list(kernel), strides=list(strides),
+                                 pads=list(pads), ceil_mode=ceil)
+    props: dict[str, Any] = dict(kernel=kernel, strides=strides, pads=pads, ceil_mode=ceil)
+    cls: type[nn.NNOp] = nn.MaxPoolOp
+    if kind == "AveragePool":
+        attrs["count_include_pad"] = count_include_pad
+        props["count_include_pad"] = count_include_pad
+        cls = nn.AvgPoolOp
+    return Case(cid, [N(kind, ["x"], ["y"], **attrs)], {"x": rand(*x, seed=4)},
+                lambda net, a: net.op(cls, a[0], **props))
+
+
+def unary_case(cid: str, onnx_op: str, cls: type[nn.NNOp], *, low: float | None = None,
+               attrs: dict[str, Any] | None = None, props: dict[str, Any] | None = None,
+               opset: int = 17, scale: float = 3.0) -> Case:
+    x = rand(3, 4, 5, seed=5, low=low) * (1.0 if low is not None else scale)
+    return Case(cid, [N(onnx_op, ["x"], ["y"], **(attrs or {}))], {"x": x},
+                lambda net, a: net.op(cls, a[0], **(props or {})), opset=opset)
+
+
+def binary_case(cid: str, onnx_op: str, cls: type[nn.NNOp], sa, sb, *,
+                low_b: float | None = None, act: str | None = None) -> Case:
+    inputs = {"a": rand(*sa, seed=6), "b": rand(*sb, seed=7, low=low_b)}
+    if onnx_op == "Pow":
+        inputs["a"] = np.abs(inputs["a"]) + 0.5
+    nodes = [N(onnx_op, ["a", "b"], ["t" if act else "y"])]
+    if act:
+        nodes.append(N("Relu", ["t"], ["y"]))
+    props = {"act": act} if act else {}
+    return Case(cid, nodes, inputs, lambda net, a: net.op(cls, a[0], a[1], **props))
+
+
+def matmul_case(cid: str, sa, sb, act: str | None = None) -> Case:
+    nodes = [N("MatMul", ["a", "b"], ["t" if act else "y"])]
+    if act:
+        nodes.append(N("Sigmoid", ["t"], ["y"]))
+    props = {"act": act} if act else {}
+    return Case(cid, nodes, {"a": rand(*sa, seed=8), "b": rand(*sb, seed=9)},
+                lambda net, a: net.op(nn.MatmulOp, a[0], a[1], **props))
+
+
+def _silu_case() -> Case:
+    return Case("silu", [N("Sigmoid", ["x"], ["s"]), N("Mul", ["x", "s"], ["y"])],
+                {"x": rand(3, 4, 5, seed=10) * 4}, lambda net, a: net.op(nn.SiluOp, a[0]))
+
+
+def _relu6_case() -> Case:
+    return Case("relu6", [N("Clip", ["x", "lo", "hi"], ["y"])], {"x": rand(64, seed=11) * 8},
+                lambda net, a: net.op(nn.Relu6Op, a[0]),
+                inits={"lo": np.array(0, np.float32), "hi": np.array(6, np.float32)})
+
+
+def _clip_case(lo: float | None, hi: float | None) -> Case:
+    names = ["x", "lo" if lo is not None else "", "hi" if hi is not None else ""]
+    inits = {k: np.array(v, np.float32) for k, v in (("lo", lo), ("hi", hi)) if v is not None}
+    props = {k: float(v) for k, v in (("min", lo), ("max", hi)) if v is not None}
+    return Case(f"clip-{lo}-{hi}", [N("Clip", names, ["y"])], {"x": rand(64, seed=12) * 3},
+                lambda net, a: net.op(nn.ClipOp, a[0], **props), inits=inits)
+
+
+def _linear_cases() -> list[Case]:
+    gemm = Case("linear-gemm", [N("Gemm", ["x", "w", "b"], ["y"], transB=1)],
+                {"x": rand(4, 16, seed=13), "w": rand(10, 16, seed=14), "b": rand(10, seed=15)},
+                lambda net, a: net.op(nn.LinearOp, a[0], a[1], a[2]))
+    # rank-3 input with fused relu: MatMul(x, Wᵀ) + b -> Relu
+    w = rand(8, 16, seed=16)
+    seq = Case("linear-3d-relu",
+               [N("Transpose", ["w"], ["wt"], perm=[1, 0]), N("MatMul", ["x", "wt"], ["m"]),
+                N("Add", ["m", "b"], ["s"]), N("Relu", ["s"], ["y"])],
+               {"x": rand(2, 5, 16, seed=17), "w": w, "b": rand(8, seed=18)},
+               lambda net, a: net.op(nn.LinearOp, a[0], a[1], a[2], act="relu"))
+    nobias = Case("linear-nobias", [N("Gemm", ["x", "w"], ["y"], transB=1)],
+                  {"x": rand(3, 16, seed=19), "w": rand(6, 16, seed=20)},
+                  lambda net, a: net.op(nn.LinearOp, a[0], a[1]))
+    return [gemm, seq, nobias]
+
+
+def _norm_cases() -> list[Case]:
+    c = 6
+    bn = Case("batchnorm", [N("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"],
+                              epsilon=1e-3)],
+              {"x": rand(2, c, 5, 5, seed=21), "s": rand(c, seed=22), "b": rand(c, seed=23),
+               "m": rand(c, seed=24), "v": rand(c, seed=25, low=0.1)},
+              lambda net, a: net.op(nn.BatchNormOp, *a, epsilon=1e-3), opset=15)
+    ln = Case("layernorm-last", [N("LayerNormalization", ["x", "s", "b"], ["y"], axis=-1,
+                                   epsilon=1e-5)],
+              {"x": rand(2, 7, 32, seed=26) * 3 + 1, "s": rand(32, seed=27),
+               "b": rand(32, seed=28)},
+              lambda net, a: net.op(nn.LayerNormOp, *a, axis=-1))
+    ln1 = Case("layernorm-axis1", [N("LayerNormalization", ["x", "s"], ["y"], axis=1,
+                                     epsilon=1e-3)],
+               {"x": rand(3, 4, 5, seed=29), "s": rand(4, 5, seed=30)},
+               lambda net, a: net.op(nn.LayerNormOp, *a, axis=1, epsilon=1e-3))
+    return [bn, ln, ln1]
+
+
+def _softmax_reduce_cases() -> list[Case]:
+    cases = []
+    for axis in (-1, 1, 0):
+        cases.append(Case(f"softmax-axis{axis}", [N("Softmax", ["x"], ["y"], axis=axis)],
+                          {"x": rand(3, 4, 5, seed=31) * 20},  # large logits: needs max-subtraction
+                          lambda net, a, axis=axis: net.op(nn.SoftmaxOp, a[0], axis=axis),
+                          opset=13))
+    for axes, keep in (((-1,), 1), ((1, 2), 0), ((0,), 1)):
+        cases.append(Case(f"reduce-mean-{axes}-{keep}",
+                          [N("ReduceMean", ["x"], ["y"], axes=list(axes), keepdims=keep)],
+                          {"x": rand(3, 4, 5, seed=32)},
+                          lambda net, a, axes=axes, keep=keep: net.op(
+                              nn.ReduceMeanOp, a[0], axes=axes, keepdims=keep)))
+    cases.append(Case("global-avg-pool", [N("GlobalAveragePool", ["x"], ["y"])],
+                      {"x": rand(2, 3, 7, 5, seed=33)},
+                      lambda net, a: net.op(nn.GlobalAvgPoolOp, a[0])))
+    return cases
+
+
+def _movement_cases() -> list[Case]:
+    x = rand(2, 3, 4, 5, seed=34)
+    cases = [
+        Case("reshape", [N("Reshape", ["x", "shape"], ["y"])], {"x": x},
+             lambda net, a: net.g.add(nn.ReshapeOp(a[0], [6, 20])).results[0],
+             inits={"shape": np.array([6, 20], np.int64)}),
+        Case("flatten-axis2", [N("Flatten", ["x"], ["y"], axis=2)], {"x": x},
+             lambda net, a: net.op(nn.FlattenOp, a[0], axis=2)),
+        Case("flatten-axis0", [N("Flatten", ["x"], ["y"], axis=0)], {"x": x},
+             lambda net, a: net.op(nn.FlattenOp, a[0], axis=0)),
+        Case("transpose", [N("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])], {"x": x},
+             lambda net, a: net.op(nn.TransposeOp, a[0], perm=(0, 2, 3, 1))),
+        Case("concat", [N("Concat", ["x", "z"], ["y"], axis=-1)],
+             {"x": x, "z": rand(2, 3, 4, 2, seed=35)},
+             lambda net, a: net.op(nn.ConcatOp, a[0], a[1], axis=-1)),
+        Case("split", [N("Split", ["x", "sizes"], ["y0", "y1"], axis=1)], {"x": x},
+             lambda net, a: net.ops(nn.SplitOp, a[0], axis=1, sizes=(1, 2)),
+             inits={"sizes": np.array([1, 2], np.int64)}, outputs=("y0", "y1")),
+        Case("gather-negative", [N("Gather", ["t", "ids"], ["y"], axis=0)],
+             {"t": rand(10, 4, seed=36), "ids": np.array([[0, -1, 3], [-10, 9, 2]], np.int64)},
+             lambda net, a: net.op(nn.GatherOp, a[0], a[1], axis=0)),
+        Case("gather-axis1", [N("Gather", ["t", "ids"], ["y"], axis=1)],
+             {"t": rand(3, 6, 2, seed=37), "ids": np.array([5, -6, 1], np.int64)},
+             lambda net, a: net.op(nn.GatherOp, a[0], a[1], axis=1)),
+    ]
+    for cid, starts, ends, axes, steps in (
+        ("slice", [1, 0], [3, 4], [1, 3], [1, 2]),
+        ("slice-negative", [-1, -2], [-4, -100], [2, 3], [-1, -1]),
+        ("slice-clamped", [0], [1 << 40], [0], [1]),
+    ):
+        cases.append(Case(
+            cid, [N("Slice", ["x", "s", "e", "a", "st"], ["y"])], {"x": x},
+            lambda net, a, s=starts, e=ends, ax=axes, st=steps: net.op(
+                nn.SliceOp, a[0], starts=s, ends=e, axes=ax, steps=st),
+            inits={"s": np.array(starts, np.int64), "e": np.array(ends, np.int64),
+                   "a": np.array(axes, np.int64), "st": np.array(steps, np.int64)}))
+    return cases
+
+
+CASES: list[Case] = [
+    conv_case("conv-basic", (1, 3, 9, 9), (8, 3, 3, 3)),
+    conv_case("conv-stride-pad", (2, 4, 11, 10), (6, 4, 3, 3), strides=(2, 2), pads=(1, 1, 1, 1)),
+    conv_case("conv-asym-pad-stride", (1, 3, 12, 9), (5, 3, 3, 2), strides=(2, 3),
+              pads=(0, 1, 2, 1), bias=False),
+    conv_case("conv-dilation", (1, 2, 13, 13), (4, 2, 3, 3), dilations=(2, 3), pads=(2, 3, 2, 3)),
+    conv_case("conv-7x7-s2", (1, 3, 32, 32), (8, 3, 7, 7), strides=(2, 2), pads=(3, 3, 3, 3),
+              act="relu"),
+    conv_case("conv-1x1", (2, 16, 5, 5), (8, 16, 1, 1)),
+    conv_case("conv-1x1-stride", (1, 16, 8, 8), (8, 16, 1, 1), strides=(2, 2), bias=False),
+    conv_case("conv-groups2", (1, 8, 7, 7), (6, 4, 3, 3), groups=2, pads=(1, 1, 1, 1)),
+    conv_case("conv-groups4-1x1", (1, 8, 5, 5), (8, 2, 1, 1), groups=4, act="sigmoid"),
+    conv_case("conv-depthwise", (2, 12, 9, 9), (12, 1, 3, 3), groups=12, pads=(1, 1, 1, 1),
+              act="relu"),
+    conv_case("conv-depthwise-s2", (1, 12, 10, 10), (12, 1, 3, 3), groups=12, strides=(2, 2),
+              pads=(0, 1, 1, 0)),
+    conv_case("conv-depthwise-mult2-dil", (1, 4, 9, 9), (8, 1, 3, 3), groups=4,
+              dilations=(2, 2), pads=(2, 2, 2, 2), act="tanh"),
+    pool_case("maxpool-basic", "MaxPool", (1, 3, 8, 8), (2, 2), (2, 2)),
+    pool_case("maxpool-resnet", "MaxPool", (1, 4, 16, 16), (3, 3), (2, 2), (1, 1, 1, 1)),
+    pool_case("maxpool-ceil", "MaxPool", (1, 2, 9, 10), (3, 3), (2, 2), ceil=1),
+    pool_case("maxpool-ceil-pad", "MaxPool", (1, 2, 7, 8), (3, 2), (2, 3), (1, 0, 1, 1), ceil=1),
+    pool_case("avgpool-basic", "AveragePool", (2, 3, 8, 8), (2, 2), (2, 2)),
+    pool_case("avgpool-pad-exclude", "AveragePool", (1, 3, 7, 7), (3, 3), (2, 2), (1, 1, 1, 1)),
+    pool_case("avgpool-pad-include", "AveragePool", (1, 3, 7, 7), (3, 3), (2, 2), (1, 1, 1, 1),
+              count_include_pad=1),
+    pool_case("avgpool-ceil-exclude", "AveragePool", (1, 2, 9, 10), (3, 3), (2, 2), (1, 0, 0, 1),
+              ceil=1),
+    pool_case("avgpool-ceil-include", "AveragePool", (1, 2, 9, 10), (3, 3), (2, 2), (1, 0, 0, 1),
+              ceil=1, count_include_pad=1),
+    unary_case("relu", "Relu", nn.ReluOp),
+    unary_case("sigmoid", "Sigmoid", nn.SigmoidOp, scale=30.0),  # saturating both ends
+    unary_case("tanh", "Tanh", nn.TanhOp),
+    unary_case("gelu-exact", "Gelu", nn.GeluOp, opset=20),
+    unary_case("gelu-tanh", "Gelu", nn.GeluOp, attrs={"approximate": "tanh"},
+               props={"approximate": "tanh"}, opset=20),
+    unary_case("hardsigmoid-default", "HardSigmoid", nn.HardSigmoidOp, scale=5.0),
+    unary_case("hardsigmoid-params", "HardSigmoid", nn.HardSigmoidOp, scale=5.0,
+               attrs={"alpha": 0.3, "beta": 0.4}, props={"alpha": 0.3, "beta": 0.4}),
+    unary_case("hardswish", "HardSwish", nn.HardSwishOp, scale=5.0, opset=14),
+    unary_case("erf", "Erf", nn.ErfOp),
+    unary_case("sqrt", "Sqrt", nn.SqrtOp, low=0.01),
+    unary_case("exp", "Exp", nn.ExpOp),
+    unary_case("neg", "Neg", nn.NegOp),
+    _silu_case(),
+    _relu6_case(),
+    _clip_case(-1.0, 0.5),
+    _clip_case(None, 0.5),
+    _clip_case(-0.25, None),
+    binary_case("add-bcast", "Add", nn.AddOp, (2, 3, 4), (4,)),
+    binary_case("add-relu", "Add", nn.AddOp, (2, 3, 4), (2, 3, 4), act="relu"),
+    binary_case("sub-bcast2", "Sub", nn.SubOp, (3, 1, 5), (4, 1)),
+    binary_case("mul-scalar", "Mul", nn.MulOp, (2, 3), ()),
+    binary_case("div", "Div", nn.DivOp, (4, 5), (1, 5), low_b=0.5),
+    binary_case("pow", "Pow", nn.PowOp, (4, 5), (5,)),
+    matmul_case("matmul-2d", (4, 8), (8, 3)),
+    matmul_case("matmul-batched-bcast", (2, 3, 4, 5), (5, 6)),
+    matmul_case("matmul-bcast-batch", (2, 1, 4, 5), (3, 5, 6), act="sigmoid"),
+    matmul_case("matmul-vec-lhs", (5,), (3, 5, 2)),
+    matmul_case("matmul-vec-rhs", (4, 5), (5,)),
+    *_linear_cases(),
+    *_norm_cases(),
+    *_softmax_reduce_cases(),
+    *_movement_cases(),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_kernel_matches_onnxruntime(case: Case) -> None:
+    expected = onnx_reference(case)
+    got = irflow_result(case)
+    for g, e in zip(got, expected, strict=True):
+        assert g.shape == e.shape
+        assert g.dtype == e.dtype
+        np.testing.assert_allclose(g, e, rtol=RTOL, atol=ATOL)
+
+
+def test_every_nn_op_has_a_kernel() -> None:
+    missing = [op.name for op in nn.NN.operations if op not in KERNELS]
+    assert missing == []
+
+
+# --------------------------------------------------------------------------------------
+# Numerics of named helpers
+
+
+def test_erf_within_one_ulp_of_math_erf() -> None:
+    x = np.linspace(-6.0, 6.0, 400_001, dtype=np.float32)
+    x = np.concatenate([x, np.float32([0.0, -0.0, 1e-30, -1e-20, 1e-7, np.inf, -np.inf])])
+    ref = np.array([math.erf(float(v)) for v in x])
+    got = erf(x)
+    assert got.dtype == np.float32
+    ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    err_ulp = np.abs(got.astype(np.float64) - ref) / ulp
+    assert err_ulp.max() <= 1.0, f"max error {err_ulp.max():.2f} ulp at x={x[err_ulp.argmax()]}"
+    assert np.isnan(erf(np.float32([np.nan]))).all()
+
+
+def test_sigmoid_and_softmax_do_not_overflow() -> None:
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        ys = evaluate_op(nn.SigmoidOp(_typed([3])), [np.float32([-1e4, 0.0, 1e4])])
+        np.testing.assert_array_equal(ys[0], np.float32([0.0, 0.5, 1.0]))
+        sm = nn.SoftmaxOp.make([_typed([1, 3])])
+        ys = evaluate_op(sm, [np.float32([[1e4, 1e4, -1e4]])])
+        np.testing.assert_allclose(ys[0], [[0.5, 0.5, 0.0]])
+
+
+def _typed(shape: list[int]) -> SSAValue:
+    """A free-standing SSA value of type tensor<shape x f32> to build ops on."""
+    g = GraphBuilder()
+    return g.input("v", shape)
+
+
+# --------------------------------------------------------------------------------------
+# Executor behaviour
+
+
+def _chain(n: int, shape=(4, 8)) -> tuple[Any, list[Any]]:
+    g = GraphBuilder()
+    v = g.input("x", list(shape))
+    ops = []
+    for _ in range(n):
+        op = g.add(nn.ReluOp(v))
+        ops.append(op)
+        v = op.results[0]
+    return g.finish([v], ["y"]), ops
+
+
+@irdl_op_definition
+class ProbeOp(nn.UnaryOp):
+    """Test-only: copies its input and records a weak reference to every value made."""
+
+    name = "test.probe"
+
+
+_made: list[weakref.ref[np.ndarray]] = []
+_alive_when_called: list[int] = []
+
+
+@register_kernel(ProbeOp)
+def _probe(op: ProbeOp):  # noqa: ANN202
+    def kernel(x: np.ndarray) -> np.ndarray:
+        _alive_when_called.append(sum(r() is not None for r in _made))
+        y = x + 1.0
+        _made.append(weakref.ref(y))
+        return y
+
+    return kernel
+
+
+def test_values_are_freed_after_last_use() -> None:
+    g = GraphBuilder()
+    x = g.input("x", [256, 256])
+    v = x
+    for _ in range(6):
+        v = g.add(ProbeOp(v)).results[0]
+    module = g.finish([v], ["y"])
+    _made.clear()
+    _alive_when_called.clear()
+    out = run(module, {"x": np.zeros((256, 256), np.float32)})
+    # When probe k runs, only its own input (made by probe k-1) is still referenced.
+    assert _alive_when_called == [0, 1, 1, 1, 1, 1]
+    np.testing.assert_array_equal(out["y"], np.full((256, 256), 6.0, np.float32))
+    assert sum(r() is not None for r in _made) == 1  # only the returned output survives
+
+
+def test_live_slot_count_on_chain_and_residual() -> None:
+    module, _ = _chain(10)
+    stats: dict[str, int] = {}
+    run(module, {"x": np.ones((4, 8), np.float32)}, stats=stats)
+    assert stats["peak_live"] == 2  # one op's input and its output
+    assert stats["peak_bytes"] == 2 * 4 * 8 * 4
+
+    # x feeds the first and the last op: it stays live across the whole chain.
+    g = GraphBuilder()
+    x = g.input("x", [4, 8])
+    v = x
+    for _ in range(5):
+        v = g.add(nn.ReluOp(v)).results[0]
+    y = g.add(nn.AddOp.make([v, x])).results[0]
+    prog = compile_function(g.finish([y]))
+    stats = {}
+    prog.run([np.ones((4, 8), np.float32)], stats=stats)
+    assert stats["peak_live"] == 3
+    assert prog.steps[-1].free == (prog.input_slots[0], prog.steps[-2].outputs[0])
+    assert all(prog.input_slots[0] not in s.free for s in prog.steps[:-1])
+
+
+def test_weights_read_once_at_compile_time_and_positional_inputs() -> None:
+    g = GraphBuilder()
+    x = g.input("x", [2, 3])
+    w = g.weight("fc.weight", np.arange(12, dtype=np.float32).reshape(4, 3))
+    b = g.inline(np.float32([1, 2, 3, 4]))
+    y = g.add(nn.LinearOp.make([x, w, b])).results[0]
+    module = g.finish([y], ["logits"])
+    prog = compile_function(module)
+    assert (prog.input_names, prog.output_names) == (["x"], ["logits"])
+    g.store["fc.weight"] = np.zeros((4, 3), np.float32)  # later edits do not leak in
+    xv = np.ones((2, 3), np.float32)
+    expected = xv @ np.arange(12, dtype=np.float32).reshape(4, 3).T + np.float32([1, 2, 3, 4])
+    np.testing.assert_array_equal(prog.run([xv])["logits"], expected)
+    np.testing.assert_array_equal(prog.run({"x": xv})["logits"], expected)
+
+
+def test_returned_constant_is_a_copy() -> None:
+    g = GraphBuilder()
+    g.input("x", [2])
+    w = g.weight("w", np.float32([1, 2]))
+    module = g.finish([w])
+    out = run(module, [np.zeros(2, np.float32)])["output0"]
+    out[0] = 99
+    assert g.store["w"][0] == 1
+
+
+def test_missing_weight_is_an_irflow_error() -> None:
+    g = GraphBuilder()
+    x = g.input("x", [2])
+    w = g.weight("w", np.float32([1, 2]))
+    module = g.finish([g.add(nn.AddOp.make([x, w])).results[0]])
+    del g.store["w"]
+    with pytest.raises(IrflowError, match="weight 'w' is not in the weight store"):
+        compile_function(module)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({}, r"missing input 'x' \(expected 2x3 float32\)"),
+        ({"x": np.zeros((2, 3), np.float32), "z": np.zeros(1)}, "unexpected input 'z'"),
+        ({"x": np.zeros((3, 2), np.float32)}, r"input 'x' expects shape \[2, 3\], got \[3, 2\]"),
+        ({"x": np.zeros((2, 3), np.int32)}, "input 'x' expects dtype float32, got int32"),
+        ([np.zeros((2, 3)), np.zeros((2, 3))], r"expected 1 inputs \(x\), got 2"),
+    ],
+    ids=["missing", "unexpected", "shape", "dtype", "count"],
+)
+def test_input_errors(inputs: Any, message: str) -> None:
+    module, _ = _chain(1, (2, 3))
+    with pytest.raises(ExecutionError, match=message):
+        run(module, inputs)
+
+
+def test_float64_inputs_are_cast() -> None:
+    module, _ = _chain(1, (2, 3))
+    x = np.linspace(-1, 1, 6).reshape(2, 3)  # float64
+    out = run(module, {"x": x})["y"]
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.maximum(x, 0).astype(np.float32))
+
+
+@irdl_op_definition
+class BadShapeOp(nn.UnaryOp):
+    """Test-only: a kernel that returns the wrong shape."""
+
+    name = "test.bad_shape"
+
+
+@register_kernel(BadShapeOp)
+def _bad_shape(op: BadShapeOp):  # noqa: ANN202
+    return lambda x: np.concatenate([x, x])
+
+
+@irdl_op_definition
+class FailOp(nn.UnaryOp):
+    """Test-only: a kernel that raises."""
+
+    name = "test.fail"
+
+
+@register_kernel(FailOp)
+def _fail(op: FailOp):  # noqa: ANN202
+    def kernel(x: np.ndarray) -> np.ndarray:
+        raise ValueError("operands could not be broadcast together")
+
+    return kernel
+
+
+def _single(cls: type[nn.UnaryOp], float64: bool = False) -> tuple[Any, Any]:
+    g = GraphBuilder()
+    x = g.input("x", [2, 3])
+    op = g.add(cls(x))
+    op.results[0].name_hint = "bad"
+    return g.finish([op.results[0]]), op
+
+
+def test_check_mode_names_the_op_with_a_wrong_result() -> None:
+    module, op = _single(BadShapeOp)
+    x = np.zeros((2, 3), np.float32)
+    run(module, [x])  # unchecked: not noticed
+    with pytest.raises(ExecutionError) as info:
+        run(module, [x], check=True)
+    assert "%bad = test.bad_shape result 0 expects 2x3 float32, got 4x3 float32" in str(info.value)
+    assert info.value.where is op
+
+
+def test_check_mode_catches_a_wrong_dtype() -> None:
+    g = GraphBuilder()
+    x = g.input("x", [3])
+    y = g.add(nn.DivOp.make([x, g.inline(np.float32([2.0]))])).results[0]
+    module = g.finish([y])
+    run(module, [np.ones(3, np.float32)], check=True)  # float32 stays float32
+    # Hand the kernel an int32 divisor (as a buggy pass might): float64 comes out.
+    prog = compile_function(module)
+    prog.initial[prog.steps[0].inputs[1]] = np.int32([2])
+    with pytest.raises(ExecutionError, match="expects 3 float32, got 3 float64"):
+        prog.run([np.ones(3, np.float32)], check=True)
+
+
+def test_kernel_failure_is_wrapped_with_the_op() -> None:
+    module, op = _single(FailOp)
+    for kwargs in ({}, {"check": True}):
+        with pytest.raises(ExecutionError) as info:
+            run(module, [np.zeros((2, 3), np.float32)], **kwargs)
+        assert ("while executing %bad = test.fail: ValueError: operands could not be "
+                "broadcast together") in str(info.value)
+        assert info.value.where is op
+
+
+def test_gather_out_of_range_is_an_execution_error() -> None:
+    case = _movement_cases()[6]  # gather-negative
+    bad = dict(case.inputs, ids=np.array([[0, 10, 0], [0, 0, 0]], np.int64))
+    with pytest.raises(ExecutionError, match=r"index 10 is out of range \[-10, 10\)"):
+        irflow_result(Case(case.id, case.nodes, bad, case.build))
+
+
+def test_no_kernel_is_a_compile_error() -> None:
+    from xdsl.dialects.test import TestOp
+
+    g = GraphBuilder()
+    x = g.input("x", [2])
+    y = g.add(TestOp.create(operands=[x], result_types=[x.type])).results[0]
+    with pytest.raises(ExecutionError, match="no reference kernel for op 'test.op'"):
+        compile_function(g.finish([y]))
+
+
+def test_timings_per_op() -> None:
+    module, ops = _chain(3)
+    timings: dict[Any, float] = {}
+    prog = compile_function(module)
+    prog.run([np.ones((4, 8), np.float32)], timings=timings)
+    assert set(timings) == set(ops)
+    assert all(t >= 0.0 for t in timings.values())
+
+
+def test_evaluate_op_multiple_results() -> None:
+    x = _typed([2, 5])
+    op = nn.SplitOp.make([x], {"axis": nn.i64_attr(1), "sizes": nn.int_array([2, 3])})
+    a = np.arange(10, dtype=np.float32).reshape(2, 5)
+    left, right = evaluate_op(op, [a])
+    np.testing.assert_array_equal(left, a[:, :2])
+    np.testing.assert_array_equal(right, a[:, 2:])
