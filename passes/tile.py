@@ -1,0 +1,348 @@
+"""`tile`: choose tile sizes and a loop order for every layer of the graph.
+
+Annotates each nn op that becomes an `accel.layer` (everything but constants and
+reshape/flatten views) with its symbolic loop nest; `lower-to-accel` copies it onto
+the layer. Nothing is unrolled: the nest stays `extent step tile` per loop.
+
+    %y = nn.conv2d %x, %w {pads = array<i64: 1, 1, 1, 1>} : (...) -> tensor<1x64x56x56xf32>
+becomes
+    %y = nn.conv2d %x, %w {pads = array<i64: 1, 1, 1, 1>,
+           accel.nest = #accel.nest<n = 1, g = 1, oh = 56 step 14, ow = 56, f = 64, c = 64 step 32>}
+           : (...) -> tensor<1x64x56x56xf32>
+
+Where the sizes come from, first match wins:
+1. the op's own attributes `accel.tile = {f = 16 : i64, ...}` and `accel.order = "f,oh,ow,c"`;
+2. the `layers` option, per layer label: `layers="conv_0:f=16,oh=8;fc:n=256"`;
+3. the `sizes` / `order` options for every op that has those loops: `sizes="f=16,oh=14"`;
+4. the default rule, for every loop not fixed above: start from the whole layer and
+   halve the loop whose halving costs least (estimated DRAM traffic of the loop
+   order + a per-step overhead) until one step's working set — operand slices +
+   result slice, double-buffered — fits the cache of `machine`. Several loop orders
+   (output-, input- and weight-stationary) are scored; the cheapest wins.
+
+A size that does not divide its extent leaves a smaller remainder tile (handled by
+the executor). A layer whose smallest tile (every loop 1) still does not fit the
+cache keeps that tile and gets an `accel.warning` (it streams from DRAM; the report
+shows the warning). Loop names per op kind are in `accel.layer_space`. The pass
+does not change the computation; it creates no ops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DictionaryAttr,
+    IntegerAttr,
+    ModuleOp,
+    NameLoc,
+    StringAttr,
+    TensorType,
+)
+from xdsl.ir import Operation
+from xdsl.passes import ModulePass
+from xdsl.utils.exceptions import VerifyException
+
+from irflow.diagnostics import PassError
+from irflow.dialects import accel, nn
+
+NEST_ATTR = "accel.nest"
+TILE_ATTR = "accel.tile"
+ORDER_ATTR = "accel.order"
+WARNING_ATTR = "accel.warning"
+
+STEP_OVERHEAD_BYTES = 4096
+"""Per-step cost in the default rule, in equivalent DRAM bytes: pipeline fill/drain
+and DRAM latency (~128 cycles at 32 B/cycle). It keeps tiles from getting tiny."""
+
+# Loop orders tried by the default rule, per kind of space (outermost first).
+PE_ORDERS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
+    ("n", "g", "f", "oh", "ow", "c"): (
+        ("n", "g", "f", "oh", "ow", "c"),  # output-stationary, weights reused across rows
+        ("n", "g", "oh", "ow", "f", "c"),  # input rows reused across output channels
+        ("g", "f", "c", "n", "oh", "ow"),  # weight-stationary (partial sums revisited)
+        ("n", "g", "oh", "f", "ow", "c"),
+    ),
+    ("b", "m", "n", "k"): (
+        ("b", "m", "n", "k"),
+        ("b", "n", "m", "k"),
+        ("b", "n", "k", "m"),  # weight-stationary
+        ("b", "m", "k", "n"),
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------
+# Which ops are layers, and their names
+
+
+def is_layer(op: Operation) -> bool:
+    """An nn op that becomes one `accel.layer` (constants and views do not)."""
+    return (op.name.startswith("nn.") and not isinstance(op, nn.ConstantOp)
+            and op.name not in accel.VIEW_KINDS and not isinstance(op, nn.SplitOp))
+
+
+def layer_labels(fn: func.FuncOp) -> dict[Operation, str]:
+    """A unique readable label per layer op: its location name, or `<kind>_<i>`."""
+    labels: dict[Operation, str] = {}
+    counts: dict[str, int] = {}
+    used: set[str] = set()
+    for op in fn.body.walk():
+        if not op.name.startswith("nn.") or isinstance(op, nn.ConstantOp):
+            continue
+        short = op.name.removeprefix("nn.")
+        loc = op.location
+        if isinstance(loc, NameLoc) and loc.desc.data and loc.desc.data not in used:
+            label = loc.desc.data
+        else:
+            while True:
+                i = counts.get(short, 0)
+                counts[short] = i + 1
+                label = f"{short}_{i}"
+                if label not in used:
+                    break
+        used.add(label)
+        labels[op] = label
+    return labels
+
+
+# --------------------------------------------------------------------------------------
+# Cost of a tiling (analytic; the simulator measures the real thing)
+
+
+def elem_bytes(type_: object) -> int:
+    assert isinstance(type_, TensorType)
+    return accel.nbytes(TensorType(type_.element_type, [1]))
+
+
+@dataclass(frozen=True)
+class Tiling:
+    order: tuple[str, ...]
+    sizes: dict[str, int]
+    working_set: int  # bytes of one step's slices (not double-buffered)
+    traffic: float  # estimated bytes moved between DRAM/cache and the stream buffers
+    warning: str | None = None
+
+    def nest(self, space: accel.Space) -> accel.NestAttr:
+        return accel.NestAttr(self.order, [space.extents[d] for d in self.order],
+                              [self.sizes[d] for d in self.order])
+
+
+def working_set(space: accel.Space, sizes: Mapping[str, int], itemsizes: Sequence[int]) -> int:
+    """Bytes of one full step's operand slices and result slice."""
+    accesses = (*space.operands, space.result)
+    return sum(a.tile_elems(sizes) * b for a, b in zip(accesses, itemsizes))
+
+
+def traffic(space: accel.Space, sizes: Mapping[str, int], order: Sequence[str],
+            itemsizes: Sequence[int], cache_bytes: int) -> float:
+    """Estimated bytes streamed: each slice is loaded when a loop it depends on steps
+    (stationary otherwise); partial sums are stored and reloaded when a reduction loop
+    sits outside an output loop. Reloads of a tensor that fits half the cache are
+    counted at half price (they hit)."""
+    trips = [-(-space.extents[d] // sizes[d]) for d in order]
+
+    def changes(dims: frozenset[str]) -> int:
+        last = max((i for i, d in enumerate(order) if d in dims), default=-1)
+        return math.prod(trips[: last + 1])
+
+    total = 0.0
+    for acc, b in zip(space.operands, itemsizes):
+        tile = acc.tile_elems(sizes) * b
+        whole = math.prod(acc.view) * b
+        loads = changes(acc.dims)
+        first = min(whole, tile * loads)
+        total += first + (tile * loads - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
+    out_tile = space.result.tile_elems(sizes) * itemsizes[-1]
+    stores = changes(space.result.dims)
+    distinct = math.prod(t for d, t in zip(order, trips) if d in space.result.dims)
+    total += out_tile * (2 * stores - distinct)  # stores + partial-sum reloads
+    return total
+
+
+def choose_tiling(space: accel.Space, itemsizes: Sequence[int], cache_bytes: int,
+                  fixed: Mapping[str, int] | None = None,
+                  order: Sequence[str] | None = None) -> Tiling:
+    """The default rule (module docstring) with some loops `fixed` and/or the `order` given."""
+    fixed = dict(fixed or {})
+    sizes = {d: min(fixed.get(d, e), e) for d, e in space.extents.items()}
+    budget = cache_bytes // 2  # double-buffered: two steps' slices in flight
+    if order is not None:
+        orders: tuple[tuple[str, ...], ...] = (tuple(order),)
+    else:
+        orders = PE_ORDERS.get(space.dims, (space.dims,)) if space.unit == "pe" else (space.dims,)
+
+    def score(s: Mapping[str, int]) -> tuple[float, tuple[str, ...]]:
+        steps = math.prod(-(-space.extents[d] // s[d]) for d in space.dims)
+        best = min(orders, key=lambda o: traffic(space, s, o, itemsizes, cache_bytes))
+        return (traffic(space, s, best, itemsizes, cache_bytes)
+                + STEP_OVERHEAD_BYTES * steps, best)
+
+    while working_set(space, sizes, itemsizes) > budget:
+        candidates = []
+        for rank, d in enumerate(space.dims):
+            if d in fixed or sizes[d] == 1:
+                continue
+            new = _halve(sizes[d], d)
+            trial = {**sizes, d: new}
+            cost, _ = score(trial)
+            # prefer outer loops on ties: their slices stay contiguous rows
+            candidates.append((cost, rank, d, new))
+        if not candidates:
+            break
+        _, _, d, new = min(candidates)
+        sizes[d] = new
+    cost, best = score(sizes)
+    ws = working_set(space, sizes, itemsizes)
+    warning = None
+    if 2 * ws > cache_bytes:
+        warning = (f"smallest tile needs {2 * ws} bytes double-buffered, the cache holds "
+                   f"{cache_bytes}: this layer streams from DRAM")
+    return Tiling(best, sizes, ws, traffic(space, sizes, best, itemsizes, cache_bytes), warning)
+
+
+def _halve(size: int, dim: str) -> int:
+    half = -(-size // 2)
+    if dim in ("f", "m", "n", "c", "k") and half > 16:
+        half = -(-half // 16) * 16  # whole PE-array rows/columns where it matters
+        if half >= size:
+            half = size - 1
+    return max(1, half)
+
+
+# --------------------------------------------------------------------------------------
+# Options
+
+
+def parse_sizes(text: str, where: str) -> dict[str, int]:
+    """`"f=16,oh=14"` -> {"f": 16, "oh": 14}."""
+    out: dict[str, int] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, eq, value = item.partition("=")
+        if not eq or not value.strip().lstrip("-").isdigit():
+            raise PassError(f"tile: {where} expects 'loop=size' items, got '{item}'")
+        size = int(value)
+        if size < 1:
+            raise PassError(f"tile: {where} expects sizes >= 1, got {name.strip()}={size}")
+        out[name.strip()] = size
+    return out
+
+
+def parse_layers(text: str) -> dict[str, dict[str, int]]:
+    """`"conv_0:f=16,oh=8;fc:n=256"` -> per-label sizes."""
+    out: dict[str, dict[str, int]] = {}
+    for item in filter(None, (t.strip() for t in text.split(";"))):
+        label, colon, sizes = item.partition(":")
+        if not colon:
+            raise PassError(f"tile: layers expects 'label:loop=size,...' items, got '{item}'")
+        out[label.strip()] = parse_sizes(sizes, f"layers entry '{label.strip()}'")
+    return out
+
+
+def _op_overrides(op: Operation, space: accel.Space) -> tuple[dict[str, int], list[str] | None]:
+    sizes: dict[str, int] = {}
+    attr = op.attributes.get(TILE_ATTR)
+    if attr is not None:
+        if not isinstance(attr, DictionaryAttr):
+            raise PassError(f"{TILE_ATTR} expects a dictionary {{loop = size}}, got {attr}", op)
+        for k, v in attr.data.items():
+            if not isinstance(v, IntegerAttr) or v.value.data < 1:
+                raise PassError(f"{TILE_ATTR} expects integer sizes >= 1, got {k} = {v}", op)
+            sizes[k] = v.value.data
+        _check_dims(sizes, space, op, TILE_ATTR)
+    order = None
+    oattr = op.attributes.get(ORDER_ATTR)
+    if oattr is not None:
+        if isinstance(oattr, StringAttr):
+            order = [s.strip() for s in oattr.data.split(",") if s.strip()]
+        elif isinstance(oattr, ArrayAttr):
+            order = [s.data for s in oattr.data]  # type: ignore[union-attr]
+        else:
+            raise PassError(f"{ORDER_ATTR} expects \"loop,loop,...\", got {oattr}", op)
+        _check_dims(dict.fromkeys(order, 1), space, op, ORDER_ATTR)
+    return sizes, order
+
+
+def _check_dims(names: Mapping[str, int], space: accel.Space, op: Operation, what: str) -> None:
+    unknown = [d for d in names if d not in space.extents]
+    if unknown:
+        raise PassError(
+            f"{what} on {op.name} expects loops from {list(space.dims)}, got {unknown}", op)
+
+
+def full_order(space: accel.Space, order: Sequence[str] | None) -> tuple[str, ...] | None:
+    """`order` restricted to the space's loops, the others appended in canonical order."""
+    if not order:
+        return None
+    named = [d for d in order if d in space.extents]
+    return tuple(named + [d for d in space.dims if d not in named])
+
+
+def cache_bytes_of(machine: str) -> int:
+    """The cache capacity of a machine preset or TOML file."""
+    # The machine description lives with the simulator; this lazy import is the one
+    # place a pass reads it (a pass option names the target, as MLIR's target triple).
+    from irflow.backends.sim.machine import load_machine
+
+    return int(load_machine(machine or None).cache.size_bytes)
+
+
+def tile_op(op: Operation, space: accel.Space, cache_bytes: int,
+            sizes: Mapping[str, int] | None = None, order: Sequence[str] | None = None,
+            layer: Mapping[str, int] | None = None) -> Tiling:
+    """The tiling of one op: its own attributes, then per-layer, then global options."""
+    own_sizes, own_order = _op_overrides(op, space)
+    if layer:
+        _check_dims(layer, space, op, "tile{layers}")
+    fixed = {d: s for d, s in (sizes or {}).items() if d in space.extents}
+    fixed.update(layer or {})
+    fixed.update(own_sizes)
+    itemsizes = [elem_bytes(v.type) for v in (*op.operands, op.results[0])]
+    return choose_tiling(space, itemsizes, cache_bytes, fixed,
+                         full_order(space, own_order or order))
+
+
+@dataclass(frozen=True)
+class TilePass(ModulePass):
+    """Choose tile sizes and loop order per layer (see the module docstring)."""
+
+    name = "tile"
+
+    machine: str = "default"
+    sizes: str = ""
+    order: str = ""
+    layers: str = ""
+    cache_bytes: int = 0  # override the machine's cache capacity (bytes); 0 = the machine's
+
+    def apply(self, ctx: Context, module: ModuleOp) -> None:
+        cache = self.cache_bytes or cache_bytes_of(self.machine)
+        sizes = parse_sizes(self.sizes, "sizes")
+        order = [s.strip() for s in self.order.split(",") if s.strip()] or None
+        per_layer = parse_layers(self.layers)
+        seen: set[str] = set()
+        for fn in module.ops:
+            if not isinstance(fn, func.FuncOp):
+                continue
+            labels = layer_labels(fn)
+            for op, label in labels.items():
+                if not is_layer(op):
+                    continue
+                try:
+                    space = accel.space_of_op(op)  # type: ignore[arg-type]
+                except VerifyException as e:
+                    raise PassError(f"tile: {e}", op) from None
+                seen.add(label)
+                tiling = tile_op(op, space, cache, sizes, order, per_layer.get(label))
+                op.attributes[NEST_ATTR] = tiling.nest(space)
+                if tiling.warning:
+                    op.attributes[WARNING_ATTR] = StringAttr(tiling.warning)
+                elif WARNING_ATTR in op.attributes:
+                    del op.attributes[WARNING_ATTR]
+        missing = sorted(set(per_layer) - seen)
+        if missing:
+            raise PassError(f"tile: layers names unknown layer(s) {missing}")
