@@ -170,15 +170,15 @@ def _load_model(path_or_model: Any) -> tuple[Any, str]:
     path = Path(path_or_model)
     label = str(path)
     if not path.exists():
-        raise OnnxImportError(f"{label}: no such file")
+        raise OnnxImportError("no such file", label)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, RuntimeWarning, ValueError) as e:
         raise OnnxImportError(
-            f"{label}: not a valid ONNX model (malformed or truncated protobuf: {e})"
+            f"not a valid ONNX model (malformed or truncated protobuf: {e})", label
         ) from None
     except OSError as e:
-        raise OnnxImportError(f"{label}: cannot read: {e}") from None
+        raise OnnxImportError(f"cannot read: {e}", label) from None
     _load_external_data(model, path.parent, label)
     return model, label
 
@@ -198,15 +198,17 @@ def _load_external_data(model: Any, base_dir: Path, label: str) -> None:
         where = base_dir / info.location
         if not where.is_file():
             raise OnnxImportError(
-                f"{label}: tensor '{tensor.name}' keeps its data in the external file "
-                f"'{info.location}', which does not exist (looked in {base_dir}/)"
+                f"tensor '{tensor.name}' keeps its data in the external file "
+                f"'{info.location}', which does not exist (looked in {base_dir}/)",
+                label,
             )
         try:
             load_external_data_for_tensor(tensor, str(base_dir))
         except Exception as e:  # noqa: BLE001 - onnx raises several kinds here
             raise OnnxImportError(
-                f"{label}: cannot read external data of tensor '{tensor.name}' from "
-                f"'{info.location}': {e}"
+                f"cannot read external data of tensor '{tensor.name}' from "
+                f"'{info.location}': {e}",
+                label,
             ) from None
         tensor.data_location = 0  # DEFAULT: the data is in raw_data now
         del tensor.external_data[:]
@@ -216,13 +218,14 @@ def _opset(model: Any, label: str) -> int:
     versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
     if not versions:
         if not model.graph.node and not model.graph.input:
-            raise OnnxImportError(f"{label}: not an ONNX model (empty or no graph)")
-        raise OnnxImportError(f"{label}: the model declares no opset for the default domain")
+            raise OnnxImportError("not an ONNX model (empty or no graph)", label)
+        raise OnnxImportError("the model declares no opset for the default domain", label)
     v = versions[0]
     if not MIN_OPSET <= v <= MAX_OPSET:
         raise OnnxImportError(
-            f"{label}: opset {v} is not supported (irflow imports opsets "
-            f"{MIN_OPSET}-{MAX_OPSET}); convert the model with onnx.version_converter"
+            f"opset {v} is not supported (irflow imports opsets "
+            f"{MIN_OPSET}-{MAX_OPSET}); convert the model with onnx.version_converter",
+            label,
         )
     return v
 
