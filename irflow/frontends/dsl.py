@@ -107,26 +107,62 @@ def _expected_phrase(expected: set[str] | frozenset[str]) -> str:
     return ", ".join(words[:-1]) + " or " + words[-1]
 
 
+def _unclosed_bracket(text: str) -> tuple[str, int, int] | None:
+    """The innermost bracket left open at the end of `text` (comments and strings skipped)."""
+    stack: list[tuple[str, int, int]] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for lineno, line in enumerate(text.splitlines(), 1):
+        in_string = False
+        for col, ch in enumerate(line, 1):
+            if ch == '"':
+                in_string = not in_string
+            elif in_string:
+                continue
+            elif ch == "#":
+                break
+            elif ch in "([{":
+                stack.append((ch, lineno, col))
+            elif ch in pairs and stack and stack[-1][0] == pairs[ch]:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
 def _translate_lark_error(e: UnexpectedInput, text: str, filename: str) -> ParseError:
     where = f"{filename}:{e.line}:{e.column}"
     if isinstance(e, UnexpectedToken):
         tok = e.token
         if tok.type == "$END":
-            found = "end of input"
-            where = f"{filename}:{text.count(chr(10)) + 1}:{len(text.rsplit(chr(10), 1)[-1]) + 1}"
-        elif tok.type in ("NAME", "INT", "FLOAT", "STRING"):
+            lines = text.splitlines() or [""]
+            where = f"{filename}:{len(lines)}:{len(lines[-1]) + 1}"
+            open_ = _unclosed_bracket(text)
+            if open_ is not None:
+                ch, line, col = open_
+                return ParseError(f"unexpected end of input: '{ch}' at {line}:{col} is not "
+                                  "closed", where)
+            expected = _expected_phrase(e.expected)
+            return ParseError("unexpected end of input" +
+                              (f"; expected {expected}" if expected else ""), where)
+        if tok.type in ("NAME", "INT", "FLOAT", "STRING"):
             found = f"{_token_word(tok.type)} '{tok.value}'"
         else:
             found = f"'{tok.value}'"
         expected = _expected_phrase(e.expected)
         msg = f"unexpected {found}" + (f"; expected {expected}" if expected else "")
-        if tok.type == "NAME" and "EQUAL" in e.expected:
-            msg += " (a statement is `name = layer(...)`)"
+        if "EQUAL" in e.expected and tok.type == "LPAR":
+            # `relu(x)` as a statement: point at the call's name, not at its '('
+            line = text.splitlines()[e.line - 1]
+            start = len(line[: e.column - 1].rstrip())
+            while start > 0 and (line[start - 1].isalnum() or line[start - 1] in "_."):
+                start -= 1
+            name = line[start: e.column - 1].strip()
+            where = f"{filename}:{e.line}:{start + 1}"
+            msg = (f"a call to '{name}' cannot stand alone; name its result: "
+                   f"`y = {name}(...)`")
+        elif "EQUAL" in e.expected and tok.type == "COLON":
+            msg += " (options are written `name=value`)"
         return ParseError(msg, where)
     if isinstance(e, UnexpectedCharacters):
-        expected = _expected_phrase(e.allowed or set())
-        msg = f"unexpected character '{e.char}'" + (f"; expected {expected}" if expected else "")
-        return ParseError(msg, where)
+        return ParseError(f"unexpected character '{e.char}'", where)
     return ParseError(str(e).splitlines()[0], where)  # pragma: no cover - other lark errors
 
 
@@ -285,7 +321,7 @@ class _Call:
             else:
                 op = op_or_cls.make(list(operands), props or {})
         except VerifyException as e:
-            raise ParseError(f"{self.spec.name}: {e}", self.where) from None
+            raise ParseError(_shape_message(self.spec.name, e), self.where) from None
         return self.compiler.graph.add(op, self.loc)
 
     def make(self, cls: type[nn.NNOp], operands: Sequence[SSAValue] = (),
@@ -297,7 +333,7 @@ class _Call:
         try:
             op = thunk()
         except VerifyException as e:
-            raise ParseError(f"{self.spec.name}: {e}", self.where) from None
+            raise ParseError(_shape_message(self.spec.name, e), self.where) from None
         return self.op(op).results[0]
 
     def weight(self, suffix: str, shape: Sequence[int], init: Init) -> SSAValue:
@@ -308,6 +344,11 @@ class _Call:
         """A rank-0 inline constant of `like`'s element type."""
         elem = like.type.element_type  # type: ignore[attr-defined]
         return self.compiler.graph.inline(np.array(value), elem, self.loc)
+
+
+def _shape_message(layer_name: str, e: VerifyException) -> str:
+    msg = str(e.args[0]) if e.args else str(e)
+    return msg if msg.startswith("nn.") else f"{layer_name}: {msg}"
 
 
 # --------------------------------------------------------------------------------------
@@ -799,10 +840,8 @@ class _Compiler:
         value = self.eval(expr, scope)
         self.stmt = _Stmt(None)
         if len(targets) == 1:
-            if isinstance(value, tuple):
-                raise ParseError(f"'{expr_name(expr)}' returns {len(value)} values; assign them "
-                                 f"to {len(value)} names (`a, b = ...`)", self.where(targets[0]))
-            self.define(scope, targets[0], value)
+            # several results under one name become a list: `parts = split(...)`, `parts[0]`
+            self.define(scope, targets[0], list(value) if isinstance(value, tuple) else value)
             return
         values = value if isinstance(value, tuple) else (value,)
         if len(values) != len(targets):
@@ -1137,10 +1176,6 @@ def _pos(node: Tree | Token) -> tuple[int, int]:
         return node.line or 1, node.column or 1
     meta = node.meta
     return getattr(meta, "line", 1), getattr(meta, "column", 1)
-
-
-def expr_name(node: Tree) -> str:
-    return str(node.children[0]) if node.data == "call" else "expression"
 
 
 def _did_you_mean(name: str, candidates: Any) -> str:

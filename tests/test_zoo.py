@@ -1,0 +1,151 @@
+"""The built-in models: standard parameter and MAC counts, round-trips, locations.
+
+Reference figures (exact integers, MACs = multiply-accumulates of conv/linear/matmul):
+
+| model | params | MACs | source |
+|---|---|---|---|
+| LeNet-5 (ReLU, avg-pool, 1x32x32) | 61,706 | 416,520 | LeCun et al. 1998 layer table; by hand below |
+| ResNet-18 (3x224x224) | 11,689,512 | 1,814,073,344 | torchvision model card (11.7 M, 1.81 GFLOPS) |
+| MobileNetV2 1.0 (3x224x224) | 3,504,872 | 300,774,272 | torchvision (3.5 M, 0.30 GFLOPS); paper: 300 M |
+| digits CNN (1x8x8) | 9,930 | 309,248 | shared/data/digits/README.md (params) |
+| 2-layer encoder (128x256, 4 heads, FFN 1024) | 1,579,520 | 218,103,808 | by hand below |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import FileLineColLoc
+
+import irflow.zoo
+from irflow.analysis import model_bytes, op_macs, param_count, total_macs
+from irflow.backends.reference import run
+from irflow.diagnostics import IrflowError
+from irflow.graph import input_names, main_func
+from irflow.io import parse_mlir, print_module
+from irflow.weights import attach_weights, weights_of
+
+
+def _lenet_figures() -> tuple[int, int]:
+    convs = [(1, 6, 5, 28), (6, 16, 5, 10)]  # (in, out, kernel, output size)
+    fcs = [(400, 120), (120, 84), (84, 10)]
+    params = sum(o * i * k * k + o for i, o, k, _ in convs) + sum(i * o + o for i, o in fcs)
+    macs = sum(o * s * s * i * k * k for i, o, k, s in convs) + sum(i * o for i, o in fcs)
+    return params, macs
+
+
+def _encoder_figures() -> tuple[int, int]:
+    seq, hidden, heads, ffn, layers = 128, 256, 4, 1024, 2
+    params = (4 * (hidden * hidden + hidden)            # q, k, v, out projections
+              + hidden * ffn + ffn + ffn * hidden + hidden  # FFN
+              + 2 * 2 * hidden)                           # two LayerNorms
+    macs = (4 * seq * hidden * hidden                     # projections
+            + 2 * heads * seq * seq * (hidden // heads)   # QKᵀ and PV
+            + 2 * seq * hidden * ffn)                     # FFN
+    return layers * params, layers * macs
+
+
+STANDARD = {
+    "lenet5": _lenet_figures(),
+    "resnet18": (11_689_512, 1_814_073_344),
+    "mobilenet_v2": (3_504_872, 300_774_272),
+    "digits_cnn": (9_930, 309_248),
+    "transformer_encoder": _encoder_figures(),
+}
+
+
+def test_names_and_descriptions() -> None:
+    assert irflow.zoo.names() == sorted(STANDARD)
+    assert irflow.zoo.DEFAULT_MODEL in irflow.zoo.names()
+    for name in irflow.zoo.names():
+        line = irflow.zoo.describe(name)
+        assert line and "\n" not in line and not line.startswith("#")
+        assert irflow.zoo.source_path(name).name == f"{name}.irf"
+
+
+def test_unknown_model_suggests_a_name() -> None:
+    with pytest.raises(IrflowError, match="unknown zoo model 'resnet19'; did you mean 'resnet18'"):
+        irflow.zoo.load("resnet19")
+
+
+def test_hand_figures_agree_with_the_literature() -> None:
+    assert _lenet_figures() == (61_706, 416_520)
+    assert _encoder_figures() == (1_579_520, 218_103_808)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict:
+    return {name: irflow.zoo.load(name) for name in irflow.zoo.names()}
+
+
+@pytest.mark.parametrize("name", sorted(STANDARD))
+def test_parameter_and_mac_counts(models: dict, name: str) -> None:
+    params, macs = STANDARD[name]
+    module = models[name]
+    assert param_count(module) == params
+    assert total_macs(module) == macs
+    # model bytes: every stored array as f32, batchnorm buffers included
+    assert model_bytes(module) == 4 * sum(a.size for a in weights_of(module).values())
+
+
+def test_op_macs_per_layer(models: dict) -> None:
+    module = models["resnet18"]
+    macs = [op_macs(op) for op in main_func(module).body.blocks[0].ops]
+    assert macs[:6].count(0) == 5  # weights and input are free
+    assert max(macs) == 64 * 112 * 112 * 3 * 7 * 7  # the stem conv, 118 M MACs
+    assert sum(1 for m in macs if m) == 21  # 20 convs + fc
+
+
+@pytest.mark.parametrize("name", sorted(STANDARD))
+def test_round_trip_text_and_outputs(models: dict, name: str) -> None:
+    module = models[name]
+    text = print_module(module, debuginfo=True)
+    again = attach_weights(parse_mlir(text, f"{name}.mlir"), weights_of(module))
+    assert print_module(again, debuginfo=True) == text
+    assert print_module(again) == print_module(module)
+    f = main_func(module)
+    rng = np.random.default_rng(7)
+    inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
+              for n, a in zip(input_names(f), f.body.blocks[0].args)}
+    before, after = run(module, inputs), run(again, inputs)
+    assert before.keys() == after.keys()
+    for key in before:
+        assert np.isfinite(before[key]).all()
+        np.testing.assert_array_equal(before[key], after[key])
+
+
+@pytest.mark.parametrize("name", sorted(STANDARD))
+def test_every_op_has_a_source_location(models: dict, name: str) -> None:
+    ops = list(main_func(models[name]).body.blocks[0].ops)[:-1]  # the return has none
+    source = irflow.zoo.source(name).splitlines()
+    for op in ops:
+        loc = op.location
+        assert isinstance(loc, FileLineColLoc) and loc.filename.data == f"{name}.irf", op
+        # the location points at a layer call in the source
+        line = source[loc.line.data - 1]
+        assert line[loc.column.data - 1].isalpha() and "(" in line[loc.column.data - 1:]
+
+
+def test_resnet18_weight_names_match_torchvision(models: dict) -> None:
+    names = set(weights_of(models["resnet18"]))
+    # torchvision's state_dict has 122 entries: these 102 plus 20 num_batches_tracked
+    assert len(names) == 102
+    for key in ("conv1.weight", "bn1.running_var", "layer1.0.conv1.weight",
+                "layer2.0.downsample.0.weight", "layer4.1.bn2.bias", "fc.weight", "fc.bias"):
+        assert key in names
+    assert not any(k.startswith("layer1.0.downsample") for k in names)
+
+
+def test_mobilenet_v2_weight_names_match_torchvision(models: dict) -> None:
+    names = set(weights_of(models["mobilenet_v2"]))
+    for key in ("features.0.0.weight", "features.1.conv.0.0.weight", "features.1.conv.1.weight",
+                "features.2.conv.1.0.weight", "features.17.conv.3.running_mean",
+                "features.18.1.weight", "classifier.1.bias"):
+        assert key in names
+    assert len(names) == 262  # torchvision: 314 entries minus 52 num_batches_tracked
+
+
+def test_seed_changes_weights_not_structure() -> None:
+    a, b = irflow.zoo.load("lenet5", seed=0), irflow.zoo.load("lenet5", seed=1)
+    assert print_module(a) == print_module(b)
+    assert not np.array_equal(weights_of(a)["conv1.weight"], weights_of(b)["conv1.weight"])
