@@ -1,0 +1,355 @@
+"""Cycles, stalls and energy of one executed layer: the double-buffered streaming model.
+
+Input: a `LayerTrace` (what each tile step touched and computed), the `CacheOutcome`
+of its accesses, and the `Machine`. Output: a frozen `LayerStats`. The model, with
+its formulas, is written down in `docs/simulator.md`; in short, for tile steps
+0..n-1:
+
+    C[i]  compute of step i  = ceil(MACs_i · f / (PEs · rate)) + fill_drain   (PE array)
+                               ceil(ops_i · cpe / lanes)                      (vector unit)
+                               (both, if a PE layer also has vector work: the max)
+    P(X)  memory phase X     = ceil(hit_lines · line / hit_bw
+                                    + (miss_lines + writeback_lines) · line / dram_bw)
+                               + dram_latency   if X moves anything to or from DRAM
+    cycles = P(loads_0) + Σ_i max(C[i], P(loads_{i+1} + stores_{i-1})) + P(stores_{n-1})
+
+While step i computes, the stream engine prefetches step i+1's operands and writes
+back step i-1's results (double buffering); the first load and the last store are
+exposed. f = `structured_mac_cycle_factor` (0.5 for 2:4) when the layer's weights
+have a structured-sparsity pattern the machine supports, else 1. Everything is
+computed with `np.bincount` over the trace's step and role arrays: no per-access
+Python loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from irflow.backends.sim.cache import CacheOutcome
+from irflow.backends.sim.machine import Machine, MachineError
+from irflow.backends.sim.trace import LayerTrace, Role, Unit
+from irflow.diagnostics import SimulationError
+
+ROLES: tuple[str, ...] = tuple(r.name.lower() for r in Role)
+
+
+@dataclass(frozen=True)
+class CacheCounts:
+    """Cache events (line accesses) of one layer or one tensor role."""
+
+    accesses: int = 0
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    writebacks: int = 0  # evictions of dirty lines (each writes one line to DRAM)
+
+    @property
+    def hit_rate(self) -> float:
+        return self.hits / self.accesses if self.accesses else 0.0
+
+    def __add__(self, other: CacheCounts) -> CacheCounts:
+        return CacheCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class CacheByRole:
+    input: CacheCounts = CacheCounts()
+    weight: CacheCounts = CacheCounts()
+    output: CacheCounts = CacheCounts()
+
+    def __add__(self, other: CacheByRole) -> CacheByRole:
+        return CacheByRole(*(getattr(self, r) + getattr(other, r) for r in ROLES))
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    """Energy by part, picojoules."""
+
+    mac_pj: float = 0.0
+    vector_pj: float = 0.0
+    cache_pj: float = 0.0
+    dram_pj: float = 0.0
+
+    @property
+    def total_pj(self) -> float:
+        return self.mac_pj + self.vector_pj + self.cache_pj + self.dram_pj
+
+    def __add__(self, other: EnergyBreakdown) -> EnergyBreakdown:
+        return EnergyBreakdown(*(getattr(self, f.name) + getattr(other, f.name)
+                                 for f in fields(self)))
+
+
+@dataclass(frozen=True)
+class StepTimeline:
+    """When each tile step ran, in cycles from the layer's start (for the Chrome trace).
+
+    `compute_start[i]`/`compute_cycles[i]`: step i on its compute unit;
+    `memory_start[j]`/`memory_cycles[j]`: DMA phase j (phase 0 is the first load,
+    phase i+1 overlaps step i's compute, the last phase drains the last stores).
+    """
+
+    compute_start: np.ndarray
+    compute_cycles: np.ndarray
+    memory_start: np.ndarray
+    memory_cycles: np.ndarray
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """What one layer (or, from `total`, a whole program) cost on the machine."""
+
+    name: str
+    op: str
+    unit: str  # "pe_array", "vector", "dma" ("mixed" in totals)
+    dtype: str
+    steps: int
+    cycles: int  # wall-clock cycles of the layer
+    compute_cycles: int  # Σ compute of the steps (compute-bound part)
+    stall_cycles: int  # cycles - compute_cycles: compute units waiting for memory
+    macs: int  # dense multiply-accumulates
+    vector_ops: int  # vector-unit element operations
+    pe_busy_cycles: float  # MAC work ÷ peak MACs/cycle (what utilization divides)
+    cache: CacheCounts
+    cache_by_role: CacheByRole
+    dram_bytes_read: int
+    dram_bytes_written: int
+    energy: EnergyBreakdown
+    latency_ms: float
+    roofline_cycles: float  # max(MACs ÷ peak, vector work ÷ lanes, compulsory bytes ÷ DRAM bw)
+    roofline_bound: str  # "compute" or "memory"
+    notes: tuple[str, ...] = ()
+    timeline: StepTimeline | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def pe_utilization(self) -> float:
+        """Fraction of the PE array's MAC slots used over the layer's cycles."""
+        return self.pe_busy_cycles / self.cycles if self.cycles else 0.0
+
+    @property
+    def achieved_over_bound(self) -> float:
+        """cycles ÷ roofline cycles (≥ 1 on a cold cache; 1 is ideal)."""
+        return self.cycles / self.roofline_cycles if self.roofline_cycles else 0.0
+
+    @property
+    def energy_pj(self) -> float:
+        return self.energy.total_pj
+
+
+_UNIT_NAMES = {Unit.PE_ARRAY: "pe_array", Unit.VECTOR: "vector", Unit.DMA: "dma"}
+
+
+def _counts(mask_hit: np.ndarray, evict: np.ndarray, wb: np.ndarray) -> CacheCounts:
+    n = int(mask_hit.size)
+    h = int(np.count_nonzero(mask_hit))
+    return CacheCounts(n, h, n - h, int(np.count_nonzero(evict)), int(np.count_nonzero(wb)))
+
+
+def _role_counts(trace: LayerTrace, outcome: CacheOutcome) -> CacheByRole:
+    role = trace.role.astype(np.int64, copy=False)
+    k = len(Role)
+    acc = np.bincount(role, minlength=k)
+    hit = np.bincount(role, weights=outcome.hit, minlength=k)
+    ev = np.bincount(role, weights=outcome.evict, minlength=k)
+    wb = np.bincount(role, weights=outcome.writeback, minlength=k)
+    per = [CacheCounts(int(acc[r]), int(hit[r]), int(acc[r] - hit[r]), int(ev[r]), int(wb[r]))
+           for r in range(k)]
+    return CacheByRole(*per)
+
+
+def _phase_cycles(hit_lines: np.ndarray, dram_lines: np.ndarray, machine: Machine) -> np.ndarray:
+    """P(X) for arrays of phases: hit time + DRAM time (+ latency if DRAM is touched)."""
+    line = machine.cache.line_bytes
+    t = hit_lines * line / machine.cache.hit_bytes_per_cycle + dram_lines * line / (
+        machine.dram.bytes_per_cycle)
+    return np.ceil(t - 1e-9).astype(np.int64) + np.where(
+        dram_lines > 0, machine.dram.latency_cycles, 0)
+
+
+def _compute_cycles(trace: LayerTrace, machine: Machine, mac_factor: float) -> np.ndarray:
+    pe = np.zeros(trace.n_steps, np.int64)
+    vec = np.zeros(trace.n_steps, np.int64)
+    if trace.unit == Unit.DMA:
+        return pe
+    if trace.step_macs.any():
+        peak = machine.peak_macs_per_cycle(trace.dtype)
+        work = trace.step_macs.astype(np.float64) * mac_factor / peak
+        pe = np.ceil(work - 1e-9).astype(np.int64)
+        pe += np.where(trace.step_macs > 0, machine.pe_array.fill_drain_cycles, 0)
+    if trace.step_vector_ops.any():
+        cpe = machine.vector_cycles_per_element(trace.vector_kind)
+        work = trace.step_vector_ops.astype(np.float64) * cpe / machine.vector.lanes
+        vec = np.ceil(work - 1e-9).astype(np.int64)
+    return np.maximum(pe, vec)
+
+
+def layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> LayerStats:
+    """Cost one executed layer. `outcome` is `LRUCache.access(trace.line, trace.write)`."""
+    try:
+        return _layer_stats(trace, outcome, machine)
+    except MachineError as e:
+        raise SimulationError(f"layer {trace.name!r} ({trace.op}): {e.message}") from None
+
+
+def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> LayerStats:
+    n_acc = len(trace.line)
+    if not (len(outcome.hit) == len(outcome.evict) == len(outcome.writeback) == n_acc):
+        raise SimulationError(f"layer {trace.name!r}: cache outcome has {len(outcome.hit)} "
+                              f"entries for {n_acc} accesses")
+    n = trace.n_steps
+    if n_acc and (trace.step.min() < 0 or trace.step.max() >= n):
+        raise SimulationError(f"layer {trace.name!r}: access step index outside 0..{n - 1}")
+    notes = list(trace.notes)
+
+    mac_factor = 1.0
+    if trace.sparsity is not None:
+        if trace.sparsity in machine.sparsity.structured:
+            mac_factor = machine.sparsity.structured_mac_cycle_factor
+        else:
+            notes.append(f"{trace.sparsity} sparsity is not supported by machine "
+                         f"{machine.name!r}: computed dense")
+
+    # Per step × (load, store) × (hit, miss, miss that wrote back a dirty victim).
+    kind = outcome.writeback.astype(np.int64) + (~outcome.hit)
+    key = (trace.step.astype(np.int64) * 2 + trace.write) * 3 + kind
+    cnt = np.bincount(key, minlength=6 * n).reshape(n, 2, 3)
+    hit_lines = cnt[:, :, 0]
+    dram_lines = cnt[:, :, 1] + 2 * cnt[:, :, 2]  # a write-back moves one more line
+    loads, stores = 0, 1
+
+    compute = _compute_cycles(trace, machine, mac_factor)
+    # Memory phases: 0 = loads of step 0; i+1 (overlapping compute i) = loads of step
+    # i+1 + stores of step i-1; n+1 = stores of step n-1 (the drain).
+    ph_hit = np.zeros(n + 2, np.int64)
+    ph_dram = np.zeros(n + 2, np.int64)
+    ph_hit[: n] += hit_lines[:, loads]
+    ph_dram[: n] += dram_lines[:, loads]
+    ph_hit[2: n + 2] += hit_lines[:, stores]
+    ph_dram[2: n + 2] += dram_lines[:, stores]
+    # Shift: phase j carries loads of step j and stores of step j-2; the phase that
+    # overlaps compute i is j = i+1; the drain (stores of n-1) is phase n+1.
+    mem = _phase_cycles(ph_hit, ph_dram, machine)
+    if n:
+        step_time = np.maximum(compute, mem[1: n + 1])
+        starts = mem[0] + np.concatenate([[0], np.cumsum(step_time)[:-1]])
+        cycles = int(mem[0] + step_time.sum() + mem[n + 1])
+        mem_start = np.concatenate([[0], starts, [mem[0] + step_time.sum()]])
+    else:
+        starts = np.zeros(0, np.int64)
+        cycles = int(mem[0] + mem[1])
+        mem_start = np.array([0, mem[0]], np.int64)
+        mem = mem[:2]
+    compute_total = int(compute.sum())
+
+    macs = trace.macs
+    vector_ops = int(trace.step_vector_ops.sum())
+    pe_busy = 0.0
+    bound_compute = 0.0
+    if trace.unit != Unit.DMA:
+        if macs:
+            pe_busy = macs * mac_factor / machine.peak_macs_per_cycle(trace.dtype)
+        if vector_ops:
+            vec_busy = vector_ops * machine.vector_cycles_per_element(trace.vector_kind) / (
+                machine.vector.lanes)
+            bound_compute = max(pe_busy, vec_busy)
+        else:
+            bound_compute = pe_busy
+    bound_memory = trace.compulsory_bytes / machine.dram.bytes_per_cycle
+    roofline = max(bound_compute, bound_memory)
+
+    total = _counts(outcome.hit, outcome.evict, outcome.writeback)
+    line = machine.cache.line_bytes
+    read = total.misses * line
+    written = total.writebacks * line
+    dt = trace.dtype
+    if macs or vector_ops:
+        machine.macs_per_pe_per_cycle(dt)  # an unknown data type is an error here
+    energy = EnergyBreakdown(
+        mac_pj=macs * mac_factor * getattr(machine.energy.mac_pj, dt) if macs else 0.0,
+        vector_pj=vector_ops * machine.vector_cycles_per_element(trace.vector_kind)
+        * getattr(machine.energy.vector_op_pj, dt) if vector_ops else 0.0,
+        cache_pj=(total.accesses + total.misses + total.writebacks) * machine.cache_line_pj,
+        dram_pj=(read + written) * machine.dram_pj_per_byte,
+    )
+    return LayerStats(
+        name=trace.name,
+        op=trace.op,
+        unit=_UNIT_NAMES[Unit(trace.unit)],
+        dtype=dt,
+        steps=n,
+        cycles=cycles,
+        compute_cycles=compute_total,
+        stall_cycles=cycles - compute_total,
+        macs=macs,
+        vector_ops=vector_ops,
+        pe_busy_cycles=pe_busy,
+        cache=total,
+        cache_by_role=_role_counts(trace, outcome),
+        dram_bytes_read=read,
+        dram_bytes_written=written,
+        energy=energy,
+        latency_ms=machine.cycles_to_ms(cycles),
+        roofline_cycles=roofline,
+        roofline_bound="compute" if bound_compute >= bound_memory else "memory",
+        notes=tuple(notes),
+        timeline=StepTimeline(starts, compute, mem_start, mem),
+    )
+
+
+def flush_stats(lines: int, machine: Machine, name: str = "cache flush") -> LayerStats:
+    """The cost of writing `lines` dirty lines back at the end (`LRUCache.flush()`)."""
+    mem = _phase_cycles(np.zeros(1, np.int64), np.array([lines], np.int64), machine)
+    cycles = int(mem[0]) if lines else 0
+    written = lines * machine.cache.line_bytes
+    return LayerStats(
+        name=name, op="cache.flush", unit="dma", dtype="-", steps=0, cycles=cycles,
+        compute_cycles=0, stall_cycles=cycles, macs=0, vector_ops=0, pe_busy_cycles=0.0,
+        cache=CacheCounts(), cache_by_role=CacheByRole(), dram_bytes_read=0,
+        dram_bytes_written=written,
+        energy=EnergyBreakdown(cache_pj=lines * machine.cache_line_pj,
+                               dram_pj=written * machine.dram_pj_per_byte),
+        latency_ms=machine.cycles_to_ms(cycles), roofline_cycles=0.0, roofline_bound="memory",
+        timeline=StepTimeline(np.zeros(0, np.int64), np.zeros(0, np.int64),
+                              np.zeros(1, np.int64), np.array([cycles], np.int64)),
+    )
+
+
+def total(stats: Sequence[LayerStats] | Iterable[LayerStats], machine: Machine | None = None,
+          name: str = "total") -> LayerStats:
+    """Layers run one after another: counts, cycles and energy add up; ratios are recomputed."""
+    stats = list(stats)
+    dtypes = sorted({s.dtype for s in stats if s.dtype != "-"})
+    units = {s.unit for s in stats}
+    cycles = sum(s.cycles for s in stats)
+    comp = sum(s.compute_cycles for s in stats)
+    roof = sum(s.roofline_cycles for s in stats)
+    # The whole program is compute-bound if its compute-bound layers dominate the bound.
+    compute_part = sum(s.roofline_cycles for s in stats if s.roofline_bound == "compute")
+    cache, by_role, energy = CacheCounts(), CacheByRole(), EnergyBreakdown()
+    for s in stats:
+        cache, by_role, energy = cache + s.cache, by_role + s.cache_by_role, energy + s.energy
+    if machine is not None:
+        latency = machine.cycles_to_ms(cycles)
+    else:
+        latency = sum(s.latency_ms for s in stats)
+    return LayerStats(
+        name=name, op="-", unit=units.pop() if len(units) == 1 else "mixed",
+        dtype=dtypes[0] if len(dtypes) == 1 else ("mixed" if dtypes else "-"),
+        steps=sum(s.steps for s in stats), cycles=cycles, compute_cycles=comp,
+        stall_cycles=cycles - comp, macs=sum(s.macs for s in stats),
+        vector_ops=sum(s.vector_ops for s in stats),
+        pe_busy_cycles=sum(s.pe_busy_cycles for s in stats), cache=cache, cache_by_role=by_role,
+        dram_bytes_read=sum(s.dram_bytes_read for s in stats),
+        dram_bytes_written=sum(s.dram_bytes_written for s in stats), energy=energy,
+        latency_ms=latency, roofline_cycles=roof,
+        roofline_bound="compute" if compute_part >= roof - compute_part else "memory",
+        notes=tuple(f"{s.name}: {n}" for s in stats for n in s.notes),
+    )
+
+
+def ideal_cycles(macs: int, dtype: str, machine: Machine) -> int:
+    """MACs ÷ peak MACs per cycle, rounded up (the bench's 'ideal' column)."""
+    return math.ceil(macs / machine.peak_macs_per_cycle(dtype))
