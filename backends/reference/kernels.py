@@ -21,7 +21,7 @@ dialect adds its kernels with `@register_kernel(OpClass)`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -382,6 +382,19 @@ def _windows(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
     return v[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, ::dh, ::dw]
 
 
+def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
+          dilations: Sequence[int], out_hw: Sequence[int]) -> Iterator[np.ndarray]:
+    """For each kernel tap (i, j), the (N, C, OH, OW) strided view of the padded input it
+    reads. Reducing over KH·KW such views is much faster than reducing a window view."""
+    sh, sw = strides
+    dh, dw = dilations
+    oh, ow = out_hw
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            yield xp[:, :, i * dh : i * dh + (oh - 1) * sh + 1 : sh,
+                     j * dw : j * dw + (ow - 1) * sw + 1 : sw]
+
+
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence[int],
            pads: Sequence[int], dilations: Sequence[int], groups: int,
            out_hw: Sequence[int]) -> np.ndarray:
@@ -401,18 +414,14 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
         y = np.matmul(w.reshape(groups, fg, cg), x.reshape(n, groups, cg, oh * ow))
     elif cg == 1 and groups > 1:
         xp = _pad_nchw(x, pads)
-        sh, sw = strides
-        dh, dw = dilations
         if fg > 1:  # channel multiplier: output channel g*fg + m reads input channel g
             xp = np.repeat(xp, fg, axis=1)
         y = np.zeros((n, f, oh, ow), dtype=np.result_type(x, w))
         tmp = np.empty_like(y)
-        for i in range(kh):
-            for j in range(kw):
-                tap = xp[:, :, i * dh : i * dh + (oh - 1) * sh + 1 : sh,
-                         j * dw : j * dw + (ow - 1) * sw + 1 : sw]
-                np.multiply(tap, w[:, 0, i, j].reshape(1, f, 1, 1), out=tmp)
-                y += tmp
+        taps = _taps(xp, (kh, kw), strides, dilations, out_hw)
+        for tap, wk in zip(taps, w[:, 0].reshape(f, kh * kw).T):
+            np.multiply(tap, wk.reshape(1, f, 1, 1), out=tmp)
+            y += tmp
         if b is not None:
             y += b.reshape(1, f, 1, 1)
         return y
@@ -555,8 +564,11 @@ def _maxpool(op: nn.MaxPoolOp) -> Kernel:
 
     def maxpool(x: np.ndarray) -> np.ndarray:
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        win = _windows(_pad_nchw(x, pads, fill), k, s, (1, 1), out_hw)
-        return win.max(axis=(4, 5))
+        taps = _taps(_pad_nchw(x, pads, fill), k, s, (1, 1), out_hw)
+        y = next(taps).copy()
+        for tap in taps:
+            np.maximum(y, tap, out=y)
+        return y
 
     return maxpool
 
@@ -576,8 +588,10 @@ def _avgpool(op: nn.AvgPoolOp) -> Kernel:
     count = _windows(valid, k, s, (1, 1), out_hw).sum(axis=(4, 5))
 
     def avgpool(x: np.ndarray) -> np.ndarray:
-        win = _windows(_pad_nchw(x, pads, 0.0), k, s, (1, 1), out_hw)
-        y = win.sum(axis=(4, 5), dtype=x.dtype)
+        taps = _taps(_pad_nchw(x, pads, 0.0), k, s, (1, 1), out_hw)
+        y = next(taps).copy()
+        for tap in taps:
+            y += tap
         y /= count.astype(x.dtype)
         return y
 

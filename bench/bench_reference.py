@@ -1,0 +1,269 @@
+"""Reference executor vs onnxruntime on ResNet-18 (224×224, batch 1).
+
+    .venv/bin/python bench/bench_reference.py [--runs 7] [--threads N]
+
+Builds ResNet-18 twice from the same seeded weights — as `nn` IR with `GraphBuilder`
+and as an ONNX graph with `onnx.helper` — so the benchmark needs neither the zoo nor
+an exporter. Two irflow variants are timed:
+
+- `graph`: conv, batchnorm and relu as separate ops (what a frontend produces);
+- `folded`: batchnorm folded into the conv weights and relu fused (`act = "relu"`),
+  i.e. what `fold-batchnorm,fuse-activation` produce — the same rewrites onnxruntime
+  applies itself at its default optimization level.
+
+Prints the median of `--runs` timed runs after one warm-up, the ratio to onnxruntime,
+the per-op-kind time split, the largest output difference, and peak memory (the
+executor's live-value peak, tracemalloc's peak of numpy allocations during one run,
+and the process's max RSS). Both engines use the same number of threads
+(numpy/OpenBLAS and onnxruntime's intra-op pool). Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+BLOCKS = ((64, 1), (128, 2), (256, 2), (512, 2))  # (channels, first stride), 2 blocks each
+
+
+def resnet18_weights(seed: int = 0) -> dict[str, np.ndarray]:
+    """He-initialized conv/fc weights and non-trivial batchnorm statistics."""
+    rng = np.random.default_rng(seed)
+    w: dict[str, np.ndarray] = {}
+
+    def conv(name: str, cout: int, cin: int, k: int) -> None:
+        std = np.sqrt(2.0 / (cin * k * k))
+        w[f"{name}.weight"] = (rng.standard_normal((cout, cin, k, k)) * std).astype(np.float32)
+        w[f"{name}.bn.scale"] = rng.uniform(0.5, 1.5, cout).astype(np.float32)
+        w[f"{name}.bn.bias"] = (rng.standard_normal(cout) * 0.1).astype(np.float32)
+        w[f"{name}.bn.mean"] = (rng.standard_normal(cout) * 0.1).astype(np.float32)
+        w[f"{name}.bn.var"] = rng.uniform(0.5, 1.5, cout).astype(np.float32)
+
+    conv("conv1", 64, 3, 7)
+    cin = 64
+    for li, (c, stride) in enumerate(BLOCKS, 1):
+        for bi in range(2):
+            p = f"layer{li}.{bi}"
+            conv(f"{p}.conv1", c, cin, 3)
+            conv(f"{p}.conv2", c, c, 3)
+            if bi == 0 and (stride != 1 or cin != c):
+                conv(f"{p}.downsample", c, cin, 1)
+            cin = c
+    w["fc.weight"] = (rng.standard_normal((1000, 512)) * np.sqrt(1.0 / 512)).astype(np.float32)
+    w["fc.bias"] = np.zeros(1000, np.float32)
+    return w
+
+
+def fold_bn(w: dict[str, np.ndarray], name: str, eps: float = 1e-5
+            ) -> tuple[np.ndarray, np.ndarray]:
+    scale = w[f"{name}.bn.scale"] / np.sqrt(w[f"{name}.bn.var"] + np.float32(eps))
+    weight = w[f"{name}.weight"] * scale[:, None, None, None]
+    bias = w[f"{name}.bn.bias"] - w[f"{name}.bn.mean"] * scale
+    return weight.astype(np.float32), bias.astype(np.float32)
+
+
+def resnet18(e: Any, w: dict[str, np.ndarray], x: Any) -> Any:
+    """The network, written once against an emitter (irflow or ONNX)."""
+    def conv_bn(x: Any, name: str, stride: int, relu: bool) -> Any:
+        k = w[f"{name}.weight"].shape[-1]
+        return e.conv_bn(x, name, stride, k // 2, relu)
+
+    y = conv_bn(x, "conv1", 2, True)
+    y = e.maxpool(y)
+    cin = 64
+    for li, (c, stride) in enumerate(BLOCKS, 1):
+        for bi in range(2):
+            p = f"layer{li}.{bi}"
+            s = stride if bi == 0 else 1
+            h = conv_bn(y, f"{p}.conv1", s, True)
+            h = conv_bn(h, f"{p}.conv2", 1, False)
+            skip = conv_bn(y, f"{p}.downsample", s, False) if f"{p}.downsample.weight" in w else y
+            y = e.add_relu(h, skip)
+            cin = c
+    del cin
+    return e.head(y)
+
+
+class IrflowEmitter:
+    def __init__(self, w: dict[str, np.ndarray], folded: bool):
+        from irflow.dialects import nn
+        from irflow.graph import GraphBuilder
+
+        self.nn, self.w, self.folded = nn, w, folded
+        self.g = GraphBuilder()
+
+    def _add(self, op: Any) -> Any:
+        return self.g.add(op).results[0]
+
+    def conv_bn(self, x: Any, name: str, stride: int, pad: int, relu: bool) -> Any:
+        nn, g = self.nn, self.g
+        act = "relu" if relu else None
+        if self.folded:
+            weight, bias = fold_bn(self.w, name)
+            return self._add(nn.Conv2dOp(x, g.weight(f"{name}.weight", weight),
+                                         g.weight(f"{name}.bias", bias), strides=(stride, stride),
+                                         pads=(pad,) * 4, act=act))
+        y = self._add(nn.Conv2dOp(x, g.weight(f"{name}.weight", self.w[f"{name}.weight"]),
+                                  strides=(stride, stride), pads=(pad,) * 4))
+        bn = [g.weight(f"{name}.bn.{k}", self.w[f"{name}.bn.{k}"])
+              for k in ("scale", "bias", "mean", "var")]
+        y = self._add(nn.BatchNormOp.make([y, *bn]))
+        return self._add(nn.ReluOp(y)) if relu else y
+
+    def maxpool(self, x: Any) -> Any:
+        nn = self.nn
+        return self._add(nn.MaxPoolOp.make([x], {
+            "kernel": nn.int_array([3, 3]), "strides": nn.int_array([2, 2]),
+            "pads": nn.int_array([1, 1, 1, 1])}))
+
+    def add_relu(self, a: Any, b: Any) -> Any:
+        nn = self.nn
+        if self.folded:
+            return self._add(nn.AddOp.make([a, b], {"act": nn.StringAttr("relu")}))
+        return self._add(nn.ReluOp(self._add(nn.AddOp.make([a, b]))))
+
+    def head(self, x: Any) -> Any:
+        nn, g = self.nn, self.g
+        y = self._add(nn.GlobalAvgPoolOp.make([x]))
+        y = self._add(nn.FlattenOp.make([y]))
+        return self._add(nn.LinearOp.make([y, g.weight("fc.weight", self.w["fc.weight"]),
+                                           g.weight("fc.bias", self.w["fc.bias"])]))
+
+
+class OnnxEmitter:
+    def __init__(self, w: dict[str, np.ndarray]):
+        from onnx import helper, numpy_helper
+
+        self.h, self.nh, self.w = helper, numpy_helper, w
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+        self.n = 0
+
+    def _node(self, op: str, ins: list[str], **attrs: Any) -> str:
+        self.n += 1
+        out = f"t{self.n}"
+        self.nodes.append(self.h.make_node(op, ins, [out], **attrs))
+        return out
+
+    def _init(self, name: str) -> str:
+        self.inits.append(self.nh.from_array(self.w[name], name))
+        return name
+
+    def conv_bn(self, x: str, name: str, stride: int, pad: int, relu: bool) -> str:
+        y = self._node("Conv", [x, self._init(f"{name}.weight")], strides=[stride, stride],
+                       pads=[pad] * 4)
+        y = self._node("BatchNormalization",
+                       [y] + [self._init(f"{name}.bn.{k}") for k in ("scale", "bias", "mean",
+                                                                     "var")], epsilon=1e-5)
+        return self._node("Relu", [y]) if relu else y
+
+    def maxpool(self, x: str) -> str:
+        return self._node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+
+    def add_relu(self, a: str, b: str) -> str:
+        return self._node("Relu", [self._node("Add", [a, b])])
+
+    def head(self, x: str) -> str:
+        y = self._node("Flatten", [self._node("GlobalAveragePool", [x])])
+        return self._node("Gemm", [y, self._init("fc.weight"), self._init("fc.bias")], transB=1)
+
+    def model(self, out: str) -> bytes:
+        from onnx import TensorProto
+
+        h = self.h
+        graph = h.make_graph(
+            self.nodes, "resnet18",
+            [h.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 224, 224])],
+            [h.make_tensor_value_info(out, TensorProto.FLOAT, [1, 1000])], self.inits)
+        model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+        model.ir_version = 8
+        return model.SerializeToString()
+
+
+def median_time(fn: Callable[[], Any], runs: int) -> tuple[float, list[float]]:
+    fn()  # warm-up (page faults, BLAS thread start)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="threads for onnxruntime (numpy/OpenBLAS uses its default)")
+    args = ap.parse_args(argv)
+
+    import onnxruntime as ort
+
+    from irflow.backends.reference import compile_function
+
+    print("command:", " ".join([os.path.basename(sys.executable), *sys.argv]))
+    w = resnet18_weights()
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+
+    oe = OnnxEmitter(w)
+    model = oe.model(resnet18(oe, w, "x"))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = args.threads
+    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    ort_out = sess.run(None, {"x": x})[0]
+    t_ort, _ = median_time(lambda: sess.run(None, {"x": x}), args.runs)
+    print(f"onnxruntime {ort.__version__} ({args.threads} threads, default optimizations): "
+          f"median {t_ort * 1e3:.1f} ms over {args.runs} runs")
+
+    for folded in (False, True):
+        e = IrflowEmitter(w, folded)
+        module = e.g.finish([resnet18(e, w, e.g.input("x", [1, 3, 224, 224]))], ["logits"])
+        t0 = time.perf_counter()
+        prog = compile_function(module)
+        t_compile = time.perf_counter() - t0
+        out = prog.run({"x": x})["logits"]
+        t, _ = median_time(lambda prog=prog: prog.run({"x": x}), args.runs)
+        label = "folded" if folded else "graph"
+        diff = float(np.abs(out - ort_out).max())
+        print(f"irflow reference [{label}] ({len(prog.steps)} ops): median {t * 1e3:.1f} ms, "
+              f"{t / t_ort:.2f}x onnxruntime; compile {t_compile * 1e3:.0f} ms; "
+              f"max |diff| vs onnxruntime {diff:.2e} (logits up to "
+              f"{float(np.abs(ort_out).max()):.1f})")
+
+        timings: dict[Any, float] = {}
+        stats: dict[str, int] = {}
+        for _ in range(3):
+            prog.run({"x": x}, timings=timings, stats=stats)
+        by_kind: dict[str, float] = defaultdict(float)
+        for op, s in timings.items():
+            by_kind[op.name] += s / 3
+        total = sum(by_kind.values())
+        split = ", ".join(f"{k} {v * 1e3:.1f} ms ({v / total:.0%})"
+                          for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]))
+        print(f"  per-op time: {split}")
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        prog.run({"x": x})
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        weights = sum(v.nbytes for v in prog.initial if v is not None)
+        print(f"  memory: live activations peak {stats['peak_bytes'] / 2**20:.1f} MiB "
+              f"(executor count); numpy allocations peak during a run {peak / 2**20:.1f} MiB "
+              f"(tracemalloc); weights {weights / 2**20:.1f} MiB")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"process max RSS {rss:.0f} MiB (both engines and both variants)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
