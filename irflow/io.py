@@ -28,12 +28,16 @@ from irflow.weights import WeightStore, attach_weights, weights_of, weights_path
 def parse_mlir(text: str, filename: str = "<stdin>", *, allow_unregistered: bool = False,
                verify: bool = True) -> ModuleOp:
     """Parse MLIR text into a verified module; errors carry file:line:col."""
+    parser = Parser(make_context(allow_unregistered=allow_unregistered), text, filename)
     try:
-        module = Parser(make_context(allow_unregistered=allow_unregistered), text,
-                        filename).parse_module()
+        module = parser.parse_module()
     except XdslParseError as e:
         loc = e.span.get_location()
         raise ParseError(e.msg, f"{filename}:{loc.line}:{loc.col}") from None
+    except VerifyException as e:
+        # Attribute verifiers (e.g. #nn.sparsity) run while parsing; point just past it.
+        loc = parser._current_token.span.get_location()
+        raise ParseError(str(e), f"{filename}:{loc.line}:{loc.col}") from None
     if verify:
         verify_module(module)
     return module
