@@ -190,14 +190,18 @@ class OnnxEmitter:
         return model.SerializeToString()
 
 
-def median_time(fn: Callable[[], Any], runs: int) -> tuple[float, list[float]]:
-    fn()  # warm-up (page faults, BLAS thread start)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def interleaved_times(fns: dict[str, Callable[[], Any]], runs: int) -> dict[str, list[float]]:
+    """Time each function `runs` times, round-robin, so all see the same machine load
+    (the machine is shared); one untimed warm-up call each (page faults, thread pools)."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for k, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - start)
+    return times
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,36 +225,46 @@ def main(argv: list[str] | None = None) -> int:
     opts.intra_op_num_threads = args.threads
     sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
     ort_out = sess.run(None, {"x": x})[0]
-    t_ort, _ = median_time(lambda: sess.run(None, {"x": x}), args.runs)
-    print(f"onnxruntime {ort.__version__} ({args.threads} threads, default optimizations): "
-          f"median {t_ort * 1e3:.1f} ms over {args.runs} runs")
+    fns: dict[str, Callable[[], Any]] = {"onnxruntime": lambda: sess.run(None, {"x": x})}
 
+    progs = {}
     for folded in (False, True):
         e = IrflowEmitter(w, folded)
         module = e.g.finish([resnet18(e, w, e.g.input("x", [1, 3, 224, 224]))], ["logits"])
         t0 = time.perf_counter()
         prog = compile_function(module)
-        t_compile = time.perf_counter() - t0
-        out = prog.run({"x": x})["logits"]
-        t, _ = median_time(lambda prog=prog: prog.run({"x": x}), args.runs)
         label = "folded" if folded else "graph"
-        diff = float(np.abs(out - ort_out).max())
-        print(f"irflow reference [{label}] ({len(prog.steps)} ops): median {t * 1e3:.1f} ms, "
-              f"{t / t_ort:.2f}x onnxruntime; compile {t_compile * 1e3:.0f} ms; "
-              f"max |diff| vs onnxruntime {diff:.2e} (logits up to "
+        progs[label] = prog
+        fns[label] = lambda prog=prog: prog.run({"x": x})
+        out = prog.run({"x": x})["logits"]
+        print(f"irflow [{label}]: {len(prog.steps)} ops, compiled in "
+              f"{(time.perf_counter() - t0) * 1e3:.0f} ms; max |diff| vs onnxruntime "
+              f"{float(np.abs(out - ort_out).max()):.2e} (logits up to "
               f"{float(np.abs(ort_out).max()):.1f})")
 
+    times = interleaved_times(fns, args.runs)
+    t_ort = statistics.median(times["onnxruntime"])
+    print(f"\nonnxruntime {ort.__version__}, {args.threads} intra-op threads, default "
+          f"optimizations; {args.runs} interleaved runs:")
+    for k, ts in times.items():
+        med, best = statistics.median(ts), min(ts)
+        ratio = "" if k == "onnxruntime" else (
+            f"  ratio {med / t_ort:.2f}x (median), "
+            f"{best / min(times['onnxruntime']):.2f}x (best)")
+        print(f"  {k:12s} median {med * 1e3:6.1f} ms  best {best * 1e3:6.1f} ms{ratio}")
+
+    for label, prog in progs.items():
         timings: dict[Any, float] = {}
         stats: dict[str, int] = {}
         for _ in range(3):
             prog.run({"x": x}, timings=timings, stats=stats)
         by_kind: dict[str, float] = defaultdict(float)
-        for op, s in timings.items():
-            by_kind[op.name] += s / 3
+        for op, sec in timings.items():
+            by_kind[op.name] += sec / 3
         total = sum(by_kind.values())
         split = ", ".join(f"{k} {v * 1e3:.1f} ms ({v / total:.0%})"
                           for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]))
-        print(f"  per-op time: {split}")
+        print(f"\nirflow [{label}] per-op time: {split}")
         tracemalloc.start()
         tracemalloc.reset_peak()
         prog.run({"x": x})
@@ -259,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         weights = sum(v.nbytes for v in prog.initial if v is not None)
         print(f"  memory: live activations peak {stats['peak_bytes'] / 2**20:.1f} MiB "
               f"(executor count); numpy allocations peak during a run {peak / 2**20:.1f} MiB "
-              f"(tracemalloc); weights {weights / 2**20:.1f} MiB")
+              f"(tracemalloc, includes im2col buffers); weights {weights / 2**20:.1f} MiB")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process max RSS {rss:.0f} MiB (both engines and both variants)")
     return 0

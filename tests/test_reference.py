@@ -83,6 +83,7 @@ class Case:
     inits: dict[str, np.ndarray] = field(default_factory=dict)  # ONNX-only constants
     outputs: Sequence[str] = ("y",)
     opset: int = 17
+    out_dtype: type = np.float32
 
 
 _ONNX_TYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int64): TensorProto.INT64}
@@ -94,7 +95,8 @@ def onnx_reference(case: Case) -> list[np.ndarray]:
         case.id,
         [helper.make_tensor_value_info(k, _ONNX_TYPES[v.dtype], v.shape)
          for k, v in case.inputs.items()],
-        [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in case.outputs],
+        [helper.make_tensor_value_info(o, _ONNX_TYPES[np.dtype(case.out_dtype)], None)
+         for o in case.outputs],
         [numpy_helper.from_array(v, k) for k, v in case.inits.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", case.opset)])
@@ -366,6 +368,10 @@ CASES: list[Case] = [
     binary_case("mul-scalar", "Mul", nn.MulOp, (2, 3), ()),
     binary_case("div", "Div", nn.DivOp, (4, 5), (1, 5), low_b=0.5),
     binary_case("pow", "Pow", nn.PowOp, (4, 5), (5,)),
+    Case("div-int-truncates", [N("Div", ["a", "b"], ["y"])],
+         {"a": np.array([7, -7, 7, -7, 6, -6, 0], np.int64),
+          "b": np.array([2, 2, -2, -2, 3, 3, -5], np.int64)},
+         lambda net, a: net.op(nn.DivOp, a[0], a[1]), out_dtype=np.int64),
     matmul_case("matmul-2d", (4, 8), (8, 3)),
     matmul_case("matmul-batched-bcast", (2, 3, 4, 5), (5, 6)),
     matmul_case("matmul-bcast-batch", (2, 1, 4, 5), (3, 5, 6), act="sigmoid"),

@@ -335,16 +335,28 @@ def with_activation(op: Operation, kernel: Kernel) -> Kernel:
 
 
 def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if a.dtype.kind == "f" and b.dtype != a.dtype:
-        b = b.astype(a.dtype)  # ONNX Pow: the result has the base's type
-    return np.power(a, b)
+    """ONNX Pow: the result has the base's element type."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind == "f":
+        return np.power(a, b.astype(a.dtype, copy=False))
+    return np.power(a, b).astype(a.dtype, copy=False)
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ONNX Div: true division for floats; integer division truncates toward zero (C)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        q = np.floor_divide(a, b)
+        q += (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+        return q
+    return np.divide(a, b)
 
 
 BINARY: dict[type[Operation], Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     nn.AddOp: np.add,
     nn.SubOp: np.subtract,
     nn.MulOp: np.multiply,
-    nn.DivOp: np.divide,
+    nn.DivOp: _div,
     nn.PowOp: _pow,
 }
 
