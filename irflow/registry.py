@@ -47,6 +47,7 @@ PASSES: dict[str, str] = {
     # irflow's own passes, one module per pass under passes/.
     "fold-batchnorm": "irflow.passes.fold_batchnorm:FoldBatchNormPass",
     "fuse-activation": "irflow.passes.fuse_activation:FuseActivationPass",
+    "prune": "irflow.passes.prune:PrunePass",
     "tile": "irflow.passes.tile:TilePass",
     "plan-memory": "irflow.passes.plan_memory:PlanMemoryPass",
     "lower-to-accel": "irflow.passes.lower_to_accel:LowerToAccelPass",

@@ -255,7 +255,7 @@ def _op_desc(op: Operation) -> str:
     return op.name if where == f"'{op.name}'" else f"{op.name} at {where}"
 
 
-@dataclass
+@dataclass(eq=False)
 class ChannelGroup:
     """Values whose axis-1 channels must be pruned together.
 
