@@ -73,9 +73,14 @@ MAX_BLOCK_DEPTH = 64
 
 @functools.cache
 def _parser() -> Lark:
-    """The LALR parser, built once per process (~80 ms)."""
+    """The LALR parser, built once per process.
+
+    Building the tables takes ~80 ms; lark's `cache=True` keeps them in a file in the
+    temp directory keyed by the grammar's hash (~8 ms to load, rebuilt if missing).
+    """
     grammar = importlib.resources.files("irflow.frontends").joinpath("irflow.lark").read_text()
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                cache=True)
 
 
 # Tokens not worth listing in "expected ..." when something more telling is expected.
@@ -488,19 +493,22 @@ def _reduce_mean(c: _Call) -> SSAValue:
 # ---- elementwise
 
 
-def _unary(name: str, cls: type[nn.NNOp]) -> None:
+def _elementwise(name: str, cls: type[nn.NNOp], arity: int, doc: str) -> None:
     def build(c: _Call) -> SSAValue:
         return c.make(cls, c.args)
 
-    build.__doc__ = (cls.__doc__ or name).strip().splitlines()[0]
-    layer(name)(build)
+    LAYERS[name] = LayerSpec(name, build, (arity, arity), {}, False, doc)
 
 
-for _name, _cls in [("relu", nn.ReluOp), ("relu6", nn.Relu6Op), ("sigmoid", nn.SigmoidOp),
-                    ("tanh", nn.TanhOp), ("silu", nn.SiluOp), ("hardswish", nn.HardSwishOp),
-                    ("erf", nn.ErfOp), ("sqrt", nn.SqrtOp), ("exp", nn.ExpOp),
-                    ("neg", nn.NegOp)]:
-    _unary(_name, _cls)
+for _name, _cls, _doc in [
+    ("relu", nn.ReluOp, "max(x, 0)."), ("relu6", nn.Relu6Op, "min(max(x, 0), 6)."),
+    ("sigmoid", nn.SigmoidOp, "1 / (1 + exp(-x))."), ("tanh", nn.TanhOp, "tanh(x)."),
+    ("silu", nn.SiluOp, "x · sigmoid(x)."),
+    ("hardswish", nn.HardSwishOp, "x · max(0, min(1, x/6 + 1/2))."),
+    ("erf", nn.ErfOp, "erf(x)."), ("sqrt", nn.SqrtOp, "√x."), ("exp", nn.ExpOp, "eˣ."),
+    ("neg", nn.NegOp, "-x."),
+]:
+    _elementwise(_name, _cls, 1, _doc)
 
 
 @layer("gelu", approximate=Opt(_as_choice("none", "tanh"), "none"))
@@ -529,17 +537,10 @@ def _clip(c: _Call) -> SSAValue:
                                       "max": None if hi is None else nn.f64(hi)})
 
 
-def _binary(name: str, cls: type[nn.NNOp]) -> None:
-    def build(c: _Call) -> SSAValue:
-        return c.make(cls, c.args)
-
-    build.__doc__ = (cls.__doc__ or name).strip().splitlines()[0]
-    LAYERS[name] = LayerSpec(name, build, (2, 2), {}, False, f"elementwise {name} (broadcasting)")
-
-
 for _name, _cls in [("add", nn.AddOp), ("sub", nn.SubOp), ("mul", nn.MulOp),
                     ("div", nn.DivOp), ("pow", nn.PowOp)]:
-    _binary(_name, _cls)
+    _elementwise(_name, _cls, 2, f"Elementwise {_name}, broadcasting; a number operand "
+                 "becomes a constant.")
 SCALAR_OPERANDS = {"add", "sub", "mul", "div", "pow"}  # a number operand becomes a constant
 
 
