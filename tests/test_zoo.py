@@ -48,7 +48,7 @@ def _encoder_figures() -> tuple[int, int]:
 STANDARD = {
     "lenet5": _lenet_figures(),
     "resnet18": (11_689_512, 1_814_073_344),
-    "mobilenet_v2": (3_504_872, 300_774_272),
+    "mobilenetv2": (3_504_872, 300_774_272),
     "digits_cnn": (9_930, 309_248),
     "transformer_encoder": _encoder_figures(),
 }
@@ -136,8 +136,8 @@ def test_resnet18_weight_names_match_torchvision(models: dict) -> None:
     assert not any(k.startswith("layer1.0.downsample") for k in names)
 
 
-def test_mobilenet_v2_weight_names_match_torchvision(models: dict) -> None:
-    names = set(weights_of(models["mobilenet_v2"]))
+def test_mobilenetv2_weight_names_match_torchvision(models: dict) -> None:
+    names = set(weights_of(models["mobilenetv2"]))
     for key in ("features.0.0.weight", "features.1.conv.0.0.weight", "features.1.conv.1.weight",
                 "features.2.conv.1.0.weight", "features.17.conv.3.running_mean",
                 "features.18.1.weight", "classifier.1.bias"):

@@ -1,7 +1,7 @@
 """Built-in models, written in the irflow DSL (`*.irf` beside this file).
 
     >>> irflow.zoo.names()
-    ['digits_cnn', 'lenet5', 'mobilenet_v2', 'resnet18', 'transformer_encoder']
+    ['digits_cnn', 'lenet5', 'mobilenetv2', 'resnet18', 'transformer_encoder']
     >>> module = irflow.zoo.load("resnet18", seed=0)   # seeded weights, verified
 
 Each file's first comment line is its one-line description; its header states the
