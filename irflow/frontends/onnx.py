@@ -441,9 +441,11 @@ class _Importer:
             except IrflowError as e:
                 raise self.error(f"cannot fold {op.name} at import time: {e.message}") from None
             op.drop_all_references()
-            base = hint or self.node.outputs[0]
-            # What is computed from weights is a weight (e.g. Gemm's alpha * B^T).
-            derived = any(self.known[o].initializer for o in op.operands)
+            # What is computed from weights is a weight (e.g. Gemm's alpha * B^T), named
+            # after the one weight it comes from when there is one.
+            sources = [self.known[o].hint for o in op.operands if self.known[o].initializer]
+            derived = bool(sources)
+            base = hint or (sources[0] if len(set(sources)) == 1 else self.node.outputs[0])
             return [
                 self.placeholder(np.asarray(a), base if len(outs) == 1 else f"{base}.{j}",
                                  derived)
@@ -482,6 +484,11 @@ class _Importer:
         assert self.node is not None
         return self.node.attrs.get(name, default)
 
+    def f64(self, name: str) -> Attribute | None:
+        """A float attribute as an f64 property; None (the op's default) when absent."""
+        value = self.attr(name)
+        return None if value is None else nn.f64(value)
+
     def ints(self, name: str, default: Sequence[int]) -> list[int]:
         return [int(v) for v in self.attr(name, default)]
 
@@ -506,8 +513,7 @@ def _unary(im: _Importer, node: _Node) -> list[SSAValue]:
 
 @_converter("HardSigmoid")
 def _hardsigmoid(im: _Importer, node: _Node) -> list[SSAValue]:
-    return [im.make(nn.HardSigmoidOp, [im.value(0)], alpha=nn.f64(im.attr("alpha", 0.2)),
-                    beta=nn.f64(im.attr("beta", 0.5)))]
+    return [im.make(nn.HardSigmoidOp, [im.value(0)], alpha=im.f64("alpha"), beta=im.f64("beta"))]
 
 
 @_converter("Gelu")
@@ -650,14 +656,14 @@ def _batchnorm(im: _Importer, node: _Node) -> list[SSAValue]:
             im.where(),
         )
     operands = [im.value(i) for i in range(5)]
-    return [im.make(nn.BatchNormOp, operands, epsilon=nn.f64(im.attr("epsilon", 1e-5)))]
+    return [im.make(nn.BatchNormOp, operands, epsilon=im.f64("epsilon"))]
 
 
 @_converter("LayerNormalization")
 def _layernorm(im: _Importer, node: _Node) -> list[SSAValue]:
     operands = [im.value(0), im.value(1), im.value(2) if im.has(2) else None]
     return [im.make(nn.LayerNormOp, operands, axis=nn.i64_attr(im.attr("axis", -1)),
-                    epsilon=nn.f64(im.attr("epsilon", 1e-5)))]
+                    epsilon=im.f64("epsilon"))]
 
 
 @_converter("Softmax")
