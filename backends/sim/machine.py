@@ -389,7 +389,10 @@ def machine_from_toml(text: str, where: str = "<machine>") -> Machine:
                                + ", ".join(repr(p) for p in PRESETS) + _did_you_mean(str(base),
                                                                                     PRESETS),
                                where)
-        table = _merge(_read_toml(_preset_text(base), f"preset {base}"), table)
+        preset = _read_toml(_preset_text(base), f"preset {base}")
+        preset["name"] = Path(where).stem if where.endswith(".toml") else f"{base}*"
+        preset["description"] = f"{preset['description']} (as modified by {where})"
+        table = _merge(preset, table)
     table.setdefault("name", Path(where).stem if where.endswith(".toml") else where)
     table.setdefault("description", "")
     try:
