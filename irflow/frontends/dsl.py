@@ -317,29 +317,22 @@ class _Call:
     where: str
     prefix: str  # weight-name prefix (`layer1.0.conv1`), set for weighted layers
 
-    def op(self, op_or_cls: Operation | type[nn.NNOp], operands: Sequence[SSAValue] = (),
-           props: dict[str, Attribute | None] | None = None) -> Operation:
-        """Build (inferring result types) and append an op; shape errors point here."""
-        try:
-            if isinstance(op_or_cls, Operation):
-                op = op_or_cls
-            else:
-                op = op_or_cls.make(list(operands), props or {})
-        except VerifyException as e:
-            raise ParseError(_shape_message(self.spec.name, e), self.where) from None
-        return self.compiler.graph.add(op, self.loc)
-
-    def make(self, cls: type[nn.NNOp], operands: Sequence[SSAValue] = (),
-             props: dict[str, Attribute | None] | None = None) -> SSAValue:
-        return self.op(cls, operands, props).results[0]
-
-    def build(self, thunk: Callable[[], Operation]) -> SSAValue:
-        """Append the op `thunk()` builds (its constructor may raise a shape error)."""
+    def build(self, thunk: Callable[[], Operation]) -> Operation:
+        """Append the op `thunk()` builds; a shape error raised building it points here."""
         try:
             op = thunk()
         except VerifyException as e:
             raise ParseError(_shape_message(self.spec.name, e), self.where) from None
-        return self.op(op).results[0]
+        return self.compiler.graph.add(op, self.loc)
+
+    def op(self, cls: type[nn.NNOp], operands: Sequence[SSAValue | None],
+           props: dict[str, Attribute | None] | None = None) -> Operation:
+        """Append a `cls` op with result types inferred from the operands."""
+        return self.build(lambda: cls.make(list(operands), props or {}))
+
+    def make(self, cls: type[nn.NNOp], operands: Sequence[SSAValue | None],
+             props: dict[str, Attribute | None] | None = None) -> SSAValue:
+        return self.op(cls, operands, props).results[0]
 
     def weight(self, suffix: str, shape: Sequence[int], init: Init) -> SSAValue:
         name = f"{self.prefix}.{suffix}" if suffix else self.prefix
@@ -418,7 +411,7 @@ def _conv2d(c: _Call) -> SSAValue:
     w = c.weight("weight", (o["out"], shape[1] // groups, kh, kw), _kaiming_uniform(fan_in))
     b = _bias(c, o["out"], fan_in)
     return c.build(lambda: nn.Conv2dOp(x, w, b, strides=o["stride"], pads=o["pad"],
-                                       dilations=o["dilation"], groups=groups))
+                                       dilations=o["dilation"], groups=groups)).results[0]
 
 
 @layer("linear", weighted=True, out=Opt(_as_int), bias=Opt(_as_bool, True))
@@ -607,7 +600,7 @@ def _reshape(c: _Call) -> SSAValue:
             raise ParseError(f"reshape cannot infer -1 in {list(c.opts['shape'])} for input "
                              f"{_shape_str(x)}", c.where)
         dims[dims.index(-1)] = math.prod(src) // known
-    return c.build(lambda: nn.ReshapeOp(x, dims))
+    return c.build(lambda: nn.ReshapeOp(x, dims)).results[0]
 
 
 @layer("flatten", axis=Opt(_as_int, 1))
