@@ -1,6 +1,6 @@
 """Reference executor vs onnxruntime on ResNet-18 (224×224, batch 1).
 
-    .venv/bin/python bench/bench_reference.py [--runs 7] [--threads N]
+    .venv/bin/python bench/bench_reference.py [--runs 7] [--threads 1]
 
 Builds ResNet-18 twice from the same seeded weights — as `nn` IR with `GraphBuilder`
 and as an ONNX graph with `onnx.helper` — so the benchmark needs neither the zoo nor
@@ -14,8 +14,10 @@ an exporter. Two irflow variants are timed:
 Prints the median of `--runs` timed runs after one warm-up, the ratio to onnxruntime,
 the per-op-kind time split, the largest output difference, and peak memory (the
 executor's live-value peak, tracemalloc's peak of numpy allocations during one run,
-and the process's max RSS). Both engines use the same number of threads
-(numpy/OpenBLAS and onnxruntime's intra-op pool). Not part of the test suite.
+and the process's max RSS). Both engines use `--threads` threads: OpenBLAS through
+OPENBLAS_NUM_THREADS (set before numpy loads, unless already set) and onnxruntime's
+intra-op pool. Runs are interleaved so both engines see the same machine load. Not part
+of the test suite.
 """
 
 from __future__ import annotations
@@ -31,7 +33,18 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+
+def _threads_from_argv() -> int:
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--threads", type=int, default=1)
+    return ap.parse_known_args()[0].threads
+
+
+# BLAS reads its thread count when numpy loads: set it before the import, so both
+# engines get the same number of threads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(_threads_from_argv()))
+
+import numpy as np  # noqa: E402
 
 BLOCKS = ((64, 1), (128, 2), (256, 2), (512, 2))  # (channels, first stride), 2 blocks each
 
@@ -207,8 +220,9 @@ def interleaved_times(fns: dict[str, Callable[[], Any]], runs: int) -> dict[str,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="threads for onnxruntime (numpy/OpenBLAS uses its default)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for onnxruntime and for OpenBLAS (default 1: on a shared "
+                         "machine, multi-threaded timings are dominated by contention)")
     args = ap.parse_args(argv)
 
     import onnxruntime as ort
@@ -245,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     times = interleaved_times(fns, args.runs)
     t_ort = statistics.median(times["onnxruntime"])
     print(f"\nonnxruntime {ort.__version__}, {args.threads} intra-op threads, default "
-          f"optimizations; {args.runs} interleaved runs:")
+          f"optimizations; OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}; "
+          f"{args.runs} interleaved runs:")
     for k, ts in times.items():
         med, best = statistics.median(ts), min(ts)
         ratio = "" if k == "onnxruntime" else (
