@@ -48,6 +48,8 @@ PASSES: dict[str, str] = {
     "fold-batchnorm": "irflow.passes.fold_batchnorm:FoldBatchNormPass",
     "fuse-activation": "irflow.passes.fuse_activation:FuseActivationPass",
     "prune": "irflow.passes.prune:PrunePass",
+    "calibrate": "irflow.passes.calibrate:CalibratePass",
+    "quantize": "irflow.passes.quantize:QuantizePass",
     "tile": "irflow.passes.tile:TilePass",
     "plan-memory": "irflow.passes.plan_memory:PlanMemoryPass",
     "lower-to-accel": "irflow.passes.lower_to_accel:LowerToAccelPass",
