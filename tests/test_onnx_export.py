@@ -186,3 +186,21 @@ def test_layernorm_below_opset_17_and_opset_out_of_range() -> None:
         export_onnx(module, opset=16)
     with pytest.raises(ExportError, match="opset 22"):
         export_onnx(module, opset=22)
+
+
+@pytest.mark.parametrize("opset", range(13, 22))
+def test_export_at_every_supported_opset(opset: int) -> None:
+    """Split, ReduceMean and Clip change form across opsets 13-21; each form checks and runs."""
+    g = GraphBuilder()
+    x = g.input("x", [2, 3, 6, 6])
+    w = g.weight("conv.weight", r(4, 3, 3, 3))
+    c = g.add(nn.Conv2dOp(x, w, pads=(1, 1, 1, 1), act="relu6")).results[0]
+    a, b = g.add(nn.SplitOp.make([c], {"axis": nn.i64_attr(1),
+                                       "sizes": nn.int_array([1, 3])})).results
+    m = g.add(nn.ReduceMeanOp.make([b], {"axes": nn.int_array([2, 3])})).results[0]
+    y = g.add(nn.MulOp.make([a, m])).results[0]
+    module = g.finish([y], ["y"])
+    model = export_and_compare(module, {"x": r(2, 3, 6, 6)}, opset)
+    assert model.opset_import[0].version == opset
+    assert print_module(import_onnx(export_onnx(import_onnx(model)))) == print_module(
+        import_onnx(model))
