@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import IntegerType, ModuleOp, TensorType
 from xdsl.ir import Attribute, Operation
 
 from irflow.dialects import nn
@@ -103,17 +103,16 @@ def param_count(module: ModuleOp) -> int:
 
 
 def _bits(element_type: Attribute) -> int:
-    """Storage bits of one element (quantized types count their storage type)."""
-    storage = getattr(element_type, "storage_type", None)
-    if storage is not None:
+    """Storage bits of one element; a quantized type counts its storage integer."""
+    storage = getattr(element_type, "storage", None)  # !quant.uniform<i4:f32, ...>
+    if isinstance(storage, Attribute):
         return _bits(storage)
-    width = getattr(element_type, "bitwidth", None)
+    if isinstance(element_type, IntegerType):
+        return element_type.width.data
+    width = getattr(element_type, "bitwidth", None)  # f16, bf16, f32, f64
     if isinstance(width, int):
         return width
-    inner = getattr(element_type, "width", None)
-    if inner is not None:
-        return int(inner.data)
-    raise ValueError(f"no bit width for element type {element_type}")
+    raise ValueError(f"no storage bit width for element type {element_type}")
 
 
 def model_bytes(module: ModuleOp) -> int:

@@ -149,3 +149,22 @@ def test_seed_changes_weights_not_structure() -> None:
     a, b = irflow.zoo.load("lenet5", seed=0), irflow.zoo.load("lenet5", seed=1)
     assert print_module(a) == print_module(b)
     assert not np.array_equal(weights_of(a)["conv1.weight"], weights_of(b)["conv1.weight"])
+
+
+def test_model_bytes_counts_packed_storage_bits() -> None:
+    from xdsl.dialects.builtin import IntegerType, f16
+
+    from irflow.dialects import nn, quant
+    from irflow.graph import GraphBuilder
+
+    g = GraphBuilder()
+    x = g.input("x", [1, 6])
+    w4 = g.weight("w4", np.zeros((5, 3), np.int8), element_type=IntegerType(4))  # 15 × 4 bits
+    wq = g.weight("wq", np.zeros((2, 6), np.int8),
+                  element_type=quant.UniformQuantizedType.make(8, 0.1))      # 12 × 8 bits
+    wh = g.weight("wh", np.zeros(7, np.float16), element_type=f16)            # 7 × 16 bits
+    outs = [g.add(nn.ReluOp(v)).results[0] for v in (w4, wq, wh)]
+    module = g.finish([x, *outs])
+    assert model_bytes(module) == 8 + 12 + 14  # ceil(60 / 8) = 8
+    # every weight feeds an nn op, none as a batchnorm buffer: all are parameters
+    assert param_count(module) == 15 + 12 + 7
