@@ -23,7 +23,8 @@ Directives (the prefix, `CHECK` by default, must be the first word of a `//` com
 Patterns match within one line. Literal text matches literally, with runs of spaces
 matching any run of horizontal whitespace; `{{regex}}` is a regular expression;
 `[[NAME:regex]]` captures what `regex` matched into NAME; `[[NAME]]` matches the text
-captured last. MLIR's `%[[X:.*]]` idiom therefore works as written.
+captured last. MLIR's `%[[X:.*]]` idiom therefore works as written. A `[[` not followed
+by `NAME]]` or `NAME:` is literal text, so `dense<[[1.0]]>` needs no escaping.
 
 A malformed check file is an error (`FileCheckError`), never a silently passing check:
 an unknown directive (`CHECK-NXT:`), a directive without its colon (`// CHECK-NEXT  %6`),
@@ -112,6 +113,8 @@ def _looks_like_directive(word: str, prefix: str, known: dict[str, str]) -> bool
 
 
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+# `[[` starts a variable only when followed by a name and `]]` or `:` (or `#`, numeric).
+_VAR_START = re.compile(r"\[\[(#|[A-Za-z_][A-Za-z0-9_]*(\]\]|:))")
 
 
 def _compile(d: Directive, variables: dict[str, str],
@@ -129,6 +132,9 @@ def _compile(d: Directive, variables: dict[str, str],
                 end += 1
             parts.append(f"(?:{_checked_regex(p[i + 2:end], d, where)})")
             i = end + 2
+        elif p.startswith("[[", i) and not _VAR_START.match(p, i):
+            parts.append(re.escape("["))  # a literal bracket, as in `dense<[[1.0]]>`
+            i += 1
         elif p.startswith("[[", i):
             end = p.find("]]", i + 2)
             if end < 0:
@@ -243,9 +249,14 @@ class _Checker:
 
 
 def filecheck(checks: str | list[Directive], output: str, *, prefix: str = "CHECK",
-              filename: str = "<checks>", input_name: str = "<output>") -> None:
-    """Check `output` against the directives in `checks` (text or parsed directives)."""
-    directives = (parse_directives(checks, prefix=prefix, filename=filename)
+              filename: str = "<checks>", input_name: str = "<output>",
+              first_line: int = 1) -> None:
+    """Check `output` against the directives in `checks` (text or parsed directives).
+
+    `first_line` is the line of `checks` in its file, so messages name the file's lines.
+    """
+    directives = (parse_directives(checks, prefix=prefix, filename=filename,
+                                   first_line=first_line)
                   if isinstance(checks, str) else checks)
     if not directives:
         raise FileCheckError(f"{filename}: no '{prefix}' directives found")

@@ -278,3 +278,9 @@ def test_split_cases_keeps_line_numbers():
 
 def test_split_cases_does_not_split_on_longer_rules():
     assert len(split_cases("a\n// ------- section\nb")) == 1
+
+
+def test_double_brackets_that_are_not_variables_are_literal():
+    filecheck("// CHECK: dense<[[1.0, 2.0], [3.0]]>", "%0 = nn.constant dense<[[1.0, 2.0], [3.0]]>")
+    with pytest.raises(CheckFailure):
+        filecheck("// CHECK: dense<[[1.0]]>", "%0 = nn.constant dense<[1.0]>")

@@ -1,0 +1,201 @@
+"""Golden IR tests: every `tests/filecheck/**/*.mlir`, one test per `// -----` case.
+
+The conventions are in `tests/filecheck/README.md`. In short: a file under `passes/` runs
+the pipeline named by its file name (or its `// PIPELINE:` line) and checks the printed
+result with FileCheck; a file under `dialects/` only parses, verifies and prints; an
+`invalid.mlir` file expects each case to fail with its `// expected-error {{...}}`.
+Every checked output must also round-trip (print -> parse -> print identical, and the
+generic form parses back structurally equal).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from filecheck import Case, filecheck, split_cases
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import ParseError as XdslParseError
+from xdsl.utils.exceptions import VerifyException
+
+from irflow.context import make_context
+from irflow.diagnostics import PassError, VerifyError
+from irflow.io import parse_mlir, print_module, verify_module
+from irflow.pipeline import run_pipeline
+from irflow.weights import WeightStore, attach_weights, weights_path
+
+ROOT = Path(__file__).parent / "filecheck"
+FILES = sorted(ROOT.rglob("*.mlir"))
+
+PIPELINE_LINE = re.compile(r"^\s*//\s*PIPELINE\s*:(.*)$", re.MULTILINE)
+EXPECTATION = re.compile(r"//\s*expected-(\w+)(@[+-]\d+)?\s*(.*)$")
+
+
+def _params() -> list[object]:
+    params = []
+    for path in FILES:
+        rel = path.relative_to(ROOT).as_posix()
+        for case in split_cases(path.read_text()):
+            if not _has_ir(case):
+                continue  # a header of comments (conventions, a file-wide PIPELINE line)
+            params.append(pytest.param(path, case, id=f"{rel}:{case.first_line}"))
+    return params
+
+
+def _has_ir(case: Case) -> bool:
+    return any(line.strip() and not line.strip().startswith("//")
+               for line in case.text.splitlines())
+
+
+def test_golden_files_exist():
+    names = {p.relative_to(ROOT).as_posix() for p in FILES}
+    assert {"dialects/nn/ops.mlir", "dialects/nn/invalid.mlir"} <= names
+    assert any(n.startswith("passes/") for n in names)
+
+
+# --------------------------------------------------------------------------------------
+# Parsing with op line numbers (for `expected-error` on the op's line)
+
+
+class _RecordingParser(Parser):
+    """A parser that remembers the source line each op started on."""
+
+    def __init__(self, *args: object, **kwargs: object):
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.op_lines: dict[int, int] = {}
+
+    def parse_operation(self) -> Operation:
+        line = self._current_token.span.get_location().line
+        op = super().parse_operation()
+        self.op_lines[id(op)] = line
+        return op
+
+
+def _padded(case: Case) -> str:
+    """The case text preceded by blank lines, so parser line numbers are file line numbers."""
+    return "\n" * (case.first_line - 1) + case.text
+
+
+def _load(path: Path, case: Case) -> ModuleOp:
+    module = parse_mlir(_padded(case), str(path))
+    npz = weights_path(path)
+    return attach_weights(module, WeightStore.load(npz) if npz.exists() else WeightStore())
+
+
+def _printed(module: ModuleOp) -> str:
+    """The custom form with source locations, where an op has one."""
+    return print_module(module, debuginfo=True).replace(" loc(unknown)", "")
+
+
+def _assert_round_trips(text: str, path: Path) -> None:
+    again = _printed(parse_mlir(text, f"{path} (printed)"))
+    assert again == text, "print -> parse -> print changed the IR"
+    module = parse_mlir(text, f"{path} (printed)")
+    generic = print_module(module, generic=True, debuginfo=True)
+    assert parse_mlir(generic, f"{path} (generic)").is_structurally_equivalent(module), (
+        "the generic form does not parse back to the same IR"
+    )
+
+
+def _pipeline(path: Path, case: Case, cases: list[Case]) -> str:
+    own = PIPELINE_LINE.findall(case.text)
+    header = PIPELINE_LINE.findall(cases[0].text) if cases else []
+    if len(own) > 1:
+        pytest.fail(f"{path}:{case.first_line}: more than one // PIPELINE: line in one case")
+    if own:
+        return own[0].strip()
+    if header:
+        return header[0].strip()
+    parts = path.relative_to(ROOT).parts
+    return path.stem if parts[0] == "passes" else ""
+
+
+# --------------------------------------------------------------------------------------
+# The tests
+
+
+@pytest.mark.parametrize("path,case", [p for p in _params()
+                                       if "invalid" not in p.values[0].name])  # type: ignore[attr-defined]
+def test_check(path: Path, case: Case):
+    pipeline = _pipeline(path, case, split_cases(path.read_text()))
+    module = _load(path, case)
+    if pipeline:
+        run_pipeline(module, pipeline)
+    text = _printed(module)
+    filecheck(case.text, text, filename=str(path.relative_to(ROOT.parent)),
+              input_name=f"output of '{pipeline or 'parse'}'", first_line=case.first_line)
+    _assert_round_trips(text, path)
+
+
+@dataclass(frozen=True)
+class _Expected:
+    line: int
+    message: str
+
+
+def _expectations(path: Path, case: Case) -> list[_Expected]:
+    out = []
+    for i, line in enumerate(case.text.splitlines()):
+        m = EXPECTATION.search(line)
+        if m is None:
+            continue
+        lineno = case.first_line + i
+        kind, offset, rest = m.groups()
+        where = f"{path}:{lineno}"
+        if kind != "error":
+            pytest.fail(f"{where}: only 'expected-error' is supported, got 'expected-{kind}'")
+        body = re.fullmatch(r"\{\{(.*)\}\}\s*", rest)
+        if body is None or not body.group(1).strip():
+            pytest.fail(f"{where}: expected 'expected-error {{{{message}}}}', got '{line.strip()}'")
+        out.append(_Expected(lineno + int(offset[1:] if offset else 0), body.group(1).strip()))
+    return out
+
+
+@pytest.mark.parametrize("path,case", [p for p in _params()
+                                       if "invalid" in p.values[0].name])  # type: ignore[attr-defined]
+def test_diagnostics(path: Path, case: Case):
+    expected = _expectations(path, case)
+    if len(expected) != 1:
+        pytest.fail(f"{path}:{case.first_line}: each case expects exactly one error "
+                    f"(found {len(expected)}); split cases with // -----")
+    (want,) = expected
+    parser = _RecordingParser(make_context(), _padded(case), str(path))
+    try:
+        module = parser.parse_module()
+    except XdslParseError as e:
+        loc = e.span.get_location()
+        got_line, got = loc.line, e.msg
+    except VerifyException as e:  # attribute verifiers run while parsing
+        got_line, got = parser._current_token.span.get_location().line, str(e)
+    else:
+        try:
+            verify_module(module)
+        except VerifyError as e:
+            assert isinstance(e.where, Operation)
+            got_line, got = parser.op_lines.get(id(e.where), -1), e.message
+        else:
+            pytest.fail(f"{path}:{want.line}: expected error '{want.message}', "
+                        "but the IR verified")
+    assert want.message in got, f"{path}:{want.line}: expected '{want.message}', got '{got}'"
+    assert got_line == want.line, (
+        f"{path}: error '{got}' reported on line {got_line}, expected on line {want.line}"
+    )
+
+
+def test_pass_files_name_registered_pipelines():
+    """A file under passes/ runs a real pipeline: its name (or PIPELINE line) must parse."""
+    from irflow.pipeline import parse_pipeline
+
+    for path in FILES:
+        if path.relative_to(ROOT).parts[0] != "passes":
+            continue
+        cases = split_cases(path.read_text())
+        for case in cases:
+            try:
+                parse_pipeline(_pipeline(path, case, cases))
+            except PassError as e:
+                pytest.fail(f"{path}:{case.first_line}: {e}")
