@@ -443,9 +443,18 @@ def calibrate(module: ModuleOp, batches: Iterable[Batch] | Iterable[Sequence[np.
         raise PassError("calibrate: no calibration batches were given")
     observed = {v: h for v, h in hists.items() if h.count}
     cal = Calibration(observed, method, percentile, bits, symmetric, n)
+    _CALIBRATIONS[module] = cal
     if apply:
         cal.apply(module)
     return cal
+
+
+_CALIBRATIONS: weakref.WeakKeyDictionary[ModuleOp, Calibration] = weakref.WeakKeyDictionary()
+
+
+def calibration_of(module: ModuleOp) -> Calibration | None:
+    """The last `Calibration` computed on `module` in this process (histograms included)."""
+    return _CALIBRATIONS.get(module)
 
 
 def _update(h: StreamingHistogram, x: np.ndarray, value: SSAValue) -> None:
@@ -583,6 +592,6 @@ class CalibratePass(ModulePass):
 
 __all__ = [
     "RANGE_ATTR", "METHODS", "StreamingHistogram", "Calibration", "CalibratePass",
-    "calibrate", "calibration_from_npz", "random_batches", "set_calibration_data",
+    "calibrate", "calibration_of", "calibration_from_npz", "random_batches", "set_calibration_data",
     "select_range", "recorded_range", "value_label",
 ]

@@ -1,0 +1,544 @@
+"""`quantize`: post-training quantization to integer nn ops (int8/int4 weights, int8 activations).
+
+Uses the activation ranges `calibrate` recorded (`quant.range`) and the weights'
+own values. Contractions (conv2d, linear, matmul) become the same nn ops on
+`!quant.uniform` tensors, executed in integers (`irflow.intmath`); integer values
+flow through the ops that have integer kernels (add, relu/relu6/clip, max/avg/global
+pooling, reshape/flatten/transpose/slice/split); `quant.quantize` /
+`quant.dequantize` appear only at the graph edges and around ops that stay float
+(softmax, layernorm, gelu, sigmoid, …).
+
+Before (after `calibrate`):
+
+    %y = nn.conv2d %x, %w, %b {act = "relu", quant.range = array<f64: 0.0, 3.5>} : (...)
+    %z = nn.linear %f, %w2, %b2 {quant.range = array<f64: -12.8, 12.9>} : (...) -> tensor<1x10xf32>
+
+After `quantize{bits=8 granularity=per-channel}` (per-axis scale lists shortened):
+
+    %0 = quant.quantize %x : tensor<20x1x8x8xf32>
+         to tensor<20x1x8x8x!quant.uniform<u8:f32, 0.003921568859368563>>
+    %1 = nn.constant #nn.weight<"conv1.weight.q8">
+         : tensor<16x1x3x3x!quant.uniform<i8<-127:127>:f32:0, {0.0158,...}>>
+    %2 = nn.constant #nn.weight<"conv1.bias.q32">
+         : tensor<16x!quant.uniform<i32:f32:0, {6.21e-05,...}>>
+    %3 = nn.conv2d %0, %1, %2 {act = "relu", ...}
+         : (...) -> tensor<20x16x8x8x!quant.uniform<u8:f32, 0.013852009549736977>>
+    ...
+    %11 = nn.linear %8, %9, %10 : (...) -> tensor<20x10x!quant.uniform<i32:f32:1, {...}>>
+    %12 = quant.dequantize %11 : tensor<20x10x!quant.uniform<i32:f32:1, {...}>>
+          to tensor<20x10xf32>
+
+Choices (see docs/quantization.md):
+- weights: symmetric (zero point 0), narrow range (int8 [−127, 127], int4 [−7, 7]),
+  per output channel or per tensor; scale = clip / qmax, clip = max |w| (`minmax`)
+  or the MSE-optimal clip (`mse`; default for 4 bits);
+- activations: int8 per tensor; `symmetric=true` gives zero point 0 (u8 storage for
+  non-negative tensors such as post-ReLU ones, i8 otherwise), `symmetric=false` an
+  i8 zero point fitted to [min(lo, 0), max(hi, 0)]; fused relu/relu6 become clamps;
+- a contraction whose result feeds only float ops (or the graph output) keeps its
+  int32 accumulator (scale s_x · s_w) and is dequantized from it — no final int8
+  rounding on the logits;
+- bias: int32 at scale s_x · s_w; all scales are float32-representable;
+- `weight-only=true`: weights stored quantized, dequantized in front of the float op
+  (no calibration needed);
+- per-layer overrides: `first-last-bits=8` (the first and last contraction keep
+  8-bit weights), or `config=file.json|toml` with `[layers."pattern"]` tables
+  (`bits`, `granularity`, `skip`) matched (fnmatch) against layer names — the
+  weight's name without `.weight` (e.g. `conv1`, `fc`).
+
+What it does not do: quantize activations below 8 bits, quantize concat inputs with
+different ranges, or run ops with non-integer fused activations (sigmoid, silu, …)
+in integers (those stay float).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+from xdsl.passes import ModulePass
+
+from irflow import intmath
+from irflow.diagnostics import PassError
+from irflow.dialects import nn, quant
+from irflow.dialects.quant import UniformQuantizedType
+from irflow.graph import main_func
+from irflow.passes.calibrate import recorded_range, value_label
+from irflow.weights import WeightStore, constant_value, weights_of
+
+WEIGHT_BITS = (4, 8)
+ACT_BITS = (8,)
+GRANULARITIES = ("per-channel", "per-tensor")
+WEIGHT_CLIPS = ("auto", "minmax", "mse")
+
+# Contractions: ops whose weight operand (index 1) is quantized with a per-axis scale on
+# `_weight_axis(op)`; the rest of the graph follows the sets below.
+CONTRACTIONS: tuple[type[Operation], ...] = (nn.Conv2dOp, nn.LinearOp, nn.MatmulOp)
+# Ops that move storage integers unchanged: the result takes the input's type.
+TRANSPARENT: tuple[type[Operation], ...] = (
+    nn.MaxPoolOp, nn.ReshapeOp, nn.FlattenOp, nn.TransposeOp, nn.SliceOp, nn.SplitOp,
+    nn.ReluOp, nn.Relu6Op, nn.ClipOp,
+)
+# Ops with an integer kernel and their own calibrated output range.
+REQUANTIZING: tuple[type[Operation], ...] = (nn.AddOp, nn.GlobalAvgPoolOp, nn.AvgPoolOp)
+
+
+# --------------------------------------------------------------------------------------
+# Per-layer settings
+
+
+@dataclass(frozen=True)
+class LayerSettings:
+    bits: int
+    granularity: str
+    skip: bool = False
+
+
+def load_layer_config(path: str) -> dict[str, dict[str, Any]]:
+    """`{"layers": {"pattern": {"bits": 8, "granularity": "per-tensor", "skip": false}}}`
+    from a `.json` or `.toml` file; every key and value is checked."""
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+        data = tomllib.loads(text.decode()) if p.suffix == ".toml" else json.loads(text)
+    except OSError as e:
+        raise PassError(f"quantize: cannot read config '{path}': {e.strerror}") from None
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        raise PassError(f"quantize: {path}: malformed config: {e}") from None
+    if not isinstance(data, dict) or set(data) - {"layers"}:
+        raise PassError(f"quantize: {path}: expected one table 'layers', got keys "
+                        f"{sorted(data) if isinstance(data, dict) else type(data).__name__}")
+    layers = data.get("layers", {})
+    for pattern, entry in layers.items():
+        if not isinstance(entry, dict) or set(entry) - {"bits", "granularity", "skip"}:
+            raise PassError(f"quantize: {path}: layers.\"{pattern}\" expects keys bits, "
+                            f"granularity, skip; got {entry}")
+        _check_bits(entry.get("bits", 8), f"{path}: layers.\"{pattern}\".bits")
+        _check_granularity(entry.get("granularity", "per-channel"),
+                           f"{path}: layers.\"{pattern}\".granularity")
+    return layers
+
+
+def _check_bits(bits: Any, where: str) -> None:
+    if bits not in WEIGHT_BITS:
+        raise PassError(f"quantize: {where} must be one of {list(WEIGHT_BITS)} "
+                        f"(int4 or int8 weights), got {bits}")
+
+
+def _check_granularity(granularity: Any, where: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise PassError(f"quantize: {where} must be one of {list(GRANULARITIES)}, "
+                        f"got '{granularity}'")
+
+
+def layer_name(op: Operation) -> str:
+    """The weight's store name without `.weight` / fold suffixes, else the location."""
+    if len(op.operands) > 1:
+        owner = op.operands[1].owner
+        if isinstance(owner, nn.ConstantOp) and isinstance(owner.value, nn.WeightAttr):
+            key = owner.value.key
+            for suffix in (".bnfold", ".weight"):
+                key = key.removesuffix(suffix)
+            return key
+    from irflow.diagnostics import location_string
+
+    return location_string(op.location) or op.name
+
+
+# --------------------------------------------------------------------------------------
+# Scales
+
+
+def _f32(x: float | np.ndarray) -> Any:
+    """Round scales to float32 so every executor and ONNX see the same number."""
+    return np.asarray(x, np.float32).astype(np.float64)
+
+
+def activation_type(lo: float, hi: float, symmetric: bool, bits: int = 8
+                    ) -> UniformQuantizedType:
+    """The per-tensor type of an activation with range [lo, hi]."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if symmetric:
+        if lo >= 0:  # non-negative: unsigned storage, zero point 0
+            qmax = (1 << bits) - 1
+            scale = float(_f32(hi / qmax)) if hi > 0 else 1.0
+            return UniformQuantizedType.make(bits, scale, 0, signed=False)
+        qmax = (1 << (bits - 1)) - 1
+        amax = max(-lo, hi)
+        return UniformQuantizedType.make(bits, float(_f32(amax / qmax)), 0)
+    qmin, qmax = intmath.storage_range(bits)
+    scale = float(_f32((hi - lo) / (qmax - qmin))) if hi > lo else 1.0
+    zp = int(np.clip(np.rint(qmin - lo / scale), qmin, qmax))
+    return UniformQuantizedType.make(bits, scale, zp)
+
+
+def weight_scales(w: np.ndarray, bits: int, axis: int | None, clip: str) -> np.ndarray:
+    """Symmetric narrow-range scales: one per slice along `axis` (or one in total)."""
+    qmax = (1 << (bits - 1)) - 1
+    mat = (np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1) if axis is not None
+           else w.reshape(1, -1)).astype(np.float64)
+    amax = np.abs(mat).max(axis=1)
+    if clip == "mse":
+        best = amax.copy()
+        best_err = np.full(len(amax), np.inf)
+        for alpha in np.linspace(0.5, 1.0, 51):
+            t = np.maximum(amax * alpha, 1e-30)[:, None]
+            s = t / qmax
+            err = ((np.clip(np.rint(mat / s), -qmax, qmax) * s - mat) ** 2).sum(axis=1)
+            better = err < best_err
+            best = np.where(better, t[:, 0], best)
+            best_err = np.where(better, err, best_err)
+        amax = best
+    scales = _f32(np.where(amax > 0, amax / qmax, 1.0))
+    return np.where(scales > 0, scales, 1.0)
+
+
+def _weight_axis(op: Operation) -> int:
+    """The weight's output-channel axis: 0 for conv2d [F,C,kh,kw] and linear [out,in],
+    the last for matmul's rhs [.., K, N]."""
+    if isinstance(op, nn.MatmulOp):
+        return len(nn.shape_of(op.operands[1])) - 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# The pass
+
+
+@dataclass(frozen=True)
+class QuantizePass(ModulePass):
+    """Quantize conv/linear/matmul to integer execution from calibrated ranges.
+
+    Options: `bits` (weights: 4 or 8), `act-bits` (8), `granularity` (per-channel |
+    per-tensor, for weights), `symmetric` (activations), `weight-only`, `method`
+    (re-derive ranges from this process's calibration histograms with another method;
+    default: the recorded `quant.range`), `weight-clip` (auto | minmax | mse),
+    `first-last-bits` (0 = no override), `config` (per-layer overrides file).
+    """
+
+    name = "quantize"
+
+    bits: int = 8
+    act_bits: int = 8
+    granularity: str = "per-channel"
+    symmetric: bool = True
+    weight_only: bool = False
+    method: str | None = None
+    weight_clip: str = "auto"
+    first_last_bits: int = 0
+    config: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_bits(self.bits, "bits")
+        if self.act_bits not in ACT_BITS:
+            raise PassError(f"quantize: act-bits must be one of {list(ACT_BITS)}, "
+                            f"got {self.act_bits}")
+        _check_granularity(self.granularity, "granularity")
+        if self.weight_clip not in WEIGHT_CLIPS:
+            raise PassError(f"quantize: weight-clip must be one of {list(WEIGHT_CLIPS)}, "
+                            f"got '{self.weight_clip}'")
+        if self.first_last_bits:
+            _check_bits(self.first_last_bits, "first-last-bits")
+        from irflow.passes.calibrate import METHODS
+
+        if self.method is not None and self.method not in METHODS:
+            raise PassError(f"quantize: method must be one of {list(METHODS)}, "
+                            f"got '{self.method}'")
+        if self.config is not None:
+            load_layer_config(self.config)
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        _Quantizer(self, op).run()
+
+
+@dataclass
+class _Quantizer:
+    options: QuantizePass
+    module: ModuleOp
+    store: WeightStore = field(init=False)
+    layers: dict[str, dict[str, Any]] = field(init=False)
+    qvalue: dict[SSAValue, SSAValue] = field(default_factory=dict)  # float value -> int
+    fvalue: dict[SSAValue, SSAValue] = field(default_factory=dict)  # int value -> float
+    range_of: Callable[[SSAValue], tuple[float, float] | None] = field(init=False)
+    int_ops: set[Operation] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.store = weights_of(self.module)
+        self.layers = load_layer_config(self.options.config) if self.options.config else {}
+        self.range_of = recorded_range
+        if self.options.method is not None:
+            from irflow.passes.calibrate import calibration_of
+
+            cal = calibration_of(self.module)
+            if cal is None:
+                raise PassError(
+                    f"quantize: method={self.options.method} re-derives ranges from the "
+                    "calibration histograms of this process; run `calibrate` in the same "
+                    "pipeline (or drop `method` to use the recorded quant.range)"
+                )
+            method = self.options.method
+
+            def from_hist(v: SSAValue) -> tuple[float, float] | None:
+                return cal.range(v, method) if v in cal.histograms else None
+
+            self.range_of = from_hist
+
+    # ---- planning ---------------------------------------------------------------------
+
+    def settings(self, op: Operation, first_last: set[Operation]) -> LayerSettings:
+        o = self.options
+        bits = o.first_last_bits if (o.first_last_bits and op in first_last) else o.bits
+        s = LayerSettings(bits, o.granularity)
+        name = layer_name(op)
+        for pattern, entry in self.layers.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                s = LayerSettings(entry.get("bits", s.bits),
+                                  entry.get("granularity", s.granularity),
+                                  entry.get("skip", s.skip))
+        return s
+
+    def contraction_ok(self, op: Operation) -> bool:
+        act = op.properties.get("act")
+        if act is not None and act.data not in intmath.INTEGER_ACTIVATIONS:  # type: ignore[attr-defined]
+            return False  # e.g. a fused sigmoid: stays float
+        if not all(_is_f32(v) for v in (*op.operands, *op.results)):
+            return False
+        return isinstance(op.operands[1].owner, nn.ConstantOp) or isinstance(op, nn.MatmulOp)
+
+    def plan(self, block: Block) -> tuple[dict[Operation, str], dict[Operation, LayerSettings]]:
+        """op -> "int" | "weight-only" | "float", and the settings of each contraction."""
+        plan: dict[Operation, str] = {}
+        settings: dict[Operation, LayerSettings] = {}
+        contractions = [op for op in block.ops
+                        if isinstance(op, CONTRACTIONS) and self.contraction_ok(op)]
+        first_last = {contractions[0], contractions[-1]} if contractions else set()
+        is_int: set[SSAValue] = set()
+        for op in block.ops:
+            kind = "float"
+            if op in contractions:
+                s = self.settings(op, first_last)
+                settings[op] = s
+                has_weight = isinstance(op.operands[1].owner, nn.ConstantOp)
+                if s.skip:
+                    kind = "float"
+                elif self.options.weight_only:
+                    kind = "weight-only" if has_weight else "float"
+                else:
+                    kind = "int"
+            elif self.options.weight_only:
+                kind = "float"
+            elif (isinstance(op, REQUANTIZING) and _activation_operands(op)
+                  and any(v in is_int for v in op.operands)):
+                kind = "int" if self._pool_ok(op) else "float"
+            elif isinstance(op, TRANSPARENT) and op.operands and op.operands[0] in is_int:
+                kind = "int"
+            plan[op] = kind
+            if kind == "int":
+                is_int.update(op.results)
+        return plan, settings
+
+    @staticmethod
+    def _pool_ok(op: Operation) -> bool:
+        if isinstance(op, nn.AvgPoolOp):
+            pads = op.properties.get("pads")
+            if pads is not None and any(pads.get_values()):  # type: ignore[attr-defined]
+                return False
+            return not op.properties.get("ceil_mode") or not int(
+                op.properties["ceil_mode"].value.data)  # type: ignore[attr-defined]
+        if isinstance(op, nn.AddOp):
+            act = op.properties.get("act")
+            return act is None or act.data in intmath.INTEGER_ACTIVATIONS  # type: ignore[attr-defined]
+        return True
+
+    # ---- rewriting --------------------------------------------------------------------
+
+    def run(self) -> None:
+        f = main_func(self.module)
+        block = f.body.blocks[0]
+        plan, settings = self.plan(block)
+        self.int_ops = {op for op, kind in plan.items() if kind == "int"}
+        int_users = self._int_users(block, plan)
+        for op in list(block.ops):
+            kind = plan.get(op, "float")
+            if kind == "int":
+                self._rewrite_int(op, block, settings.get(op), int_users)
+            elif kind == "weight-only":
+                self._rewrite_weight_only(op, block, settings[op])
+        # Drop the float ops replaced by integer ones (now without uses), latest first.
+        for op in reversed(list(block.ops)):
+            if plan.get(op) == "int" and all(not r.uses for r in op.results):
+                block.erase_op(op)
+        for op in reversed(list(block.ops)):
+            if isinstance(op, nn.ConstantOp) and not op.results[0].uses:
+                block.erase_op(op)
+
+    def _int_users(self, block: Block, plan: dict[Operation, str]) -> set[SSAValue]:
+        """Values read by at least one op that will run in integers."""
+        out: set[SSAValue] = set()
+        for op in block.ops:
+            if plan.get(op) == "int":
+                out.update(op.operands)
+        return out
+
+    def _range(self, value: SSAValue) -> tuple[float, float]:
+        r = self.range_of(value)
+        if r is None:
+            raise PassError(
+                f"quantize: no calibration statistics for {value_label(value)}; run "
+                "`calibrate` first (e.g. -p 'calibrate,quantize' with --calib data.npz), "
+                "or use weight-only=true"
+            )
+        return r
+
+    def _act_type(self, value: SSAValue) -> UniformQuantizedType:
+        lo, hi = self._range(value)
+        return activation_type(lo, hi, self.options.symmetric, self.options.act_bits)
+
+    def _as_int(self, value: SSAValue, before: Operation, block: Block) -> SSAValue:
+        """The integer version of a float activation (a shared `quant.quantize`)."""
+        if value in self.qvalue:
+            return self.qvalue[value]
+        ty = value.type
+        assert isinstance(ty, TensorType)
+        q = quant.QuantizeOp(value, TensorType(self._act_type(value), ty.get_shape()))
+        if isinstance(value.owner, Operation):
+            q.location = value.owner.location
+        block.insert_op_before(q, before)
+        self.qvalue[value] = q.output
+        return q.output
+
+    def _as_float(self, value: SSAValue, block: Block, after: Operation) -> SSAValue:
+        ty = value.type
+        assert isinstance(ty, TensorType)
+        d = quant.DequantizeOp(value, TensorType(f32, ty.get_shape()))
+        d.location = after.location
+        block.insert_op_after(d, after)
+        return d.output
+
+    def _quantized_weight(self, op: Operation, s: LayerSettings, block: Block
+                          ) -> tuple[SSAValue, np.ndarray]:
+        const = op.operands[1].owner
+        assert isinstance(const, nn.ConstantOp)
+        w = np.asarray(constant_value(const, self.store), np.float32)
+        axis = _weight_axis(op) if s.granularity == "per-channel" else None
+        clip = self.options.weight_clip
+        if clip == "auto":
+            clip = "mse" if s.bits < 8 else "minmax"
+        scales = weight_scales(w, s.bits, axis, clip)
+        qmax = (1 << (s.bits - 1)) - 1
+        shape = [1] * w.ndim
+        if axis is not None:
+            shape[axis] = -1
+        wq = intmath.quantize(w, scales.reshape(shape), 0, -qmax, qmax, np.int8)
+        qt = UniformQuantizedType.make(s.bits, scales, 0, axis=axis,
+                                       storage_range=(-qmax, qmax))
+        hint = (const.value.key if isinstance(const.value, nn.WeightAttr)
+                else layer_name(op) + ".weight")
+        new = nn.ConstantOp(nn.WeightAttr(self.store.add(f"{hint}.q{s.bits}", wq)),
+                            TensorType(qt, w.shape))
+        new.attributes.update(const.attributes)  # e.g. nn.sparsity: zeros stay zeros
+        new.location = const.location
+        block.insert_op_before(new, op)
+        return new.output, scales
+
+    def _rewrite_weight_only(self, op: Operation, block: Block, s: LayerSettings) -> None:
+        wq, _ = self._quantized_weight(op, s, block)
+        d = quant.DequantizeOp(wq, TensorType(f32, nn.shape_of(wq)))
+        d.location = op.location
+        block.insert_op_before(d, op)
+        op.operands[1] = d.output
+
+    def _rewrite_int(self, op: Operation, block: Block, s: LayerSettings | None,
+                     int_users: set[SSAValue]) -> None:
+        result_types: list[Attribute]
+        if isinstance(op, CONTRACTIONS):
+            assert s is not None
+            operands, result_types = self._contraction(op, block, s, int_users)
+        elif isinstance(op, TRANSPARENT):
+            x = self._as_int(op.operands[0], op, block)
+            operands = [x]
+            elem = nn._element_type(x)
+            result_types = [TensorType(elem, nn.shape_of(r)) for r in op.results]
+        else:  # REQUANTIZING
+            operands = [self._as_int(v, op, block) for v in op.operands]
+            result_types = [TensorType(self._act_type(r), nn.shape_of(r)) for r in op.results]
+        new = op.create(operands=operands, result_types=result_types,
+                        properties=dict(op.properties), attributes=dict(op.attributes))
+        new.location = op.location
+        block.insert_op_before(new, op)
+        for old, res in zip(op.results, new.results):
+            res.name_hint = old.name_hint
+            self.qvalue[old] = res
+            float_uses = [u for u in list(old.uses) if not self._consumes_int(u.operation)]
+            if float_uses:
+                f = self._as_float(res, block, new)
+                self.fvalue[old] = f
+                for u in float_uses:
+                    u.operation.operands[u.index] = f
+
+    def _consumes_int(self, user: Operation) -> bool:
+        """Whether `user` (an op not yet rewritten) will read the integer version."""
+        return user in self.int_ops
+
+    def _contraction(self, op: Operation, block: Block, s: LayerSettings,
+                     int_users: set[SSAValue]) -> tuple[list[SSAValue], list[Attribute]]:
+        x = self._as_int(op.operands[0], op, block)
+        qx = nn._element_type(x)
+        assert isinstance(qx, UniformQuantizedType)
+        if isinstance(op.operands[1].owner, nn.ConstantOp):
+            w, s_w = self._quantized_weight(op, s, block)
+        else:  # matmul of two activations
+            w = self._as_int(op.operands[1], op, block)
+            qw = nn._element_type(w)
+            assert isinstance(qw, UniformQuantizedType)
+            s_w = qw.scale_values()
+        s_acc = qx.scale * np.asarray(s_w, np.float64)
+        per_axis = len(s_acc) > 1
+        out_shape = nn.shape_of(op.results[0])
+        channel_axis = len(out_shape) - 1 if not isinstance(op, nn.Conv2dOp) else 1
+        operands = [x, w]
+        if len(op.operands) > 2:
+            b = op.operands[2].owner
+            if not isinstance(b, nn.ConstantOp):
+                raise PassError(f"quantize: {op.name} expects a constant bias", op)
+            bias = np.asarray(constant_value(b, self.store), np.float64)
+            bq = intmath.bias_to_int32(bias, qx.scale, s_w)
+            bt = UniformQuantizedType.make(32, s_acc, 0, axis=0 if per_axis else None)
+            hint = (b.value.key if isinstance(b.value, nn.WeightAttr)
+                    else layer_name(op) + ".bias")
+            bc = nn.ConstantOp(nn.WeightAttr(self.store.add(f"{hint}.q32", bq)),
+                               TensorType(bt, bias.shape))
+            bc.location = b.location
+            block.insert_op_before(bc, op)
+            operands.append(bc.output)
+        result = op.results[0]
+        if result in int_users:
+            out_t: UniformQuantizedType = self._act_type(result)
+        else:  # only float consumers: keep the exact int32 accumulator
+            out_t = UniformQuantizedType.make(32, s_acc, 0,
+                                              axis=channel_axis if per_axis else None)
+        return operands, [TensorType(out_t, out_shape)]
+
+
+def _is_f32(value: SSAValue) -> bool:
+    ty = value.type
+    return isinstance(ty, TensorType) and ty.element_type == f32
+
+
+def _activation_operands(op: Operation) -> bool:
+    """Every operand is an f32 activation (not a constant): the integer add needs both
+    operands quantized per tensor from calibrated ranges."""
+    return all(not isinstance(v.owner, nn.ConstantOp) and _is_f32(v) for v in op.operands)
+
+
+__all__ = ["QuantizePass", "activation_type", "weight_scales", "layer_name",
+           "load_layer_config", "LayerSettings"]
