@@ -47,6 +47,7 @@ PASSES: dict[str, str] = {
     # irflow's own passes, one module per pass under passes/.
     "fold-batchnorm": "irflow.passes.fold_batchnorm:FoldBatchNormPass",
     "fuse-activation": "irflow.passes.fuse_activation:FuseActivationPass",
+    "fold-constants": "irflow.passes.fold_constants:FoldConstantsPass",
     "prune": "irflow.passes.prune:PrunePass",
     "calibrate": "irflow.passes.calibrate:CalibratePass",
     "quantize": "irflow.passes.quantize:QuantizePass",
