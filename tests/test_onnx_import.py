@@ -338,3 +338,75 @@ def test_small_network_across_opsets(opset: int) -> None:
     inits = {"w": r(4, 3, 3, 3), "b": r(4), "lo": np.float32(0), "hi": np.float32(1),
              "ax": np.int64([0]), "sp": np.int64([20, 16]), "fw": r(5, 20), "fb": r(5)}
     check(model(nodes, {"x": x}, ["y", "f2"], inits, opset=opset), {"x": x})
+
+
+def test_bert_like_encoder_block_with_dynamic_batch_and_sequence() -> None:
+    """Embeddings, decomposed LayerNorm, attention with Shape-chain reshapes, erf GELU."""
+    d, heads, vocab = 8, 2, 11
+    mk = helper.make_node
+    i64 = numpy_helper.from_array
+
+    def split_heads(src: str, out: str) -> list:
+        # [B, S, d] -> [B, S, heads, d/heads] -> [B, heads, S, d/heads], shape from Shape ops
+        return [
+            mk("Shape", [src], [f"{out}_s"]),
+            mk("Gather", [f"{out}_s", "i0"], [f"{out}_b"], axis=0),
+            mk("Gather", [f"{out}_s", "i1"], [f"{out}_n"], axis=0),
+            mk("Unsqueeze", [f"{out}_b", "ax0"], [f"{out}_b1"]),
+            mk("Unsqueeze", [f"{out}_n", "ax0"], [f"{out}_n1"]),
+            mk("Concat", [f"{out}_b1", f"{out}_n1", "hd"], [f"{out}_shape"], axis=0),
+            mk("Reshape", [src, f"{out}_shape"], [f"{out}_r"]),
+            mk("Transpose", [f"{out}_r"], [out], perm=[0, 2, 1, 3]),
+        ]
+
+    nodes = [
+        mk("Gather", ["emb", "ids"], ["e"], axis=0),
+        mk("Add", ["e", "pos"], ["h"]),
+        # LayerNorm decomposed the way older exporters write it
+        mk("ReduceMean", ["h"], ["mu"], axes=[-1]),
+        mk("Sub", ["h", "mu"], ["hc"]),
+        mk("Pow", ["hc", "two"], ["sq"]),
+        mk("ReduceMean", ["sq"], ["var"], axes=[-1]),
+        mk("Add", ["var", "eps"], ["ve"]),
+        mk("Sqrt", ["ve"], ["sd"]),
+        mk("Div", ["hc", "sd"], ["hn"]),
+        mk("Mul", ["hn", "ln_g"], ["hg"]),
+        mk("Add", ["hg", "ln_b"], ["x"]),
+        mk("MatMul", ["x", "wq"], ["q0"]),
+        mk("MatMul", ["x", "wk"], ["k0"]),
+        mk("MatMul", ["x", "wv"], ["v0"]),
+        *split_heads("q0", "q"), *split_heads("k0", "k"), *split_heads("v0", "v"),
+        mk("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]),
+        mk("MatMul", ["q", "kt"], ["s0"]),
+        mk("Div", ["s0", "scale"], ["s1"]),
+        mk("Softmax", ["s1"], ["p"], axis=-1),
+        mk("MatMul", ["p", "v"], ["ctx0"]),
+        mk("Transpose", ["ctx0"], ["ctx1"], perm=[0, 2, 1, 3]),
+        mk("Constant", [], ["flat"], value=i64(np.int64([0, 0, -1]))),
+        mk("Reshape", ["ctx1", "flat"], ["ctx"]),
+        mk("Add", ["ctx", "x"], ["res"]),
+        # GELU as erf arithmetic
+        mk("Div", ["res", "sqrt2"], ["g0"]),
+        mk("Erf", ["g0"], ["g1"]),
+        mk("Add", ["g1", "one"], ["g2"]),
+        mk("Mul", ["res", "g2"], ["g3"]),
+        mk("Mul", ["g3", "half"], ["g"]),
+        mk("Gather", ["g", "i0"], ["cls"], axis=1),
+        mk("Gemm", ["cls", "wp", "bp"], ["pool0"], transB=1),
+        mk("Tanh", ["pool0"], ["pooled"]),
+    ]
+    seq = 5
+    inits = {
+        "emb": r(vocab, d), "pos": r(seq, d), "two": np.float32(2), "eps": np.float32(1e-5),
+        "ln_g": r(d), "ln_b": r(d), "wq": r(d, d), "wk": r(d, d), "wv": r(d, d),
+        "i0": np.int64(0), "i1": np.int64(1), "ax0": np.int64([0]),
+        "hd": np.int64([heads, d // heads]), "scale": np.float32(np.sqrt(d // heads)),
+        "sqrt2": np.float32(np.sqrt(2)), "one": np.float32(1), "half": np.float32(0.5),
+        "wp": r(d, d), "bp": r(d),
+    }
+    ids = RNG.integers(0, vocab, (3, seq)).astype(np.int64)
+    m = model(nodes, {"ids": ids}, ["pooled", "g"], inits, dynamic={"ids": ["B", "S"]})
+    module = check(m, {"ids": ids}, input_shapes={"ids": ids.shape})
+    ops = op_names(module)
+    assert "nn.reshape" in ops and "nn.gather" in ops and "nn.linear" in ops
+    assert "nn.concat" not in ops  # the shape computations were folded
