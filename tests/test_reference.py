@@ -282,6 +282,8 @@ def _movement_cases() -> list[Case]:
              inits={"shape": np.array([6, 20], np.int64)}),
         Case("flatten-axis2", [N("Flatten", ["x"], ["y"], axis=2)], {"x": x},
              lambda net, a: net.op(nn.FlattenOp, a[0], axis=2)),
+        Case("flatten-axis-neg", [N("Flatten", ["x"], ["y"], axis=-1)], {"x": x},
+             lambda net, a: net.op(nn.FlattenOp, a[0], axis=-1)),
         Case("flatten-axis0", [N("Flatten", ["x"], ["y"], axis=0)], {"x": x},
              lambda net, a: net.op(nn.FlattenOp, a[0], axis=0)),
         Case("transpose", [N("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])], {"x": x},
@@ -635,7 +637,7 @@ def test_kernel_failure_is_wrapped_with_the_op() -> None:
 
 
 def test_gather_out_of_range_is_an_execution_error() -> None:
-    case = _movement_cases()[6]  # gather-negative
+    case = next(c for c in _movement_cases() if c.id == "gather-negative")
     bad = dict(case.inputs, ids=np.array([[0, 10, 0], [0, 0, 0]], np.int64))
     with pytest.raises(ExecutionError, match=r"index 10 is out of range \[-10, 10\)"):
         irflow_result(Case(case.id, case.nodes, bad, case.build))
@@ -667,3 +669,23 @@ def test_evaluate_op_multiple_results() -> None:
     left, right = evaluate_op(op, [a])
     np.testing.assert_array_equal(left, a[:, :2])
     np.testing.assert_array_equal(right, a[:, 2:])
+
+
+def test_spatial_kernels_follow_the_actual_input_size() -> None:
+    """The simulator evaluates an op on tiles smaller than its declared operands: conv,
+    pool and flatten kernels size their output from the arrays they are given."""
+    rng = np.random.default_rng(4)
+    w = _typed([6, 4, 3, 3])
+    props = {"strides": nn.int_array([2, 2]), "pads": nn.int_array([1, 1, 1, 1])}
+    pool = {"kernel": nn.int_array([3, 3]), "strides": nn.int_array([2, 2]),
+            "ceil_mode": nn.i64_attr(1), "count_include_pad": nn.i64_attr(1),
+            "pads": nn.int_array([1, 0, 1, 0])}
+    tile = rng.standard_normal((1, 4, 9, 7)).astype(np.float32)
+    wv = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    for make in (lambda x: nn.Conv2dOp.make([x, w], props),
+                 lambda x: nn.AvgPoolOp.make([x], pool),
+                 lambda x: nn.MaxPoolOp.make([x], pool),
+                 lambda x: nn.FlattenOp.make([x], {"axis": nn.i64_attr(2)})):
+        big, exact = make(_typed([1, 4, 32, 30])), make(_typed([1, 4, 9, 7]))
+        args = [tile, wv][: len(big.operands)]
+        np.testing.assert_array_equal(evaluate_op(big, args)[0], evaluate_op(exact, args)[0])

@@ -20,9 +20,11 @@ dialect adds its kernels with `@register_kernel(OpClass)`.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -38,9 +40,6 @@ KernelFactory = Callable[[Any], Kernel]
 
 KERNELS: dict[type[Operation], KernelFactory] = {}
 """Op class -> kernel factory. Looked up by exact class, then along the MRO."""
-
-_OpT = TypeVar("_OpT", bound=type[Operation])
-
 
 def register_kernel(*op_classes: type[Operation]) -> Callable[[KernelFactory], KernelFactory]:
     """Register a kernel factory for one or more op classes (later registrations win)."""
@@ -84,6 +83,10 @@ def as_results(value: Any) -> list[np.ndarray]:
 
 def evaluate_op(op: Operation, operands: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Evaluate one op on concrete operand arrays; one array per result.
+
+    Spatial kernels (conv2d, pools, flatten) size their output from the arrays given,
+    so a tile smaller than the op's declared operands works. To evaluate the same op
+    many times, build its kernel once with `make_kernel(op)` and call that.
 
     >>> evaluate_op(relu_op, [np.array([-1.0, 2.0], np.float32)])
     [array([0., 2.], dtype=float32)]
@@ -408,8 +411,7 @@ def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence[int],
-           pads: Sequence[int], dilations: Sequence[int], groups: int,
-           out_hw: Sequence[int]) -> np.ndarray:
+           pads: Sequence[int], dilations: Sequence[int], groups: int) -> np.ndarray:
     """ONNX Conv (NCHW, FCHW weight), vectorized.
 
     - 1×1, stride 1, no padding: one matmul over the channels.
@@ -418,9 +420,11 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
     - otherwise im2col: the window view copied to (N, G, C/G·KH·KW, OH·OW) once, then
       one batched matmul with the (G, F/G, C/G·KH·KW) weight.
     """
-    n, c, _, _ = x.shape
+    n, _, h, wd = x.shape
     f, cg, kh, kw = w.shape
-    oh, ow = out_hw
+    oh = nn.window_out(h, kh, strides[0], pads[0], pads[2], dilations[0])
+    ow = nn.window_out(wd, kw, strides[1], pads[1], pads[3], dilations[1])
+    out_hw = (oh, ow)
     fg = f // groups
     if kh == kw == 1 and tuple(strides) == (1, 1) and not any(pads):
         y = np.matmul(w.reshape(groups, fg, cg), x.reshape(n, groups, cg, oh * ow))
@@ -456,10 +460,9 @@ def _conv2d(op: nn.Conv2dOp) -> Kernel:
     pads = _ints(op, "pads", (0, 0, 0, 0))
     dil = _ints(op, "dilations", (1, 1))
     groups = _int(op, "groups", 1)
-    out_hw = _result_shape(op)[2:]
 
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-        return conv2d(x, w, b, strides, pads, dil, groups, out_hw)
+        return conv2d(x, w, b, strides, pads, dil, groups)
 
     return with_activation(op, kernel)
 
@@ -554,29 +557,56 @@ def _reduce_mean(op: nn.ReduceMeanOp) -> Kernel:
 # Pooling
 
 
-def _pool_geometry(op: Operation) -> tuple[tuple[int, int], tuple[int, int],
-                                           tuple[int, int, int, int], tuple[int, int],
-                                           tuple[int, int]]:
-    """kernel, strides, pads, output (H, W) and the extra bottom/right padding that
-    ceil_mode needs so the last window exists (it is never counted as padding)."""
+@dataclass(frozen=True)
+class _PoolPlan:
+    pads: tuple[int, int, int, int]  # explicit pads + the ceil_mode extra at bottom/right
+    out_hw: tuple[int, int]
+    count: np.ndarray | None  # average pooling's divisor per output cell
+
+
+def _pool_planner(op: Operation, average: bool) -> Callable[[int, int], _PoolPlan]:
+    """The geometry of a pool for an input of H×W, computed once per input size.
+
+    ceil_mode may need extra bottom/right padding so the last window exists; those cells
+    are never counted. The average divisor counts the window's cells inside the input,
+    plus, with count_include_pad, those in the explicit padding (onnxruntime's rule).
+    Plans depend on the actual input size, so the kernel also runs on tiles.
+    """
     kh, kw = _ints(op, "kernel", ())
     sh, sw = _ints(op, "strides", (1, 1))
-    pads = _ints(op, "pads", (0, 0, 0, 0))
-    _, _, h, w = nn.shape_of(op.operands[0])
-    oh, ow = _result_shape(op)[2:]
-    extra_h = max(0, (oh - 1) * sh + kh - (h + pads[0] + pads[2]))
-    extra_w = max(0, (ow - 1) * sw + kw - (w + pads[1] + pads[3]))
-    return (kh, kw), (sh, sw), (pads[0], pads[1], pads[2], pads[3]), (oh, ow), (extra_h, extra_w)
+    p = _ints(op, "pads", (0, 0, 0, 0))
+    ceil = bool(_int(op, "ceil_mode", 0))
+    include_pad = bool(_int(op, "count_include_pad", 0))
+
+    @functools.lru_cache(maxsize=16)
+    def plan(h: int, w: int) -> _PoolPlan:
+        oh = nn.window_out(h, kh, sh, p[0], p[2], 1, ceil)
+        ow = nn.window_out(w, kw, sw, p[1], p[3], 1, ceil)
+        extra_h = max(0, (oh - 1) * sh + kh - (h + p[0] + p[2]))
+        extra_w = max(0, (ow - 1) * sw + kw - (w + p[1] + p[3]))
+        pads = (p[0], p[1], p[2] + extra_h, p[3] + extra_w)
+        count = None
+        if average:
+            valid = np.zeros((1, 1, h + pads[0] + pads[2], w + pads[1] + pads[3]), np.float32)
+            if include_pad:
+                valid[..., : h + p[0] + p[2], : w + p[1] + p[3]] = 1
+            else:
+                valid[..., p[0] : p[0] + h, p[1] : p[1] + w] = 1
+            count = _windows(valid, (kh, kw), (sh, sw), (1, 1), (oh, ow)).sum(axis=(4, 5))
+        return _PoolPlan(pads, (oh, ow), count)
+
+    return plan
 
 
 @register_kernel(nn.MaxPoolOp)
 def _maxpool(op: nn.MaxPoolOp) -> Kernel:
-    k, s, p, out_hw, (eh, ew) = _pool_geometry(op)
-    pads = (p[0], p[1], p[2] + eh, p[3] + ew)
+    plan = _pool_planner(op, average=False)
+    k, s = _ints(op, "kernel", ()), _ints(op, "strides", (1, 1))
 
     def maxpool(x: np.ndarray) -> np.ndarray:
+        pl = plan(x.shape[2], x.shape[3])
         fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        taps = _taps(_pad_nchw(x, pads, fill), k, s, (1, 1), out_hw)
+        taps = _taps(_pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw)
         y = next(taps).copy()
         for tap in taps:
             np.maximum(y, tap, out=y)
@@ -587,24 +617,16 @@ def _maxpool(op: nn.MaxPoolOp) -> Kernel:
 
 @register_kernel(nn.AvgPoolOp)
 def _avgpool(op: nn.AvgPoolOp) -> Kernel:
-    k, s, p, out_hw, (eh, ew) = _pool_geometry(op)
-    pads = (p[0], p[1], p[2] + eh, p[3] + ew)
-    _, _, h, w = nn.shape_of(op.operands[0])
-    # The divisor per output cell: the window's cells inside the input, plus, with
-    # count_include_pad, those in the explicit padding (never the ceil_mode extra).
-    valid = np.zeros((1, 1, h + pads[0] + pads[2], w + pads[1] + pads[3]), np.float32)
-    if _int(op, "count_include_pad", 0):
-        valid[..., : h + p[0] + p[2], : w + p[1] + p[3]] = 1
-    else:
-        valid[..., p[0] : p[0] + h, p[1] : p[1] + w] = 1
-    count = _windows(valid, k, s, (1, 1), out_hw).sum(axis=(4, 5))
+    plan = _pool_planner(op, average=True)
+    k, s = _ints(op, "kernel", ()), _ints(op, "strides", (1, 1))
 
     def avgpool(x: np.ndarray) -> np.ndarray:
-        taps = _taps(_pad_nchw(x, pads, 0.0), k, s, (1, 1), out_hw)
+        pl = plan(x.shape[2], x.shape[3])
+        taps = _taps(_pad_nchw(x, pl.pads, 0.0), k, s, (1, 1), pl.out_hw)
         y = next(taps).copy()
         for tap in taps:
             y += tap
-        y /= count.astype(x.dtype)
+        y /= pl.count.astype(x.dtype)  # type: ignore[union-attr]
         return y
 
     return avgpool
@@ -621,10 +643,21 @@ def _global_avg_pool(op: nn.GlobalAvgPoolOp) -> Kernel:
 # Data movement
 
 
-@register_kernel(nn.ReshapeOp, nn.FlattenOp)
+@register_kernel(nn.ReshapeOp)
 def _reshape(op: Operation) -> Kernel:
     shape = _result_shape(op)
     return lambda x: x.reshape(shape)
+
+
+@register_kernel(nn.FlattenOp)
+def _flatten(op: nn.FlattenOp) -> Kernel:
+    axis = _int(op, "axis", 1)
+
+    def flatten(x: np.ndarray) -> np.ndarray:
+        a = axis + x.ndim if axis < 0 else axis
+        return x.reshape(math.prod(x.shape[:a]), math.prod(x.shape[a:]))
+
+    return flatten
 
 
 @register_kernel(nn.TransposeOp)
