@@ -18,6 +18,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 from xdsl.dialects.builtin import StringAttr, f32, i64
 from xdsl.ir import Attribute, SSAValue
@@ -689,3 +691,48 @@ def test_spatial_kernels_follow_the_actual_input_size() -> None:
         big, exact = make(_typed([1, 4, 32, 30])), make(_typed([1, 4, 9, 7]))
         args = [tile, wv][: len(big.operands)]
         np.testing.assert_array_equal(evaluate_op(big, args)[0], evaluate_op(exact, args)[0])
+
+
+# --------------------------------------------------------------------------------------
+# Random attribute combinations against onnxruntime (hypothesis, derandomized)
+
+@st.composite
+def conv_configs(draw: st.DrawFn) -> Case:
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cg, fg = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pads = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    h = draw(st.integers(max(1, dil[0] * (kh - 1) + 1 - pads[0] - pads[2]), 12))
+    w = draw(st.integers(max(1, dil[1] * (kw - 1) + 1 - pads[1] - pads[3]), 12))
+    return conv_case("conv-random", (draw(st.integers(1, 2)), cg * groups, h, w),
+                     (fg * groups, cg, kh, kw), bias=draw(st.booleans()), strides=strides,
+                     pads=pads, dilations=dil, groups=groups,
+                     act=draw(st.sampled_from([None, "relu"])))
+
+
+@st.composite
+def pool_configs(draw: st.DrawFn) -> Case:
+    k = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    pads = (draw(st.integers(0, k[0] - 1)), draw(st.integers(0, k[1] - 1)),
+            draw(st.integers(0, k[0] - 1)), draw(st.integers(0, k[1] - 1)))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    hw = (draw(st.integers(k[0], 11)), draw(st.integers(k[1], 11)))
+    return pool_case("pool-random", draw(st.sampled_from(["MaxPool", "AveragePool"])),
+                     (1, 2, *hw), k, strides, pads, ceil=draw(st.integers(0, 1)),
+                     count_include_pad=draw(st.integers(0, 1)))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(conv_configs())
+def test_random_conv_matches_onnxruntime(case: Case) -> None:
+    np.testing.assert_allclose(irflow_result(case)[0], onnx_reference(case)[0],
+                               rtol=RTOL, atol=ATOL)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(pool_configs())
+def test_random_pool_matches_onnxruntime(case: Case) -> None:
+    np.testing.assert_allclose(irflow_result(case)[0], onnx_reference(case)[0],
+                               rtol=RTOL, atol=ATOL)
