@@ -115,7 +115,11 @@ def _lower_op(op: Operation, labels: dict[Operation, str], cache: int) -> list[O
     if isinstance(op, nn.ConstantOp):
         ty = op.output.type
         assert isinstance(ty, TensorType)
-        return [accel.WeightOp(op.value, _addrs(op)[0], ty)]
+        placed = accel.WeightOp(op.value, _addrs(op)[0], ty)
+        for k, v in op.attributes.items():  # e.g. nn.sparsity, which the cost model reads
+            if k != pm.ADDR_ATTR:
+                placed.attributes[k] = v
+        return [placed]
     if op.name in accel.VIEW_KINDS:
         ty = op.results[0].type
         assert isinstance(ty, TensorType)
@@ -173,9 +177,10 @@ class LowerToAccelPass(ModulePass):
     name = "lower-to-accel"
 
     machine: str = "default"  # cache size for layers the `tile` pass did not annotate
+    cache_bytes: int = 0  # override the machine's cache capacity (bytes); 0 = the machine's
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        cache = cache_bytes_of(self.machine)
+        cache = self.cache_bytes or cache_bytes_of(self.machine)
         for fn in module.ops:
             if isinstance(fn, func.FuncOp) and fn.body.blocks:
                 lower_function(fn, cache)

@@ -33,6 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
@@ -165,54 +166,123 @@ def traffic(space: accel.Space, sizes: Mapping[str, int], order: Sequence[str],
     return total
 
 
+def candidate_sizes(extent: int, dim: str) -> list[int]:
+    """Tile sizes the default rule tries for one loop: extent/1, /2, /4, ... (rounded
+    up to whole PE-array rows of 16 for channel-like loops), down to 1."""
+    out = []
+    div = 1
+    while True:
+        size = -(-extent // div)
+        if dim in PE_ROUNDED and size > 16:
+            size = -(-size // 16) * 16
+        if size not in out:
+            out.append(min(size, extent))
+        if size <= 1:
+            break
+        div *= 2
+    return out
+
+
+PE_ROUNDED = frozenset({"f", "c", "m", "n", "k"})
+
+
 def choose_tiling(space: accel.Space, itemsizes: Sequence[int], cache_bytes: int,
                   fixed: Mapping[str, int] | None = None,
                   order: Sequence[str] | None = None) -> Tiling:
-    """The default rule (module docstring) with some loops `fixed` and/or the `order` given."""
-    fixed = dict(fixed or {})
-    sizes = {d: min(fixed.get(d, e), e) for d, e in space.extents.items()}
-    budget = cache_bytes // 2  # double-buffered: two steps' slices in flight
+    """The default rule (module docstring) with some loops `fixed` and/or the `order` given.
+
+    Scores every combination of candidate sizes (`candidate_sizes`) at once with numpy
+    broadcasting: cost = estimated traffic of the cheapest loop order + a per-step
+    overhead, among the combinations whose double-buffered working set fits the cache.
+    """
+    fixed = {d: min(max(1, s), space.extents[d]) for d, s in (fixed or {}).items()}
+    dims = space.dims
+    if not dims:
+        ws = working_set(space, {}, itemsizes)
+        return Tiling((), {}, ws, float(ws), _warning(ws, cache_bytes))
     if order is not None:
         orders: tuple[tuple[str, ...], ...] = (tuple(order),)
     else:
-        orders = PE_ORDERS.get(space.dims, (space.dims,)) if space.unit == "pe" else (space.dims,)
+        orders = PE_ORDERS.get(dims, (dims,)) if space.unit == "pe" else (dims,)
+    cands = [np.array([fixed[d]] if d in fixed else candidate_sizes(space.extents[d], d),
+                      np.int64) for d in dims]
+    rank = len(dims)
+    grid = {d: c.reshape([-1 if i == j else 1 for j in range(rank)])
+            for i, (d, c) in enumerate(zip(dims, cands))}
+    trips = {d: -(-space.extents[d] // grid[d]) for d in dims}
+    accesses = (*space.operands, space.result)
+    elems = [_grid_elems(a, grid) for a in accesses]
+    ws = sum(e * b for e, b in zip(elems, itemsizes))
+    steps = np.ones((1,) * rank, np.int64)
+    for d in dims:
+        steps = steps * trips[d]
+    best_cost = None
+    for o in orders:
+        cost = _grid_traffic(space, o, elems, itemsizes, trips, cache_bytes)
+        if best_cost is None:
+            best_cost, best_idx = cost, np.zeros(cost.shape, np.int64)
+        else:
+            better = cost < best_cost
+            best_idx = np.where(better, orders.index(o), best_idx)
+            best_cost = np.minimum(best_cost, cost)
+    ws_b = np.broadcast_to(ws, best_cost.shape)
+    total = best_cost + STEP_OVERHEAD_BYTES * np.broadcast_to(steps, best_cost.shape)
+    fits = 2 * ws_b <= cache_bytes
+    if fits.any():
+        flat = int(np.argmin(np.where(fits, total, np.inf)))
+    else:
+        flat = int(np.argmin(ws_b))  # nothing fits: the smallest working set
+    idx = np.unravel_index(flat, best_cost.shape)
+    sizes = {d: int(cands[i][idx[i]]) for i, d in enumerate(dims)}
+    chosen = orders[int(best_idx[idx])]
+    w = int(ws_b[idx])
+    return Tiling(chosen, sizes, w, float(best_cost[idx]), _warning(w, cache_bytes))
 
-    def score(s: Mapping[str, int]) -> tuple[float, tuple[str, ...]]:
-        steps = math.prod(-(-space.extents[d] // s[d]) for d in space.dims)
-        best = min(orders, key=lambda o: traffic(space, s, o, itemsizes, cache_bytes))
-        return (traffic(space, s, best, itemsizes, cache_bytes)
-                + STEP_OVERHEAD_BYTES * steps, best)
 
-    while working_set(space, sizes, itemsizes) > budget:
-        candidates = []
-        for rank, d in enumerate(space.dims):
-            if d in fixed or sizes[d] == 1:
-                continue
-            new = _halve(sizes[d], d)
-            trial = {**sizes, d: new}
-            cost, _ = score(trial)
-            # prefer outer loops on ties: their slices stay contiguous rows
-            candidates.append((cost, rank, d, new))
-        if not candidates:
-            break
-        _, _, d, new = min(candidates)
-        sizes[d] = new
-    cost, best = score(sizes)
-    ws = working_set(space, sizes, itemsizes)
-    warning = None
-    if 2 * ws > cache_bytes:
-        warning = (f"smallest tile needs {2 * ws} bytes double-buffered, the cache holds "
-                   f"{cache_bytes}: this layer streams from DRAM")
-    return Tiling(best, sizes, ws, traffic(space, sizes, best, itemsizes, cache_bytes), warning)
+def _warning(ws: int, cache_bytes: int) -> str | None:
+    if 2 * ws <= cache_bytes:
+        return None
+    return (f"smallest tile needs {2 * ws} bytes double-buffered, the cache holds "
+            f"{cache_bytes}: this layer streams from DRAM")
 
 
-def _halve(size: int, dim: str) -> int:
-    half = -(-size // 2)
-    if dim in ("f", "m", "n", "c", "k") and half > 16:
-        half = -(-half // 16) * 16  # whole PE-array rows/columns where it matters
-        if half >= size:
-            half = size - 1
-    return max(1, half)
+def _grid_elems(acc: accel.Access, grid: Mapping[str, np.ndarray]) -> np.ndarray:
+    n: np.ndarray | int = 1
+    for size, ax in zip(acc.view, acc.axes):
+        if ax.kind in ("dim", "affine"):
+            n = n * grid[ax.dim]
+        elif ax.kind == "full":
+            n = n * size
+        elif ax.kind == "window":
+            n = n * np.minimum(size, (grid[ax.dim] - 1) * ax.stride
+                               + ax.dilation * (ax.kernel - 1) + 1)
+    return np.asarray(n, np.float64)
+
+
+def _grid_traffic(space: accel.Space, order: Sequence[str], elems: Sequence[np.ndarray],
+                  itemsizes: Sequence[int], trips: Mapping[str, np.ndarray],
+                  cache_bytes: int) -> np.ndarray:
+    """`traffic` over the whole grid of candidate sizes."""
+    def changes(dims: frozenset[str]) -> np.ndarray:
+        last = max((i for i, d in enumerate(order) if d in dims), default=-1)
+        out: np.ndarray = np.ones(1)
+        for d in order[: last + 1]:
+            out = out * trips[d]
+        return out
+
+    total: np.ndarray = np.zeros(1)
+    for acc, e, b in zip(space.operands, elems, itemsizes):
+        tile = e * b
+        whole = math.prod(acc.view) * b
+        moved = tile * changes(acc.dims)
+        first = np.minimum(whole, moved)
+        total = total + first + (moved - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
+    out_tile = elems[-1] * itemsizes[-1]
+    distinct: np.ndarray = np.ones(1)
+    for d in order:
+        if d in space.result.dims:
+            distinct = distinct * trips[d]
+    return total + out_tile * (2 * changes(space.result.dims) - distinct)
 
 
 # --------------------------------------------------------------------------------------

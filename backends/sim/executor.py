@@ -1,0 +1,566 @@
+"""The trace producer: runs an `accel` program tile by tile (STYLE §9).
+
+DRAM is one byte array; every placed tensor is a numpy view into it at its
+address, so a planner that overlaps two live tensors corrupts the numbers. For each
+`accel.layer` the executor walks the loop nest (`#accel.nest`, outermost loop
+first, remainder tiles clipped) and, per tile step:
+
+1. loads each operand slice the step needs — only when a loop it depends on stepped
+   since the previous step (a slice that did not change stays in the stream buffer:
+   weight- or input-stationary reuse falls out of the loop order);
+   partial sums of an output tile revisited by an outer reduction loop are reloaded;
+2. computes the tile with numpy on those slices (conv/matmul partial sums over the
+   reduction loop accumulate in the output; bias and fused activation are applied
+   after the last reduction step; vector and copy kinds call the reference kernels on
+   the slice), so a wrong slice gives wrong numbers;
+3. stores the result slice when the next step moves to another output tile.
+
+Each load/store is recorded as the cache lines its rectangular slice covers at the
+real DRAM addresses (built with numpy broadcasting over the slice's rows, memoized
+per slice), giving one `LayerTrace` per layer.
+
+    >>> result = execute(lowered_module, {"x": x}, line_bytes=64)
+    >>> result.outputs["logits"], result.traces[0].line[:4]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import itertools
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    BFloat16Type,
+    Float16Type,
+    Float32Type,
+    IntegerType,
+    ModuleOp,
+    TensorType,
+)
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+
+from irflow.backends.reference.kernels import conv2d, fused_activation, make_kernel
+from irflow.backends.sim.trace import LayerTrace, Role, Unit
+from irflow.diagnostics import IrflowError, SimulationError
+from irflow.dialects import accel, nn
+from irflow.graph import input_names, main_func, output_names
+from irflow.passes.lower_to_accel import check_lowered
+from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
+
+UNIT = {"pe": Unit.PE_ARRAY, "vector": Unit.VECTOR, "dma": Unit.DMA}
+
+VECTOR_KIND: dict[str, str] = {
+    "nn.add": "add", "nn.sub": "add",
+    "nn.mul": "mul", "nn.div": "mul", "nn.pow": "mul",
+    "nn.relu": "relu", "nn.relu6": "relu", "nn.clip": "relu", "nn.neg": "relu",
+    "nn.sigmoid": "sigmoid", "nn.tanh": "sigmoid", "nn.silu": "sigmoid",
+    "nn.hardsigmoid": "sigmoid", "nn.hardswish": "sigmoid", "nn.exp": "sigmoid",
+    "nn.sqrt": "sigmoid", "nn.erf": "sigmoid",
+    "nn.gelu": "gelu",
+    "nn.maxpool": "maxpool",
+    "nn.avgpool": "avgpool", "nn.global_avg_pool": "avgpool", "nn.reduce_mean": "avgpool",
+    "nn.softmax": "softmax", "nn.layernorm": "layernorm", "nn.batchnorm": "batchnorm",
+}
+"""nn kind -> the cost class of the machine's vector-unit table (per-element cost);
+PE-array layers use "add" (bias/activation on write-back), copies use "copy"."""
+NN_OPS: dict[str, type[Operation]] = {op.name: op for op in nn.NN.operations}
+
+
+@dataclass
+class Execution:
+    """What running an accel program produced."""
+
+    outputs: dict[str, np.ndarray]
+    traces: list[LayerTrace] = field(default_factory=list)
+    dram_bytes: int = 0
+
+
+def dtype_name(element_type: Attribute) -> str:
+    """The compute data type name the machine's rate table uses."""
+    if isinstance(element_type, Float32Type):
+        return "fp32"
+    if isinstance(element_type, Float16Type):
+        return "fp16"
+    if isinstance(element_type, BFloat16Type):
+        return "bf16"
+    if isinstance(element_type, IntegerType):
+        return "int4" if element_type.width.data <= 4 else "int8"
+    storage = getattr(element_type, "storage_type", None)  # quantized types
+    return dtype_name(storage) if storage is not None else "fp32"
+
+
+# --------------------------------------------------------------------------------------
+# Cache lines of a slice
+
+
+def slice_lines(base: int, shape: Sequence[int], itemsize: int,
+                ranges: Sequence[tuple[int, int, int]], line_bytes: int) -> np.ndarray:
+    """Cache lines (address // line_bytes) covered by a rectangular slice of a dense
+    row-major tensor at byte address `base`, in address order, each line once.
+
+    The trailing axes the slice covers contiguously are merged into rows; the row
+    start addresses come from broadcasting the outer index ranges.
+    """
+    rank = len(shape)
+    strides = [1] * rank
+    for d in range(rank - 2, -1, -1):
+        strides[d] = strides[d + 1] * shape[d + 1]
+    counts = [len(range(*r)) for r in ranges]
+    if 0 in counts:
+        return np.empty(0, np.int64)
+    run = 1
+    inner_start = 0
+    k = rank
+    while k > 0:
+        s, _, st = ranges[k - 1]
+        c = counts[k - 1]
+        if c != 1 and st != 1:
+            break
+        run *= c
+        inner_start += s * strides[k - 1]
+        k -= 1
+        if c != shape[k]:
+            break
+    off = np.zeros(1, np.int64)
+    for d in range(k):
+        s, e, st = ranges[d]
+        off = (off[:, None] + np.arange(s, e, st, dtype=np.int64) * strides[d]).ravel()
+    start = base + (off + inner_start) * itemsize
+    first = start // line_bytes
+    last = (start + run * itemsize - 1) // line_bytes
+    n = last - first + 1
+    if n.min() == n.max():
+        lines = (first[:, None] + np.arange(int(n[0]), dtype=np.int64)).ravel()
+    else:
+        total = int(n.sum())
+        shift = np.repeat(first - (np.cumsum(n) - n), n)
+        lines = shift + np.arange(total, dtype=np.int64)
+    if lines.size > 1:
+        keep = np.empty(lines.size, bool)
+        keep[0] = True
+        np.not_equal(lines[1:], lines[:-1], out=keep[1:])
+        lines = lines[keep]
+    return lines
+
+
+# --------------------------------------------------------------------------------------
+# Tile kernels: (layer, space) -> step function
+
+
+@dataclass
+class Step:
+    """One tile step handed to a tile kernel."""
+
+    tile: dict[str, tuple[int, int]]
+    operands: list[np.ndarray]  # operand slices (views), already padded where needed
+    pads: list[list[tuple[int, int]]]  # per operand, per view axis: (before, after) zeros
+    out: np.ndarray  # the result slice (a view into DRAM) to write
+    first: bool  # first step of the reduction for this output tile
+    last: bool  # last step of the reduction
+
+
+TileKernel = Callable[[Step], None]
+
+
+def _detached(layer: accel.LayerOp) -> Operation:
+    """The layer's nn computation as a free-standing nn op (for the reference kernels)."""
+    cls = NN_OPS[layer.kind.data]
+    block = Block(arg_types=[v.type for v in layer.inputs])
+    return cls.create(operands=list(block.args), result_types=[layer.output.type],
+                      properties=dict(layer.params.data))
+
+
+def _conv_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
+    params = layer.params.data
+    strides = accel._ints(params, "strides", (1, 1))
+    dil = accel._ints(params, "dilations", (1, 1))
+    act = fused_activation(_detached(layer))
+    has_bias = len(layer.inputs) > 2
+
+    def run(step: Step) -> None:
+        x, w = step.operands[0], step.operands[1]
+        n, tg, tc, hh, ww = x.shape
+        _, tf, _, kh, kw = w.shape
+        (ph0, ph1), (pw0, pw1) = step.pads[0][3], step.pads[0][4]
+        oh = step.tile["oh"][1] - step.tile["oh"][0]
+        ow = step.tile["ow"][1] - step.tile["ow"][0]
+        y = conv2d(x.reshape(n, tg * tc, hh, ww), w.reshape(tg * tf, tc, kh, kw), None,
+                   strides, (ph0, pw0, ph1, pw1), dil, tg)
+        y = y.reshape(n, tg, tf, oh, ow)
+        _accumulate(step, y, has_bias, act, bias_shape=(1, tg, tf, 1, 1))
+
+    return run
+
+
+def _matmul_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
+    linear = layer.kind.data == "nn.linear"
+    act = fused_activation(_detached(layer))
+    has_bias = linear and len(layer.inputs) > 2
+
+    def run(step: Step) -> None:
+        a, b = step.operands[0], step.operands[1]
+        y = np.matmul(a, b.T) if linear else np.matmul(a, b)
+        _accumulate(step, y.reshape(step.out.shape), has_bias, act, bias_shape=(1, 1, -1))
+
+    return run
+
+
+def _accumulate(step: Step, partial: np.ndarray, has_bias: bool,
+                act: Callable[..., np.ndarray] | None, bias_shape: tuple[int, ...]) -> None:
+    out = step.out
+    if step.first:
+        out[...] = partial
+    else:
+        out += partial
+    if step.last:
+        if has_bias:
+            out += step.operands[2].reshape(bias_shape)
+        if act is not None:
+            out[...] = act(np.array(out))
+
+
+def _pool_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
+    params = layer.params.data
+    k = accel._ints(params, "kernel", ())
+    s = accel._ints(params, "strides", (1, 1))
+    p = accel._ints(params, "pads", (0, 0, 0, 0))
+    is_max = layer.kind.data == "nn.maxpool"
+    include_pad = accel._int(params, "count_include_pad", 0)
+    _, _, h, w = nn.shape_of(layer.inputs[0])
+    x_axes = space.operands[0].axes
+
+    def count(axis: accel.Axis, lo: int, hi: int, size: int, pad_lo: int, pad_hi: int,
+              kern: int, stride: int) -> np.ndarray:
+        """Per output position along one axis: window cells that count in the divisor."""
+        rows = np.arange(lo * stride - axis.offset, (hi - 1) * stride - axis.offset + kern)
+        lo_ok, hi_ok = (-pad_lo, size + pad_hi) if include_pad else (0, size)
+        valid = ((rows >= lo_ok) & (rows < hi_ok)).astype(np.float32)
+        win = np.lib.stride_tricks.sliding_window_view(valid, kern)[::stride]
+        return win.sum(axis=1)
+
+    def run(step: Step) -> None:
+        x = step.operands[0]
+        (ph0, ph1), (pw0, pw1) = step.pads[0][2], step.pads[0][3]
+        fill = (-np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min) if is_max else 0
+        xp = np.pad(x, ((0, 0), (0, 0), (ph0, ph1), (pw0, pw1)), constant_values=fill)
+        oh = step.tile["oh"][1] - step.tile["oh"][0]
+        ow = step.tile["ow"][1] - step.tile["ow"][0]
+        win = np.lib.stride_tricks.sliding_window_view(xp, k, axis=(2, 3))
+        win = win[:, :, : (oh - 1) * s[0] + 1 : s[0], : (ow - 1) * s[1] + 1 : s[1]]
+        if is_max:
+            step.out[...] = win.max(axis=(4, 5))
+            return
+        total = win.sum(axis=(4, 5), dtype=x.dtype)
+        ch = count(x_axes[2], *step.tile["oh"], h, p[0], p[2], k[0], s[0])
+        cw = count(x_axes[3], *step.tile["ow"], w, p[1], p[3], k[1], s[1])
+        step.out[...] = total / np.outer(ch, cw).astype(x.dtype)
+
+    return run
+
+
+def _slice_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
+    def run(step: Step) -> None:
+        step.out[...] = step.operands[0]  # the load already took the strided slice
+
+    return run
+
+
+def _reference_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
+    """Vector and copy kinds: the reference kernel applied to the slices (the loops
+    that the kernel reduces over are whole in every tile)."""
+    kernel = make_kernel(_detached(layer))
+
+    def run(step: Step) -> None:
+        y = kernel(*step.operands)
+        step.out[...] = np.asarray(y).reshape(step.out.shape)
+
+    return run
+
+
+TILE_KERNELS: dict[str, Callable[[accel.LayerOp, accel.Space], TileKernel]] = {
+    "nn.conv2d": _conv_kernel,
+    "nn.matmul": _matmul_kernel,
+    "nn.linear": _matmul_kernel,
+    "nn.maxpool": _pool_kernel,
+    "nn.avgpool": _pool_kernel,
+    "nn.slice": _slice_kernel,
+}
+"""Kinds with their own tile kernel; every other kind uses `_reference_kernel`."""
+
+
+# --------------------------------------------------------------------------------------
+# BLAS threads
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run numpy's OpenBLAS on one thread inside the block.
+
+    Tile matmuls are small and many; measured on the 2-core machine under load,
+    OpenBLAS's thread hand-off made the transformer's tiles 3-12x slower than one
+    thread (threadpoolctl does the same through the same entry points).
+    """
+    fns = _openblas_thread_fns()
+    if fns is None:
+        yield
+        return
+    get, set_ = fns
+    before = get()
+    set_(1)
+    try:
+        yield
+    finally:
+        set_(before)
+
+
+@functools.cache
+def _openblas_thread_fns() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
+            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+            if get is not None and set_ is not None:
+                return get, set_
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# The executor
+
+
+class _Tensor:
+    """A placed tensor: its DRAM view, address, element size and role."""
+
+    __slots__ = ("array", "addr", "itemsize", "role", "weight_op")
+
+    def __init__(self, array: np.ndarray, addr: int, role: Role,
+                 weight_op: accel.WeightOp | None = None):
+        self.array = array
+        self.addr = addr
+        self.itemsize = array.itemsize
+        self.role = role
+        self.weight_op = weight_op
+
+
+def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
+            line_bytes: int = 64) -> Execution:
+    """Run the lowered `@main` on `inputs` (by input name); outputs by output name."""
+    check_lowered(module)
+    fn = main_func(module)
+    block = fn.body.blocks[0]
+    size = 0
+    for op in block.ops:
+        if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp):
+            size = max(size, op.addr.value.data + accel.nbytes(op.results[0].type))
+    dram = np.zeros(size + line_bytes, np.uint8)
+    values: dict[SSAValue, _Tensor] = {}
+    names = input_names(fn)
+    arg_index = {arg: i for i, arg in enumerate(block.args)}
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise SimulationError(f"missing input(s) {missing} (the model takes {names})")
+    store = weights_of(module)
+    result = Execution({}, [], size)
+    with single_threaded_blas():
+        _run_block(block, values, inputs, names, arg_index, store, dram, fn, result, line_bytes)
+    return result
+
+
+def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[str, np.ndarray],
+               names: list[str], arg_index: dict[SSAValue, int], store: WeightStore,
+               dram: np.ndarray, fn: func.FuncOp, result: Execution, line_bytes: int) -> None:
+    for op in block.ops:
+        try:
+            if isinstance(op, accel.InputOp):
+                name = names[arg_index[op.source]]  # type: ignore[index]
+                t = _place(dram, op.addr.value.data, op.output.type, Role.INPUT)
+                _write_input(t.array, inputs[name], name)
+                values[op.output] = t
+            elif isinstance(op, accel.WeightOp):
+                t = _place(dram, op.addr.value.data, op.output.type, Role.WEIGHT, op)
+                t.array[...] = constant_value(op, store)  # type: ignore[arg-type]
+                values[op.output] = t
+            elif isinstance(op, accel.ViewOp):
+                src = values[op.source]
+                shape = tuple(op.output.type.get_shape())  # type: ignore[attr-defined]
+                values[op.output] = _Tensor(src.array.reshape(shape), src.addr, src.role,
+                                            src.weight_op)
+            elif isinstance(op, accel.LayerOp):
+                out = _place(dram, op.addr.value.data, op.output.type, Role.OUTPUT)
+                values[op.output] = out
+                result.traces.append(run_layer(op, [values[v] for v in op.inputs], out,
+                                               line_bytes))
+            elif isinstance(op, func.ReturnOp):
+                for name, v in zip(output_names(fn), op.operands):
+                    result.outputs[name] = values[v].array.copy()
+        except IrflowError:
+            raise
+        except Exception as e:
+            raise SimulationError(f"while executing {op.name}: {type(e).__name__}: {e}",
+                                  op) from e
+
+
+def _place(dram: np.ndarray, addr: int, type_: Attribute, role: Role,
+           weight_op: accel.WeightOp | None = None) -> _Tensor:
+    assert isinstance(type_, TensorType)
+    dtype = numpy_dtype(type_.element_type)
+    shape = tuple(type_.get_shape())
+    n = math.prod(shape) * dtype.itemsize
+    array = dram[addr: addr + n].view(dtype).reshape(shape)
+    return _Tensor(array, addr, role, weight_op)
+
+
+def _write_input(dest: np.ndarray, value: np.ndarray, name: str) -> None:
+    value = np.asarray(value)
+    if value.shape != dest.shape:
+        raise SimulationError(
+            f"input '{name}' expects shape {list(dest.shape)}, got {list(value.shape)}")
+    dest[...] = value.astype(dest.dtype, copy=False)
+
+
+def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
+              line_bytes: int) -> LayerTrace:
+    """Execute one layer tile by tile; return its trace (module docstring)."""
+    space = accel.space_of_op(layer)
+    nest = layer.tiles
+    order = nest.order
+    extent, tile = nest.extent, nest.tile
+    kind = layer.kind.data
+    kernel = TILE_KERNELS.get(kind, _reference_kernel)(layer, space)
+    views = [t.array.reshape(a.view) for t, a in zip(operands, space.operands)]
+    out_view = out.array.reshape(space.result.view)
+    acc_dims = [tuple(sorted(a.dims)) for a in space.operands]
+    out_dims = tuple(sorted(space.result.dims))
+    red = [d for d in order if d in space.reduction]
+    chunks: list[np.ndarray] = []
+    chunk_write: list[bool] = []
+    chunk_role: list[int] = []
+    chunk_step: list[int] = []
+    memo: list[dict[tuple, np.ndarray]] = [{} for _ in range(len(operands) + 1)]
+
+    def lines(i: int, key: tuple, t: _Tensor, shape: Sequence[int],
+              ranges: Sequence[tuple[int, int, int]]) -> np.ndarray:
+        got = memo[i].get(key)
+        if got is None:
+            got = memo[i][key] = slice_lines(t.addr, shape, t.itemsize, ranges, line_bytes)
+        return got
+
+    def record(arr: np.ndarray, write: bool, role: int, step: int) -> None:
+        if arr.size:
+            chunks.append(arr)
+            chunk_write.append(write)
+            chunk_role.append(role)
+            chunk_step.append(step)
+
+    if kind == "nn.gather":
+        return _run_gather(layer, operands, out, kernel, line_bytes)
+    starts = [range(0, extent[d], tile[d]) for d in order]
+    n_steps = math.prod(len(r) for r in starts)
+    step_macs = np.zeros(n_steps, np.int64)
+    step_ops = np.zeros(n_steps, np.int64)
+    prev_keys: list[tuple | None] = [None] * len(operands)
+    prev_out: tuple | None = None
+    pending_store: tuple[np.ndarray, int] | None = None
+    visited: set[tuple] = set()
+    for s, lows in enumerate(itertools.product(*starts)):
+        t = {d: (lo, min(lo + tile[d], extent[d])) for d, lo in zip(order, lows)}
+        sizes = {d: hi - lo for d, (lo, hi) in t.items()}
+        out_ranges, _ = space.result.slice(t)
+        okey = tuple(t[d] for d in out_dims)
+        if okey != prev_out and pending_store is not None:
+            record(pending_store[0], True, int(Role.OUTPUT), pending_store[1])
+        slices = []
+        pads = []
+        for i, (acc, opnd) in enumerate(zip(space.operands, operands)):
+            ranges, pad = acc.slice(t)
+            key = tuple(t[d] for d in acc_dims[i])
+            if key != prev_keys[i]:
+                record(lines(i, key, opnd, acc.view, ranges), False, int(opnd.role), s)
+                prev_keys[i] = key
+            slices.append(views[i][_index(ranges)])
+            pads.append(pad)
+        out_lines = lines(len(operands), okey, out, space.result.view, out_ranges)
+        if okey != prev_out:
+            if okey in visited:  # partial sums revisited by an outer reduction loop
+                record(out_lines, False, int(Role.OUTPUT), s)
+            visited.add(okey)
+            prev_out = okey
+        pending_store = (out_lines, s)
+        first = all(t[d][0] == 0 for d in red)
+        last = all(t[d][1] == extent[d] for d in red)
+        out_slice = out_view[_index(out_ranges)]
+        kernel(Step(t, slices, pads, out_slice, first, last))
+        step_macs[s] = space.tile_macs(sizes)
+        step_ops[s] = space.tile_ops(sizes)
+    if pending_store is not None:
+        record(pending_store[0], True, int(Role.OUTPUT), pending_store[1])
+    return _trace(layer, space, operands, out, chunks, chunk_write, chunk_role, chunk_step,
+                  step_macs, step_ops)
+
+
+def _index(ranges: Sequence[tuple[int, int, int]]) -> tuple[slice, ...]:
+    """Numpy indices of (start, stop, step) ranges (a negative stop runs to the front)."""
+    return tuple(slice(a, b if b >= 0 else None, c) for a, b, c in ranges)
+
+
+def _run_gather(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
+                kernel: TileKernel, line_bytes: int) -> LayerTrace:
+    """One step; the data lines are the rows the run-time indices select."""
+    data, idx = operands[0], operands[1]
+    axis = accel._int(layer.params.data, "axis", 0) % data.array.ndim
+    kernel(Step({}, [data.array, idx.array], [], out.array, True, True))
+    elems = np.arange(data.array.size, dtype=np.int64).reshape(data.array.shape)
+    picked = np.take(elems, np.asarray(idx.array, np.int64), axis=axis).ravel()
+    data_lines = np.unique((data.addr + picked * data.itemsize) // line_bytes)
+    full = [(0, s, 1) for s in idx.array.shape]
+    idx_lines = slice_lines(idx.addr, idx.array.shape, idx.itemsize, full, line_bytes)
+    out_full = [(0, s, 1) for s in out.array.shape]
+    out_lines = slice_lines(out.addr, out.array.shape, out.itemsize, out_full, line_bytes)
+    space = accel.space_of_op(layer)
+    return _trace(layer, space, operands, out, [data_lines, idx_lines, out_lines],
+                  [False, False, True], [int(data.role), int(idx.role), int(Role.OUTPUT)],
+                  [0, 0, 0], np.zeros(1, np.int64), np.array([out.array.size], np.int64))
+
+
+def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor],
+           out: _Tensor, chunks: list[np.ndarray], writes: list[bool], roles: list[int],
+           steps: list[int], step_macs: np.ndarray, step_ops: np.ndarray) -> LayerTrace:
+    lengths = np.array([c.size for c in chunks], np.int64)
+    line = np.concatenate(chunks) if chunks else np.empty(0, np.int64)
+    compulsory = sum(t.array.nbytes for t in {id(t): t for t in operands}.values())
+    sparsity = None
+    for t in operands:
+        attr = t.weight_op.attributes.get("nn.sparsity") if t.weight_op is not None else None
+        if isinstance(attr, nn.SparsityAttr) and attr.is_nm:
+            sparsity = attr.pattern.data
+    return LayerTrace(
+        name=layer.label.data,
+        op=layer.kind.data,
+        unit=UNIT[layer.unit.data],
+        dtype=dtype_name(layer.inputs[0].type.element_type),  # type: ignore[attr-defined]
+        line=line,
+        write=np.repeat(np.array(writes, bool), lengths),
+        role=np.repeat(np.array(roles, np.int8), lengths),
+        step=np.repeat(np.array(steps, np.int32), lengths),
+        step_macs=step_macs,
+        step_vector_ops=step_ops if space.unit != "pe" else np.zeros_like(step_ops),
+        vector_kind=VECTOR_KIND.get(layer.kind.data, "copy" if space.unit == "dma" else "add"),
+        compulsory_bytes=int(compulsory + out.array.nbytes),
+        sparsity=sparsity,
+        notes=list(layer.notes),
+    )
