@@ -30,6 +30,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from xdsl.ir import Operation, SSAValue
 
 from irflow import intmath
@@ -214,16 +215,25 @@ def _contraction(op: Operation, linear_fn: Callable[..., np.ndarray], weight_axi
     return kernel
 
 
+def _prop_ints(op: Operation, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    attr = op.properties.get(name)
+    return default if attr is None else tuple(int(v) for v in attr.get_values())  # type: ignore[attr-defined]
+
+
+def _prop_int(op: Operation, name: str, default: int) -> int:
+    attr = op.properties.get(name)
+    return default if attr is None else int(attr.value.data)  # type: ignore[attr-defined]
+
+
 @quantized_variant(nn.Conv2dOp)
 def _qconv2d(op: nn.Conv2dOp) -> Kernel:
-    strides = K._ints(op, "strides", (1, 1))
-    pads = K._ints(op, "pads", (0, 0, 0, 0))
-    dil = K._ints(op, "dilations", (1, 1))
-    groups = K._int(op, "groups", 1)
-    out_hw = nn.shape_of(op.output)[2:]
+    strides = _prop_ints(op, "strides", (1, 1))
+    pads = _prop_ints(op, "pads", (0, 0, 0, 0))
+    dil = _prop_ints(op, "dilations", (1, 1))
+    groups = _prop_int(op, "groups", 1)
 
     def conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        return K.conv2d(x, w, None, strides, pads, dil, groups, out_hw)
+        return K.conv2d(x, w, None, strides, pads, dil, groups)
 
     return _contraction(op, conv, weight_axis=0, channel_axis=1)
 
@@ -312,14 +322,17 @@ def _qglobal_avg_pool(op: nn.GlobalAvgPoolOp) -> Kernel:
 
 @quantized_variant(nn.AvgPoolOp)
 def _qavgpool(op: nn.AvgPoolOp) -> Kernel:
-    k, s, p, out_hw, extra = K._pool_geometry(op)
-    if any(p) or any(extra):
-        raise _fail(op, "runs in integers only without padding (keep it float)")
-    finish = _pool_requantizer(op, k[0] * k[1])
+    kh, kw = _prop_ints(op, "kernel", (1, 1))
+    sh, sw = _prop_ints(op, "strides", (1, 1))
+    if any(_prop_ints(op, "pads", (0, 0, 0, 0))) or _prop_int(op, "ceil_mode", 0):
+        raise _fail(op, "runs in integers only without padding and ceil_mode (keep it float)")
+    oh, ow = nn.shape_of(op.output)[2:]
+    finish = _pool_requantizer(op, kh * kw)
     z_x = _per_tensor(op, "input", quant_type(op.input)).zero_point
 
     def pool(x: np.ndarray) -> np.ndarray:
-        win = K._windows(intmath.centered(x, z_x), k, s, (1, 1), out_hw)
+        win = sliding_window_view(intmath.centered(x, z_x), (kh, kw), axis=(2, 3))
+        win = win[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw]
         return finish(win.sum(axis=(4, 5)))
 
     return pool
