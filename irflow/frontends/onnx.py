@@ -38,9 +38,6 @@ from typing import Any
 import numpy as np
 from xdsl.dialects.builtin import (
     FileLineColLoc,
-    Float16Type,
-    Float32Type,
-    Float64Type,
     IntAttr,
     IntegerType,
     ModuleOp,
@@ -64,6 +61,7 @@ from irflow.diagnostics import IrflowError, ParseError
 from irflow.dialects import nn
 from irflow.graph import GraphBuilder
 from irflow.io import verify_module
+from irflow.weights import numpy_dtype
 
 MIN_OPSET, MAX_OPSET = 13, 21
 # Constants that are not initializers are printed inline up to this many elements.
@@ -112,8 +110,11 @@ def _onnx_elem_to_np(elem: int) -> np.dtype:
         raise OnnxImportError(f"unsupported ONNX element type {elem}") from None
 
 
-def _is_float(ty: Attribute) -> bool:
-    return isinstance(ty, Float16Type | Float32Type | Float64Type)
+def _dtype(value: SSAValue) -> np.dtype:
+    """The numpy dtype of a tensor-typed value."""
+    ty = value.type
+    assert isinstance(ty, TensorType)
+    return numpy_dtype(ty.element_type)
 
 
 # --------------------------------------------------------------------------------------
@@ -463,11 +464,7 @@ class _Importer:
         return self.emit1(cls.make(list(operands), props), hint)
 
     def scalar(self, value: float, like: SSAValue) -> SSAValue:
-        ty = like.type
-        assert isinstance(ty, TensorType)
-        from irflow.weights import numpy_dtype
-
-        return self.placeholder(np.asarray(value, numpy_dtype(ty.element_type)), "scalar")
+        return self.placeholder(np.asarray(value, _dtype(like)), "scalar")
 
     # ---- diagnostics ------------------------------------------------------------------
 
@@ -525,11 +522,8 @@ def _gelu(im: _Importer, node: _Node) -> list[SSAValue]:
 @_converter(*_BINARY)
 def _binary(im: _Importer, node: _Node) -> list[SSAValue]:
     a, b = im.value(0), im.value(1)
-    if node.op_type == "Pow" and b in im.known and b.type.element_type != a.type.element_type:  # type: ignore[attr-defined]
-        from irflow.weights import numpy_dtype
-
-        b = im.placeholder(im.known[b].array.astype(numpy_dtype(a.type.element_type)),  # type: ignore[attr-defined]
-                           im.known[b].hint)
+    if node.op_type == "Pow" and b in im.known and _dtype(b) != _dtype(a):
+        b = im.placeholder(im.known[b].array.astype(_dtype(a)), im.known[b].hint)
     return [im.make(_BINARY[node.op_type], [a, b])]
 
 
@@ -895,12 +889,10 @@ def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
     to = _onnx_elem_to_np(int(im.attr("to")))
     if x in im.known:
         return [im.known[x].array.astype(to)]
-    from irflow.weights import numpy_dtype
-
-    if numpy_dtype(x.type.element_type) == to:  # type: ignore[attr-defined]
+    if _dtype(x) == to:
         return [x]
     raise UnsupportedOperatorError(
-        f"Cast of a runtime value from {numpy_dtype(x.type.element_type)} to {to} is not "  # type: ignore[attr-defined]
+        f"Cast of a runtime value from {_dtype(x)} to {to} is not "
         "supported (only casts of import-time constants, or to the same type)",
         im.where(),
     )
