@@ -469,19 +469,16 @@ def _removed_channel_maps(fn: func.FuncOp, analysis: ChannelAnalysis,
 
 def _correction(op: Operation, x_removed: np.ndarray, weights: _Weights) -> np.ndarray:
     """What the removed input channels add to `op`'s output (pre-activation, no bias)."""
-    from irflow.backends.reference.kernels import conv2d, linear, matmul
+    from irflow.backends.reference.kernels import evaluate_op
 
     w = weights.value(defining_constant(op.operands[1]))  # type: ignore[arg-type]
-    if isinstance(op, nn.Conv2dOp):
-        return conv2d(x_removed, w, None, _ints(op.strides), _ints(op.pads),
-                      _ints(op.dilations), 1, nn.shape_of(op.output)[2:])
-    if isinstance(op, nn.LinearOp):
-        return linear(x_removed, w)
-    return matmul(x_removed, w)
-
-
-def _ints(attr: object) -> tuple[int, ...]:
-    return tuple(int(v) for v in attr.get_values())  # type: ignore[attr-defined]
+    props = {k: v for k, v in op.properties.items() if k != "act"}
+    bare = type(op).create(operands=list(op.operands[:2]),
+                           result_types=[op.results[0].type], properties=props)
+    try:  # the same op without bias and activation, evaluated by the reference kernels
+        return evaluate_op(bare, [x_removed, w])[0]
+    finally:
+        bare.erase()
 
 
 def _uniform(k: np.ndarray) -> bool:
