@@ -86,6 +86,13 @@ CASES: list[tuple[str, str, str, str]] = [
      "5:7", "block 'b' needs parameter 'ch'"),
     ("unpack-count", HEAD + "  a, b = split(x, axis=1, parts=3)\n  return a\n}",
      "2:10", "expected 2 values on the right, got 3"),
+    ("misspelled-keyword-model", "modle m(x: f32[1]) {\n  return x\n}",
+     "1:1", "unexpected name 'modle'; expected 'block' or 'model'; did you mean 'model'?"),
+    ("misspelled-keyword-return", HEAD + "  y = relu(x)\n  retrun y\n}",
+     "3:3", "unknown statement 'retrun'; did you mean 'return'?"),
+    ("misspelled-keyword-else", HEAD + "  if true {\n    y = relu(x)\n  } esle {\n  }\n"
+     "  return x\n}",
+     "4:5", "unknown statement 'esle'; did you mean 'else'?"),
     ("keyword-as-name", HEAD + "  return = relu(x)\n}",
      "2:10", "unexpected '='"),
 ]
@@ -142,3 +149,59 @@ def test_missing_weights_file_and_source_file(tmp_path) -> None:
         compile_source(HEAD + "  return x\n}", weights=tmp_path / "nope.npz")
     with pytest.raises(IrflowError, match="cannot read"):
         compile_file(tmp_path / "nope.irf")
+
+
+def _mutations(text: str, rng: np.random.Generator, count: int):
+    """Seeded single edits: delete, duplicate or replace a character, or swap two tokens."""
+    alphabet = list("()[]{},=:.#-+*/<>!\"x1 \n") + ["return", "if", "model", "block", "relu"]
+    for _ in range(count):
+        i = int(rng.integers(len(text)))
+        kind = int(rng.integers(4))
+        if kind == 0:
+            yield text[:i] + text[i + 1:]
+        elif kind == 1:
+            yield text[:i] + text[i] + text[i:]
+        elif kind == 2:
+            yield text[:i] + str(rng.choice(alphabet)) + text[i + 1:]
+        else:
+            words = text.split(" ")
+            a, b = (int(v) for v in rng.integers(len(words), size=2))
+            words[a], words[b] = words[b], words[a]
+            yield " ".join(words)
+
+
+def test_mutated_programs_fail_cleanly_or_compile() -> None:
+    """No edit of a valid program escapes as anything but an IrflowError with a location."""
+    from irflow.zoo import source
+
+    rng = np.random.default_rng(2024)  # the seed is fixed so failures reproduce
+    failures = 0
+    for text in (source("lenet5"), source("digits_cnn"), BLOCKY):
+        for mutated in _mutations(text, rng, 150):
+            try:
+                compile_source(mutated, "fuzz.irf")
+            except IrflowError as e:
+                failures += 1
+                rendered = str(e)
+                assert "\n" not in rendered, (mutated, rendered)
+                assert rendered.startswith("fuzz.irf:"), (mutated, rendered)
+    assert failures > 200  # most edits break the program
+
+
+BLOCKY = """\
+block unit(x, ch, stride=1) {
+  conv = conv2d(x, out=ch, kernel=3, stride=stride, pad=1, bias=false)
+  bn = batchnorm(conv)
+  if stride == 1 and shape(x)[1] == ch {
+    return relu(add(bn, x))
+  }
+  return relu(bn)
+}
+model m(x: f32[1, 4, 8, 8]) {
+  a = unit(x, ch=4)
+  b = unit(a, ch=8, stride=2)
+  parts = split(b, axis=1, parts=2)
+  y = concat(parts[0], parts[1], axis=1)
+  return y
+}
+"""

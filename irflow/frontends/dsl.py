@@ -86,6 +86,9 @@ def _parser() -> Lark:
 # Tokens not worth listing in "expected ..." when something more telling is expected.
 _OPERATOR_TOKENS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "__ANON_0", "__ANON_1",
                     "COMP_OP", "AND", "OR", "LSQB"}
+_KEYWORD_TOKENS = {"MODEL", "BLOCK", "RETURN", "IF", "ELIF", "ELSE", "TRUE", "FALSE", "AND",
+                   "OR", "NOT"}
+_STATEMENT_KEYWORDS = ["return", "if", "elif", "else"]
 _TOKEN_WORDS = {"NAME": "a name", "INT": "an integer", "FLOAT": "a number",
                 "STRING": "a string", "COMP_OP": "a comparison", "$END": "end of input"}
 
@@ -100,16 +103,35 @@ def _token_word(name: str) -> str:
     return f"'{pattern.value}'" if pattern.type == "str" else name.lower()
 
 
+_EXPRESSION_START = {"NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "MINUS", "TRUE", "FALSE",
+                     "NOT"}
+
+
 def _expected_phrase(expected: set[str] | frozenset[str]) -> str:
     names = set(expected)
-    if names - _OPERATOR_TOKENS:
+    words: set[str] = set()
+    if {"NAME", "INT", "LPAR"} <= names:
+        names -= _EXPRESSION_START
+        words.add("an expression")
+    if names - _OPERATOR_TOKENS or words:
         names -= _OPERATOR_TOKENS
-    words = sorted({_token_word(n) for n in names})
-    if not words:
-        return ""
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
+    words |= {_token_word(n) for n in names}
+    ordered = sorted(words)
+    if len(ordered) <= 1:
+        return "".join(ordered)
+    return ", ".join(ordered[:-1]) + " or " + ordered[-1]
+
+
+def _acceptable(e: UnexpectedToken) -> set[str]:
+    """The terminals the parser would really accept here.
+
+    `e.expected` of an LALR parser may list tokens that only a reduction would reject;
+    asking the interactive parser is exact (and only costs time on an error).
+    """
+    try:
+        return set(e.interactive_parser.accepts()) - {"$END"}
+    except Exception:  # noqa: BLE001 - fall back to lark's own (over-approximate) set
+        return set(e.expected)
 
 
 def _unclosed_bracket(text: str) -> tuple[str, int, int] | None:
@@ -147,12 +169,26 @@ def _translate_lark_error(e: UnexpectedInput, text: str, filename: str) -> Parse
             expected = _expected_phrase(e.expected)
             return ParseError("unexpected end of input" +
                               (f"; expected {expected}" if expected else ""), where)
-        if tok.type in ("NAME", "INT", "FLOAT", "STRING"):
-            found = f"{_token_word(tok.type)} '{tok.value}'"
+        prev = (e.token_history or [None])[-1]
+        if (isinstance(prev, Token) and prev.type == "NAME" and "EQUAL" in e.expected
+                and tok.type != "LPAR"):
+            # `retrun x`: a misspelled keyword reads as the start of an assignment
+            close = difflib.get_close_matches(prev.value, _STATEMENT_KEYWORDS, n=1, cutoff=0.6)
+            if close:
+                return ParseError(f"unknown statement '{prev.value}'; did you mean '{close[0]}'?",
+                                  f"{filename}:{prev.line}:{prev.column}")
+        nouns = {"NAME": "name", "INT": "integer", "FLOAT": "number", "STRING": "string"}
+        if tok.type in nouns:
+            found = f"{nouns[tok.type]} '{tok.value}'"
         else:
             found = f"'{tok.value}'"
-        expected = _expected_phrase(e.expected)
+        accepted = _acceptable(e)
+        expected = _expected_phrase(accepted)
         msg = f"unexpected {found}" + (f"; expected {expected}" if expected else "")
+        keywords = [_token_word(n).strip("'") for n in accepted if n in _KEYWORD_TOKENS]
+        close = difflib.get_close_matches(str(tok.value), keywords, n=1, cutoff=0.6)
+        if tok.type == "NAME" and close:
+            msg += f"; did you mean '{close[0]}'?"
         if "EQUAL" in e.expected and tok.type == "LPAR":
             # `relu(x)` as a statement: point at the call's name, not at its '('
             line = text.splitlines()[e.line - 1]
