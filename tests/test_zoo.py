@@ -168,3 +168,35 @@ def test_model_bytes_counts_packed_storage_bits() -> None:
     assert model_bytes(module) == 8 + 12 + 14  # ceil(60 / 8) = 8
     # every weight feeds an nn op, none as a batchnorm buffer: all are parameters
     assert param_count(module) == 15 + 12 + 7
+
+
+def test_transformer_encoder_matches_a_numpy_encoder(models: dict) -> None:
+    """The DSL encoder is the textbook one: per-head softmax(QKᵀ/√d)V, post-norm, GELU."""
+    from math import erf, sqrt
+
+    module = models["transformer_encoder"]
+    w = {k: v.astype(np.float64) for k, v in weights_of(module).items()}
+    x = np.random.default_rng(3).standard_normal((1, 128, 256))
+    gelu = np.vectorize(lambda v: 0.5 * v * (1 + erf(v / sqrt(2))))
+
+    def layernorm(v, p):
+        mu, var = v.mean(-1, keepdims=True), v.var(-1, keepdims=True)
+        return (v - mu) / np.sqrt(var + 1e-5) * w[f"{p}.weight"] + w[f"{p}.bias"]
+
+    def lin(v, p):
+        return v @ w[f"{p}.weight"].T + w[f"{p}.bias"]
+
+    h = x[0]
+    for i in range(2):
+        p = f"layers.{i}"
+        q, k, v = (lin(h, f"{p}.self_attn.{n}").reshape(128, 4, 64).transpose(1, 0, 2)
+                   for n in "qkv")
+        scores = q @ k.transpose(0, 2, 1) / 8.0
+        probs = np.exp(scores - scores.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        attn = (probs @ v).transpose(1, 0, 2).reshape(128, 256)
+        h = layernorm(h + lin(attn, f"{p}.self_attn.out_proj"), f"{p}.norm1")
+        ffn = lin(gelu(lin(h, f"{p}.linear1")), f"{p}.linear2")
+        h = layernorm(h + ffn, f"{p}.norm2")
+    out = run(module, {"x": x.astype(np.float32)})["out"]
+    np.testing.assert_allclose(out[0], h, atol=2e-4)
