@@ -43,7 +43,7 @@ from irflow.passes import plan_memory as pm
 from irflow.passes.tile import (
     NEST_ATTR,
     WARNING_ATTR,
-    cache_bytes_of,
+    cache_of,
     choose_tiling,
     elem_bytes,
     is_layer,
@@ -59,14 +59,15 @@ def _addrs(op: Operation) -> list[int]:
     return [int(v) for v in attr.get_values()]
 
 
-def _nest(op: Operation, space: accel.Space, cache: int) -> tuple[accel.NestAttr, list[str]]:
+def _nest(op: Operation, space: accel.Space,
+          cache: tuple[int, int]) -> tuple[accel.NestAttr, list[str]]:
     nest = op.attributes.get(NEST_ATTR)
     notes = []
     warning = op.attributes.get(WARNING_ATTR)
     if warning is not None:
         notes.append(warning.data)  # type: ignore[attr-defined]
     if nest is None:
-        tiling = tile_op(op, space, cache)
+        tiling = tile_op(op, space, cache[0], line_bytes=cache[1])
         return tiling.nest(space), notes + ([tiling.warning] if tiling.warning else [])
     if not isinstance(nest, accel.NestAttr):
         raise LoweringError(f"{NEST_ATTR} expects #accel.nest<...>, got {nest}", op)
@@ -78,7 +79,7 @@ def _nest(op: Operation, space: accel.Space, cache: int) -> tuple[accel.NestAttr
     return nest, notes
 
 
-def lower_function(fn: func.FuncOp, cache: int) -> None:
+def lower_function(fn: func.FuncOp, cache: tuple[int, int]) -> None:
     """Lower one nn-level function in place (module docstring)."""
     block = fn.body.blocks[0]
     if pm.ARG_ADDRS_ATTR not in fn.attributes:
@@ -111,7 +112,8 @@ def lower_function(fn: func.FuncOp, cache: int) -> None:
         fn.attributes.pop(key, None)
 
 
-def _lower_op(op: Operation, labels: dict[Operation, str], cache: int) -> list[Operation]:
+def _lower_op(op: Operation, labels: dict[Operation, str],
+              cache: tuple[int, int]) -> list[Operation]:
     if isinstance(op, nn.ConstantOp):
         ty = op.output.type
         assert isinstance(ty, TensorType)
@@ -139,7 +141,7 @@ def _lower_op(op: Operation, labels: dict[Operation, str], cache: int) -> list[O
                           nest, dict(op.properties), notes)]
 
 
-def _lower_split(op: nn.SplitOp, label: str, cache: int) -> list[Operation]:
+def _lower_split(op: nn.SplitOp, label: str, cache: tuple[int, int]) -> list[Operation]:
     axis = op.axis.value.data % len(nn.shape_of(op.input))
     addrs = _addrs(op)
     out: list[Operation] = []
@@ -153,7 +155,7 @@ def _lower_split(op: nn.SplitOp, label: str, cache: int) -> list[Operation]:
         shape = nn.shape_of(res)
         space = accel.layer_space("nn.slice", [nn.shape_of(op.input)], shape, params)
         itemsizes = [elem_bytes(op.input.type), elem_bytes(res.type)]
-        tiling = choose_tiling(space, itemsizes, cache)
+        tiling = choose_tiling(space, itemsizes, cache[0], line_bytes=cache[1])
         ty = res.type
         assert isinstance(ty, TensorType)
         out.append(accel.LayerOp(f"{label}.{i}", "nn.slice", [op.input], ty, addrs[i], "dma",
@@ -178,9 +180,10 @@ class LowerToAccelPass(ModulePass):
 
     machine: str = "default"  # cache size for layers the `tile` pass did not annotate
     cache_bytes: int = 0  # override the machine's cache capacity (bytes); 0 = the machine's
+    line_bytes: int = 0  # override the machine's cache line (bytes); 0 = the machine's
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        cache = self.cache_bytes or cache_bytes_of(self.machine)
+        cache = cache_of(self.machine, self.cache_bytes, self.line_bytes)
         for fn in module.ops:
             if isinstance(fn, func.FuncOp) and fn.body.blocks:
                 lower_function(fn, cache)

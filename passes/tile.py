@@ -141,29 +141,9 @@ def working_set(space: accel.Space, sizes: Mapping[str, int], itemsizes: Sequenc
 
 
 def traffic(space: accel.Space, sizes: Mapping[str, int], order: Sequence[str],
-            itemsizes: Sequence[int], cache_bytes: int) -> float:
-    """Estimated bytes streamed: each slice is loaded when a loop it depends on steps
-    (stationary otherwise); partial sums are stored and reloaded when a reduction loop
-    sits outside an output loop. Reloads of a tensor that fits half the cache are
-    counted at half price (they hit)."""
-    trips = [-(-space.extents[d] // sizes[d]) for d in order]
-
-    def changes(dims: frozenset[str]) -> int:
-        last = max((i for i, d in enumerate(order) if d in dims), default=-1)
-        return math.prod(trips[: last + 1])
-
-    total = 0.0
-    for acc, b in zip(space.operands, itemsizes):
-        tile = acc.tile_elems(sizes) * b
-        whole = math.prod(acc.view) * b
-        loads = changes(acc.dims)
-        first = min(whole, tile * loads)
-        total += first + (tile * loads - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
-    out_tile = space.result.tile_elems(sizes) * itemsizes[-1]
-    stores = changes(space.result.dims)
-    distinct = math.prod(t for d, t in zip(order, trips) if d in space.result.dims)
-    total += out_tile * (2 * stores - distinct)  # stores + partial-sum reloads
-    return total
+            itemsizes: Sequence[int], cache_bytes: int, line_bytes: int = 64) -> float:
+    """Estimated bytes streamed by one tiling (see `_grid_traffic`)."""
+    return choose_tiling(space, itemsizes, cache_bytes, sizes, order, line_bytes).traffic
 
 
 def candidate_sizes(extent: int, dim: str) -> list[int]:
@@ -188,7 +168,7 @@ PE_ROUNDED = frozenset({"f", "c", "m", "n", "k"})
 
 def choose_tiling(space: accel.Space, itemsizes: Sequence[int], cache_bytes: int,
                   fixed: Mapping[str, int] | None = None,
-                  order: Sequence[str] | None = None) -> Tiling:
+                  order: Sequence[str] | None = None, line_bytes: int = 64) -> Tiling:
     """The default rule (module docstring) with some loops `fixed` and/or the `order` given.
 
     Scores every combination of candidate sizes (`candidate_sizes`) at once with numpy
@@ -213,12 +193,13 @@ def choose_tiling(space: accel.Space, itemsizes: Sequence[int], cache_bytes: int
     accesses = (*space.operands, space.result)
     elems = [_grid_elems(a, grid) for a in accesses]
     ws = sum(e * b for e, b in zip(elems, itemsizes))
+    moved = [_grid_line_bytes(a, grid, b, line_bytes) for a, b in zip(accesses, itemsizes)]
     steps = np.ones((1,) * rank, np.int64)
     for d in dims:
         steps = steps * trips[d]
     best_cost = None
     for o in orders:
-        cost = _grid_traffic(space, o, elems, itemsizes, trips, cache_bytes)
+        cost = _grid_traffic(space, o, moved, itemsizes, trips, cache_bytes)
         if best_cost is None:
             best_cost, best_idx = cost, np.zeros(cost.shape, np.int64)
         else:
@@ -246,23 +227,55 @@ def _warning(ws: int, cache_bytes: int) -> str | None:
             f"{cache_bytes}: this layer streams from DRAM")
 
 
-def _grid_elems(acc: accel.Access, grid: Mapping[str, np.ndarray]) -> np.ndarray:
-    n: np.ndarray | int = 1
+def _grid_counts(acc: accel.Access, grid: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Per view axis, the slice length over the grid of candidate sizes."""
+    out = []
     for size, ax in zip(acc.view, acc.axes):
         if ax.kind in ("dim", "affine"):
-            n = n * grid[ax.dim]
+            out.append(grid[ax.dim])
         elif ax.kind == "full":
-            n = n * size
+            out.append(np.array(size))
         elif ax.kind == "window":
-            n = n * np.minimum(size, (grid[ax.dim] - 1) * ax.stride
-                               + ax.dilation * (ax.kernel - 1) + 1)
-    return np.asarray(n, np.float64)
+            out.append(np.minimum(size, (grid[ax.dim] - 1) * ax.stride
+                                  + ax.dilation * (ax.kernel - 1) + 1))
+        else:
+            out.append(np.array(1))
+    return out
 
 
-def _grid_traffic(space: accel.Space, order: Sequence[str], elems: Sequence[np.ndarray],
+def _grid_elems(acc: accel.Access, grid: Mapping[str, np.ndarray]) -> np.ndarray:
+    n: np.ndarray = np.ones(1)
+    for c in _grid_counts(acc, grid):
+        n = n * c
+    return n
+
+
+def _grid_line_bytes(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: int,
+                     line: int) -> np.ndarray:
+    """Bytes a slice moves at cache-line granularity: its contiguous runs (the trailing
+    axes it covers whole, plus one partial axis) each round up to whole lines."""
+    counts = _grid_counts(acc, grid)
+    run: np.ndarray = np.ones(1)
+    whole: np.ndarray = np.ones(1, bool)
+    for size, ax, c in reversed(list(zip(acc.view, acc.axes, counts))):
+        strided = ax.kind == "affine" and ax.stride != 1
+        take = whole & ~(strided & (c > 1))
+        run = np.where(take, run * c, run)
+        whole = take & (c == size)
+    elems = _grid_elems(acc, grid)
+    run_bytes = run * itemsize
+    lines_per_run = np.ceil(run_bytes / line) + (run_bytes % line != 0)
+    return elems / run * lines_per_run * line
+
+
+def _grid_traffic(space: accel.Space, order: Sequence[str], moved: Sequence[np.ndarray],
                   itemsizes: Sequence[int], trips: Mapping[str, np.ndarray],
                   cache_bytes: int) -> np.ndarray:
-    """`traffic` over the whole grid of candidate sizes."""
+    """Estimated bytes streamed, over the whole grid of candidate sizes (`moved`: bytes
+    per slice load, whole lines): each slice is loaded when a loop it depends on steps
+    (stationary otherwise); partial sums are stored and reloaded when a reduction loop
+    sits outside an output loop. Reloads of a tensor that fits half the cache are
+    counted at half price (they hit)."""
     def changes(dims: frozenset[str]) -> np.ndarray:
         last = max((i for i, d in enumerate(order) if d in dims), default=-1)
         out: np.ndarray = np.ones(1)
@@ -271,13 +284,12 @@ def _grid_traffic(space: accel.Space, order: Sequence[str], elems: Sequence[np.n
         return out
 
     total: np.ndarray = np.zeros(1)
-    for acc, e, b in zip(space.operands, elems, itemsizes):
-        tile = e * b
+    for acc, tile, b in zip(space.operands, moved, itemsizes):
         whole = math.prod(acc.view) * b
         moved = tile * changes(acc.dims)
         first = np.minimum(whole, moved)
         total = total + first + (moved - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
-    out_tile = elems[-1] * itemsizes[-1]
+    out_tile = moved[-1]
     distinct: np.ndarray = np.ones(1)
     for d in order:
         if d in space.result.dims:
@@ -353,18 +365,22 @@ def full_order(space: accel.Space, order: Sequence[str] | None) -> tuple[str, ..
     return tuple(named + [d for d in space.dims if d not in named])
 
 
-def cache_bytes_of(machine: str) -> int:
-    """The cache capacity of a machine preset or TOML file."""
+def cache_of(machine: str, cache_bytes: int = 0, line_bytes: int = 0) -> tuple[int, int]:
+    """(capacity, line size) in bytes of the cache of a machine preset or TOML file;
+    non-zero arguments override the machine's values."""
+    if cache_bytes and line_bytes:
+        return cache_bytes, line_bytes
     # The machine description lives with the simulator; this lazy import is the one
     # place a pass reads it (a pass option names the target, as MLIR's target triple).
     from irflow.backends.sim.machine import load_machine
 
-    return int(load_machine(machine or None).cache.size_bytes)
+    cache = load_machine(machine or None).cache
+    return cache_bytes or int(cache.size_bytes), line_bytes or int(cache.line_bytes)
 
 
 def tile_op(op: Operation, space: accel.Space, cache_bytes: int,
             sizes: Mapping[str, int] | None = None, order: Sequence[str] | None = None,
-            layer: Mapping[str, int] | None = None) -> Tiling:
+            layer: Mapping[str, int] | None = None, line_bytes: int = 64) -> Tiling:
     """The tiling of one op: its own attributes, then per-layer, then global options."""
     own_sizes, own_order = _op_overrides(op, space)
     if layer:
@@ -374,7 +390,7 @@ def tile_op(op: Operation, space: accel.Space, cache_bytes: int,
     fixed.update(own_sizes)
     itemsizes = [elem_bytes(v.type) for v in (*op.operands, op.results[0])]
     return choose_tiling(space, itemsizes, cache_bytes, fixed,
-                         full_order(space, own_order or order))
+                         full_order(space, own_order or order), line_bytes)
 
 
 @dataclass(frozen=True)
@@ -388,9 +404,10 @@ class TilePass(ModulePass):
     order: str = ""
     layers: str = ""
     cache_bytes: int = 0  # override the machine's cache capacity (bytes); 0 = the machine's
+    line_bytes: int = 0  # override the machine's cache line (bytes); 0 = the machine's
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        cache = self.cache_bytes or cache_bytes_of(self.machine)
+        cache, line = cache_of(self.machine, self.cache_bytes, self.line_bytes)
         sizes = parse_sizes(self.sizes, "sizes")
         order = [s.strip() for s in self.order.split(",") if s.strip()] or None
         per_layer = parse_layers(self.layers)
@@ -407,7 +424,7 @@ class TilePass(ModulePass):
                 except VerifyException as e:
                     raise PassError(f"tile: {e}", op) from None
                 seen.add(label)
-                tiling = tile_op(op, space, cache, sizes, order, per_layer.get(label))
+                tiling = tile_op(op, space, cache, sizes, order, per_layer.get(label), line)
                 op.attributes[NEST_ATTR] = tiling.nest(space)
                 if tiling.warning:
                     op.attributes[WARNING_ATTR] = StringAttr(tiling.warning)

@@ -55,9 +55,9 @@ def lower(module: ModuleOp, machine: Machine) -> ModuleOp:
     from irflow.passes.tile import TilePass
 
     lowered = attach_weights(module.clone(), weights_of(module))
-    cache = machine.cache.size_bytes
-    passes = (TilePass(cache_bytes=cache), PlanMemoryPass(align=machine.cache.line_bytes),
-              LowerToAccelPass(cache_bytes=cache))
+    cache, line = machine.cache.size_bytes, machine.cache.line_bytes
+    passes = (TilePass(cache_bytes=cache, line_bytes=line), PlanMemoryPass(align=line),
+              LowerToAccelPass(cache_bytes=cache, line_bytes=line))
     ctx = make_context()
     for p in passes:  # applied directly: the pass manager's per-pass IR dumps cost ~0.1 s each
         p.apply(ctx, lowered)
