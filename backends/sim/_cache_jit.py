@@ -1,0 +1,72 @@
+"""Optional numba kernel for `LRUCache` (install the `fast` extra: `pip install irflow[fast]`).
+
+A per-access loop over `tags[sets, ways]` with last-use stamps, compiled by numba
+(cached on disk after the first compile). Same semantics and the same state
+format at the boundary as the numpy kernel in `cache.py`, which is the fallback
+and the reference this one is tested against (`tests/test_cache.py`). Importing
+this module raises ImportError when numba is not installed.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def _kernel(lines, writes, sets, tags, stamp, dirty, clock, code):  # pragma: no cover - jitted
+    ways = tags.shape[1]
+    pow2 = (sets & (sets - 1)) == 0
+    for i in range(lines.size):
+        line = lines[i]
+        s = (line & (sets - 1)) if pow2 else line % sets
+        clock += 1
+        found = -1
+        for w in range(ways):
+            if tags[s, w] == line:
+                found = w
+                break
+        if found >= 0:
+            stamp[s, found] = clock
+            if writes[i]:
+                dirty[s, found] = True
+            code[i] = 1
+            continue
+        victim = 0
+        oldest = stamp[s, 0]
+        for w in range(1, ways):
+            if stamp[s, w] < oldest:
+                oldest = stamp[s, w]
+                victim = w
+        c = 0
+        if tags[s, victim] >= 0:
+            c = 6 if dirty[s, victim] else 2
+        tags[s, victim] = line
+        stamp[s, victim] = clock
+        dirty[s, victim] = writes[i]
+        code[i] = c
+    return clock
+
+
+def simulate(
+    lines: np.ndarray, writes: np.ndarray, sets: int, ways: int,
+    res_lines: np.ndarray, res_dirty: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(code per access, resident lines by set in LRU order, their dirty bits) — the
+    contract of `cache._simulate`, starting from the given resident state."""
+    tags = np.full((sets, ways), -1, np.int64)
+    stamp = np.zeros((sets, ways), np.int64)  # 0 = empty; valid stamps are >= 1
+    dirty = np.zeros((sets, ways), np.bool_)
+    if res_lines.size:
+        s = res_lines % sets  # grouped by set, LRU first
+        first = np.searchsorted(s, s)  # index of the first entry of each entry's set
+        rank = np.arange(s.size) - first
+        tags[s, rank] = res_lines
+        stamp[s, rank] = rank + 1
+        dirty[s, rank] = res_dirty
+    code = np.empty(lines.size, np.uint8)
+    _kernel(lines, writes, sets, tags, stamp, dirty, ways + 1, code)
+    valid = tags.ravel() >= 0
+    set_idx = np.repeat(np.arange(sets), ways)[valid]
+    o = np.lexsort((stamp.ravel()[valid], set_idx))
+    return code, tags.ravel()[valid][o], dirty.ravel()[valid][o]
