@@ -93,6 +93,12 @@ CASES: list[tuple[str, str, str, str]] = [
     ("misspelled-keyword-else", HEAD + "  if true {\n    y = relu(x)\n  } esle {\n  }\n"
      "  return x\n}",
      "4:5", "unknown statement 'esle'; did you mean 'else'?"),
+    ("duplicate-block-parameter",
+     "block b(x, ch, ch) {\n  return x\n}\n" + HEAD + "  return x\n}",
+     "1:16", "block 'b' has two parameters named 'ch'"),
+    ("duplicate-block",
+     "block b(x) {\n  return x\n}\nblock b(y) {\n  return y\n}\n" + HEAD + "  return x\n}",
+     "4:7", "block 'b' is already defined at <string>:1:1"),
     ("keyword-as-name", HEAD + "  return = relu(x)\n}",
      "2:10", "unexpected '='"),
 ]

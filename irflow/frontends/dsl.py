@@ -252,6 +252,13 @@ class _Stmt:
 
 
 class _Compiler:
+    """Evaluates a parsed program, appending ops to one `GraphBuilder`.
+
+    Statements run in order; expressions evaluate to tensors (SSA values) or
+    compile-time values; a block call runs the block's body in a fresh scope whose
+    names are prefixed by the instance name.
+    """
+
     def __init__(self, filename: str, weights: WeightStore | None, weights_file: str, seed: int):
         self.filename = filename
         self.file_attr = StringAttr(filename)
@@ -290,6 +297,13 @@ class _Compiler:
                 if name_tok in LAYERS or name_tok in BUILTINS:
                     raise ParseError(f"block '{name_tok}' has the name of a built-in layer",
                                      self.where(name_tok))
+                seen: set[str] = set()
+                for param in item.children[1:-1]:
+                    if param is not None and param.children[0] in seen:
+                        raise ParseError(f"block '{name_tok}' has two parameters named "
+                                         f"'{param.children[0]}'", self.where(param))
+                    if param is not None:
+                        seen.add(str(param.children[0]))
                 self.blocks[str(name_tok)] = item
             else:
                 models.append(item)
