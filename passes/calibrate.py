@@ -202,9 +202,17 @@ def mse_threshold(h: StreamingHistogram, bits: int, symmetric: bool,
 
 
 def entropy_threshold(h: StreamingHistogram, bits: int, max_candidates: int = 256) -> float:
-    """TensorRT's entropy calibration on the |x| histogram (KL(P‖Q), smoothed)."""
+    """TensorRT's entropy calibration on the |x| histogram (KL(P‖Q), smoothed).
+
+    As NVIDIA's pytorch-quantization does, the zero bin's count is replaced by its
+    neighbour's (a post-ReLU tensor's spike of exact zeros would otherwise dominate
+    the first chunk and pull the threshold down), and a non-negative tensor gets
+    `2^bits` levels (it is stored unsigned), a signed one `2^(bits−1)` per side.
+    """
     hist = h.abs_counts().astype(np.float64)
-    nq = 1 << (bits - 1)
+    if len(hist) > 1:
+        hist[0] = hist[1]
+    nq = 1 << (bits - 1 + int(h.min >= 0))
     n = len(hist)
     if n <= nq:
         return max(abs(h.min), abs(h.max))
@@ -568,12 +576,12 @@ class CalibratePass(ModulePass):
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise PassError(f"calibrate: unknown method '{self.method}' "
+            raise PassError(f"option method: unknown method '{self.method}' "
                             f"(expected one of {', '.join(METHODS)})")
         if not 0 < self.percentile <= 100:
-            raise PassError(f"calibrate: percentile must be in (0, 100], got {self.percentile}")
+            raise PassError(f"option percentile must be in (0, 100], got {self.percentile}")
         if self.bits not in (4, 8):
-            raise PassError(f"calibrate: bits must be 4 or 8, got {self.bits}")
+            raise PassError(f"option bits must be 4 or 8, got {self.bits}")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.data:
