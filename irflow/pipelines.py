@@ -33,4 +33,8 @@ DEFAULT: tuple[str, ...] = (
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "default": DEFAULT,
+    # 2:4 on the trained weights (fold-batchnorm, in default, keeps `nn.sparsity`), then cleanup.
+    "sparse": ("prune{mode=nm n=2 m=4}", "default"),
+    # sparse, then int8 (calibrate on --calib data); quantize keeps the 2:4 attribute.
+    "int8-sparse": ("sparse", "calibrate", "quantize{bits=8 granularity=per-channel}"),
 }

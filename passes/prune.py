@@ -177,9 +177,12 @@ class _Weights:
         return new
 
     def add_constant(self, hint: str, array: np.ndarray, before: Operation,
-                     elem: object) -> SSAValue:
+                     elem: object, inline: bool = False) -> SSAValue:
+        """A new constant before `before`: inline `dense<...>` or a weight-store entry."""
         ty = TensorType(elem, list(array.shape))  # type: ignore[arg-type]
-        const = nn.ConstantOp(nn.WeightAttr(self.store.add(hint, array)), ty)
+        value = (dense_attr(array, elem) if inline  # type: ignore[arg-type]
+                 else nn.WeightAttr(self.store.add(hint, array)))
+        const = nn.ConstantOp(value, ty)
         const.location = before.location
         _insert_before(const, before)
         return const.output
@@ -595,6 +598,8 @@ def _apply_correction(op: Operation, corr: np.ndarray, weights: _Weights, fold: 
     """Fold the removed channels' constant contribution into `op`'s output."""
     has_bias_slot = isinstance(op, nn.Conv2dOp | nn.LinearOp)
     hint = _producer_key(op).removesuffix(".weight")
+    w_const = defining_constant(op.operands[1])
+    inline = w_const is not None and isinstance(w_const.value, DenseIntOrFPElementsAttr)
     if has_bias_slot and (_uniform(corr) or fold == "bias"):
         # uniform: any position; fold=bias: the interior value (away from the padding)
         spatial = corr.shape[2:]
@@ -607,7 +612,7 @@ def _apply_correction(op: Operation, corr: np.ndarray, weights: _Weights, fold: 
             weights.replace_operand(op, 2, (b + per_channel).astype(b.dtype))
             return
         bias = weights.add_constant(f"{hint}.bias", per_channel.astype(np.float32), op,
-                                    _elem(op.results[0]))
+                                    _elem(op.results[0]), inline)
         new = type(op).create(operands=[*op.operands, bias],
                               result_types=[r.type for r in op.results],
                               properties=dict(op.properties), attributes=dict(op.attributes))
@@ -622,8 +627,8 @@ def _apply_correction(op: Operation, corr: np.ndarray, weights: _Weights, fold: 
     out = op.results[0]
     uniform = _uniform(corr)
     array = corr[:1].reshape(corr.shape[1]) if uniform and corr.ndim == 2 else corr[:1]
-    c = weights.add_constant(f"{hint}.pruned_channels", array.astype(np.float32),
-                             op, _elem(out))
+    c = weights.add_constant(f"{hint}.removed_channels", array.astype(np.float32),
+                             op, _elem(out), inline and array.size <= 100)
     act = op.properties.pop("act", None)
     props = {"act": act} if act is not None else {}
     add = nn.AddOp.make([out, c], props)

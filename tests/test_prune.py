@@ -424,3 +424,22 @@ def test_zoo_models_prune_verify_and_run(name, ratio):
     n_conv = sum(isinstance(op, nn.Conv2dOp) for op in main_func(m).walk())
     assert n_conv == sum(isinstance(op, nn.Conv2dOp) for op in main_func(zoo.load(name)).walk())
     assert messages  # the classifier is tied to the graph output: an explained skip
+
+
+def test_int8_sparse_pipeline_keeps_the_2_4_attribute_through_quantize():
+    from irflow.passes.calibrate import set_calibration_data
+
+    m = mlp()
+    x = _inputs(m)
+    dense = run(m, x)["out0"]
+    set_calibration_data(m, [_inputs(m, seed) for seed in range(4)])
+    run_pipeline(m, "int8-sparse")
+    verify_module(m)
+    consts = [op for op in main_func(m).walk()
+              if isinstance(op, nn.ConstantOp) and sparsity_of(op) is not None]
+    assert len(consts) == 3  # fc1, fc2, fc3 (64, 32, 16 columns: multiples of 4)
+    for c in consts:
+        assert sparsity_of(c).n_m == (2, 4)
+        assert is_nm_sparse(weights_of(m)[c.value.key], 2, 4, axis=1)
+    out = run(m, x)["out0"]
+    assert out.shape == dense.shape and np.isfinite(out).all()
