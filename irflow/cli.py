@@ -55,11 +55,11 @@ def load_model(spec: str | None, *, input_shapes: Sequence[str] = (), seed: int 
                weights: str | None = None) -> tuple[ModuleOp, str]:
     """A model from a zoo name or a file path; returns (module, display name)."""
     from irflow import zoo
-    from irflow.io import FRONTENDS, load
+    from irflow.io import load
 
     spec = spec or zoo.DEFAULT_MODEL
     path = Path(spec)
-    if path.suffix in FRONTENDS or path.exists():
+    if spec not in zoo.names() and (path.suffix or path.exists()):
         return load(path, input_shapes=parse_shape_flag(input_shapes), weights=weights), path.name
     if spec in zoo.names():
         return zoo.load(spec, seed=seed), spec
