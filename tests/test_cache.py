@@ -17,12 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irflow.backends.sim.cache import CacheGeometry, LRUCache
+from irflow.backends.sim.cache import CacheGeometry, LRUCache, available_backends
 from irflow.diagnostics import SimulationError
 
 cachesim = pytest.importorskip("cachesim")  # test-only dependency (pyproject [test])
 
 DEFAULT = CacheGeometry(size_bytes=256 * 1024, line_bytes=64, ways=8)
+# Both kernels when numba is installed (the `fast`/`test` extras), else the numpy one.
+BACKENDS = available_backends()
 
 
 # ---------------------------------------------------------------------- references
@@ -84,9 +86,9 @@ def pycachesim_loads(geom: CacheGeometry, lines: np.ndarray) -> tuple[int, int]:
     return l1.HIT_count, l1.MISS_count
 
 
-def ours(geom, lines, writes=None):
+def ours(geom, lines, writes=None, backend="auto"):
     writes = np.zeros(len(lines), bool) if writes is None else writes
-    return LRUCache(geom).access(np.asarray(lines, np.int64), writes)
+    return LRUCache(geom, backend).access(np.asarray(lines, np.int64), writes)
 
 
 # ---------------------------------------------------------------------- traces
@@ -136,10 +138,11 @@ GEOMETRIES = [
 # ---------------------------------------------------------------------- pycachesim
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("geom", GEOMETRIES, ids=lambda g: f"{g.size_bytes}B-{g.ways}way")
 @pytest.mark.parametrize("name,lines", list(traces()), ids=[t[0] for t in traces()])
-def test_load_traces_match_pycachesim(name, lines, geom):
-    out = ours(geom, lines)
+def test_load_traces_match_pycachesim(name, lines, geom, backend):
+    out = ours(geom, lines, backend=backend)
     assert (out.hits, out.misses) == pycachesim_loads(geom, lines)
 
 
@@ -188,13 +191,14 @@ def test_pycachesim_store_semantics():
 # ---------------------------------------------------------------------- exactness
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("seed", range(4))
-def test_matches_python_lru_across_calls(seed):
+def test_matches_python_lru_across_calls(seed, backend):
     """Hit, eviction and write-back of every access, and the final state, over 3 calls."""
     rng = np.random.default_rng(seed)
     for _ in range(25):
-        sets, ways = int(rng.choice([1, 2, 4, 8])), int(rng.integers(1, 6))
-        cache = LRUCache(CacheGeometry(sets * ways * 64, 64, ways))
+        sets, ways = int(rng.choice([1, 2, 3, 4, 8])), int(rng.integers(1, 6))
+        cache = LRUCache(CacheGeometry(sets * ways * 64, 64, ways), backend)
         state = None
         for _call in range(3):
             n = int(rng.integers(0, 400))
@@ -210,13 +214,14 @@ def test_matches_python_lru_across_calls(seed):
         assert list(zip(resident.tolist(), dirty.tolist(), strict=True)) == expected
 
 
-def test_skewed_trace_all_in_one_set():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_skewed_trace_all_in_one_set(backend):
     """Every access in one set (a 32 KiB power-of-two stride): the vectorized scan path."""
     rng = np.random.default_rng(11)
     geom = DEFAULT
     lines = (rng.integers(0, 12, 20_000) * geom.sets).astype(np.int64)
     writes = rng.random(20_000) < 0.5
-    out = ours(geom, lines, writes)
+    out = ours(geom, lines, writes, backend)
     hit, evict, wb, _ = python_lru(lines, writes, geom.sets, geom.ways)
     np.testing.assert_array_equal(out.hit, hit)
     np.testing.assert_array_equal(out.evict, evict)
@@ -261,6 +266,30 @@ def test_flush_writes_back_dirty_lines_once():
     assert set(cache.contents()[0].tolist()) <= set(range(100, 120))
 
 
+def test_kernels_agree_on_a_long_mixed_trace_in_chunks():
+    """numba and numpy kernels: same outcomes and state, a trace fed in uneven chunks."""
+    rng = np.random.default_rng(21)
+    lines = np.concatenate([rng.integers(0, 20_000, 150_000),
+                            np.tile(np.arange(0, 6000, 3), 20),
+                            tiled_matmul_lines(128, 128, 128, 32)])
+    writes = rng.random(lines.size) < 0.2
+    cuts = np.sort(rng.integers(0, lines.size, 6))
+    results = {}
+    for backend in BACKENDS:
+        cache = LRUCache(DEFAULT, backend)
+        outs = [cache.access(lo, w) for lo, w in zip(np.split(lines, cuts), np.split(writes, cuts),
+                                                     strict=True)]
+        results[backend] = (np.concatenate([o.hit for o in outs]),
+                            np.concatenate([o.writeback for o in outs]), *cache.contents())
+    hit, _, wb, _ = python_lru(lines, writes, DEFAULT.sets, DEFAULT.ways)
+    for got in results.values():
+        np.testing.assert_array_equal(got[0], hit)
+        np.testing.assert_array_equal(got[1], wb)
+    if len(results) == 2:
+        for a, b in zip(results["numba"], results["numpy"], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_bad_input_is_a_simulation_error():
     cache = LRUCache(DEFAULT)
     with pytest.raises(SimulationError, match="equal length"):
@@ -269,6 +298,8 @@ def test_bad_input_is_a_simulation_error():
         cache.access(np.array([-1]), np.zeros(1, bool))
     with pytest.raises(SimulationError, match="multiple"):
         CacheGeometry(1000, 64, 8)
+    with pytest.raises(SimulationError, match="unknown cache backend 'gpu'"):
+        LRUCache(DEFAULT, "gpu")
 
 
 # ---------------------------------------------------------------------- properties
@@ -277,12 +308,13 @@ line_traces = st.lists(st.tuples(st.integers(0, 200), st.booleans()), max_size=3
 
 
 @settings(max_examples=60, deadline=None)
-@given(trace=line_traces, sets_log=st.integers(0, 3), ways=st.integers(1, 8))
-def test_hits_plus_misses_is_accesses_and_deterministic(trace, sets_log, ways):
+@given(trace=line_traces, sets_log=st.integers(0, 3), ways=st.integers(1, 8),
+       backend=st.sampled_from(BACKENDS))
+def test_hits_plus_misses_is_accesses_and_deterministic(trace, sets_log, ways, backend):
     lines = np.array([t[0] for t in trace], np.int64)
     writes = np.array([t[1] for t in trace], bool)
     geom = CacheGeometry((1 << sets_log) * ways * 64, 64, ways)
-    a, b = ours(geom, lines, writes), ours(geom, lines, writes)
+    a, b = ours(geom, lines, writes, backend), ours(geom, lines, writes, backend)
     assert a.hits + a.misses == len(lines)
     assert a.writebacks <= a.evictions <= a.misses
     for x, y in [(a.hit, b.hit), (a.evict, b.evict), (a.writeback, b.writeback)]:
@@ -291,27 +323,28 @@ def test_hits_plus_misses_is_accesses_and_deterministic(trace, sets_log, ways):
 
 @settings(max_examples=60, deadline=None)
 @given(trace=line_traces, sets_log=st.integers(0, 3), ways=st.integers(1, 8),
-       extra=st.integers(1, 8))
-def test_more_ways_never_miss_more(trace, sets_log, ways, extra):
+       extra=st.integers(1, 8), backend=st.sampled_from(BACKENDS))
+def test_more_ways_never_miss_more(trace, sets_log, ways, extra, backend):
     """LRU inclusion: at the same number of sets, every hit stays a hit with more ways."""
     lines = np.array([t[0] for t in trace], np.int64)
     writes = np.array([t[1] for t in trace], bool)
     sets = 1 << sets_log
-    small = ours(CacheGeometry(sets * ways * 64, 64, ways), lines, writes)
-    big = ours(CacheGeometry(sets * (ways + extra) * 64, 64, ways + extra), lines, writes)
+    small = ours(CacheGeometry(sets * ways * 64, 64, ways), lines, writes, backend)
+    big = ours(CacheGeometry(sets * (ways + extra) * 64, 64, ways + extra), lines, writes,
+               backend)
     assert not (small.hit & ~big.hit).any()
     assert big.misses <= small.misses
 
 
 @settings(max_examples=40, deadline=None)
-@given(trace=line_traces, cut=st.integers(0, 300))
-def test_split_calls_equal_one_call(trace, cut):
+@given(trace=line_traces, cut=st.integers(0, 300), backend=st.sampled_from(BACKENDS))
+def test_split_calls_equal_one_call(trace, cut, backend):
     """State persists across calls: a trace in two calls gives the outcome of one call."""
     lines = np.array([t[0] for t in trace], np.int64)
     writes = np.array([t[1] for t in trace], bool)
     geom = CacheGeometry(4 * 2 * 64, 64, 2)
-    whole = ours(geom, lines, writes)
-    cache = LRUCache(geom)
+    whole = ours(geom, lines, writes, backend)
+    cache = LRUCache(geom, backend)
     first, second = cache.access(lines[:cut], writes[:cut]), cache.access(lines[cut:], writes[cut:])
     np.testing.assert_array_equal(np.concatenate([first.hit, second.hit]), whole.hit)
     np.testing.assert_array_equal(np.concatenate([first.writeback, second.writeback]),
