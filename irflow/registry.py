@@ -156,6 +156,8 @@ def register_pass(cls: type[ModulePass], *, replace: bool = False) -> type[Modul
     cls = _check_pass_class(cls, getattr(cls, "__qualname__", repr(cls)))
     name = cls.name
     current = _registered.get(name)
+    if current is None and name in PASSES and get_pass(name) is cls:
+        return cls  # the built-in class itself: nothing to add
     if current is cls or replace:
         _registered[name] = cls
         return cls
@@ -312,8 +314,8 @@ def module_pass(name: str) -> Callable[[Callable[..., None]], type[ModulePass]]:
         class_name = "".join(part.capitalize() for part in fn.__name__.split("_")) + "Pass"
         cls = dataclasses.make_dataclass(
             class_name, fields, bases=(ModulePass,), frozen=True,
-            namespace={"name": name, "apply": apply, "__doc__": fn.__doc__},
-            module=fn.__module__,
+            namespace={"name": name, "apply": apply, "__doc__": fn.__doc__,
+                       "__module__": fn.__module__},
         )
         return register_pass(cls)
 
