@@ -281,12 +281,14 @@ def prune_magnitude(module: ModuleOp, sparsity: float = 0.5, scope: str = "globa
     else:
         masks = [smallest_mask(np.abs(a), round(sparsity * a.size)) for a in arrays]
     for u, a, keep in zip(uses, arrays, masks):
+        report.params_before += a.size
+        report.masks[u.key] = keep
         pruned = np.where(keep, a, np.zeros((), a.dtype))
+        report.zeros += int(a.size - np.count_nonzero(pruned))
+        if keep.all():
+            continue  # nothing below the threshold: the weight stays dense, unmarked
         weights.rewrite(u.const, pruned)
         set_sparsity(u.const, unstructured_attr(pruned))
-        report.masks[u.key] = keep
-        report.params_before += a.size
-        report.zeros += int(a.size - np.count_nonzero(pruned))
     report.params_after = report.params_before
     return report
 
