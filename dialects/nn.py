@@ -54,7 +54,7 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.parser import AttrParser
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.traits import ConstantLike, Pure
 from xdsl.utils.exceptions import VerifyException
@@ -330,10 +330,39 @@ class ConstantOp(IRDLOperation):
     value = prop_def(WeightAttr | DenseIntOrFPElementsAttr)
     output = result_def(TensorType)
     traits = traits_def(Pure(), ConstantLike())
-    assembly_format = "$value attr-dict `:` type($output)"
 
     def __init__(self, value: WeightAttr | DenseIntOrFPElementsAttr, type: TensorType):
         super().__init__(properties={"value": value}, result_types=[type])
+
+    # Custom format: an inline `dense<...> : tensor<...>` already carries its type, so it is
+    # printed once (as arith.constant does); a weight reference is followed by `: type`:
+    #   nn.constant dense<[1.0, 2.0]> : tensor<2xf32> {nn.sparsity = ...}
+    #   nn.constant #nn.weight<"w"> {nn.sparsity = ...} : tensor<2xf32>
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_attribute(self.value)
+        printer.print_op_attributes(self.attributes)
+        if isinstance(self.value, WeightAttr):
+            printer.print_string(" : ")
+            printer.print_attribute(self.output.type)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ConstantOp:
+        value = parser.parse_attribute()
+        attrs = parser.parse_optional_attr_dict()
+        if isinstance(value, DenseIntOrFPElementsAttr):
+            assert isinstance(value.type, TensorType)
+            result_type: Attribute = value.type
+        elif isinstance(value, WeightAttr):
+            parser.parse_punctuation(":")
+            result_type = parser.parse_type()
+        else:
+            parser.raise_error(
+                f"nn.constant expects #nn.weight<\"name\"> or dense<...>, got {value}"
+            )
+        op = cls(value, result_type)  # type: ignore[arg-type]
+        op.attributes.update(attrs)
+        return op
 
     def verify_(self) -> None:
         if isinstance(self.value, DenseIntOrFPElementsAttr):

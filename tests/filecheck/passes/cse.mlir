@@ -2,14 +2,14 @@
 // operands with the same properties become one.
 
 // CHECK-LABEL: func.func @duplicates
-// CHECK-NEXT:    %[[C:.*]] = nn.constant dense<1.000000e+00> : tensor<4xf32> : tensor<4xf32>
+// CHECK-NEXT:    %[[C:.*]] = nn.constant dense<1.000000e+00> : tensor<4xf32>
 // CHECK-NEXT:    %[[R:.*]] = nn.relu %x : tensor<4xf32>
 // CHECK-NEXT:    %[[S:.*]] = nn.add %[[R]], %[[C]]
 // CHECK-NEXT:    %[[T:.*]] = nn.add %[[S]], %[[S]]
 // CHECK-NEXT:    func.return %[[T]]
 func.func @duplicates(%x: tensor<4xf32>) -> tensor<4xf32> {
-  %c0 = nn.constant dense<1.0> : tensor<4xf32> : tensor<4xf32>
-  %c1 = nn.constant dense<1.0> : tensor<4xf32> : tensor<4xf32>
+  %c0 = nn.constant dense<1.0> : tensor<4xf32>
+  %c1 = nn.constant dense<1.0> : tensor<4xf32>
   %r0 = nn.relu %x : tensor<4xf32>
   %r1 = nn.relu %x : tensor<4xf32>
   %s0 = nn.add %r0, %c0 : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>

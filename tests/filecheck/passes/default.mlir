@@ -9,11 +9,11 @@
 // CHECK-NEXT:    func.return %[[Z]]
 // CHECK-NOT:     nn.batchnorm
 func.func @block(%x: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
-  %w = nn.constant dense<0.5> : tensor<2x2x1x1xf32> : tensor<2x2x1x1xf32>
-  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32> : tensor<2xf32>
-  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32> : tensor<2xf32>
-  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32> : tensor<2xf32>
-  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32> : tensor<2xf32>
+  %w = nn.constant dense<0.5> : tensor<2x2x1x1xf32>
+  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32>
+  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32>
+  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32>
+  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32>
   %y = nn.conv2d %x, %w : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
   %n = nn.batchnorm %y, %scale, %beta, %mean, %var {epsilon = 1.0 : f64} : (tensor<1x2x4x4xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x4x4xf32>
   %r = nn.relu %n : tensor<1x2x4x4xf32>

@@ -3,18 +3,18 @@
 // scale = [4, 3] -> s = [2, 1].
 
 // CHECK-LABEL: func.func @conv_bias
-// CHECK-NEXT:    %[[W:.*]] = nn.constant dense<[[[[2.000000e+00]]], [[[1.000000e+00]]]]> : tensor<2x1x1x1xf32> : tensor<2x1x1x1xf32>
-// CHECK-NEXT:    %[[B:.*]] = nn.constant dense<[5.000000e-01, 1.000000e+00]> : tensor<2xf32> : tensor<2xf32>
+// CHECK-NEXT:    %[[W:.*]] = nn.constant dense<[[[[2.000000e+00]]], [[[1.000000e+00]]]]> : tensor<2x1x1x1xf32>
+// CHECK-NEXT:    %[[B:.*]] = nn.constant dense<[5.000000e-01, 1.000000e+00]> : tensor<2xf32>
 // CHECK-NEXT:    %[[Y:.*]] = nn.conv2d %x, %[[W]], %[[B]] : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
 // CHECK-NEXT:    func.return %[[Y]]
 // CHECK-NOT:     nn.batchnorm
 func.func @conv_bias(%x: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32> {
-  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32> : tensor<2x1x1x1xf32>
-  %b = nn.constant dense<[1.0, 2.0]> : tensor<2xf32> : tensor<2xf32>
-  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32> : tensor<2xf32>
-  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32> : tensor<2xf32>
-  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32> : tensor<2xf32>
-  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32> : tensor<2xf32>
+  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32>
+  %b = nn.constant dense<[1.0, 2.0]> : tensor<2xf32>
+  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32>
+  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32>
+  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32>
+  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32>
   %y = nn.conv2d %x, %w, %b : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   %z = nn.batchnorm %y, %scale, %beta, %mean, %var {epsilon = 1.0 : f64} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %z : tensor<1x2x2x2xf32>
@@ -24,15 +24,15 @@ func.func @conv_bias(%x: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32> {
 
 // Without a bias the folded bias is beta - mean * s; the conv's properties and location are kept.
 // CHECK-LABEL: func.func @conv_no_bias
-// CHECK:         %[[B:.*]] = nn.constant dense<[-1.500000e+00, -1.000000e+00]> : tensor<2xf32> : tensor<2xf32>
+// CHECK:         %[[B:.*]] = nn.constant dense<[-1.500000e+00, -1.000000e+00]> : tensor<2xf32>
 // CHECK-NEXT:    nn.conv2d %x, %{{.*}}, %[[B]] {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>} : (tensor<1x1x4x4xf32>, tensor<2x1x3x3xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32> loc("model.irf":7:3)
 // CHECK-NOT:     nn.batchnorm
 func.func @conv_no_bias(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x2x2xf32> {
-  %w = nn.constant dense<1.0> : tensor<2x1x3x3xf32> : tensor<2x1x3x3xf32>
-  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32> : tensor<2xf32>
-  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32> : tensor<2xf32>
-  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32> : tensor<2xf32>
-  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32> : tensor<2xf32>
+  %w = nn.constant dense<1.0> : tensor<2x1x3x3xf32>
+  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32>
+  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32>
+  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32>
+  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32>
   %y = nn.conv2d %x, %w {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>} : (tensor<1x1x4x4xf32>, tensor<2x1x3x3xf32>) -> tensor<1x2x2x2xf32> loc("model.irf":7:3)
   %z = nn.batchnorm %y, %scale, %beta, %mean, %var {epsilon = 1.0 : f64} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32> loc("model.irf":8:3)
   func.return %z : tensor<1x2x2x2xf32>
@@ -46,11 +46,11 @@ func.func @conv_no_bias(%x: tensor<1x1x4x4xf32>) -> tensor<1x2x2x2xf32> {
 // CHECK:         nn.conv2d %x, %{{.*}}, %{{.*}} {groups = 2 : i64}
 // CHECK-NOT:     nn.batchnorm
 func.func @depthwise(%x: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
-  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32> : tensor<2x1x1x1xf32>
-  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32> : tensor<2xf32>
-  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32> : tensor<2xf32>
-  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32> : tensor<2xf32>
-  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32> : tensor<2xf32>
+  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32>
+  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32>
+  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32>
+  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32>
+  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32>
   %y = nn.conv2d %x, %w {groups = 2 : i64} : (tensor<1x2x2x2xf32>, tensor<2x1x1x1xf32>) -> tensor<1x2x2x2xf32>
   %z = nn.batchnorm %y, %scale, %beta, %mean, %var {epsilon = 1.0 : f64} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %z : tensor<1x2x2x2xf32>
@@ -60,16 +60,16 @@ func.func @depthwise(%x: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
 
 // A rank-2 linear folds the same way (batchnorm's axis 1 is its features axis).
 // CHECK-LABEL: func.func @linear
-// CHECK-NEXT:    %[[W:.*]] = nn.constant dense<[[2.000000e+00, 2.000000e+00, 2.000000e+00], [1.000000e+00, 1.000000e+00, 1.000000e+00]]> : tensor<2x3xf32> : tensor<2x3xf32>
-// CHECK-NEXT:    %[[B:.*]] = nn.constant dense<[-1.500000e+00, -1.000000e+00]> : tensor<2xf32> : tensor<2xf32>
+// CHECK-NEXT:    %[[W:.*]] = nn.constant dense<[[2.000000e+00, 2.000000e+00, 2.000000e+00], [1.000000e+00, 1.000000e+00, 1.000000e+00]]> : tensor<2x3xf32>
+// CHECK-NEXT:    %[[B:.*]] = nn.constant dense<[-1.500000e+00, -1.000000e+00]> : tensor<2xf32>
 // CHECK-NEXT:    nn.linear %x, %[[W]], %[[B]] : (tensor<4x3xf32>, tensor<2x3xf32>, tensor<2xf32>) -> tensor<4x2xf32>
 // CHECK-NOT:     nn.batchnorm
 func.func @linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
-  %w = nn.constant dense<1.0> : tensor<2x3xf32> : tensor<2x3xf32>
-  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32> : tensor<2xf32>
-  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32> : tensor<2xf32>
-  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32> : tensor<2xf32>
-  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32> : tensor<2xf32>
+  %w = nn.constant dense<1.0> : tensor<2x3xf32>
+  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32>
+  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32>
+  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32>
+  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32>
   %y = nn.linear %x, %w : (tensor<4x3xf32>, tensor<2x3xf32>) -> tensor<4x2xf32>
   %z = nn.batchnorm %y, %scale, %beta, %mean, %var {epsilon = 1.0 : f64} : (tensor<4x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<4x2xf32>
   func.return %z : tensor<4x2xf32>
@@ -79,14 +79,14 @@ func.func @linear(%x: tensor<4x3xf32>) -> tensor<4x2xf32> {
 
 // A pruned weight's sparsity annotation survives (scaling keeps zeros zero).
 // CHECK-LABEL: func.func @keeps_sparsity
-// CHECK:         nn.constant dense<{{.*}}> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>} : tensor<2x4x1x1xf32>
+// CHECK:         nn.constant dense<{{.*}}> : tensor<2x4x1x1xf32> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>}
 // CHECK-NOT:     nn.batchnorm
 func.func @keeps_sparsity(%x: tensor<1x4x1x1xf32>) -> tensor<1x2x1x1xf32> {
-  %w = nn.constant dense<[[[[1.0]], [[0.0]], [[2.0]], [[0.0]]], [[[0.0]], [[3.0]], [[0.0]], [[4.0]]]]> : tensor<2x4x1x1xf32> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>} : tensor<2x4x1x1xf32>
-  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32> : tensor<2xf32>
-  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32> : tensor<2xf32>
-  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32> : tensor<2xf32>
-  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32> : tensor<2xf32>
+  %w = nn.constant dense<[[[[1.0]], [[0.0]], [[2.0]], [[0.0]]], [[[0.0]], [[3.0]], [[0.0]], [[4.0]]]]> : tensor<2x4x1x1xf32> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>}
+  %scale = nn.constant dense<[4.0, 3.0]> : tensor<2xf32>
+  %beta = nn.constant dense<[0.5, -1.0]> : tensor<2xf32>
+  %mean = nn.constant dense<[1.0, 0.0]> : tensor<2xf32>
+  %var = nn.constant dense<[3.0, 8.0]> : tensor<2xf32>
   %y = nn.conv2d %x, %w : (tensor<1x4x1x1xf32>, tensor<2x4x1x1xf32>) -> tensor<1x2x1x1xf32>
   %z = nn.batchnorm %y, %scale, %beta, %mean, %var {epsilon = 1.0 : f64} : (tensor<1x2x1x1xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x1x1xf32>
   func.return %z : tensor<1x2x1x1xf32>
@@ -100,7 +100,7 @@ func.func @keeps_sparsity(%x: tensor<1x4x1x1xf32>) -> tensor<1x2x1x1xf32> {
 // CHECK-NEXT:    %[[Z:.*]] = nn.batchnorm %[[Y]]
 // CHECK-NEXT:    func.return %[[Y]], %[[Z]]
 func.func @two_users(%x: tensor<1x1x2x2xf32>, %scale: tensor<2xf32>) -> (tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>) {
-  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32> : tensor<2x1x1x1xf32>
+  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32>
   %y = nn.conv2d %x, %w : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>) -> tensor<1x2x2x2xf32>
   %z = nn.batchnorm %y, %scale, %scale, %scale, %scale : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %y, %z : tensor<1x2x2x2xf32>, tensor<1x2x2x2xf32>
@@ -113,7 +113,7 @@ func.func @two_users(%x: tensor<1x1x2x2xf32>, %scale: tensor<2xf32>) -> (tensor<
 // CHECK:         nn.conv2d
 // CHECK-NEXT:    nn.batchnorm
 func.func @params_not_constant(%x: tensor<1x1x2x2xf32>, %p: tensor<2xf32>) -> tensor<1x2x2x2xf32> {
-  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32> : tensor<2x1x1x1xf32>
+  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32>
   %y = nn.conv2d %x, %w : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>) -> tensor<1x2x2x2xf32>
   %z = nn.batchnorm %y, %p, %p, %p, %p : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %z : tensor<1x2x2x2xf32>
@@ -126,8 +126,8 @@ func.func @params_not_constant(%x: tensor<1x1x2x2xf32>, %p: tensor<2xf32>) -> te
 // CHECK:         nn.conv2d %x, %w {act = "relu"}
 // CHECK-NEXT:    nn.batchnorm
 func.func @conv_with_act(%x: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32> {
-  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32> : tensor<2x1x1x1xf32>
-  %c = nn.constant dense<1.0> : tensor<2xf32> : tensor<2xf32>
+  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32>
+  %c = nn.constant dense<1.0> : tensor<2xf32>
   %y = nn.conv2d %x, %w {act = "relu"} : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>) -> tensor<1x2x2x2xf32>
   %z = nn.batchnorm %y, %c, %c, %c, %c : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %z : tensor<1x2x2x2xf32>
@@ -139,9 +139,9 @@ func.func @conv_with_act(%x: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32> {
 // CHECK-LABEL: func.func @zero_variance
 // CHECK:         nn.batchnorm
 func.func @zero_variance(%x: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32> {
-  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32> : tensor<2x1x1x1xf32>
-  %c = nn.constant dense<1.0> : tensor<2xf32> : tensor<2xf32>
-  %v = nn.constant dense<0.0> : tensor<2xf32> : tensor<2xf32>
+  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32>
+  %c = nn.constant dense<1.0> : tensor<2xf32>
+  %v = nn.constant dense<0.0> : tensor<2xf32>
   %y = nn.conv2d %x, %w : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>) -> tensor<1x2x2x2xf32>
   %z = nn.batchnorm %y, %c, %c, %c, %v {epsilon = 0.0 : f64} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %z : tensor<1x2x2x2xf32>
@@ -153,7 +153,7 @@ func.func @zero_variance(%x: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32> {
 // CHECK-LABEL: func.func @not_after_conv
 // CHECK:         nn.batchnorm %x
 func.func @not_after_conv(%x: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
-  %c = nn.constant dense<1.0> : tensor<2xf32> : tensor<2xf32>
+  %c = nn.constant dense<1.0> : tensor<2xf32>
   %z = nn.batchnorm %x, %c, %c, %c, %c : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %z : tensor<1x2x2x2xf32>
 }

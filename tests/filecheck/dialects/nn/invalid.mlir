@@ -52,7 +52,7 @@ func.func @result_shape(%a: tensor<2x3xf32>, %b: tensor<3xf32>) -> tensor<3x2xf3
 // -----
 
 // expected-error@+1 {{nn.constant expects inline data of shape 3, got 2}}
-%c = nn.constant dense<[1.0, 2.0]> : tensor<2xf32> : tensor<3xf32>
+%c = "nn.constant"() <{value = dense<[1.0, 2.0]> : tensor<2xf32>}> : () -> tensor<3xf32>
 
 // -----
 

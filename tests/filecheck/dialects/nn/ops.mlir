@@ -4,14 +4,14 @@
 
 // CHECK-LABEL: func.func @constants()
 // CHECK-NEXT:    %w = nn.constant #nn.weight<"fc.weight"> : tensor<10x64xf32>
-// CHECK-NEXT:    %d = nn.constant dense<[1.000000e+00, 2.000000e+00, 3.000000e+00]> : tensor<3xf32> : tensor<3xf32>
-// CHECK-NEXT:    %s = nn.constant dense<5.000000e-01> : tensor<2x2xf32> : tensor<2x2xf32>
+// CHECK-NEXT:    %d = nn.constant dense<[1.000000e+00, 2.000000e+00, 3.000000e+00]> : tensor<3xf32>
+// CHECK-NEXT:    %s = nn.constant dense<5.000000e-01> : tensor<2x2xf32>
 // CHECK-NEXT:    %p = nn.constant #nn.weight<"p.weight"> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>} : tensor<16x8xf32>
 // CHECK-NEXT:    %u = nn.constant #nn.weight<"u.weight"> {nn.sparsity = #nn.sparsity<unstructured, density = 0.25>} : tensor<16x8xf32>
 func.func @constants() -> (tensor<10x64xf32>, tensor<3xf32>, tensor<2x2xf32>, tensor<16x8xf32>, tensor<16x8xf32>) {
   %w = nn.constant #nn.weight<"fc.weight"> : tensor<10x64xf32>
-  %d = nn.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32> : tensor<3xf32>
-  %s = nn.constant dense<0.5> : tensor<2x2xf32> : tensor<2x2xf32>
+  %d = nn.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32>
+  %s = nn.constant dense<0.5> : tensor<2x2xf32>
   %p = nn.constant #nn.weight<"p.weight"> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>} : tensor<16x8xf32>
   %u = nn.constant #nn.weight<"u.weight"> {nn.sparsity = #nn.sparsity<unstructured, density = 0.25>} : tensor<16x8xf32>
   func.return %w, %d, %s, %p, %u : tensor<10x64xf32>, tensor<3xf32>, tensor<2x2xf32>, tensor<16x8xf32>, tensor<16x8xf32>
