@@ -411,8 +411,8 @@ class _Quantizer:
         ty = value.type
         assert isinstance(ty, TensorType)
         q = quant.QuantizeOp(value, TensorType(self._act_type(value), ty.get_shape()))
-        if isinstance(value.owner, Operation):
-            q.location = value.owner.location
+        q.location = (value.owner.location if isinstance(value.owner, Operation)
+                      else before.location)
         block.insert_op_before(q, before)
         self.qvalue[value] = q.output
         return q.output
@@ -439,14 +439,25 @@ class _Quantizer:
         wq = intmath.quantize(w, scales.reshape(shape), 0, -qmax, qmax, np.int8)
         qt = UniformQuantizedType.make(s.bits, scales, 0, axis=axis,
                                        storage_range=(-qmax, qmax))
-        hint = (const.value.key if isinstance(const.value, nn.WeightAttr)
-                else layer_name(op) + ".weight")
-        new = nn.ConstantOp(nn.WeightAttr(self.store.add(f"{hint}.q{s.bits}", wq)),
-                            TensorType(qt, w.shape))
+        new = self._constant(const, wq, qt, f".q{s.bits}", op, block)
         new.attributes.update(const.attributes)  # e.g. nn.sparsity: zeros stay zeros
-        new.location = const.location
-        block.insert_op_before(new, op)
         return new.output, scales
+
+    def _constant(self, like: nn.ConstantOp, array: np.ndarray, qt: UniformQuantizedType,
+                  suffix: str, before: Operation, block: Block) -> nn.ConstantOp:
+        """A quantized constant holding storage integers, always in the weight store (an
+        inline `dense<>` carries its own element type, which cannot be quantized): named
+        `<weight name><suffix>`, or `<op kind>.<role><suffix>` for an inline original."""
+        if isinstance(like.value, nn.WeightAttr):
+            hint = like.value.key
+        else:
+            role = "bias" if suffix == ".q32" else "weight"
+            hint = f"{before.name.removeprefix('nn.')}.{role}"
+        new = nn.ConstantOp(nn.WeightAttr(self.store.add(hint + suffix, array)),
+                            TensorType(qt, array.shape))
+        new.location = like.location
+        block.insert_op_before(new, before)
+        return new
 
     def _rewrite_weight_only(self, op: Operation, block: Block, s: LayerSettings) -> None:
         wq, _ = self._quantized_weight(op, s, block)
@@ -511,13 +522,7 @@ class _Quantizer:
             bias = np.asarray(constant_value(b, self.store), np.float64)
             bq = intmath.bias_to_int32(bias, qx.scale, s_w)
             bt = UniformQuantizedType.make(32, s_acc, 0, axis=0 if per_axis else None)
-            hint = (b.value.key if isinstance(b.value, nn.WeightAttr)
-                    else layer_name(op) + ".bias")
-            bc = nn.ConstantOp(nn.WeightAttr(self.store.add(f"{hint}.q32", bq)),
-                               TensorType(bt, bias.shape))
-            bc.location = b.location
-            block.insert_op_before(bc, op)
-            operands.append(bc.output)
+            operands.append(self._constant(b, bq, bt, ".q32", op, block).output)
         result = op.results[0]
         if result in int_users:
             out_t: UniformQuantizedType = self._act_type(result)
