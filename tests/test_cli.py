@@ -132,3 +132,49 @@ def test_console_script_exit_status_and_no_traceback(tmp_path: Path) -> None:
     proc = subprocess.run([str(exe), "--debug", "opt", str(tmp_path / "none.mlir")],
                           capture_output=True, text=True, check=False)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+DIGITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
+
+
+@pytest.mark.skipif(not DIGITS.exists(), reason="needs ../shared/data/digits")
+def test_run_onnx_model_with_named_inputs(capsys: pytest.CaptureFixture[str],
+                                          tmp_path: Path) -> None:
+    ref = np.load(DIGITS / "digits_cnn_bn.ref.npz")
+    np.savez(tmp_path / "in.npz", input=ref["input"][:16])
+    code, out, _ = run_cli(capsys, "run", str(DIGITS / "digits_cnn_bn.onnx"), "--backend",
+                           "reference", "--input-shape", "input=16x1x8x8",
+                           "--inputs", str(tmp_path / "in.npz"),
+                           "--outputs", str(tmp_path / "out.npz"))
+    assert code == 0
+    with np.load(tmp_path / "out.npz") as got:
+        assert got.files == ["logits"]
+        np.testing.assert_allclose(got["logits"], ref["logits"][:16], atol=1e-5)
+
+
+def test_export_subcommand_runs_in_onnxruntime(capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from irflow import zoo
+    from irflow.backends.reference import run
+
+    target = tmp_path / "m.onnx"
+    code, _, _ = run_cli(capsys, "export", SMALL, "-o", str(target))
+    assert code == 0
+    session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(2).random((1, 1, 8, 8), dtype=np.float32)
+    name = session.get_inputs()[0].name
+    (got,) = session.run(None, {name: x})
+    (expected,) = run(zoo.load(SMALL), {name: x}).values()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_irflow_load_picks_frontend_by_extension(tmp_path: Path) -> None:
+    import irflow
+    from irflow import zoo
+
+    irflow.save(zoo.load(SMALL), tmp_path / "m.mlir")
+    assert "nn.conv2d" in str(irflow.load(tmp_path / "m.mlir"))
+    if DIGITS.exists():
+        module = irflow.load(DIGITS / "digits_mlp.onnx", input_shapes={"input": [1, 64]})
+        assert "nn.linear" in str(module)
