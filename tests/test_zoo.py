@@ -103,6 +103,8 @@ def test_round_trip_text_and_outputs(models: dict, name: str) -> None:
     again = attach_weights(parse_mlir(text, f"{name}.mlir"), weights_of(module))
     assert print_module(again, debuginfo=True) == text
     assert print_module(again) == print_module(module)
+    generic = parse_mlir(print_module(module, generic=True, debuginfo=True), f"{name}.mlir")
+    assert print_module(generic, debuginfo=True) == text
     f = main_func(module)
     rng = np.random.default_rng(7)
     inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
