@@ -1,0 +1,103 @@
+// One case per verifier branch of dialects/accel.py, in its order. (NestAttr's "one
+// extent and one tile per loop" cannot be written in text: the parser builds the three
+// lists together.)
+
+// -----
+
+func.func @dup(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.nest expects distinct loop names, got ['d0', 'd0']}}
+  %y = accel.layer "r" "nn.relu"(%x) at 64 on "vector" tiles <d0 = 4, d0 = 4> params {} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @big_tile(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.nest expects 1 <= tile <= extent for loop 'd0', got tile 5 and extent 4}}
+  %y = accel.layer "r" "nn.relu"(%x) at 64 on "vector" tiles <d0 = 4 step 5> params {} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @zero_tile(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.nest expects 1 <= tile <= extent for loop 'd0', got tile 0 and extent 4}}
+  %y = accel.layer "r" "nn.relu"(%x) at 64 on "vector" tiles <d0 = 4 step 0> params {} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @neg(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at -64 : tensor<4xf32> // expected-error {{accel.input expects a byte address >= 0, got -64}}
+  func.return %x : tensor<4xf32>
+}
+
+// -----
+
+%w = accel.weight dense<[1.0, 2.0]> : tensor<2xf32> at 0 : tensor<3xf32> // expected-error {{accel.weight expects inline data of shape [3], got [2]}}
+
+// -----
+
+func.func @view(%arg0: tensor<4xf32>) -> tensor<5xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  %v = accel.view %x : (tensor<4xf32>) -> tensor<5xf32> // expected-error {{accel.view expects the same element type and element count, got tensor<4xf32> -> tensor<5xf32>}}
+  func.return %v : tensor<5xf32>
+}
+
+// -----
+
+func.func @unit(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.layer expects unit in ['pe', 'vector', 'dma'], got 'gpu'}}
+  %y = accel.layer "r" "nn.relu"(%x) at 64 on "gpu" tiles <d0 = 4> params {} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @kind(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.layer has no tiled form for kind 'nn.frobnicate'}}
+  %y = accel.layer "r" "nn.frobnicate"(%x) at 64 on "vector" tiles <d0 = 4> params {} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @params(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.layer 'c' has params that do not fit kind 'nn.conv2d'}}
+  %y = accel.layer "c" "nn.conv2d"(%x, %x) at 64 on "pe" tiles <d0 = 4> params {} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @wrong_unit(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.layer expects unit 'vector' for nn.relu, got 'pe'}}
+  %y = accel.layer "r" "nn.relu"(%x) at 64 on "pe" tiles <d0 = 4> params {} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @loops(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.layer expects loops ['d0'] for nn.relu, got ['m']}}
+  %y = accel.layer "r" "nn.relu"(%x) at 64 on "vector" tiles <m = 4> params {} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @extent(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.layer expects extent 4 for loop 'd0', got 8}}
+  %y = accel.layer "r" "nn.relu"(%x) at 64 on "vector" tiles <d0 = 8> params {} : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
