@@ -1,6 +1,6 @@
 """Reference executor vs onnxruntime on ResNet-18 (224×224, batch 1).
 
-    .venv/bin/python bench/bench_reference.py [--runs 7] [--threads 1]
+    .venv/bin/python bench/bench_reference.py [--runs 7] [--threads 1] [--zoo mobilenetv2,...]
 
 Builds ResNet-18 twice from the same seeded weights — as `nn` IR with `GraphBuilder`
 and as an ONNX graph with `onnx.helper` — so the benchmark needs neither the zoo nor
@@ -217,80 +217,120 @@ def interleaved_times(fns: dict[str, Callable[[], Any]], runs: int) -> dict[str,
     return times
 
 
+def ort_session(model: bytes, threads: int) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+
+def compare(title: str, sess: Any, progs: dict[str, Any], inputs: dict[str, np.ndarray],
+            runs: int) -> None:
+    """Check outputs agree, then time onnxruntime and each program, round-robin."""
+    import onnxruntime as ort
+
+    print(f"\n== {title}")
+    ort_outs = sess.run(None, inputs)
+    fns: dict[str, Callable[[], Any]] = {"onnxruntime": lambda: sess.run(None, inputs)}
+    for label, prog in progs.items():
+        fns[label] = lambda prog=prog: prog.run(inputs)
+        outs = list(prog.run(inputs).values())
+        diff = max(float(np.abs(o - r).max()) for o, r in zip(outs, ort_outs, strict=True))
+        scale = max(float(np.abs(r).max()) for r in ort_outs)
+        print(f"irflow [{label}]: {len(prog.steps)} ops; max |diff| vs onnxruntime "
+              f"{diff:.2e} (outputs up to {scale:.2g})")
+
+    times = interleaved_times(fns, runs)
+    t_ort, best_ort = statistics.median(times["onnxruntime"]), min(times["onnxruntime"])
+    print(f"onnxruntime {ort.__version__} ({sess.get_session_options().intra_op_num_threads} "
+          f"intra-op threads, default optimizations), "
+          f"OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, "
+          f"{runs} interleaved runs:")
+    for k, ts in times.items():
+        med, best = statistics.median(ts), min(ts)
+        ratio = "" if k == "onnxruntime" else (
+            f"  ratio {med / t_ort:.2f}x (median), {best / best_ort:.2f}x (best)")
+        print(f"  {k:12s} median {med * 1e3:7.1f} ms  best {best * 1e3:7.1f} ms{ratio}")
+
+    for label, prog in progs.items():
+        timings: dict[Any, float] = {}
+        stats: dict[str, int] = {}
+        for _ in range(3):
+            prog.run(inputs, timings=timings, stats=stats)
+        by_kind: dict[str, float] = defaultdict(float)
+        for op, sec in timings.items():
+            by_kind[op.name] += sec / 3
+        total = sum(by_kind.values())
+        top = sorted(by_kind.items(), key=lambda kv: -kv[1])[:6]
+        split = ", ".join(f"{k} {v * 1e3:.1f} ms ({v / total:.0%})" for k, v in top)
+        print(f"irflow [{label}] per-op time: {split}")
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        prog.run(inputs)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        weights = sum(v.nbytes for v in prog.initial if v is not None)
+        print(f"  memory: live values peak {stats['peak_bytes'] / 2**20:.1f} MiB (executor "
+              f"count); numpy allocations peak during a run {peak / 2**20:.1f} MiB "
+              f"(tracemalloc, incl. im2col buffers); weights {weights / 2**20:.1f} MiB")
+
+
+def bench_resnet18(args: argparse.Namespace) -> None:
+    from irflow.backends.reference import compile_function
+
+    w = resnet18_weights()
+    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
+    oe = OnnxEmitter(w)
+    sess = ort_session(oe.model(resnet18(oe, w, "x")), args.threads)
+    progs = {}
+    for label, folded in (("graph", False), ("folded", True)):
+        e = IrflowEmitter(w, folded)
+        module = e.g.finish([resnet18(e, w, e.g.input("x", [1, 3, 224, 224]))], ["logits"])
+        progs[label] = compile_function(module)
+    compare("ResNet-18, 1x3x224x224 (built in this script)", sess, progs, {"x": x}, args.runs)
+
+
+def bench_zoo(name: str, args: argparse.Namespace) -> None:
+    """A zoo model as loaded (`graph`) and after `fold-batchnorm,fuse-activation`
+    (`folded`), against onnxruntime on the model exported by irflow's ONNX exporter."""
+    from irflow import zoo
+    from irflow.backends.reference import compile_function
+    from irflow.exporters.onnx import export_onnx
+    from irflow.pipeline import run_pipeline
+
+    module = zoo.load(name, seed=0)
+    sess = ort_session(export_onnx(module).SerializeToString(), args.threads)
+    progs = {"graph": compile_function(module)}
+    run_pipeline(module, "fold-batchnorm,fuse-activation")
+    progs["folded"] = compile_function(module)
+    rng = np.random.default_rng(1)
+    inputs = {
+        n: (rng.standard_normal(s.shape) if s.dtype.kind == "f"
+            else rng.integers(0, 100, s.shape)).astype(s.dtype)
+        for n, s in zip(progs["graph"].input_names, progs["graph"].input_specs)
+    }
+    compare(f"zoo '{name}' ({', '.join(f'{k} {v.shape}' for k, v in inputs.items())}; "
+            "ONNX from irflow's exporter)", sess, progs, inputs, args.runs)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1,
                     help="threads for onnxruntime and for OpenBLAS (default 1: on a shared "
                          "machine, multi-threaded timings are dominated by contention)")
+    ap.add_argument("--zoo", default="",
+                    help="also compare these zoo models (comma-separated, e.g. "
+                         "mobilenetv2,transformer_encoder)")
     args = ap.parse_args(argv)
 
-    import onnxruntime as ort
-
-    from irflow.backends.reference import compile_function
-
     print("command:", " ".join([os.path.basename(sys.executable), *sys.argv]))
-    w = resnet18_weights()
-    x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
-
-    oe = OnnxEmitter(w)
-    model = oe.model(resnet18(oe, w, "x"))
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = args.threads
-    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-    ort_out = sess.run(None, {"x": x})[0]
-    fns: dict[str, Callable[[], Any]] = {"onnxruntime": lambda: sess.run(None, {"x": x})}
-
-    progs = {}
-    for folded in (False, True):
-        e = IrflowEmitter(w, folded)
-        module = e.g.finish([resnet18(e, w, e.g.input("x", [1, 3, 224, 224]))], ["logits"])
-        t0 = time.perf_counter()
-        prog = compile_function(module)
-        label = "folded" if folded else "graph"
-        progs[label] = prog
-        fns[label] = lambda prog=prog: prog.run({"x": x})
-        out = prog.run({"x": x})["logits"]
-        print(f"irflow [{label}]: {len(prog.steps)} ops, compiled in "
-              f"{(time.perf_counter() - t0) * 1e3:.0f} ms; max |diff| vs onnxruntime "
-              f"{float(np.abs(out - ort_out).max()):.2e} (logits up to "
-              f"{float(np.abs(ort_out).max()):.1f})")
-
-    times = interleaved_times(fns, args.runs)
-    t_ort = statistics.median(times["onnxruntime"])
-    print(f"\nonnxruntime {ort.__version__}, {args.threads} intra-op threads, default "
-          f"optimizations; OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}; "
-          f"{args.runs} interleaved runs:")
-    for k, ts in times.items():
-        med, best = statistics.median(ts), min(ts)
-        ratio = "" if k == "onnxruntime" else (
-            f"  ratio {med / t_ort:.2f}x (median), "
-            f"{best / min(times['onnxruntime']):.2f}x (best)")
-        print(f"  {k:12s} median {med * 1e3:6.1f} ms  best {best * 1e3:6.1f} ms{ratio}")
-
-    for label, prog in progs.items():
-        timings: dict[Any, float] = {}
-        stats: dict[str, int] = {}
-        for _ in range(3):
-            prog.run({"x": x}, timings=timings, stats=stats)
-        by_kind: dict[str, float] = defaultdict(float)
-        for op, sec in timings.items():
-            by_kind[op.name] += sec / 3
-        total = sum(by_kind.values())
-        split = ", ".join(f"{k} {v * 1e3:.1f} ms ({v / total:.0%})"
-                          for k, v in sorted(by_kind.items(), key=lambda kv: -kv[1]))
-        print(f"\nirflow [{label}] per-op time: {split}")
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-        prog.run({"x": x})
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        weights = sum(v.nbytes for v in prog.initial if v is not None)
-        print(f"  memory: live activations peak {stats['peak_bytes'] / 2**20:.1f} MiB "
-              f"(executor count); numpy allocations peak during a run {peak / 2**20:.1f} MiB "
-              f"(tracemalloc, includes im2col buffers); weights {weights / 2**20:.1f} MiB")
+    bench_resnet18(args)
+    for name in filter(None, args.zoo.split(",")):
+        bench_zoo(name, args)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"process max RSS {rss:.0f} MiB (both engines and both variants)")
+    print(f"\nprocess max RSS {rss:.0f} MiB (all engines and variants)")
     return 0
 
 

@@ -199,10 +199,12 @@ def hardswish(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 # Rational approximation of erf, coefficients from Eigen's `generic_fast_erf_float`
-# (SpecialFunctionsImpl.h): a 9/12-degree odd/even rational interpolant for float32;
-# |x| >= erfinv(1 - 2^-23) returns sign(x). Evaluated in float64 and rounded once, it is
-# within 1 ulp of the true erf in float32 (Eigen's float32 evaluation: ~6 ulp).
-_ERF_CLAMP = 3.832506856900711
+# (SpecialFunctionsImpl.h): a 9/12-degree odd/even rational interpolant for float32.
+# Evaluated in float64 and rounded once, it is within 1 ulp of the true erf in float32
+# (Eigen's float32 evaluation: ~6 ulp). Eigen returns sign(x) from |x| >= 3.8325; here x
+# is clipped to ±3.9, where the interpolant is monotone and just above 1, and the result
+# clipped to [-1, 1] — the same values without a (slow) masked select.
+_ERF_CLAMP = 3.9
 _ERF_ALPHA = (1.128379143519084, 0.18520832239976145, 0.050955695062380861,
               0.0034082910107109506, 0.00022905065861350646)
 _ERF_BETA = (1.0, 0.49746925110067538, 0.11098505178285362, 0.014070470171167667,
@@ -212,21 +214,23 @@ _ERF_BETA = (1.0, 0.49746925110067538, 0.11098505178285362, 0.014070470171167667
 def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Vectorized erf for float arrays (float32 results within 1 ulp of `math.erf`)."""
     x = np.asarray(x)
-    xd = x.astype(np.float64)
-    xc = np.clip(xd, -_ERF_CLAMP, _ERF_CLAMP)  # keeps ±inf out of the polynomials
+    xc = np.clip(x, -_ERF_CLAMP, _ERF_CLAMP, dtype=np.float64)  # no ±inf in the polynomials
     x2 = xc * xc
-    p = np.full_like(x2, _ERF_ALPHA[-1])
-    for c in reversed(_ERF_ALPHA[:-1]):
-        p *= x2
-        p += c
+    p = _horner(x2, _ERF_ALPHA)
     p *= xc
-    q = np.full_like(x2, _ERF_BETA[-1])
-    for c in reversed(_ERF_BETA[:-1]):
-        q *= x2
-        q += c
-    p /= q
-    r = np.where(np.abs(xd) >= _ERF_CLAMP, np.sign(xd), p)
-    return _into(r.astype(x.dtype if x.dtype.kind == "f" else np.float32), out)
+    p /= _horner(x2, _ERF_BETA)
+    np.clip(p, -1.0, 1.0, out=p)
+    return _into(p.astype(x.dtype if x.dtype.kind == "f" else np.float32), out)
+
+
+def _horner(t: np.ndarray, coeffs: Sequence[float]) -> np.ndarray:
+    """sum(coeffs[i] * t**i), in place on one temporary."""
+    acc = t * coeffs[-1]
+    acc += coeffs[-2]
+    for c in reversed(coeffs[:-2]):
+        acc *= t
+        acc += c
+    return acc
 
 
 def gelu_fn(approximate: str) -> Unary:
@@ -410,13 +414,47 @@ def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
                      j * dw : j * dw + (ow - 1) * sw + 1 : sw]
 
 
+_CHUNK_BYTES = 1 << 17
+"""Depthwise convolution works on channel chunks whose output is about this size, so the
+accumulator stays in the L2 cache across the KH·KW taps (CPU time over MobileNetV2's 17
+depthwise layers: 26 ms instead of 30 ms for whole-tensor passes; NHWC taps measured no
+better)."""
+
+
+def _depthwise(xp: np.ndarray, w: np.ndarray, b: np.ndarray | None, kernel: Sequence[int],
+               strides: Sequence[int], dilations: Sequence[int], out_hw: Sequence[int]
+               ) -> np.ndarray:
+    """y[:, c] = sum over taps k of w[c, k] · tap_k(xp)[:, c] (+ b[c]), for padded xp."""
+    n, f = xp.shape[:2]
+    oh, ow = out_hw
+    dtype = np.result_type(xp, w)
+    y = np.empty((n, f, oh, ow), dtype=dtype)
+    chunk = max(1, _CHUNK_BYTES // max(1, n * oh * ow * dtype.itemsize))
+    tmp_all = np.empty((n, min(chunk, f), oh, ow), dtype=dtype)
+    for c0 in range(0, f, chunk):
+        c1 = min(f, c0 + chunk)
+        yc, tmp = y[:, c0:c1], tmp_all[:, : c1 - c0]
+        taps = _taps(xp[:, c0:c1], kernel, strides, dilations, out_hw)
+        for k, tap in enumerate(taps):
+            wk = w[c0:c1, k].reshape(1, c1 - c0, 1, 1)
+            if k == 0:
+                np.multiply(tap, wk, out=yc)
+            else:
+                np.multiply(tap, wk, out=tmp)
+                yc += tmp
+        if b is not None:
+            yc += b[c0:c1].reshape(1, c1 - c0, 1, 1)
+    return y
+
+
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence[int],
            pads: Sequence[int], dilations: Sequence[int], groups: int) -> np.ndarray:
     """ONNX Conv (NCHW, FCHW weight), vectorized.
 
     - 1×1, stride 1, no padding: one matmul over the channels.
     - depthwise-like (one input channel per group): a sum over the KH·KW taps of
-      broadcast multiplies — KH·KW vectorized passes, no per-channel loop.
+      broadcast multiplies — KH·KW vectorized passes per cache-sized channel chunk,
+      never a per-channel loop.
     - otherwise im2col: the window view copied to (N, G, C/G·KH·KW, OH·OW) once, then
       one batched matmul with the (G, F/G, C/G·KH·KW) weight.
     """
@@ -432,15 +470,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
         xp = _pad_nchw(x, pads)
         if fg > 1:  # channel multiplier: output channel g*fg + m reads input channel g
             xp = np.repeat(xp, fg, axis=1)
-        y = np.zeros((n, f, oh, ow), dtype=np.result_type(x, w))
-        tmp = np.empty_like(y)
-        taps = _taps(xp, (kh, kw), strides, dilations, out_hw)
-        for tap, wk in zip(taps, w[:, 0].reshape(f, kh * kw).T):
-            np.multiply(tap, wk.reshape(1, f, 1, 1), out=tmp)
-            y += tmp
-        if b is not None:
-            y += b.reshape(1, f, 1, 1)
-        return y
+        return _depthwise(xp, w.reshape(f, kh * kw), b, (kh, kw), strides, dilations, out_hw)
     else:
         xp = _pad_nchw(x, pads)
         win = _windows(xp, (kh, kw), strides, dilations, out_hw)  # N,C,OH,OW,KH,KW
