@@ -26,8 +26,20 @@ def _nn() -> Dialect:
     return NN
 
 
+def _quant() -> Dialect:
+    from irflow.dialects.quant import QUANT
+
+    return QUANT
+
+
+def _accel() -> Dialect:
+    from irflow.dialects.accel import ACCEL
+
+    return ACCEL
+
+
 UNIVERSE = Universe(
-    all_dialects={"nn": _nn},
+    all_dialects={"nn": _nn, "quant": _quant, "accel": _accel},
     all_passes={
         name: functools.partial(get_pass, name) for name in PASSES if name not in XDSL_PASSES
     },

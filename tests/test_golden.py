@@ -158,6 +158,11 @@ def _expectations(path: Path, case: Case) -> list[_Expected]:
 @pytest.mark.parametrize("path,case", [p for p in _params()
                                        if "invalid" in p.values[0].name])  # type: ignore[attr-defined]
 def test_diagnostics(path: Path, case: Case):
+    check_diagnostics(path, case)
+
+
+def check_diagnostics(path: Path, case: Case) -> None:
+    """The case fails with its one expected error, on the expected line."""
     expected = _expectations(path, case)
     if len(expected) != 1:
         pytest.fail(f"{path}:{case.first_line}: each case expects exactly one error "
@@ -184,6 +189,43 @@ def test_diagnostics(path: Path, case: Case):
     assert got_line == want.line, (
         f"{path}: error '{got}' reported on line {got_line}, expected on line {want.line}"
     )
+
+
+_BAD_ADD = ("func.func @f(%a: tensor<2xf32>, %b: tensor<3xf32>) -> tensor<2xf32> {{\n"
+            "  %0 = nn.add %a, %b : (tensor<2xf32>, tensor<3xf32>) -> tensor<2xf32>{same}\n"
+            "  func.return %0 : tensor<2xf32>{after}\n}}\n")
+
+
+@pytest.mark.parametrize("text,failure", [
+    (_BAD_ADD.format(same=" // expected-error {{broadcast-compatible}}", after=""), None),
+    (_BAD_ADD.format(same="", after=" // expected-error@-1 {{broadcast-compatible}}"), None),
+    (_BAD_ADD.format(same="", after=" // expected-error {{broadcast-compatible}}"),
+     "reported on line 2, expected on line 3"),
+    (_BAD_ADD.format(same=" // expected-error {{result shape}}", after=""),
+     "expected 'result shape', got 'nn.add expects broadcast-compatible"),
+    (_BAD_ADD.format(same=" // expected-error broadcast", after=""), "expected 'expected-error"),
+    (_BAD_ADD.format(same=" // expected-warning {{x}}", after=""), "only 'expected-error'"),
+    (_BAD_ADD.format(same="", after=""), "exactly one error (found 0)"),
+    ("func.func @ok() {\n  func.return // expected-error {{anything}}\n}\n", "the IR verified"),
+    ("%0 = nn.relu : // expected-error {{operand}}\n", None),  # a parse error, located
+])
+def test_diagnostics_harness(text, failure):
+    """The expected-error checker itself: it accepts the right error and rejects the rest."""
+    case = Case(text, 1, 0)
+    if failure is None:
+        check_diagnostics(Path("t.mlir"), case)
+        return
+    with pytest.raises((AssertionError, pytest.fail.Exception)) as info:
+        check_diagnostics(Path("t.mlir"), case)
+    assert failure in str(info.value)
+
+
+def test_ops_file_covers_every_nn_op():
+    from irflow.dialects.nn import NN
+
+    used = {op.name for op in parse_mlir((ROOT / "dialects/nn/ops.mlir").read_text()).walk()}
+    missing = sorted(op.name for op in NN.operations if op.name not in used)
+    assert not missing, f"dialects/nn/ops.mlir lacks {missing}"
 
 
 def test_pass_files_name_registered_pipelines():
