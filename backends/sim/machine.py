@@ -65,16 +65,22 @@ def spec(
     return field(metadata=meta)
 
 
-def _range_text(meta: dict[str, Any], is_int: bool) -> str:
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _range_text(meta: Any, is_int: bool, is_str: bool = False) -> str:
     if meta["choices"] is not None:
         return "one of " + ", ".join(repr(c) for c in meta["choices"])
+    if is_str:
+        return "a string"
     kind = "an integer" if is_int else "a number"
     if meta["power_of_two"]:
         kind = "a power-of-two integer"
     lo, hi = meta["lo"], meta["hi"]
     left = "(" if meta["lo_open"] else "["
-    lo_s = "-inf" if lo is None else f"{lo:g}"
-    hi_s = "inf" if hi is None else f"{hi:g}"
+    lo_s = "-inf" if lo is None else _num(lo)
+    hi_s = "inf" if hi is None else _num(hi)
     return f"{kind} in {left}{lo_s}, {hi_s}]" + (f" {meta['unit']}" if meta["unit"] else "")
 
 
@@ -111,7 +117,7 @@ def _check_value(f: Field[Any], typ: Any, value: Any, meta: Any) -> Any:
         return tuple(value)
     if typ is str or meta["choices"] is not None:
         if not isinstance(value, str) or (meta["choices"] and value not in meta["choices"]):
-            raise _FieldError(f.name, f"= {value!r}: expected {_range_text(meta, False)}")
+            raise _FieldError(f.name, f"= {value!r}: expected {_range_text(meta, False, True)}")
         return value
     is_int = typ is int
     ok_type = isinstance(value, int) if is_int else isinstance(value, int | float)
@@ -141,6 +147,17 @@ class DtypeRates(_Validated):
     fp16: float = spec("MAC/PE/cycle", "IEEE half operands", 0, 64, lo_open=True)
     bf16: float = spec("MAC/PE/cycle", "bfloat16 operands", 0, 64, lo_open=True)
     fp32: float = spec("MAC/PE/cycle", "IEEE single operands", 0, 64, lo_open=True)
+
+
+@dataclass(frozen=True)
+class DtypeEnergies(_Validated):
+    """Energy of one operation, picojoules, by operand data type."""
+
+    int4: float = spec("pJ", "4-bit integer operands", 0, 1e4)
+    int8: float = spec("pJ", "8-bit integer operands", 0, 1e4)
+    fp16: float = spec("pJ", "IEEE half operands", 0, 1e4)
+    bf16: float = spec("pJ", "bfloat16 operands", 0, 1e4)
+    fp32: float = spec("pJ", "IEEE single operands", 0, 1e4)
 
 
 @dataclass(frozen=True)
@@ -243,8 +260,8 @@ class Sparsity(_Validated):
 class Energy(_Validated):
     """Energy per event, pJ (45 nm, Horowitz ISSCC 2014; see docs/machine.md)."""
 
-    mac_pj: DtypeRates = field(default=MISSING)  # type: ignore[assignment]
-    vector_op_pj: DtypeRates = field(default=MISSING)  # type: ignore[assignment]
+    mac_pj: DtypeEnergies = field(default=MISSING)  # type: ignore[assignment]
+    vector_op_pj: DtypeEnergies = field(default=MISSING)  # type: ignore[assignment]
     cache_pj_per_64bit: float = spec("pJ/64 bit", "one 64-bit cache access", 0, 1e6)
     dram_pj_per_32bit: float = spec("pJ/32 bit", "one 32-bit DRAM access", 0, 1e7)
 
@@ -338,11 +355,12 @@ def _build(cls: type, table: Any, path: str) -> Any:
     for f in fields(cls):
         sub = f"{path}.{f.name}" if path else f.name
         if f.name not in table:
-            unit = f.metadata.get("unit") if f.metadata else None
-            desc = f" ({f.metadata['doc']}, {_range_text(f.metadata, hints[f.name] is int)})" \
-                if f.metadata else ""
-            err = _FieldError(f.name, f"missing field{desc}" if unit is not None or desc
-                              else "missing table")
+            if f.metadata:
+                rng = _range_text(f.metadata, hints[f.name] is int, hints[f.name] is str)
+                what = f"missing field ({f.metadata['doc']}, {rng})"
+            else:
+                what = "missing table"
+            err = _FieldError(f.name, what)
             err.path = [sub]
             raise err
         typ = hints[f.name]
@@ -431,5 +449,5 @@ def field_docs(cls: type = Machine, prefix: str = "") -> list[tuple[str, str, st
             rows += field_docs(typ, name + ".")
         else:
             m = f.metadata
-            rows.append((name, m["unit"], _range_text(m, typ is int), m["doc"]))
+            rows.append((name, m["unit"], _range_text(m, typ is int, typ is str), m["doc"]))
     return rows
