@@ -46,8 +46,9 @@ by `quantize`) and zero point `z` (integer in the storage range).
 
    with `[lo, hi]` the output storage range intersected with a fused activation's
    range (relu: `lo = max(lo, z_y)`; relu6: also `hi = min(hi, z_y + round(6 / s_y))`).
-   `M < 2^−31` gives `M0 = 0` (output = z_y); the result is within one LSB of
-   `round(acc · M)` (tested against float64).
+   `M < 2^−31` gives `M0 = 0` (output = z_y). The two roundings make the result
+   `round(acc · M)` except within 2^−(right+1) of a tie, and always within one LSB of
+   `acc · M` (tested against float64).
 
 5. **Elementwise add** of two quantized tensors (TFLite's reference `Add`): each
    input is shifted left by 20 bits and rescaled to the common scale `2·max(s_a,s_b)`
