@@ -531,11 +531,12 @@ def _batchnorm(op: nn.BatchNormOp) -> Kernel:
 
     def batchnorm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarray,
                   var: np.ndarray) -> np.ndarray:
+        # y = x·a + (bias − mean·a), a = scale / sqrt(var + eps): two passes over x, and
+        # the same association as onnxruntime's CPU kernel.
         bshape = (1, -1) + (1,) * (x.ndim - 2)
         a = scale / np.sqrt(var + var.dtype.type(eps))
-        y = x - mean.reshape(bshape)
-        y *= a.reshape(bshape)
-        y += bias.reshape(bshape)
+        y = x * a.reshape(bshape)
+        y += (bias - mean * a).reshape(bshape)
         return y
 
     return batchnorm
