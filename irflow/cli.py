@@ -218,17 +218,13 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
 
 
 def emit_report(report, args: argparse.Namespace) -> None:  # noqa: ANN001
-    from irflow.backends.sim import report as rep
-    from irflow.io import atomic_write
+    from irflow.backends.sim.report import chrome_trace
 
-    if args.report == "json":
-        sys.stdout.write(rep.to_json(report) + "\n")
-    else:
-        sys.stdout.write(rep.to_table(report) + "\n")
+    sys.stdout.write((report.to_json() if args.report == "json" else report.table()) + "\n")
     if args.report_file:
-        atomic_write(args.report_file, rep.to_json(report) + "\n")
+        report.write_json(args.report_file)
     if args.trace:
-        rep.chrome_trace(report, args.trace)
+        chrome_trace(report, args.trace)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
