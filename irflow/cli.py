@@ -212,7 +212,7 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
 
     machine = load_machine(args.hw)
     run_passes(module, args.pipeline, args)
-    result = simulate(module, inputs, machine=machine)
+    result = simulate(module, inputs, machine=machine, model=name)
     emit_report(result.report, args)
     return result.outputs
 
