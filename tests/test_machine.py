@@ -149,3 +149,11 @@ def _to_toml(d, prefix=""):
     for k, v in tables.items():
         out.append(_to_toml(v, f"{prefix}.{k}" if prefix else k))
     return "\n".join(out) + "\n"
+
+
+def test_docs_list_every_field():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "machine.md").read_text()
+    missing = [name for name, *_ in field_docs() if f"`{name}`" not in doc]
+    assert not missing, f"docs/machine.md lacks {missing}: regenerate its field table"
