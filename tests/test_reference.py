@@ -553,8 +553,9 @@ def test_missing_weight_is_an_irflow_error() -> None:
         ({"x": np.zeros((3, 2), np.float32)}, r"input 'x' expects shape \[2, 3\], got \[3, 2\]"),
         ({"x": np.zeros((2, 3), np.int32)}, "input 'x' expects dtype float32, got int32"),
         ([np.zeros((2, 3)), np.zeros((2, 3))], r"expected 1 inputs \(x\), got 2"),
+        (np.zeros((3, 2), np.float32), r"input 'x' expects shape \[2, 3\], got \[3, 2\]"),
     ],
-    ids=["missing", "unexpected", "shape", "dtype", "count"],
+    ids=["missing", "unexpected", "shape", "dtype", "count", "bare-array-shape"],
 )
 def test_input_errors(inputs: Any, message: str) -> None:
     module, _ = _chain(1, (2, 3))
@@ -568,6 +569,7 @@ def test_float64_inputs_are_cast() -> None:
     out = run(module, {"x": x})["y"]
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, np.maximum(x, 0).astype(np.float32))
+    np.testing.assert_array_equal(run(module, x)["y"], out)  # a bare array: the one input
 
 
 @irdl_op_definition
@@ -736,3 +738,11 @@ def test_random_conv_matches_onnxruntime(case: Case) -> None:
 def test_random_pool_matches_onnxruntime(case: Case) -> None:
     np.testing.assert_allclose(irflow_result(case)[0], onnx_reference(case)[0],
                                rtol=RTOL, atol=ATOL)
+
+
+def test_bare_array_needs_a_one_input_function() -> None:
+    g = GraphBuilder()
+    a, b = g.input("a", [2]), g.input("b", [2])
+    module = g.finish([g.add(nn.AddOp.make([a, b])).results[0]])
+    with pytest.raises(ExecutionError, match=r"got one array, expected 2 inputs \(a, b\)"):
+        run(module, np.zeros(2, np.float32))

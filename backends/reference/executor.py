@@ -31,7 +31,7 @@ from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.graph import input_names, main_func, output_names
 from irflow.weights import numpy_dtype
 
-ArrayInputs = Mapping[str, np.ndarray] | Sequence[np.ndarray]
+ArrayInputs = Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray
 Observer = Callable[[Operation, list[np.ndarray]], None]
 
 
@@ -90,7 +90,8 @@ class Program:
             timings: dict[Operation, float] | None = None,
             stats: dict[str, int] | None = None,
             observe: Observer | None = None) -> dict[str, np.ndarray]:
-        """Execute on `inputs` (by name or by position); outputs keyed by output name.
+        """Execute on `inputs` (by name, by position, or one bare array for a one-input
+        function); outputs keyed by output name.
 
         `check` asserts every produced value matches its IR type; `timings` receives
         seconds per op; `stats` receives `peak_live` (most live non-constant values)
@@ -169,6 +170,13 @@ class Program:
                 )
             given = [inputs[n] for n in self.input_names]
         else:
+            if isinstance(inputs, np.ndarray):  # a bare array: the only input
+                if len(self.input_names) != 1:
+                    raise ExecutionError(
+                        f"got one array, expected {len(self.input_names)} inputs "
+                        f"({', '.join(self.input_names)}) as a list or a dict by name"
+                    )
+                inputs = [inputs]
             given = list(inputs)
             if len(given) != len(self.input_names):
                 raise ExecutionError(
