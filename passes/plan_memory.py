@@ -130,7 +130,7 @@ def plan(fn: func.FuncOp, align: int = 64) -> MemoryPlan:
                 user = use.operation
                 if isinstance(user, func.ReturnOp):
                     last = end_pos
-                elif user in position and not (_is_view(user) and user.results[0] in component):
+                elif user in position:  # a view op counts too (conservative: it names the bytes)
                     last = max(last, position[user])
         size = align_up(accel.nbytes(root.type), align)
         buffers.append(Buffer(root, size, graph.nodes[root]["pos"], last))
