@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import AnyFloat, IntegerType, ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
@@ -43,6 +43,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.traits import Pure
 
 from irflow.backends.reference.kernels import evaluate_op, kernel_factory
+from irflow.diagnostics import ExecutionError, IrflowError, PassError
 from irflow.dialects import nn
 from irflow.weights import WeightStore, constant_value, dense_attr, numpy_dtype, weights_of
 
@@ -95,11 +96,24 @@ class FoldConstantOp(RewritePattern):
             return  # results that nn.constant cannot hold
         if any(np.prod(t.get_shape()) > self.max_elements for t in types):  # type: ignore[attr-defined]
             return  # folding would materialize a huge array
+        try:
+            dtypes = [numpy_dtype(t.element_type) for t in types]  # type: ignore[attr-defined]
+        except IrflowError:
+            return  # an element type with no numpy representation
         arrays = [constant_value(c, self.store) for c in constants]  # type: ignore[arg-type]
-        values = evaluate_op(op, arrays)
+        try:
+            values = evaluate_op(op, arrays)
+        except ExecutionError:
+            return  # fails on these constants (e.g. an index out of range): keep the op, so
+            # running the program reports it as before
         new_ops: list[Operation] = []
-        for i, (value, ty) in enumerate(zip(values, types)):
+        for i, (value, ty, dtype) in enumerate(zip(values, types, dtypes, strict=True)):
             assert isinstance(ty, TensorType)
+            if value.shape != tuple(ty.get_shape()) or value.dtype != dtype:
+                raise PassError(
+                    f"fold-constants: the {op.name} kernel returned {value.dtype} "
+                    f"{list(value.shape)} for result {i}, the IR declares {ty}", op
+                )
             new_ops.append(self._constant(op, i, value, ty))
         rewriter.replace(op, new_ops, [c.results[0] for c in new_ops])
         for c in dict.fromkeys(constants):  # erase operands this fold left unused
@@ -112,8 +126,8 @@ class FoldConstantOp(RewritePattern):
 
     def _constant(self, op: Operation, index: int, value: np.ndarray, ty: TensorType
                   ) -> nn.ConstantOp:
-        array = np.ascontiguousarray(value, dtype=numpy_dtype(ty.element_type))
-        if array.size <= self.inline_limit:
+        array = np.ascontiguousarray(value)
+        if array.size <= self.inline_limit and isinstance(ty.element_type, IntegerType | AnyFloat):
             attr: nn.WeightAttr | object = dense_attr(array, ty.element_type)
         else:
             key = self.store.add(_name_hint(op, index), array)

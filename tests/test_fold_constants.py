@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FileLineColLoc, IntAttr, StringAttr
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FileLineColLoc,
+    IntAttr,
+    StringAttr,
+    i64,
+)
+from xdsl.irdl import irdl_op_definition
 from xdsl.passes import PassPipeline
 
-from irflow.backends.reference import run
+from irflow.backends.reference import register_kernel, run
 from irflow.context import make_context
+from irflow.diagnostics import ExecutionError, PassError
 from irflow.dialects import nn
 from irflow.graph import GraphBuilder
 from irflow.io import print_module
@@ -148,3 +156,39 @@ def test_folded_value_equals_executed_value(approximate: str) -> None:
     _fold(module)
     assert "nn.gelu" not in print_module(module)
     np.testing.assert_array_equal(run(module, [xv])["output0"], before)
+
+
+def test_an_op_that_fails_on_its_constants_is_kept() -> None:
+    """gather with an out-of-range constant index: folding leaves it, running reports it."""
+    g = GraphBuilder()
+    x = g.input("x", [2, 3])
+    table = g.weight("table", np.zeros((4, 3), np.float32))
+    ids = g.inline(np.array([1, 7], np.int64), element_type=i64)
+    rows = g.add(nn.GatherOp.make([table, ids])).results[0]
+    module = g.finish([g.add(nn.AddOp.make([x, rows])).results[0]])
+    _fold(module)
+    assert "nn.gather" in print_module(module)
+    with pytest.raises(ExecutionError, match="index 7 is out of range"):
+        run(module, [np.zeros((2, 3), np.float32)])
+
+
+@irdl_op_definition
+class WrongDtypeOp(nn.UnaryOp):
+    """Test-only: a kernel that returns float64 for a float32 result."""
+
+    name = "test.wrong_dtype"
+
+
+@register_kernel(WrongDtypeOp)
+def _wrong_dtype(op: WrongDtypeOp):  # noqa: ANN202
+    return lambda x: x.astype(np.float64)
+
+
+def test_a_kernel_returning_the_wrong_type_is_a_pass_error() -> None:
+    g = GraphBuilder()
+    op = g.add(WrongDtypeOp(g.inline(np.float32([1.0, 2.0]))))
+    module = g.finish([op.results[0]])
+    with pytest.raises(PassError, match=r"test.wrong_dtype kernel returned float64 \[2\] for "
+                                        r"result 0, the IR declares tensor<2xf32>") as info:
+        _fold(module)
+    assert info.value.where is op
