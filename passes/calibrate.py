@@ -154,14 +154,20 @@ class StreamingHistogram:
             return self.width, 0, np.zeros(0, np.int64)
         return self.width, self.start + int(nz[0]), self.counts[nz[0]: nz[-1] + 1].copy()
 
-    def abs_counts(self) -> np.ndarray:
-        """Counts of |x| on bins [a·w, (a+1)·w), a = 0, 1, … (negative bins folded over)."""
+    def abs_counts(self) -> tuple[np.ndarray, float]:
+        """Counts of |x| on bins [a·w', (a+1)·w'), a = 0, 1, …, and the width w'.
+
+        Negative bins fold over (bin g < 0 holds |x| in ((−g−1)·w, −g·w]); when the data
+        sits far from 0 relative to the width, bins merge by powers of two (exactly, as in
+        `update`) until [0, max |x|] spans at most 2·`bins` bins."""
         g = self.start + np.arange(self.bins)
-        a = np.where(g >= 0, g, -g - 1)
+        reach = max(abs(int(g[0])), abs(int(g[-1])) + 1)
+        k = max(0, math.ceil(math.log2(reach / (2 * self.bins)))) if reach > 2 * self.bins else 0
+        a = np.where(g >= 0, g >> k, (-g - 1) >> k)
         out = np.zeros(int(a.max()) + 1, np.int64)
         np.add.at(out, a, self.counts)
         nz = np.nonzero(out)[0]
-        return out[: nz[-1] + 1] if nz.size else out[:1]
+        return (out[: nz[-1] + 1] if nz.size else out[:1]), math.ldexp(self.width, k)
 
 
 # --------------------------------------------------------------------------------------
@@ -181,24 +187,33 @@ def _clip_range(h: StreamingHistogram, t: float) -> tuple[float, float]:
 
 
 def percentile_threshold(h: StreamingHistogram, percentile: float) -> float:
-    counts = h.abs_counts()
+    counts, width = h.abs_counts()
     cdf = np.cumsum(counts)
     i = int(np.searchsorted(cdf, cdf[-1] * percentile / 100.0))
-    return min((i + 1) * h.width, max(abs(h.min), abs(h.max)))
+    return min((i + 1) * width, max(abs(h.min), abs(h.max)))
 
 
 def mse_threshold(h: StreamingHistogram, bits: int, symmetric: bool,
                   candidates: int = 512) -> float:
-    counts = h.abs_counts().astype(np.float64)
-    w = h.width
-    centers = (np.arange(len(counts)) + 0.5) * w
+    """The clip T whose range `_clip_range(h, T)` minimizes the expected squared error:
+    (x − bound)² for x outside the range, step²/12 inside, summed over the signed bins.
+    The step is the one `quantize` will use: T / (2^(bits−1) − 1) symmetric (T / (2^bits
+    − 1) for a non-negative tensor, stored unsigned), (hi − lo) / (2^bits − 1) otherwise."""
+    nz = np.nonzero(h.counts)[0]
+    counts = h.counts[nz].astype(np.float64)
+    centers = (h.start + nz + 0.5) * h.width
     amax = max(abs(h.min), abs(h.max))
     ts = np.linspace(amax / candidates, amax, candidates)
-    delta = ts / _levels(h, bits, symmetric)
-    inside = centers[None, :] <= ts[:, None]
-    err = np.where(inside, (delta**2 / 12.0)[:, None], (centers[None, :] - ts[:, None]) ** 2)
-    cost = err @ counts
-    return float(ts[int(np.argmin(cost))])
+    lo = np.zeros_like(ts) if h.min >= 0 else np.maximum(h.min, -ts)
+    hi = np.minimum(h.max, ts)
+    if symmetric:
+        step = ts / _levels(h, bits, symmetric)
+    else:
+        step = (hi - lo) / ((1 << bits) - 1)
+    c = centers[None, :]
+    err = np.where(c < lo[:, None], (lo[:, None] - c) ** 2,
+                   np.where(c > hi[:, None], (c - hi[:, None]) ** 2, (step**2 / 12.0)[:, None]))
+    return float(ts[int(np.argmin(err @ counts))])
 
 
 def entropy_threshold(h: StreamingHistogram, bits: int, max_candidates: int = 256) -> float:
@@ -209,7 +224,8 @@ def entropy_threshold(h: StreamingHistogram, bits: int, max_candidates: int = 25
     the first chunk and pull the threshold down), and a non-negative tensor gets
     `2^bits` levels (it is stored unsigned), a signed one `2^(bits−1)` per side.
     """
-    hist = h.abs_counts().astype(np.float64)
+    counts, width = h.abs_counts()
+    hist = counts.astype(np.float64)
     if len(hist) > 1:
         hist[0] = hist[1]
     nq = 1 << (bits - 1 + int(h.min >= 0))
@@ -232,7 +248,7 @@ def entropy_threshold(h: StreamingHistogram, bits: int, max_candidates: int = 25
         kl = _kl(p, q)
         if kl < best_kl:
             best_kl, best_i = kl, i
-    return min(best_i * h.width, max(abs(h.min), abs(h.max)))
+    return min(best_i * width, max(abs(h.min), abs(h.max)))
 
 
 def _kl(p: np.ndarray, q: np.ndarray, eps: float = 1e-4) -> float:
