@@ -4,8 +4,9 @@ Each foldable op is evaluated with the reference executor's kernel table
 (`irflow.backends.reference.evaluate_op`, so folding cannot disagree with execution)
 and replaced by one `nn.constant` per result. The arrays go into the module's weight
 store (`irflow.weights.weights_of`), named after the op's result or the first operand
-weight; results of at most `inline_limit` elements are written inline as `dense<...>`.
-Constants left without uses by the folding are erased.
+weight. A result stays inline (`dense<...>`) when every operand was inline and it is no
+larger than the largest of them (irflow's passes keep inline constants inline), or when
+it has at most `inline_limit` elements. Constants left without uses are erased.
 
 Before:
 
@@ -28,6 +29,7 @@ Mirrors xDSL's `constant-fold-interp`, with irflow's own kernels and weight stor
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,7 +116,7 @@ class FoldConstantOp(RewritePattern):
                     f"fold-constants: the {op.name} kernel returned {value.dtype} "
                     f"{list(value.shape)} for result {i}, the IR declares {ty}", op
                 )
-            new_ops.append(self._constant(op, i, value, ty))
+            new_ops.append(self._constant(op, i, value, ty, constants))  # type: ignore[arg-type]
         rewriter.replace(op, new_ops, [c.results[0] for c in new_ops])
         for c in dict.fromkeys(constants):  # erase operands this fold left unused
             assert c is not None
@@ -124,10 +126,15 @@ class FoldConstantOp(RewritePattern):
                     self.created.discard(c.value.key)
                     del self.store[c.value.key]  # an intermediate of a folded chain
 
-    def _constant(self, op: Operation, index: int, value: np.ndarray, ty: TensorType
-                  ) -> nn.ConstantOp:
+    def _constant(self, op: Operation, index: int, value: np.ndarray, ty: TensorType,
+                  operands: list[nn.ConstantOp]) -> nn.ConstantOp:
         array = np.ascontiguousarray(value)
-        if array.size <= self.inline_limit and isinstance(ty.element_type, IntegerType | AnyFloat):
+        inline_operands = [c for c in operands if not isinstance(c.value, nn.WeightAttr)]
+        stays_inline = len(inline_operands) == len(operands) and array.size <= max(
+            math.prod(nn.shape_of(c.output)) for c in operands
+        )  # computed from inline constants only, and no larger than they are
+        inline = array.size <= self.inline_limit or stays_inline
+        if inline and isinstance(ty.element_type, IntegerType | AnyFloat):
             attr: nn.WeightAttr | object = dense_attr(array, ty.element_type)
         else:
             key = self.store.add(_name_hint(op, index), array)
