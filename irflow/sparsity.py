@@ -185,6 +185,17 @@ def weight_uses(fn: func.FuncOp) -> list[WeightUse]:
     return uses
 
 
+def quantized_layers(fn: func.FuncOp) -> list[Operation]:
+    """conv2d / linear / matmul ops whose constant weight is not float (already quantized)."""
+    out: list[Operation] = []
+    for op in fn.body.walk():
+        if isinstance(op, nn.Conv2dOp | nn.LinearOp | nn.MatmulOp):
+            const = defining_constant(op.operands[1])
+            if const is not None and not is_float_constant(const):
+                out.append(op)
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Channel dependency groups
 
@@ -204,27 +215,52 @@ def is_depthwise(op: Operation) -> bool:
     return cg == 1 and op.groups.value.data == f == nn.shape_of(op.input)[1] and f > 1
 
 
-def is_channel_producer(op: Operation) -> bool:
-    """conv2d (groups = 1) or rank-2 linear with a constant weight: its output rows are filters."""
+def _float_constants(op: Operation, first: int) -> bool:
+    """Operands `first`.. (weights, bias, normalization parameters) are float constants."""
+    consts = [defining_constant(v) for v in op.operands[first:]]
+    return all(c is not None and is_float_constant(c) for c in consts)
+
+
+def _contraction(op: Operation) -> bool:
+    """conv2d (groups = 1), rank-2 linear, or 2-D matmul with float constant weights."""
     if isinstance(op, nn.Conv2dOp):
-        return op.groups.value.data == 1 and defining_constant(op.weight) is not None
+        return op.groups.value.data == 1 and _float_constants(op, 1)
     if isinstance(op, nn.LinearOp):
-        return len(nn.shape_of(op.input)) == 2 and defining_constant(op.weight) is not None
+        return len(nn.shape_of(op.input)) == 2 and _float_constants(op, 1)
+    if isinstance(op, nn.MatmulOp):
+        return (len(nn.shape_of(op.lhs)) == 2 and len(nn.shape_of(op.rhs)) == 2
+                and _float_constants(op, 1))
     return False
+
+
+def is_channel_producer(op: Operation) -> bool:
+    """conv2d (groups = 1) or rank-2 linear with float constant weight (and bias): its
+    output channels are its filters."""
+    return isinstance(op, nn.Conv2dOp | nn.LinearOp) and _contraction(op)
 
 
 def is_channel_consumer(op: Operation, operand: int) -> bool:
-    """Reduces over the channels of operand `operand` with a constant weight."""
-    if operand != 0:
-        return False
-    if isinstance(op, nn.Conv2dOp):
-        return op.groups.value.data == 1 and defining_constant(op.weight) is not None
-    if isinstance(op, nn.LinearOp):
-        return len(nn.shape_of(op.input)) == 2 and defining_constant(op.weight) is not None
-    if isinstance(op, nn.MatmulOp):
-        return (len(nn.shape_of(op.lhs)) == 2 and len(nn.shape_of(op.rhs)) == 2
-                and defining_constant(op.rhs) is not None)
-    return False
+    """Reduces over the channels of its data operand with float constant weights."""
+    return operand == 0 and _contraction(op)
+
+
+def _why_opaque(op: Operation) -> str:
+    """Why a channel group cannot pass through or be reduced by `op`."""
+    if isinstance(op, nn.Conv2dOp) and op.groups.value.data != 1 and not is_depthwise(op):
+        return "is a grouped convolution (mixes channels within each group)"
+    if isinstance(op, nn.Conv2dOp | nn.LinearOp | nn.MatmulOp | nn.BatchNormOp) and \
+            not _float_constants(op, 1):
+        return "has computed or quantized parameters (prune before quantize)"
+    return "mixes channels"
+
+
+def _per_channel(op: Operation) -> bool:
+    """Output channel c reads only input channel c (and constant per-channel parameters)."""
+    if isinstance(op, nn.BatchNormOp):
+        return _float_constants(op, 1)
+    if is_depthwise(op):
+        return _float_constants(op, 1)
+    return isinstance(op, CHANNEL_PRESERVING)
 
 
 def flatten_block(op: Operation) -> int | None:
@@ -336,7 +372,7 @@ def channel_groups(fn: func.FuncOp) -> ChannelAnalysis:
         results = [r for r in op.results if _has_channels(r)]
         for r in results:
             node(r)
-        if isinstance(op, CHANNEL_PRESERVING) or is_depthwise(op):
+        if _per_channel(op):
             tie(op.operands[0], op.results[0])
             continue
         if isinstance(op, nn.BinaryOp):
@@ -375,7 +411,7 @@ def channel_groups(fn: func.FuncOp) -> ChannelAnalysis:
                 continue
             node(v)
             if not is_channel_consumer(op, i):
-                block_value(v, f"{_op_desc(op)} mixes channels")
+                block_value(v, f"{_op_desc(op)} {_why_opaque(op)}")
         if not is_channel_producer(op):
             for r in results:
                 block_value(r, f"its channels come from {_op_desc(op)}")

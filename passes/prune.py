@@ -35,6 +35,7 @@ from irflow.sparsity import (
     layer_names,
     matches_any,
     nm_mask,
+    quantized_layers,
     set_sparsity,
     smallest_mask,
     sparsity_of,
@@ -239,8 +240,16 @@ def _key(const: nn.ConstantOp) -> str:
 # magnitude and N:M
 
 
+def _note_quantized(fn: func.FuncOp, report: PruneReport) -> None:
+    layers = quantized_layers(fn)
+    if layers:
+        report.skip(f"{len(layers)} layer(s) have quantized weights and are left as they are "
+                    "(prune before quantize)")
+
+
 def _selected_uses(fn: func.FuncOp, exclude: Sequence[str], report: PruneReport,
                    ) -> list[WeightUse]:
+    _note_quantized(fn, report)
     uses = weight_uses(fn)
     _check_patterns(report, exclude, [u.names() for u in uses])
     out: list[WeightUse] = []
@@ -350,6 +359,7 @@ def prune_channels(module: ModuleOp, ratio: float = 0.25, norm: str = "l1",
     report = PruneReport("channel")
     weights = _Weights(module, fn)
     analysis = channel_groups(fn)
+    _note_quantized(fn, report)
 
     producers = [p for g in analysis.groups for p in g.producers]
     _check_patterns(report, exclude, [

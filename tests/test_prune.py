@@ -443,3 +443,17 @@ def test_int8_sparse_pipeline_keeps_the_2_4_attribute_through_quantize():
         assert is_nm_sparse(weights_of(m)[c.value.key], 2, 4, axis=1)
     out = run(m, x)["out0"]
     assert out.shape == dense.shape and np.isfinite(out).all()
+
+
+def test_quantized_model_is_left_alone_with_a_reason():
+    from irflow.passes.calibrate import set_calibration_data
+
+    m = mlp()
+    set_calibration_data(m, [_inputs(m, seed) for seed in range(2)])
+    run_pipeline(m, "calibrate,quantize{bits=8}")
+    text = print_module(m)
+    report, messages = _quiet(prune_channels, m, 0.5)
+    assert report.removed == {} and print_module(m) == text
+    assert any("prune before quantize" in msg for msg in messages)
+    report = prune_magnitude(m, 0.5)
+    assert report.masks == {} and print_module(m) == text
