@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, TensorType
+from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Attribute, Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -50,6 +50,12 @@ from irflow.passes.tile import (
     layer_labels,
     tile_op,
 )
+
+
+def op_name(op: Operation) -> str:
+    """The op's name as written (an unregistered op's own name, not its class's)."""
+    name = getattr(op, "op_name", None)
+    return name.data if isinstance(name, StringAttr) else op.name
 
 
 def _addrs(op: Operation) -> list[int]:
@@ -129,7 +135,8 @@ def _lower_op(op: Operation, labels: dict[Operation, str],
     if isinstance(op, nn.SplitOp):
         return _lower_split(op, labels[op], cache)
     if not is_layer(op):
-        raise LoweringError(f"cannot lower '{op.name}' to accel: no accel form for this op", op)
+        raise LoweringError(f"cannot lower '{op_name(op)}' to accel: no accel form for this op",
+                            op)
     try:
         space = accel.space_of_op(op)  # type: ignore[arg-type]
     except VerifyException as e:
@@ -169,7 +176,7 @@ def check_lowered(module: ModuleOp) -> None:
     for op in module.walk():
         if isinstance(op, ModuleOp | func.FuncOp | func.ReturnOp) or op.name.startswith("accel."):
             continue
-        raise LoweringError(f"'{op.name}' is not lowered to accel (run lower-to-accel)", op)
+        raise LoweringError(f"'{op_name(op)}' is not lowered to accel (run lower-to-accel)", op)
 
 
 @dataclass(frozen=True)
