@@ -5,6 +5,8 @@
   `sparsity_of`, `set_sparsity`, `copy_sparsity`. A pass that rewrites a weight without
   moving its zeros (per-output-channel scaling in `fold-batchnorm`, quantization with a
   zero point of 0) should `copy_sparsity(old_const, new_const)`.
+- Storage: `storage_bits(shape, elem_bits, attr)` — the size of a weight in the compressed
+  format its attribute allows (N:M values + indices, or bitmap + non-zeros).
 - Masks: `smallest_mask` (the k smallest magnitudes), `nm_mask` / `is_nm_sparse` (N:M
   along the reduction axis).
 - Prunable weights: `weight_uses(func)` lists the (layer op, weight constant, reduction
@@ -62,6 +64,28 @@ def copy_sparsity(src: Operation, dst: Operation) -> None:
 def unstructured_attr(array: np.ndarray) -> nn.SparsityAttr:
     """`#nn.sparsity<unstructured, density = d>` with d the measured non-zero fraction."""
     return nn.SparsityAttr.unstructured(float(np.count_nonzero(array)) / max(array.size, 1))
+
+
+def storage_bits(shape: Sequence[int], elem_bits: int, attr: nn.SparsityAttr | None) -> int:
+    """Bits a weight of `shape` takes in the compressed format its sparsity allows.
+
+    - dense (no attribute): size · elem_bits;
+    - `"N:M"`: per run of M along the axis, N values plus N position indices of
+      ceil(log2 M) bits (2:4: 2 values + 2 × 2 bits per 4 weights);
+    - unstructured: a bitmap (1 bit per element) plus the non-zero values
+      (round(density · size) of them).
+
+    For lowering and the simulator: bytes = ceil(bits / 8), per tensor.
+    """
+    size = math.prod(shape)
+    if attr is None:
+        return size * elem_bits
+    if attr.is_nm:
+        n, m = attr.n_m
+        runs = size // m
+        return runs * n * (elem_bits + max(1, math.ceil(math.log2(m))))
+    nnz = round(attr.density.value.data * size)
+    return size + nnz * elem_bits
 
 
 # --------------------------------------------------------------------------------------

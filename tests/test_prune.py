@@ -457,3 +457,15 @@ def test_quantized_model_is_left_alone_with_a_reason():
     assert any("prune before quantize" in msg for msg in messages)
     report = prune_magnitude(m, 0.5)
     assert report.masks == {} and print_module(m) == text
+
+
+def test_storage_bits_of_sparse_formats():
+    from irflow.sparsity import storage_bits
+
+    shape = (64, 128)  # 8192 weights
+    assert storage_bits(shape, 8, None) == 8192 * 8
+    # 2:4: per 4 weights, 2 int8 values + 2 two-bit indices = 20 bits (vs 32 dense)
+    assert storage_bits(shape, 8, nn.SparsityAttr.nm(2, 4, 1)) == 2048 * 20
+    assert storage_bits(shape, 4, nn.SparsityAttr.nm(2, 4, 1)) == 2048 * 12
+    # unstructured at density 0.25: bitmap + 2048 values
+    assert storage_bits(shape, 8, nn.SparsityAttr.unstructured(0.25)) == 8192 + 2048 * 8
