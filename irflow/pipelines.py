@@ -33,6 +33,12 @@ DEFAULT: tuple[str, ...] = (
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "default": DEFAULT,
+    # int8 weights (per output channel) and activations; ranges from --calib data (else random).
+    "int8": ("default", "calibrate", "quantize{bits=8 granularity=per-channel}"),
+    # int4 weights (per output channel), int8 activations.
+    "w4a8": ("default", "calibrate", "quantize{bits=4 granularity=per-channel}"),
+    # int8 weights dequantized in front of float ops: smaller weights, no calibration needed.
+    "int8-weight-only": ("default", "quantize{bits=8 weight-only=true}"),
     # 2:4 on the trained weights (fold-batchnorm, in default, keeps `nn.sparsity`), then cleanup.
     "sparse": ("prune{mode=nm n=2 m=4}", "default"),
     # sparse, then int8 (calibrate on --calib data); quantize keeps the 2:4 attribute.
