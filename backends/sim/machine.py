@@ -24,10 +24,10 @@ import difflib
 import math
 import re
 import tomllib
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, cast, get_type_hints
 
 from irflow.backends.sim.cache import CacheGeometry
 from irflow.diagnostics import IrflowError, SourceLoc
@@ -89,7 +89,7 @@ class _Validated:
 
     def __post_init__(self) -> None:
         hints = get_type_hints(type(self))
-        for f in fields(self):  # type: ignore[arg-type]
+        for f in fields(cast(Any, self)):
             value = getattr(self, f.name)
             typ = hints[f.name]
             if isinstance(typ, type) and issubclass(typ, _Validated):
@@ -169,7 +169,7 @@ class PEArray(_Validated):
     fill_drain_cycles: int = spec(
         "cycles", "pipeline fill + drain paid once per tile step (rows + cols is typical)",
         0, 1 << 20)
-    macs_per_pe_per_cycle: DtypeRates = field(default=MISSING)  # type: ignore[assignment]
+    macs_per_pe_per_cycle: DtypeRates
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ class VectorUnit(_Validated):
     """SIMD unit for elementwise ops, pooling, softmax, layernorm."""
 
     lanes: int = spec("lanes", "elements processed per cycle at 1 cycle/element", 1, 65536)
-    cycles_per_element: VectorCycles = field(default=MISSING)  # type: ignore[assignment]
+    cycles_per_element: VectorCycles
 
 
 @dataclass(frozen=True)
@@ -260,8 +260,8 @@ class Sparsity(_Validated):
 class Energy(_Validated):
     """Energy per event, pJ (45 nm, Horowitz ISSCC 2014; see docs/machine.md)."""
 
-    mac_pj: DtypeEnergies = field(default=MISSING)  # type: ignore[assignment]
-    vector_op_pj: DtypeEnergies = field(default=MISSING)  # type: ignore[assignment]
+    mac_pj: DtypeEnergies
+    vector_op_pj: DtypeEnergies
     cache_pj_per_64bit: float = spec("pJ/64 bit", "one 64-bit cache access", 0, 1e6)
     dram_pj_per_32bit: float = spec("pJ/32 bit", "one 32-bit DRAM access", 0, 1e7)
 
@@ -274,12 +274,12 @@ class Machine(_Validated):
     description: str = spec("", "one line for humans")
     clock_ghz: float = spec("GHz", "clock frequency (converts cycles to ms)", 0, 100,
                             lo_open=True)
-    pe_array: PEArray = field(default=MISSING)  # type: ignore[assignment]
-    vector: VectorUnit = field(default=MISSING)  # type: ignore[assignment]
-    cache: CacheSpec = field(default=MISSING)  # type: ignore[assignment]
-    dram: Dram = field(default=MISSING)  # type: ignore[assignment]
-    sparsity: Sparsity = field(default=MISSING)  # type: ignore[assignment]
-    energy: Energy = field(default=MISSING)  # type: ignore[assignment]
+    pe_array: PEArray
+    vector: VectorUnit
+    cache: CacheSpec
+    dram: Dram
+    sparsity: Sparsity
+    energy: Energy
 
     @property
     def pes(self) -> int:
