@@ -118,6 +118,10 @@ def run_passes(module: ModuleOp, spec: str | None, args: argparse.Namespace) -> 
         load_pass(pass_spec)
     if not spec:
         return
+    if getattr(args, "calib", None):
+        from irflow.passes.calibrate import calibration_from_npz, set_calibration_data
+
+        set_calibration_data(module, calibration_from_npz(module, args.calib))
     pm = PassManager(
         parse_pipeline(spec),
         verify_each=True,
@@ -275,6 +279,8 @@ def _add_pass_flags(p: argparse.ArgumentParser) -> None:
                    help="print IR after passes that changed it")
     p.add_argument("--dump-dir", metavar="DIR", help="write one numbered .mlir per pass")
     p.add_argument("--timing", action="store_true", help="time each pass")
+    p.add_argument("--calib", metavar="NPZ", help="calibration data for the `calibrate` pass: "
+                   "arrays keyed by input name, samples on the first axis")
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
