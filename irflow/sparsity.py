@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 from xdsl.dialects import func
+from xdsl.dialects.builtin import NameLoc
 from xdsl.ir import Operation, SSAValue
 
 from irflow.diagnostics import describe, location_string
@@ -150,25 +151,26 @@ class WeightUse:
         return v.key if isinstance(v, nn.WeightAttr) else f"<inline {self.op.name}>"
 
     def names(self) -> list[str]:
-        """Names `exclude` patterns match: the weight's store key and the layer's location."""
-        out = [self.key]
-        for o in (self.op, self.const):
-            loc = location_string(o.location)
-            if loc:
-                out.append(loc)
-        return out
+        """Names `exclude` patterns match (see `layer_names`)."""
+        names = layer_names(self.op, self.const)
+        return names if names else [self.key]
 
 
 def layer_names(op: Operation, const: nn.ConstantOp | None) -> list[str]:
+    """Names `exclude` patterns match: the weight's store key, then the locations of the
+    layer and its weight (`model.irf:3:5`; an ONNX node name alone and with its file)."""
     out: list[str] = []
     if const is not None and isinstance(const.value, nn.WeightAttr):
         out.append(const.value.key)
     for o in (op, const):
-        if o is not None:
-            loc = location_string(o.location)
-            if loc:
-                out.append(loc)
-    return out
+        if o is None:
+            continue
+        if isinstance(o.location, NameLoc):
+            out.append(o.location.desc.data)
+        loc = location_string(o.location)
+        if loc:
+            out.append(loc)
+    return list(dict.fromkeys(out))
 
 
 def matches_any(names: Iterable[str], patterns: Sequence[str]) -> str | None:

@@ -469,3 +469,49 @@ def test_storage_bits_of_sparse_formats():
     assert storage_bits(shape, 4, nn.SparsityAttr.nm(2, 4, 1)) == 2048 * 12
     # unstructured at density 0.25: bitmap + 2048 values
     assert storage_bits(shape, 8, nn.SparsityAttr.unstructured(0.25)) == 8192 + 2048 * 8
+
+
+def random_net(seed: int) -> ModuleOp:
+    """A random CNN of the shapes channel pruning must handle: conv/bn/act chains,
+    depthwise convs, residual adds, concats, pooling, then flatten -> linear."""
+    rng = _rng(seed)
+    n = Net([1, 3, 6, 6], seed)
+    x, c, k = n.x, 3, 0
+
+    def name() -> str:
+        nonlocal k
+        k += 1
+        return f"l{k}"
+
+    def conv(x, c_in, c_out, **kw):
+        return n.conv(x, c_in, c_out, name(), **kw)
+
+    x, c = conv(x, c, 8), 8
+    for _ in range(int(rng.integers(3, 6))):
+        kind = rng.choice(["conv", "bn", "dw", "res", "cat", "pool1"])
+        if kind == "conv":
+            c_out, ks = int(rng.choice([4, 8, 12])), int(rng.choice([1, 3]))
+            pad = int(rng.integers(0, 2)) if ks == 3 and nn.shape_of(x)[2] > 3 else ks // 2
+            x, c = conv(x, c, c_out, k=ks, pad=pad, act="relu"), c_out
+        elif kind == "bn":
+            x = n.relu(n.bn(x, c, name()))
+        elif kind == "dw":
+            x = conv(x, c, c, groups=c, act="relu6")
+        elif kind == "res":
+            y = conv(n.relu(conv(x, c, c)), c, c)
+            x = n.relu(n.op(nn.AddOp, x, y))
+        elif kind == "cat":
+            a, b = conv(x, c, 4), conv(x, c, 6, act="relu")
+            x, c = n.op(nn.ConcatOp, a, b, axis=nn.i64_attr(1)), 10
+        else:
+            x = conv(x, c, c, k=1, pad=0)
+    if rng.random() < 0.5:
+        x = n.op(nn.GlobalAvgPoolOp, x)
+    f = n.op(nn.FlattenOp, x)
+    return n.finish(n.linear(f, nn.shape_of(f)[1], 5, "head"))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_channel_random_graphs_equal_their_masked_twin(seed):
+    _, report, _ = _prune_and_compare(lambda: random_net(seed), 0.5)
+    assert report.removed
