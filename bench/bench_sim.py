@@ -1,0 +1,120 @@
+"""Simulator benchmark: ResNet-18 end to end, and reference layers against the ideal.
+
+    .venv/bin/python bench/bench_sim.py            # everything
+    .venv/bin/python bench/bench_sim.py --layers   # the layer table only
+
+1. Whole ResNet-18 at 224x224 (numerics + exact cache + cycles), wall time of
+   `simulate` (lowering included), median of 3, with its tile steps and line accesses.
+2. The issue's reference layers on the default machine with the default tiling: cycles
+   beside the ideal (MACs / peak MACs per cycle for the dtype, fp32 here) and the ratio;
+   the target is <= 1.5x on the two 3x3 convs and the GEMM. A cold cache per layer (each
+   layer is simulated alone), so compulsory misses count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from irflow import zoo
+from irflow.backends.sim import simulate
+from irflow.backends.sim.cost import ideal_cycles
+from irflow.backends.sim.machine import load_machine
+from irflow.dialects import nn
+from irflow.graph import GraphBuilder, input_names, main_func
+
+LAYERS = [
+    # name, builder args: (kind, input shape, weight shape, props)
+    ("conv3x3 56x56x64->64", "conv", (1, 64, 56, 56), (64, 64, 3, 3), {"pads": (1, 1, 1, 1)}),
+    ("conv3x3 28x28x128->128", "conv", (1, 128, 28, 28), (128, 128, 3, 3),
+     {"pads": (1, 1, 1, 1)}),
+    ("conv1x1 14x14x256->256", "conv", (1, 256, 14, 14), (256, 256, 1, 1), {}),
+    ("depthwise3x3 112x112x32", "conv", (1, 32, 112, 112), (32, 1, 3, 3),
+     {"pads": (1, 1, 1, 1), "groups": 32}),
+    ("FC 512->1000", "linear", (1, 512), (1000, 512), {}),
+    ("GEMM 128x768 * 768x768", "matmul", (128, 768), (768, 768), {}),
+]
+TARGETS = {"conv3x3 56x56x64->64", "conv3x3 28x28x128->128", "GEMM 128x768 * 768x768"}
+
+
+def layer_module(kind: str, x_shape, w_shape, props):  # noqa: ANN001, ANN201
+    rng = np.random.default_rng(0)
+    g = GraphBuilder()
+    x = g.input("x", x_shape)
+    w = g.weight("w", rng.standard_normal(w_shape).astype(np.float32))
+    if kind == "conv":
+        op = nn.Conv2dOp(x, w, pads=props.get("pads", (0, 0, 0, 0)),
+                         groups=props.get("groups", 1))
+    elif kind == "linear":
+        op = nn.LinearOp.make([x, w])
+    else:
+        op = nn.MatmulOp.make([x, w])
+    y = g.add(op).results[0]
+    return g.finish([y]), {"x": rng.standard_normal(x_shape).astype(np.float32)}
+
+
+def bench_layers() -> None:
+    machine = load_machine("default")
+    print(f"reference layers on the default machine ({machine.pe_array.rows}x"
+          f"{machine.pe_array.cols} PEs, {machine.cache.size_bytes // 1024} KiB cache), fp32,"
+          " default tiling, cold cache")
+    print(f"{'layer':<26} {'MACs':>13} {'cycles':>11} {'ideal':>11} {'ratio':>6} "
+          f"{'stall':>9} {'hit%':>6} {'steps':>6}  target  tiles")
+    for name, kind, xs, ws, props in LAYERS:
+        module, inputs = layer_module(kind, xs, ws, props)
+        result = simulate(module, inputs, machine=machine)
+        stats = result.report.layers[0]
+        cycles = result.report.total.cycles  # the layer plus the final write-back flush
+        ideal = ideal_cycles(stats.macs, "fp32", machine)
+        layer = next(op for op in result.module.walk() if op.name == "accel.layer")
+        target = ("<=1.5 " + ("ok" if cycles <= 1.5 * ideal else "MISS")) if name in TARGETS \
+            else ""
+        print(f"{name:<26} {stats.macs:>13,} {cycles:>11,} {ideal:>11,} "
+              f"{cycles / ideal:>6.2f} {stats.stall_cycles:>9,} "
+              f"{100 * stats.cache.hit_rate:>5.1f}% {stats.steps:>6}  {target:<7} "
+              f"{layer.tiles}")
+
+
+def bench_resnet(repeats: int = 3) -> None:
+    module = zoo.load("resnet18", seed=0)
+    fn = main_func(module)
+    rng = np.random.default_rng(0)
+    inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
+              for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
+    times = []
+    result = None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        result = simulate(module, inputs)
+        times.append(time.perf_counter() - t)
+    assert result is not None
+    total = result.report.total
+    steps = sum(t.n_steps for t in result.traces)
+    lines = sum(len(t.line) for t in result.traces)
+    machine = load_machine("default")
+    ideal = ideal_cycles(total.macs, "fp32", machine)
+    print(f"ResNet-18 224x224 simulate: median {statistics.median(times):.2f} s of "
+          f"{', '.join(f'{t:.2f}' for t in times)} (target <= 30 s); {len(result.traces)} "
+          f"layers, {steps:,} tile steps, {lines:,} line accesses")
+    print(f"  cycles {total.cycles:,} (ideal {ideal:,}, ratio {total.cycles / ideal:.2f}), "
+          f"hit rate {100 * total.cache.hit_rate:.1f}%, latency {total.latency_ms:.2f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", action="store_true", help="only the layer table")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    if not args.layers:
+        bench_resnet(args.repeats)
+        print()
+    bench_layers()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
