@@ -473,7 +473,7 @@ def test_storage_bits_of_sparse_formats():
 
 def random_net(seed: int) -> ModuleOp:
     """A random CNN of the shapes channel pruning must handle: conv/bn/act chains,
-    depthwise convs, residual adds, concats, pooling, then flatten -> linear."""
+    depthwise convs, residual adds, concats, squeeze-excite, pooling, flatten -> linear."""
     rng = _rng(seed)
     n = Net([1, 3, 6, 6], seed)
     x, c, k = n.x, 3, 0
@@ -488,7 +488,7 @@ def random_net(seed: int) -> ModuleOp:
 
     x, c = conv(x, c, 8), 8
     for _ in range(int(rng.integers(3, 6))):
-        kind = rng.choice(["conv", "bn", "dw", "res", "cat", "pool1"])
+        kind = rng.choice(["conv", "bn", "dw", "res", "cat", "se", "pool1"])
         if kind == "conv":
             c_out, ks = int(rng.choice([4, 8, 12])), int(rng.choice([1, 3]))
             pad = int(rng.integers(0, 2)) if ks == 3 and nn.shape_of(x)[2] > 3 else ks // 2
@@ -503,6 +503,10 @@ def random_net(seed: int) -> ModuleOp:
         elif kind == "cat":
             a, b = conv(x, c, 4), conv(x, c, 6, act="relu")
             x, c = n.op(nn.ConcatOp, a, b, axis=nn.i64_attr(1)), 10
+        elif kind == "se":  # squeeze-excite: x * sigmoid(expand(relu(reduce(gap(x)))))
+            g = n.op(nn.GlobalAvgPoolOp, x)
+            s = conv(conv(g, c, 4, k=1, pad=0, act="relu"), 4, c, k=1, pad=0)
+            x = n.op(nn.MulOp, x, n.g.add(nn.SigmoidOp(s)).results[0])
         else:
             x = conv(x, c, c, k=1, pad=0)
     if rng.random() < 0.5:
@@ -511,7 +515,7 @@ def random_net(seed: int) -> ModuleOp:
     return n.finish(n.linear(f, nn.shape_of(f)[1], 5, "head"))
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(16))
 def test_channel_random_graphs_equal_their_masked_twin(seed):
     _, report, _ = _prune_and_compare(lambda: random_net(seed), 0.5)
     assert report.removed
