@@ -157,3 +157,13 @@ def test_docs_list_every_field():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "machine.md").read_text()
     missing = [name for name, *_ in field_docs() if f"`{name}`" not in doc]
     assert not missing, f"docs/machine.md lacks {missing}: regenerate its field table"
+
+
+def test_example_hardware_files_load():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[1] / "examples" / "hardware").glob("*.toml"))
+    assert files
+    for path in files:
+        m = load_machine(path)
+        assert m.name == path.stem and "modified" not in m.description
