@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from filecheck import filecheck
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
@@ -226,6 +228,81 @@ def test_default_pipeline_on_zoo_models(model):
     assert_float_close(before, after)
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One random layer: conv (+bias) [-> batchnorm] [-> activation] [+ residual [-> relu]]."""
+
+    out: int
+    depthwise: bool
+    kernel: int
+    bias: bool
+    batchnorm: bool
+    conv_is_output: bool  # a second user of the conv result: batchnorm must not fold
+    act: str | None
+    pre_act_is_output: bool  # a second user of the activation's input: must not fuse
+    residual: bool
+    relu_after_add: bool
+
+
+LAYER = st.builds(Layer, out=st.sampled_from([0, 2, 3]), depthwise=st.booleans(),
+                  kernel=st.sampled_from([1, 3]), bias=st.booleans(), batchnorm=st.booleans(),
+                  conv_is_output=st.booleans(),
+                  act=st.sampled_from([None, "relu", "relu6", "sigmoid", "silu", "gelu"]),
+                  pre_act_is_output=st.booleans(), residual=st.booleans(),
+                  relu_after_add=st.booleans())
+
+
+def build_conv_graph(seed: int, c: int, hw: int, layers: list[Layer]) -> ModuleOp:
+    rng = np.random.default_rng(seed)
+    g = GraphBuilder()
+    v = g.input("x", [1, c, hw, hw])
+    outputs = []
+    for i, layer in enumerate(layers):
+        f = c if layer.out == 0 else layer.out * c if layer.out == 2 else 3
+        groups = c if (f == c and c > 1 and layer.depthwise) else 1
+        k = layer.kernel
+        w = g.weight(f"l{i}.w", rng.standard_normal((f, c // groups, k, k)))
+        b = g.weight(f"l{i}.b", rng.standard_normal(f)) if layer.bias else None
+        y = g.add(nn.Conv2dOp(v, w, b, pads=(k // 2,) * 4, groups=groups)).results[0]
+        if layer.batchnorm:
+            if layer.conv_is_output:
+                outputs.append(y)
+            params = [g.weight(f"l{i}.bn{j}", rng.uniform(lo, hi, f)) for j, (lo, hi)
+                      in enumerate([(-2, 2), (-1, 1), (-1, 1), (0.1, 3)])]
+            y = g.add(nn.BatchNormOp.make([y, *params])).results[0]
+        if layer.act is not None and layer.pre_act_is_output:
+            outputs.append(y)
+        if layer.act == "gelu":
+            y = g.add(nn.GeluOp(y)).results[0]
+        elif layer.act is not None:
+            y = g.add(nn.FUSABLE_ACTIVATIONS[layer.act](y)).results[0]
+        if f == c and layer.residual:
+            y = g.add(nn.AddOp.make([y, v])).results[0]
+            if layer.relu_after_add:
+                y = g.add(nn.ReluOp(y)).results[0]
+        v, c = y, f
+    return g.finish([v, *outputs])
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 2**32 - 1), c=st.integers(1, 4), hw=st.integers(3, 6),
+       layers=st.lists(LAYER, min_size=1, max_size=4))
+def test_default_pipeline_property(seed, c, hw, layers):
+    """Random conv chains: same outputs after `default`, and nothing foldable is left."""
+    module = build_conv_graph(seed, c, hw, layers)
+    before, after, _ = twin(module, "default")
+    assert_float_close(before, after)
+    for op in module.walk():
+        producer = op.operands[0].owner if op.operands else None
+        if not isinstance(producer, (nn.Conv2dOp, nn.AddOp)):
+            continue
+        foldable = producer.results[0].has_one_use() and "act" not in producer.properties
+        if isinstance(op, nn.BatchNormOp):
+            assert not (foldable and isinstance(producer, nn.Conv2dOp)), "batchnorm left"
+        if type(op) in nn.FUSABLE_ACTIVATIONS.values():
+            assert not foldable, f"{op.name} left unfused"
+
+
 # --------------------------------------------------------------------------------------
 # Pipeline parsing
 
@@ -342,6 +419,15 @@ def test_a_pass_that_raises_is_wrapped(test_passes):
         run_pipeline(block_net(), "cse,test-explode")
     with pytest.raises(PassError, match=r"\(it ran first\)"):
         run_pipeline(block_net(), "test-explode")
+
+
+def test_an_irflow_error_inside_a_pattern_names_the_pass():
+    module = block_net()
+    del weights_of(module)["conv1.weight"]
+    with pytest.raises(PassError) as info:
+        run_pipeline(module, "cse,fold-batchnorm")
+    assert "pass 'fold-batchnorm' failed (after cse): weight 'conv1.weight' is not in the " \
+        "weight store" in str(info.value)
 
 
 def test_invalid_input_is_reported_before_any_pass():
