@@ -49,7 +49,7 @@ class _FieldError(Exception):
         self.message = message
 
 
-def spec(
+def _spec(
     unit: str,
     doc: str,
     lo: float | None = None,
@@ -142,31 +142,31 @@ def _check_value(f: Field[Any], typ: Any, value: Any, meta: Any) -> Any:
 class DtypeRates(_Validated):
     """MACs per PE per cycle, by operand data type (fractions: a MAC takes several cycles)."""
 
-    int4: float = spec("MAC/PE/cycle", "4-bit integer operands", 0, 64, lo_open=True)
-    int8: float = spec("MAC/PE/cycle", "8-bit integer operands", 0, 64, lo_open=True)
-    fp16: float = spec("MAC/PE/cycle", "IEEE half operands", 0, 64, lo_open=True)
-    bf16: float = spec("MAC/PE/cycle", "bfloat16 operands", 0, 64, lo_open=True)
-    fp32: float = spec("MAC/PE/cycle", "IEEE single operands", 0, 64, lo_open=True)
+    int4: float = _spec("MAC/PE/cycle", "4-bit integer operands", 0, 64, lo_open=True)
+    int8: float = _spec("MAC/PE/cycle", "8-bit integer operands", 0, 64, lo_open=True)
+    fp16: float = _spec("MAC/PE/cycle", "IEEE half operands", 0, 64, lo_open=True)
+    bf16: float = _spec("MAC/PE/cycle", "bfloat16 operands", 0, 64, lo_open=True)
+    fp32: float = _spec("MAC/PE/cycle", "IEEE single operands", 0, 64, lo_open=True)
 
 
 @dataclass(frozen=True)
 class DtypeEnergies(_Validated):
     """Energy of one operation, picojoules, by operand data type."""
 
-    int4: float = spec("pJ", "4-bit integer operands", 0, 1e4)
-    int8: float = spec("pJ", "8-bit integer operands", 0, 1e4)
-    fp16: float = spec("pJ", "IEEE half operands", 0, 1e4)
-    bf16: float = spec("pJ", "bfloat16 operands", 0, 1e4)
-    fp32: float = spec("pJ", "IEEE single operands", 0, 1e4)
+    int4: float = _spec("pJ", "4-bit integer operands", 0, 1e4)
+    int8: float = _spec("pJ", "8-bit integer operands", 0, 1e4)
+    fp16: float = _spec("pJ", "IEEE half operands", 0, 1e4)
+    bf16: float = _spec("pJ", "bfloat16 operands", 0, 1e4)
+    fp32: float = _spec("pJ", "IEEE single operands", 0, 1e4)
 
 
 @dataclass(frozen=True)
 class PEArray(_Validated):
     """The systolic MAC array that runs matmul/conv tiles."""
 
-    rows: int = spec("PEs", "rows of the PE array", 1, 1024)
-    cols: int = spec("PEs", "columns of the PE array", 1, 1024)
-    fill_drain_cycles: int = spec(
+    rows: int = _spec("PEs", "rows of the PE array", 1, 1024)
+    cols: int = _spec("PEs", "columns of the PE array", 1, 1024)
+    fill_drain_cycles: int = _spec(
         "cycles", "pipeline fill + drain paid once per tile step (rows + cols is typical)",
         0, 1 << 20)
     macs_per_pe_per_cycle: DtypeRates
@@ -176,24 +176,24 @@ class PEArray(_Validated):
 class VectorCycles(_Validated):
     """Cycles one vector lane spends per element, by op kind (`LayerTrace.vector_kind`)."""
 
-    add: float = spec("cycles/element", "add, sub (also residual adds)", 0, 1e4, lo_open=True)
-    mul: float = spec("cycles/element", "mul, div by constant, scale", 0, 1e4, lo_open=True)
-    relu: float = spec("cycles/element", "relu, relu6, clip", 0, 1e4, lo_open=True)
-    sigmoid: float = spec("cycles/element", "sigmoid, tanh (exp + divide)", 0, 1e4, lo_open=True)
-    gelu: float = spec("cycles/element", "gelu, silu", 0, 1e4, lo_open=True)
-    maxpool: float = spec("cycles/element", "max pooling, per input element read", 0, 1e4,
+    add: float = _spec("cycles/element", "add, sub (also residual adds)", 0, 1e4, lo_open=True)
+    mul: float = _spec("cycles/element", "mul, div by constant, scale", 0, 1e4, lo_open=True)
+    relu: float = _spec("cycles/element", "relu, relu6, clip", 0, 1e4, lo_open=True)
+    sigmoid: float = _spec("cycles/element", "sigmoid, tanh (exp + divide)", 0, 1e4, lo_open=True)
+    gelu: float = _spec("cycles/element", "gelu, silu", 0, 1e4, lo_open=True)
+    maxpool: float = _spec("cycles/element", "max pooling, per input element read", 0, 1e4,
                           lo_open=True)
-    avgpool: float = spec("cycles/element", "average / global-average pooling, per input "
+    avgpool: float = _spec("cycles/element", "average / global-average pooling, per input "
                           "element", 0, 1e4, lo_open=True)
-    softmax: float = spec("cycles/element", "softmax: max, exp, sum, divide", 0, 1e4,
+    softmax: float = _spec("cycles/element", "softmax: max, exp, sum, divide", 0, 1e4,
                           lo_open=True)
-    layernorm: float = spec("cycles/element", "layernorm: mean, variance, normalize, affine",
+    layernorm: float = _spec("cycles/element", "layernorm: mean, variance, normalize, affine",
                             0, 1e4, lo_open=True)
-    batchnorm: float = spec("cycles/element", "unfolded batchnorm: scale and shift", 0, 1e4,
+    batchnorm: float = _spec("cycles/element", "unfolded batchnorm: scale and shift", 0, 1e4,
                             lo_open=True)
-    quantize: float = spec("cycles/element", "quantize / dequantize / requantize", 0, 1e4,
+    quantize: float = _spec("cycles/element", "quantize / dequantize / requantize", 0, 1e4,
                            lo_open=True)
-    copy: float = spec("cycles/element", "layout copies (transpose, concat, slice)", 0, 1e4,
+    copy: float = _spec("cycles/element", "layout copies (transpose, concat, slice)", 0, 1e4,
                        lo_open=True)
 
 
@@ -204,7 +204,7 @@ VECTOR_KINDS: tuple[str, ...] = tuple(f.name for f in fields(VectorCycles))
 class VectorUnit(_Validated):
     """SIMD unit for elementwise ops, pooling, softmax, layernorm."""
 
-    lanes: int = spec("lanes", "elements processed per cycle at 1 cycle/element", 1, 65536)
+    lanes: int = _spec("lanes", "elements processed per cycle at 1 cycle/element", 1, 65536)
     cycles_per_element: VectorCycles
 
 
@@ -212,13 +212,13 @@ class VectorUnit(_Validated):
 class CacheSpec(_Validated):
     """The one on-chip cache: set-associative, LRU, write-back, write-allocate."""
 
-    size_bytes: int = spec("bytes", "capacity", 64, 1 << 34, power_of_two=True)
-    line_bytes: int = spec("bytes", "line size", 4, 4096, power_of_two=True)
-    ways: int = spec("lines/set", "associativity", 1, 1024)
-    hit_bytes_per_cycle: float = spec("bytes/cycle", "bandwidth of hits into the stream "
+    size_bytes: int = _spec("bytes", "capacity", 64, 1 << 34, power_of_two=True)
+    line_bytes: int = _spec("bytes", "line size", 4, 4096, power_of_two=True)
+    ways: int = _spec("lines/set", "associativity", 1, 1024)
+    hit_bytes_per_cycle: float = _spec("bytes/cycle", "bandwidth of hits into the stream "
                                       "buffers", 0, 1 << 20, lo_open=True)
-    replacement: str = spec("", "replacement policy (only LRU is modelled)", choices=("lru",))
-    write_policy: str = spec("", "write-back with write-allocate (the only policy modelled)",
+    replacement: str = _spec("", "replacement policy (only LRU is modelled)", choices=("lru",))
+    write_policy: str = _spec("", "write-back with write-allocate (the only policy modelled)",
                              choices=("write-back-allocate",))
 
     def check(self) -> None:
@@ -239,20 +239,20 @@ class CacheSpec(_Validated):
 class Dram(_Validated):
     """Off-chip memory."""
 
-    bytes_per_cycle: float = spec("bytes/cycle", "sustained bandwidth", 0, 1 << 20, lo_open=True)
-    latency_cycles: int = spec("cycles", "latency of the first access of a burst", 0, 1 << 20)
+    bytes_per_cycle: float = _spec("bytes/cycle", "sustained bandwidth", 0, 1 << 20, lo_open=True)
+    latency_cycles: int = _spec("cycles", "latency of the first access of a burst", 0, 1 << 20)
 
 
 @dataclass(frozen=True)
 class Sparsity(_Validated):
     """What the PE array does with pruned weights."""
 
-    structured: tuple[str, ...] = spec("", "N:M patterns the PE array skips zeros for",
+    structured: tuple[str, ...] = _spec("", "N:M patterns the PE array skips zeros for",
                                        choices=("2:4", "1:4", "4:8"))
-    structured_mac_cycle_factor: float = spec(
+    structured_mac_cycle_factor: float = _spec(
         "×", "MAC cycles of a structured-sparse layer relative to dense (0.5 for 2:4)",
         0, 1, lo_open=True)
-    unstructured_format: str = spec("", "storage of unstructured-sparse weights (compute "
+    unstructured_format: str = _spec("", "storage of unstructured-sparse weights (compute "
                                     "stays dense)", choices=("dense", "bitmap", "csr"))
 
 
@@ -262,17 +262,17 @@ class Energy(_Validated):
 
     mac_pj: DtypeEnergies
     vector_op_pj: DtypeEnergies
-    cache_pj_per_64bit: float = spec("pJ/64 bit", "one 64-bit cache access", 0, 1e6)
-    dram_pj_per_32bit: float = spec("pJ/32 bit", "one 32-bit DRAM access", 0, 1e7)
+    cache_pj_per_64bit: float = _spec("pJ/64 bit", "one 64-bit cache access", 0, 1e6)
+    dram_pj_per_32bit: float = _spec("pJ/32 bit", "one 32-bit DRAM access", 0, 1e7)
 
 
 @dataclass(frozen=True)
 class Machine(_Validated):
     """A whole simulated machine. Build with `load_machine`."""
 
-    name: str = spec("", "preset or file name shown in reports")
-    description: str = spec("", "one line for humans")
-    clock_ghz: float = spec("GHz", "clock frequency (converts cycles to ms)", 0, 100,
+    name: str = _spec("", "preset or file name shown in reports")
+    description: str = _spec("", "one line for humans")
+    clock_ghz: float = _spec("GHz", "clock frequency (converts cycles to ms)", 0, 100,
                             lo_open=True)
     pe_array: PEArray
     vector: VectorUnit
@@ -420,17 +420,17 @@ def machine_from_toml(text: str, where: str = "<machine>") -> Machine:
         raise MachineError(f"machine field '{dotted}' {e.message}", where) from None
 
 
-def load_machine(spec_: str | Path | None = None) -> Machine:
+def load_machine(spec: str | Path | None = None) -> Machine:
     """A machine from a preset name (`PRESETS`), a `.toml` path, or None (the default)."""
-    if spec_ is None:
-        spec_ = "default"
-    if isinstance(spec_, str) and spec_ in PRESETS:
-        return machine_from_toml(_preset_text(spec_), f"preset {spec_}")
-    p = Path(spec_)
+    if spec is None:
+        spec = "default"
+    if isinstance(spec, str) and spec in PRESETS:
+        return machine_from_toml(_preset_text(spec), f"preset {spec}")
+    p = Path(spec)
     if p.suffix != ".toml" and not p.exists():
-        raise MachineError(f"unknown machine {str(spec_)!r}: expected a preset ("
+        raise MachineError(f"unknown machine {str(spec)!r}: expected a preset ("
                            + ", ".join(PRESETS) + ") or a .toml file"
-                           + _did_you_mean(str(spec_), PRESETS))
+                           + _did_you_mean(str(spec), PRESETS))
     try:
         text = p.read_text()
     except OSError as e:
