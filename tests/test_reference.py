@@ -333,6 +333,10 @@ CASES: list[Case] = [
               act="relu"),
     conv_case("conv-depthwise-s2", (1, 12, 10, 10), (12, 1, 3, 3), groups=12, strides=(2, 2),
               pads=(0, 1, 1, 0)),
+    conv_case("conv-depthwise-nhwc", (2, 40, 7, 7), (40, 1, 3, 3), groups=40,
+              pads=(1, 1, 1, 1), act="relu"),  # C >= 4·OW: the channels-last path
+    conv_case("conv-depthwise-nhwc-s2-mult", (1, 24, 9, 8), (48, 1, 3, 3), groups=24,
+              strides=(2, 2), pads=(1, 0, 1, 1), dilations=(1, 2)),
     conv_case("conv-depthwise-mult2-dil", (1, 4, 9, 9), (8, 1, 3, 3), groups=4,
               dilations=(2, 2), pads=(2, 2, 2, 2), act="tanh"),
     pool_case("maxpool-basic", "MaxPool", (1, 3, 8, 8), (2, 2), (2, 2)),
