@@ -220,7 +220,10 @@ class PassManager:
         text = self._text(module)
         fingerprint = (text, _WeightsFingerprint(store))
         if self.dump_dir is not None:
-            self.dump_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.dump_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise IrflowError(f"--dump-dir {self.dump_dir}: cannot create it: {e}") from None
             dumped.append(self._dump(f"{0:0{width}d}-input.mlir", text))
         try:
             for i, p in enumerate(self.passes, 1):
@@ -229,7 +232,11 @@ class PassManager:
                 seconds = time.perf_counter() - t
                 if self.verify_each:
                     t = time.perf_counter()
-                    self._verify(p, module, records)
+                    try:
+                        self._verify(p, module, records)
+                    except PassError:
+                        self._show_failed(p, i, width, module, dumped)
+                        raise
                     verify_seconds += time.perf_counter() - t
                 text = self._text(module)
                 new_fingerprint = (text, _WeightsFingerprint(store))
@@ -262,8 +269,24 @@ class PassManager:
     def _dump(self, filename: str, text: str) -> Path:
         assert self.dump_dir is not None
         path = self.dump_dir / filename
-        atomic_write(path, text)
+        try:
+            atomic_write(path, text)
+        except OSError as e:
+            raise IrflowError(f"--dump-dir: cannot write {path}: {e}") from None
         return path
+
+    def _show_failed(self, p: ModulePass, index: int, width: int, module: ModuleOp,
+                     dumped: list[Path]) -> None:
+        """The invalid IR a pass left, where the user asked to see IR (as MLIR does)."""
+        if not (self.print_ir_after_all or self.print_ir_after or self.print_ir_after_change
+                or self.dump_dir is not None):
+            return
+        # The generic form prints even when a custom format's assumptions are broken.
+        text = print_module(module, generic=True, debuginfo=self.debuginfo)
+        if self.dump_dir is not None:
+            dumped.append(self._dump(f"{index:0{width}d}-{p.name}.invalid.mlir", text))
+        else:
+            self.out.write(f"// -----// IR Dump After {p.spec()} Failed //----- //\n{text}\n")
 
     @staticmethod
     def _apply(p: ModulePass, ctx: Context, module: ModuleOp,

@@ -408,6 +408,29 @@ def test_verify_failure_names_the_pass_the_passes_before_and_the_op(test_passes)
     assert str(err).startswith("block_net.irf:")  # the op's source location
 
 
+def test_invalid_ir_is_shown_when_ir_printing_was_asked_for(test_passes, tmp_path):
+    out = io.StringIO()
+    with pytest.raises(PassError):
+        run_pipeline(block_net(), "cse,test-break-strides", print_ir_after_all=True, out=out)
+    assert "// -----// IR Dump After test-break-strides Failed //----- //" in out.getvalue()
+    assert "strides = array<i64: 1>" in out.getvalue()
+    with pytest.raises(PassError):
+        run_pipeline(block_net(), "cse,test-break-strides", dump_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "00-input.mlir", "01-cse.mlir", "02-test-break-strides.invalid.mlir", "weights.npz"]
+    quiet = io.StringIO()
+    with pytest.raises(PassError):
+        run_pipeline(block_net(), "test-break-strides", out=quiet)
+    assert quiet.getvalue() == ""
+
+
+def test_dump_dir_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(IrflowError, match="--dump-dir .*cannot create it"):
+        run_pipeline(block_net(), "cse", dump_dir=blocker / "dumps")
+
+
 def test_verify_each_false_skips_verification(test_passes):
     result = run_pipeline(block_net(), "test-break-strides", verify_each=False)
     assert result.passes[0].name == "test-break-strides"
