@@ -102,9 +102,13 @@ class SparsityAttr(ParametrizedAttribute):
         %v = nn.constant #nn.weight<"c.weight"> {nn.sparsity = #nn.sparsity<unstructured, density = 0.25>}
              : tensor<16x8x3x3xf32>
 
-    - `"N:M"`: in every run of M consecutive elements along `axis` (the reduction
-      dimension: input channels of an FCHW conv weight, columns of a linear weight, rows
-      of a matmul's constant rhs) at most N are non-zero; `density` is N/M.
+    - `"N:M"`: in every run of M elements along `axis` (the reduction dimension: input
+      channels of an FCHW conv weight, columns of a linear weight, rows of a matmul's
+      constant rhs) at most N are non-zero; `density` is N/M. A run is M consecutive
+      elements, or with `stride = S` M elements S apart: index (g·M + j)·S + r, j < M —
+      a linear after a flatten of [C, H, W] groups M channels at one position (S = H·W),
+      as a conv groups M input channels at one kernel tap:
+      `#nn.sparsity<"2:4", axis = 1, stride = 16>`.
     - `unstructured`: any element may be zero; `density` is the fraction of non-zeros.
     """
 
@@ -112,13 +116,14 @@ class SparsityAttr(ParametrizedAttribute):
     pattern: StringAttr = param_def()
     axis: IntegerAttr[I64] = param_def()
     density: FloatAttr[Float64Type] = param_def()
+    stride: IntegerAttr[I64] = param_def()
 
-    def __init__(self, pattern: str, density: float, axis: int = -1):
-        super().__init__(StringAttr(pattern), i64_attr(axis), f64(density))
+    def __init__(self, pattern: str, density: float, axis: int = -1, stride: int = 1):
+        super().__init__(StringAttr(pattern), i64_attr(axis), f64(density), i64_attr(stride))
 
     @classmethod
-    def nm(cls, n: int, m: int, axis: int) -> SparsityAttr:
-        return cls(f"{n}:{m}", n / m, axis)
+    def nm(cls, n: int, m: int, axis: int, stride: int = 1) -> SparsityAttr:
+        return cls(f"{n}:{m}", n / m, axis, stride)
 
     @classmethod
     def unstructured(cls, density: float) -> SparsityAttr:
@@ -144,32 +149,44 @@ class SparsityAttr(ParametrizedAttribute):
                 )
             if self.axis.value.data < 0:
                 raise VerifyException("#nn.sparsity expects an N:M pattern to name its axis >= 0")
+        if self.stride.value.data < 1:
+            raise VerifyException(f"#nn.sparsity expects stride >= 1, got {self.stride.value.data}")
         density = self.density.value.data
         if not 0.0 <= density <= 1.0:
             raise VerifyException(f"#nn.sparsity expects a density in [0, 1], got {density}")
 
     @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> tuple[StringAttr, IntegerAttr, FloatAttr]:
+    def parse_parameters(
+        cls, parser: AttrParser
+    ) -> tuple[StringAttr, IntegerAttr, FloatAttr, IntegerAttr]:
         with parser.in_angle_brackets():
             if parser.parse_optional_keyword("unstructured") is not None:
                 parser.parse_punctuation(",")
                 parser.parse_keyword("density")
                 parser.parse_punctuation("=")
-                return StringAttr("unstructured"), i64_attr(-1), f64(parser.parse_float())
+                density = f64(parser.parse_float())
+                return StringAttr("unstructured"), i64_attr(-1), density, i64_attr(1)
             pattern = parser.parse_str_literal()
             parser.parse_punctuation(",")
             parser.parse_keyword("axis")
             parser.parse_punctuation("=")
             axis = parser.parse_integer()
+            stride = 1
+            if parser.parse_optional_punctuation(",") is not None:
+                parser.parse_keyword("stride")
+                parser.parse_punctuation("=")
+                stride = parser.parse_integer()
             match = _NM_PATTERN.match(pattern)
             density = int(match[1]) / int(match[2]) if match else 0.0
-            return StringAttr(pattern), i64_attr(axis), f64(density)
+            return StringAttr(pattern), i64_attr(axis), f64(density), i64_attr(stride)
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
             if self.is_nm:
                 printer.print_string_literal(self.pattern.data)
                 printer.print_string(f", axis = {self.axis.value.data}")
+                if self.stride.value.data != 1:
+                    printer.print_string(f", stride = {self.stride.value.data}")
             else:
                 printer.print_string(f"unstructured, density = {self.density.value.data!r}")
 
