@@ -81,7 +81,8 @@ class SimReport:
             ("stall", lambda s: _si(s.stall_cycles), ">"),
             ("MACs", lambda s: _si(s.macs), ">"),
             ("PE util", lambda s: f"{100 * s.pe_utilization:.1f}%", ">"),
-            ("bound", lambda s: f"{_si(s.roofline_cycles)} {s.roofline_bound[:3]}", ">"),
+            ("roofline", lambda s: _si(s.roofline_cycles), ">"),
+            ("bound", lambda s: s.roofline_bound, "<"),
             ("x bound", lambda s: f"{s.achieved_over_bound:.2f}", ">"),
             ("ms", lambda s: f"{s.latency_ms:.4f}", ">"),
         ]
