@@ -15,6 +15,11 @@
 
 // -----
 
+// expected-error@+1 {{#nn.sparsity expects stride >= 1, got 0}}
+%w = nn.constant #nn.weight<"w"> {nn.sparsity = #nn.sparsity<"2:4", axis = 1, stride = 0>} : tensor<4x8xf32>
+
+// -----
+
 // expected-error@+1 {{#nn.sparsity expects a density in [0, 1], got 1.5}}
 %w = nn.constant #nn.weight<"w"> {nn.sparsity = #nn.sparsity<unstructured, density = 1.5>} : tensor<4x8xf32>
 

@@ -8,13 +8,15 @@
 // CHECK-NEXT:    %s = nn.constant dense<5.000000e-01> : tensor<2x2xf32>
 // CHECK-NEXT:    %p = nn.constant #nn.weight<"p.weight"> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>} : tensor<16x8xf32>
 // CHECK-NEXT:    %u = nn.constant #nn.weight<"u.weight"> {nn.sparsity = #nn.sparsity<unstructured, density = 0.25>} : tensor<16x8xf32>
-func.func @constants() -> (tensor<10x64xf32>, tensor<3xf32>, tensor<2x2xf32>, tensor<16x8xf32>, tensor<16x8xf32>) {
+// CHECK-NEXT:    %q = nn.constant #nn.weight<"q.weight"> {nn.sparsity = #nn.sparsity<"2:4", axis = 1, stride = 16>} : tensor<10x64xf32>
+func.func @constants() -> (tensor<10x64xf32>, tensor<3xf32>, tensor<2x2xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<10x64xf32>) {
   %w = nn.constant #nn.weight<"fc.weight"> : tensor<10x64xf32>
   %d = nn.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32>
   %s = nn.constant dense<0.5> : tensor<2x2xf32>
   %p = nn.constant #nn.weight<"p.weight"> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>} : tensor<16x8xf32>
   %u = nn.constant #nn.weight<"u.weight"> {nn.sparsity = #nn.sparsity<unstructured, density = 0.25>} : tensor<16x8xf32>
-  func.return %w, %d, %s, %p, %u : tensor<10x64xf32>, tensor<3xf32>, tensor<2x2xf32>, tensor<16x8xf32>, tensor<16x8xf32>
+  %q = nn.constant #nn.weight<"q.weight"> {nn.sparsity = #nn.sparsity<"2:4", axis = 1, stride = 16>} : tensor<10x64xf32>
+  func.return %w, %d, %s, %p, %u, %q : tensor<10x64xf32>, tensor<3xf32>, tensor<2x2xf32>, tensor<16x8xf32>, tensor<16x8xf32>, tensor<10x64xf32>
 }
 
 // -----
