@@ -14,7 +14,7 @@ executable semantics of the `nn` dialect. Semantics follow ONNX for the op of th
 same name; float tensors are computed in float32 (accumulating in float32, as
 onnxruntime does), never silently promoted to float64.
 
-Edge cases live in named helpers (`erf`, `_windows`, `_conv2d`, ...); a later
+Edge cases live in named helpers (`erf`, `conv2d`, `_pool_planner`, ...); a later
 dialect adds its kernels with `@register_kernel(OpClass)`.
 """
 
@@ -40,6 +40,7 @@ KernelFactory = Callable[[Any], Kernel]
 
 KERNELS: dict[type[Operation], KernelFactory] = {}
 """Op class -> kernel factory. Looked up by exact class, then along the MRO."""
+
 
 def register_kernel(*op_classes: type[Operation]) -> Callable[[KernelFactory], KernelFactory]:
     """Register a kernel factory for one or more op classes (later registrations win)."""
@@ -101,27 +102,23 @@ def evaluate_op(op: Operation, operands: Sequence[np.ndarray]) -> list[np.ndarra
 
 
 # --------------------------------------------------------------------------------------
-# Property readers (props may be absent: then the op's declared default applies)
+# Property readers: an absent property means the op's declared default (nn's readers)
 
 
 def _ints(op: Operation, name: str, default: Sequence[int]) -> tuple[int, ...]:
-    attr = op.properties.get(name)
-    return tuple(default) if attr is None else tuple(int(v) for v in attr.get_values())  # type: ignore[attr-defined]
+    return nn._ints(op.properties, name, default)
 
 
 def _int(op: Operation, name: str, default: int) -> int:
-    attr = op.properties.get(name)
-    return default if attr is None else int(attr.value.data)  # type: ignore[attr-defined]
+    return nn._int(op.properties, name, default)
 
 
 def _float(op: Operation, name: str, default: float) -> float:
-    attr = op.properties.get(name)
-    return default if attr is None else float(attr.value.data)  # type: ignore[attr-defined]
+    return nn._float(op.properties, name, default)
 
 
 def _str(op: Operation, name: str, default: str) -> str:
-    attr = op.properties.get(name)
-    return default if attr is None else str(attr.data)  # type: ignore[attr-defined]
+    return nn._str(op.properties, name, default)
 
 
 def _result_shape(op: Operation, i: int = 0) -> tuple[int, ...]:
@@ -185,6 +182,8 @@ def silu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def hardsigmoid_fn(alpha: float, beta: float) -> Unary:
+    """ONNX HardSigmoid: max(0, min(1, alpha·x + beta))."""
+
     def hardsigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         y = x * _f(x, alpha)
         y += _f(x, beta)
@@ -287,28 +286,24 @@ UNARY: dict[type[Operation], Unary] = {
 
 @register_kernel(*UNARY)
 def _unary(op: Operation) -> Kernel:
-    fn = UNARY[type(op)]
-    return lambda x: fn(x)
+    return UNARY[type(op)]
 
 
 @register_kernel(nn.ClipOp)
 def _clip(op: nn.ClipOp) -> Kernel:
     lo = None if op.min is None else op.min.value.data
     hi = None if op.max is None else op.max.value.data
-    fn = _clip_fn(lo, hi)
-    return lambda x: fn(x)
+    return _clip_fn(lo, hi)
 
 
 @register_kernel(nn.HardSigmoidOp)
 def _hardsigmoid(op: nn.HardSigmoidOp) -> Kernel:
-    fn = hardsigmoid_fn(_float(op, "alpha", 0.2), _float(op, "beta", 0.5))
-    return lambda x: fn(x)
+    return hardsigmoid_fn(_float(op, "alpha", 0.2), _float(op, "beta", 0.5))
 
 
 @register_kernel(nn.GeluOp)
 def _gelu(op: nn.GeluOp) -> Kernel:
-    fn = gelu_fn(_str(op, "approximate", "none"))
-    return lambda x: fn(x)
+    return gelu_fn(_str(op, "approximate", "none"))
 
 
 def fused_activation(op: Operation) -> Unary | None:
