@@ -103,33 +103,51 @@ def smallest_mask(magnitudes: np.ndarray, k: int) -> np.ndarray:
     return keep.reshape(magnitudes.shape)
 
 
-def _groups_last(w: np.ndarray, m: int, axis: int) -> np.ndarray:
-    """`w` with `axis` moved last and split into runs of `m`: shape (..., C/m, m)."""
+def _runs(w: np.ndarray, m: int, axis: int, stride: int) -> np.ndarray:
+    """A view of `w` with the runs of `m` last: axis index (g·m + j)·stride + r -> [..., j]."""
     moved = np.moveaxis(w, axis, -1)
-    return moved.reshape(moved.shape[:-1] + (moved.shape[-1] // m, m))
+    length = moved.shape[-1]
+    view = moved.reshape(moved.shape[:-1] + (length // (m * stride), m, stride))
+    return np.swapaxes(view, -1, -2)  # (..., groups, stride, m)
 
 
-def nm_mask(w: np.ndarray, n: int, m: int, axis: int) -> np.ndarray:
-    """Keep-mask with the `n` largest |w| of every `m` consecutive elements along `axis`.
+def _check_runs(shape: Sequence[int], m: int, axis: int, stride: int) -> None:
+    if shape[axis] % (m * stride):
+        raise ValueError(f"axis {axis} of shape {list(shape)} is not a multiple of "
+                         f"{m} × stride {stride}")
 
-    `w.shape[axis]` must be a multiple of `m`. Ties keep the lower index.
+
+def nm_mask(w: np.ndarray, n: int, m: int, axis: int, stride: int = 1) -> np.ndarray:
+    """Keep-mask with the `n` largest |w| of every run of `m` along `axis`.
+
+    A run is `m` consecutive elements, or `m` elements `stride` apart (see
+    `nn.SparsityAttr`). `w.shape[axis]` must be a multiple of `m · stride`. Ties keep the
+    lower index.
     """
-    if w.shape[axis] % m:
-        raise ValueError(f"axis {axis} of shape {list(w.shape)} is not a multiple of {m}")
-    groups = np.abs(_groups_last(w, m, axis))
+    _check_runs(w.shape, m, axis, stride)
+    runs = np.abs(_runs(w, m, axis, stride))
     # stable sort of -|w|: the n first positions are the n largest, lower index on ties
-    order = np.argsort(-groups, axis=-1, kind="stable")
-    keep = np.zeros(groups.shape, dtype=bool)
+    order = np.argsort(-runs, axis=-1, kind="stable")
+    keep = np.zeros(runs.shape, dtype=bool)
     np.put_along_axis(keep, order[..., :n], True, axis=-1)
     moved_shape = np.moveaxis(w, axis, -1).shape
-    return np.moveaxis(keep.reshape(moved_shape), -1, axis)
+    keep = np.swapaxes(keep, -1, -2).reshape(moved_shape)
+    return np.moveaxis(keep, -1, axis)
 
 
-def is_nm_sparse(w: np.ndarray, n: int, m: int, axis: int) -> bool:
-    """True if every run of `m` along `axis` has at most `n` non-zeros."""
-    if w.ndim == 0 or w.shape[axis] % m:
+def is_nm_sparse(w: np.ndarray, n: int, m: int, axis: int, stride: int = 1) -> bool:
+    """True if every run of `m` along `axis` (elements `stride` apart) has <= `n` non-zeros."""
+    if w.ndim == 0 or w.shape[axis] % (m * stride):
         return False
-    return bool((np.count_nonzero(_groups_last(w, m, axis), axis=-1) <= n).all())
+    return bool((np.count_nonzero(_runs(w, m, axis, stride), axis=-1) <= n).all())
+
+
+def attr_holds(w: np.ndarray, attr: nn.SparsityAttr) -> bool:
+    """Does `w` satisfy its N:M attribute? (Always true for `unstructured`.)"""
+    if not attr.is_nm:
+        return True
+    n, m = attr.n_m
+    return is_nm_sparse(w, n, m, attr.axis.value.data, attr.stride.value.data)
 
 
 # --------------------------------------------------------------------------------------

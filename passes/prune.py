@@ -26,12 +26,13 @@ from irflow.sparsity import (
     ChannelAnalysis,
     ChannelGroup,
     WeightUse,
+    attr_holds,
     channel_groups,
     defining_constant,
+    flatten_block,
     is_channel_consumer,
     is_channel_producer,
     is_depthwise,
-    is_nm_sparse,
     layer_names,
     matches_any,
     nm_mask,
@@ -226,7 +227,7 @@ def _refresh_sparsity(const: nn.ConstantOp, array: np.ndarray) -> None:
         set_sparsity(const, unstructured_attr(array))
         return
     n, m = attr.n_m
-    if not is_nm_sparse(array, n, m, attr.axis.value.data):
+    if not attr_holds(array, attr):
         set_sparsity(const, unstructured_attr(array))
         _warn(f"{_key(const)}: slicing broke its {n}:{m} pattern; now marked unstructured "
               "(run mode=channel before mode=nm)")
@@ -304,13 +305,15 @@ def prune_magnitude(module: ModuleOp, sparsity: float = 0.5, scope: str = "globa
 
 def prune_nm(module: ModuleOp, n: int = 2, m: int = 4, exclude: Sequence[str] = ()
              ) -> PruneReport:
-    """Keep the N largest of every M consecutive weights along the reduction axis.
+    """Keep the N largest of every run of M weights along the reduction axis.
 
     The axis is the input channels of a conv2d weight (FCHW: runs of M input channels at
     each output channel and kernel tap), the columns of a linear weight and the rows of
-    a matmul's constant rhs. A weight whose axis is not a multiple of M (e.g. the first
-    conv on 3 channels, a depthwise conv) is skipped with a warning. Every pruned
-    constant gets `#nn.sparsity<"N:M", axis = A>`.
+    a matmul's constant rhs. A linear layer reading a flatten of [N, C, H, W] is a conv
+    with an H×W kernel: its runs are M channels at one position, H·W columns apart
+    (`stride = H·W`), when C is a multiple of M. A weight whose axis is not a multiple
+    of M (e.g. the first conv on 3 channels, a depthwise conv) is skipped with a
+    warning. Every pruned constant gets `#nn.sparsity<"N:M", axis = A[, stride = S]>`.
     """
     validate_options("nm", 0.0, "global", 0.0, "l1", n, m)
     fn = main_func(module)
@@ -323,15 +326,28 @@ def prune_nm(module: ModuleOp, n: int = 2, m: int = 4, exclude: Sequence[str] = 
             report.skip(f"{u.key}: reduction axis {u.axis} of {list(a.shape)} has "
                         f"{a.shape[u.axis]} elements, not a multiple of {m}; left dense")
             continue
-        keep = nm_mask(a, n, m, u.axis)
+        stride = _run_stride(u, m)
+        keep = nm_mask(a, n, m, u.axis, stride)
         pruned = np.where(keep, a, np.zeros((), a.dtype))
         weights.rewrite(u.const, pruned)
-        set_sparsity(u.const, nn.SparsityAttr.nm(n, m, u.axis))
+        set_sparsity(u.const, nn.SparsityAttr.nm(n, m, u.axis, stride))
         report.masks[u.key] = keep
         report.params_before += a.size
         report.zeros += int(a.size - np.count_nonzero(pruned))
     report.params_after = report.params_before
     return report
+
+
+def _run_stride(u: WeightUse, m: int) -> int:
+    """H·W for a linear reading a flatten of [N, C, H, W] with C a multiple of M, else 1."""
+    if not isinstance(u.op, nn.LinearOp):
+        return 1
+    flat = u.op.operands[0].owner
+    if not isinstance(flat, Operation) or flatten_block(flat) is None:
+        return 1
+    x = nn.shape_of(flat.operands[0])
+    block = flatten_block(flat) or 1
+    return block if block > 1 and x[1] % m == 0 else 1
 
 
 # --------------------------------------------------------------------------------------

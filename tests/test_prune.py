@@ -23,7 +23,7 @@ from irflow.passes.prune import (
     prune_nm,
 )
 from irflow.pipeline import parse_pipeline, run_pipeline
-from irflow.sparsity import is_nm_sparse, nm_mask, smallest_mask, sparsity_of
+from irflow.sparsity import attr_holds, is_nm_sparse, nm_mask, smallest_mask, sparsity_of
 from irflow.weights import WeightStore, attach_weights, weights_of
 
 # Pruned vs masked-dense: same arithmetic on the kept channels, only the folded constants
@@ -227,15 +227,37 @@ def test_nm_prunes_along_reduction_axis_and_skips_indivisible_layers():
     assert "c1.weight" not in report.masks and "dw.weight" not in report.masks
     assert any("c1.weight" in msg and "not a multiple of 4" in msg for msg in messages)
     assert {"c2.weight", "c3.weight", "c4.weight", "c5.weight", "fc.weight"} <= set(report.masks)
+    consts = {op.value.key: op for op in main_func(m).walk()
+              if isinstance(op, nn.ConstantOp) and sparsity_of(op) is not None}
+    assert set(consts) == set(report.masks)
     for key in report.masks:
-        assert is_nm_sparse(store[key], 2, 4, axis=1), key
+        assert attr_holds(store[key], sparsity_of(consts[key])), key
         assert np.count_nonzero(store[key]) <= store[key].size // 2
+    # convs: runs of 4 input channels at each tap; fc reads a flatten of 16 channels of
+    # 4x4: runs of 4 channels at one position, 16 columns apart
+    assert sparsity_of(consts["c2.weight"]).stride.value.data == 1
+    assert is_nm_sparse(store["c2.weight"], 2, 4, axis=1)
+    assert is_nm_sparse(store["fc.weight"].reshape(10, 16, 16), 2, 4, axis=1)
     text = print_module(m)
     assert '{nn.sparsity = #nn.sparsity<"2:4", axis = 1>}' in text
+    assert '{nn.sparsity = #nn.sparsity<"2:4", axis = 1, stride = 16>}' in text
     masked = WeightStore({k: v.copy() for k, v in before.items()})
     for key, keep in report.masks.items():
         masked[key] = np.where(keep, before[key], 0).astype(np.float32)
     _assert_close(run(m, x), run(attach_weights(residual_concat_net(), masked), x))
+
+
+def test_nm_mask_with_stride_groups_elements_stride_apart():
+    w = _rng(4).standard_normal((3, 2 * 4 * 5)).astype(np.float32)
+    keep = nm_mask(w, 1, 4, axis=1, stride=5)
+    for row in range(3):
+        for g in range(2):
+            for r in range(5):
+                idx = [(g * 4 + j) * 5 + r for j in range(4)]
+                assert keep[row, idx].sum() == 1
+                assert keep[row, idx][np.argmax(np.abs(w[row, idx]))]
+    assert is_nm_sparse(w * keep, 1, 4, axis=1, stride=5)
+    assert not is_nm_sparse(w * keep, 1, 4, axis=1)
 
 
 def test_nm_on_matmul_constant_rhs_uses_its_rows():
