@@ -339,9 +339,11 @@ def export_onnx(module: ModuleOp, path: str | os.PathLike[str] | None = None, *,
                 opset: int = 17) -> Any:
     """Write `module`'s `@main` as an ONNX model (returned; also saved when `path` is given).
 
-    Raises `ExportError` naming the op for IR with no ONNX counterpart (e.g. quantized
-    types before QDQ export exists).
+    Raises `ExportError` naming the op for IR with no ONNX counterpart. Quantized IR
+    exports in QDQ form (`irflow.exporters.onnx_qdq`).
     """
+    from irflow.exporters.onnx_qdq import export_quantized, is_quantized_op
+
     try:
         from onnx import helper, numpy_helper
     except ImportError:
@@ -401,7 +403,10 @@ def export_onnx(module: ModuleOp, path: str | os.PathLike[str] | None = None, *,
                 for i, r in enumerate(op.results)]
         for r, name in zip(op.results, outs):
             ex.names[r] = name
-        _export_op(ex, op, ins, outs)
+        if is_quantized_op(op):  # QDQ form: irflow/exporters/onnx_qdq.py
+            export_quantized(ex, op, ins, outs)
+        else:
+            _export_op(ex, op, ins, outs)
     ex.op = None
     for name, value in identities:
         ex.op_name = f"{name}/identity"
