@@ -15,6 +15,20 @@ func.func @nm_linear(%x: tensor<1x8xf32>) -> tensor<1x2xf32> {
 }
 
 // -----
+// PIPELINE: prune{mode=nm n=2 m=4}
+// A linear after a flatten of 4 channels x 2 positions: runs of 4 channels at one position,
+// columns {0, 2, 4, 6} and {1, 3, 5, 7} (stride 2), not 4 neighbouring columns.
+// CHECK-LABEL: func.func @nm_after_flatten
+// CHECK:       nn.constant dense<{{\[\[}}8.000000e+00, 0.000000e+00, 7.000000e+00, 0.000000e+00, 0.000000e+00, 3.000000e+00, 0.000000e+00, 4.000000e+00]]>
+// CHECK-SAME:  : tensor<1x8xf32> {nn.sparsity = #nn.sparsity<"2:4", axis = 1, stride = 2>}
+func.func @nm_after_flatten(%x: tensor<1x4x1x2xf32>) -> tensor<1x1xf32> {
+  %f = nn.flatten %x : (tensor<1x4x1x2xf32>) -> tensor<1x8xf32>
+  %w = nn.constant dense<[[8.0, 1.0, 7.0, 2.0, 6.0, 3.0, 5.0, 4.0]]> : tensor<1x8xf32>
+  %y = nn.linear %f, %w : (tensor<1x8xf32>, tensor<1x8xf32>) -> tensor<1x1xf32>
+  func.return %y : tensor<1x1xf32>
+}
+
+// -----
 // PIPELINE: prune{mode=magnitude sparsity=0.25 scope=layer}
 // Unstructured: the 4 smallest of 16 become zero; the density is recorded.
 // CHECK-LABEL: func.func @magnitude_linear
