@@ -4,7 +4,9 @@ Run: .venv/bin/python bench/bench_cache.py [--accesses 10000000] [--repeat 3]
 
 Same load-only trace, same geometry (the default machine's 256 KiB, 64 B lines,
 8-way), same run; hit counts are checked equal before timing is reported. Each
-figure is the median of `--repeat` runs on a fresh cache. pycachesim is timed on
+figure is the median of `--repeat` runs on a fresh cache, in CPU time of this process
+(`time.process_time`: both simulators are single-threaded, and CPU time is steadier
+than wall time on a machine shared with other jobs). pycachesim is timed on
 `load(list_of_addresses)` (the list is built outside the timer, as its C core needs
 Python ints); irflow is timed on `LRUCache.access(lines, writes)` with numpy arrays.
 """
@@ -52,9 +54,9 @@ def time_ours(geom: CacheGeometry, lines: np.ndarray, backend: str, repeat: int)
     times, hits = [], 0
     for _ in range(repeat):
         cache = LRUCache(geom, backend)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         hits = cache.access(lines, writes).hits
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return statistics.median(times), hits
 
 
@@ -69,9 +71,9 @@ def time_pycachesim(geom: CacheGeometry, lines: np.ndarray, repeat: int):
         mem.load_to(l1)
         mem.store_from(l1)
         sim = cachesim.CacheSimulator(l1, mem)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         sim.load(addrs)
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
         hits = l1.HIT_count
     return statistics.median(times), hits
 

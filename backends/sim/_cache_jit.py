@@ -22,22 +22,21 @@ def _kernel(lines, writes, sets, tags, stamp, dirty, clock, code):  # pragma: no
         s = (line & (sets - 1)) if pow2 else line % sets
         clock += 1
         found = -1
+        victim = 0  # one pass finds the line or, failing that, the LRU way
+        oldest = stamp[s, 0]
         for w in range(ways):
             if tags[s, w] == line:
                 found = w
                 break
+            if stamp[s, w] < oldest:
+                oldest = stamp[s, w]
+                victim = w
         if found >= 0:
             stamp[s, found] = clock
             if writes[i]:
                 dirty[s, found] = True
             code[i] = 1
             continue
-        victim = 0
-        oldest = stamp[s, 0]
-        for w in range(1, ways):
-            if stamp[s, w] < oldest:
-                oldest = stamp[s, w]
-                victim = w
         c = 0
         if tags[s, victim] >= 0:
             c = 6 if dirty[s, victim] else 2
