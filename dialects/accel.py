@@ -325,7 +325,20 @@ COPY_KINDS = {"nn.transpose", "nn.slice", "nn.concat", "nn.gather"}
 """nn ops that only move data: run by the DMA engine as copies."""
 
 VIEW_KINDS = {"nn.reshape", "nn.flatten"}
-"""nn ops that are address views of a dense row-major buffer (no data moves)."""
+"""nn ops that are always address views of a dense row-major buffer (no data moves)."""
+
+
+def is_view(op: IRDLOperation) -> bool:
+    """True for an nn op whose result is its operand's bytes seen with another shape:
+    reshape/flatten, and a transpose that keeps the order of the non-unit axes (it only
+    moves size-1 axes, so the row-major layout is unchanged)."""
+    if op.name in VIEW_KINDS:
+        return True
+    if op.name == "nn.transpose":
+        shape = nn.shape_of(op.operands[0])
+        moved = [p for p in _ints(op.properties, "perm", ()) if shape[p] != 1]
+        return moved == sorted(moved)
+    return False
 
 
 def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,

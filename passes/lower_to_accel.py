@@ -2,7 +2,8 @@
 
 Per op, in program order:
 - `nn.constant` -> `accel.weight` at its planned address (weight region);
-- `nn.reshape` / `nn.flatten` -> `accel.view` (a dense row-major buffer reshapes in place);
+- `nn.reshape` / `nn.flatten`, and a transpose that only moves size-1 axes -> `accel.view`
+  (a dense row-major buffer reshapes in place);
 - `nn.split` -> one `accel.layer` copy (`nn.slice`) per piece;
 - every other nn op -> one `accel.layer` carrying the op's kind and properties, the
   address of its result, its compute unit and its tile loop nest (from `tile`, or the
@@ -128,7 +129,7 @@ def _lower_op(op: Operation, labels: dict[Operation, str],
             if k != pm.ADDR_ATTR:
                 placed.attributes[k] = v
         return [placed]
-    if op.name in accel.VIEW_KINDS:
+    if op.name.startswith("nn.") and accel.is_view(op):  # type: ignore[arg-type]
         ty = op.results[0].type
         assert isinstance(ty, TensorType)
         return [accel.ViewOp(op.operands[0], ty)]

@@ -76,7 +76,8 @@ class MemoryPlan:
 
 
 def _is_view(op: Operation) -> bool:
-    return op.name in accel.VIEW_KINDS or isinstance(op, accel.ViewOp)
+    return isinstance(op, accel.ViewOp) or (op.name.startswith("nn.")
+                                             and accel.is_view(op))  # type: ignore[arg-type]
 
 
 def _is_weight(op: Operation) -> bool:

@@ -83,9 +83,9 @@ PE_ORDERS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
 
 
 def is_layer(op: Operation) -> bool:
-    """An nn op that becomes one `accel.layer` (constants and views do not)."""
+    """An nn op that becomes one `accel.layer` (constants, views and splits do not)."""
     return (op.name.startswith("nn.") and not isinstance(op, nn.ConstantOp)
-            and op.name not in accel.VIEW_KINDS and not isinstance(op, nn.SplitOp))
+            and not accel.is_view(op) and not isinstance(op, nn.SplitOp))  # type: ignore[arg-type]
 
 
 def layer_labels(fn: func.FuncOp) -> dict[Operation, str]:

@@ -58,7 +58,7 @@ def test_lowering_uses_the_planned_addresses():
     fn = main_func(module)
     planned = [list(op.attributes[pm.ADDR_ATTR].get_values())[0]
                for op in fn.body.walk() if pm.ADDR_ATTR in op.attributes
-               and op.name not in accel.VIEW_KINDS]
+               and not accel.is_view(op)]
     LowerToAccelPass().apply(make_context(), module)
     got = [op.addr.value.data for op in fn.body.walk()
            if isinstance(op, accel.WeightOp | accel.LayerOp)]
@@ -113,3 +113,13 @@ def test_function_arguments_become_placed_inputs():
     for arg in block.args:  # only the accel.input reads the raw argument
         assert [u.operation for u in arg.uses] == [op for op in inputs if op.source is arg]
     assert isinstance(block.last_op, func.ReturnOp)
+
+
+def test_a_transpose_that_only_moves_unit_axes_is_a_view():
+    g = GraphBuilder()
+    x = g.input("x", [2, 1, 5])
+    a = g.add(nn.TransposeOp.make([x], {"perm": nn.int_array([1, 0, 2])})).results[0]
+    b = g.add(nn.TransposeOp.make([x], {"perm": nn.int_array([2, 1, 0])})).results[0]
+    module = lower(g.finish([a, b]))
+    ops = [op for op in main_func(module).body.walk() if op.name.startswith("accel.")]
+    assert [op.name for op in ops] == ["accel.input", "accel.view", "accel.layer"]

@@ -146,6 +146,7 @@ CASES: dict[str, Case] = {
                                           ceil_mode=1),
     "global_avg_pool": lambda: one_op(nn.GlobalAvgPoolOp, [CONV]),
     "transpose": lambda: one_op(nn.TransposeOp, [(2, 3, 5, 7)], perm=[0, 2, 3, 1]),
+    "transpose_view": lambda: one_op(nn.TransposeOp, [(2, 1, 5, 1)], perm=[3, 0, 2, 1]),
     "concat": lambda: one_op(nn.ConcatOp, [(2, 3, 5), (2, 4, 5), (2, 1, 5)], axis=1),
     "slice": lambda: one_op(nn.SliceOp, [(4, 9, 7)], starts=[1, 8], ends=[9, 0],
                             axes=[1, 2], steps=[2, -3]),
@@ -202,6 +203,25 @@ def test_conv_any_tiling_matches_reference(c, f, h, w, k, stride, pad, tf, toh, 
     module, inputs = one_op(nn.Conv2dOp, [(1, c, h, w), (f, c, k, k), (f,)], 2,
                             strides=[stride, stride], pads=[pad] * 4, act="relu")
     check(module, inputs, sizes=f"f={tf},oh={toh},ow={tow},c={tc}", order=order)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    c=st.integers(1, 4), h=st.integers(2, 9), w=st.integers(2, 9),
+    kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3),
+    pad=st.integers(0, 2), ceil=st.booleans(), include_pad=st.booleans(),
+    is_max=st.booleans(), toh=st.integers(1, 5), tow=st.integers(1, 5),
+)
+def test_pool_any_tiling_matches_reference(c, h, w, kh, kw, sh, sw, pad, ceil, include_pad,
+                                           is_max, toh, tow):
+    """Window divisors and edge padding per tile, for any tile sizes."""
+    kh, kw = min(kh, h), min(kw, w)
+    pads = [min(pad, kh - 1), min(pad, kw - 1), min(pad, kh - 1), min(pad, kw - 1)]
+    props = {"kernel": [kh, kw], "strides": [sh, sw], "pads": pads, "ceil_mode": int(ceil)}
+    if not is_max:
+        props["count_include_pad"] = int(include_pad)
+    module, inputs = one_op(nn.MaxPoolOp if is_max else nn.AvgPoolOp, [(1, c, h, w)], **props)
+    check(module, inputs, sizes=f"oh={toh},ow={tow},c=1")
 
 
 @pytest.mark.parametrize("name", ["digits_cnn", "lenet5", "transformer_encoder"])
