@@ -7,7 +7,8 @@ the layer. Nothing is unrolled: the nest stays `extent step tile` per loop.
     %y = nn.conv2d %x, %w {pads = array<i64: 1, 1, 1, 1>} : (...) -> tensor<1x64x56x56xf32>
 becomes
     %y = nn.conv2d %x, %w {pads = array<i64: 1, 1, 1, 1>,
-           accel.nest = #accel.nest<n = 1, g = 1, oh = 56 step 14, ow = 56, f = 64, c = 64 step 32>}
+           accel.nest = #accel.nest<n = 1, g = 1, f = 64 step 16, oh = 56 step 28, ow = 56,
+                                    c = 64 step 4>}
            : (...) -> tensor<1x64x56x56xf32>
 
 Where the sizes come from, first match wins:

@@ -91,7 +91,7 @@ def dtype_name(element_type: Attribute) -> str:
         return "bf16"
     if isinstance(element_type, IntegerType):
         return "int4" if element_type.width.data <= 4 else "int8"
-    storage = getattr(element_type, "storage_type", None)  # quantized types
+    storage = getattr(element_type, "storage", None)  # !quant.uniform: its storage integers
     return dtype_name(storage) if storage is not None else "fp32"
 
 
