@@ -185,6 +185,8 @@ def test_bad_input_names_the_layer():
         run(trace(macs=[5], dtype="fp64"))
     with pytest.raises(SimulationError, match="step index"):
         run(trace(loads(range(3), 4), macs=[1]))
+    with pytest.raises(SimulationError, match=r"role outside 0 \(input\), 1 \(weight\)"):
+        run(trace([(0, False, 7, 0)], macs=[1]))
 
 
 # ---------------------------------------------------------------------- properties

@@ -202,6 +202,9 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
     n = trace.n_steps
     if n_acc and (trace.step.min() < 0 or trace.step.max() >= n):
         raise SimulationError(f"layer {trace.name!r}: access step index outside 0..{n - 1}")
+    if n_acc and (trace.role.min() < 0 or trace.role.max() >= len(Role)):
+        raise SimulationError(f"layer {trace.name!r}: access role outside "
+                              + ", ".join(f"{r.value} ({r.name.lower()})" for r in Role))
     notes = list(trace.notes)
 
     mac_factor = 1.0
