@@ -167,3 +167,11 @@ def test_example_hardware_files_load():
     for path in files:
         m = load_machine(path)
         assert m.name == path.stem and "modified" not in m.description
+
+
+def test_parts_built_in_python_are_validated_too():
+    from irflow.backends.sim.machine import CacheSpec
+
+    with pytest.raises(MachineError, match=r"machine field 'ways' = 0 is out of range"):
+        CacheSpec(size_bytes=1024, line_bytes=64, ways=0, hit_bytes_per_cycle=64.0,
+                  replacement="lru", write_policy="write-back-allocate")

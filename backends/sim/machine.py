@@ -40,13 +40,14 @@ class MachineError(IrflowError):
     """A machine description that is malformed or out of range."""
 
 
-class _FieldError(Exception):
-    """Raised by `__post_init__` checks; the loader adds the dotted path and file."""
+class _FieldError(MachineError):
+    """A field check failed. Raised as is when a part is built in Python (naming the
+    field); the TOML loader re-raises it with the dotted path and the file."""
 
-    def __init__(self, name: str, message: str):
-        super().__init__(message)
+    def __init__(self, name: str, detail: str):
+        super().__init__(f"machine field '{name}' {detail}")
         self.path = [name]
-        self.message = message
+        self.detail = detail
 
 
 def _spec(
@@ -417,7 +418,7 @@ def machine_from_toml(text: str, where: str = "<machine>") -> Machine:
         return _build(Machine, table, "")
     except _FieldError as e:
         dotted = ".".join(p for p in e.path if p)
-        raise MachineError(f"machine field '{dotted}' {e.message}", where) from None
+        raise MachineError(f"machine field '{dotted}' {e.detail}", where) from None
 
 
 def load_machine(spec: str | Path | None = None) -> Machine:
