@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -173,12 +174,47 @@ def _output_stage(op: Operation, s_acc: np.ndarray, channel_axis: int) -> Callab
     return lambda acc: intmath.requantize(acc, mult, z_y, lo, hi, dtype)
 
 
-def _contraction(op: Operation, linear_fn: Callable[..., np.ndarray], weight_axis: int,
-                 channel_axis: int) -> Kernel:
-    """Shared kernel of conv2d / linear / matmul on quantized operands.
+@dataclass(frozen=True)
+class ContractionPlan:
+    """How a quantized conv2d / linear / matmul computes, split for tiled execution.
 
-    `weight_axis`: the weight's per-axis (output-channel) axis; `channel_axis`: where
-    that channel sits in the result."""
+    The simulator runs the same three steps on its tiles: for every K-tile,
+    `partial = plan.accumulate(tile_fn, x_tile, w_tile)` (exact int64); the partial
+    sums add up exactly; then `plan.finish(total, bias)` adds the int32 bias and
+    requantizes (or keeps the int32 accumulator) — bit for bit the reference result.
+    """
+
+    x_zero_point: int
+    w_zero_point: np.ndarray  # a scalar, or per output channel broadcastable to the weight
+    bias_shape: tuple[int, ...] | None  # the bias reshaped onto the output channel axis
+    output: Callable[[np.ndarray], np.ndarray]  # int64 accumulator -> result storage
+    label: str
+
+    def accumulate(self, linear_fn: Callable[..., np.ndarray], xq: np.ndarray,
+                   wq: np.ndarray) -> np.ndarray:
+        """Exact int64 `linear_fn(x − z_x, w − z_w)` (a float kernel run on float64)."""
+        return intmath.exact_accumulate(linear_fn, intmath.centered(xq, self.x_zero_point),
+                                        intmath.centered(wq, self.w_zero_point))
+
+    def finish(self, acc: np.ndarray, bq: np.ndarray | None = None) -> np.ndarray:
+        """Add the int32 bias, check the int32 range, requantize to the result type."""
+        if bq is not None and self.bias_shape is not None:
+            acc = acc + bq.astype(np.int64).reshape(self.bias_shape)
+        if acc.size and max(-int(acc.min()), int(acc.max())) > intmath.INT32_MAX:
+            raise ExecutionError(f"{self.label}: int32 accumulator overflow")
+        return self.output(acc)
+
+
+def contraction_plan(op: Operation) -> ContractionPlan:
+    """The `ContractionPlan` of a quantized nn.conv2d / nn.linear / nn.matmul."""
+    if isinstance(op, nn.Conv2dOp):
+        weight_axis, channel_axis = 0, 1
+    elif isinstance(op, nn.LinearOp):
+        weight_axis, channel_axis = 0, _rank(op.results[0]) - 1
+    elif isinstance(op, nn.MatmulOp):
+        weight_axis, channel_axis = _rank(op.operands[1]) - 1, _rank(op.results[0]) - 1
+    else:
+        raise _fail(op, "is not a contraction (conv2d, linear, matmul)")
     x, w = op.operands[0], op.operands[1]
     qx = _per_tensor(op, "input", quant_type(x))
     qw = quant_type(w)
@@ -187,10 +223,10 @@ def _contraction(op: Operation, linear_fn: Callable[..., np.ndarray], weight_axi
     if qw.is_per_axis and qw.quantized_axis != weight_axis:
         raise _fail(op, f"expects per-axis weight scales on axis {weight_axis}, "
                     f"got axis {qw.quantized_axis}")
-    s_w = qw.scale_values()
-    s_acc = qx.scale * s_w
-    z_x = qx.zero_point
+    s_acc = qx.scale * qw.scale_values()
     _, z_w = _params(qw, _rank(w))
+    if np.all(z_w == z_w.flat[0]):  # symmetric weights: one zero point, any weight tile
+        z_w = z_w.reshape(-1)[:1].reshape(())
     bias_shape: tuple[int, ...] | None = None
     if len(op.operands) > 2:
         qb = quant_type(op.operands[2])
@@ -200,17 +236,15 @@ def _contraction(op: Operation, linear_fn: Callable[..., np.ndarray], weight_axi
                         f"zero point 0, got {op.operands[2].type}")
         rank = _rank(op.results[0])
         bias_shape = tuple(-1 if d == channel_axis else 1 for d in range(rank))
-    finish = _output_stage(op, s_acc, channel_axis)
-    label = op.name
+    return ContractionPlan(qx.zero_point, z_w, bias_shape,
+                           _output_stage(op, s_acc, channel_axis), op.name)
+
+
+def _contraction(op: Operation, linear_fn: Callable[..., np.ndarray]) -> Kernel:
+    plan = contraction_plan(op)
 
     def kernel(xq: np.ndarray, wq: np.ndarray, bq: np.ndarray | None = None) -> np.ndarray:
-        acc = intmath.exact_accumulate(linear_fn, intmath.centered(xq, z_x),
-                                       intmath.centered(wq, z_w))
-        if bq is not None and bias_shape is not None:
-            acc += bq.astype(np.int64).reshape(bias_shape)
-        if acc.size and max(-int(acc.min()), int(acc.max())) > intmath.INT32_MAX:
-            raise ExecutionError(f"{label}: int32 accumulator overflow", op)
-        return finish(acc)
+        return plan.finish(plan.accumulate(linear_fn, xq, wq), bq)
 
     return kernel
 
@@ -235,18 +269,17 @@ def _qconv2d(op: nn.Conv2dOp) -> Kernel:
     def conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         return K.conv2d(x, w, None, strides, pads, dil, groups)
 
-    return _contraction(op, conv, weight_axis=0, channel_axis=1)
+    return _contraction(op, conv)
 
 
 @quantized_variant(nn.LinearOp)
 def _qlinear(op: nn.LinearOp) -> Kernel:
-    return _contraction(op, K.linear, weight_axis=0, channel_axis=_rank(op.output) - 1)
+    return _contraction(op, K.linear)
 
 
 @quantized_variant(nn.MatmulOp)
 def _qmatmul(op: nn.MatmulOp) -> Kernel:
-    return _contraction(op, np.matmul, weight_axis=_rank(op.rhs) - 1,
-                        channel_axis=_rank(op.output) - 1)
+    return _contraction(op, np.matmul)
 
 
 # --------------------------------------------------------------------------------------
@@ -358,4 +391,4 @@ def _qmove(op: Operation) -> Kernel:
     return float_factory(op)
 
 
-__all__ = ["quantized_variant"]
+__all__ = ["quantized_variant", "ContractionPlan", "contraction_plan"]
