@@ -235,8 +235,11 @@ class Access:
                 lo, hi = tile[ax.dim]
                 start = lo * ax.stride - ax.offset
                 stop = (hi - 1) * ax.stride - ax.offset + ax.dilation * (ax.kernel - 1) + 1
-                ranges.append((max(start, 0), max(min(stop, size), max(start, 0)), 1))
-                pads.append((max(0, -start), max(0, stop - max(size, start))))
+                a = min(max(start, 0), size)
+                b = max(min(stop, size), a)
+                ranges.append((a, b, 1))
+                # all padding (a window wholly outside the tensor) counts as `before`
+                pads.append((a - start, stop - b) if b > a else (stop - start, 0))
             else:  # affine
                 lo, hi = tile[ax.dim]
                 start = ax.offset + ax.stride * lo
