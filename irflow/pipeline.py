@@ -92,7 +92,8 @@ def _instantiate(spec: ArgSpec) -> ModulePass:
     cls = get_pass(spec.name)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "name"}
     hints = get_type_hints(cls)
-    for key, value in spec.normalize_parameter_names().parameters.items():
+    spec = _ints_as_floats(spec.normalize_parameter_names(), hints)
+    for key, value in spec.parameters.items():
         if key not in fields:
             options = ", ".join(n.replace("_", "-") for n in fields) or "none"
             hint = did_you_mean(key.replace("_", "-"), [n.replace("_", "-") for n in fields])
@@ -112,6 +113,18 @@ def _instantiate(spec: ArgSpec) -> ModulePass:
         raise PassError(f"pass '{spec.name}': {e.message}") from None
     except (ValueError, TypeError) as e:  # a required option missing, or __post_init__ checks
         raise PassError(f"pass '{spec.name}': {e}") from None
+
+
+def _ints_as_floats(spec: ArgSpec, hints: dict[str, Any]) -> ArgSpec:
+    """`sparsity=1` for a float option means 1.0 (xDSL's converter rejects the int), so that
+    the pass's own range check, not a type error, answers an out-of-range value."""
+    params = dict(spec.parameters)
+    for key, value in params.items():
+        hint = hints.get(key)
+        if hint in (float, float | None) and all(isinstance(v, int) and not isinstance(v, bool)
+                                                 for v in value):
+            params[key] = tuple(float(v) for v in value)
+    return ArgSpec(spec.name, params)
 
 
 def pipeline_text(passes: Sequence[ModulePass]) -> str:
