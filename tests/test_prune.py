@@ -394,6 +394,7 @@ def test_channel_exclude_pattern_keeps_the_group():
 
 @pytest.mark.parametrize("spec, message", [
     ("prune{sparsity=1.0}", "sparsity in [0, 1)"),
+    ("prune{sparsity=1}", "sparsity in [0, 1)"),
     ("prune{sparsity=-0.1}", "sparsity in [0, 1)"),
     ("prune{mode=nm n=4 m=4}", "1 <= N < M"),
     ("prune{mode=nm n=5 m=4}", "1 <= N < M"),
