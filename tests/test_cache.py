@@ -290,6 +290,26 @@ def test_kernels_agree_on_a_long_mixed_trace_in_chunks():
             np.testing.assert_array_equal(a, b)
 
 
+def test_auto_switches_from_numpy_to_numba_exactly(monkeypatch):
+    """"auto" starts on numpy (numba's load time is not worth it for short runs) and moves
+    to numba past a threshold; the outcomes never notice."""
+    import irflow.backends.sim.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "_AUTO_NUMBA_AFTER", 5000)
+    numpy_calls = []
+    real = cache_mod._simulate
+    monkeypatch.setattr(cache_mod, "_simulate", lambda *a: numpy_calls.append(1) or real(*a))
+    rng = np.random.default_rng(8)
+    lines, writes = rng.integers(0, 3000, 12_000), rng.random(12_000) < 0.3
+    cache = LRUCache(CacheGeometry(8192, 64, 4))
+    outs = [cache.access(lines[i:i + 2000], writes[i:i + 2000]) for i in range(0, 12_000, 2000)]
+    hit, _, wb, _ = python_lru(lines, writes, cache.geometry.sets, cache.geometry.ways)
+    np.testing.assert_array_equal(np.concatenate([o.hit for o in outs]), hit)
+    np.testing.assert_array_equal(np.concatenate([o.writeback for o in outs]), wb)
+    assert len(numpy_calls) == (2 if "numba" in BACKENDS else 6)
+    assert cache.accesses == 12_000
+
+
 def test_bad_input_is_a_simulation_error():
     cache = LRUCache(DEFAULT)
     with pytest.raises(SimulationError, match="equal length"):

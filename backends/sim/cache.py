@@ -9,9 +9,9 @@ whole network can be streamed layer by layer through one cache.
     >>> out.hit.astype(int).tolist(), out.writeback.astype(int).tolist()
     ([0, 0, 1, 0, 0], [0, 0, 0, 0, 1])
 
-Two kernels give identical results: a numba loop (`_cache_jit.py`, used when the
-optional `fast` extra is installed; ~15x faster) and the numpy kernel below (the
-fallback, and the second implementation the tests hold the first against).
+Two kernels give identical results: a numba loop (`_cache_jit.py`, with the optional
+`fast` extra; ~10x faster once loaded) and the numpy kernel below (always available,
+and the second implementation the tests hold the first against). See `LRUCache`.
 
 How the numpy kernel is exact without a per-access loop: LRU has the stack property — whether an
 access hits does not depend on the outcomes of other accesses, only on the
@@ -38,6 +38,7 @@ exactly, so one call on a concatenated trace equals several calls on its parts.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,33 +101,35 @@ _SCAN_BLOCK_ELEMENTS = 1 << 21  # rows × columns of one vectorized scan block
 _NUMPY_CHUNK = 1 << 16  # accesses per numpy-kernel pass
 
 
+# "auto" switches to numba once a cache has serviced this many accesses: importing numba
+# and loading the compiled kernel costs 1.5-4 s here, what the numpy kernel needs for
+# ~5-15 M accesses (ResNet-18 at 224x224 streams ~3 M lines, so it stays on numpy).
+_AUTO_NUMBA_AFTER = 1 << 22
+
+
 def available_backends() -> tuple[str, ...]:
     """Kernels usable here: "numpy" always, "numba" with the optional `fast` extra."""
-    try:
-        import irflow.backends.sim._cache_jit  # noqa: F401
-    except ImportError:
-        return ("numpy",)
-    return ("numba", "numpy")
+    return ("numba", "numpy") if importlib.util.find_spec("numba") else ("numpy",)
 
 
 class LRUCache:
     """Exact LRU, write-back, write-allocate cache over line numbers (address // line).
 
-    `backend`: "auto" (numba when installed, else numpy), "numba" or "numpy". Both
-    kernels give identical outcomes; numba is several times faster on long traces.
+    `backend`: "numba", "numpy", or "auto": numpy for the first `_AUTO_NUMBA_AFTER`
+    accesses, then numba if it is installed (its import and kernel load cost more than
+    numpy spends on a few million accesses). Both kernels give identical outcomes and
+    share the state, so switching between calls is exact.
     """
 
     def __init__(self, geometry: CacheGeometry, backend: str = "auto"):
         self.geometry = geometry
-        choices = available_backends()
-        if backend == "auto":
-            backend = choices[0]
-        elif backend not in ("numba", "numpy"):
+        if backend not in ("auto", "numba", "numpy"):
             raise SimulationError(f"unknown cache backend {backend!r}: expected 'auto', "
                                   "'numba' or 'numpy'")
-        elif backend not in choices:
+        if backend == "numba" and "numba" not in available_backends():
             raise SimulationError("cache backend 'numba' needs numba: pip install irflow[fast]")
         self.backend = backend
+        self.accesses = 0  # serviced so far
         # Resident lines, grouped by set (ascending), each set in LRU -> MRU order.
         self._lines = np.empty(0, np.int64)
         self._dirty = np.empty(0, bool)
@@ -149,7 +152,12 @@ class LRUCache:
             e = np.zeros(0, bool)
             return CacheOutcome(e, e.copy(), e.copy())
         sets, ways = self.geometry.sets, self.geometry.ways
-        if self.backend == "numba":
+        kernel = self.backend
+        if kernel == "auto":
+            big = self.accesses + n >= _AUTO_NUMBA_AFTER
+            kernel = "numba" if big and "numba" in available_backends() else "numpy"
+        self.accesses += n
+        if kernel == "numba":
             from irflow.backends.sim import _cache_jit
 
             code, self._lines, self._dirty = _cache_jit.simulate(
@@ -183,6 +191,7 @@ class LRUCache:
     def clone(self) -> LRUCache:
         other = LRUCache(self.geometry, self.backend)
         other._lines, other._dirty = self.contents()
+        other.accesses = self.accesses
         return other
 
 
