@@ -157,3 +157,23 @@ func.func @not_after_conv(%x: tensor<1x2x2x2xf32>) -> tensor<1x2x2x2xf32> {
   %z = nn.batchnorm %x, %c, %c, %c, %c : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %z : tensor<1x2x2x2xf32>
 }
+
+// -----
+
+// Weights in the store (fold-batchnorm.npz beside this file): the folded arrays are new
+// store entries named after the conv's weight; nothing is inlined.
+// CHECK-LABEL: func.func @weight_store
+// CHECK-NEXT:    %[[W:.*]] = nn.constant #nn.weight<"conv1.weight.bnfold"> : tensor<2x1x1x1xf32>
+// CHECK-NEXT:    %[[B:.*]] = nn.constant #nn.weight<"conv1.bias.bnfold"> : tensor<2xf32>
+// CHECK-NEXT:    nn.conv2d %x, %[[W]], %[[B]]
+// CHECK-NOT:     bn1.
+func.func @weight_store(%x: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32> {
+  %w = nn.constant #nn.weight<"conv1.weight"> : tensor<2x1x1x1xf32>
+  %scale = nn.constant #nn.weight<"bn1.weight"> : tensor<2xf32>
+  %beta = nn.constant #nn.weight<"bn1.bias"> : tensor<2xf32>
+  %mean = nn.constant #nn.weight<"bn1.running_mean"> : tensor<2xf32>
+  %var = nn.constant #nn.weight<"bn1.running_var"> : tensor<2xf32>
+  %y = nn.conv2d %x, %w : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>) -> tensor<1x2x2x2xf32>
+  %z = nn.batchnorm %y, %scale, %beta, %mean, %var {epsilon = 1.0 : f64} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
+  func.return %z : tensor<1x2x2x2xf32>
+}
