@@ -124,3 +124,22 @@ def test_a_matmul_that_fits_the_cache_misses_exactly_its_compulsory_lines():
     out = trace.role == Role.OUTPUT
     assert int((out & ~trace.write).sum()) == 24 * 32 * 4 // 64
     assert np.all(np.diff(trace.step) >= 0)  # program order
+
+
+@pytest.mark.parametrize("order, weight_loads, input_loads", [
+    (["b", "n", "k", "m"], 1, 2),  # weight-stationary: B tiles load once, A once per n tile
+    (["b", "m", "n", "k"], 3, 2),  # output-stationary: B reloads per m tile, A per n tile
+    (["b", "m", "k", "n"], 3, 1),  # A tile stays while n steps
+])
+def test_stationary_slices_are_not_reloaded(order, weight_loads, input_loads):
+    module, inputs = _matmul(24, 48, 32)  # tiles of whole 64-byte lines
+    low = sim.lower(module, load_machine(None))
+    layer = next(op for op in low.walk() if isinstance(op, accel.LayerOp))
+    ext = {"b": 1, "m": 24, "n": 32, "k": 48}
+    tile = {"b": 1, "m": 8, "n": 16, "k": 16}
+    layer.properties["tiles"] = accel.NestAttr(order, [ext[d] for d in order],
+                                               [tile[d] for d in order])
+    trace = sim.simulate(low, inputs).traces[0]
+    a_lines, b_lines = 24 * 48 * 4 // 64, 48 * 32 * 4 // 64
+    assert int((trace.role == Role.WEIGHT).sum()) == weight_loads * b_lines
+    assert int((trace.role == Role.INPUT).sum()) == input_loads * a_lines
