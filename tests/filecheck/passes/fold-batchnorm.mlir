@@ -177,3 +177,20 @@ func.func @weight_store(%x: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32> {
   %z = nn.batchnorm %y, %scale, %beta, %mean, %var {epsilon = 1.0 : f64} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
   func.return %z : tensor<1x2x2x2xf32>
 }
+
+// -----
+
+// One constant feeding several batchnorm operands: s = 1 / sqrt(1 + 3) = 0.5,
+// b' = (0 - 1) * 0.5 + 1 = 0.5; the shared constant is erased once.
+// CHECK-LABEL: func.func @shared_params
+// CHECK-NEXT:    %[[W:.*]] = nn.constant dense<5.000000e-01> : tensor<2x1x1x1xf32>
+// CHECK-NEXT:    %[[B:.*]] = nn.constant dense<5.000000e-01> : tensor<2xf32>
+// CHECK-NEXT:    nn.conv2d %x, %[[W]], %[[B]]
+// CHECK-NEXT:    func.return
+func.func @shared_params(%x: tensor<1x1x2x2xf32>) -> tensor<1x2x2x2xf32> {
+  %w = nn.constant dense<1.0> : tensor<2x1x1x1xf32>
+  %c = nn.constant dense<1.0> : tensor<2xf32>
+  %y = nn.conv2d %x, %w : (tensor<1x1x2x2xf32>, tensor<2x1x1x1xf32>) -> tensor<1x2x2x2xf32>
+  %z = nn.batchnorm %y, %c, %c, %c, %c {epsilon = 3.0 : f64} : (tensor<1x2x2x2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x2x2xf32>
+  func.return %z : tensor<1x2x2x2xf32>
+}
