@@ -209,8 +209,8 @@ def load_pass(spec: str) -> list[type[ModulePass]]:
     registered. Returns the registered classes. A missing file, a failing import, a
     missing class or a class that is not a `ModulePass` is a `PassError` saying which.
 
-        >>> load_pass("examples/custom_pass.py:SwapRelu6ForRelu")
-        [<class '...SwapRelu6ForRelu'>]
+        >>> load_pass("examples/custom_pass.py:DecomposeRelu6")
+        [<class '...DecomposeRelu6'>]
     """
     source, sep, class_name = spec.rpartition(":")
     if not sep:
