@@ -172,3 +172,16 @@ def test_bad_options_rejected_when_parsed(spec, message):
     with pytest.raises(IrflowError) as err:
         parse_pipeline(spec)
     assert message in str(err.value)
+
+
+def test_inputs_keep_minmax_unless_clip_inputs():
+    module = _digits_module()
+    rng = np.random.default_rng(0)
+    x = [{"input": np.where(rng.uniform(size=(1, 1, 8, 8)) < 0.02, 1.0,
+                            rng.uniform(0, 0.5, (1, 1, 8, 8))).astype(np.float32)}
+         for _ in range(8)]
+    arg = list(module.ops)[0].body.blocks[0].args[0]
+    kept = calibrate(module, x, method="percentile", percentile=90.0)
+    assert kept.range(arg) == (kept.histograms[arg].min, 1.0)
+    clipped = calibrate(module, x, method="percentile", percentile=90.0, clip_inputs=True)
+    assert clipped.range(arg)[1] < 0.6
