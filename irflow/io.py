@@ -22,7 +22,13 @@ from xdsl.utils.exceptions import VerifyException
 
 from irflow.context import make_context
 from irflow.diagnostics import IrflowError, ParseError, VerifyError, describe
-from irflow.weights import WeightStore, attach_weights, weights_of, weights_path
+from irflow.weights import (
+    WeightStore,
+    attach_weights,
+    referenced_weights,
+    weights_of,
+    weights_path,
+)
 
 
 def parse_mlir(text: str, filename: str = "<stdin>", *, allow_unregistered: bool = False,
@@ -80,10 +86,10 @@ def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
 
 def save(module: ModuleOp, path: str | os.PathLike[str], *, generic: bool = False,
          debuginfo: bool = True) -> None:
-    """Write `module` as `.mlir` text with its weights as `.npz` beside it."""
+    """Write `module` as `.mlir` text with the weights it uses as `.npz` beside it."""
     path = Path(path)
     text = print_module(module, generic=generic, debuginfo=debuginfo)
-    store = weights_of(module)
+    store = weights_of(module).subset(referenced_weights(module))
     if len(store):
         store.save(weights_path(path))
     atomic_write(path, text)

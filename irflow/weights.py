@@ -101,14 +101,24 @@ class WeightStore(MutableMapping[str, np.ndarray]):
             raise IrflowError(f"{path}: cannot read weights: {e}") from None
 
     def prune_unused(self, module: ModuleOp) -> None:
-        """Drop arrays no `nn.constant` in `module` refers to."""
-        used = {
-            op.value.key
-            for op in module.walk()
-            if isinstance(op, nn.ConstantOp) and isinstance(op.value, nn.WeightAttr)
-        }
+        """Drop arrays no op in `module` refers to."""
+        used = referenced_weights(module)
         for key in [k for k in self._arrays if k not in used]:
             del self._arrays[key]
+
+    def subset(self, keys: set[str]) -> WeightStore:
+        """A store holding only `keys` (arrays shared, not copied)."""
+        return WeightStore({k: v for k, v in self._arrays.items() if k in keys})
+
+
+def referenced_weights(module: ModuleOp) -> set[str]:
+    """Names of the weights that ops of `module` refer to (`#nn.weight<...>` properties)."""
+    return {
+        attr.key
+        for op in module.walk()
+        for attr in (*op.properties.values(), *op.attributes.values())
+        if isinstance(attr, nn.WeightAttr)
+    }
 
 
 _STORES: weakref.WeakKeyDictionary[ModuleOp, WeightStore] = weakref.WeakKeyDictionary()
