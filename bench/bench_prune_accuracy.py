@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{'Δ fp32':>7} {'int8 acc':>9} {'Δ int8':>7}")
     print(header)
     print("-" * len(header))
+    drops: dict[tuple[str, str], float] = {}
     for name in args.models.split(","):
         path = args.data / f"{name}.onnx"
         base = None
@@ -123,12 +124,22 @@ def main(argv: list[str] | None = None) -> int:
             acc, acc8, density, params = evaluate(path, split, spec, not args.no_int8,
                                                   args.prune_after_fold)
             base = acc if base is None else base
+            drops[name, label] = 100 * (base - acc)
             a8 = f"{100 * acc8:8.2f}%" if acc8 is not None else f"{'-':>9}"
             d8 = f"{100 * (acc8 - base):+7.2f}" if acc8 is not None else f"{'-':>7}"
             print(f"{name:<14} {label:<16} {100 * density:7.1f}% {params:>8} "
                   f"{100 * acc:8.2f}% {100 * (acc - base):+7.2f} {a8} {d8}"
                   f"   ({time.perf_counter() - t:.1f}s)")
         print()
+    print("targets (fp32, points below float):")
+    for label, limit, models in (("magnitude 50 %", 1.0, MODELS),
+                                 ("2:4", 3.0, ("digits_cnn", "digits_cnn_bn"))):
+        for name in models:
+            if (name, label) in drops:
+                drop = drops[name, label]
+                verdict = "met" if drop <= limit else "MISSED"
+                print(f"  {label:<15} {name:<14} {drop:5.2f} <= {limit:.0f}: {verdict}")
+    print()
     order = "fold-batchnorm,<prune>" if args.prune_after_fold else "<prune>,fold-batchnorm"
     print(f"pipelines: {order}   and   {order},{INT8}")
     for label, spec in PRUNE[1:]:
