@@ -130,6 +130,7 @@ def traces():
 GEOMETRIES = [
     DEFAULT,
     CacheGeometry(32 * 1024, 32, 4),  # micro preset
+    CacheGeometry(64 * 1024, 64, 16),  # server-like associativity
     CacheGeometry(4096, 64, 1),  # direct-mapped
     CacheGeometry(4096, 64, 64),  # fully associative
 ]
@@ -197,7 +198,7 @@ def test_matches_python_lru_across_calls(seed, backend):
     """Hit, eviction and write-back of every access, and the final state, over 3 calls."""
     rng = np.random.default_rng(seed)
     for _ in range(25):
-        sets, ways = int(rng.choice([1, 2, 3, 4, 8])), int(rng.integers(1, 6))
+        sets, ways = int(rng.choice([1, 2, 3, 4, 8])), int(rng.choice([1, 2, 3, 5, 8, 16]))
         cache = LRUCache(CacheGeometry(sets * ways * 64, 64, ways), backend)
         state = None
         for _call in range(3):
