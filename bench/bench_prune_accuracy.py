@@ -33,7 +33,7 @@ from irflow.frontends.onnx import import_onnx
 from irflow.graph import main_func
 from irflow.passes.calibrate import set_calibration_data
 from irflow.pipeline import run_pipeline
-from irflow.sparsity import weight_uses
+from irflow.sparsity import constant_elements, weight_uses
 from irflow.weights import constant_value, weights_of
 
 MODELS = ("digits_mlp", "digits_cnn", "digits_cnn_bn")
@@ -69,7 +69,7 @@ def _density(module) -> tuple[float, int]:
     arrays = [constant_value(u.const, store) for u in weight_uses(main_func(module))]
     nnz = sum(int(np.count_nonzero(a)) for a in arrays)
     total = sum(a.size for a in arrays)
-    params = sum(int(a.size) for a in store.values())
+    params = constant_elements(main_func(module))
     return nnz / max(total, 1), params
 
 

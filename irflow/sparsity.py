@@ -229,6 +229,16 @@ def weight_uses(fn: func.FuncOp) -> list[WeightUse]:
     return uses
 
 
+def constant_elements(fn: func.FuncOp) -> int:
+    """Elements of all constants `fn` uses (each weight-store entry counted once)."""
+    seen: dict[object, int] = {}
+    for op in fn.body.walk():
+        if isinstance(op, nn.ConstantOp):
+            key = op.value.key if isinstance(op.value, nn.WeightAttr) else id(op)
+            seen[key] = math.prod(nn.shape_of(op.output))
+    return sum(seen.values())
+
+
 def quantized_layers(fn: func.FuncOp) -> list[Operation]:
     """conv2d / linear / matmul ops whose constant weight is not float (already quantized)."""
     out: list[Operation] = []

@@ -28,6 +28,7 @@ from irflow.sparsity import (
     WeightUse,
     attr_holds,
     channel_groups,
+    constant_elements,
     defining_constant,
     flatten_block,
     is_channel_consumer,
@@ -412,11 +413,11 @@ def prune_channels(module: ModuleOp, ratio: float = 0.25, norm: str = "l1",
     if not keep:
         return report
 
-    report.params_before = sum(a.size for a in weights.store.values())
+    report.params_before = constant_elements(fn)
     maps = _removed_channel_maps(fn, analysis, keep, weights)
     _rewrite_channels(fn, analysis, keep, maps, weights, fold)
     weights.cleanup()
-    report.params_after = sum(a.size for a in weights.store.values())
+    report.params_after = constant_elements(fn)
     return report
 
 
