@@ -46,7 +46,8 @@ class ValueSpec:
     def of(value: SSAValue) -> ValueSpec:
         ty = value.type
         if not isinstance(ty, TensorType):
-            raise ExecutionError(f"the reference executor needs tensor values, got {ty}")
+            where = value.owner if isinstance(value.owner, Operation) else None
+            raise ExecutionError(f"the reference executor needs tensor values, got {ty}", where)
         try:
             dtype: np.dtype | None = numpy_dtype(ty.element_type)
         except IrflowError:
