@@ -10,7 +10,7 @@ whole network can be streamed layer by layer through one cache.
     ([0, 0, 1, 0, 0], [0, 0, 0, 0, 1])
 
 Two kernels give identical results: a numba loop (`_cache_jit.py`, with the optional
-`fast` extra; ~10x faster once loaded) and the numpy kernel below (always available,
+`fast` extra; ~7x faster once loaded) and the numpy kernel below (always available,
 and the second implementation the tests hold the first against). See `LRUCache`.
 
 How the numpy kernel is exact without a per-access loop: LRU has the stack property — whether an
