@@ -529,7 +529,8 @@ def _matmul(op: nn.MatmulOp) -> Kernel:
 
 
 def linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-    y = np.matmul(x, w.T)
+    """x · Wᵀ + b; operands made C-contiguous first, as in `matmul`."""
+    y = np.matmul(np.ascontiguousarray(x), np.ascontiguousarray(w).T)
     if b is not None:
         y += b
     return y
