@@ -102,9 +102,9 @@ _NUMPY_CHUNK = 1 << 16  # accesses per numpy-kernel pass
 
 
 # "auto" switches to numba once a cache has serviced this many accesses: importing numba
-# and loading the compiled kernel costs 1.5-4 s here, what the numpy kernel needs for
-# ~5-15 M accesses (ResNet-18 at 224x224 streams ~3 M lines, so it stays on numpy).
-_AUTO_NUMBA_AFTER = 1 << 22
+# and loading the compiled kernel costs ~1.2 s of CPU here, what the numpy kernel needs
+# for ~8 M accesses (ResNet-18 at 224x224 streams ~3 M lines, so it stays on numpy).
+_AUTO_NUMBA_AFTER = 1 << 23
 
 
 def available_backends() -> tuple[str, ...]:
