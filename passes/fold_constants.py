@@ -3,10 +3,11 @@
 Each foldable op is evaluated with the reference executor's kernel table
 (`irflow.backends.reference.evaluate_op`, so folding cannot disagree with execution)
 and replaced by one `nn.constant` per result. The arrays go into the module's weight
-store (`irflow.weights.weights_of`), named after the op's result or the first operand
-weight. A result stays inline (`dense<...>`) when every operand was inline and it is no
-larger than the largest of them (irflow's passes keep inline constants inline), or when
-it has at most `inline_limit` elements. Constants left without uses are erased.
+store (`irflow.weights.weights_of`), named after the first operand weight and the op
+(`fc.weight.transpose`), else after the result. A result stays inline (`dense<...>`)
+when every operand was inline and it is no larger than the largest of them (irflow's
+passes keep inline constants inline), or when it has at most `inline_limit` elements.
+Constants left without uses are erased.
 
 Before:
 
@@ -22,8 +23,9 @@ After:
 What it does not do: it folds only `Pure` ops that have a reference kernel (never
 function calls or ops of unknown effect), it skips results of more than
 `max_elements` elements (a broadcast could otherwise blow a small constant up), and
-it never deletes arrays from the weight store (another module, such as the original
-of a before/after comparison, may share it; `WeightStore.prune_unused` does that).
+it deletes from the weight store only the intermediates it created itself (another
+module, such as the original of a before/after comparison, may share the store;
+`WeightStore.prune_unused` drops unreferenced arrays before saving).
 Mirrors xDSL's `constant-fold-interp`, with irflow's own kernels and weight store.
 """
 
@@ -56,17 +58,15 @@ def _constant_operand(value: SSAValue) -> nn.ConstantOp | None:
 
 
 def _name_hint(op: Operation, index: int) -> str:
-    """A readable weight name: the result's SSA name, else `<first weight>.<op>`."""
-    result = op.results[index]
-    if result.name_hint:
-        return result.name_hint
+    """A readable weight name: `<first operand weight>.<op>`, else the result's SSA name,
+    else `folded.<op>` (the store makes it unique)."""
     short = op.name.removeprefix("nn.")
     for operand in op.operands:
         const = _constant_operand(operand)
         if const is not None and isinstance(const.value, nn.WeightAttr):
             base = f"{const.value.key}.{short}"
             return base if len(op.results) == 1 else f"{base}.{index}"
-    return f"folded.{short}"
+    return op.results[index].name_hint or f"folded.{short}"
 
 
 @dataclass
