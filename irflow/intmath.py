@@ -146,14 +146,22 @@ def quantize_multiplier(real: FloatLike) -> Multiplier:
 
 
 def saturating_rounding_doubling_high_mul(a: np.ndarray, m0: np.ndarray) -> np.ndarray:
-    """gemmlowp `SaturatingRoundingDoublingHighMul` on int64 arrays holding int32 values."""
+    """gemmlowp `SaturatingRoundingDoublingHighMul` on int64 arrays holding int32 values.
+
+    `(a·m0 + nudge) / 2^31` truncated toward zero, nudge = 2^30 (a·m0 ≥ 0) or 1 − 2^30,
+    i.e. `(a·m0 + 2^30) >> 31` and `−((2^30 − 1 − a·m0) >> 31)` for a negative product.
+    The saturating case of gemmlowp (a = m0 = −2^31) cannot occur: `quantize_multiplier`
+    gives 0 <= m0 < 2^31.
+    """
     ab = a.astype(np.int64) * m0
-    nudge = np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
-    t = ab + nudge
-    # C++ integer division truncates toward zero; >> floors, so negate around it.
-    out = np.where(t >= 0, t >> 31, -((-t) >> 31))
-    overflow = (a == INT32_MIN) & (m0 == INT32_MIN)  # cannot happen for m0 < 2^31
-    return np.where(overflow, INT32_MAX, out)
+    neg = ab < 0
+    ab += np.int64(1 << 30)
+    pos_part = ab >> 31
+    # for negative products: -((2^30 - 1 - ab_orig) >> 31) = -((2^31 - 1 - ab) >> 31)
+    np.subtract(np.int64((1 << 31) - 1), ab, out=ab)
+    ab >>= 31
+    np.negative(ab, out=ab)
+    return np.where(neg, ab, pos_part)
 
 
 def rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
@@ -234,6 +242,15 @@ def centered(q: np.ndarray, zero_point: int | np.ndarray) -> np.ndarray:
     return np.asarray(q, np.int64) - np.asarray(zero_point, np.int64)
 
 
+def centered_f64(q: np.ndarray, zero_point: int | np.ndarray) -> np.ndarray:
+    """`q − z` as float64 (exact: storage integers and their differences are far below
+    2^53) — the operand form `exact_accumulate` computes on, made in one copy."""
+    out = np.asarray(q).astype(np.float64)
+    if np.any(zero_point):
+        out -= np.asarray(zero_point, np.float64)
+    return out
+
+
 # --------------------------------------------------------------------------------------
 # Elementwise add (5) and pooling (6)
 
@@ -275,6 +292,7 @@ __all__ = [
     "quantize", "dequantize", "Multiplier", "quantize_multiplier",
     "saturating_rounding_doubling_high_mul", "rounding_divide_by_pot",
     "multiply_by_quantized_multiplier", "requantize", "activation_range",
-    "accumulator_bound", "check_accumulator", "exact_accumulate", "centered", "AddParams",
+    "accumulator_bound", "check_accumulator", "exact_accumulate", "centered",
+    "centered_f64", "AddParams",
     "add", "bias_to_int32",
 ]

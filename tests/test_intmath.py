@@ -150,3 +150,33 @@ def test_accumulator_bound():
     im.check_accumulator(bound, "conv")
     with pytest.raises(ValueError, match="overflow"):
         im.check_accumulator(im.accumulator_bound(70000, (-128, 127), -128, 127), "conv")
+
+
+def _srdhm_reference(a: int, b: int) -> int:
+    """gemmlowp's SaturatingRoundingDoublingHighMul, transcribed with Python integers."""
+    if a == b == im.INT32_MIN:
+        return im.INT32_MAX
+    ab = a * b
+    nudge = (1 << 30) if ab >= 0 else (1 - (1 << 30))
+    t = ab + nudge
+    return -((-t) >> 31) if t < 0 else t >> 31  # C division truncates toward zero
+
+
+def _rdbpot_reference(x: int, exponent: int) -> int:
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+def test_vectorized_primitives_equal_the_scalar_transcription():
+    rng = np.random.default_rng(7)
+    a = rng.integers(im.INT32_MIN, im.INT32_MAX, 3000)
+    a[:4] = [0, -1, 1, im.INT32_MIN]
+    m0 = rng.integers(1 << 30, 1 << 31, 3000)
+    got = im.saturating_rounding_doubling_high_mul(a, m0)
+    assert got.tolist() == [_srdhm_reference(int(x), int(y)) for x, y in zip(a, m0)]
+    x = rng.integers(-(2**31), 2**31, 3000)
+    e = rng.integers(0, 31, 3000)
+    got = im.rounding_divide_by_pot(x, e)
+    assert got.tolist() == [_rdbpot_reference(int(v), int(k)) for v, k in zip(x, e)]

@@ -193,8 +193,9 @@ class ContractionPlan:
     def accumulate(self, linear_fn: Callable[..., np.ndarray], xq: np.ndarray,
                    wq: np.ndarray) -> np.ndarray:
         """Exact int64 `linear_fn(x − z_x, w − z_w)` (a float kernel run on float64)."""
-        return intmath.exact_accumulate(linear_fn, intmath.centered(xq, self.x_zero_point),
-                                        intmath.centered(wq, self.w_zero_point))
+        return intmath.exact_accumulate(linear_fn,
+                                        intmath.centered_f64(xq, self.x_zero_point),
+                                        intmath.centered_f64(wq, self.w_zero_point))
 
     def finish(self, acc: np.ndarray, bq: np.ndarray | None = None) -> np.ndarray:
         """Add the int32 bias, check the int32 range, requantize to the result type."""
