@@ -130,7 +130,6 @@ class _Weights:
 
     def __init__(self, module: ModuleOp, fn: func.FuncOp):
         self.store: WeightStore = weights_of(module)
-        self.fn = fn
         self.refs: dict[str, int] = {}
         for op in fn.walk():
             if isinstance(op, nn.ConstantOp) and isinstance(op.value, nn.WeightAttr):
@@ -141,7 +140,8 @@ class _Weights:
         return constant_value(const, self.store)
 
     def rewrite(self, const: nn.ConstantOp, array: np.ndarray) -> None:
-        """Give every user of `const` the new value (same shape)."""
+        """Give every user of `const` the new value (a store entry other constants also
+        name is left to them: `const` gets a new entry)."""
         if isinstance(const.value, nn.WeightAttr):
             key = const.value.key
             if self.refs.get(key, 0) <= 1:
@@ -160,8 +160,6 @@ class _Weights:
             not isinstance(old.value, nn.WeightAttr) or self.refs.get(old.value.key, 0) <= 1)
         if sole_user:
             self.rewrite(old, array)
-            if isinstance(old.value, DenseIntOrFPElementsAttr):
-                old.properties["value"] = dense_attr(array, _elem(old.output))
             _set_type(old.output, ty)
             new = old
         else:
