@@ -542,3 +542,25 @@ def random_net(seed: int) -> ModuleOp:
 def test_channel_random_graphs_equal_their_masked_twin(seed):
     _, report, _ = _prune_and_compare(lambda: random_net(seed), 0.5)
     assert report.removed
+
+
+def test_channel_shared_constants_are_not_sliced_under_other_users():
+    """cse can leave one batchnorm parameter constant feeding two groups (or a group and
+    a kept layer): each user gets its own slice, the others keep the full constant."""
+    def build() -> ModuleOp:
+        n = Net([1, 3, 5, 5], seed=9)
+        ones, zeros = n.g.weight("ones", np.ones(8, np.float32)), n.g.weight(
+            "zeros", np.zeros(8, np.float32))
+        shift = n.w("shift", 8)
+        a = n.relu(n.g.add(nn.BatchNormOp.make(
+            [n.conv(n.x, 3, 8, "a", k=1, pad=0), ones, shift, zeros, ones])).results[0])
+        b = n.g.add(nn.BatchNormOp.make(
+            [n.conv(a, 8, 8, "b", k=1, pad=0), ones, shift, zeros, ones])).results[0]
+        return n.finish(b, n.conv(a, 8, 2, "c", k=1, pad=0))   # b's group is an output
+
+    m, report, _ = _prune_and_compare(build, 0.5)
+    assert set(report.removed) == {"a.weight"}
+    assert _shape(m, "ones") == (8,) and _shape(m, "shift") == (8,)   # b still reads them
+    sliced = [op for op in main_func(m).walk() if isinstance(op, nn.ConstantOp)
+              and nn.shape_of(op.output) == (4,) and op.value.key != "a.bias"]
+    assert len(sliced) == 4   # a's batchnorm: its own scale, shift, mean and var slices
