@@ -73,7 +73,7 @@ from irflow.diagnostics import PassError
 from irflow.dialects import nn, quant
 from irflow.dialects.quant import UniformQuantizedType
 from irflow.graph import main_func
-from irflow.passes.calibrate import recorded_range, value_label
+from irflow.passes.calibrate import RANGE_ATTR, recorded_range, value_label
 from irflow.weights import WeightStore, constant_value, weights_of
 
 WEIGHT_BITS = (4, 8)
@@ -480,8 +480,9 @@ class _Quantizer:
         else:  # REQUANTIZING
             operands = [self._as_int(v, op, block) for v in op.operands]
             result_types = [TensorType(self._act_type(r), nn.shape_of(r)) for r in op.results]
+        attributes = {k: v for k, v in op.attributes.items() if k != RANGE_ATTR}  # in the type now
         new = op.create(operands=operands, result_types=result_types,
-                        properties=dict(op.properties), attributes=dict(op.attributes))
+                        properties=dict(op.properties), attributes=attributes)
         new.location = op.location
         block.insert_op_before(new, op)
         for old, res in zip(op.results, new.results):
