@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -109,3 +110,32 @@ def test_chrome_trace_is_well_formed_with_three_tracks(report, tmp_path):
             stack.append(stop)
     conv = [e for e in spans if e["args"]["layer"] == "conv1" and e["tid"] == 1]
     assert len(conv) <= MAX_EVENTS_PER_LAYER + 1  # 300 steps grouped, plus the layer span
+
+
+def test_every_json_key_is_documented(report):
+    """docs/simulator.md documents schema irflow.sim.report/1 field by field."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "simulator.md").read_text()
+    schema = doc[doc.index(f"schema `{SCHEMA}`"):]
+    d = report.to_dict()
+    top = [k for k in d if k != "machine"]  # the machine is docs/machine.md's
+    layer_keys = []
+
+    def walk(obj, prefix=""):
+        for k, v in obj.items():
+            if isinstance(v, dict) and k != "by_role":
+                walk(v, f"{prefix}{k}.")
+            else:
+                layer_keys.append(f"{prefix}{k}")
+
+    walk(d["total"])
+    def documented(key: str) -> bool:  # `a.b`, or `a.b` / `c` rows, or `a.{b,c}`
+        prefix, _, last = key.rpartition(".")
+        brace = rf"`{re.escape(prefix)}\.\{{[^}}]*\b{last}\b[^}}]*\}}`"
+        spelled = (f"`{key}`", f"`{key}.", f"/ `{last}`")
+        return any(x in schema for x in spelled) or bool(re.search(brace, schema))
+
+    missing = [k for k in top if f'"{k}"' not in schema]
+    missing += [k for k in layer_keys if not documented(k)]
+    assert not missing, f"undocumented report keys: {missing}"
