@@ -96,10 +96,11 @@ class SimReport:
             ("wback", lambda s: _si(s.cache.writebacks), ">"),
             ("DRAM rd", lambda s: _bytes(s.dram_bytes_read), ">"),
             ("DRAM wr", lambda s: _bytes(s.dram_bytes_written), ">"),
-            ("E mac µJ", lambda s: f"{s.energy.mac_pj / 1e6:.2f}", ">"),
-            ("E vec", lambda s: f"{s.energy.vector_pj / 1e6:.2f}", ">"),
-            ("E cache", lambda s: f"{s.energy.cache_pj / 1e6:.2f}", ">"),
-            ("E dram", lambda s: f"{s.energy.dram_pj / 1e6:.2f}", ">"),
+            ("mac µJ", lambda s: f"{s.energy.mac_pj / 1e6:.2f}", ">"),
+            ("vector µJ", lambda s: f"{s.energy.vector_pj / 1e6:.2f}", ">"),
+            ("cache µJ", lambda s: f"{s.energy.cache_pj / 1e6:.2f}", ">"),
+            ("DRAM µJ", lambda s: f"{s.energy.dram_pj / 1e6:.2f}", ">"),
+            ("total µJ", lambda s: f"{s.energy.total_pj / 1e6:.2f}", ">"),
         ]
         out = [head, "", _render(time_cols, rows), "", _render(mem_cols, rows)]
         notes = [*self.notes, *self.total.notes]
