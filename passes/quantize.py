@@ -141,15 +141,19 @@ def _check_granularity(granularity: Any, where: str) -> None:
                         f"got '{granularity}'")
 
 
+_WEIGHT_SUFFIXES = frozenset({"weight", "bnfold", "q8", "q4"})
+
+
 def layer_name(op: Operation) -> str:
-    """The weight's store name without `.weight` / fold suffixes, else the location."""
+    """The weight's store name without `.weight`, pass suffixes (`.bnfold`) and the
+    `.N` of a renamed copy; else the op's location."""
     if len(op.operands) > 1:
         owner = op.operands[1].owner
         if isinstance(owner, nn.ConstantOp) and isinstance(owner.value, nn.WeightAttr):
-            key = owner.value.key
-            for suffix in (".bnfold", ".weight"):
-                key = key.removesuffix(suffix)
-            return key
+            parts = owner.value.key.split(".")
+            while len(parts) > 1 and (parts[-1] in _WEIGHT_SUFFIXES or parts[-1].isdigit()):
+                parts.pop()  # conv1.weight.bnfold.1 -> conv1
+            return ".".join(parts)
     from irflow.diagnostics import location_string
 
     return location_string(op.location) or op.name
