@@ -7,6 +7,7 @@ docs/pruning.md describes the modes, the IR encoding and the exactness guarantee
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -83,6 +84,18 @@ class PruneReport:
     def skip(self, message: str) -> None:
         self.skipped.append(message)
         _warn(message)
+
+    def summary(self) -> str:
+        """One line: what was pruned (logged at INFO by the pass, logger `irflow.prune`)."""
+        if self.mode == "channel":
+            channels = sum(len(v) for v in self.removed.values())
+            return (f"prune channel: removed {channels} filters from {len(self.removed)} layers; "
+                    f"constants {self.params_before} -> {self.params_after} values; "
+                    f"{len(self.skipped)} skipped")
+        share = self.zeros / self.params_before if self.params_before else 0.0
+        return (f"prune {self.mode}: {len(self.masks)} weights, {self.zeros} of "
+                f"{self.params_before} values zero ({100 * share:.1f} %); "
+                f"{len(self.skipped)} skipped")
 
 
 # --------------------------------------------------------------------------------------
@@ -722,7 +735,7 @@ class PrunePass(ModulePass):
                          self.norm, self.n, self.m, self.fold)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        run_prune(op, self)
+        logging.getLogger("irflow.prune").info(run_prune(op, self).summary())
 
 
 def run_prune(module: ModuleOp, options: PrunePass) -> PruneReport:
