@@ -10,8 +10,8 @@ Notation: a quantized tensor holds storage integers `q`; its real value is
 by `quantize`) and zero point `z` (integer in the storage range).
 
 1. **Storage ranges.** `bits`-wide signed storage holds `[−2^(bits−1), 2^(bits−1)−1]`
-   (int8 `[−128, 127]`, int4 `[−8, 7]`, held one per int8 byte in memory; packing two
-   per byte is a storage-layout concern of the simulator, not of the values); unsigned
+   (int8 `[−128, 127]`, int4 `[−8, 7]`, held one per int8 byte in memory; packed two
+   per byte, low nibble first, by `pack_int4` for storage size); unsigned
    `[0, 2^bits − 1]`. A type may narrow it (`i8<-127:127>` for symmetric weights).
 
 2. **Quantize** (float → int, ONNX `QuantizeLinear`): in float32,
@@ -281,6 +281,29 @@ def add(qa: np.ndarray, za: int, qb: np.ndarray, zb: int, params: AddParams, zy:
     return requantize(a + b, params.out, zy, lo, hi, dtype)
 
 
+def pack_int4(q: np.ndarray) -> np.ndarray:
+    """Pack int4 values (held in int8, in [−8, 7]) two per byte, low nibble first, in
+    row-major order (an odd count pads the last high nibble with 0): the layout whose
+    size, ceil(n / 2) bytes, the simulator charges for an int4 tensor."""
+    flat = np.asarray(q, np.int8).ravel()
+    if flat.size and (flat.min() < -8 or flat.max() > 7):
+        raise ValueError(f"int4 values must be in [-8, 7], got [{flat.min()}, {flat.max()}]")
+    nibbles = (flat.astype(np.uint8) & 0x0F)
+    if nibbles.size % 2:
+        nibbles = np.append(nibbles, np.uint8(0))
+    return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
+
+
+def unpack_int4(packed: np.ndarray, count: int) -> np.ndarray:
+    """Inverse of `pack_int4`: the first `count` signed int4 values, as int8."""
+    b = np.asarray(packed, np.uint8)
+    nibbles = np.empty(b.size * 2, np.uint8)
+    nibbles[0::2], nibbles[1::2] = b & 0x0F, b >> 4
+    values = nibbles[:count].astype(np.int8)
+    values[values > 7] -= 16
+    return values
+
+
 def bias_to_int32(bias: np.ndarray, s_x: float, s_w: FloatLike) -> np.ndarray:
     """`round_half_even(b / (s_x · s_w))` saturated to int32 (compile time)."""
     q = np.rint(np.asarray(bias, np.float64) / (np.float64(s_x) * np.asarray(s_w, np.float64)))
@@ -293,6 +316,6 @@ __all__ = [
     "saturating_rounding_doubling_high_mul", "rounding_divide_by_pot",
     "multiply_by_quantized_multiplier", "requantize", "activation_range",
     "accumulator_bound", "check_accumulator", "exact_accumulate", "centered",
-    "centered_f64", "AddParams",
+    "centered_f64", "AddParams", "pack_int4", "unpack_int4",
     "add", "bias_to_int32",
 ]

@@ -180,3 +180,13 @@ def test_vectorized_primitives_equal_the_scalar_transcription():
     e = rng.integers(0, 31, 3000)
     got = im.rounding_divide_by_pot(x, e)
     assert got.tolist() == [_rdbpot_reference(int(v), int(k)) for v, k in zip(x, e)]
+
+
+def test_int4_packing_round_trips():
+    q = np.random.default_rng(8).integers(-8, 8, 37).astype(np.int8)
+    packed = im.pack_int4(q)
+    assert packed.dtype == np.uint8 and packed.size == 19
+    assert np.array_equal(im.unpack_int4(packed, 37), q)
+    assert im.pack_int4(np.array([-1, 2], np.int8)).tolist() == [0x2F]  # low nibble first
+    with pytest.raises(ValueError, match=r"\[-8, 7\]"):
+        im.pack_int4(np.array([8], np.int8))
