@@ -328,7 +328,7 @@ def total(stats: Sequence[LayerStats] | Iterable[LayerStats], machine: Machine |
     units = {s.unit for s in stats}
     cycles = sum(s.cycles for s in stats)
     comp = sum(s.compute_cycles for s in stats)
-    roof = sum(s.roofline_cycles for s in stats)
+    roof = float(sum(s.roofline_cycles for s in stats))
     # The whole program is compute-bound if its compute-bound layers dominate the bound.
     compute_part = sum(s.roofline_cycles for s in stats if s.roofline_bound == "compute")
     cache, by_role, energy = CacheCounts(), CacheByRole(), EnergyBreakdown()
@@ -344,7 +344,8 @@ def total(stats: Sequence[LayerStats] | Iterable[LayerStats], machine: Machine |
         steps=sum(s.steps for s in stats), cycles=cycles, compute_cycles=comp,
         stall_cycles=cycles - comp, macs=sum(s.macs for s in stats),
         vector_ops=sum(s.vector_ops for s in stats),
-        pe_busy_cycles=sum(s.pe_busy_cycles for s in stats), cache=cache, cache_by_role=by_role,
+        pe_busy_cycles=float(sum(s.pe_busy_cycles for s in stats)), cache=cache,
+        cache_by_role=by_role,
         dram_bytes_read=sum(s.dram_bytes_read for s in stats),
         dram_bytes_written=sum(s.dram_bytes_written for s in stats), energy=energy,
         latency_ms=latency, roofline_cycles=roof,
