@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 from xdsl.dialects.builtin import ModuleOp, StringAttr
 
@@ -270,3 +272,46 @@ def test_tiled_execution_through_the_contraction_plan_is_bit_exact():
         full[:, f0:f0 + 16] = acc
         got[:, f0:f0 + 16] = plan.finish(full, b)[:, f0:f0 + 16]
     assert np.array_equal(got, want)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(layers=st.lists(st.tuples(st.sampled_from(["conv", "linear"]),
+                                 st.sampled_from([None, "relu", "relu6"]),
+                                 st.integers(2, 6)), min_size=1, max_size=3),
+       spec=st.sampled_from(["quantize", "quantize{granularity=per-tensor}",
+                             "quantize{symmetric=false}"]),
+       seed=st.integers(0, 2**16))
+def test_random_graphs_stay_close_to_float(layers, spec, seed):
+    """Random conv/linear chains: int8 outputs within 25 dB SQNR of float on the
+    calibration distribution, and integer end to end (one quantize, one dequantize)."""
+    from irflow.graph import GraphBuilder
+
+    rng = np.random.default_rng(seed)
+    g = GraphBuilder()
+    x = g.input("x", (2, 3, 6, 6))
+    v, c = x, 3
+    flat = False
+    for kind, act, width in layers:
+        if kind == "conv" and not flat:
+            w = g.weight("w", rng.standard_normal((width, c, 3, 3)).astype(np.float32) * 0.3)
+            v = g.add(nn.Conv2dOp(v, w, pads=(1, 1, 1, 1), act=act)).results[0]
+            c = width
+        else:
+            if not flat:
+                v = g.add(nn.FlattenOp.make([v])).results[0]
+                c, flat = c * 36, True
+            w = g.weight("w", rng.standard_normal((width, c)).astype(np.float32) * 0.3)
+            props = {"act": StringAttr(act)} if act else {}
+            v = g.add(nn.LinearOp.make([v, w], props)).results[0]
+            c = width
+    module = g.finish([v], ["y"])
+    batches = [{"x": rng.uniform(-1, 1, (2, 3, 6, 6)).astype(np.float32)} for _ in range(3)]
+    calibrate(module, batches)
+    q = attach_weights(module.clone(), weights_of(module))
+    run_pipeline(q, spec)
+    assert len(_ops(q, quant.QuantizeOp)) == 1 and len(_ops(q, quant.DequantizeOp)) == 1
+    fp, qp = compile_function(module), compile_function(q)
+    ref = np.concatenate([fp.run(b)["y"] for b in batches])
+    got = np.concatenate([qp.run(b, check=True)["y"] for b in batches])
+    if np.abs(ref).max() > 1e-3:  # relu chains can be all zero
+        assert _sqnr(ref, got) >= 25.0
