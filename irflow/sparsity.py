@@ -96,11 +96,14 @@ def storage_bits(shape: Sequence[int], elem_bits: int, attr: nn.SparsityAttr | N
 def smallest_mask(magnitudes: np.ndarray, k: int) -> np.ndarray:
     """Boolean keep-mask that drops exactly the `k` smallest entries (ties broken by position)."""
     flat = magnitudes.reshape(-1)
-    keep = np.ones(flat.size, dtype=bool)
     k = int(min(max(k, 0), flat.size))
-    if k:
-        keep[np.argpartition(flat, k - 1, kind="introselect")[:k]] = False
-    return keep.reshape(magnitudes.shape)
+    if k == 0:
+        return np.ones(magnitudes.shape, dtype=bool)
+    threshold = np.partition(flat, k - 1)[k - 1]
+    drop = flat < threshold
+    ties = np.flatnonzero(flat == threshold)[: k - int(drop.sum())]  # lowest positions first
+    drop[ties] = True
+    return ~drop.reshape(magnitudes.shape)
 
 
 def _runs(w: np.ndarray, m: int, axis: int, stride: int) -> np.ndarray:

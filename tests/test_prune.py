@@ -564,3 +564,9 @@ def test_channel_shared_constants_are_not_sliced_under_other_users():
     sliced = [op for op in main_func(m).walk() if isinstance(op, nn.ConstantOp)
               and nn.shape_of(op.output) == (4,) and op.value.key != "a.bias"]
     assert len(sliced) == 4   # a's batchnorm: its own scale, shift, mean and var slices
+
+
+def test_smallest_mask_breaks_ties_by_position():
+    a = np.array([3.0, 1.0, 2.0, 1.0, 1.0, 5.0])
+    assert smallest_mask(a, 2).tolist() == [True, False, True, False, True, True]
+    assert smallest_mask(a, 0).all() and not smallest_mask(a, 6).any()
