@@ -357,6 +357,25 @@ def test_more_ways_never_miss_more(trace, sets_log, ways, extra, backend):
     assert big.misses <= small.misses
 
 
+@settings(max_examples=80, deadline=None)
+@given(alphabet=st.integers(1, 40), stride=st.sampled_from([1, 3, 4, 64]),
+       n=st.integers(0, 600), seed=st.integers(0, 2**32 - 1),
+       sets_log=st.integers(0, 2), ways=st.sampled_from([1, 2, 3, 8, 16]),
+       backend=st.sampled_from(BACKENDS))
+def test_exact_against_python_lru(alphabet, stride, n, seed, sets_log, ways, backend):
+    """Small alphabets and power-of-two strides: long windows with few distinct lines,
+    the numpy kernel's multi-pass scan and packed-bit paths."""
+    rng = np.random.default_rng(seed)
+    lines = rng.integers(0, alphabet, n) * stride
+    writes = rng.random(n) < 0.3
+    sets = 1 << sets_log
+    out = ours(CacheGeometry(sets * ways * 64, 64, ways), lines, writes, backend)
+    hit, evict, wb, _ = python_lru(lines, writes, sets, ways)
+    np.testing.assert_array_equal(out.hit, hit)
+    np.testing.assert_array_equal(out.evict, evict)
+    np.testing.assert_array_equal(out.writeback, wb)
+
+
 @settings(max_examples=40, deadline=None)
 @given(trace=line_traces, cut=st.integers(0, 300), backend=st.sampled_from(BACKENDS))
 def test_split_calls_equal_one_call(trace, cut, backend):
