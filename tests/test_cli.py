@@ -178,3 +178,11 @@ def test_irflow_load_picks_frontend_by_extension(tmp_path: Path) -> None:
     if DIGITS.exists():
         module = irflow.load(DIGITS / "digits_mlp.onnx", input_shapes={"input": [1, 64]})
         assert "nn.linear" in str(module)
+
+
+def test_pass_warnings_are_one_line_each(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "opt", SMALL, "-p", "prune{mode=channel ratio=0.5}")
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert lines and all(line.startswith("irflow: warning: ") for line in lines), err
+    assert "graph output" in err
