@@ -191,6 +191,28 @@ class Axis:
     offset: int = 0
 
 
+    def range(self, size: int, lo: int, hi: int) -> tuple[Range, tuple[int, int]]:
+        """The (start, stop, step) range of this axis (of length `size`) for the loop
+        range [lo, hi) of `dim`, and the (before, after) zero padding beyond the edge."""
+        k = self.kind
+        if k == "dim":
+            return (lo, hi, 1), (0, 0)
+        if k == "full":
+            return (0, size, 1), (0, 0)
+        if k == "zero":
+            return (0, 1, 1), (0, 0)
+        if k == "window":
+            start = lo * self.stride - self.offset
+            stop = (hi - 1) * self.stride - self.offset + self.dilation * (self.kernel - 1) + 1
+            a = min(max(start, 0), size)
+            b = max(min(stop, size), a)
+            # all padding (a window wholly outside the tensor) counts as `before`
+            return (a, b, 1), ((a - start, stop - b) if b > a else (stop - start, 0))
+        start = self.offset + self.stride * lo  # affine
+        last = self.offset + self.stride * (hi - 1)
+        return (start, last + (1 if self.stride > 0 else -1), self.stride), (0, 0)
+
+
 FULL = Axis("full")
 ZERO = Axis("zero")
 
@@ -220,32 +242,10 @@ class Access:
         ranges: list[Range] = []
         pads: list[tuple[int, int]] = []
         for size, ax in zip(self.view, self.axes):
-            k = ax.kind
-            if k == "dim":
-                lo, hi = tile[ax.dim]
-                ranges.append((lo, hi, 1))
-                pads.append((0, 0))
-            elif k == "full":
-                ranges.append((0, size, 1))
-                pads.append((0, 0))
-            elif k == "zero":
-                ranges.append((0, 1, 1))
-                pads.append((0, 0))
-            elif k == "window":
-                lo, hi = tile[ax.dim]
-                start = lo * ax.stride - ax.offset
-                stop = (hi - 1) * ax.stride - ax.offset + ax.dilation * (ax.kernel - 1) + 1
-                a = min(max(start, 0), size)
-                b = max(min(stop, size), a)
-                ranges.append((a, b, 1))
-                # all padding (a window wholly outside the tensor) counts as `before`
-                pads.append((a - start, stop - b) if b > a else (stop - start, 0))
-            else:  # affine
-                lo, hi = tile[ax.dim]
-                start = ax.offset + ax.stride * lo
-                last = ax.offset + ax.stride * (hi - 1)
-                ranges.append((start, last + (1 if ax.stride > 0 else -1), ax.stride))
-                pads.append((0, 0))
+            lo, hi = tile[ax.dim] if ax.dim else (0, 0)
+            r, p = ax.range(size, lo, hi)
+            ranges.append(r)
+            pads.append(p)
         return ranges, pads
 
     def tile_elems(self, tile_sizes: Mapping[str, int]) -> int:

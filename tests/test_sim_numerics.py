@@ -274,20 +274,21 @@ def test_off_by_one_slice_gives_wrong_numbers(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_swapped_tile_bounds_give_wrong_numbers(monkeypatch: pytest.MonkeyPatch):
-    """Lhs row tiles read from the mirror-image place (swapped loop bounds) are caught."""
-    module, inputs = one_op(nn.MatmulOp, [(12, 8), (8, 10)], 1)
+    """Input windows read from the mirror-image rows and columns (swapped loop bounds:
+    tile [lo, hi) of an 11-row output read as [11 - hi, 11 - lo)) are caught; the
+    slices keep their shapes, so only the numbers can tell."""
+    module, inputs = CASES["conv3x3"]()  # output 11 x 9
     ref = run(module, inputs)["output0"]
-    low = lowered(attach_weights(module.clone(), weights_of(module)), sizes="m=4,n=5")
-    real_slice = executor.accel.Access.slice
+    low = lowered(attach_weights(module.clone(), weights_of(module)), sizes="oh=4,ow=4")
+    real_range = executor.accel.Axis.range
+    extent = {"oh": 11, "ow": 9}
 
-    def mirrored(self, tile):
-        tile = dict(tile)
-        if "m" in tile and self.axes[-1].dim == "k":  # the lhs rows only
-            lo, hi = tile["m"]
-            tile["m"] = (12 - hi, 12 - lo)
-        return real_slice(self, tile)
+    def mirrored(self, size, lo, hi):
+        if self.kind == "window":
+            lo, hi = extent[self.dim] - hi, extent[self.dim] - lo
+        return real_range(self, size, lo, hi)
 
-    monkeypatch.setattr(executor.accel.Access, "slice", mirrored)
+    monkeypatch.setattr(executor.accel.Axis, "range", mirrored)
     out = sim.simulate(low, inputs).outputs["output0"]
     assert out.shape == ref.shape
     assert not np.allclose(out, ref, rtol=RTOL, atol=ATOL)

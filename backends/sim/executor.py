@@ -444,8 +444,6 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
     kernel = TILE_KERNELS.get(kind, _reference_kernel)(layer, space)
     views = [t.array.reshape(a.view) for t, a in zip(operands, space.operands)]
     out_view = out.array.reshape(space.result.view)
-    acc_dims = [tuple(sorted(a.dims)) for a in space.operands]
-    out_dims = tuple(sorted(space.result.dims))
     red = [d for d in order if d in space.reduction]
     chunks: list[np.ndarray] = []
     chunk_write: list[bool] = []
@@ -469,48 +467,72 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
 
     if kind == "nn.gather":
         return _run_gather(layer, operands, out, kernel, line_bytes)
-    starts = [range(0, extent[d], tile[d]) for d in order]
-    n_steps = math.prod(len(r) for r in starts)
-    step_macs = np.zeros(n_steps, np.int64)
-    step_ops = np.zeros(n_steps, np.int64)
+    bounds = [[(lo, min(lo + tile[d], extent[d])) for lo in range(0, extent[d], tile[d])]
+              for d in order]
+    trips = [len(b) for b in bounds]
+    pos = {d: i for i, d in enumerate(order)}
+    tables = [_axis_tables(acc, bounds, pos) for acc in (*space.operands, space.result)]
+    dep = [tuple(pos[d] for d in sorted(acc.dims)) for acc in (*space.operands, space.result)]
+    red_pos = [pos[d] for d in red]
+    n_out = len(operands)
     prev_keys: list[tuple | None] = [None] * len(operands)
     prev_out: tuple | None = None
     pending_store: tuple[np.ndarray, int] | None = None
     visited: set[tuple] = set()
-    for s, lows in enumerate(itertools.product(*starts)):
-        t = {d: (lo, min(lo + tile[d], extent[d])) for d, lo in zip(order, lows)}
-        sizes = {d: hi - lo for d, (lo, hi) in t.items()}
-        out_ranges, _ = space.result.slice(t)
-        okey = tuple(t[d] for d in out_dims)
+    for s, idx in enumerate(itertools.product(*(range(n) for n in trips))):
+        t = {d: bounds[i][idx[i]] for i, d in enumerate(order)}
+        out_cells = [tab[idx[p]] if p >= 0 else tab[0] for p, tab in tables[n_out]]
+        okey = tuple(idx[p] for p in dep[n_out])
         if okey != prev_out and pending_store is not None:
             record(pending_store[0], True, int(Role.OUTPUT), pending_store[1])
         slices = []
         pads = []
-        for i, (acc, opnd) in enumerate(zip(space.operands, operands)):
-            ranges, pad = acc.slice(t)
-            key = tuple(t[d] for d in acc_dims[i])
+        for i, opnd in enumerate(operands):
+            cells = [tab[idx[p]] if p >= 0 else tab[0] for p, tab in tables[i]]
+            key = tuple(idx[p] for p in dep[i])
             if key != prev_keys[i]:
-                record(lines(i, key, opnd, acc.view, ranges), False, int(opnd.role), s)
+                record(lines(i, key, opnd, space.operands[i].view, [c[0] for c in cells]),
+                       False, int(opnd.role), s)
                 prev_keys[i] = key
-            slices.append(views[i][_index(ranges)])
-            pads.append(pad)
-        out_lines = lines(len(operands), okey, out, space.result.view, out_ranges)
+            slices.append(views[i][tuple(c[2] for c in cells)])
+            pads.append([c[1] for c in cells])
+        out_lines = lines(n_out, okey, out, space.result.view, [c[0] for c in out_cells])
         if okey != prev_out:
             if okey in visited:  # partial sums revisited by an outer reduction loop
                 record(out_lines, False, int(Role.OUTPUT), s)
             visited.add(okey)
             prev_out = okey
         pending_store = (out_lines, s)
-        first = all(t[d][0] == 0 for d in red)
-        last = all(t[d][1] == extent[d] for d in red)
-        out_slice = out_view[_index(out_ranges)]
-        kernel(Step(t, slices, pads, out_slice, first, last))
-        step_macs[s] = space.tile_macs(sizes)
-        step_ops[s] = space.tile_ops(sizes)
+        first = all(idx[p] == 0 for p in red_pos)
+        last = all(idx[p] == trips[p] - 1 for p in red_pos)
+        kernel(Step(t, slices, pads, out_view[tuple(c[2] for c in out_cells)], first, last))
     if pending_store is not None:
         record(pending_store[0], True, int(Role.OUTPUT), pending_store[1])
+    # Work per step: the product of the tile sizes, in the nest's iteration order.
+    points = np.ones(1, np.int64)
+    for b in bounds:
+        points = np.multiply.outer(points, np.array([hi - lo for lo, hi in b], np.int64))
+    points = points.ravel()
     return _trace(layer, space, operands, out, chunks, chunk_write, chunk_role, chunk_step,
-                  step_macs, step_ops)
+                  space.macs_per_point * points, space.ops_per_point * points)
+
+
+Cell = tuple[tuple[int, int, int], tuple[int, int], slice]
+
+
+def _axis_tables(acc: accel.Access, bounds: Sequence[Sequence[tuple[int, int]]],
+                 pos: Mapping[str, int]) -> list[tuple[int, list[Cell]]]:
+    """Per view axis: the loop position it follows (-1: none) and, per tile index of
+    that loop, the axis's (range, padding, numpy index) — computed once per layer."""
+    out: list[tuple[int, list[Cell]]] = []
+    for size, ax in zip(acc.view, acc.axes):
+        p = pos[ax.dim] if ax.dim else -1
+        cells = []
+        for lo, hi in (bounds[p] if p >= 0 else [(0, 0)]):
+            r, pad = ax.range(size, lo, hi)
+            cells.append((r, pad, _index([r])[0]))
+        out.append((p, cells))
+    return out
 
 
 def _index(ranges: Sequence[tuple[int, int, int]]) -> tuple[slice, ...]:
