@@ -6,11 +6,14 @@ Verifier messages, one case per branch, are in tests/filecheck/dialects/accel/in
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.utils.exceptions import VerifyException
 
 from irflow import zoo
 from irflow.backends import sim
@@ -18,9 +21,10 @@ from irflow.backends.sim.cache import CacheGeometry, LRUCache
 from irflow.backends.sim.executor import slice_lines
 from irflow.backends.sim.machine import load_machine
 from irflow.backends.sim.trace import Role
+from irflow.diagnostics import VerifyError
 from irflow.dialects import accel, nn
 from irflow.graph import GraphBuilder
-from irflow.io import parse_mlir, print_module
+from irflow.io import parse_mlir, print_module, verify_module
 
 
 @pytest.mark.parametrize("name", ["transformer_encoder", "mobilenetv2"])
@@ -143,3 +147,33 @@ def test_stationary_slices_are_not_reloaded(order, weight_loads, input_loads):
     a_lines, b_lines = 24 * 48 * 4 // 64, 48 * 32 * 4 // 64
     assert int((trace.role == Role.WEIGHT).sum()) == weight_loads * b_lines
     assert int((trace.role == Role.INPUT).sum()) == input_loads * a_lines
+
+
+def _relu_layer(nest: accel.NestAttr, unit: str = "vector", addr: int = 64) -> ModuleOp:
+    g = GraphBuilder()
+    x = g.input("x", [4, 6])
+    placed = g.add(accel.InputOp(x, 0)).results[0]
+    layer = g.add(accel.LayerOp("r", "nn.relu", [placed], placed.type, addr, unit, nest, {}))
+    return g.finish([layer.results[0]])
+
+
+@pytest.mark.parametrize("loops, extents, tiles, unit, addr, message", [
+    (["d0", "d1"], [4, 6], [2, 6], "vector", 64, None),
+    (["d0", "d1"], [4, 7], [4, 7], "vector", 64,
+     "accel.layer expects extent 6 for loop 'd1', got 7"),
+    (["d0"], [4], [4], "vector", 64,
+     "accel.layer expects loops ['d0', 'd1'] for nn.relu, got ['d0']"),
+    (["d0", "d1"], [4, 6], [4, 6], "pe", 64,
+     "accel.layer expects unit 'vector' for nn.relu, got 'pe'"),
+    (["d0", "d1"], [4, 6], [4, 6], "vector", -8,
+     "accel.layer expects a byte address >= 0, got -8"),
+    (["d0", "d1"], [4, 6], [9, 6], "vector", 64,
+     "accel.nest expects 1 <= tile <= extent for loop 'd0', got tile 9 and extent 4"),
+])
+def test_layer_verifier_says_expected_and_got(loops, extents, tiles, unit, addr, message):
+    """Python-built ops hit the same verifiers as text (every branch: invalid.mlir)."""
+    if message is None:
+        verify_module(_relu_layer(accel.NestAttr(loops, extents, tiles), unit, addr))
+        return
+    with pytest.raises((VerifyError, VerifyException), match=re.escape(message)):
+        verify_module(_relu_layer(accel.NestAttr(loops, extents, tiles), unit, addr))
