@@ -219,5 +219,8 @@ class PlanMemoryPass(ModulePass):
         if self.align < 1 or self.align & (self.align - 1):
             raise PassError(f"plan-memory expects align to be a power of two, got {self.align}")
         for fn in module.ops:
-            if isinstance(fn, func.FuncOp) and fn.body.blocks:
-                annotate(fn, plan(fn, self.align))
+            if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
+                continue
+            if any(op.name.startswith("accel.") for op in fn.body.blocks[0].ops):
+                continue  # already lowered: its tensors carry their addresses
+            annotate(fn, plan(fn, self.align))
