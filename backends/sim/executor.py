@@ -102,7 +102,8 @@ def dtype_name(element_type: Attribute) -> str:
 def slice_lines(base: int, shape: Sequence[int], itemsize: int,
                 ranges: Sequence[tuple[int, int, int]], line_bytes: int) -> np.ndarray:
     """Cache lines (address // line_bytes) covered by a rectangular slice of a dense
-    row-major tensor at byte address `base`, in address order, each line once.
+    row-major tensor at byte address `base`, each line once (in address order when
+    every step is positive; a negative-step slice lists its lines in slice order).
 
     The trailing axes the slice covers contiguously are merged into rows; the row
     start addresses come from broadcasting the outer index ranges.
@@ -158,8 +159,9 @@ class Step:
     """One tile step handed to a tile kernel."""
 
     tile: dict[str, tuple[int, int]]
-    operands: list[np.ndarray]  # operand slices (views), already padded where needed
+    operands: list[np.ndarray]  # operand slices (views into DRAM), clipped to the tensor
     pads: list[list[tuple[int, int]]]  # per operand, per view axis: (before, after) zeros
+    # the kernel must add around the slice (a window crossing the tensor's edge)
     out: np.ndarray  # the result slice (a view into DRAM) to write
     first: bool  # first step of the reduction for this output tile
     last: bool  # last step of the reduction
