@@ -6,7 +6,8 @@ own values. Contractions (conv2d, linear, matmul) become the same nn ops on
 flow through the ops that have integer kernels (add, relu/relu6/clip, max/avg/global
 pooling, reshape/flatten/transpose/slice/split); `quant.quantize` /
 `quant.dequantize` appear only at the graph edges and around ops that stay float
-(softmax, layernorm, gelu, sigmoid, …).
+(softmax, layernorm, gelu, sigmoid, …); concat requantizes its inputs to its own
+calibrated parameters (`quant.requantize`).
 
 Before (after `calibrate`):
 
@@ -47,9 +48,8 @@ Choices (see docs/quantization.md):
   (`bits`, `granularity`, `skip`) matched (fnmatch) against layer names — the
   weight's name without `.weight` (e.g. `conv1`, `fc`).
 
-What it does not do: quantize activations below 8 bits, quantize concat inputs with
-different ranges, or run ops with non-integer fused activations (sigmoid, silu, …)
-in integers (those stay float).
+What it does not do: quantize activations below 8 bits, or run ops with non-integer
+fused activations (sigmoid, silu, …) in integers (those stay float).
 """
 
 from __future__ import annotations
@@ -346,6 +346,9 @@ class _Quantizer:
                 kind = "int" if self._pool_ok(op) else "float"
             elif isinstance(op, TRANSPARENT) and op.operands and op.operands[0] in is_int:
                 kind = "int"
+            elif (isinstance(op, nn.ConcatOp) and _activation_operands(op)
+                  and any(v in is_int for v in op.operands)):
+                kind = "int"
             plan[op] = kind
             if kind == "int":
                 is_int.update(op.results)
@@ -421,6 +424,17 @@ class _Quantizer:
         self.qvalue[value] = q.output
         return q.output
 
+    @staticmethod
+    def _requantized(value: SSAValue, qt: UniformQuantizedType, before: Operation,
+                     block: Block) -> SSAValue:
+        """`value` as type `qt` (a `quant.requantize` unless it already is)."""
+        if nn._element_type(value) == qt:
+            return value
+        r = quant.RequantizeOp(value, TensorType(qt, nn.shape_of(value)))
+        r.location = before.location
+        block.insert_op_before(r, before)
+        return r.output
+
     def _as_float(self, value: SSAValue, block: Block, after: Operation) -> SSAValue:
         ty = value.type
         assert isinstance(ty, TensorType)
@@ -481,6 +495,11 @@ class _Quantizer:
             operands = [x]
             elem = nn._element_type(x)
             result_types = [TensorType(elem, nn.shape_of(r)) for r in op.results]
+        elif isinstance(op, nn.ConcatOp):  # inputs requantized to the result's parameters
+            out_t = self._act_type(op.results[0])
+            operands = [self._requantized(self._as_int(v, op, block), out_t, op, block)
+                        for v in op.operands]
+            result_types = [TensorType(out_t, nn.shape_of(op.results[0]))]
         else:  # REQUANTIZING
             operands = [self._as_int(v, op, block) for v in op.operands]
             result_types = [TensorType(self._act_type(r), nn.shape_of(r)) for r in op.results]

@@ -76,6 +76,19 @@ func.func @main(%x: tensor<1x4x4x4xf32>) -> tensor<1x4xf32> {{
   %f = nn.flatten %g : (tensor<1x4x1x1xf32>) -> tensor<1x4xf32>
   func.return %f : tensor<1x4xf32>
 }}""",
+        "concat": f"""
+func.func @main(%x: tensor<1x2x4x4xf32>) -> tensor<1x4x4x4xf32> {{
+  %w = nn.constant dense<{_w(rng, 2, 2, 1, 1)}> : tensor<2x2x1x1xf32>
+  %v = nn.constant dense<{_w(rng, 2, 2, 3, 3)}> : tensor<2x2x3x3xf32>
+  %a = nn.conv2d %x, %w {{act = "relu"}}
+      : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %b = nn.conv2d %x, %v {{pads = array<i64: 1, 1, 1, 1>}}
+      : (tensor<1x2x4x4xf32>, tensor<2x2x3x3xf32>) -> tensor<1x2x4x4xf32>
+  %c = nn.concat %a, %b {{axis = 1 : i64}}
+      : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x4x4x4xf32>
+  %r = nn.reshape %c : (tensor<1x4x4x4xf32>) -> tensor<1x4x4x4xf32>
+  func.return %r : tensor<1x4x4x4xf32>
+}}""",
         "attention_matmul": f"""
 func.func @main(%x: tensor<1x8x16xf32>) -> tensor<1x8x8xf32> {{
   %wq = nn.constant dense<{_w(rng, 16, 16)}> : tensor<16x16xf32>

@@ -64,3 +64,24 @@ func.func @weight_only(%x: tensor<1x4xf32>) -> tensor<1x2xf32> {
   %y = nn.linear %x, %w : (tensor<1x4xf32>, tensor<2x4xf32>) -> tensor<1x2xf32>
   func.return %y : tensor<1x2xf32>
 }
+
+// -----
+
+// concat stays integer: inputs with other parameters are requantized to the result's;
+// a standalone relu on an integer value clamps in integers (same type in and out).
+// CHECK-LABEL: func.func @concat
+// CHECK:         %[[A:.*]] = nn.conv2d {{.*}} -> tensor<1x2x4x4x!quant.uniform<u8:f32, 0.003921568859368563>>
+// CHECK:         %[[B:.*]] = nn.conv2d {{.*}} -> tensor<1x2x4x4x!quant.uniform<i8:f32, 0.031496062874794006>>
+// CHECK-NEXT:    %[[R:.*]] = quant.requantize %[[A]] : tensor<1x2x4x4x!quant.uniform<u8:f32, 0.003921568859368563>> to tensor<1x2x4x4x!quant.uniform<i8:f32, 0.031496062874794006>>
+// CHECK-NEXT:    %[[C:.*]] = nn.concat %[[R]], %[[B]] {axis = 1 : i64} : {{.*}} -> tensor<1x4x4x4x!quant.uniform<i8:f32, 0.031496062874794006>>
+// CHECK-NEXT:    %[[Y:.*]] = nn.relu %[[C]] : tensor<1x4x4x4x!quant.uniform<i8:f32, 0.031496062874794006>>
+// CHECK-NEXT:    quant.dequantize %[[Y]]
+func.func @concat(%x: tensor<1x2x4x4xf32> {quant.range = array<f64: -1.0, 1.0>}) -> tensor<1x4x4x4xf32> {
+  %w = nn.constant dense<0.5> : tensor<2x2x1x1xf32>
+  %v = nn.constant dense<-2.0> : tensor<2x2x1x1xf32>
+  %a = nn.conv2d %x, %w {act = "relu", quant.range = array<f64: 0.0, 1.0>} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %b = nn.conv2d %x, %v {quant.range = array<f64: -4.0, 4.0>} : (tensor<1x2x4x4xf32>, tensor<2x2x1x1xf32>) -> tensor<1x2x4x4xf32>
+  %c = nn.concat %a, %b {axis = 1 : i64, quant.range = array<f64: -4.0, 4.0>} : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x4x4x4xf32>
+  %r = nn.relu %c {quant.range = array<f64: 0.0, 4.0>} : tensor<1x4x4x4xf32>
+  func.return %r : tensor<1x4x4x4xf32>
+}
