@@ -129,3 +129,14 @@ def test_smallest_tile_too_big_still_tiles_and_warns_into_the_report():
     (note,) = result.report.layers[0].notes
     assert "smallest tile needs 320000 bytes double-buffered, the cache holds 32768" in note
     assert any("smallest tile" in n for n in result.report.total.notes)
+
+
+def test_simulate_keeps_the_tiles_of_a_tiled_module():
+    module = conv_module()
+    run_pipeline(module, 'tile{sizes="f=8,oh=3,c=5"}')
+    inputs = {"x": np.random.default_rng(0).standard_normal((1, 16, 20, 20)).astype(np.float32)}
+    result = sim.simulate(module, inputs)
+    conv = next(op for op in result.module.walk()
+                if isinstance(op, accel.LayerOp) and op.kind.data == "nn.conv2d")
+    assert conv.tiles.tile["f"] == 8 and conv.tiles.tile["c"] == 5
+    assert result.traces[0].n_steps == 4 * 7 * 4  # f 32/8, oh 20/3, c 16/5

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
 
 from irflow.backends.sim.cache import LRUCache
 from irflow.backends.sim.cost import flush_stats, layer_stats
@@ -49,15 +50,20 @@ def is_lowered(module: ModuleOp) -> bool:
 
 
 def lower(module: ModuleOp, machine: Machine) -> ModuleOp:
-    """A lowered copy of an nn-level module (the original is left as it was)."""
+    """A lowered copy of an nn-level module (the original is left as it was):
+    `tile` (unless the module is tiled already), `plan-memory`, `lower-to-accel`."""
     from irflow.passes.lower_to_accel import LowerToAccelPass
     from irflow.passes.plan_memory import PlanMemoryPass
-    from irflow.passes.tile import TilePass
+    from irflow.passes.tile import NEST_ATTR, TilePass
 
     lowered = attach_weights(module.clone(), weights_of(module))
     cache, line = machine.cache.size_bytes, machine.cache.line_bytes
-    passes = (TilePass(cache_bytes=cache, line_bytes=line), PlanMemoryPass(align=line),
-              LowerToAccelPass(cache_bytes=cache, line_bytes=line))
+    passes: tuple[ModulePass, ...] = (PlanMemoryPass(align=line),
+                                      LowerToAccelPass(cache_bytes=cache, line_bytes=line))
+    if not any(NEST_ATTR in op.attributes for op in lowered.walk()):
+        # not tiled yet; a module a pipeline already tiled (`-p "default,tile{...}"`)
+        # keeps its tiles (ops it left untiled get the default rule when lowered)
+        passes = (TilePass(cache_bytes=cache, line_bytes=line), *passes)
     ctx = make_context()
     for p in passes:  # applied directly: the pass manager's per-pass IR dumps cost ~0.1 s each
         p.apply(ctx, lowered)
