@@ -209,6 +209,24 @@ def test_conv_any_tiling_matches_reference(c, f, h, w, k, stride, pad, tf, toh, 
 
 @settings(max_examples=25, deadline=None)
 @given(
+    batch=st.sampled_from([(), (3,), (2, 2)]), bcast=st.booleans(), linear=st.booleans(),
+    m=st.integers(1, 9), k=st.integers(1, 9), n=st.integers(1, 9),
+    tb=st.integers(1, 4), tm=st.integers(1, 9), tk=st.integers(1, 9), tn=st.integers(1, 9),
+    order=st.sampled_from(["b,m,n,k", "k,b,m,n", "n,k,m,b"]),
+)
+def test_matmul_any_tiling_matches_reference(batch, bcast, linear, m, k, n, tb, tm, tk, tn,
+                                             order):
+    """Batched, broadcast and linear contractions under any tiling and loop order."""
+    if linear:
+        module, inputs = one_op(nn.LinearOp, [(*batch, m, k), (n, k), (n,)], 2, act="relu")
+    else:
+        rhs = (k, n) if bcast else (*batch, k, n)
+        module, inputs = one_op(nn.MatmulOp, [(*batch, m, k), rhs], 1 if bcast else 0)
+    check(module, inputs, sizes=f"b={tb},m={tm},k={tk},n={tn}", order=order)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
     c=st.integers(1, 4), h=st.integers(2, 9), w=st.integers(2, 9),
     kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3),
     pad=st.integers(0, 2), ceil=st.booleans(), include_pad=st.booleans(),
