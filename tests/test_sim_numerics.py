@@ -319,3 +319,14 @@ def test_simulate_accepts_a_machine_and_leaves_the_module_alone():
     assert str(module) == before  # lowered a copy
     assert result.module is not None and sim.is_lowered(result.module)
     assert result.report.total.macs == 7 * 6 * 9 * 11 * 9
+
+
+def test_bad_inputs_are_simulation_errors():
+    from irflow.diagnostics import SimulationError
+
+    module, inputs = CASES["relu"]()
+    with pytest.raises(SimulationError, match=r"missing input\(s\) \['x0'\]"):
+        sim.simulate(module, {})
+    with pytest.raises(SimulationError,
+                       match=r"input 'x0' expects shape \[2, 5, 7, 3\], got \[3\]"):
+        sim.simulate(module, {"x0": np.zeros(3, np.float32)})
