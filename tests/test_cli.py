@@ -186,3 +186,15 @@ def test_pass_warnings_are_one_line_each(capsys: pytest.CaptureFixture[str]) -> 
     lines = err.strip().splitlines()
     assert lines and all(line.startswith("irflow: warning: ") for line in lines), err
     assert "graph output" in err
+
+
+def test_show_svg_when_graphviz_is_installed(capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    import shutil
+
+    target = tmp_path / "g.svg"
+    code, _, err = run_cli(capsys, "show", SMALL, "-o", str(target))
+    if shutil.which("dot") is None:
+        assert code == 1 and "Graphviz" in err and not target.exists()
+    else:
+        assert code == 0 and "<svg" in target.read_text()
