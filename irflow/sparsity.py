@@ -67,14 +67,17 @@ def unstructured_attr(array: np.ndarray) -> nn.SparsityAttr:
     return nn.SparsityAttr.unstructured(float(np.count_nonzero(array)) / max(array.size, 1))
 
 
-def storage_bits(shape: Sequence[int], elem_bits: int, attr: nn.SparsityAttr | None) -> int:
+def storage_bits(shape: Sequence[int], elem_bits: int, attr: nn.SparsityAttr | None,
+                 unstructured_format: str = "bitmap") -> int:
     """Bits a weight of `shape` takes in the compressed format its sparsity allows.
 
     - dense (no attribute): size · elem_bits;
     - `"N:M"`: per run of M along the axis, N values plus N position indices of
       ceil(log2 M) bits (2:4: 2 values + 2 × 2 bits per 4 weights);
-    - unstructured: a bitmap (1 bit per element) plus the non-zero values
-      (round(density · size) of them).
+    - unstructured, `unstructured_format="bitmap"`: a bitmap (1 bit per element) plus
+      the non-zero values (nnz = round(density · size) of them);
+      `"csr"` (rows = shape[0], cols = the rest): nnz values + nnz column indices of
+      ceil(log2 cols) bits + (rows + 1) 32-bit row pointers; `"dense"`: dense.
 
     For lowering and the simulator: bytes = ceil(bits / 8), per tensor.
     """
@@ -86,6 +89,12 @@ def storage_bits(shape: Sequence[int], elem_bits: int, attr: nn.SparsityAttr | N
         runs = size // m
         return runs * n * (elem_bits + max(1, math.ceil(math.log2(m))))
     nnz = round(attr.density.value.data * size)
+    if unstructured_format == "dense":
+        return size * elem_bits
+    if unstructured_format == "csr":
+        rows = shape[0] if len(shape) else 1
+        cols = max(1, size // max(rows, 1))
+        return nnz * (elem_bits + max(1, math.ceil(math.log2(cols)))) + (rows + 1) * 32
     return size + nnz * elem_bits
 
 
