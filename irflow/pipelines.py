@@ -43,4 +43,27 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "sparse": ("prune{mode=nm n=2 m=4}", "default"),
     # sparse, then int8 (calibrate on --calib data); quantize keeps the 2:4 attribute.
     "int8-sparse": ("sparse", "calibrate", "quantize{bits=8 granularity=per-channel}"),
+    # Half of every prunable channel group removed (L1), then int8. fold=bias puts a removed
+    # channel's constant output into the consumer's bias (its interior value), so the
+    # pruned model has the dense model's ops, only thinner: what a channel-pruned network
+    # costs. fold=exact (prune's default, exact without fine-tuning) adds a full constant
+    # map (nn.add) after each consumer whose correction differs at the zero-padded borders:
+    # on ResNet-18 fp32 that is 16 extra adds, +25 % model bytes and +31 % DRAM bytes,
+    # an artifact of the proof of exactness, not of channel pruning.
+    "int8-channel50": ("prune{mode=channel ratio=0.5 fold=bias}", "default", "calibrate",
+                       "quantize{bits=8 granularity=per-channel}"),
+}
+
+# What `irflow run --pipeline NAME` puts side by side (irflow/compare.py): stages are
+# named pipelines, each run on a fresh copy of the model and simulated on the same
+# machine; the first stage is the baseline of every ratio. `--compare A,B,...` picks
+# any stages; `--no-compare` skips the comparison.
+COMPARISONS: dict[str, tuple[str, ...]] = {
+    # what int8 buys over fp32
+    "int8": ("default", "int8"),
+    # what int4 weights (int8 activations) buy over fp32
+    "w4a8": ("default", "w4a8"),
+    # what sparsity buys on top of int8: 2:4 (half the MAC cycles, compressed weights)
+    # and 50 % of the channels removed (a smaller network)
+    "int8-sparse": ("default", "int8", "int8-sparse", "int8-channel50"),
 }
