@@ -12,7 +12,9 @@ figures can be checked against the literature:
   `sum(p.numel() for p in model.parameters())` counts in PyTorch).
 * **Model bytes** is the packed storage of every weight-store array the module
   references, buffers included, at its element type's bit width (an i4 weight is
-  half a byte).
+  half a byte); a weight whose constant carries `nn.sparsity` counts in the compressed
+  format that attribute allows (`irflow.sparsity.storage_bits`: N:M values plus
+  position indices, or a bitmap plus the non-zeros).
 
     >>> total_macs(irflow.zoo.load("resnet18"))
     1814073344
@@ -27,6 +29,7 @@ from xdsl.dialects.builtin import IntegerType, ModuleOp, TensorType
 from xdsl.ir import Attribute, Operation
 
 from irflow.dialects import nn
+from irflow.sparsity import sparsity_of, storage_bits
 
 
 def _numel(value_type: Attribute) -> int:
@@ -116,13 +119,15 @@ def _bits(element_type: Attribute) -> int:
 
 
 def model_bytes(module: ModuleOp) -> int:
-    """Packed bytes of every weight-store array the module references (buffers included)."""
+    """Packed bytes of every weight-store array the module references (buffers included;
+    sparse weights compressed as `storage_bits` says)."""
     seen: dict[str, int] = {}
     for const in _weight_constants(module):
         key = const.value.key  # type: ignore[union-attr]
         ty = const.output.type
         assert isinstance(ty, TensorType)
-        seen.setdefault(key, -(-_numel(ty) * _bits(ty.element_type) // 8))
+        bits = storage_bits(ty.get_shape(), _bits(ty.element_type), sparsity_of(const))
+        seen.setdefault(key, -(-bits // 8))
     return sum(seen.values())
 
 
