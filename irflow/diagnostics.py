@@ -7,6 +7,8 @@ traceback only under `--debug`.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from xdsl.dialects.builtin import FileLineColLoc, NameLoc
@@ -78,3 +80,17 @@ def describe(where: SourceLoc | Operation | str | None) -> str:
     if isinstance(where, Operation):
         return location_string(where.location) or f"'{where.name}'"
     return str(where)
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, cutoff: float = 0.6,
+                 clause: bool = False) -> str:
+    """A hint to append to an error message: `" (did you mean 'x'?)"`, or with
+    `clause=True` `"; did you mean 'x'?"`; `""` when no choice is close to `word`.
+
+    The one spelling-suggestion helper of irflow (passes, options, machine fields,
+    DSL names, zoo models).
+    """
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    if not close:
+        return ""
+    return f"; did you mean '{close[0]}'?" if clause else f" (did you mean '{close[0]}'?)"

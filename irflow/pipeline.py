@@ -36,10 +36,10 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from xdsl.utils.hints import type_repr
 
 from irflow.context import make_context
-from irflow.diagnostics import IrflowError, PassError, VerifyError
+from irflow.diagnostics import IrflowError, PassError, VerifyError, did_you_mean
 from irflow.io import atomic_write, print_module, verify_module
 from irflow.pipelines import PIPELINES
-from irflow.registry import did_you_mean, get_pass, has_pass, pass_names
+from irflow.registry import get_pass, has_pass, pass_names
 from irflow.weights import WeightStore, weights_of
 
 # --------------------------------------------------------------------------------------

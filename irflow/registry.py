@@ -19,7 +19,6 @@ Unknown names raise `PassError` with a "did you mean" suggestion.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import hashlib
 import importlib
@@ -35,7 +34,7 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from irflow.diagnostics import PassError
+from irflow.diagnostics import PassError, did_you_mean
 
 # Built-in passes: CLI name -> "module:ClassName", imported lazily (xDSL
 # `transforms/__init__.py` style). Keep one line per pass.
@@ -99,12 +98,6 @@ def pass_summary(name: str) -> str:
     """The first line of the pass's docstring (for `--list-passes` style output)."""
     doc = inspect.getdoc(get_pass(name)) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
-
-
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """`" (did you mean 'x'?)"` for the closest choice, or `""` when nothing is close."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _import_target(target: str, what: str) -> type[ModulePass]:

@@ -20,7 +20,6 @@ The numbers and their sources are in `docs/machine.md`.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 import tomllib
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any, cast, get_type_hints
 
 from irflow.backends.sim.cache import CacheGeometry
-from irflow.diagnostics import IrflowError, SourceLoc
+from irflow.diagnostics import IrflowError, SourceLoc, did_you_mean
 
 PRESETS: tuple[str, ...] = ("default", "micro", "server")
 DTYPES: tuple[str, ...] = ("int4", "int8", "fp16", "bf16", "fp32")
@@ -295,7 +294,7 @@ class Machine(_Validated):
 
     def vector_cycles_per_element(self, kind: str) -> float:
         if kind not in VECTOR_KINDS:
-            hint = _did_you_mean(kind, VECTOR_KINDS)
+            hint = did_you_mean(kind, VECTOR_KINDS)
             raise MachineError(f"unknown vector op kind {kind!r}{hint}; known: "
                                + ", ".join(VECTOR_KINDS))
         return float(getattr(self.vector.cycles_per_element, kind))
@@ -335,11 +334,6 @@ def _to_dict(obj: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- loading
 
 
-def _did_you_mean(name: str, options: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _build(cls: type, table: Any, path: str) -> Any:
     """Construct dataclass `cls` from a TOML table, or raise `_FieldError` with the path."""
     if not isinstance(table, dict):
@@ -348,7 +342,7 @@ def _build(cls: type, table: Any, path: str) -> Any:
     names = [f.name for f in fields(cls)]
     for key in table:
         if key not in names:
-            err = _FieldError(key, "unknown field" + _did_you_mean(key, names)
+            err = _FieldError(key, "unknown field" + did_you_mean(key, names)
                               + "; fields here: " + ", ".join(names))
             err.path = [path, key] if path else [key]
             raise err
@@ -405,7 +399,7 @@ def machine_from_toml(text: str, where: str = "<machine>") -> Machine:
     if base is not None:
         if base not in PRESETS:
             raise MachineError(f"field 'base' = {base!r}: expected one of "
-                               + ", ".join(repr(p) for p in PRESETS) + _did_you_mean(str(base),
+                               + ", ".join(repr(p) for p in PRESETS) + did_you_mean(str(base),
                                                                                     PRESETS),
                                where)
         preset = _read_toml(_preset_text(base), f"preset {base}")
@@ -431,7 +425,7 @@ def load_machine(spec: str | Path | None = None) -> Machine:
     if p.suffix != ".toml" and not p.exists():
         raise MachineError(f"unknown machine {str(spec)!r}: expected a preset ("
                            + ", ".join(PRESETS) + ") or a .toml file"
-                           + _did_you_mean(str(spec), PRESETS))
+                           + did_you_mean(str(spec), PRESETS))
     try:
         text = p.read_text()
     except OSError as e:

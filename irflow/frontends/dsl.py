@@ -28,11 +28,10 @@ error is a `ParseError` at `file:line:col` — lark's exceptions never escape.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib.resources
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, SSAValue
 
-from irflow.diagnostics import IrflowError, ParseError
+from irflow.diagnostics import IrflowError, ParseError, did_you_mean
 from irflow.frontends.dsl_layers import (
     BUILTINS,
     LAYERS,
@@ -184,9 +183,9 @@ def _translate_lark_error(e: UnexpectedInput, text: str, filename: str) -> Parse
         if (isinstance(prev, Token) and prev.type == "NAME" and "EQUAL" in e.expected
                 and tok.type != "LPAR"):
             # `retrun x`: a misspelled keyword reads as the start of an assignment
-            close = difflib.get_close_matches(prev.value, _STATEMENT_KEYWORDS, n=1, cutoff=0.6)
-            if close:
-                return ParseError(f"unknown statement '{prev.value}'; did you mean '{close[0]}'?",
+            hint = did_you_mean(prev.value, _STATEMENT_KEYWORDS, clause=True)
+            if hint:
+                return ParseError(f"unknown statement '{prev.value}'{hint}",
                                   f"{filename}:{prev.line}:{prev.column}")
         nouns = {"NAME": "name", "INT": "integer", "FLOAT": "number", "STRING": "string"}
         if tok.type in nouns:
@@ -197,9 +196,8 @@ def _translate_lark_error(e: UnexpectedInput, text: str, filename: str) -> Parse
         expected = _expected_phrase(accepted)
         msg = f"unexpected {found}" + (f"; expected {expected}" if expected else "")
         keywords = [_token_word(n).strip("'") for n in accepted if n in _KEYWORD_TOKENS]
-        close = difflib.get_close_matches(str(tok.value), keywords, n=1, cutoff=0.6)
-        if tok.type == "NAME" and close:
-            msg += f"; did you mean '{close[0]}'?"
+        if tok.type == "NAME":
+            msg += did_you_mean(str(tok.value), keywords, clause=True)
         if "EQUAL" in e.expected and tok.type == "LPAR":
             # `relu(x)` as a statement: point at the call's name, not at its '('
             line = text.splitlines()[e.line - 1]
@@ -408,7 +406,7 @@ class _Compiler:
     def eval_var(self, node: Tree, scope: _Scope) -> Value:
         name = str(node.children[0])
         if name not in scope.env:
-            hint = _did_you_mean(name, scope.env)
+            hint = did_you_mean(name, scope.env, clause=True)
             raise ParseError(f"undefined variable '{name}'{hint}", self.where(node))
         return scope.env[name][0]
 
@@ -571,7 +569,7 @@ class _Compiler:
         opts: dict[str, Any] = {}
         for key, (v, expr, key_tok) in kwargs.items():
             if key not in spec.options:
-                hint = _did_you_mean(key, spec.options)
+                hint = did_you_mean(key, spec.options, clause=True)
                 allowed = ", ".join(spec.options) or "none"
                 raise ParseError(f"{spec.name} has no option '{key}'{hint} (options: {allowed})",
                                  self.where(key_tok))
@@ -630,7 +628,7 @@ class _Compiler:
         bound: dict[str, Value] = {pnames[i]: v for i, (v, _) in enumerate(args)}
         for key, (v, _, key_tok) in kwargs.items():
             if key not in pnames:
-                hint = _did_you_mean(key, pnames)
+                hint = did_you_mean(key, pnames, clause=True)
                 raise ParseError(f"block '{name}' has no parameter '{key}'{hint} "
                                  f"(parameters: {', '.join(pnames)})", self.where(key_tok))
             if key in bound:
@@ -665,7 +663,7 @@ class _Compiler:
             raise ParseError(f"weight '{name}' is already defined; rename the layer", call.where)
         if self.pretrained is not None:
             if name not in self.pretrained:
-                hint = _did_you_mean(name, self.pretrained)
+                hint = did_you_mean(name, self.pretrained, clause=True)
                 raise ParseError(f"weight '{name}' is missing from {self.weights_file}{hint}",
                                  call.where)
             array = self.pretrained[name]
@@ -697,13 +695,8 @@ def _pos(node: Tree | Token) -> tuple[int, int]:
     return getattr(meta, "line", 1), getattr(meta, "column", 1)
 
 
-def _did_you_mean(name: str, candidates: Any) -> str:
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
-
-
-def _unknown(what: str, name: str, candidates: Any) -> str:
-    return f"unknown {what} '{name}'{_did_you_mean(name, candidates)}"
+def _unknown(what: str, name: str, candidates: Iterable[str]) -> str:
+    return f"unknown {what} '{name}'{did_you_mean(name, candidates, clause=True)}"
 
 
 # --------------------------------------------------------------------------------------

@@ -10,14 +10,13 @@ parameter and MAC counts that `tests/test_zoo.py` checks against the literature.
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib.resources
 from importlib.resources.abc import Traversable
 
 from xdsl.dialects.builtin import ModuleOp
 
-from irflow.diagnostics import IrflowError
+from irflow.diagnostics import IrflowError, did_you_mean
 
 DEFAULT_MODEL = "resnet18"
 _SUFFIX = ".irf"
@@ -41,8 +40,7 @@ def source_path(name: str) -> Traversable:
     """The `.irf` source of a built-in model (an `IrflowError` for an unknown name)."""
     files = _files()
     if name not in files:
-        close = difflib.get_close_matches(name, list(files), n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, files, cutoff=0.5, clause=True)
         raise IrflowError(
             f"unknown zoo model '{name}'{hint} (available: {', '.join(sorted(files))})"
         )
