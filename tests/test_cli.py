@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets import DIGITS
 
 from irflow.cli import main
 
@@ -134,10 +135,8 @@ def test_console_script_exit_status_and_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 
-DIGITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
 
 
-@pytest.mark.skipif(not DIGITS.exists(), reason="needs ../shared/data/digits")
 def test_run_onnx_model_with_named_inputs(capsys: pytest.CaptureFixture[str],
                                           tmp_path: Path) -> None:
     ref = np.load(DIGITS / "digits_cnn_bn.ref.npz")
@@ -175,9 +174,8 @@ def test_irflow_load_picks_frontend_by_extension(tmp_path: Path) -> None:
 
     irflow.save(zoo.load(SMALL), tmp_path / "m.mlir")
     assert "nn.conv2d" in str(irflow.load(tmp_path / "m.mlir"))
-    if DIGITS.exists():
-        module = irflow.load(DIGITS / "digits_mlp.onnx", input_shapes={"input": [1, 64]})
-        assert "nn.linear" in str(module)
+    module = irflow.load(DIGITS / "digits_mlp.onnx", input_shapes={"input": [1, 64]})
+    assert "nn.linear" in str(module)
 
 
 def test_pass_warnings_are_one_line_each(capsys: pytest.CaptureFixture[str]) -> None:

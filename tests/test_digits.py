@@ -7,19 +7,16 @@ implementations differ by about 4-8e-6 on these logits) and identical top-1.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
 
+from datasets import DIGITS as DATA
+
 from irflow.backends.reference import run  # noqa: E402
 from irflow.frontends.onnx import OnnxImportError, import_onnx  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
-if not DATA.is_dir():  # the checkout may not sit beside shared/ (e.g. /work/main)
-    DATA = Path("/work/shared/data/digits")
 MODELS = ["digits_mlp", "digits_cnn", "digits_cnn_bn"]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets import DIGITS
 from xdsl.dialects.builtin import FileLineColLoc
 
 import irflow.io
@@ -21,7 +22,6 @@ from irflow.graph import input_names, main_func, output_names
 from irflow.weights import weights_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-DIGITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
 
 SMALL = """\
 # a small CNN

@@ -17,6 +17,7 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 import numpy as np  # noqa: E402
+from datasets import DIGITS as DATA  # noqa: E402
 from onnx_helpers import assert_close, ort_run  # noqa: E402
 from test_onnx_import import CASES  # noqa: E402
 from xdsl.dialects.builtin import StringAttr  # noqa: E402
@@ -29,9 +30,6 @@ from irflow.frontends.onnx import import_onnx  # noqa: E402
 from irflow.graph import GraphBuilder, input_names, main_func  # noqa: E402
 from irflow.io import parse_mlir, print_module  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data/digits")
 RNG = np.random.default_rng(1)
 
 

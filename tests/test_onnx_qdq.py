@@ -9,10 +9,9 @@ compound, so end to end the bound is a few steps.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from datasets import DIGITS
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -29,8 +28,6 @@ from irflow.io import parse_mlir  # noqa: E402
 from irflow.passes.calibrate import calibrate  # noqa: E402
 from irflow.pipeline import run_pipeline  # noqa: E402
 from irflow.weights import attach_weights, constant_value, weights_of  # noqa: E402
-
-DIGITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
 
 
 def _ort(model, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -171,7 +168,6 @@ def test_weight_only_export_matches():
                                rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.skipif(not DIGITS.is_dir(), reason="digits data not present")
 def test_digits_model_qdq_agrees():
     from irflow.frontends.onnx import import_onnx
 

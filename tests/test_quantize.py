@@ -10,10 +10,10 @@ accuracy within 2 points of float — looser than the issue's targets (99.7 %, 4
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from datasets import DIGITS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
@@ -29,8 +29,6 @@ from irflow.io import load, save
 from irflow.passes.calibrate import calibrate
 from irflow.pipeline import parse_pipeline, run_pipeline
 from irflow.weights import attach_weights, constant_value, weights_of
-
-DIGITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
 
 
 def _inputs(module: ModuleOp, seed: int, n: int) -> list[dict[str, np.ndarray]]:
@@ -204,7 +202,6 @@ def test_zoo_models_quantize_and_run(name):
 # Real data: the digits models
 
 
-@pytest.mark.skipif(not DIGITS.is_dir(), reason="digits data not present")
 @pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_cnn_bn"])
 def test_digits_accuracy_floors(name):
     from irflow.frontends.onnx import import_onnx
