@@ -226,8 +226,13 @@ def _str(props: Mapping[str, Attribute], name: str, default: str) -> str:
     return default if attr is None else attr.data  # type: ignore[attr-defined]
 
 
-def _fmt(shape: Shape) -> str:
-    return "x".join(str(d) for d in shape) if shape else "scalar"
+def format_shape(shape: Sequence[int]) -> str:
+    """`1x3x224x224` (MLIR's dimension list), `scalar` for rank 0 — the one spelling of a
+    shape in irflow's messages."""
+    return "x".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+_fmt = format_shape  # the short spelling used by the verifiers below
 
 
 def broadcast_shapes(op: str, a: Shape, b: Shape) -> Shape:

@@ -28,6 +28,7 @@ from xdsl.ir import Operation, SSAValue
 
 from irflow.backends.reference.kernels import Kernel, as_results, make_kernel
 from irflow.diagnostics import ExecutionError, IrflowError
+from irflow.dialects import nn
 from irflow.graph import input_names, main_func, output_names
 from irflow.weights import numpy_dtype
 
@@ -55,7 +56,7 @@ class ValueSpec:
         return ValueSpec(tuple(int(d) for d in ty.get_shape()), dtype)
 
     def describe(self) -> str:
-        dims = "x".join(str(d) for d in self.shape) or "scalar"
+        dims = nn.format_shape(self.shape)
         return f"{dims} {self.dtype}" if self.dtype is not None else dims
 
 
@@ -222,7 +223,7 @@ def _check(op: Operation, results: list[np.ndarray], specs: list[ValueSpec]) -> 
         if not isinstance(r, np.ndarray) or tuple(r.shape) != spec.shape or (
             spec.dtype is not None and r.dtype != spec.dtype
         ):
-            got = (f"{'x'.join(map(str, r.shape)) or 'scalar'} {r.dtype}"
+            got = (f"{nn.format_shape(r.shape)} {r.dtype}"
                    if isinstance(r, np.ndarray) else type(r).__name__)
             raise ExecutionError(
                 f"{_op_label(op)} result {i} expects {spec.describe()}, got {got}", op

@@ -124,7 +124,7 @@ def kind(v: Value) -> str:
 
 
 def shape_str(v: SSAValue) -> str:
-    return "x".join(str(d) for d in nn.shape_of(v)) or "scalar"
+    return nn.format_shape(nn.shape_of(v))
 
 
 @dataclass(frozen=True)
