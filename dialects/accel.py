@@ -324,6 +324,10 @@ ELEMENTWISE_VECTOR = {
 }
 """nn ops computed point-wise on the vector unit (output element i reads input element i)."""
 
+QUANT_CASTS = {"quant.quantize", "quant.dequantize", "quant.requantize"}
+"""The `quant` casts: point-wise on the vector unit. A per-axis cast's quantized axis
+is whole in every tile (its scales are indexed by position: params `axis`)."""
+
 COPY_KINDS = {"nn.transpose", "nn.slice", "nn.concat", "nn.gather"}
 """nn ops that only move data: run by the DMA engine as copies."""
 
@@ -377,6 +381,12 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
         ext = _loops(out)
         ops = tuple(_broadcast_access(s, out) for s in shapes)
         return Space(kind, "vector", tuple(ext), ext, ops, _identity(out), ops_per_point=1)
+    if kind in QUANT_CASTS:
+        axis = _int(params, "axis", -1)
+        full = [axis % len(out)] if axis >= 0 and out else []
+        ext = _loops(out, full)
+        return Space(kind, "vector", tuple(ext), ext, (_identity(shapes[0], full),),
+                     _identity(out, full), ops_per_point=math.prod(out[a] for a in full))
     if kind == "nn.batchnorm":
         ext = _loops(out)
         chan = Access((1, out[1]) + (1,) * (len(out) - 2),
@@ -485,12 +495,25 @@ def _matmul_space(kind: str, shapes: list[Shape], out: Shape) -> Space:
 
 
 def space_of_op(op: IRDLOperation) -> Space:
-    """The iteration space of an nn op (or of an `accel.layer`)."""
+    """The iteration space of an nn op or `quant` cast (or of an `accel.layer`)."""
     if isinstance(op, LayerOp):
-        return layer_space(op.kind.data, [nn.shape_of(o) for o in op.inputs],
-                           nn.shape_of(op.output), op.params.data)
-    return layer_space(op.name, [nn.shape_of(o) for o in op.operands],
-                       nn.shape_of(op.results[0]), op.properties)
+        kind, operands, result = op.kind.data, list(op.inputs), op.output
+        params: Mapping[str, Attribute] = op.params.data
+    else:
+        kind, operands, result, params = op.name, list(op.operands), op.results[0], op.properties
+    if kind in QUANT_CASTS:
+        params = {**params, **quant_axis_param(operands[0].type, result.type)}
+    return layer_space(kind, [nn.shape_of(o) for o in operands], nn.shape_of(result), params)
+
+
+def quant_axis_param(*types: Attribute) -> dict[str, Attribute]:
+    """`{"axis": a}` when one of the tensor types is per-axis quantized on axis `a`."""
+    for ty in types:
+        el = getattr(ty, "element_type", None)
+        axis = getattr(el, "quantized_axis", None)
+        if axis is not None:
+            return {"axis": IntegerAttr(int(axis), i64)}
+    return {}
 
 
 # --------------------------------------------------------------------------------------
@@ -667,12 +690,45 @@ def address_of(value: SSAValue) -> int:
     raise VerifyException(f"value {value} is not placed in DRAM (no accel producer)")
 
 
+def element_bits(element_type: Attribute) -> int:
+    """Bits one element takes in DRAM: a `!quant.uniform` type its storage width (int4:
+    4, packed two per byte), an integer or float type its width (fp32 otherwise)."""
+    storage = getattr(element_type, "storage", None)  # !quant.uniform<...>
+    if isinstance(storage, FixedBitwidthType):
+        return int(storage.bitwidth)
+    if isinstance(element_type, FixedBitwidthType):
+        return int(element_type.bitwidth)
+    return 32
+
+
 def nbytes(type: Attribute) -> int:
-    """Bytes of a dense tensor type (sub-byte types take a byte per element)."""
+    """Bytes of a dense tensor type: ceil(elements × element_bits / 8) (int4 packs two
+    elements per byte, low nibble first: `intmath.pack_int4`)."""
     assert isinstance(type, TensorType)
-    el = type.element_type
-    width = el.bitwidth if isinstance(el, FixedBitwidthType) else 32
-    return math.prod(type.get_shape()) * max(1, -(-int(width) // 8))
+    return -(-math.prod(type.get_shape()) * element_bits(type.element_type) // 8)
+
+
+STORED_BITS_ATTR = "accel.stored_bits"
+"""On a weight stored compressed (`plan-memory` decides, per the machine's sparsity
+support): the exact bits it occupies in DRAM (`irflow.sparsity.storage_bits`)."""
+FORMAT_ATTR = "accel.format"
+"""On a weight stored compressed: its format, `"N:M"`, `"bitmap"` or `"csr"`."""
+
+
+def stored_bits(op: IRDLOperation) -> int:
+    """Bits the result of a placed op occupies in DRAM: a compressed weight's
+    `accel.stored_bits`, else its dense size (`nbytes` in bits, int4 packed)."""
+    attr = op.attributes.get(STORED_BITS_ATTR)
+    if isinstance(attr, IntegerAttr):
+        return int(attr.value.data)
+    ty = op.results[0].type
+    assert isinstance(ty, TensorType)
+    return math.prod(ty.get_shape()) * element_bits(ty.element_type)
+
+
+def stored_nbytes(op: IRDLOperation) -> int:
+    """Bytes the result of a placed op occupies in DRAM (`stored_bits` rounded up)."""
+    return -(-stored_bits(op) // 8)
 
 
 ACCEL = Dialect("accel", [InputOp, WeightOp, ViewOp, LayerOp], [NestAttr])

@@ -10,7 +10,13 @@ Per op, in program order:
   default rule for `machine` when the op was not tiled); conv2d/matmul/linear run on
   the PE array, elementwise/activations/batchnorm/pooling/softmax/layernorm/reductions
   on the vector unit, transpose/slice/concat/gather are DMA copies;
+- `quant.quantize` / `quant.dequantize` / `quant.requantize` -> a vector-unit
+  `accel.layer` of that kind (a per-axis cast keeps its quantized axis whole per tile);
+  nn ops on `!quant.uniform` tensors lower like float ones (the types say the rest);
 - function arguments -> `accel.input` at their planned addresses.
+
+A compressed sparse weight (`plan-memory` decided, per the machine) keeps its
+`accel.format` and `accel.stored_bits` on the `accel.weight`.
 
 Addresses come from `plan-memory` (run first; if it was not, the plan is made here).
 
@@ -22,7 +28,7 @@ becomes
     %y = accel.layer "linear_0" "nn.linear"(%x1, %w) at 2816 on "pe"
            tiles <b = 1, m = 1, n = 10, k = 64> params {} : (...) -> tensor<1x10xf32>
 
-An op with no accel form (or from another dialect, e.g. `quant`) raises `LoweringError`
+An op with no accel form (another dialect, an unregistered op) raises `LoweringError`
 naming it. The pass does not fuse, reorder or change numerics.
 """
 
@@ -86,11 +92,13 @@ def _nest(op: Operation, space: accel.Space,
     return nest, notes
 
 
-def lower_function(fn: func.FuncOp, cache: tuple[int, int]) -> None:
-    """Lower one nn-level function in place (module docstring)."""
+def lower_function(fn: func.FuncOp, cache: tuple[int, int],
+                   sparse: pm.SparseSupport | None = None) -> None:
+    """Lower one nn-level function in place (module docstring); `sparse` is the
+    machine's sparse-storage support if memory is planned here."""
     block = fn.body.blocks[0]
     if pm.ARG_ADDRS_ATTR not in fn.attributes:
-        pm.annotate(fn, pm.plan(fn))
+        pm.annotate(fn, pm.plan(fn, cache[1], sparse))
     labels = layer_labels(fn)
     rewriter = Rewriter()
     arg_addrs = [int(v) for v in fn.attributes[pm.ARG_ADDRS_ATTR].get_values()]  # type: ignore[attr-defined]
@@ -192,8 +200,9 @@ class LowerToAccelPass(ModulePass):
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
         cache = cache_of(self.machine, self.cache_bytes, self.line_bytes)
+        sparse = pm.SparseSupport.of(self.machine)
         for fn in module.ops:
             if isinstance(fn, func.FuncOp) and fn.body.blocks:
-                lower_function(fn, cache)
+                lower_function(fn, cache, sparse)
         check_lowered(module)
 

@@ -17,22 +17,39 @@ and the function gets `accel.arg_addrs`, `accel.weight_bytes`, `accel.activation
 and `accel.peak_bytes` (the span of the activation region: the peak footprint).
 `lower-to-accel` reads these; `plan(fn)` returns the same plan as a `MemoryPlan` and
 `peak_footprint(module)` reports the peak. The pass moves nothing and creates no ops.
+
+Sizes are the bytes a tensor occupies in DRAM: ceil(elements × element bits / 8)
+(int8 1 B, int4 packed two per byte, fp32 4 B). A sparse weight (`nn.sparsity`) is
+stored compressed when the target machine can use the format (`weight_storage`):
+an N:M pattern the PE array supports as N values + N indices per run of M, any other
+sparse weight in the machine's `unstructured_format` (bitmap / csr), sizes from
+`irflow.sparsity.storage_bits` — and dense when that is not smaller. Such a constant
+gets `accel.format` and `accel.stored_bits`, which `lower-to-accel` copies onto its
+`accel.weight`:
+
+    %w = nn.constant #nn.weight<"fc.weight"> {nn.sparsity = #nn.sparsity<"2:4", axis = 1>}
+           : tensor<256x64xf32>
+becomes (2:4, fp32: 34 bits per kept weight, 8,704 B instead of 65,536)
+    %w = nn.constant ... {accel.addr = array<i64: 0>, accel.format = "2:4",
+           accel.stored_bits = 278528 : i64, nn.sparsity = ...} : tensor<256x64xf32>
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import networkx as nx
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, ModuleOp, i64
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, ModuleOp, StringAttr, TensorType, i64
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from irflow.diagnostics import PassError
 from irflow.dialects import accel, nn
+from irflow.sparsity import sparsity_of, storage_bits
 
 ADDR_ATTR = "accel.addr"
 ARG_ADDRS_ATTR = "accel.arg_addrs"
@@ -43,6 +60,53 @@ ACT_BASE_ATTR = "accel.activation_base"
 
 def align_up(n: int, align: int) -> int:
     return -(-n // align) * align
+
+
+@dataclass(frozen=True)
+class SparseSupport:
+    """What a machine can store compressed: the N:M patterns its PE array decodes and
+    the format of other sparse weights ("dense", "bitmap", "csr")."""
+
+    structured: frozenset[str] = frozenset()
+    unstructured_format: str = "dense"
+
+    @staticmethod
+    def of(machine: str = "default", structured: str = "", unstructured_format: str = ""
+           ) -> SparseSupport:
+        """A machine preset's (or TOML file's) support; non-empty arguments override it
+        (`structured="none"`: no N:M patterns; `"2:4,1:4"`: these)."""
+        if not (structured and unstructured_format):
+            from irflow.backends.sim.machine import load_machine  # as tile.cache_of
+
+            sp = load_machine(machine or None).sparsity
+            structured = structured or ",".join(sp.structured) or "none"
+            unstructured_format = unstructured_format or sp.unstructured_format
+        patterns = frozenset(p.strip() for p in structured.split(",")
+                             if p.strip() and p.strip() != "none")
+        if unstructured_format not in ("dense", "bitmap", "csr"):
+            raise PassError(f"plan-memory expects unstructured-format dense, bitmap or csr, "
+                            f"got '{unstructured_format}'")
+        return SparseSupport(patterns, unstructured_format)
+
+
+def weight_storage(op: Operation, support: SparseSupport) -> tuple[str, int] | None:
+    """(format, bits) of a sparse weight constant stored compressed, or None (dense)."""
+    attr = sparsity_of(op)
+    ty = op.results[0].type
+    if attr is None or not isinstance(ty, TensorType):
+        return None
+    shape, bits = tuple(ty.get_shape()), accel.element_bits(ty.element_type)
+    if attr.is_nm and attr.pattern.data in support.structured:
+        fmt, stored = attr.pattern.data, storage_bits(shape, bits, attr)
+    elif support.unstructured_format == "dense":
+        return None
+    else:
+        if attr.is_nm:  # a pattern the PE array cannot use: stored like any sparse weight
+            n, m = attr.n_m
+            attr = nn.SparsityAttr.unstructured(n / m)
+        fmt = support.unstructured_format
+        stored = storage_bits(shape, bits, attr, fmt)
+    return (fmt, stored) if stored < math.prod(shape) * bits else None
 
 
 @dataclass
@@ -69,6 +133,8 @@ class MemoryPlan:
     activation_base: int = 0
     peak_bytes: int = 0  # span of the activation region
     live_peak_bytes: int = 0  # max over time of the live activation bytes (a lower bound)
+    stored: dict[SSAValue, tuple[str, int]] = field(default_factory=dict)
+    # compressed weights: (format, bits)
 
     @property
     def total_bytes(self) -> int:
@@ -100,8 +166,11 @@ def dataflow_graph(fn: func.FuncOp) -> nx.DiGraph:
     return g
 
 
-def plan(fn: func.FuncOp, align: int = 64) -> MemoryPlan:
-    """Liveness + greedy best-fit placement of `fn`'s tensors (module docstring)."""
+def plan(fn: func.FuncOp, align: int = 64, sparse: SparseSupport | None = None) -> MemoryPlan:
+    """Liveness + greedy best-fit placement of `fn`'s tensors (module docstring);
+    sparse weights compressed as `sparse` allows (None: the default machine)."""
+    if sparse is None:
+        sparse = SparseSupport.of()
     block = fn.body.blocks[0]
     ops = list(block.ops)
     position = {op: i for i, op in enumerate(ops)}
@@ -139,7 +208,15 @@ def plan(fn: func.FuncOp, align: int = 64) -> MemoryPlan:
     offset = 0
     for w in sorted(weights, key=lambda v: graph.nodes[v]["pos"]):
         result.addresses[w] = offset
-        offset += align_up(accel.nbytes(w.type), align)
+        nbytes = accel.nbytes(w.type)
+        if isinstance(w.owner, nn.ConstantOp):
+            stored = weight_storage(w.owner, sparse)
+            if stored is not None:
+                result.stored[w] = stored
+                nbytes = -(-stored[1] // 8)
+        elif isinstance(w.owner, accel.WeightOp):
+            nbytes = accel.stored_nbytes(w.owner)
+        offset += align_up(nbytes, align)
     result.weight_bytes = offset
     result.activation_base = align_up(offset, align)
     result.peak_bytes = assign_offsets(buffers)
@@ -191,6 +268,11 @@ def annotate(fn: func.FuncOp, memory: MemoryPlan) -> None:
         if op.results and not isinstance(op, func.ReturnOp):
             op.attributes[ADDR_ATTR] = DenseArrayBase.from_list(
                 i64, [memory.addresses[r] for r in op.results])
+    for value, (fmt, bits) in memory.stored.items():
+        owner = value.owner
+        assert isinstance(owner, Operation)
+        owner.attributes[accel.FORMAT_ATTR] = StringAttr(fmt)
+        owner.attributes[accel.STORED_BITS_ATTR] = IntegerAttr(bits, i64)
     fn.attributes[WEIGHT_BYTES_ATTR] = IntegerAttr(memory.weight_bytes, i64)
     fn.attributes[ACT_BASE_ATTR] = IntegerAttr(memory.activation_base, i64)
     fn.attributes[PEAK_ATTR] = IntegerAttr(memory.peak_bytes, i64)
@@ -214,13 +296,17 @@ class PlanMemoryPass(ModulePass):
     name = "plan-memory"
 
     align: int = 64  # bytes; a cache line of the default machine
+    machine: str = "default"  # whose sparsity support decides compressed weight storage
+    structured: str = ""  # override the machine's N:M patterns ("2:4,1:4", or "none")
+    unstructured_format: str = ""  # override the machine's format: dense, bitmap, csr
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
         if self.align < 1 or self.align & (self.align - 1):
             raise PassError(f"plan-memory expects align to be a power of two, got {self.align}")
+        sparse = SparseSupport.of(self.machine, self.structured, self.unstructured_format)
         for fn in module.ops:
             if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
                 continue
             if any(op.name.startswith("accel.") for op in fn.body.blocks[0].ops):
                 continue  # already lowered: its tensors carry their addresses
-            annotate(fn, plan(fn, self.align))
+            annotate(fn, plan(fn, self.align, sparse))

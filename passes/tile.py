@@ -52,6 +52,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from irflow.diagnostics import PassError
 from irflow.dialects import accel, nn
+from irflow.passes import plan_memory as pm
 
 NEST_ATTR = "accel.nest"
 TILE_ATTR = "accel.tile"
@@ -84,7 +85,10 @@ PE_ORDERS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
 
 
 def is_layer(op: Operation) -> bool:
-    """An nn op that becomes one `accel.layer` (constants, views and splits do not)."""
+    """An nn op or `quant` cast that becomes one `accel.layer` (constants, views and
+    splits do not)."""
+    if op.name in accel.QUANT_CASTS:
+        return True
     return (op.name.startswith("nn.") and not isinstance(op, nn.ConstantOp)
             and not accel.is_view(op) and not isinstance(op, nn.SplitOp))  # type: ignore[arg-type]
 
@@ -95,9 +99,10 @@ def layer_labels(fn: func.FuncOp) -> dict[Operation, str]:
     counts: dict[str, int] = {}
     used: set[str] = set()
     for op in fn.body.walk():
-        if not op.name.startswith("nn.") or isinstance(op, nn.ConstantOp):
+        if not (op.name.startswith("nn.") or op.name in accel.QUANT_CASTS) or isinstance(
+                op, nn.ConstantOp):
             continue
-        short = op.name.removeprefix("nn.")
+        short = op.name.split(".", 1)[1]
         loc = op.location
         if isinstance(loc, NameLoc) and loc.desc.data and loc.desc.data not in used:
             label = loc.desc.data
@@ -117,9 +122,10 @@ def layer_labels(fn: func.FuncOp) -> dict[Operation, str]:
 # Cost of a tiling (analytic; the simulator measures the real thing)
 
 
-def elem_bytes(type_: object) -> int:
+def elem_bytes(type_: object) -> float:
+    """Bytes per element in DRAM (int4: 0.5, packed two per byte)."""
     assert isinstance(type_, TensorType)
-    return accel.nbytes(TensorType(type_.element_type, [1]))
+    return accel.element_bits(type_.element_type) / 8
 
 
 @dataclass(frozen=True)
@@ -381,8 +387,11 @@ def cache_of(machine: str, cache_bytes: int = 0, line_bytes: int = 0) -> tuple[i
 
 def tile_op(op: Operation, space: accel.Space, cache_bytes: int,
             sizes: Mapping[str, int] | None = None, order: Sequence[str] | None = None,
-            layer: Mapping[str, int] | None = None, line_bytes: int = 64) -> Tiling:
-    """The tiling of one op: its own attributes, then per-layer, then global options."""
+            layer: Mapping[str, int] | None = None, line_bytes: int = 64,
+            sparse: pm.SparseSupport | None = None) -> Tiling:
+    """The tiling of one op: its own attributes, then per-layer, then global options.
+    With `sparse`, a weight stored compressed counts at its average stored bytes per
+    element."""
     own_sizes, own_order = _op_overrides(op, space)
     if layer:
         _check_dims(layer, space, op, "tile{layers}")
@@ -390,6 +399,12 @@ def tile_op(op: Operation, space: accel.Space, cache_bytes: int,
     fixed.update(layer or {})
     fixed.update(own_sizes)
     itemsizes = [elem_bytes(v.type) for v in (*op.operands, op.results[0])]
+    if sparse is not None:
+        for i, v in enumerate(op.operands):
+            stored = (pm.weight_storage(v.owner, sparse)
+                      if isinstance(v.owner, nn.ConstantOp) else None)
+            if stored is not None:
+                itemsizes[i] = stored[1] / 8 / max(1, math.prod(nn.shape_of(v)))
     return choose_tiling(space, itemsizes, cache_bytes, fixed,
                          full_order(space, own_order or order), line_bytes)
 
@@ -409,6 +424,7 @@ class TilePass(ModulePass):
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
         cache, line = cache_of(self.machine, self.cache_bytes, self.line_bytes)
+        sparse = pm.SparseSupport.of(self.machine)
         sizes = parse_sizes(self.sizes, "sizes")
         order = [s.strip() for s in self.order.split(",") if s.strip()] or None
         per_layer = parse_layers(self.layers)
@@ -425,7 +441,8 @@ class TilePass(ModulePass):
                 except VerifyException as e:
                     raise PassError(f"tile: {e}", op) from None
                 seen.add(label)
-                tiling = tile_op(op, space, cache, sizes, order, per_layer.get(label), line)
+                tiling = tile_op(op, space, cache, sizes, order, per_layer.get(label), line,
+                                 sparse)
                 op.attributes[NEST_ATTR] = tiling.nest(space)
                 if tiling.warning:
                     op.attributes[WARNING_ATTR] = StringAttr(tiling.warning)

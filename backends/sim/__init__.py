@@ -58,7 +58,10 @@ def lower(module: ModuleOp, machine: Machine) -> ModuleOp:
 
     lowered = attach_weights(module.clone(), weights_of(module))
     cache, line = machine.cache.size_bytes, machine.cache.line_bytes
-    passes: tuple[ModulePass, ...] = (PlanMemoryPass(align=line),
+    sp = machine.sparsity
+    passes: tuple[ModulePass, ...] = (PlanMemoryPass(
+        align=line, structured=",".join(sp.structured) or "none",
+        unstructured_format=sp.unstructured_format),
                                       LowerToAccelPass(cache_bytes=cache, line_bytes=line))
     if not any(NEST_ATTR in op.attributes for op in lowered.walk()):
         # not tiled yet; a module a pipeline already tiled (`-p "default,tile{...}"`)

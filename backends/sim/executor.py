@@ -45,10 +45,13 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
+from irflow import intmath
 from irflow.backends.reference.kernels import conv2d, fused_activation, make_kernel
+from irflow.backends.reference.quant_kernels import ContractionPlan, contraction_plan
 from irflow.backends.sim.trace import LayerTrace, Role, Unit
 from irflow.diagnostics import IrflowError, SimulationError
-from irflow.dialects import accel, nn
+from irflow.dialects import accel, nn, quant
+from irflow.dialects.quant import UniformQuantizedType, quant_type
 from irflow.graph import input_names, main_func, output_names
 from irflow.passes.lower_to_accel import check_lowered
 from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
@@ -69,7 +72,10 @@ VECTOR_KIND: dict[str, str] = {
 }
 """nn kind -> the cost class of the machine's vector-unit table (per-element cost);
 PE-array layers use "add" (bias/activation on write-back), copies use "copy"."""
-NN_OPS: dict[str, type[Operation]] = {op.name: op for op in nn.NN.operations}
+NN_OPS: dict[str, type[Operation]] = {
+    op.name: op for op in (*nn.NN.operations, *quant.QUANT.operations)}
+"""Layer kinds -> op classes (nn ops and the quant casts) for the reference kernels."""
+VECTOR_KIND.update(dict.fromkeys(accel.QUANT_CASTS, "quantize"))
 
 
 @dataclass
@@ -95,19 +101,35 @@ def dtype_name(element_type: Attribute) -> str:
     return dtype_name(storage) if storage is not None else "fp32"
 
 
+DTYPE_WIDTH = {"int4": 4, "int8": 8, "fp16": 16, "bf16": 16, "fp32": 32}
+
+
+def layer_dtype(layer: accel.LayerOp, unit: str) -> str:
+    """The data type a layer computes in: on the PE array the wider of its two
+    multiplied operands (w4a8 multiplies int8 activations: int8 rate; int4 only when
+    both are 4-bit), elsewhere its first operand's."""
+    types = [v.type.element_type for v in layer.inputs[: 2 if unit == "pe" else 1]]  # type: ignore[attr-defined]
+    return max((dtype_name(t) for t in types), key=DTYPE_WIDTH.__getitem__)
+
+
 # --------------------------------------------------------------------------------------
 # Cache lines of a slice
 
 
-def slice_lines(base: int, shape: Sequence[int], itemsize: int,
-                ranges: Sequence[tuple[int, int, int]], line_bytes: int) -> np.ndarray:
+def slice_lines(base: int, shape: Sequence[int], itemsize: float,
+                ranges: Sequence[tuple[int, int, int]], line_bytes: int,
+                bits: tuple[int, int] | None = None) -> np.ndarray:
     """Cache lines (address // line_bytes) covered by a rectangular slice of a dense
     row-major tensor at byte address `base`, each line once (in address order when
     every step is positive; a negative-step slice lists its lines in slice order).
 
+    Element `i` (row-major) occupies the bits from `floor(i · num / den)` on, with
+    `(num, den) = bits` (default `(8 · itemsize, 1)`): int4 is `(4, 1)`, a compressed
+    weight of B stored bits and E elements `(B, E)` (its average bits per element).
     The trailing axes the slice covers contiguously are merged into rows; the row
     start addresses come from broadcasting the outer index ranges.
     """
+    num, den = bits if bits is not None else (round(8 * itemsize), 1)
     rank = len(shape)
     strides = [1] * rank
     for d in range(rank - 2, -1, -1):
@@ -132,9 +154,10 @@ def slice_lines(base: int, shape: Sequence[int], itemsize: int,
     for d in range(k):
         s, e, st = ranges[d]
         off = (off[:, None] + np.arange(s, e, st, dtype=np.int64) * strides[d]).ravel()
-    start = base + (off + inner_start) * itemsize
-    first = start // line_bytes
-    last = (start + run * itemsize - 1) // line_bytes
+    e0 = off + inner_start
+    line_bits = 8 * line_bytes
+    first = (8 * base + e0 * num // den) // line_bits
+    last = (8 * base - (-(e0 + run) * num // den) - 1) // line_bits
     n = last - first + 1
     if n.min() == n.max():
         lines = (first[:, None] + np.arange(int(n[0]), dtype=np.int64)).ravel()
@@ -170,18 +193,78 @@ class Step:
 TileKernel = Callable[[Step], None]
 
 
-def _detached(layer: accel.LayerOp) -> Operation:
-    """The layer's nn computation as a free-standing nn op (for the reference kernels)."""
+def _detached(layer: accel.LayerOp, channels: np.ndarray | None = None) -> Operation:
+    """The layer's computation as a free-standing nn op / quant cast (for the reference
+    kernels). With `channels`, the per-axis quantized types of the weight, the bias and
+    the result keep only those output channels' parameters (a tile's requantization)."""
     cls = NN_OPS[layer.kind.data]
-    block = Block(arg_types=[v.type for v in layer.inputs])
-    return cls.create(operands=list(block.args), result_types=[layer.output.type],
+    types = [v.type for v in layer.inputs]
+    result = layer.output.type
+    if channels is not None:
+        types[1:] = [_channel_slice(t, channels) for t in types[1:]]
+        result = _channel_slice(result, channels)
+    block = Block(arg_types=types)
+    return cls.create(operands=list(block.args), result_types=[result],
                       properties=dict(layer.params.data))
+
+
+def _channel_slice(ty: Attribute, channels: np.ndarray) -> Attribute:
+    """A tensor type whose per-axis quantized element type keeps the parameters of
+    `channels` only (the shape is left alone: the kernels read ranks, not sizes)."""
+    q = quant_type(ty)
+    if q is None or not q.is_per_axis:
+        return ty
+    assert isinstance(ty, TensorType)
+    el = UniformQuantizedType.make(q.bits, q.scale_values()[channels],
+                                   q.zero_point_values()[channels], signed=q.signed,
+                                   axis=q.quantized_axis, storage_range=(q.qmin, q.qmax),
+                                   expressed=q.expressed)
+    return TensorType(el, ty.get_shape())
+
+
+def _is_quantized(layer: accel.LayerOp) -> bool:
+    return any(quant_type(v) is not None for v in (*layer.inputs, layer.output))
+
+
+class _IntAccumulator:
+    """Integer contraction tiles through `contraction_plan` (the reference kernel's own
+    three steps): exact int64 partial sums per K-tile, kept per output tile (the PE
+    array's int32 accumulators) until the last K-tile; then the int32 bias,
+    requantization to the result type (or the int32 accumulator) and the store.
+    Plans are made per output-channel range, so per-channel multipliers follow the tile."""
+
+    def __init__(self, layer: accel.LayerOp, out_dims: Sequence[str]):
+        self.layer = layer
+        self.out_dims = tuple(out_dims)
+        self.plans: dict[tuple, ContractionPlan] = {}
+        self.partial: dict[tuple, np.ndarray] = {}
+
+    def plan(self, key: tuple, channels: Callable[[], np.ndarray]) -> ContractionPlan:
+        got = self.plans.get(key)
+        if got is None:
+            got = self.plans[key] = contraction_plan(_detached(self.layer, channels()))
+        return got
+
+    def step(self, step: Step, plan: ContractionPlan, fn: Callable[..., np.ndarray],
+             x: np.ndarray, w: np.ndarray, shape: tuple[int, ...]) -> None:
+        part = plan.accumulate(fn, x, w)
+        key = tuple(step.tile[d] for d in self.out_dims)
+        if step.first:
+            self.partial[key] = part
+        else:
+            self.partial[key] += part
+        if step.last:
+            total = self.partial.pop(key).reshape(shape)
+            bias = step.operands[2].reshape(-1) if len(step.operands) > 2 else None
+            step.out[...] = plan.finish(total, bias).reshape(step.out.shape)
 
 
 def _conv_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
     params = layer.params.data
     strides = accel._ints(params, "strides", (1, 1))
     dil = accel._ints(params, "dilations", (1, 1))
+    if _is_quantized(layer):
+        return _qconv_kernel(layer, space, strides, dil)
     act = fused_activation(_detached(layer))
     has_bias = len(layer.inputs) > 2
 
@@ -200,8 +283,50 @@ def _conv_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
     return run
 
 
+def _qconv_kernel(layer: accel.LayerOp, space: accel.Space, strides: tuple[int, ...],
+                  dil: tuple[int, ...]) -> TileKernel:
+    fg = space.extents["f"]
+    acc = _IntAccumulator(layer, ("n", "g", "f", "oh", "ow"))
+
+    def run(step: Step) -> None:
+        x, w = step.operands[0], step.operands[1]
+        n, tg, tc, hh, ww = x.shape
+        _, tf, _, kh, kw = w.shape
+        (ph0, ph1), (pw0, pw1) = step.pads[0][3], step.pads[0][4]
+        (g0, g1), (f0, f1) = step.tile["g"], step.tile["f"]
+        plan = acc.plan((g0, g1, f0, f1), lambda: (
+            np.arange(g0, g1)[:, None] * fg + np.arange(f0, f1)[None, :]).ravel())
+        oh = step.tile["oh"][1] - step.tile["oh"][0]
+        ow = step.tile["ow"][1] - step.tile["ow"][0]
+
+        def conv(xx: np.ndarray, wk: np.ndarray) -> np.ndarray:
+            return conv2d(xx, wk, None, strides, (ph0, pw0, ph1, pw1), dil, tg)
+
+        acc.step(step, plan, conv, x.reshape(n, tg * tc, hh, ww),
+                 w.reshape(tg * tf, tc, kh, kw), (n, tg * tf, oh, ow))
+
+    return run
+
+
+def _qmatmul_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
+    linear = layer.kind.data == "nn.linear"
+    acc = _IntAccumulator(layer, ("b", "m", "n"))
+
+    def fn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.matmul(a, b.T) if linear else np.matmul(a, b)
+
+    def run(step: Step) -> None:
+        n0, n1 = step.tile["n"]
+        plan = acc.plan((n0, n1), lambda: np.arange(n0, n1))
+        acc.step(step, plan, fn, step.operands[0], step.operands[1], step.out.shape)
+
+    return run
+
+
 def _matmul_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
     linear = layer.kind.data == "nn.linear"
+    if _is_quantized(layer):
+        return _qmatmul_kernel(layer, space)
     act = fused_activation(_detached(layer))
     has_bias = linear and len(layer.inputs) > 2
 
@@ -228,6 +353,10 @@ def _accumulate(step: Step, partial: np.ndarray, has_bias: bool,
 
 
 def _pool_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
+    if layer.kind.data == "nn.avgpool" and _is_quantized(layer):
+        # integer window sums, requantized: the reference kernel on the tile's windows
+        # (quantized average pooling has no padding, so a tile is a smaller pool)
+        return _reference_kernel(layer, space)
     params = layer.params.data
     k = accel._ints(params, "kernel", ())
     s = accel._ints(params, "strides", (1, 1))
@@ -346,17 +475,32 @@ def _openblas_thread_fns() -> tuple[Callable[[], int], Callable[[int], None]] | 
 
 
 class _Tensor:
-    """A placed tensor: its DRAM view, address, element size and role."""
+    """A placed tensor: its values, DRAM address, stored bits and role.
 
-    __slots__ = ("array", "addr", "itemsize", "role", "weight_op")
+    `array` is a view into DRAM for a byte-aligned dense tensor; an int4 or compressed
+    tensor keeps its values beside DRAM (weights are never overwritten) while its
+    accesses use its stored layout: element i at bit floor(i · num / den) of `addr`
+    (`bits = (num, den)`: dense `(element bits, 1)`, compressed `(stored bits, elements)`).
+    """
+
+    __slots__ = ("array", "addr", "bits", "role", "weight_op")
 
     def __init__(self, array: np.ndarray, addr: int, role: Role,
-                 weight_op: accel.WeightOp | None = None):
+                 weight_op: accel.WeightOp | None = None,
+                 bits: tuple[int, int] | None = None):
         self.array = array
         self.addr = addr
-        self.itemsize = array.itemsize
+        self.bits = bits if bits is not None else (8 * array.itemsize, 1)
         self.role = role
         self.weight_op = weight_op
+
+    @property
+    def itemsize(self) -> float:
+        return self.bits[0] / self.bits[1] / 8
+
+    @property
+    def stored_bytes(self) -> int:
+        return -(-self.array.size * self.bits[0] // (self.bits[1] * 8))
 
 
 def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
@@ -368,7 +512,7 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     size = 0
     for op in block.ops:
         if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp):
-            size = max(size, op.addr.value.data + accel.nbytes(op.results[0].type))
+            size = max(size, op.addr.value.data + accel.stored_nbytes(op))
     dram = np.zeros(size + line_bytes, np.uint8)
     values: dict[SSAValue, _Tensor] = {}
     names = input_names(fn)
@@ -396,14 +540,17 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
             elif isinstance(op, accel.WeightOp):
                 t = _place(dram, op.addr.value.data, op.output.type, Role.WEIGHT, op)
                 t.array[...] = constant_value(op, store)  # type: ignore[arg-type]
+                if t.bits == (4, 1):  # the packed bytes, for whoever reads DRAM
+                    packed = intmath.pack_int4(t.array)
+                    dram[t.addr: t.addr + packed.size] = packed
                 values[op.output] = t
             elif isinstance(op, accel.ViewOp):
                 src = values[op.source]
                 shape = tuple(op.output.type.get_shape())  # type: ignore[attr-defined]
                 values[op.output] = _Tensor(src.array.reshape(shape), src.addr, src.role,
-                                            src.weight_op)
+                                            src.weight_op, src.bits)
             elif isinstance(op, accel.LayerOp):
-                out = _place(dram, op.addr.value.data, op.output.type, Role.OUTPUT)
+                out = _place(dram, op.addr.value.data, op.output.type, Role.OUTPUT, op)
                 values[op.output] = out
                 result.traces.append(run_layer(op, [values[v] for v in op.inputs], out,
                                                line_bytes))
@@ -418,13 +565,22 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
 
 
 def _place(dram: np.ndarray, addr: int, type_: Attribute, role: Role,
-           weight_op: accel.WeightOp | None = None) -> _Tensor:
+           op: Operation | None = None) -> _Tensor:
     assert isinstance(type_, TensorType)
     dtype = numpy_dtype(type_.element_type)
     shape = tuple(type_.get_shape())
-    n = math.prod(shape) * dtype.itemsize
-    array = dram[addr: addr + n].view(dtype).reshape(shape)
-    return _Tensor(array, addr, role, weight_op)
+    size = math.prod(shape)
+    weight_op = op if isinstance(op, accel.WeightOp) else None
+    elem_bits = accel.element_bits(type_.element_type)
+    if weight_op is not None and accel.STORED_BITS_ATTR in weight_op.attributes:
+        bits = (accel.stored_bits(weight_op), max(size, 1))  # compressed
+    else:
+        bits = (elem_bits, 1)
+    if bits == (8 * dtype.itemsize, 1):
+        array = dram[addr: addr + size * dtype.itemsize].view(dtype).reshape(shape)
+    else:  # int4 (held one per byte) or compressed: values beside DRAM
+        array = np.zeros(shape, dtype)
+    return _Tensor(array, addr, role, weight_op, bits)
 
 
 def _write_input(dest: np.ndarray, value: np.ndarray, name: str) -> None:
@@ -457,7 +613,8 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
               ranges: Sequence[tuple[int, int, int]]) -> np.ndarray:
         got = memo[i].get(key)
         if got is None:
-            got = memo[i][key] = slice_lines(t.addr, shape, t.itemsize, ranges, line_bytes)
+            got = memo[i][key] = slice_lines(t.addr, shape, t.itemsize, ranges, line_bytes,
+                                             t.bits)
         return got
 
     def record(arr: np.ndarray, write: bool, role: int, step: int) -> None:
@@ -550,11 +707,14 @@ def _run_gather(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
     kernel(Step({}, [data.array, idx.array], [], out.array, True, True))
     elems = np.arange(data.array.size, dtype=np.int64).reshape(data.array.shape)
     picked = np.take(elems, np.asarray(idx.array, np.int64), axis=axis).ravel()
-    data_lines = np.unique((data.addr + picked * data.itemsize) // line_bytes)
+    num, den = data.bits
+    data_lines = np.unique((8 * data.addr + picked * num // den) // (8 * line_bytes))
     full = [(0, s, 1) for s in idx.array.shape]
-    idx_lines = slice_lines(idx.addr, idx.array.shape, idx.itemsize, full, line_bytes)
+    idx_lines = slice_lines(idx.addr, idx.array.shape, idx.itemsize, full, line_bytes,
+                            idx.bits)
     out_full = [(0, s, 1) for s in out.array.shape]
-    out_lines = slice_lines(out.addr, out.array.shape, out.itemsize, out_full, line_bytes)
+    out_lines = slice_lines(out.addr, out.array.shape, out.itemsize, out_full, line_bytes,
+                            out.bits)
     space = accel.space_of_op(layer)
     return _trace(layer, space, operands, out, [data_lines, idx_lines, out_lines],
                   [False, False, True], [int(data.role), int(idx.role), int(Role.OUTPUT)],
@@ -566,7 +726,7 @@ def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor]
            steps: list[int], step_macs: np.ndarray, step_ops: np.ndarray) -> LayerTrace:
     lengths = np.array([c.size for c in chunks], np.int64)
     line = np.concatenate(chunks) if chunks else np.empty(0, np.int64)
-    compulsory = sum(t.array.nbytes for t in {id(t): t for t in operands}.values())
+    compulsory = sum(t.stored_bytes for t in {id(t): t for t in operands}.values())
     sparsity = None
     for t in operands:
         attr = t.weight_op.attributes.get("nn.sparsity") if t.weight_op is not None else None
@@ -576,7 +736,7 @@ def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor]
         name=layer.label.data,
         op=layer.kind.data,
         unit=UNIT[layer.unit.data],
-        dtype=dtype_name(layer.inputs[0].type.element_type),  # type: ignore[attr-defined]
+        dtype=layer_dtype(layer, space.unit),
         line=line,
         write=np.repeat(np.array(writes, bool), lengths),
         role=np.repeat(np.array(roles, np.int8), lengths),
@@ -584,7 +744,7 @@ def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor]
         step_macs=step_macs,
         step_vector_ops=step_ops if space.unit != "pe" else np.zeros_like(step_ops),
         vector_kind=VECTOR_KIND.get(layer.kind.data, "copy" if space.unit == "dma" else "add"),
-        compulsory_bytes=int(compulsory + out.array.nbytes),
+        compulsory_bytes=int(compulsory + out.stored_bytes),
         sparsity=sparsity,
         notes=list(layer.notes),
     )
