@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
@@ -70,13 +71,21 @@ def print_module(module: ModuleOp, *, generic: bool = False, debuginfo: bool = F
     return out.getvalue()
 
 
-def atomic_write(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Write `data` to `path` through a temporary file renamed into place."""
+def atomic_write(path: str | os.PathLike[str],
+                 data: str | bytes | Callable[[BinaryIO], object]) -> None:
+    """Write `data` to `path` through a temporary file renamed into place.
+
+    `data` is text, bytes, or a function that writes to the open binary file (so a large
+    payload such as an `.npz` is streamed, not built in memory first).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

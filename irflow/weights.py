@@ -13,7 +13,6 @@ through `weights_of(module)`.
 from __future__ import annotations
 
 import os
-import tempfile
 import weakref
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
@@ -80,17 +79,10 @@ class WeightStore(MutableMapping[str, np.ndarray]):
         return sum(a.nbytes for a in self._arrays.values())
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write an `.npz` atomically (a temporary file renamed into place)."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
-        os.close(fd)
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, **self._arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        """Write an `.npz` atomically (`irflow.io.atomic_write`)."""
+        from irflow.io import atomic_write  # irflow.io builds on this module
+
+        atomic_write(path, lambda f: np.savez(f, **self._arrays))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WeightStore:

@@ -155,6 +155,24 @@ def test_weights_from_npz_round_trip(tmp_path: Path) -> None:
     np.testing.assert_array_equal(run(seeded, x)["head"], run(loaded, x)["head"])
 
 
+def test_a_failed_weights_save_keeps_the_old_file_and_leaves_no_temporary(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = weights_of(compile_source(SMALL, seed=3))
+    npz = tmp_path / "small.npz"
+    store.save(npz)
+    before = npz.read_bytes()
+
+    def broken_savez(f, **arrays) -> None:
+        f.write(b"half an npz")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        store.save(npz)
+    assert npz.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.npz"]
+
+
 def test_digits_cnn_with_trained_onnx_weights_matches_onnxruntime_logits(
         tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx")
