@@ -395,6 +395,12 @@ class ConstantOp(IRDLOperation):
                 )
 
 
+def defining_constant(value: SSAValue | None) -> ConstantOp | None:
+    """The `nn.constant` that defines `value`; None for a block argument or another op."""
+    owner = value.owner if value is not None else None
+    return owner if isinstance(owner, ConstantOp) else None
+
+
 # --------------------------------------------------------------------------------------
 # Elementwise
 

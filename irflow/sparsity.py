@@ -34,6 +34,7 @@ from xdsl.ir import Operation, SSAValue
 
 from irflow.diagnostics import describe, location_string
 from irflow.dialects import nn
+from irflow.dialects.nn import defining_constant
 
 SPARSITY_ATTR = "nn.sparsity"
 
@@ -210,11 +211,6 @@ def matches_any(names: Iterable[str], patterns: Sequence[str]) -> str | None:
         if any(fnmatch.fnmatchcase(n, p) for n in names):
             return p
     return None
-
-
-def defining_constant(value: SSAValue) -> nn.ConstantOp | None:
-    owner = value.owner
-    return owner if isinstance(owner, nn.ConstantOp) else None
 
 
 def is_float_constant(const: nn.ConstantOp) -> bool:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, ModuleOp, TensorType
-from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     GreedyRewritePatternApplier,
@@ -23,13 +22,6 @@ from irflow.weights import WeightStore, constant_value, dense_attr, weights_of
 
 # Producers whose output channels batchnorm's axis 1 can be folded into.
 BN_FOLDABLE = (nn.Conv2dOp, nn.LinearOp)
-
-
-def _constant_of(value: SSAValue | None) -> nn.ConstantOp | None:
-    if value is None:
-        return None
-    owner = value.owner
-    return owner if isinstance(owner, nn.ConstantOp) else None
 
 
 @dataclass
@@ -55,9 +47,9 @@ class FoldBatchNormIntoProducer(RewritePattern):
             return  # an activation sits between the producer and the batchnorm
         if isinstance(producer, nn.LinearOp) and len(nn.shape_of(producer.output)) != 2:
             return  # batchnorm's axis 1 is the features axis only for rank-2 linear outputs
-        w_op = _constant_of(producer.weight)
-        b_op = _constant_of(producer.bias)
-        params = [_constant_of(v) for v in (bn.scale, bn.bias, bn.mean, bn.var)]
+        w_op = nn.defining_constant(producer.weight)
+        b_op = nn.defining_constant(producer.bias)
+        params = [nn.defining_constant(v) for v in (bn.scale, bn.bias, bn.mean, bn.var)]
         if w_op is None or (producer.bias is not None and b_op is None) or None in params:
             return  # weights or batchnorm parameters are computed, not constants
         consts = [c for c in (w_op, b_op, *params) if c is not None]

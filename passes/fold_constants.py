@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import AnyFloat, IntegerType, ModuleOp, TensorType
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     PatternRewriter,
@@ -52,17 +52,12 @@ from irflow.dialects import nn
 from irflow.weights import WeightStore, constant_value, dense_attr, numpy_dtype, weights_of
 
 
-def _constant_operand(value: SSAValue) -> nn.ConstantOp | None:
-    owner = value.owner
-    return owner if isinstance(owner, nn.ConstantOp) else None
-
-
 def _name_hint(op: Operation, index: int) -> str:
     """A readable weight name: `<first operand weight>.<op>`, else the result's SSA name,
     else `folded.<op>` (the store makes it unique)."""
     short = op.name.removeprefix("nn.")
     for operand in op.operands:
-        const = _constant_operand(operand)
+        const = nn.defining_constant(operand)
         if const is not None and isinstance(const.value, nn.WeightAttr):
             base = f"{const.value.key}.{short}"
             return base if len(op.results) == 1 else f"{base}.{index}"
@@ -90,7 +85,7 @@ class FoldConstantOp(RewritePattern):
             return  # nothing to fold: already a constant, or a source/sink
         if not op.has_trait(Pure) or kernel_factory(type(op)) is None:
             return  # unknown effects, or no kernel to evaluate it with
-        constants = [_constant_operand(v) for v in op.operands]
+        constants = [nn.defining_constant(v) for v in op.operands]
         if any(c is None for c in constants):
             return  # some operand is only known at run time
         types = [r.type for r in op.results]

@@ -22,6 +22,7 @@ from xdsl.passes import ModulePass
 
 from irflow.diagnostics import PassError
 from irflow.dialects import nn
+from irflow.dialects.nn import defining_constant
 from irflow.graph import main_func
 from irflow.sparsity import (
     ChannelAnalysis,
@@ -30,7 +31,6 @@ from irflow.sparsity import (
     attr_holds,
     channel_groups,
     constant_elements,
-    defining_constant,
     flatten_block,
     is_channel_consumer,
     is_channel_producer,
