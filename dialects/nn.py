@@ -36,7 +36,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue
+from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -203,26 +203,35 @@ def shape_of(value: SSAValue | Attribute) -> Shape:
     return tuple(int(d) for d in ty.get_shape())
 
 
-def _ints(props: Mapping[str, Attribute], name: str, default: Sequence[int]) -> tuple[int, ...]:
-    attr = props.get(name)
+Props = Mapping[str, Attribute]
+
+
+def _props(op: Operation | Props) -> Props:
+    return op.properties if isinstance(op, Operation) else op
+
+
+def prop_ints(op: Operation | Props, name: str, default: Sequence[int]) -> tuple[int, ...]:
+    """An int-array property of an op (or a property dict); `default`, the op's declared
+    default, when absent. The readers below are what kernels and exporters call."""
+    attr = _props(op).get(name)
     if attr is None:
         return tuple(default)
     assert isinstance(attr, DenseArrayBase)
     return tuple(int(v) for v in attr.get_values())
 
 
-def _int(props: Mapping[str, Attribute], name: str, default: int) -> int:
-    attr = props.get(name)
+def prop_int(op: Operation | Props, name: str, default: int) -> int:
+    attr = _props(op).get(name)
     return default if attr is None else int(attr.value.data)  # type: ignore[attr-defined]
 
 
-def _float(props: Mapping[str, Attribute], name: str, default: float) -> float:
-    attr = props.get(name)
+def prop_float(op: Operation | Props, name: str, default: float) -> float:
+    attr = _props(op).get(name)
     return default if attr is None else float(attr.value.data)  # type: ignore[attr-defined]
 
 
-def _str(props: Mapping[str, Attribute], name: str, default: str) -> str:
-    attr = props.get(name)
+def prop_str(op: Operation | Props, name: str, default: str) -> str:
+    attr = _props(op).get(name)
     return default if attr is None else attr.data  # type: ignore[attr-defined]
 
 
@@ -659,10 +668,10 @@ class Conv2dOp(NNOp):
                 f"nn.conv2d expects a rank-4 input (NCHW) and weight (FCHW), "
                 f"got input {_fmt(x)} and weight {_fmt(w)}"
             )
-        strides = _ints(props, "strides", (1, 1))
-        pads = _ints(props, "pads", (0, 0, 0, 0))
-        dil = _ints(props, "dilations", (1, 1))
-        groups = _int(props, "groups", 1)
+        strides = prop_ints(props, "strides", (1, 1))
+        pads = prop_ints(props, "pads", (0, 0, 0, 0))
+        dil = prop_ints(props, "dilations", (1, 1))
+        groups = prop_int(props, "groups", 1)
         if len(strides) != 2 or len(pads) != 4 or len(dil) != 2:
             raise VerifyException(
                 "nn.conv2d expects 2 strides, 4 pads and 2 dilations, "
@@ -831,7 +840,7 @@ class LayerNormOp(NNOp):
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
         x = shapes[0]
-        axis = normalize_axis("nn.layernorm", _int(props, "axis", -1), len(x))
+        axis = normalize_axis("nn.layernorm", prop_int(props, "axis", -1), len(x))
         norm = x[axis:]
         for role, s in zip(("scale", "bias"), shapes[1:]):
             if broadcast_shapes("nn.layernorm", s, norm) != norm:
@@ -854,7 +863,7 @@ class SoftmaxOp(NNOp):
 
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
-        normalize_axis("nn.softmax", _int(props, "axis", -1), len(shapes[0]))
+        normalize_axis("nn.softmax", prop_int(props, "axis", -1), len(shapes[0]))
         return [shapes[0]]
 
 
@@ -872,8 +881,8 @@ class ReduceMeanOp(NNOp):
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
         x = shapes[0]
-        axes = {normalize_axis("nn.reduce_mean", a, len(x)) for a in _ints(props, "axes", ())}
-        keep = _int(props, "keepdims", 1)
+        axes = {normalize_axis("nn.reduce_mean", a, len(x)) for a in prop_ints(props, "axes", ())}
+        keep = prop_int(props, "keepdims", 1)
         return [tuple(1 if i in axes else d for i, d in enumerate(x) if keep or i not in axes)]
 
 
@@ -897,9 +906,9 @@ class Pool2dOp(NNOp):
         x = shapes[0]
         if len(x) != 4:
             raise VerifyException(f"{cls.name} expects a rank-4 input (NCHW), got {_fmt(x)}")
-        k = _ints(props, "kernel", ())
-        s = _ints(props, "strides", (1, 1))
-        p = _ints(props, "pads", (0, 0, 0, 0))
+        k = prop_ints(props, "kernel", ())
+        s = prop_ints(props, "strides", (1, 1))
+        p = prop_ints(props, "pads", (0, 0, 0, 0))
         if len(k) != 2 or len(s) != 2 or len(p) != 4:
             raise VerifyException(
                 f"{cls.name} expects 2 kernel sizes, 2 strides and 4 pads, "
@@ -910,7 +919,7 @@ class Pool2dOp(NNOp):
                 f"{cls.name} expects kernel, strides >= 1 and 0 <= pads < kernel, "
                 f"got kernel {list(k)}, strides {list(s)}, pads {list(p)}"
             )
-        ceil = bool(_int(props, "ceil_mode", 0))
+        ceil = bool(prop_int(props, "ceil_mode", 0))
         oh = window_out(x[2], k[0], s[0], p[0], p[2], 1, ceil)
         ow = window_out(x[3], k[1], s[1], p[1], p[3], 1, ceil)
         if oh < 1 or ow < 1:
@@ -1004,7 +1013,7 @@ class FlattenOp(NNOp):
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
         x = shapes[0]
-        axis = _int(props, "axis", 1)
+        axis = prop_int(props, "axis", 1)
         if not -len(x) <= axis <= len(x):
             raise VerifyException(f"nn.flatten expects axis in [{-len(x)}, {len(x)}], got {axis}")
         if axis < 0:
@@ -1025,7 +1034,7 @@ class TransposeOp(NNOp):
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
         x = shapes[0]
-        perm = _ints(props, "perm", ())
+        perm = prop_ints(props, "perm", ())
         if sorted(perm) != list(range(len(x))):
             raise VerifyException(
                 f"nn.transpose expects perm to be a permutation of 0..{len(x) - 1}, "
@@ -1049,7 +1058,7 @@ class ConcatOp(NNOp):
         if not shapes:
             raise VerifyException("nn.concat expects at least one input")
         first = shapes[0]
-        axis = normalize_axis("nn.concat", _int(props, "axis", 0), len(first))
+        axis = normalize_axis("nn.concat", prop_int(props, "axis", 0), len(first))
         for i, s in enumerate(shapes[1:], 1):
             if len(s) != len(first) or s[:axis] + s[axis + 1:] != first[:axis] + first[axis + 1:]:
                 raise VerifyException(
@@ -1079,9 +1088,9 @@ class SliceOp(NNOp):
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
         x = list(shapes[0])
-        starts, ends = _ints(props, "starts", ()), _ints(props, "ends", ())
-        axes = _ints(props, "axes", ())
-        steps = _ints(props, "steps", (1,) * len(axes))
+        starts, ends = prop_ints(props, "starts", ()), prop_ints(props, "ends", ())
+        axes = prop_ints(props, "axes", ())
+        steps = prop_ints(props, "steps", (1,) * len(axes))
         if not len(starts) == len(ends) == len(axes) == len(steps):
             raise VerifyException(
                 "nn.slice expects starts, ends, axes and steps of equal length, got "
@@ -1112,8 +1121,8 @@ class SplitOp(NNOp):
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
         x = shapes[0]
-        axis = normalize_axis("nn.split", _int(props, "axis", 0), len(x))
-        sizes = _ints(props, "sizes", ())
+        axis = normalize_axis("nn.split", prop_int(props, "axis", 0), len(x))
+        sizes = prop_ints(props, "sizes", ())
         if sum(sizes) != x[axis] or min(sizes, default=0) < 1:
             raise VerifyException(
                 f"nn.split expects positive sizes summing to {x[axis]}, got {list(sizes)}"
@@ -1138,7 +1147,7 @@ class GatherOp(NNOp):
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
         d, i = shapes
-        axis = normalize_axis("nn.gather", _int(props, "axis", 0), len(d))
+        axis = normalize_axis("nn.gather", prop_int(props, "axis", 0), len(d))
         return [d[:axis] + i + d[axis + 1:]]
 
 

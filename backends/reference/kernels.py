@@ -102,23 +102,8 @@ def evaluate_op(op: Operation, operands: Sequence[np.ndarray]) -> list[np.ndarra
 
 
 # --------------------------------------------------------------------------------------
-# Property readers: an absent property means the op's declared default (nn's readers)
-
-
-def _ints(op: Operation, name: str, default: Sequence[int]) -> tuple[int, ...]:
-    return nn._ints(op.properties, name, default)
-
-
-def _int(op: Operation, name: str, default: int) -> int:
-    return nn._int(op.properties, name, default)
-
-
-def _float(op: Operation, name: str, default: float) -> float:
-    return nn._float(op.properties, name, default)
-
-
-def _str(op: Operation, name: str, default: str) -> str:
-    return nn._str(op.properties, name, default)
+# Property readers are nn's (`nn.prop_ints(op, name, default)`): an absent property
+# means the op's declared default.
 
 
 def _result_shape(op: Operation, i: int = 0) -> tuple[int, ...]:
@@ -298,12 +283,12 @@ def _clip(op: nn.ClipOp) -> Kernel:
 
 @register_kernel(nn.HardSigmoidOp)
 def _hardsigmoid(op: nn.HardSigmoidOp) -> Kernel:
-    return hardsigmoid_fn(_float(op, "alpha", 0.2), _float(op, "beta", 0.5))
+    return hardsigmoid_fn(nn.prop_float(op, "alpha", 0.2), nn.prop_float(op, "beta", 0.5))
 
 
 @register_kernel(nn.GeluOp)
 def _gelu(op: nn.GeluOp) -> Kernel:
-    return gelu_fn(_str(op, "approximate", "none"))
+    return gelu_fn(nn.prop_str(op, "approximate", "none"))
 
 
 def fused_activation(op: Operation) -> Unary | None:
@@ -505,10 +490,10 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
 
 @register_kernel(nn.Conv2dOp)
 def _conv2d(op: nn.Conv2dOp) -> Kernel:
-    strides = _ints(op, "strides", (1, 1))
-    pads = _ints(op, "pads", (0, 0, 0, 0))
-    dil = _ints(op, "dilations", (1, 1))
-    groups = _int(op, "groups", 1)
+    strides = nn.prop_ints(op, "strides", (1, 1))
+    pads = nn.prop_ints(op, "pads", (0, 0, 0, 0))
+    dil = nn.prop_ints(op, "dilations", (1, 1))
+    groups = nn.prop_int(op, "groups", 1)
 
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         return conv2d(x, w, b, strides, pads, dil, groups)
@@ -547,7 +532,7 @@ def _linear(op: nn.LinearOp) -> Kernel:
 
 @register_kernel(nn.BatchNormOp)
 def _batchnorm(op: nn.BatchNormOp) -> Kernel:
-    eps = _float(op, "epsilon", 1e-5)
+    eps = nn.prop_float(op, "epsilon", 1e-5)
 
     def batchnorm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarray,
                   var: np.ndarray) -> np.ndarray:
@@ -564,9 +549,9 @@ def _batchnorm(op: nn.BatchNormOp) -> Kernel:
 
 @register_kernel(nn.LayerNormOp)
 def _layernorm(op: nn.LayerNormOp) -> Kernel:
-    eps = _float(op, "epsilon", 1e-5)
+    eps = nn.prop_float(op, "epsilon", 1e-5)
     rank = len(nn.shape_of(op.operands[0]))
-    axes = tuple(range(_int(op, "axis", -1) % rank, rank))
+    axes = tuple(range(nn.prop_int(op, "axis", -1) % rank, rank))
 
     def layernorm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None = None
                   ) -> np.ndarray:
@@ -592,15 +577,15 @@ def softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 @register_kernel(nn.SoftmaxOp)
 def _softmax(op: nn.SoftmaxOp) -> Kernel:
-    axis = _int(op, "axis", -1)
+    axis = nn.prop_int(op, "axis", -1)
     return lambda x: softmax(x, axis)
 
 
 @register_kernel(nn.ReduceMeanOp)
 def _reduce_mean(op: nn.ReduceMeanOp) -> Kernel:
     rank = len(nn.shape_of(op.operands[0]))
-    axes = tuple(sorted({a % rank for a in _ints(op, "axes", ())}))
-    keep = bool(_int(op, "keepdims", 1))
+    axes = tuple(sorted({a % rank for a in nn.prop_ints(op, "axes", ())}))
+    keep = bool(nn.prop_int(op, "keepdims", 1))
     return lambda x: np.mean(x, axis=axes, keepdims=keep, dtype=x.dtype)
 
 
@@ -623,11 +608,11 @@ def _pool_planner(op: Operation, average: bool) -> Callable[[int, int], _PoolPla
     plus, with count_include_pad, those in the explicit padding (onnxruntime's rule).
     Plans depend on the actual input size, so the kernel also runs on tiles.
     """
-    kh, kw = _ints(op, "kernel", ())
-    sh, sw = _ints(op, "strides", (1, 1))
-    p = _ints(op, "pads", (0, 0, 0, 0))
-    ceil = bool(_int(op, "ceil_mode", 0))
-    include_pad = bool(_int(op, "count_include_pad", 0))
+    kh, kw = nn.prop_ints(op, "kernel", ())
+    sh, sw = nn.prop_ints(op, "strides", (1, 1))
+    p = nn.prop_ints(op, "pads", (0, 0, 0, 0))
+    ceil = bool(nn.prop_int(op, "ceil_mode", 0))
+    include_pad = bool(nn.prop_int(op, "count_include_pad", 0))
 
     @functools.lru_cache(maxsize=16)
     def plan(h: int, w: int) -> _PoolPlan:
@@ -652,7 +637,7 @@ def _pool_planner(op: Operation, average: bool) -> Callable[[int, int], _PoolPla
 @register_kernel(nn.MaxPoolOp)
 def _maxpool(op: nn.MaxPoolOp) -> Kernel:
     plan = _pool_planner(op, average=False)
-    k, s = _ints(op, "kernel", ()), _ints(op, "strides", (1, 1))
+    k, s = nn.prop_ints(op, "kernel", ()), nn.prop_ints(op, "strides", (1, 1))
 
     def maxpool(x: np.ndarray) -> np.ndarray:
         pl = plan(x.shape[2], x.shape[3])
@@ -669,7 +654,7 @@ def _maxpool(op: nn.MaxPoolOp) -> Kernel:
 @register_kernel(nn.AvgPoolOp)
 def _avgpool(op: nn.AvgPoolOp) -> Kernel:
     plan = _pool_planner(op, average=True)
-    k, s = _ints(op, "kernel", ()), _ints(op, "strides", (1, 1))
+    k, s = nn.prop_ints(op, "kernel", ()), nn.prop_ints(op, "strides", (1, 1))
 
     def avgpool(x: np.ndarray) -> np.ndarray:
         pl = plan(x.shape[2], x.shape[3])
@@ -702,7 +687,7 @@ def _reshape(op: Operation) -> Kernel:
 
 @register_kernel(nn.FlattenOp)
 def _flatten(op: nn.FlattenOp) -> Kernel:
-    axis = _int(op, "axis", 1)
+    axis = nn.prop_int(op, "axis", 1)
 
     def flatten(x: np.ndarray) -> np.ndarray:
         a = axis + x.ndim if axis < 0 else axis
@@ -713,21 +698,22 @@ def _flatten(op: nn.FlattenOp) -> Kernel:
 
 @register_kernel(nn.TransposeOp)
 def _transpose(op: nn.TransposeOp) -> Kernel:
-    perm = _ints(op, "perm", ())
+    perm = nn.prop_ints(op, "perm", ())
     return lambda x: np.transpose(x, perm)
 
 
 @register_kernel(nn.ConcatOp)
 def _concat(op: nn.ConcatOp) -> Kernel:
-    axis = _int(op, "axis", 0)
+    axis = nn.prop_int(op, "axis", 0)
     return lambda *xs: np.concatenate(xs, axis=axis)
 
 
 @register_kernel(nn.SliceOp)
 def _slice(op: nn.SliceOp) -> Kernel:
     rank = len(nn.shape_of(op.operands[0]))
-    starts, ends, axes = _ints(op, "starts", ()), _ints(op, "ends", ()), _ints(op, "axes", ())
-    steps = _ints(op, "steps", (1,) * len(axes))
+    starts, ends = nn.prop_ints(op, "starts", ()), nn.prop_ints(op, "ends", ())
+    axes = nn.prop_ints(op, "axes", ())
+    steps = nn.prop_ints(op, "steps", (1,) * len(axes))
     index: list[slice] = [slice(None)] * rank
     for st, en, ax, sp in zip(starts, ends, axes, steps):
         index[ax % rank] = slice(st, en, sp)  # Python clamping = ONNX clamping
@@ -737,14 +723,14 @@ def _slice(op: nn.SliceOp) -> Kernel:
 
 @register_kernel(nn.SplitOp)
 def _split(op: nn.SplitOp) -> Kernel:
-    axis = _int(op, "axis", 0)
-    bounds = np.cumsum(_ints(op, "sizes", ()))[:-1].tolist()
+    axis = nn.prop_int(op, "axis", 0)
+    bounds = np.cumsum(nn.prop_ints(op, "sizes", ()))[:-1].tolist()
     return lambda x: tuple(np.split(x, bounds, axis=axis))
 
 
 @register_kernel(nn.GatherOp)
 def _gather(op: nn.GatherOp) -> Kernel:
-    axis = _int(op, "axis", 0)
+    axis = nn.prop_int(op, "axis", 0)
     rank = len(nn.shape_of(op.operands[0]))
     size = nn.shape_of(op.operands[0])[axis % rank]
 

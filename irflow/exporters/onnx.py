@@ -96,28 +96,13 @@ def _dtype_of(value: SSAValue) -> np.dtype:
     return numpy_dtype(ty.element_type)
 
 
-def _props_ints(op: Operation, name: str, default: Sequence[int]) -> list[int]:
-    attr = op.properties.get(name)
-    return list(default) if attr is None else [int(v) for v in attr.get_values()]  # type: ignore[attr-defined]
-
-
-def _prop_int(op: Operation, name: str, default: int) -> int:
-    attr = op.properties.get(name)
-    return default if attr is None else int(attr.value.data)  # type: ignore[attr-defined]
-
-
 def _float_attrs(op: Operation, **defaults: float) -> dict[str, float]:
     """Float properties that differ from their default (ONNX's default is nn's).
 
     Leaving defaults out keeps them exact: ONNX stores float attributes as float32.
     """
-    values = {n: _prop_float(op, n, d) for n, d in defaults.items()}
+    values = {n: nn.prop_float(op, n, d) for n, d in defaults.items()}
     return {n: v for n, v in values.items() if v != defaults[n]}
-
-
-def _prop_float(op: Operation, name: str, default: float) -> float:
-    attr = op.properties.get(name)
-    return default if attr is None else float(attr.value.data)  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------------------
@@ -232,10 +217,10 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
     elif isinstance(op, nn.Conv2dOp):
         kernel = nn.shape_of(op.weight)[2:]
         ex.node("Conv", ins, outs, kernel_shape=list(kernel),
-                strides=_props_ints(op, "strides", [1, 1]),
-                pads=_props_ints(op, "pads", [0, 0, 0, 0]),
-                dilations=_props_ints(op, "dilations", [1, 1]),
-                group=_prop_int(op, "groups", 1))
+                strides=nn.prop_ints(op, "strides", [1, 1]),
+                pads=nn.prop_ints(op, "pads", [0, 0, 0, 0]),
+                dilations=nn.prop_ints(op, "dilations", [1, 1]),
+                group=nn.prop_int(op, "groups", 1))
     elif isinstance(op, nn.MatmulOp):
         ex.node("MatMul", ins, outs)
     elif isinstance(op, nn.LinearOp):
@@ -246,13 +231,13 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
         if ex.opset < 17:
             raise ex.error(f"nn.layernorm needs opset >= 17 (LayerNormalization), got "
                            f"{ex.opset}")
-        ex.node("LayerNormalization", ins, outs, axis=_prop_int(op, "axis", -1),
+        ex.node("LayerNormalization", ins, outs, axis=nn.prop_int(op, "axis", -1),
                 **_float_attrs(op, epsilon=1e-5))
     elif isinstance(op, nn.SoftmaxOp):
-        ex.node("Softmax", ins, outs, axis=_prop_int(op, "axis", -1))
+        ex.node("Softmax", ins, outs, axis=nn.prop_int(op, "axis", -1))
     elif isinstance(op, nn.ReduceMeanOp):
-        axes = _props_ints(op, "axes", [])
-        keep = _prop_int(op, "keepdims", 1)
+        axes = nn.prop_ints(op, "axes", [])
+        keep = nn.prop_int(op, "keepdims", 1)
         if ex.opset >= 18:
             ex.node("ReduceMean", [ins[0], ex.const(np.asarray(axes, np.int64), "axes")],
                     outs, keepdims=keep)
@@ -260,13 +245,13 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
             ex.node("ReduceMean", ins, outs, axes=axes, keepdims=keep)
     elif isinstance(op, nn.MaxPoolOp | nn.AvgPoolOp):
         attrs: dict[str, Any] = {
-            "kernel_shape": _props_ints(op, "kernel", []),
-            "strides": _props_ints(op, "strides", [1, 1]),
-            "pads": _props_ints(op, "pads", [0, 0, 0, 0]),
-            "ceil_mode": _prop_int(op, "ceil_mode", 0),
+            "kernel_shape": nn.prop_ints(op, "kernel", []),
+            "strides": nn.prop_ints(op, "strides", [1, 1]),
+            "pads": nn.prop_ints(op, "pads", [0, 0, 0, 0]),
+            "ceil_mode": nn.prop_int(op, "ceil_mode", 0),
         }
         if isinstance(op, nn.AvgPoolOp):
-            attrs["count_include_pad"] = _prop_int(op, "count_include_pad", 0)
+            attrs["count_include_pad"] = nn.prop_int(op, "count_include_pad", 0)
             ex.node("AveragePool", ins, outs, **attrs)
         else:
             ex.node("MaxPool", ins, outs, **attrs)
@@ -276,25 +261,25 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
         shape = np.asarray(nn.shape_of(op.output), np.int64)
         ex.node("Reshape", [ins[0], ex.const(shape, "shape")], outs)
     elif isinstance(op, nn.FlattenOp):
-        ex.node("Flatten", ins, outs, axis=_prop_int(op, "axis", 1))
+        ex.node("Flatten", ins, outs, axis=nn.prop_int(op, "axis", 1))
     elif isinstance(op, nn.TransposeOp):
-        ex.node("Transpose", ins, outs, perm=_props_ints(op, "perm", []))
+        ex.node("Transpose", ins, outs, perm=nn.prop_ints(op, "perm", []))
     elif isinstance(op, nn.ConcatOp):
-        ex.node("Concat", ins, outs, axis=_prop_int(op, "axis", 0))
+        ex.node("Concat", ins, outs, axis=nn.prop_int(op, "axis", 0))
     elif isinstance(op, nn.SliceOp):
-        starts = _props_ints(op, "starts", [])
+        starts = nn.prop_ints(op, "starts", [])
         bounds = [
-            ex.const(np.asarray(_props_ints(op, role, default), np.int64), role)
+            ex.const(np.asarray(nn.prop_ints(op, role, default), np.int64), role)
             for role, default in (("starts", []), ("ends", []), ("axes", []),
                                   ("steps", [1] * len(starts)))
         ]
         ex.node("Slice", [ins[0], *bounds], outs)
     elif isinstance(op, nn.SplitOp):
-        sizes = np.asarray(_props_ints(op, "sizes", []), np.int64)
+        sizes = np.asarray(nn.prop_ints(op, "sizes", []), np.int64)
         ex.node("Split", [ins[0], ex.const(sizes, "split")], outs,
-                axis=_prop_int(op, "axis", 0))
+                axis=nn.prop_int(op, "axis", 0))
     elif isinstance(op, nn.GatherOp):
-        ex.node("Gather", ins, outs, axis=_prop_int(op, "axis", 0))
+        ex.node("Gather", ins, outs, axis=nn.prop_int(op, "axis", 0))
     else:
         raise ex.error(f"cannot export '{op.name}' to ONNX (no ONNX counterpart in irflow's "
                        "exporter; supported: the nn dialect, see docs/onnx.md)")
