@@ -339,6 +339,7 @@ class NNOp(IRDLOperation):
                 f"{self.name} expects result shape "
                 f"{', '.join(_fmt(s) for s in expected)}, got {', '.join(_fmt(s) for s in got)}"
             )
+        _verify_act(self)
 
 
 def _element_type(value: SSAValue) -> Attribute:
@@ -568,10 +569,6 @@ class BinaryOp(NNOp):
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
         return [broadcast_shapes(cls.name, shapes[0], shapes[1])]
 
-    def verify_(self) -> None:
-        super().verify_()
-        _verify_act(self)
-
 
 @irdl_op_definition
 class AddOp(BinaryOp):
@@ -703,10 +700,6 @@ class Conv2dOp(NNOp):
             )
         return [(n, f, oh, ow)]
 
-    def verify_(self) -> None:
-        super().verify_()
-        _verify_act(self)
-
 
 @irdl_op_definition
 class MatmulOp(NNOp):
@@ -741,10 +734,6 @@ class MatmulOp(NNOp):
             out = out[:-1]
         return [out]
 
-    def verify_(self) -> None:
-        super().verify_()
-        _verify_act(self)
-
 
 @irdl_op_definition
 class LinearOp(NNOp):
@@ -776,10 +765,6 @@ class LinearOp(NNOp):
                 f"nn.linear expects bias of shape {w[0]}, got {_fmt(shapes[2])}"
             )
         return [x[:-1] + (w[0],)]
-
-    def verify_(self) -> None:
-        super().verify_()
-        _verify_act(self)
 
 
 # --------------------------------------------------------------------------------------
