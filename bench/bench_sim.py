@@ -6,9 +6,15 @@
 1. Whole ResNet-18 at 224x224 (numerics + exact cache + cycles), wall time of
    `simulate` (lowering included), median of 3, with its tile steps and line accesses.
 2. The issue's reference layers on the default machine with the default tiling: cycles
-   beside the ideal (MACs / peak MACs per cycle for the dtype, fp32 here) and the ratio;
-   the target is <= 1.5x on the two 3x3 convs and the GEMM. A cold cache per layer (each
-   layer is simulated alone), so compulsory misses count.
+   beside the ideal (MACs / peak MACs per cycle for the dtype) and the ratio; the target
+   is <= 1.5x on the two 3x3 convs and the GEMM. A cold cache per layer (each layer is
+   simulated alone), so compulsory misses count. Once in fp32 and once in int8: the
+   layer quantized by `calibrate,quantize{bits=8 granularity=per-channel}` with an
+   integer relu after it (so it requantizes to 8 bits as inside a network); the int8
+   row costs the layer's own trace on a cold cache, plus its final write-back flush,
+   like the fp32 row (the graph's quantize/dequantize edges are not counted).
+
+    .venv/bin/python bench/bench_sim.py --layers --dtype int8
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ import numpy as np
 
 from irflow import zoo
 from irflow.backends.sim import simulate
-from irflow.backends.sim.cost import ideal_cycles
+from irflow.backends.sim.cache import LRUCache
+from irflow.backends.sim.cost import flush_stats, ideal_cycles, layer_stats
 from irflow.backends.sim.machine import load_machine
 from irflow.dialects import nn
 from irflow.graph import GraphBuilder, input_names, main_func
+from irflow.passes.calibrate import set_calibration_data
+from irflow.pipeline import run_pipeline
 
 LAYERS = [
     # name, builder args: (kind, input shape, weight shape, props)
@@ -41,7 +50,7 @@ LAYERS = [
 TARGETS = {"conv3x3 56x56x64->64", "conv3x3 28x28x128->128", "GEMM 128x768 * 768x768"}
 
 
-def layer_module(kind: str, x_shape, w_shape, props):  # noqa: ANN001, ANN201
+def layer_module(kind: str, x_shape, w_shape, props, dtype: str = "fp32"):  # noqa: ANN001, ANN201
     rng = np.random.default_rng(0)
     g = GraphBuilder()
     x = g.input("x", x_shape)
@@ -54,23 +63,32 @@ def layer_module(kind: str, x_shape, w_shape, props):  # noqa: ANN001, ANN201
     else:
         op = nn.MatmulOp.make([x, w])
     y = g.add(op).results[0]
-    return g.finish([y]), {"x": rng.standard_normal(x_shape).astype(np.float32)}
+    inputs = {"x": rng.standard_normal(x_shape).astype(np.float32)}
+    if dtype == "fp32":
+        return g.finish([y]), inputs
+    module = g.finish([g.add(nn.ReluOp(y)).results[0]])
+    set_calibration_data(module, [inputs])
+    run_pipeline(module, "calibrate,quantize{bits=8 granularity=per-channel}")
+    return module, inputs
 
 
-def bench_layers() -> None:
+def bench_layers(dtype: str = "fp32") -> None:
     machine = load_machine("default")
     print(f"reference layers on the default machine ({machine.pe_array.rows}x"
-          f"{machine.pe_array.cols} PEs, {machine.cache.size_bytes // 1024} KiB cache), fp32,"
-          " default tiling, cold cache")
+          f"{machine.pe_array.cols} PEs, {machine.cache.size_bytes // 1024} KiB cache), "
+          f"{dtype}, default tiling, cold cache")
     print(f"{'layer':<26} {'MACs':>13} {'cycles':>11} {'ideal':>11} {'ratio':>6} "
           f"{'stall':>9} {'hit%':>6} {'steps':>6}  target  tiles")
     for name, kind, xs, ws, props in LAYERS:
-        module, inputs = layer_module(kind, xs, ws, props)
+        module, inputs = layer_module(kind, xs, ws, props, dtype)
         result = simulate(module, inputs, machine=machine)
-        stats = result.report.layers[0]
-        cycles = result.report.total.cycles  # the layer plus the final write-back flush
-        ideal = ideal_cycles(stats.macs, "fp32", machine)
-        layer = next(op for op in result.module.walk() if op.name == "accel.layer")
+        i = next(i for i, t in enumerate(result.traces) if t.unit == 0)  # the PE layer
+        cache = LRUCache(machine.cache.geometry)  # cold, for this layer alone
+        stats = layer_stats(result.traces[i], cache.access(result.traces[i].line,
+                                                           result.traces[i].write), machine)
+        cycles = stats.cycles + flush_stats(cache.flush(), machine).cycles  # + write-back
+        ideal = ideal_cycles(stats.macs, dtype, machine)
+        layer = [op for op in result.module.walk() if op.name == "accel.layer"][i]
         target = ("<=1.5 " + ("ok" if cycles <= 1.5 * ideal else "MISS")) if name in TARGETS \
             else ""
         print(f"{name:<26} {stats.macs:>13,} {cycles:>11,} {ideal:>11,} "
@@ -79,12 +97,16 @@ def bench_layers() -> None:
               f"{layer.tiles}")
 
 
-def bench_resnet(repeats: int = 3) -> None:
+def bench_resnet(repeats: int = 3, dtype: str = "fp32") -> None:
     module = zoo.load("resnet18", seed=0)
     fn = main_func(module)
     rng = np.random.default_rng(0)
     inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
               for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
+    if dtype == "int8":  # the int8 pipeline, calibrated on 2 random batches
+        set_calibration_data(module, [{n: rng.standard_normal(v.shape).astype(np.float32)
+                                       for n, v in inputs.items()} for _ in range(2)])
+        run_pipeline(module, "int8")
     times = []
     result = None
     for _ in range(repeats):
@@ -96,8 +118,8 @@ def bench_resnet(repeats: int = 3) -> None:
     steps = sum(t.n_steps for t in result.traces)
     lines = sum(len(t.line) for t in result.traces)
     machine = load_machine("default")
-    ideal = ideal_cycles(total.macs, "fp32", machine)
-    print(f"ResNet-18 224x224 simulate: median {statistics.median(times):.2f} s of "
+    ideal = ideal_cycles(total.macs, dtype, machine)
+    print(f"ResNet-18 224x224 {dtype} simulate: median {statistics.median(times):.2f} s of "
           f"{', '.join(f'{t:.2f}' for t in times)} (target <= 30 s); {len(result.traces)} "
           f"layers, {steps:,} tile steps, {lines:,} line accesses")
     print(f"  cycles {total.cycles:,} (ideal {ideal:,}, ratio {total.cycles / ideal:.2f}), "
@@ -108,11 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", action="store_true", help="only the layer table")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype", default="fp32,int8", help="fp32, int8 or both (fp32,int8)")
     args = parser.parse_args(argv)
+    dtypes = [d.strip() for d in args.dtype.split(",")]
     if not args.layers:
-        bench_resnet(args.repeats)
+        for dtype in dtypes:
+            bench_resnet(args.repeats, dtype)
         print()
-    bench_layers()
+    for i, dtype in enumerate(dtypes):
+        if i:
+            print()
+        bench_layers(dtype)
     return 0
 
 
