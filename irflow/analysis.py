@@ -12,9 +12,10 @@ figures can be checked against the literature:
   `sum(p.numel() for p in model.parameters())` counts in PyTorch).
 * **Model bytes** is the packed storage of every weight-store array the module
   references, buffers included, at its element type's bit width (an i4 weight is
-  half a byte); a weight whose constant carries `nn.sparsity` counts in the compressed
-  format that attribute allows (`irflow.sparsity.storage_bits`: N:M values plus
-  position indices, or a bitmap plus the non-zeros).
+  half a byte); a weight whose constant carries `nn.sparsity` counts as the simulated
+  machine stores it (`plan-memory`'s `weight_storage`: an N:M pattern the PE array
+  decodes as values plus indices, other sparse weights in the machine's
+  `unstructured_format`, and dense whenever that is not smaller).
 
     >>> total_macs(irflow.zoo.load("resnet18"))
     1814073344
@@ -24,12 +25,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from xdsl.dialects.builtin import IntegerType, ModuleOp, TensorType
 from xdsl.ir import Attribute, Operation
 
 from irflow.dialects import nn
-from irflow.sparsity import sparsity_of, storage_bits
+
+if TYPE_CHECKING:
+    from irflow.backends.sim.machine import Machine
 
 
 def _numel(value_type: Attribute) -> int:
@@ -118,16 +122,26 @@ def _bits(element_type: Attribute) -> int:
     raise ValueError(f"no storage bit width for element type {element_type}")
 
 
-def model_bytes(module: ModuleOp) -> int:
-    """Packed bytes of every weight-store array the module references (buffers included;
-    sparse weights compressed as `storage_bits` says)."""
+def model_bytes(module: ModuleOp, machine: Machine | str | None = "default") -> int:
+    """Packed bytes of every weight-store array the module references (buffers included);
+    sparse weights as `machine` (a `Machine`, preset name or TOML path) stores them."""
+    from irflow.passes.plan_memory import SparseSupport, weight_storage
+
+    if isinstance(machine, str) or machine is None:
+        support = SparseSupport.of(machine or "default")
+    else:  # a Machine
+        support = SparseSupport(frozenset(machine.sparsity.structured),
+                                machine.sparsity.unstructured_format)
     seen: dict[str, int] = {}
     for const in _weight_constants(module):
         key = const.value.key  # type: ignore[union-attr]
+        if key in seen:
+            continue
         ty = const.output.type
         assert isinstance(ty, TensorType)
-        bits = storage_bits(ty.get_shape(), _bits(ty.element_type), sparsity_of(const))
-        seen.setdefault(key, -(-bits // 8))
+        stored = weight_storage(const, support)
+        bits = stored[1] if stored is not None else _numel(ty) * _bits(ty.element_type)
+        seen[key] = -(-bits // 8)
     return sum(seen.values())
 
 
