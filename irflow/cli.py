@@ -9,6 +9,10 @@
 
 MODEL is a zoo name (`irflow zoo`) or a file (`.irf`, `.mlir`, `.onnx`). Errors print
 one line (`file:line:col: error: ...`) and exit 1; `--debug` shows the traceback.
+
+`irflow run -p int8` (or `w4a8`, `int8-sparse`) on the simulator also prints the
+pipelines of `irflow.pipelines.COMPARISONS` side by side (fp32 first, with ratios);
+`--compare A,B,...` picks the stages, `--no-compare` skips them (irflow/compare.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import io
+import json
 import os
 import sys
 import time
@@ -164,6 +169,7 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    stages = comparison_stages(args)  # checked before any work: a bad name fails at once
     module, name = load_model(args.model, input_shapes=args.input_shape, seed=args.seed,
                               weights=args.weights)
     inputs = load_inputs(module, args.inputs, args.seed)
@@ -171,7 +177,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         run_passes(module, args.pipeline, args)
         outputs = run_reference(module, inputs, name)
     else:
-        outputs = run_simulator(module, inputs, name, args)
+        outputs = run_simulator(module, inputs, name, args, stages)
     if args.outputs:
         save_arrays(args.outputs, outputs)
     return 0
@@ -210,26 +216,72 @@ def print_op_table(name: str, timings: Mapping, op_macs, total: float) -> None: 
     print(f"{'total':<20} {'':<18} {total_macs:>14,} {total * 1e3:>9.3f}")
 
 
+def comparison_stages(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The stages `irflow run` compares: `--compare`, else the requested pipeline's
+    `COMPARISONS` entry (simulator only), else none."""
+    from irflow.compare import parse_stages, stages_for
+
+    if getattr(args, "no_compare", False):
+        return None
+    if getattr(args, "compare", None):
+        if args.backend != "sim":
+            raise IrflowError("--compare needs the simulator backend (--backend sim)")
+        return parse_stages(args.compare)
+    return stages_for(args.pipeline) if args.backend == "sim" else None
+
+
 def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
-                  args: argparse.Namespace) -> dict[str, np.ndarray]:
+                  args: argparse.Namespace, stages: Sequence[str] | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Compile with `args.pipeline`, simulate, and report; with `stages`, also run each
+    stage on a fresh copy of the model and print the comparison after the report."""
     from irflow.backends.sim import simulate
     from irflow.backends.sim.machine import load_machine
+    from irflow.backends.sim.report import chrome_trace
+    from irflow.compare import calibration_batches, compare, fresh_copy, stage_result
+    from irflow.io import atomic_write
+    from irflow.passes.calibrate import set_calibration_data
 
     machine = load_machine(args.hw)
+    if stages:
+        pristine = fresh_copy(module)
+        # every quantized stage, the requested one included, calibrates on the same data
+        batches, calib_note = calibration_batches(module, args.calib, args.seed)
+        set_calibration_data(module, batches)
+    start = time.perf_counter()
     run_passes(module, args.pipeline, args)
+    compiled = time.perf_counter()
     result = simulate(module, inputs, machine=machine, model=name)
-    emit_report(result.report, args)
+    simulated = time.perf_counter()
+    if args.report == "table":
+        print(result.report.table(), flush=True)  # before the other stages run
+    comparison = None
+    if stages:
+        done = ({args.pipeline: stage_result(args.pipeline, module, result, compiled - start,
+                                             simulated - compiled)}
+                if args.pipeline in stages else {})
+        comparison = compare(pristine, stages, inputs, machine=machine, model=name,
+                             calibration=batches, calibration_note=calib_note, done=done,
+                             progress=lambda line: print(f"irflow: {line}", file=sys.stderr,
+                                                         flush=True))
+        if args.report == "table":
+            print("\n" + comparison.table())
+    if args.report == "json":
+        print(report_json(result.report, comparison))
+    if args.report_file:
+        atomic_write(args.report_file, report_json(result.report, comparison) + "\n")
+    if args.trace:
+        chrome_trace(result.report, args.trace)
     return result.outputs
 
 
-def emit_report(report, args: argparse.Namespace) -> None:  # noqa: ANN001
-    from irflow.backends.sim.report import chrome_trace
-
-    sys.stdout.write((report.to_json() if args.report == "json" else report.table()) + "\n")
-    if args.report_file:
-        report.write_json(args.report_file)
-    if args.trace:
-        chrome_trace(report, args.trace)
+def report_json(report, comparison=None) -> str:  # noqa: ANN001
+    """The report's JSON (`irflow.sim.report/1`), with `"comparison"` added when stages
+    were compared (docs/simulator.md §4)."""
+    d = report.to_dict()
+    if comparison is not None:
+        d["comparison"] = comparison.to_dict()
+    return json.dumps(d, indent=2)
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
@@ -298,6 +350,15 @@ def _add_sim_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trace", metavar="F.json", help="write a Chrome trace (opens in Perfetto)")
 
 
+def _add_compare_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--compare", metavar="STAGES", help="comma-separated named pipelines to "
+                   "simulate side by side, the first as the baseline (default: fp32 and the "
+                   "requested pipeline for int8, w4a8, int8-sparse)")
+    g.add_argument("--no-compare", action="store_true", help="print only the requested "
+                   "pipeline's report")
+
+
 def _add_io_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inputs", metavar="NPZ", help="input arrays keyed by input name")
     p.add_argument("--outputs", metavar="NPZ", help="save outputs keyed by output name")
@@ -318,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(p)
     _add_io_flags(p)
     _add_sim_flags(p)
+    _add_compare_flags(p)
     p.set_defaults(func=cmd_run, pipeline=DEFAULT_PIPELINE)
 
     p = sub.add_parser("opt", help="run a pass pipeline on IR and print the result")
