@@ -515,17 +515,23 @@ def channel_groups(fn: func.FuncOp) -> ChannelAnalysis:
             g.blockers.append(f"its channels come from both {_op_desc(g.concat)} and "
                               f"{_op_desc(g.producers[0])}")
 
-    # A blocked concat output keeps its inputs' channels too (fixpoint over nested concats).
+    analysis = ChannelAnalysis(groups, group_of, concat_inputs)
+    _propagate_concat_blockers(analysis)
+    return analysis
+
+
+def _propagate_concat_blockers(analysis: ChannelAnalysis) -> None:
+    """A blocked concat output keeps its inputs' channels too: block the groups feeding
+    it (a fixpoint over nested concats)."""
     changed = True
     while changed:
         changed = False
-        for cat, ins in concat_inputs.items():
-            out = group_of[cat.results[0]]
+        for cat, ins in analysis.concat_inputs.items():
+            out = analysis.group_of[cat.results[0]]
             if not out.blockers:
                 continue
+            feeds = f"it feeds {_op_desc(cat)}"
             for g in ins:
-                why = f"it feeds {_op_desc(cat)}, whose output is blocked ({out.blockers[0]})"
-                if not any(b.startswith(f"it feeds {_op_desc(cat)}") for b in g.blockers):
-                    g.blockers.append(why)
+                if not any(b.startswith(feeds) for b in g.blockers):
+                    g.blockers.append(f"{feeds}, whose output is blocked ({out.blockers[0]})")
                     changed = True
-    return ChannelAnalysis(groups, group_of, concat_inputs)

@@ -397,7 +397,6 @@ def prune_channels(module: ModuleOp, ratio: float = 0.25, norm: str = "l1",
             pattern = matches_any(layer_names(p, defining_constant(p.operands[1])), exclude)
             if pattern is not None:
                 g.blockers.append(f"{_producer_key(p)} is excluded by pattern '{pattern}'")
-    _block_concat_inputs(analysis)
     for g in analysis.groups:
         if g.producers and g.blockers:
             report.skip(f"kept {g.describe()}: {g.blockers[0]}")
@@ -436,20 +435,6 @@ def _producer_key(op: Operation) -> str:
     const = defining_constant(op.operands[1])
     names = layer_names(op, const)
     return names[0] if names else op.name
-
-
-def _block_concat_inputs(analysis: ChannelAnalysis) -> None:
-    changed = True
-    while changed:
-        changed = False
-        for cat, ins in analysis.concat_inputs.items():
-            out = analysis.group_of[cat.results[0]]
-            if out.blockers:
-                for g in ins:
-                    if not g.blockers:
-                        g.blockers.append(f"it feeds {cat.name}, whose output is kept "
-                                          f"({out.blockers[0]})")
-                        changed = True
 
 
 def _derive_concat_keeps(fn: func.FuncOp, analysis: ChannelAnalysis,

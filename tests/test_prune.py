@@ -388,6 +388,13 @@ def test_channel_exclude_pattern_keeps_the_group():
     assert any("excluded by pattern 'c3.*'" in msg for msg in messages)
 
 
+
+def test_channel_exclude_of_one_concat_input_still_prunes_the_other():
+    _, report, messages = _prune_and_compare(residual_concat_net, 0.25, exclude=("c4.*",))
+    assert "c4.weight" not in report.removed
+    assert len(report.removed["c5.weight"]) == 2  # its 8 filters, 25 %: bn3/fc shrink with it
+    assert any("excluded by pattern 'c4.*'" in msg for msg in messages)
+
 # --------------------------------------------------------------------------------------
 # the pass and its options
 
