@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Self
 
 import numpy as np
 
@@ -37,8 +38,16 @@ from irflow.diagnostics import SimulationError
 ROLES: tuple[str, ...] = tuple(r.name.lower() for r in Role)
 
 
+class _Summable:
+    """Field-wise `+` for the frozen count dataclasses below (totals over layers)."""
+
+    def __add__(self, other: Self) -> Self:
+        return type(self)(*(getattr(self, f.name) + getattr(other, f.name)
+                            for f in fields(self)))  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
-class CacheCounts:
+class CacheCounts(_Summable):
     """Cache events (line accesses) of one layer or one tensor role."""
 
     accesses: int = 0
@@ -51,22 +60,16 @@ class CacheCounts:
     def hit_rate(self) -> float:
         return self.hits / self.accesses if self.accesses else 0.0
 
-    def __add__(self, other: CacheCounts) -> CacheCounts:
-        return CacheCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
 
 @dataclass(frozen=True)
-class CacheByRole:
+class CacheByRole(_Summable):
     input: CacheCounts = CacheCounts()
     weight: CacheCounts = CacheCounts()
     output: CacheCounts = CacheCounts()
 
-    def __add__(self, other: CacheByRole) -> CacheByRole:
-        return CacheByRole(*(getattr(self, r) + getattr(other, r) for r in ROLES))
-
 
 @dataclass(frozen=True)
-class EnergyBreakdown:
+class EnergyBreakdown(_Summable):
     """Energy by part, picojoules."""
 
     mac_pj: float = 0.0
@@ -77,10 +80,6 @@ class EnergyBreakdown:
     @property
     def total_pj(self) -> float:
         return self.mac_pj + self.vector_pj + self.cache_pj + self.dram_pj
-
-    def __add__(self, other: EnergyBreakdown) -> EnergyBreakdown:
-        return EnergyBreakdown(*(getattr(self, f.name) + getattr(other, f.name)
-                                 for f in fields(self)))
 
 
 @dataclass(frozen=True)
@@ -140,12 +139,6 @@ class LayerStats:
 
 
 _UNIT_NAMES = {Unit.PE_ARRAY: "pe_array", Unit.VECTOR: "vector", Unit.DMA: "dma"}
-
-
-def _counts(mask_hit: np.ndarray, evict: np.ndarray, wb: np.ndarray) -> CacheCounts:
-    n = int(mask_hit.size)
-    h = int(np.count_nonzero(mask_hit))
-    return CacheCounts(n, h, n - h, int(np.count_nonzero(evict)), int(np.count_nonzero(wb)))
 
 
 def _role_counts(trace: LayerTrace, outcome: CacheOutcome) -> CacheByRole:
@@ -263,7 +256,8 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
     bound_memory = trace.compulsory_bytes / machine.dram.bytes_per_cycle
     roofline = max(bound_compute, bound_memory)
 
-    total = _counts(outcome.hit, outcome.evict, outcome.writeback)
+    total = CacheCounts(n_acc, outcome.hits, outcome.misses, outcome.evictions,
+                        outcome.writebacks)
     line = machine.cache.line_bytes
     read = total.misses * line
     written = total.writebacks * line
