@@ -113,8 +113,11 @@ def _bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def _uj(pj: float) -> str:
-    return f"{pj / 1e6:.4g} µJ"
+def _joules(pj: float) -> str:
+    for div, unit in ((1e9, "mJ"), (1e6, "µJ"), (1e3, "nJ")):
+        if abs(pj) >= div:
+            return f"{pj / div:.3g} {unit}"
+    return f"{pj:.3g} pJ"
 
 
 # The rows, in table order. `dram_bytes` is read + written; energy parts add up to the total.
@@ -128,11 +131,11 @@ METRICS: tuple[Metric, ...] = (
            _bytes),
     Metric("cache_hit_rate", "cache hit rate", lambda s: s.report.total.cache.hit_rate,
            lambda x: f"{100 * x:.1f} %"),
-    Metric("energy_pj", "energy", lambda s: s.report.total.energy.total_pj, _uj),
-    Metric("energy_mac_pj", "  MAC", lambda s: s.report.total.energy.mac_pj, _uj),
-    Metric("energy_vector_pj", "  vector", lambda s: s.report.total.energy.vector_pj, _uj),
-    Metric("energy_cache_pj", "  cache", lambda s: s.report.total.energy.cache_pj, _uj),
-    Metric("energy_dram_pj", "  DRAM", lambda s: s.report.total.energy.dram_pj, _uj),
+    Metric("energy_pj", "energy", lambda s: s.report.total.energy.total_pj, _joules),
+    Metric("energy_mac_pj", "  MAC", lambda s: s.report.total.energy.mac_pj, _joules),
+    Metric("energy_vector_pj", "  vector", lambda s: s.report.total.energy.vector_pj, _joules),
+    Metric("energy_cache_pj", "  cache", lambda s: s.report.total.energy.cache_pj, _joules),
+    Metric("energy_dram_pj", "  DRAM", lambda s: s.report.total.energy.dram_pj, _joules),
     Metric("model_bytes", "model bytes", lambda s: s.model_bytes, _bytes),
 )
 METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in METRICS)
