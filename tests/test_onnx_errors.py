@@ -157,6 +157,13 @@ def test_shape_error_names_the_node() -> None:
     assert "node #1 'the_Add' (Add)" in msg and "broadcast-compatible" in msg
 
 
+@pytest.mark.parametrize("axes", [[2], [-3]])
+def test_squeeze_axis_out_of_range_is_an_error_not_a_wrapped_axis(axes: list[int]) -> None:
+    # (1, 3): axis 2 would wrap to 0, which has size 1 and would silently be squeezed
+    m = single("Squeeze", {"x": np.zeros((1, 3), np.float32)}, {"axes": np.int64(axes)})
+    assert f"Squeeze axes {axes} are out of range for shape [1, 3]" in error_of(m)
+
+
 def test_3d_conv_is_rejected_clearly() -> None:
     m = single("Conv", {"x": np.zeros((1, 2, 4, 4, 4), np.float32)},
                {"w": np.zeros((3, 2, 1, 1, 1), np.float32)})

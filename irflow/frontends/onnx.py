@@ -373,8 +373,7 @@ def _resolve_input_shapes(
 
 @dataclass
 class _Importer:
-    label: str
-    filename: str
+    label: str  # the model file (or graph name): error messages and op locations
     opset: int
     g: GraphBuilder = field(default_factory=GraphBuilder)
     env: dict[str, SSAValue] = field(default_factory=dict)
@@ -747,7 +746,10 @@ def _squeeze(im: _Importer, node: _Node) -> list[SSAValue]:
     x = im.value(0)
     src = nn.shape_of(x)
     if im.has(1):
-        axes = {int(a) % len(src) for a in im.const(1, "Squeeze axes").reshape(-1)}
+        raw = [int(a) for a in im.const(1, "Squeeze axes").reshape(-1)]
+        if any(not -len(src) <= a < len(src) for a in raw):
+            raise im.error(f"Squeeze axes {raw} are out of range for shape {list(src)}")
+        axes = {a % len(src) for a in raw}
         if any(src[a] != 1 for a in axes):
             raise im.error(f"cannot squeeze axes {sorted(axes)} of shape {list(src)}")
     else:
@@ -947,7 +949,7 @@ def import_onnx(
     order = _topological_order(model, label, defined)
     shapes = _resolve_input_shapes(inputs, input_shapes or {}, label)
 
-    im = _Importer(label, label, opset)
+    im = _Importer(label, opset)
     for vi in inputs:
         elem = element_type_of(_onnx_elem_to_np(vi.type.tensor_type.elem_type))
         im.env[vi.name] = im.g.input(vi.name, shapes[vi.name], elem)
