@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +124,7 @@ def _joules(pj: float) -> str:
 # The rows, in table order. `dram_bytes` is read + written; energy parts add up to the total.
 METRICS: tuple[Metric, ...] = (
     Metric("cycles", "cycles", lambda s: s.report.total.cycles, _si),
+    Metric("macs", "MACs", lambda s: s.report.total.macs, _si),
     Metric("latency_ms", "latency", lambda s: s.report.total.latency_ms, lambda x: f"{x:.4g} ms"),
     Metric("dram_bytes", "DRAM bytes",
            lambda s: s.report.total.dram_bytes_read + s.report.total.dram_bytes_written, _bytes),
@@ -287,7 +289,8 @@ def compare(module: ModuleOp, stages: Sequence[str], inputs: Mapping[str, np.nda
     `machine`: a `Machine`, preset name, TOML path or None (default). `calibration`:
     batches for the quantized stages (None: `calibration_batches(module)`, seeded random).
     `done`: stages already run (by name), reused instead of run again. `progress` is
-    called with a line before each stage runs.
+    called with a line before each stage runs. Warnings the stages' passes raise are
+    recorded as the comparison's `notes` ("stage: message"), not shown.
     """
     from irflow.backends.sim.machine import Machine, load_machine
 
@@ -296,7 +299,7 @@ def compare(module: ModuleOp, stages: Sequence[str], inputs: Mapping[str, np.nda
         machine = load_machine(machine)
     if calibration is None:
         calibration, calibration_note = calibration_batches(module)
-    results = []
+    results, notes = [], []
     for i, name in enumerate(names):
         if done and name in done:
             results.append(done[name])
@@ -304,14 +307,18 @@ def compare(module: ModuleOp, stages: Sequence[str], inputs: Mapping[str, np.nda
         if progress is not None:
             progress(f"compare: stage {i + 1}/{len(names)} '{name}' ({pipeline_of(name)})")
         try:
-            results.append(run_stage(fresh_copy(module), name, inputs, machine=machine,
-                                     model=model, calibration=calibration))
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                results.append(run_stage(fresh_copy(module), name, inputs, machine=machine,
+                                         model=model, calibration=calibration))
         except IrflowError as e:  # keep its location and class; say which stage it was
             e.message = f"comparison stage '{name}': {e.message}"
             raise
+        # pass warnings (e.g. prune's explained skips) become the comparison's notes
+        notes += dict.fromkeys(f"{name}: {w.message}" for w in caught)
     quantized = any("calibrate" in _expanded_names(n) for n in names)
     return Comparison(model, machine.name, tuple(results),
-                      calibration_note if quantized else "")
+                      calibration_note if quantized else "", tuple(notes))
 
 
 def _expanded_names(name: str) -> list[str]:

@@ -34,10 +34,8 @@ from irflow.weights import weights_of
 SMALL = "digits_cnn"  # 1x1x8x8 CNN: a whole comparison simulates in well under a second
 FLOAT_STAGES = ("default", "sparse")  # both simulate today (fp32 dense, fp32 2:4)
 
-def _quiet_compare(module, stages, inputs, **kw):  # noqa: ANN001, ANN003, ANN202
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # prune's explained skips (e.g. graph outputs)
-        return compare(module, stages, inputs, **{"machine": "default", "model": SMALL, **kw})
+def _compare(module, stages, inputs, **kw):  # noqa: ANN001, ANN003, ANN202
+    return compare(module, stages, inputs, **{"machine": "default", "model": SMALL, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +47,7 @@ def small() -> tuple:
 @pytest.fixture(scope="module")
 def float_comparison(small: tuple):  # noqa: ANN201
     module, inputs = small
-    return _quiet_compare(module, FLOAT_STAGES, inputs)
+    return _compare(module, FLOAT_STAGES, inputs)
 
 
 # --------------------------------------------------------------------------------------
@@ -89,6 +87,10 @@ def test_table_shows_each_stage_value_and_its_ratio(float_comparison) -> None:  
         assert f"({ratio:.3f}×)" in cells, (m.key, cells)
         assert m.fmt(c.value("default", m.key)) in cells
     assert "calibration" not in text  # no quantized stage: nothing was calibrated
+    # prune's explained skip (conv1 has 1 input channel) is a note of its stage, not lost
+    assert any(n.startswith("sparse: prune: conv1.weight") and "left dense" in n
+               for n in c.notes), c.notes
+    assert text.endswith("\n".join(f"  - {n}" for n in c.notes))
 
 
 def test_2_4_halves_the_pe_cycles_and_compresses_the_weights(float_comparison) -> None:  # noqa: ANN001
@@ -178,7 +180,7 @@ def test_model_bytes_are_the_weight_bytes_the_simulator_stores(small: tuple, hw:
     from irflow.dialects import accel
 
     module, inputs = small
-    c = _quiet_compare(module, ("default", "int8", "int8-sparse", "w4a8"), inputs, machine=hw)
+    c = _compare(module, ("default", "int8", "int8-sparse", "w4a8"), inputs, machine=hw)
     for s in c.stages:
         stored = {op.value.key: accel.stored_nbytes(op) for op in s.result.module.walk()
                   if isinstance(op, accel.WeightOp)}
@@ -312,7 +314,7 @@ def test_cli_pipeline_prints_its_comparison(capsys: pytest.CaptureFixture[str],
 
 def test_int8_sparse_stages_on_the_small_model(small: tuple) -> None:
     module, inputs = small
-    c = _quiet_compare(module, COMPARISONS["int8-sparse"], inputs)
+    c = _compare(module, COMPARISONS["int8-sparse"], inputs)
     by = {s.name: s for s in c.stages}
     assert by["int8"].model_bytes < c.baseline.model_bytes / 3
     assert by["int8-sparse"].model_bytes < by["int8"].model_bytes
