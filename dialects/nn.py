@@ -196,11 +196,14 @@ class SparsityAttr(ParametrizedAttribute):
 
 
 def shape_of(value: SSAValue | Attribute) -> Shape:
-    """The static shape of a tensor-typed value or type."""
+    """The static shape of a tensor-typed value or type (a `?` dimension is an error)."""
     ty = value.type if isinstance(value, SSAValue) else value
     if not isinstance(ty, TensorType):
         raise VerifyException(f"expected a ranked tensor, got {ty}")
-    return tuple(int(d) for d in ty.get_shape())
+    shape = tuple(int(d) for d in ty.get_shape())
+    if any(d < 0 for d in shape):
+        raise VerifyException(f"expected a statically shaped tensor, got {ty}")
+    return shape
 
 
 Props = Mapping[str, Attribute]

@@ -34,6 +34,15 @@ func.func @not_a_tensor(%x: i32) -> i32 {
 
 // -----
 
+// nn values are statically shaped (a `?` dimension would reach the shape functions as a
+// huge negative number).
+func.func @dynamic(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  %0 = nn.relu %x : tensor<?x4xf32> // expected-error {{expected a statically shaped tensor, got tensor<?x4xf32>}}
+  func.return %0 : tensor<?x4xf32>
+}
+
+// -----
+
 func.func @broadcast(%a: tensor<2x3xf32>, %b: tensor<4xf32>) -> tensor<2x4xf32> {
   %0 = nn.add %a, %b : (tensor<2x3xf32>, tensor<4xf32>) -> tensor<2x4xf32> // expected-error {{nn.add expects broadcast-compatible operands, got 2x3 and 4}}
   func.return %0 : tensor<2x4xf32>
