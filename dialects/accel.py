@@ -574,6 +574,15 @@ class WeightOp(IRDLOperation):
             if got != want:
                 raise VerifyException(
                     f"accel.weight expects inline data of shape {list(want)}, got {list(got)}")
+        bits = self.attributes.get(STORED_BITS_ATTR)
+        fmt = self.attributes.get(FORMAT_ATTR)
+        if (bits is None) != (fmt is None):
+            raise VerifyException(f"accel.weight expects {STORED_BITS_ATTR} and {FORMAT_ATTR} "
+                                  f"together (a compressed weight), got only one")
+        if bits is not None and not (isinstance(bits, IntegerAttr) and bits.value.data > 0
+                                     and isinstance(fmt, StringAttr)):
+            raise VerifyException(f"accel.weight expects {STORED_BITS_ATTR} > 0 and a string "
+                                  f"{FORMAT_ATTR}, got {bits} and {fmt}")
 
 
 @irdl_op_definition

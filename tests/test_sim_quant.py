@@ -25,8 +25,10 @@ from irflow.backends.sim import executor
 from irflow.backends.sim.machine import load_machine
 from irflow.dialects import accel, nn
 from irflow.graph import GraphBuilder, input_names, main_func
+from irflow.io import parse_mlir, print_module
 from irflow.passes.calibrate import set_calibration_data
 from irflow.pipeline import run_pipeline
+from irflow.weights import attach_weights, weights_of
 
 
 def model(name: str, pipeline: str, seed: int = 0
@@ -174,3 +176,18 @@ def test_quant_casts_are_vector_layers():
     assert kinds["quant.quantize"].unit == "vector"
     assert kinds["quant.dequantize"].unit == "vector"
     assert kinds["quant.quantize"].vector_ops == 32 * 32
+
+
+def test_lowered_quantized_sparse_program_round_trips_and_runs():
+    """Quantized types, quant-cast layers and compressed weights print, parse back, and
+    the parsed program runs to the same integers."""
+    module, inputs = model("digits_cnn", "int8-sparse")
+    lowered = sim.lower(module, load_machine(None))
+    text = print_module(lowered)
+    assert '"quant.quantize"' in text and 'accel.format = "2:4"' in text
+    again = attach_weights(parse_mlir(text, "q.mlir"), weights_of(lowered))
+    assert print_module(again) == text
+    ref = run(module, inputs)
+    out = sim.simulate(again, inputs).outputs
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k])

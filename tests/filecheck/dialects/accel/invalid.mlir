@@ -42,6 +42,14 @@ func.func @neg(%arg0: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
+%w = accel.weight dense<[1.0, 0.0, 0.0, 2.0]> : tensor<4xf32> at 0 {accel.stored_bits = 68 : i64} : tensor<4xf32> // expected-error {{accel.weight expects accel.stored_bits and accel.format together (a compressed weight), got only one}}
+
+// -----
+
+%w = accel.weight dense<[1.0, 0.0, 0.0, 2.0]> : tensor<4xf32> at 0 {accel.stored_bits = 0 : i64, accel.format = "2:4"} : tensor<4xf32> // expected-error {{accel.weight expects accel.stored_bits > 0 and a string accel.format, got 0 : i64 and "2:4"}}
+
+// -----
+
 func.func @view(%arg0: tensor<4xf32>) -> tensor<5xf32> {
   %x = accel.input %arg0 at 0 : tensor<4xf32>
   %v = accel.view %x : (tensor<4xf32>) -> tensor<5xf32> // expected-error {{accel.view expects the same element type and element count, got tensor<4xf32> -> tensor<5xf32>}}
