@@ -32,6 +32,7 @@ from xdsl.dialects.builtin import (
     Float64Type,
     FloatAttr,
     IntegerAttr,
+    IntegerType,
     StringAttr,
     TensorType,
     i64,
@@ -1137,6 +1138,11 @@ class GatherOp(NNOp):
         d, i = shapes
         axis = normalize_axis("nn.gather", prop_int(props, "axis", 0), len(d))
         return [d[:axis] + i + d[axis + 1:]]
+
+    def verify_(self) -> None:
+        super().verify_()
+        if not isinstance(_element_type(self.indices), IntegerType):
+            raise VerifyException(f"nn.gather expects integer indices, got {self.indices.type}")
 
 
 NN = Dialect(

@@ -288,6 +288,13 @@ func.func @gather(%t: tensor<10x4xf32>, %i: tensor<3xi64>) -> tensor<3x4xf32> {
 
 // -----
 
+func.func @gather_float_indices(%t: tensor<10x4xf32>, %i: tensor<3xf32>) -> tensor<3x4xf32> {
+  %0 = nn.gather %t, %i : (tensor<10x4xf32>, tensor<3xf32>) -> tensor<3x4xf32> // expected-error {{nn.gather expects integer indices, got tensor<3xf32>}}
+  func.return %0 : tensor<3x4xf32>
+}
+
+// -----
+
 func.func @reduce_mean(%x: tensor<4x10xf32>) -> tensor<4x1xf32> {
   %0 = nn.reduce_mean %x {axes = array<i64: 2>} : (tensor<4x10xf32>) -> tensor<4x1xf32> // expected-error {{nn.reduce_mean expects axis in [-2, 2), got 2}}
   func.return %0 : tensor<4x1xf32>
