@@ -291,6 +291,25 @@ def test_kernels_agree_on_a_long_mixed_trace_in_chunks():
             np.testing.assert_array_equal(a, b)
 
 
+def test_numpy_chunks_of_a_big_cache_equal_one_pass(monkeypatch):
+    """A 2 MiB cache (32 Ki lines) is fed in chunks of 4x its lines, each replaying the
+    resident state first: the same outcomes and state as one pass over the whole trace."""
+    from irflow.backends.sim import cache as cache_mod
+
+    big = CacheGeometry(size_bytes=2 << 20, line_bytes=64, ways=8)
+    rng = np.random.default_rng(5)
+    lines = np.concatenate([np.arange(200_000) % 70_000, rng.integers(0, 70_000, 150_000)])
+    writes = rng.random(lines.size) < 0.3
+    chunked = LRUCache(big, "numpy")
+    out = chunked.access(lines, writes)
+    monkeypatch.setattr(cache_mod, "_NUMPY_CHUNK", lines.size)
+    whole = LRUCache(big, "numpy")
+    ref = whole.access(lines, writes)
+    for a, b in [(out.hit, ref.hit), (out.evict, ref.evict), (out.writeback, ref.writeback),
+                 *zip(chunked.contents(), whole.contents(), strict=True)]:
+        np.testing.assert_array_equal(a, b)
+
+
 def test_auto_switches_from_numpy_to_numba_exactly(monkeypatch):
     """"auto" starts on numpy (numba's load time is not worth it for short runs) and moves
     to numba past a threshold; the outcomes never notice."""
