@@ -7,9 +7,10 @@ bytes, cache hit rate, energy (total and by part) and model bytes — each with 
 to the first stage (the baseline, normally the fp32 `default`). Accuracy is not part of
 it (bench/bench_quant_accuracy.py and bench/bench_prune_accuracy.py measure that).
 
-    >>> from irflow.compare import compare, calibration_batches
+    >>> from irflow.compare import compare
     >>> module = irflow.zoo.load("lenet5")
-    >>> c = compare(module, ("default", "int8"), inputs, machine="default", model="lenet5")
+    >>> x = np.random.default_rng(0).standard_normal((1, 1, 32, 32), np.float32)
+    >>> c = compare(module, ("default", "int8"), {"x": x}, machine="default")
     >>> print(c.table())
     >>> c.ratio("int8", "cycles")       # int8 cycles ÷ fp32 cycles
 
@@ -26,7 +27,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -34,6 +35,11 @@ from xdsl.dialects.builtin import ModuleOp
 from irflow.diagnostics import IrflowError, did_you_mean
 from irflow.pipelines import COMPARISONS, PIPELINES
 from irflow.weights import WeightStore, attach_weights, weights_of
+
+if TYPE_CHECKING:  # the sim backend is imported lazily (the CLI's other commands skip it)
+    from irflow.backends.sim import SimResult
+    from irflow.backends.sim.machine import Machine
+    from irflow.backends.sim.report import SimReport
 
 SCHEMA = "irflow.compare/1"
 RANDOM_CALIBRATION_BATCHES = 4  # as many as the `calibrate` pass uses when given no data
@@ -149,13 +155,13 @@ class StageResult:
 
     name: str
     pipeline: str  # the named pipeline's steps, comma-joined (one level of expansion)
-    result: Any  # SimResult (kept untyped here: the sim backend is imported lazily)
+    result: SimResult
     model_bytes: int  # irflow.analysis.model_bytes of the compiled nn module, on the machine
     pipeline_seconds: float = 0.0
     simulate_seconds: float = 0.0
 
     @property
-    def report(self) -> Any:  # SimReport
+    def report(self) -> SimReport:
         return self.result.report
 
     def figures(self) -> dict[str, float]:
@@ -250,7 +256,7 @@ def pipeline_of(name: str) -> str:
 
 
 def run_stage(module: ModuleOp, name: str, inputs: Mapping[str, np.ndarray], *,
-              machine: Any, model: str = "",
+              machine: Machine | str | None, model: str = "",
               calibration: list[dict[str, np.ndarray]] | None = None) -> StageResult:
     """Run named pipeline `name` on `module` (in place) and simulate it on `machine`.
 
@@ -269,7 +275,7 @@ def run_stage(module: ModuleOp, name: str, inputs: Mapping[str, np.ndarray], *,
     return stage_result(name, module, result, compiled - start, time.perf_counter() - compiled)
 
 
-def stage_result(name: str, module: ModuleOp, result: Any, pipeline_seconds: float = 0.0,
+def stage_result(name: str, module: ModuleOp, result: SimResult, pipeline_seconds: float = 0.0,
                  simulate_seconds: float = 0.0) -> StageResult:
     """A `StageResult` from a stage that already ran (`module`: its nn-level output)."""
     from irflow.analysis import model_bytes
@@ -280,7 +286,7 @@ def stage_result(name: str, module: ModuleOp, result: Any, pipeline_seconds: flo
 
 
 def compare(module: ModuleOp, stages: Sequence[str], inputs: Mapping[str, np.ndarray], *,
-            machine: Any = None, model: str = "",
+            machine: Machine | str | None = None, model: str = "",
             calibration: list[dict[str, np.ndarray]] | None = None,
             calibration_note: str = "", done: Mapping[str, StageResult] | None = None,
             progress: Callable[[str], None] | None = None) -> Comparison:
