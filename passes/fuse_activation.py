@@ -15,6 +15,7 @@ from xdsl.pattern_rewriter import (
     op_type_rewrite_pattern,
 )
 
+from irflow.diagnostics import PassError
 from irflow.dialects import nn
 
 # Ops with an `act` property: the activation is applied to each output element as it is
@@ -95,7 +96,7 @@ class FuseActivationPass(ModulePass):
     def __post_init__(self) -> None:
         unknown = [a for a in self.only if a not in nn.FUSABLE_ACTIVATIONS]
         if unknown:
-            raise ValueError(f"option 'only' expects activations from "
+            raise PassError(f"option 'only' expects activations from "
                              f"{sorted(nn.FUSABLE_ACTIVATIONS)}, got '{unknown[0]}'")
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
