@@ -539,6 +539,23 @@ def test_returned_constant_is_a_copy() -> None:
     assert g.store["w"][0] == 1
 
 
+def test_returned_view_of_a_constant_or_an_input_is_a_copy() -> None:
+    """reshape/transpose kernels return views: an output must not alias the weight
+    store (or the caller's input), or editing it would change the model's next run."""
+    g = GraphBuilder()
+    x = g.input("x", [2, 3])
+    w = g.weight("w", np.arange(6, dtype=np.float32).reshape(3, 2))
+    wt = g.add(nn.TransposeOp.make([w], {"perm": nn.int_array([1, 0])})).results[0]
+    xr = g.add(nn.ReshapeOp(x, [3, 2])).results[0]
+    prog = compile_function(g.finish([wt, xr], ["wt", "xr"]))
+    xv = np.zeros((2, 3), np.float32)
+    outs = prog.run([xv])
+    outs["wt"][...] = 99
+    outs["xr"][...] = 99
+    assert g.store["w"].max() == 5 and xv.max() == 0
+    np.testing.assert_array_equal(prog.run([xv])["wt"], np.arange(6).reshape(3, 2).T)
+
+
 def test_missing_weight_is_an_irflow_error() -> None:
     g = GraphBuilder()
     x = g.input("x", [2])

@@ -231,9 +231,12 @@ def _check(op: Operation, results: list[np.ndarray], specs: list[ValueSpec]) -> 
 
 
 def _materialize(value: Any, slot: int, prog: Program) -> np.ndarray:
-    """An output the caller owns: constants and inputs returned as-is are copied."""
+    """An output the caller owns: constants and inputs returned as-is are copied, and so
+    is any view (reshape, transpose and slice kernels return views, which may be of a
+    weight-store array or of the caller's input)."""
     array = np.asarray(value)
-    if prog.initial[slot] is not None or slot in prog.input_slots or not array.flags.writeable:
+    if (prog.initial[slot] is not None or slot in prog.input_slots
+            or not array.flags.owndata or not array.flags.writeable):
         return np.array(array)
     return array
 
