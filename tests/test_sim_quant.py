@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from xdsl.dialects.builtin import ModuleOp
 
 from irflow import zoo
@@ -80,15 +82,17 @@ def test_micro_machine_tiles_are_bit_exact():
     assert_bit_exact(*model("lenet5", "int8"), machine="micro")
 
 
-def conv_module(order: str, sizes: str, act: str = "relu") -> tuple[ModuleOp, dict]:
+def conv_module(order: str, sizes: str, act: str = "relu", groups: int = 1,
+                stride: int = 1, seed: int = 3) -> tuple[ModuleOp, dict]:
     """A quantized 3×3 conv (per-channel int8 weights, int32 bias, u8 result) and a max
     pool, tiled by `sizes`."""
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     g = GraphBuilder()
     x = g.input("x", (1, 20, 9, 11))
-    w = g.weight("w", rng.standard_normal((24, 20, 3, 3)).astype(np.float32))
+    w = g.weight("w", rng.standard_normal((24, 20 // groups, 3, 3)).astype(np.float32))
     b = g.weight("b", rng.standard_normal(24).astype(np.float32))
-    y = g.add(nn.Conv2dOp(x, w, b, strides=(1, 1), pads=(1, 1, 1, 1), act=act))
+    y = g.add(nn.Conv2dOp(x, w, b, strides=(stride, stride), pads=(1, 1, 1, 1), act=act,
+                          groups=groups))
     # an integer consumer: the conv requantizes to u8 (a conv feeding only the output
     # would keep its int32 accumulator)
     z = g.add(nn.MaxPoolOp.make([y.results[0]], {"kernel": nn.int_array([3, 3]),
@@ -106,6 +110,19 @@ def test_conv_remainder_tiles_and_outer_reduction_are_bit_exact(order: str):
     """Output channels in 5s (per-channel multipliers per tile), K in 3s (partial sums
     of input channels; the weight-stationary order revisits every output tile)."""
     assert_bit_exact(*conv_module(order, "f=5,c=3,oh=4,ow=5"))
+
+
+@settings(max_examples=12, deadline=None)
+@given(groups=st.sampled_from([1, 2, 4]), stride=st.sampled_from([1, 2]),
+       tg=st.integers(1, 4), tf=st.integers(1, 12), tc=st.integers(1, 20),
+       toh=st.integers(1, 9), order=st.sampled_from(["n,g,f,oh,ow,c", "g,f,c,n,oh,ow",
+                                                      "n,g,oh,ow,f,c", "c,n,g,f,oh,ow"]),
+       act=st.sampled_from(["relu", "relu6"]))
+def test_grouped_conv_any_tiling_is_bit_exact(groups, stride, tg, tf, tc, toh, order, act):
+    """Grouped convs tiled across groups and filters take non-contiguous output-channel
+    sets per tile (g·F/G + f): each tile's plan must carry exactly those multipliers."""
+    assert_bit_exact(*conv_module(order, f"g={tg},f={tf},c={tc},oh={toh},ow=4", act,
+                                  groups, stride))
 
 
 def test_requantizing_with_another_tiles_multipliers_is_caught(monkeypatch):
