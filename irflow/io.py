@@ -108,7 +108,7 @@ def save(module: ModuleOp, path: str | os.PathLike[str], *, generic: bool = Fals
 Frontend = Callable[..., ModuleOp]
 
 
-def _load_mlir(path: Path, **_: object) -> ModuleOp:
+def _load_mlir(path: Path) -> ModuleOp:
     module = parse_mlir(_read_text(path), str(path))
     wpath = weights_path(path)
     return attach_weights(module, WeightStore.load(wpath) if wpath.exists() else WeightStore())
@@ -127,6 +127,11 @@ def _load_onnx(path: Path, **options: object) -> ModuleOp:
 
 
 FRONTENDS: dict[str, Frontend] = {".mlir": _load_mlir, ".irf": _load_dsl, ".onnx": _load_onnx}
+# The `load` options each format takes (an .mlir model declares its shapes and reads the
+# .npz beside it; a DSL model declares its shapes; an ONNX model carries its weights).
+FRONTEND_OPTIONS: dict[str, frozenset[str]] = {
+    ".mlir": frozenset(), ".irf": frozenset({"weights"}), ".onnx": frozenset({"input_shapes"}),
+}
 
 
 def load(path: str | os.PathLike[str], *, input_shapes: Mapping[str, Sequence[int]] | None = None,
@@ -150,7 +155,16 @@ def load(path: str | os.PathLike[str], *, input_shapes: Mapping[str, Sequence[in
         options["input_shapes"] = input_shapes
     if weights is not None:
         options["weights"] = weights
+    for name in options:
+        if name not in FRONTEND_OPTIONS.get(path.suffix, frozenset()):
+            takes = sorted(s for s, names in FRONTEND_OPTIONS.items() if name in names)
+            raise IrflowError(f"{path}: {_OPTION_WORDS[name]} applies to "
+                              f"{' and '.join(takes)} models only, not to {path.suffix}")
     return frontend(path, **options)
+
+
+_OPTION_WORDS = {"input_shapes": "an input shape (--input-shape)",
+                 "weights": "a weights file (--weights)"}
 
 
 def _read_text(path: Path) -> str:

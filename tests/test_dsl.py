@@ -16,6 +16,7 @@ from xdsl.dialects.builtin import FileLineColLoc
 
 import irflow.io
 from irflow.backends.reference import run
+from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
 from irflow.frontends.dsl import LAYERS, compile_file, compile_source
 from irflow.graph import input_names, main_func, output_names
@@ -153,6 +154,19 @@ def test_weights_from_npz_round_trip(tmp_path: Path) -> None:
         np.testing.assert_array_equal(weights_of(loaded)[key], array)
     x = rng_inputs(seeded)
     np.testing.assert_array_equal(run(seeded, x)["head"], run(loaded, x)["head"])
+
+
+def test_load_options_a_format_does_not_take_are_irflow_errors(tmp_path: Path) -> None:
+    src = tmp_path / "small.irf"
+    src.write_text(SMALL)
+    with pytest.raises(IrflowError, match=r"input shape \(--input-shape\) applies to .onnx "
+                       r"models only, not to .irf"):
+        irflow.io.load(src, input_shapes={"image": [2, 3, 16, 16]})
+    mlir = tmp_path / "small.mlir"
+    irflow.io.save(compile_source(SMALL), mlir)
+    with pytest.raises(IrflowError, match=r"weights file \(--weights\) applies to .irf "
+                       r"models only, not to .mlir"):
+        irflow.io.load(mlir, weights=tmp_path / "small.npz")
 
 
 def test_a_failed_weights_save_keeps_the_old_file_and_leaves_no_temporary(
