@@ -634,38 +634,27 @@ def _pool_planner(op: Operation, average: bool) -> Callable[[int, int], _PoolPla
     return plan
 
 
-@register_kernel(nn.MaxPoolOp)
-def _maxpool(op: nn.MaxPoolOp) -> Kernel:
-    plan = _pool_planner(op, average=False)
+@register_kernel(nn.MaxPoolOp, nn.AvgPoolOp)
+def _pool(op: nn.Pool2dOp) -> Kernel:
+    """Max or average over the KH·KW taps; padding is -inf (max) or 0 and not counted
+    (average, see `_pool_planner`)."""
+    average = isinstance(op, nn.AvgPoolOp)
+    plan = _pool_planner(op, average)
     k, s = nn.prop_ints(op, "kernel", ()), nn.prop_ints(op, "strides", (1, 1))
+    combine = np.add if average else np.maximum
 
-    def maxpool(x: np.ndarray) -> np.ndarray:
+    def pool(x: np.ndarray) -> np.ndarray:
         pl = plan(x.shape[2], x.shape[3])
-        fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        fill = 0.0 if average else -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         taps = _taps(_pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw)
         y = next(taps).copy()
         for tap in taps:
-            np.maximum(y, tap, out=y)
+            combine(y, tap, out=y)
+        if average:
+            y /= pl.count.astype(x.dtype)  # type: ignore[union-attr]
         return y
 
-    return maxpool
-
-
-@register_kernel(nn.AvgPoolOp)
-def _avgpool(op: nn.AvgPoolOp) -> Kernel:
-    plan = _pool_planner(op, average=True)
-    k, s = nn.prop_ints(op, "kernel", ()), nn.prop_ints(op, "strides", (1, 1))
-
-    def avgpool(x: np.ndarray) -> np.ndarray:
-        pl = plan(x.shape[2], x.shape[3])
-        taps = _taps(_pad_nchw(x, pl.pads, 0.0), k, s, (1, 1), pl.out_hw)
-        y = next(taps).copy()
-        for tap in taps:
-            y += tap
-        y /= pl.count.astype(x.dtype)  # type: ignore[union-attr]
-        return y
-
-    return avgpool
+    return pool
 
 
 @register_kernel(nn.GlobalAvgPoolOp)
