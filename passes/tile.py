@@ -421,10 +421,13 @@ class TilePass(ModulePass):
     layers: str = ""
     cache_bytes: int = 0  # override the machine's cache capacity (bytes); 0 = the machine's
     line_bytes: int = 0  # override the machine's cache line (bytes); 0 = the machine's
+    # override the machine's sparse-weight storage (as plan-memory's options of the same names)
+    structured: str = ""
+    unstructured_format: str = ""
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
         cache, line = cache_of(self.machine, self.cache_bytes, self.line_bytes)
-        sparse = pm.SparseSupport.of(self.machine)
+        sparse = pm.SparseSupport.of(self.machine, self.structured, self.unstructured_format)
         sizes = parse_sizes(self.sizes, "sizes")
         order = [s.strip() for s in self.order.split(",") if s.strip()] or None
         per_layer = parse_layers(self.layers)

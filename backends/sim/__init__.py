@@ -58,15 +58,15 @@ def lower(module: ModuleOp, machine: Machine) -> ModuleOp:
 
     lowered = attach_weights(module.clone(), weights_of(module))
     cache, line = machine.cache.size_bytes, machine.cache.line_bytes
-    sp = machine.sparsity
-    passes: tuple[ModulePass, ...] = (PlanMemoryPass(
-        align=line, structured=",".join(sp.structured) or "none",
-        unstructured_format=sp.unstructured_format),
+    # the simulated machine's sparse-weight storage, for tiling and placement alike
+    sparse = {"structured": ",".join(machine.sparsity.structured) or "none",
+              "unstructured_format": machine.sparsity.unstructured_format}
+    passes: tuple[ModulePass, ...] = (PlanMemoryPass(align=line, **sparse),
                                       LowerToAccelPass(cache_bytes=cache, line_bytes=line))
     if not any(NEST_ATTR in op.attributes for op in lowered.walk()):
         # not tiled yet; a module a pipeline already tiled (`-p "default,tile{...}"`)
         # keeps its tiles (ops it left untiled get the default rule when lowered)
-        passes = (TilePass(cache_bytes=cache, line_bytes=line), *passes)
+        passes = (TilePass(cache_bytes=cache, line_bytes=line, **sparse), *passes)
     ctx = make_context()
     for p in passes:  # applied directly: the pass manager's per-pass IR dumps cost ~0.1 s each
         p.apply(ctx, lowered)
