@@ -550,6 +550,8 @@ FUSABLE_ACTIVATIONS: dict[str, type[UnaryOp]] = {
     "silu": SiluOp,
     "hardswish": HardSwishOp,
 }
+# The inverse: the `act` name of an activation op class that has one.
+ACTIVATION_NAMES: dict[type[UnaryOp], str] = {cls: n for n, cls in FUSABLE_ACTIVATIONS.items()}
 
 
 def _verify_act(op: IRDLOperation) -> None:

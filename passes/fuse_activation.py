@@ -22,9 +22,6 @@ from irflow.dialects import nn
 # written, so it costs no extra pass over memory.
 ACT_PRODUCERS = (nn.Conv2dOp, nn.LinearOp, nn.MatmulOp, nn.BinaryOp)
 
-_ACT_NAME: dict[type[nn.UnaryOp], str] = {cls: n for n, cls in nn.FUSABLE_ACTIVATIONS.items()}
-
-
 @dataclass
 class FuseActivationIntoProducer(RewritePattern):
     """`act(producer(...))` -> `producer(...) {act = "<act>"}` when the producer has one use.
@@ -39,7 +36,7 @@ class FuseActivationIntoProducer(RewritePattern):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.UnaryOp, rewriter: PatternRewriter) -> None:
-        act = _ACT_NAME.get(type(op))
+        act = nn.ACTIVATION_NAMES.get(type(op))
         if act is None or act not in self.only:
             return  # not a parameter-free activation this run may fuse (see nn.FUSABLE_ACTIVATIONS)
         producer = op.input.owner

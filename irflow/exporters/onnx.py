@@ -135,7 +135,6 @@ ACTIVATIONS: dict[str, Emit] = {
     "tanh": _simple("Tanh"), "silu": _silu, "hardswish": _simple("HardSwish"),
 }
 assert set(ACTIVATIONS) == set(nn.FUSABLE_ACTIVATIONS)
-_UNARY_NAME = {cls: kind for kind, cls in nn.FUSABLE_ACTIVATIONS.items()}
 _UNARY_ONNX: dict[type[Operation], str] = {
     nn.ErfOp: "Erf", nn.SqrtOp: "Sqrt", nn.ExpOp: "Exp", nn.NegOp: "Neg",
 }
@@ -195,8 +194,8 @@ def _export_op(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) ->
 
 def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) -> None:
     cls = type(op)
-    if cls in _UNARY_NAME:
-        ACTIVATIONS[_UNARY_NAME[cls]](ex, ins[0], outs[0], _dtype_of(op.operands[0]))
+    if cls in nn.ACTIVATION_NAMES:
+        ACTIVATIONS[nn.ACTIVATION_NAMES[cls]](ex, ins[0], outs[0], _dtype_of(op.operands[0]))
     elif cls in _UNARY_ONNX:
         ex.node(_UNARY_ONNX[cls], ins, outs)
     elif cls in _BINARY_ONNX:
