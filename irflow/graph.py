@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import (
+    ArrayAttr,
     DictionaryAttr,
     ModuleOp,
     StringAttr,
@@ -83,7 +84,7 @@ class GraphBuilder:
 
     def input(self, name: str, shape: Sequence[int], element_type: Attribute = f32) -> SSAValue:
         arg = self.block.insert_arg(TensorType(element_type, list(shape)), len(self.block.args))
-        if _SSA_NAME.match(name) and not name[0].isdigit():
+        if _SSA_NAME.match(name):  # else the name goes in an `nn.name` argument attribute
             arg.name_hint = name
         self._input_names.append(name)
         return arg
@@ -122,7 +123,5 @@ class GraphBuilder:
         return attach_weights(module, self.store)
 
 
-def _name_attrs(names: Sequence[str]):  # noqa: ANN202 - ArrayAttr[DictionaryAttr]
-    from xdsl.dialects.builtin import ArrayAttr
-
+def _name_attrs(names: Sequence[str]) -> ArrayAttr[DictionaryAttr]:
     return ArrayAttr([DictionaryAttr({NAME_ATTR: StringAttr(n)}) for n in names])
