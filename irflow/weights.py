@@ -34,6 +34,11 @@ from irflow.diagnostics import IrflowError
 from irflow.dialects import nn, quant
 
 
+class MissingWeightError(IrflowError, KeyError):
+    """A name the weight store does not hold. Also a `KeyError`, so the mapping API
+    (`store.get(name)`, `store.pop(name, default)`) works as for a dict."""
+
+
 class WeightStore(MutableMapping[str, np.ndarray]):
     """A mapping from weight name to array, with unique-name allocation."""
 
@@ -44,7 +49,7 @@ class WeightStore(MutableMapping[str, np.ndarray]):
         try:
             return self._arrays[key]
         except KeyError:
-            raise IrflowError(f"weight '{key}' is not in the weight store") from None
+            raise MissingWeightError(f"weight '{key}' is not in the weight store") from None
 
     def __setitem__(self, key: str, value: np.ndarray) -> None:
         self._arrays[key] = np.asarray(value)

@@ -20,7 +20,7 @@ from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
 from irflow.frontends.dsl import LAYERS, compile_file, compile_source
 from irflow.graph import input_names, main_func, output_names
-from irflow.weights import weights_of
+from irflow.weights import WeightStore, weights_of
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -167,6 +167,13 @@ def test_load_options_a_format_does_not_take_are_irflow_errors(tmp_path: Path) -
     with pytest.raises(IrflowError, match=r"weights file \(--weights\) applies to .irf "
                        r"models only, not to .mlir"):
         irflow.io.load(mlir, weights=tmp_path / "small.npz")
+
+
+def test_weight_store_is_a_mapping_for_missing_names_too() -> None:
+    store = WeightStore({"a": np.zeros(2, np.float32)})
+    assert store.get("b") is None and store.pop("b", 7) == 7
+    with pytest.raises(IrflowError, match="weight 'b' is not in the weight store"):
+        store["b"]
 
 
 def test_a_failed_weights_save_keeps_the_old_file_and_leaves_no_temporary(
