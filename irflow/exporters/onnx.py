@@ -53,6 +53,7 @@ class _Exporter:
     names: dict[SSAValue, str] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     node_names: set[str] = field(default_factory=set)
+    dequantized: dict[str, str] = field(default_factory=dict)  # QDQ: tensor -> its float twin
     op: Operation | None = None
     op_name: str = ""
 

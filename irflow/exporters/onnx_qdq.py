@@ -71,22 +71,17 @@ def _params(ex: _Exporter, q: UniformQuantizedType, hint: str) -> tuple[str, str
     return ex.const(scale, f"{hint}_scale"), ex.const(zp, f"{hint}_zero_point"), attrs
 
 
-def _cache(ex: _Exporter) -> dict[str, str]:
-    return ex.__dict__.setdefault("_qdq_float", {})
-
-
 def _as_float(ex: _Exporter, value: SSAValue, name: str) -> str:
     """The float ONNX tensor standing for `value` (a shared DequantizeLinear)."""
     q = quant_type(value)
     if q is None or _is_accumulator(q) and not isinstance(value.owner, nn.ConstantOp):
         return name  # float already (an exported accumulator is float too)
-    cache = _cache(ex)
-    if name not in cache:
+    if name not in ex.dequantized:
         out = ex.fresh(f"{name}/dequantized")
         scale, zp, attrs = _params(ex, q, "dq")
         ex.node("DequantizeLinear", [name, scale, zp], [out], "/dequantize", **attrs)
-        cache[name] = out
-    return cache[name]
+        ex.dequantized[name] = out
+    return ex.dequantized[name]
 
 
 def _float_twin(op: Operation) -> Operation:
