@@ -228,7 +228,7 @@ class CacheSpec(_Validated):
 
     @property
     def sets(self) -> int:
-        return self.size_bytes // (self.line_bytes * self.ways)
+        return self.geometry.sets
 
     @property
     def geometry(self) -> CacheGeometry:
