@@ -94,7 +94,7 @@ def _parser() -> Lark:
 
 
 # Tokens not worth listing in "expected ..." when something more telling is expected.
-_OPERATOR_TOKENS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "__ANON_0", "__ANON_1",
+_OPERATOR_TOKENS = {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "FLOORDIV", "POW",
                     "COMP_OP", "AND", "OR", "LSQB"}
 _KEYWORD_TOKENS = {"MODEL", "BLOCK", "RETURN", "IF", "ELIF", "ELSE", "TRUE", "FALSE", "AND",
                    "OR", "NOT"}
