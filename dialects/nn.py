@@ -326,7 +326,7 @@ class NNOp(IRDLOperation):
         present = [o for o in operands if o is not None]
         clean = {k: v for k, v in (props or {}).items() if v is not None}
         shapes = cls.infer_shapes([shape_of(o) for o in present], clean)
-        elem = element_type or _element_type(present[0])
+        elem = element_type or value_element_type(present[0])
         return cls.create(
             operands=present,
             result_types=[TensorType(elem, s) for s in shapes],
@@ -346,9 +346,13 @@ class NNOp(IRDLOperation):
         _verify_act(self)
 
 
-def _element_type(value: SSAValue) -> Attribute:
+def value_element_type(value: SSAValue) -> Attribute:
+    """The element type of a tensor-typed value."""
     assert isinstance(value.type, TensorType)
     return value.type.element_type
+
+
+_element_type = value_element_type  # the old private name (passes/quantize.py still uses it)
 
 
 # --------------------------------------------------------------------------------------
@@ -430,7 +434,7 @@ class UnaryOp(NNOp):
     def __init__(self, input: SSAValue, **props: Attribute):
         shape = shape_of(input)
         super().__init__(
-            operands=[input], result_types=[TensorType(_element_type(input), shape)],
+            operands=[input], result_types=[TensorType(value_element_type(input), shape)],
             properties=props,
         )
 
@@ -659,7 +663,7 @@ class Conv2dOp(NNOp):
         shapes = self.infer_shapes([shape_of(o) for o in operands], props)
         super().__init__(
             operands=[input, weight, bias if bias is not None else []],
-            result_types=[TensorType(_element_type(input), shapes[0])],
+            result_types=[TensorType(value_element_type(input), shapes[0])],
             properties=props,
         )
 
@@ -978,7 +982,7 @@ class ReshapeOp(NNOp):
                 f"nn.reshape expects the same number of elements, got {_fmt(shape_of(input))} "
                 f"to {_fmt(shape)}"
             )
-        super().__init__(operands=[input], result_types=[TensorType(_element_type(input), shape)])
+        super().__init__(operands=[input], result_types=[TensorType(value_element_type(input), shape)])
 
     def verify_(self) -> None:
         a, b = shape_of(self.input), shape_of(self.output)
@@ -1143,7 +1147,7 @@ class GatherOp(NNOp):
 
     def verify_(self) -> None:
         super().verify_()
-        if not isinstance(_element_type(self.indices), IntegerType):
+        if not isinstance(value_element_type(self.indices), IntegerType):
             raise VerifyException(f"nn.gather expects integer indices, got {self.indices.type}")
 
 

@@ -28,7 +28,7 @@ from xdsl.dialects.builtin import (
     ModuleOp,
     TensorType,
 )
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, SSAValue
 
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn, quant
@@ -166,6 +166,11 @@ def numpy_dtype(element_type: Attribute) -> np.dtype:
             if width <= bits:
                 return np.dtype(f"{'i' if signed else 'u'}{bits // 8}")
     raise IrflowError(f"no numpy dtype for element type {element_type}")
+
+
+def value_dtype(value: SSAValue) -> np.dtype:
+    """The numpy dtype holding the elements of a tensor-typed value."""
+    return numpy_dtype(nn.value_element_type(value))
 
 
 def constant_value(op: nn.ConstantOp, store: WeightStore) -> np.ndarray:

@@ -162,13 +162,13 @@ class _Weights:
                 return
             const.properties["value"] = nn.WeightAttr(self.store.add(key, array))
         else:
-            const.properties["value"] = dense_attr(array, _elem(const.output))
+            const.properties["value"] = dense_attr(array, nn.value_element_type(const.output))
 
     def replace_operand(self, op: Operation, index: int, array: np.ndarray) -> nn.ConstantOp:
         """Operand `index` of `op` becomes a constant holding `array` (maybe a new shape)."""
         old = defining_constant(op.operands[index])
         assert old is not None
-        ty = TensorType(_elem(old.output), list(array.shape))
+        ty = TensorType(nn.value_element_type(old.output), list(array.shape))
         sole_user = old.output.has_one_use() and (
             not isinstance(old.value, nn.WeightAttr) or self.refs.get(old.value.key, 0) <= 1)
         if sole_user:
@@ -180,7 +180,7 @@ class _Weights:
                 value: nn.WeightAttr | DenseIntOrFPElementsAttr = nn.WeightAttr(
                     self.store.add(old.value.key, array))
             else:
-                value = dense_attr(array, _elem(old.output))
+                value = dense_attr(array, nn.value_element_type(old.output))
             new = nn.ConstantOp(value, ty)
             new.location = old.location
             new.attributes.update(old.attributes)
@@ -211,12 +211,6 @@ class _Weights:
                     self.refs[key] -= 1
                     if self.refs[key] == 0 and key in self.store:
                         del self.store[key]
-
-
-def _elem(value: SSAValue) -> object:
-    ty = value.type
-    assert isinstance(ty, TensorType)
-    return ty.element_type
 
 
 def _set_type(value: SSAValue, ty: TensorType) -> None:
@@ -616,7 +610,7 @@ def _reinfer(op: Operation) -> None:
     else:
         shapes = type(op).infer_shapes([nn.shape_of(v) for v in op.operands], op.properties)  # type: ignore[attr-defined]
     for r, s in zip(op.results, shapes):
-        _set_type(r, TensorType(_elem(r), list(s)))
+        _set_type(r, TensorType(nn.value_element_type(r), list(s)))
 
 
 def _apply_correction(op: Operation, corr: np.ndarray, weights: _Weights, fold: str) -> None:
@@ -637,7 +631,7 @@ def _apply_correction(op: Operation, corr: np.ndarray, weights: _Weights, fold: 
             weights.replace_operand(op, 2, (b + per_channel).astype(b.dtype))
             return
         bias = weights.add_constant(f"{hint}.bias", per_channel.astype(np.float32), op,
-                                    _elem(op.results[0]), inline)
+                                    nn.value_element_type(op.results[0]), inline)
         new = type(op).create(operands=[*op.operands, bias],
                               result_types=[r.type for r in op.results],
                               properties=dict(op.properties), attributes=dict(op.attributes))
@@ -653,7 +647,7 @@ def _apply_correction(op: Operation, corr: np.ndarray, weights: _Weights, fold: 
     uniform = _uniform(corr)
     array = corr[:1].reshape(corr.shape[1]) if uniform and corr.ndim == 2 else corr[:1]
     c = weights.add_constant(f"{hint}.removed_channels", array.astype(np.float32),
-                             op, _elem(out), inline and array.size <= 100)
+                             op, nn.value_element_type(out), inline and array.size <= 100)
     act = op.properties.pop("act", None)
     props = {"act": act} if act is not None else {}
     add = nn.AddOp.make([out, c], props)

@@ -36,7 +36,7 @@ from xdsl.ir import Operation, SSAValue
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
 from irflow.graph import input_names, main_func, output_names
-from irflow.weights import constant_value, numpy_dtype, weights_of
+from irflow.weights import constant_value, numpy_dtype, value_dtype, weights_of
 
 MIN_OPSET, MAX_OPSET = 13, 21
 
@@ -91,12 +91,6 @@ class _Exporter:
         return ExportError(message, self.op)
 
 
-def _dtype_of(value: SSAValue) -> np.dtype:
-    ty = value.type
-    assert isinstance(ty, TensorType)
-    return numpy_dtype(ty.element_type)
-
-
 def _float_attrs(op: Operation, **defaults: float) -> dict[str, float]:
     """Float properties that differ from their default (ONNX's default is nn's).
 
@@ -149,7 +143,7 @@ def _gelu(ex: _Exporter, op: nn.GeluOp, x: str, y: str) -> None:
     if ex.opset >= 20:
         ex.node("Gelu", [x], [y], approximate=approx)
         return
-    dtype = _dtype_of(op.input)
+    dtype = value_dtype(op.input)
 
     def c(v: float, hint: str) -> str:
         return ex.const(np.asarray(v, dtype), hint)
@@ -189,14 +183,14 @@ def _export_op(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) ->
         if kind not in ACTIVATIONS:
             raise ex.error(f"cannot export fused activation '{kind}'")
         saved, ex.op_name = ex.op_name, ex.op_name + "/act"
-        ACTIVATIONS[kind](ex, main_out[0], outs[0], _dtype_of(op.results[0]))
+        ACTIVATIONS[kind](ex, main_out[0], outs[0], value_dtype(op.results[0]))
         ex.op_name = saved
 
 
 def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) -> None:
     cls = type(op)
     if cls in nn.ACTIVATION_NAMES:
-        ACTIVATIONS[nn.ACTIVATION_NAMES[cls]](ex, ins[0], outs[0], _dtype_of(op.operands[0]))
+        ACTIVATIONS[nn.ACTIVATION_NAMES[cls]](ex, ins[0], outs[0], value_dtype(op.operands[0]))
     elif cls in _UNARY_ONNX:
         ex.node(_UNARY_ONNX[cls], ins, outs)
     elif cls in _BINARY_ONNX:
@@ -204,7 +198,7 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
     elif isinstance(op, nn.HardSigmoidOp):
         ex.node("HardSigmoid", ins, outs, **_float_attrs(op, alpha=0.2, beta=0.5))
     elif isinstance(op, nn.ClipOp):
-        dtype = _dtype_of(op.input)
+        dtype = value_dtype(op.input)
         bounds = [
             ex.const(np.asarray(attr.value.data, dtype), role) if attr is not None else ""
             for role, attr in (("min", op.min), ("max", op.max))

@@ -61,7 +61,7 @@ from irflow.diagnostics import IrflowError, ParseError
 from irflow.dialects import nn
 from irflow.graph import GraphBuilder
 from irflow.io import verify_module
-from irflow.weights import numpy_dtype
+from irflow.weights import value_dtype
 
 MIN_OPSET, MAX_OPSET = 13, 21
 # Constants that are not initializers are printed inline up to this many elements.
@@ -108,13 +108,6 @@ def _onnx_elem_to_np(elem: int) -> np.dtype:
         return np.dtype(helper.tensor_dtype_to_np_dtype(elem))
     except (KeyError, TypeError, ValueError):
         raise OnnxImportError(f"unsupported ONNX element type {elem}") from None
-
-
-def _dtype(value: SSAValue) -> np.dtype:
-    """The numpy dtype of a tensor-typed value."""
-    ty = value.type
-    assert isinstance(ty, TensorType)
-    return numpy_dtype(ty.element_type)
 
 
 # --------------------------------------------------------------------------------------
@@ -463,7 +456,7 @@ class _Importer:
         return self.emit1(cls.make(list(operands), props), hint)
 
     def scalar(self, value: float, like: SSAValue) -> SSAValue:
-        return self.placeholder(np.asarray(value, _dtype(like)), "scalar")
+        return self.placeholder(np.asarray(value, value_dtype(like)), "scalar")
 
     # ---- diagnostics ------------------------------------------------------------------
 
@@ -521,8 +514,8 @@ def _gelu(im: _Importer, node: _Node) -> list[SSAValue]:
 @_converter(*_BINARY)
 def _binary(im: _Importer, node: _Node) -> list[SSAValue]:
     a, b = im.value(0), im.value(1)
-    if node.op_type == "Pow" and b in im.known and _dtype(b) != _dtype(a):
-        b = im.placeholder(im.known[b].array.astype(_dtype(a)), im.known[b].hint)
+    if node.op_type == "Pow" and b in im.known and value_dtype(b) != value_dtype(a):
+        b = im.placeholder(im.known[b].array.astype(value_dtype(a)), im.known[b].hint)
     return [im.make(_BINARY[node.op_type], [a, b])]
 
 
@@ -891,10 +884,10 @@ def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
     to = _onnx_elem_to_np(int(im.attr("to")))
     if x in im.known:
         return [im.known[x].array.astype(to)]
-    if _dtype(x) == to:
+    if value_dtype(x) == to:
         return [x]
     raise UnsupportedOperatorError(
-        f"Cast of a runtime value from {_dtype(x)} to {to} is not "
+        f"Cast of a runtime value from {value_dtype(x)} to {to} is not "
         "supported (only casts of import-time constants, or to the same type)",
         im.where(),
     )
