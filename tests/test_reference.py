@@ -696,6 +696,20 @@ def test_evaluate_op_multiple_results() -> None:
     np.testing.assert_array_equal(right, a[:, 2:])
 
 
+@pytest.mark.parametrize("check", [False, True])
+def test_a_one_piece_split_feeds_its_user_an_array(check: bool) -> None:
+    """The split kernel returns a tuple even for one piece; the executor's fast path
+    must not store that tuple as the value."""
+    g = GraphBuilder()
+    x = g.input("x", [2, 4])
+    (piece,) = g.add(nn.SplitOp.make([x], {"axis": nn.i64_attr(1),
+                                           "sizes": nn.int_array([4])})).results
+    y = g.add(nn.ReluOp(piece)).results[0]
+    xv = np.arange(8, dtype=np.float32).reshape(2, 4) - 3
+    out = run(g.finish([y]), [xv], check=check)["output0"]
+    np.testing.assert_array_equal(out, np.maximum(xv, 0))
+
+
 def test_spatial_kernels_follow_the_actual_input_size() -> None:
     """The simulator evaluates an op on tiles smaller than its declared operands: conv,
     pool and flatten kernels size their output from the arrays they are given."""

@@ -112,9 +112,9 @@ class Program:
                     raise
                 except Exception as e:
                     raise _failure(step.op, e) from e
-                if len(step.outputs) == 1:
+                if len(step.outputs) == 1 and not isinstance(result, tuple | list):
                     slots[step.outputs[0]] = result
-                else:
+                else:  # several results, or one in a tuple (a one-piece nn.split)
                     for i, r in zip(step.outputs, result):
                         slots[i] = r
                 for i in step.free:
