@@ -93,8 +93,21 @@ def is_layer(op: Operation) -> bool:
             and not accel.is_view(op) and not isinstance(op, nn.SplitOp))  # type: ignore[arg-type]
 
 
+def _weight_layer_name(op: Operation) -> str | None:
+    """`layer1.0.conv1` for an op whose weight is `#nn.weight<"layer1.0.conv1.weight...">`
+    (the model's own layer name, as the DSL and torchvision-style ONNX name weights)."""
+    for operand in op.operands:
+        const = nn.defining_constant(operand)
+        if const is not None and isinstance(const.value, nn.WeightAttr):
+            prefix, sep, _ = const.value.key.rpartition(".weight")
+            if sep and prefix:
+                return prefix
+    return None
+
+
 def layer_labels(fn: func.FuncOp) -> dict[Operation, str]:
-    """A unique readable label per layer op: its location name, or `<kind>_<i>`."""
+    """A unique readable label per layer op: its location name (ONNX node), the layer name
+    its weight carries (`layer1.0.conv1`), or `<kind>_<i>`."""
     labels: dict[Operation, str] = {}
     counts: dict[str, int] = {}
     used: set[str] = set()
@@ -104,8 +117,11 @@ def layer_labels(fn: func.FuncOp) -> dict[Operation, str]:
             continue
         short = op.name.split(".", 1)[1]
         loc = op.location
+        named = _weight_layer_name(op)
         if isinstance(loc, NameLoc) and loc.desc.data and loc.desc.data not in used:
             label = loc.desc.data
+        elif named is not None and named not in used:
+            label = named
         else:
             while True:
                 i = counts.get(short, 0)
