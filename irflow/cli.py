@@ -18,7 +18,6 @@ pipelines of `irflow.pipelines.COMPARISONS` side by side (fp32 first, with ratio
 from __future__ import annotations
 
 import argparse
-import difflib
 import io
 import json
 import os
@@ -31,7 +30,8 @@ from pathlib import Path
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp, TensorType
 
-from irflow.diagnostics import IrflowError
+from irflow.diagnostics import IrflowError, did_you_mean
+from irflow.dialects import nn
 from irflow.graph import input_names, main_func
 
 DEFAULT_PIPELINE = "default"
@@ -69,11 +69,9 @@ def load_model(spec: str | None, *, input_shapes: Sequence[str] = (), seed: int 
         return load(path, input_shapes=parse_shape_flag(input_shapes), weights=weights), path.name
     if spec in zoo.names():
         return zoo.load(spec, seed=seed), spec
-    hint = difflib.get_close_matches(spec, zoo.names(), n=1)
-    raise IrflowError(
-        f"'{spec}' is neither a model file nor a zoo model"
-        + (f"; did you mean '{hint[0]}'?" if hint else f" (zoo: {', '.join(zoo.names())})")
-    )
+    hint = did_you_mean(spec, zoo.names(), clause=True)
+    raise IrflowError(f"'{spec}' is neither a model file nor a zoo model"
+                      + (hint or f" (zoo: {', '.join(zoo.names())})"))
 
 
 def load_inputs(module: ModuleOp, path: str | None, seed: int) -> dict[str, np.ndarray]:
@@ -205,7 +203,7 @@ def print_op_table(name: str, timings: Mapping, op_macs, total: float) -> None: 
 
     rows = []
     for op, seconds in timings.items():
-        shape = "x".join(str(d) for d in op.results[0].type.get_shape()) if op.results else ""
+        shape = nn.format_shape(nn.shape_of(op.results[0])) if op.results else ""
         where = location_string(op.location) or ""
         rows.append((op.name, shape, op_macs(op), seconds * 1e3, where))
     print(f"model {name}: {len(rows)} ops on the reference executor")

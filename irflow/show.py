@@ -21,7 +21,7 @@ from irflow.graph import input_names, main_func, output_names
 
 def _shape(ty: Attribute) -> str:
     if isinstance(ty, TensorType):
-        return "x".join(str(d) for d in ty.get_shape())
+        return nn.format_shape(nn.shape_of(ty))
     return str(ty)
 
 
