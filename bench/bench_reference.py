@@ -142,7 +142,9 @@ class IrflowEmitter:
     def add_relu(self, a: Any, b: Any) -> Any:
         nn = self.nn
         if self.folded:
-            return self._add(nn.AddOp.make([a, b], {"act": nn.StringAttr("relu")}))
+            from xdsl.dialects.builtin import StringAttr
+
+            return self._add(nn.AddOp.make([a, b], {"act": StringAttr("relu")}))
         return self._add(nn.ReluOp(self._add(nn.AddOp.make([a, b]))))
 
     def head(self, x: Any) -> Any:

@@ -428,7 +428,7 @@ class _Quantizer:
     def _requantized(value: SSAValue, qt: UniformQuantizedType, before: Operation,
                      block: Block) -> SSAValue:
         """`value` as type `qt` (a `quant.requantize` unless it already is)."""
-        if nn._element_type(value) == qt:
+        if nn.value_element_type(value) == qt:
             return value
         r = quant.RequantizeOp(value, TensorType(qt, nn.shape_of(value)))
         r.location = before.location
@@ -493,7 +493,7 @@ class _Quantizer:
         elif isinstance(op, TRANSPARENT):
             x = self._as_int(op.operands[0], op, block)
             operands = [x]
-            elem = nn._element_type(x)
+            elem = nn.value_element_type(x)
             result_types = [TensorType(elem, nn.shape_of(r)) for r in op.results]
         elif isinstance(op, nn.ConcatOp):  # inputs requantized to the result's parameters
             out_t = self._act_type(op.results[0])
@@ -525,13 +525,13 @@ class _Quantizer:
     def _contraction(self, op: Operation, block: Block, s: LayerSettings,
                      int_users: set[SSAValue]) -> tuple[list[SSAValue], list[Attribute]]:
         x = self._as_int(op.operands[0], op, block)
-        qx = nn._element_type(x)
+        qx = nn.value_element_type(x)
         assert isinstance(qx, UniformQuantizedType)
         if isinstance(op.operands[1].owner, nn.ConstantOp):
             w, s_w = self._quantized_weight(op, s, block)
         else:  # matmul of two activations
             w = self._as_int(op.operands[1], op, block)
-            qw = nn._element_type(w)
+            qw = nn.value_element_type(w)
             assert isinstance(qw, UniformQuantizedType)
             s_w = qw.scale_values()
         s_acc = qx.scale * np.asarray(s_w, np.float64)

@@ -264,7 +264,7 @@ def _verifier_messages(source: str) -> list[tuple[int, str]]:
 
 
 def test_every_nn_verifier_branch_has_an_invalid_case():
-    """Each `raise VerifyException` in dialects/nn.py is exercised by invalid.mlir."""
+    """Each `raise VerifyException` in the dialects/nn package is exercised by invalid.mlir."""
     import irflow.dialects.nn as nn_module
 
     expected = " ".join(
@@ -272,9 +272,15 @@ def test_every_nn_verifier_branch_has_an_invalid_case():
         for c in split_cases((ROOT / "dialects/nn/invalid.mlir").read_text())
         for e in _expectations(ROOT / "dialects/nn/invalid.mlir", c)
     )
+    branches = [
+        (f"{source.name}:{line}", text)
+        for source in sorted(Path(nn_module.__file__).parent.glob("*.py"))
+        for line, text in _verifier_messages(source.read_text())
+    ]
+    assert len(branches) >= 40, f"found only {len(branches)} verifier branches"
     missing = [
-        f"nn.py:{line}: '{text}'"
-        for line, text in _verifier_messages(Path(nn_module.__file__).read_text())
+        f"{where}: '{text}'"
+        for where, text in branches
         if text not in _UNREACHABLE_FROM_TEXT and text.strip() not in expected
     ]
     assert not missing, "no invalid.mlir case for: " + "; ".join(missing)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 
 from irflow.backends.reference import run
 from irflow.diagnostics import PassError
@@ -66,7 +66,7 @@ class Net:
         return self.g.add(nn.ReluOp(x)).results[0]
 
     def linear(self, x, cin: int, cout: int, name: str, act: str | None = None):
-        props = {"act": nn.StringAttr(act)} if act else {}
+        props = {"act": StringAttr(act)} if act else {}
         return self.op(nn.LinearOp, x, self.w(f"{name}.weight", cout, cin),
                        self.w(f"{name}.bias", cout), **props)
 
