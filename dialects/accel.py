@@ -283,19 +283,6 @@ class Space:
         return self.ops_per_point * math.prod(sizes[d] for d in self.dims)
 
 
-def _ints(params: Mapping[str, Attribute], name: str, default: Sequence[int]) -> tuple[int, ...]:
-    attr = params.get(name)
-    if attr is None:
-        return tuple(default)
-    assert isinstance(attr, DenseArrayBase)
-    return tuple(int(v) for v in attr.get_values())
-
-
-def _int(params: Mapping[str, Attribute], name: str, default: int) -> int:
-    attr = params.get(name)
-    return default if attr is None else int(attr.value.data)  # type: ignore[attr-defined]
-
-
 def _loops(shape: Shape, skip: Sequence[int] = ()) -> dict[str, int]:
     return {f"d{i}": s for i, s in enumerate(shape) if i not in skip}
 
@@ -343,7 +330,7 @@ def is_view(op: IRDLOperation) -> bool:
         return True
     if op.name == "nn.transpose":
         shape = nn.shape_of(op.operands[0])
-        moved = [p for p in _ints(op.properties, "perm", ()) if shape[p] != 1]
+        moved = [p for p in nn.prop_ints(op, "perm", ()) if shape[p] != 1]
         return moved == sorted(moved)
     return False
 
@@ -358,11 +345,11 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
     out = tuple(result_shape)
     if kind == "nn.conv2d":
         (n, c, h, w), (f, cg, kh, kw) = shapes[0], shapes[1]
-        groups = _int(params, "groups", 1)
+        groups = nn.prop_int(params, "groups", 1)
         fg = f // groups
-        sh, sw = _ints(params, "strides", (1, 1))
-        pt, pl, _, _ = _ints(params, "pads", (0, 0, 0, 0))
-        dh, dw = _ints(params, "dilations", (1, 1))
+        sh, sw = nn.prop_ints(params, "strides", (1, 1))
+        pt, pl, _, _ = nn.prop_ints(params, "pads", (0, 0, 0, 0))
+        dh, dw = nn.prop_ints(params, "dilations", (1, 1))
         oh, ow = out[2], out[3]
         x = Access((n, groups, cg, h, w), (on("n"), on("g"), on("c"),
                                           Axis("window", "oh", sh, dh, kh, pt),
@@ -382,7 +369,7 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
         ops = tuple(_broadcast_access(s, out) for s in shapes)
         return Space(kind, "vector", tuple(ext), ext, ops, _identity(out), ops_per_point=1)
     if kind in QUANT_CASTS:
-        axis = _int(params, "axis", -1)
+        axis = nn.prop_int(params, "axis", -1)
         full = [axis % len(out)] if axis >= 0 and out else []
         ext = _loops(out, full)
         return Space(kind, "vector", tuple(ext), ext, (_identity(shapes[0], full),),
@@ -394,7 +381,7 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
         ops = (_identity(out),) + (chan,) * 4
         return Space(kind, "vector", tuple(ext), ext, ops, _identity(out), ops_per_point=1)
     if kind == "nn.layernorm":
-        axis = _int(params, "axis", -1) % len(out)
+        axis = nn.prop_int(params, "axis", -1) % len(out)
         norm = list(range(axis, len(out)))
         ext = _loops(out, norm)
         ops = (_identity(out, norm),) + tuple(
@@ -402,13 +389,13 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
         return Space(kind, "vector", tuple(ext), ext, ops, _identity(out, norm),
                      ops_per_point=math.prod(out[a] for a in norm))
     if kind == "nn.softmax":
-        axis = _int(params, "axis", -1) % len(out)
+        axis = nn.prop_int(params, "axis", -1) % len(out)
         ext = _loops(out, [axis])
         return Space(kind, "vector", tuple(ext), ext, (_identity(out, [axis]),),
                      _identity(out, [axis]), ops_per_point=out[axis])
     if kind == "nn.reduce_mean":
         x = shapes[0]
-        axes = sorted(a % len(x) for a in _ints(params, "axes", ()))
+        axes = sorted(a % len(x) for a in nn.prop_ints(params, "axes", ()))
         keep_shape = tuple(1 if i in axes else d for i, d in enumerate(x))
         ext = _loops(x, axes)
         y = Access(keep_shape, tuple(ZERO if i in axes else on(f"d{i}") for i in range(len(x))))
@@ -423,16 +410,16 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
                      ops_per_point=math.prod(x[a] for a in spatial))
     if kind in ("nn.maxpool", "nn.avgpool"):
         n, c, h, w = shapes[0]
-        kh, kw = _ints(params, "kernel", ())
-        sh, sw = _ints(params, "strides", (1, 1))
-        pt, pl, _, _ = _ints(params, "pads", (0, 0, 0, 0))
+        kh, kw = nn.prop_ints(params, "kernel", ())
+        sh, sw = nn.prop_ints(params, "strides", (1, 1))
+        pt, pl, _, _ = nn.prop_ints(params, "pads", (0, 0, 0, 0))
         ext = {"n": n, "c": c, "oh": out[2], "ow": out[3]}
         x = Access((n, c, h, w), (on("n"), on("c"), Axis("window", "oh", sh, 1, kh, pt),
                                   Axis("window", "ow", sw, 1, kw, pl)))
         y = Access(out, (on("n"), on("c"), on("oh"), on("ow")))
         return Space(kind, "vector", tuple(ext), ext, (x,), y, ops_per_point=kh * kw)
     if kind == "nn.transpose":
-        perm = _ints(params, "perm", ())
+        perm = nn.prop_ints(params, "perm", ())
         ext = _loops(out)
         inv = {p: i for i, p in enumerate(perm)}
         x = Access(shapes[0], tuple(on(f"d{inv[j]}") for j in range(len(perm))))
@@ -441,15 +428,15 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
         x = shapes[0]
         ext = _loops(out)
         axes = [on(f"d{i}") for i in range(len(x))]
-        starts, ends = _ints(params, "starts", ()), _ints(params, "ends", ())
-        steps = _ints(params, "steps", (1,) * len(starts))
-        for s, e, a, st in zip(starts, ends, _ints(params, "axes", ()), steps):
+        starts, ends = nn.prop_ints(params, "starts", ()), nn.prop_ints(params, "ends", ())
+        steps = nn.prop_ints(params, "steps", (1,) * len(starts))
+        for s, e, a, st in zip(starts, ends, nn.prop_ints(params, "axes", ()), steps):
             a %= len(x)
             start = range(*slice(s, e, st).indices(x[a])).start
             axes[a] = Axis("affine", f"d{a}", st, 1, 1, start)
         return Space(kind, "dma", tuple(ext), ext, (Access(x, tuple(axes)),), _identity(out))
     if kind == "nn.concat":
-        axis = _int(params, "axis", 0) % len(out)
+        axis = nn.prop_int(params, "axis", 0) % len(out)
         ext = _loops(out, [axis])
         ops = tuple(_identity(s, [axis]) for s in shapes)
         return Space(kind, "dma", tuple(ext), ext, ops, _identity(out, [axis]))

@@ -20,9 +20,10 @@ import onnxruntime as ort
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nn_helpers import as_props
 from onnx import TensorProto, helper, numpy_helper
-from xdsl.dialects.builtin import StringAttr, f32, i64
-from xdsl.ir import Attribute, SSAValue
+from xdsl.dialects.builtin import f32, i64
+from xdsl.ir import SSAValue
 from xdsl.irdl import irdl_op_definition
 
 from irflow.backends.reference import (
@@ -44,22 +45,6 @@ RTOL = ATOL = 1e-5
 # Harness
 
 
-def _props(props: dict[str, Any]) -> dict[str, Attribute]:
-    out: dict[str, Attribute] = {}
-    for k, v in props.items():
-        if isinstance(v, Attribute):
-            out[k] = v
-        elif isinstance(v, (list, tuple)):
-            out[k] = nn.int_array(v)
-        elif isinstance(v, bool) or isinstance(v, int):
-            out[k] = nn.i64_attr(int(v))
-        elif isinstance(v, float):
-            out[k] = nn.f64(v)
-        else:
-            out[k] = StringAttr(v)
-    return out
-
-
 class Net:
     """Builds the irflow side of a case: `net.op(nn.AddOp, a, b, act="relu")`."""
 
@@ -67,10 +52,10 @@ class Net:
         self.g = g
 
     def op(self, cls: type[nn.NNOp], *operands: SSAValue | None, **props: Any) -> SSAValue:
-        return self.g.add(cls.make(list(operands), _props(props))).results[0]
+        return self.g.add(cls.make(list(operands), as_props(props))).results[0]
 
     def ops(self, cls: type[nn.NNOp], *operands: SSAValue, **props: Any) -> list[SSAValue]:
-        return list(self.g.add(cls.make(list(operands), _props(props))).results)
+        return list(self.g.add(cls.make(list(operands), as_props(props))).results)
 
 
 Build = Callable[[Net, list[SSAValue]], SSAValue | list[SSAValue]]

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xdsl.dialects.builtin import ModuleOp, StringAttr, i64
-from xdsl.ir import Attribute, SSAValue
+from nn_helpers import as_props
+from xdsl.dialects.builtin import ModuleOp, i64
+from xdsl.ir import SSAValue
 
 from irflow import zoo
 from irflow.backends import sim
@@ -41,22 +42,6 @@ RTOL, ATOL = 1e-4, 1e-5
 ODD_TILES = "n=1,g=2,f=2,oh=3,ow=2,c=2,b=2,m=3,k=5,d0=1,d1=2,d2=3,d3=2"
 
 
-def _props(props: dict[str, Any]) -> dict[str, Attribute]:
-    out: dict[str, Attribute] = {}
-    for k, v in props.items():
-        if isinstance(v, Attribute):
-            out[k] = v
-        elif isinstance(v, list | tuple):
-            out[k] = nn.int_array(v)
-        elif isinstance(v, bool | int):
-            out[k] = nn.i64_attr(int(v))
-        elif isinstance(v, float):
-            out[k] = nn.f64(v)
-        else:
-            out[k] = StringAttr(v)
-    return out
-
-
 def one_op(cls: type[nn.NNOp], shapes: list[tuple[int, ...]], weights: int = 0,
            seed: int = 0, positive: tuple[int, ...] = (), **props: Any
            ) -> tuple[ModuleOp, dict[str, np.ndarray]]:
@@ -76,7 +61,7 @@ def one_op(cls: type[nn.NNOp], shapes: list[tuple[int, ...]], weights: int = 0,
             inputs[f"x{i}"] = array
         else:
             operands.append(g.weight(f"w{i}", array))
-    op = g.add(cls.make(operands, _props(props)))
+    op = g.add(cls.make(operands, as_props(props)))
     return g.finish(list(op.results)), inputs
 
 

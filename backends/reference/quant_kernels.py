@@ -250,22 +250,12 @@ def _contraction(op: Operation, linear_fn: Callable[..., np.ndarray]) -> Kernel:
     return kernel
 
 
-def _prop_ints(op: Operation, name: str, default: tuple[int, ...]) -> tuple[int, ...]:
-    attr = op.properties.get(name)
-    return default if attr is None else tuple(int(v) for v in attr.get_values())  # type: ignore[attr-defined]
-
-
-def _prop_int(op: Operation, name: str, default: int) -> int:
-    attr = op.properties.get(name)
-    return default if attr is None else int(attr.value.data)  # type: ignore[attr-defined]
-
-
 @quantized_variant(nn.Conv2dOp)
 def _qconv2d(op: nn.Conv2dOp) -> Kernel:
-    strides = _prop_ints(op, "strides", (1, 1))
-    pads = _prop_ints(op, "pads", (0, 0, 0, 0))
-    dil = _prop_ints(op, "dilations", (1, 1))
-    groups = _prop_int(op, "groups", 1)
+    strides = nn.prop_ints(op, "strides", (1, 1))
+    pads = nn.prop_ints(op, "pads", (0, 0, 0, 0))
+    dil = nn.prop_ints(op, "dilations", (1, 1))
+    groups = nn.prop_int(op, "groups", 1)
 
     def conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         return K.conv2d(x, w, None, strides, pads, dil, groups)
@@ -356,9 +346,9 @@ def _qglobal_avg_pool(op: nn.GlobalAvgPoolOp) -> Kernel:
 
 @quantized_variant(nn.AvgPoolOp)
 def _qavgpool(op: nn.AvgPoolOp) -> Kernel:
-    kh, kw = _prop_ints(op, "kernel", (1, 1))
-    sh, sw = _prop_ints(op, "strides", (1, 1))
-    if any(_prop_ints(op, "pads", (0, 0, 0, 0))) or _prop_int(op, "ceil_mode", 0):
+    kh, kw = nn.prop_ints(op, "kernel", (1, 1))
+    sh, sw = nn.prop_ints(op, "strides", (1, 1))
+    if any(nn.prop_ints(op, "pads", (0, 0, 0, 0))) or nn.prop_int(op, "ceil_mode", 0):
         raise _fail(op, "runs in integers only without padding and ceil_mode (keep it float)")
     oh, ow = nn.shape_of(op.output)[2:]
     finish = _pool_requantizer(op, kh * kw)

@@ -261,8 +261,8 @@ class _IntAccumulator:
 
 def _conv_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
     params = layer.params.data
-    strides = accel._ints(params, "strides", (1, 1))
-    dil = accel._ints(params, "dilations", (1, 1))
+    strides = nn.prop_ints(params, "strides", (1, 1))
+    dil = nn.prop_ints(params, "dilations", (1, 1))
     if _is_quantized(layer):
         return _qconv_kernel(layer, space, strides, dil)
     act = fused_activation(_detached(layer))
@@ -358,11 +358,11 @@ def _pool_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
         # (quantized average pooling has no padding, so a tile is a smaller pool)
         return _reference_kernel(layer, space)
     params = layer.params.data
-    k = accel._ints(params, "kernel", ())
-    s = accel._ints(params, "strides", (1, 1))
-    p = accel._ints(params, "pads", (0, 0, 0, 0))
+    k = nn.prop_ints(params, "kernel", ())
+    s = nn.prop_ints(params, "strides", (1, 1))
+    p = nn.prop_ints(params, "pads", (0, 0, 0, 0))
     is_max = layer.kind.data == "nn.maxpool"
-    include_pad = accel._int(params, "count_include_pad", 0)
+    include_pad = nn.prop_int(params, "count_include_pad", 0)
     _, _, h, w = nn.shape_of(layer.inputs[0])
     x_axes = space.operands[0].axes
 
@@ -703,7 +703,7 @@ def _run_gather(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
                 kernel: TileKernel, line_bytes: int) -> LayerTrace:
     """One step; the data lines are the rows the run-time indices select."""
     data, idx = operands[0], operands[1]
-    axis = accel._int(layer.params.data, "axis", 0) % data.array.ndim
+    axis = nn.prop_int(layer.params.data, "axis", 0) % data.array.ndim
     kernel(Step({}, [data.array, idx.array], [], out.array, True, True))
     elems = np.arange(data.array.size, dtype=np.int64).reshape(data.array.shape)
     picked = np.take(elems, np.asarray(idx.array, np.int64), axis=axis).ravel()
