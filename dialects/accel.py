@@ -345,11 +345,8 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
     out = tuple(result_shape)
     if kind == "nn.conv2d":
         (n, c, h, w), (f, cg, kh, kw) = shapes[0], shapes[1]
-        groups = nn.prop_int(params, "groups", 1)
+        (sh, sw), (pt, pl, _, _), (dh, dw), groups = nn.conv2d_params(params)
         fg = f // groups
-        sh, sw = nn.prop_ints(params, "strides", (1, 1))
-        pt, pl, _, _ = nn.prop_ints(params, "pads", (0, 0, 0, 0))
-        dh, dw = nn.prop_ints(params, "dilations", (1, 1))
         oh, ow = out[2], out[3]
         x = Access((n, groups, cg, h, w), (on("n"), on("g"), on("c"),
                                           Axis("window", "oh", sh, dh, kh, pt),

@@ -490,10 +490,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
 
 @register_kernel(nn.Conv2dOp)
 def _conv2d(op: nn.Conv2dOp) -> Kernel:
-    strides = nn.prop_ints(op, "strides", (1, 1))
-    pads = nn.prop_ints(op, "pads", (0, 0, 0, 0))
-    dil = nn.prop_ints(op, "dilations", (1, 1))
-    groups = nn.prop_int(op, "groups", 1)
+    strides, pads, dil, groups = nn.conv2d_params(op)
 
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         return conv2d(x, w, b, strides, pads, dil, groups)

@@ -252,10 +252,7 @@ def _contraction(op: Operation, linear_fn: Callable[..., np.ndarray]) -> Kernel:
 
 @quantized_variant(nn.Conv2dOp)
 def _qconv2d(op: nn.Conv2dOp) -> Kernel:
-    strides = nn.prop_ints(op, "strides", (1, 1))
-    pads = nn.prop_ints(op, "pads", (0, 0, 0, 0))
-    dil = nn.prop_ints(op, "dilations", (1, 1))
-    groups = nn.prop_int(op, "groups", 1)
+    strides, pads, dil, groups = nn.conv2d_params(op)
 
     def conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         return K.conv2d(x, w, None, strides, pads, dil, groups)

@@ -261,8 +261,7 @@ class _IntAccumulator:
 
 def _conv_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
     params = layer.params.data
-    strides = nn.prop_ints(params, "strides", (1, 1))
-    dil = nn.prop_ints(params, "dilations", (1, 1))
+    strides, _, dil, _ = nn.conv2d_params(params)
     if _is_quantized(layer):
         return _qconv_kernel(layer, space, strides, dil)
     act = fused_activation(_detached(layer))

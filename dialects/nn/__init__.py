@@ -38,7 +38,13 @@ from irflow.dialects.nn.attributes import (
 )
 from irflow.dialects.nn.base import NNOp
 from irflow.dialects.nn.constant import ConstantOp, defining_constant
-from irflow.dialects.nn.contractions import Conv2dOp, LinearOp, MatmulOp
+from irflow.dialects.nn.contractions import (
+    Conv2dOp,
+    ConvParams,
+    LinearOp,
+    MatmulOp,
+    conv2d_params,
+)
 from irflow.dialects.nn.elementwise import (
     ACTIVATION_NAMES,
     FUSABLE_ACTIVATIONS,
@@ -114,6 +120,7 @@ __all__ = [
     "ConcatOp",
     "ConstantOp",
     "Conv2dOp",
+    "ConvParams",
     "DivOp",
     "ErfOp",
     "ExpOp",
@@ -155,6 +162,7 @@ __all__ = [
     "UnaryOp",
     "WeightAttr",
     "broadcast_shapes",
+    "conv2d_params",
     "defining_constant",
     "f64",
     "format_shape",

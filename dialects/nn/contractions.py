@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from xdsl.dialects.builtin import I64, IntegerAttr, StringAttr, TensorType
-from xdsl.ir import Attribute, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
@@ -19,6 +20,7 @@ from xdsl.utils.exceptions import VerifyException
 from irflow.dialects.nn.attributes import IntArray, i64_attr, int_array
 from irflow.dialects.nn.base import NNOp
 from irflow.dialects.nn.shapes import (
+    Props,
     Shape,
     broadcast_shapes,
     prop_int,
@@ -28,6 +30,24 @@ from irflow.dialects.nn.shapes import (
     window_out,
 )
 from irflow.dialects.nn.shapes import format_shape as _fmt
+
+
+class ConvParams(NamedTuple):
+    strides: tuple[int, ...]
+    pads: tuple[int, ...]  # [top, left, bottom, right]
+    dilations: tuple[int, ...]
+    groups: int
+
+
+def conv2d_params(op: Operation | Props) -> ConvParams:
+    """The window properties of an `nn.conv2d` (or of its property dict, e.g. an
+    `accel.layer`'s `params`), defaults filled in: what kernels and exporters read."""
+    return ConvParams(
+        prop_ints(op, "strides", (1, 1)),
+        prop_ints(op, "pads", (0, 0, 0, 0)),
+        prop_ints(op, "dilations", (1, 1)),
+        prop_int(op, "groups", 1),
+    )
 
 
 @irdl_op_definition
@@ -86,10 +106,7 @@ class Conv2dOp(NNOp):
                 f"nn.conv2d expects a rank-4 input (NCHW) and weight (FCHW), "
                 f"got input {_fmt(x)} and weight {_fmt(w)}"
             )
-        strides = prop_ints(props, "strides", (1, 1))
-        pads = prop_ints(props, "pads", (0, 0, 0, 0))
-        dil = prop_ints(props, "dilations", (1, 1))
-        groups = prop_int(props, "groups", 1)
+        strides, pads, dil, groups = conv2d_params(props)
         if len(strides) != 2 or len(pads) != 4 or len(dil) != 2:
             raise VerifyException(
                 "nn.conv2d expects 2 strides, 4 pads and 2 dilations, "

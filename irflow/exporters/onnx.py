@@ -210,11 +210,9 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
         _gelu(ex, op, ins[0], outs[0])
     elif isinstance(op, nn.Conv2dOp):
         kernel = nn.shape_of(op.weight)[2:]
-        ex.node("Conv", ins, outs, kernel_shape=list(kernel),
-                strides=nn.prop_ints(op, "strides", [1, 1]),
-                pads=nn.prop_ints(op, "pads", [0, 0, 0, 0]),
-                dilations=nn.prop_ints(op, "dilations", [1, 1]),
-                group=nn.prop_int(op, "groups", 1))
+        conv = nn.conv2d_params(op)
+        ex.node("Conv", ins, outs, kernel_shape=list(kernel), strides=conv.strides,
+                pads=conv.pads, dilations=conv.dilations, group=conv.groups)
     elif isinstance(op, nn.MatmulOp):
         ex.node("MatMul", ins, outs)
     elif isinstance(op, nn.LinearOp):
