@@ -407,9 +407,7 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
                      ops_per_point=math.prod(x[a] for a in spatial))
     if kind in ("nn.maxpool", "nn.avgpool"):
         n, c, h, w = shapes[0]
-        kh, kw = nn.prop_ints(params, "kernel", ())
-        sh, sw = nn.prop_ints(params, "strides", (1, 1))
-        pt, pl, _, _ = nn.prop_ints(params, "pads", (0, 0, 0, 0))
+        (kh, kw), (sh, sw), (pt, pl, _, _), _, _ = nn.pool2d_params(params)
         ext = {"n": n, "c": c, "oh": out[2], "ow": out[3]}
         x = Access((n, c, h, w), (on("n"), on("c"), Axis("window", "oh", sh, 1, kh, pt),
                                   Axis("window", "ow", sw, 1, kw, pl)))

@@ -357,11 +357,8 @@ class _Quantizer:
     @staticmethod
     def _pool_ok(op: Operation) -> bool:
         if isinstance(op, nn.AvgPoolOp):
-            pads = op.properties.get("pads")
-            if pads is not None and any(pads.get_values()):  # type: ignore[attr-defined]
-                return False
-            return not op.properties.get("ceil_mode") or not int(
-                op.properties["ceil_mode"].value.data)  # type: ignore[attr-defined]
+            pool = nn.pool2d_params(op)
+            return not any(pool.pads) and not pool.ceil_mode
         if isinstance(op, nn.AddOp):
             act = op.properties.get("act")
             return act is None or act.data in intmath.INTEGER_ACTIVATIONS  # type: ignore[attr-defined]

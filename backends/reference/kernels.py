@@ -605,11 +605,7 @@ def _pool_planner(op: Operation, average: bool) -> Callable[[int, int], _PoolPla
     plus, with count_include_pad, those in the explicit padding (onnxruntime's rule).
     Plans depend on the actual input size, so the kernel also runs on tiles.
     """
-    kh, kw = nn.prop_ints(op, "kernel", ())
-    sh, sw = nn.prop_ints(op, "strides", (1, 1))
-    p = nn.prop_ints(op, "pads", (0, 0, 0, 0))
-    ceil = bool(nn.prop_int(op, "ceil_mode", 0))
-    include_pad = bool(nn.prop_int(op, "count_include_pad", 0))
+    (kh, kw), (sh, sw), p, ceil, include_pad = nn.pool2d_params(op)
 
     @functools.lru_cache(maxsize=16)
     def plan(h: int, w: int) -> _PoolPlan:
@@ -637,7 +633,7 @@ def _pool(op: nn.Pool2dOp) -> Kernel:
     (average, see `_pool_planner`)."""
     average = isinstance(op, nn.AvgPoolOp)
     plan = _pool_planner(op, average)
-    k, s = nn.prop_ints(op, "kernel", ()), nn.prop_ints(op, "strides", (1, 1))
+    k, s, *_ = nn.pool2d_params(op)
     combine = np.add if average else np.maximum
 
     def pool(x: np.ndarray) -> np.ndarray:

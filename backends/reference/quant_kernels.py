@@ -343,9 +343,8 @@ def _qglobal_avg_pool(op: nn.GlobalAvgPoolOp) -> Kernel:
 
 @quantized_variant(nn.AvgPoolOp)
 def _qavgpool(op: nn.AvgPoolOp) -> Kernel:
-    kh, kw = nn.prop_ints(op, "kernel", (1, 1))
-    sh, sw = nn.prop_ints(op, "strides", (1, 1))
-    if any(nn.prop_ints(op, "pads", (0, 0, 0, 0))) or nn.prop_int(op, "ceil_mode", 0):
+    (kh, kw), (sh, sw), pads, ceil, _ = nn.pool2d_params(op)
+    if any(pads) or ceil:
         raise _fail(op, "runs in integers only without padding and ceil_mode (keep it float)")
     oh, ow = nn.shape_of(op.output)[2:]
     finish = _pool_requantizer(op, kh * kw)

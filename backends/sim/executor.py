@@ -357,11 +357,8 @@ def _pool_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
         # (quantized average pooling has no padding, so a tile is a smaller pool)
         return _reference_kernel(layer, space)
     params = layer.params.data
-    k = nn.prop_ints(params, "kernel", ())
-    s = nn.prop_ints(params, "strides", (1, 1))
-    p = nn.prop_ints(params, "pads", (0, 0, 0, 0))
+    k, s, p, _, include_pad = nn.pool2d_params(params)
     is_max = layer.kind.data == "nn.maxpool"
-    include_pad = nn.prop_int(params, "count_include_pad", 0)
     _, _, h, w = nn.shape_of(layer.inputs[0])
     x_axes = space.operands[0].axes
 

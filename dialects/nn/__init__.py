@@ -79,7 +79,14 @@ from irflow.dialects.nn.movement import (
     TransposeOp,
 )
 from irflow.dialects.nn.normalization import BatchNormOp, LayerNormOp, ReduceMeanOp, SoftmaxOp
-from irflow.dialects.nn.pooling import AvgPoolOp, GlobalAvgPoolOp, MaxPoolOp, Pool2dOp
+from irflow.dialects.nn.pooling import (
+    AvgPoolOp,
+    GlobalAvgPoolOp,
+    MaxPoolOp,
+    Pool2dOp,
+    PoolParams,
+    pool2d_params,
+)
 from irflow.dialects.nn.shapes import (
     Props,
     Shape,
@@ -142,6 +149,7 @@ __all__ = [
     "NNOp",
     "NegOp",
     "Pool2dOp",
+    "PoolParams",
     "PowOp",
     "Props",
     "ReduceMeanOp",
@@ -169,6 +177,7 @@ __all__ = [
     "i64_attr",
     "int_array",
     "normalize_axis",
+    "pool2d_params",
     "prop_float",
     "prop_int",
     "prop_ints",

@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from xdsl.dialects.builtin import I64, IntegerAttr, TensorType
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, Operation
 from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def
 from xdsl.utils.exceptions import VerifyException
 
 from irflow.dialects.nn.attributes import IntArray, i64_attr, int_array
 from irflow.dialects.nn.base import NNOp
-from irflow.dialects.nn.shapes import Shape, prop_int, prop_ints, window_out
+from irflow.dialects.nn.shapes import Props, Shape, prop_int, prop_ints, window_out
 from irflow.dialects.nn.shapes import format_shape as _fmt
+
+
+class PoolParams(NamedTuple):
+    kernel: tuple[int, ...]
+    strides: tuple[int, ...]
+    pads: tuple[int, ...]  # [top, left, bottom, right]
+    ceil_mode: bool
+    count_include_pad: bool  # nn.avgpool only (False for nn.maxpool)
+
+
+def pool2d_params(op: Operation | Props) -> PoolParams:
+    """The window properties of an `nn.maxpool`/`nn.avgpool` (or of its property dict,
+    e.g. an `accel.layer`'s `params`), defaults filled in: what kernels and exporters read."""
+    return PoolParams(
+        prop_ints(op, "kernel", ()),
+        prop_ints(op, "strides", (1, 1)),
+        prop_ints(op, "pads", (0, 0, 0, 0)),
+        bool(prop_int(op, "ceil_mode", 0)),
+        bool(prop_int(op, "count_include_pad", 0)),
+    )
 
 
 class Pool2dOp(NNOp):
@@ -31,9 +52,7 @@ class Pool2dOp(NNOp):
         x = shapes[0]
         if len(x) != 4:
             raise VerifyException(f"{cls.name} expects a rank-4 input (NCHW), got {_fmt(x)}")
-        k = prop_ints(props, "kernel", ())
-        s = prop_ints(props, "strides", (1, 1))
-        p = prop_ints(props, "pads", (0, 0, 0, 0))
+        k, s, p, ceil, _ = pool2d_params(props)
         if len(k) != 2 or len(s) != 2 or len(p) != 4:
             raise VerifyException(
                 f"{cls.name} expects 2 kernel sizes, 2 strides and 4 pads, "
@@ -44,7 +63,6 @@ class Pool2dOp(NNOp):
                 f"{cls.name} expects kernel, strides >= 1 and 0 <= pads < kernel, "
                 f"got kernel {list(k)}, strides {list(s)}, pads {list(p)}"
             )
-        ceil = bool(prop_int(props, "ceil_mode", 0))
         oh = window_out(x[2], k[0], s[0], p[0], p[2], 1, ceil)
         ow = window_out(x[3], k[1], s[1], p[1], p[3], 1, ceil)
         if oh < 1 or ow < 1:

@@ -236,14 +236,11 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
         else:
             ex.node("ReduceMean", ins, outs, axes=axes, keepdims=keep)
     elif isinstance(op, nn.MaxPoolOp | nn.AvgPoolOp):
-        attrs: dict[str, Any] = {
-            "kernel_shape": nn.prop_ints(op, "kernel", []),
-            "strides": nn.prop_ints(op, "strides", [1, 1]),
-            "pads": nn.prop_ints(op, "pads", [0, 0, 0, 0]),
-            "ceil_mode": nn.prop_int(op, "ceil_mode", 0),
-        }
+        pool = nn.pool2d_params(op)
+        attrs: dict[str, Any] = {"kernel_shape": pool.kernel, "strides": pool.strides,
+                                 "pads": pool.pads, "ceil_mode": int(pool.ceil_mode)}
         if isinstance(op, nn.AvgPoolOp):
-            attrs["count_include_pad"] = nn.prop_int(op, "count_include_pad", 0)
+            attrs["count_include_pad"] = int(pool.count_include_pad)
             ex.node("AveragePool", ins, outs, **attrs)
         else:
             ex.node("MaxPool", ins, outs, **attrs)
