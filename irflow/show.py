@@ -66,9 +66,9 @@ def to_dot(module: ModuleOp) -> str:
         weights = [o for o in op.operands
                    if isinstance(o, OpResult) and isinstance(o.op, nn.ConstantOp)]
         label += [f"w {_shape(w.type)}" for w in weights]
-        act = op.properties.get("act")
+        act = nn.fused_act(op)
         if act is not None:
-            label.append(f"+ {act.data}")  # type: ignore[attr-defined]
+            label.append(f"+ {act}")
         loc = location_string(op.location)
         tooltip = f", tooltip={_quote(loc)}" if loc else ""
         lines.append(f"  {node} [label={_quote(chr(10).join(label))}{tooltip}];")

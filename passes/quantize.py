@@ -312,8 +312,8 @@ class _Quantizer:
         return s
 
     def contraction_ok(self, op: Operation) -> bool:
-        act = op.properties.get("act")
-        if act is not None and act.data not in intmath.INTEGER_ACTIVATIONS:  # type: ignore[attr-defined]
+        act = nn.fused_act(op)
+        if act is not None and act not in intmath.INTEGER_ACTIVATIONS:
             return False  # e.g. a fused sigmoid: stays float
         if not all(_is_f32(v) for v in (*op.operands, *op.results)):
             return False
@@ -360,8 +360,8 @@ class _Quantizer:
             pool = nn.pool2d_params(op)
             return not any(pool.pads) and not pool.ceil_mode
         if isinstance(op, nn.AddOp):
-            act = op.properties.get("act")
-            return act is None or act.data in intmath.INTEGER_ACTIVATIONS  # type: ignore[attr-defined]
+            act = nn.fused_act(op)
+            return act is None or act in intmath.INTEGER_ACTIVATIONS
         return True
 
     # ---- rewriting --------------------------------------------------------------------

@@ -293,10 +293,9 @@ def _gelu(op: nn.GeluOp) -> Kernel:
 
 def fused_activation(op: Operation) -> Unary | None:
     """The unary function named by the op's `act` property (None when absent)."""
-    act = op.properties.get("act")
-    if act is None:
+    name = nn.fused_act(op)
+    if name is None:
         return None
-    name = str(act.data)  # type: ignore[attr-defined]
     if name not in nn.FUSABLE_ACTIVATIONS:
         raise ExecutionError(
             f"{op.name} has act '{name}', expected one of {sorted(nn.FUSABLE_ACTIVATIONS)}", op

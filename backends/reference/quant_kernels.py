@@ -64,11 +64,6 @@ def _rank(value: SSAValue) -> int:
     return len(nn.shape_of(value))
 
 
-def _act(op: Operation) -> str | None:
-    act = op.properties.get("act")
-    return None if act is None else str(act.data)  # type: ignore[attr-defined]
-
-
 def _fail(op: Operation, message: str) -> ExecutionError:
     return ExecutionError(f"{op.name} {message}", op)
 
@@ -150,7 +145,7 @@ def _output_stage(op: Operation, s_acc: np.ndarray, channel_axis: int) -> Callab
     if qy is None:
         raise _fail(op, "with quantized operands expects a quantized result type")
     rank = _rank(op.results[0])
-    act = _act(op)
+    act = nn.fused_act(op)
     if act is not None and act not in intmath.INTEGER_ACTIVATIONS:
         raise _fail(op, f"cannot apply act '{act}' in integers "
                     f"(supported: {sorted(intmath.INTEGER_ACTIVATIONS)})")
@@ -279,7 +274,7 @@ def _qadd(op: nn.AddOp) -> Kernel:
     qa = _per_tensor(op, "lhs", quant_type(op.lhs))
     qb = _per_tensor(op, "rhs", quant_type(op.rhs))
     qy = _per_tensor(op, "result", quant_type(op.output))
-    act = _act(op)
+    act = nn.fused_act(op)
     if act is not None and act not in intmath.INTEGER_ACTIVATIONS:
         raise _fail(op, f"cannot apply act '{act}' in integers")
     params = intmath.AddParams.make(qa.scale, qb.scale, qy.scale)

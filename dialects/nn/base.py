@@ -11,7 +11,7 @@ from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, traits_def
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from irflow.dialects.nn.shapes import Shape, shape_of, value_element_type
+from irflow.dialects.nn.shapes import Shape, fused_act, shape_of, value_element_type
 from irflow.dialects.nn.shapes import format_shape as _fmt
 
 
@@ -66,8 +66,8 @@ def _verify_act(op: IRDLOperation) -> None:
     # Imported here: the activation ops are NNOps themselves (elementwise imports this module).
     from irflow.dialects.nn.elementwise import FUSABLE_ACTIVATIONS
 
-    act = op.properties.get("act")
-    if act is not None and act.data not in FUSABLE_ACTIVATIONS:  # type: ignore[attr-defined]
+    act = fused_act(op)
+    if act is not None and act not in FUSABLE_ACTIVATIONS:
         raise VerifyException(
-            f"{op.name} expects act in {sorted(FUSABLE_ACTIVATIONS)}, got '{act.data}'"  # type: ignore[attr-defined]
+            f"{op.name} expects act in {sorted(FUSABLE_ACTIVATIONS)}, got '{act}'"
         )

@@ -57,6 +57,12 @@ def prop_str(op: Operation | Props, name: str, default: str) -> str:
     return default if attr is None else attr.data  # type: ignore[attr-defined]
 
 
+def fused_act(op: Operation | Props) -> str | None:
+    """The activation named by an op's `act` property (`"relu"`, ...); None when absent."""
+    attr = _props(op).get("act")
+    return None if attr is None else str(attr.data)  # type: ignore[attr-defined]
+
+
 def format_shape(shape: Sequence[int]) -> str:
     """`1x3x224x224` (MLIR's dimension list), `scalar` for rank 0 — the one spelling of a
     shape in irflow's messages."""

@@ -173,13 +173,12 @@ def _gelu(ex: _Exporter, op: nn.GeluOp, x: str, y: str) -> None:
 
 def _export_op(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) -> None:
     """Emit the nodes for `op`; a fused `act` gets its own node after the main one."""
-    act = op.properties.get("act")
+    kind = nn.fused_act(op)
     main_out = outs
-    if act is not None:
+    if kind is not None:
         main_out = [ex.temp("pre_act")]
     _export_main(ex, op, ins, main_out)
-    if act is not None:
-        kind = act.data  # type: ignore[attr-defined]
+    if kind is not None:
         if kind not in ACTIVATIONS:
             raise ex.error(f"cannot export fused activation '{kind}'")
         saved, ex.op_name = ex.op_name, ex.op_name + "/act"
