@@ -33,6 +33,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from irflow.diagnostics import IrflowError, did_you_mean
 from irflow.dialects import nn
 from irflow.graph import input_names, main_func
+from irflow.weights import read_npz
 
 DEFAULT_PIPELINE = "default"
 
@@ -87,11 +88,7 @@ def load_inputs(module: ModuleOp, path: str | None, seed: int) -> dict[str, np.n
             shape = tuple(ty.get_shape())
             arrays[name] = rng.standard_normal(shape).astype(np.float32)
         return arrays
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
-        raise IrflowError(f"{path}: cannot read inputs: {e}") from None
+    arrays = read_npz(path, "inputs")
     missing = [n for n in names if n not in arrays]
     extra = [k for k in arrays if k not in names]
     if missing or extra:

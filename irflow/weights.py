@@ -91,11 +91,7 @@ class WeightStore(MutableMapping[str, np.ndarray]):
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WeightStore:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return cls({k: data[k] for k in data.files})
-        except (OSError, ValueError) as e:
-            raise IrflowError(f"{path}: cannot read weights: {e}") from None
+        return cls(read_npz(path, "weights"))
 
     def prune_unused(self, module: ModuleOp) -> None:
         """Drop arrays no op in `module` refers to."""
@@ -116,6 +112,17 @@ def referenced_weights(module: ModuleOp) -> set[str]:
         for attr in (*op.properties.values(), *op.attributes.values())
         if isinstance(attr, nn.WeightAttr)
     }
+
+
+def read_npz(path: str | os.PathLike[str], what: str,
+             error: type[IrflowError] = IrflowError) -> dict[str, np.ndarray]:
+    """All arrays of an `.npz` (weights, inputs, calibration data), loaded eagerly; an
+    unreadable file is an `error` saying which file and what it was meant to hold."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, ValueError) as e:
+        raise error(f"{path}: cannot read {what}: {e}") from None
 
 
 _STORES: weakref.WeakKeyDictionary[ModuleOp, WeightStore] = weakref.WeakKeyDictionary()

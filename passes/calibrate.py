@@ -75,7 +75,7 @@ from xdsl.passes import ModulePass
 
 from irflow.diagnostics import IrflowError, PassError
 from irflow.graph import input_names, main_func
-from irflow.weights import numpy_dtype
+from irflow.weights import numpy_dtype, read_npz
 
 RANGE_ATTR = "quant.range"
 METHODS = ("minmax", "percentile", "mse", "entropy")
@@ -512,11 +512,7 @@ def calibration_from_npz(module: ModuleOp, path: str | Path, batch_size: int | N
     f = main_func(module)
     names = input_names(f)
     shapes = [tuple(a.type.get_shape()) for a in f.body.blocks[0].args]  # type: ignore[attr-defined]
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
-        raise PassError(f"{path}: cannot read calibration data: {e}") from None
+    arrays = read_npz(path, "calibration data", PassError)
     extra = [k for k in arrays if k not in names]
     if extra:
         raise PassError(f"{path}: array '{extra[0]}' is not an input of @main "
