@@ -26,7 +26,7 @@ from filecheck import filecheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.passes import ModulePass
 
 from irflow import registry
@@ -471,6 +471,39 @@ def test_modified_flags():
         ("cse", False), ("fold-batchnorm", True), ("fold-batchnorm", False),
         ("fuse-activation", True), ("dce", False)]
     assert result.modified
+
+
+@dataclass(frozen=True)
+class _MarkConvs(ModulePass):
+    """Sets an attribute on every conv in place (same op objects, new attribute values)."""
+
+    name = "test-mark-convs"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for o in op.walk():
+            if isinstance(o, nn.Conv2dOp):
+                o.attributes["test.mark"] = StringAttr("seen")
+
+
+@dataclass(frozen=True)
+class _ScaleWeights(ModulePass):
+    """Changes only weight arrays (the IR text stays the same)."""
+
+    name = "test-scale-weights"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        store = weights_of(op)
+        for key in list(store):
+            store[key] = store[key] * 2
+
+
+def test_modified_sees_in_place_and_weight_only_changes():
+    from irflow.pipeline import PassManager
+
+    result = PassManager([_MarkConvs(), _MarkConvs(), _ScaleWeights()]).run(block_net())
+    # an attribute set in place is a change; setting an equal value again is not;
+    # arrays replaced in the weight store are a change though the text is the same
+    assert [p.modified for p in result.passes] == [True, False, True]
 
 
 def test_print_ir_after_all():
