@@ -68,7 +68,7 @@ def lower(module: ModuleOp, machine: Machine) -> ModuleOp:
         # keeps its tiles (ops it left untiled get the default rule when lowered)
         passes = (TilePass(cache_bytes=cache, line_bytes=line, **sparse), *passes)
     ctx = make_context()
-    for p in passes:  # applied directly: the pass manager's per-pass IR dumps cost ~0.1 s each
+    for p in passes:  # applied directly and verified once below (no per-pass verification)
         p.apply(ctx, lowered)
     verify_module(lowered, "lower-to-accel: ")
     return lowered
