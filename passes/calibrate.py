@@ -133,6 +133,9 @@ class StreamingHistogram:
             span = new_hi - new_lo
             if span > 0:  # start below the answer; the loop below finds the smallest fit
                 exp = max(_MIN_WIDTH_EXP, math.floor(math.log2(span / self.bins)) - 1)
+        # bin indices are int64: |x| / width < 2^62 (only binds when the data is constant,
+        # e.g. a one-element first batch, whose span sets no width)
+        exp = max(exp, math.frexp(max(abs(new_lo), abs(new_hi)))[1] - 62)
         while not self._fits(new_lo, new_hi, exp):
             exp += 1
         w = math.ldexp(1.0, exp)
