@@ -9,10 +9,11 @@ dilation, kernel, bias or not, a fusable or a non-fusable activation after it, s
 batchnorm in between), standalone batchnorm and activations, residual adds (with a
 preceding same-shape tensor, else a shape-preserving conv branch), max/avg pooling,
 channel concat of two branches, a per-channel affine map (broadcasting mul and add/sub
-with [C, 1, 1] constants) — then one head: nothing (4-D output), global average
-pool, or flatten -> linear, optionally followed by a small matmul with a constant rhs
-and sometimes a second model output. Channel counts favour multiples of 4 so that 2:4
-pruning has something to prune; sizes stay tiny (each case runs in milliseconds).
+with [C, 1, 1] constants) — then one head: nothing (4-D output), global average pool, or
+flatten -> linear, optionally followed by a small matmul whose rhs is a constant or a
+second graph input `v`, and sometimes a second model output. Channel counts favour
+multiples of 4 so that 2:4 pruning has something to prune; sizes stay tiny (each case
+runs in milliseconds).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ class _Gen:
         self.g = GraphBuilder()
         self.summary: list[str] = []
         self.n = 0
+        self.inputs: dict[str, tuple[int, ...]] = {}  # graph inputs: name -> shape
+
+    def input(self, name: str, shape: tuple[int, ...]) -> SSAValue:
+        self.inputs[name] = shape
+        return self.g.input(name, shape)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -205,7 +211,12 @@ class _Gen:
         if self.chance(0.5):
             m = self.pick((4, 5, 8))
             self.log(f"matmul {n}->{m}")
-            z = self.g.add(nn.MatmulOp.make([y, self.weight("mm.rhs", (n, m))], {})).results[0]
+            if self.chance(0.6):
+                rhs = self.weight("mm.rhs", (n, m))
+            else:  # activation x activation: a second graph input
+                rhs = self.input("v", (n, m))
+                self.log("input v")
+            z = self.g.add(nn.MatmulOp.make([y, rhs], {})).results[0]
             outs = [z, y] if self.chance(0.4) else [z]
         return outs
 
@@ -217,7 +228,7 @@ def random_graph(seed: int) -> Case:
     shape = (int(gen.pick((1, 1, 2))), int(gen.pick(CHANNELS)),
              int(rng.integers(4, 11)), int(rng.integers(4, 11)))
     gen.log(f"input {list(shape)}")
-    x = gen.g.input("x", shape)
+    x = gen.input("x", shape)
     values = [x]
     for _ in range(int(rng.integers(1, 5))):
         kind = gen.pick(("conv", "conv", "conv", "bn", "act", "residual", "pool", "concat",
@@ -242,7 +253,7 @@ def random_graph(seed: int) -> Case:
     module = gen.g.finish(outputs)
 
     def sample() -> dict[str, np.ndarray]:
-        return {"x": rng.standard_normal(shape).astype(np.float32)}
+        return {k: rng.standard_normal(s).astype(np.float32) for k, s in gen.inputs.items()}
 
     calib = [sample(), sample()]
     return Case(seed, module, sample(), calib, gen.summary)
