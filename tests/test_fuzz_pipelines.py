@@ -49,6 +49,7 @@ from xdsl.dialects.builtin import AnyFloat, ModuleOp, StringAttr, TensorType
 
 from irflow.backends import sim
 from irflow.backends.reference import run
+from irflow.backends.sim import executor
 from irflow.backends.sim.machine import load_machine
 from irflow.dialects import nn
 from irflow.graph import GraphBuilder
@@ -204,6 +205,24 @@ def test_calibrating_a_constant_activation_of_magnitude_8_or_more():
     assert (h.min, h.count) == (float(np.float32(-1e30)), 3)
     assert h.max == pytest.approx(77.96)
     assert int(h.counts.sum()) == 3
+
+
+def test_the_harness_catches_a_shifted_tile_slice(monkeypatch: pytest.MonkeyPatch):
+    """A test-only simulator bug (operand slices not at the origin read one element
+    early, as in test_sim_numerics) fails check_case on a generated graph (four convs,
+    concat, residual adds, linear), float and int8 (bit-exact: no float sum left)."""
+    case = random_graph(10)
+    assert not float_reductions(_compiled(case, "int8"))
+    check_case(case, "int8", ("default+odd-tiles",))
+    real = executor._index
+
+    def shifted(ranges):
+        return real([(a - 1, b - 1, c) if a > 0 and c == 1 else (a, b, c) for a, b, c in ranges])
+
+    monkeypatch.setattr(executor, "_index", shifted)
+    for pipeline in ("default", "int8"):
+        with pytest.raises(AssertionError):
+            check_case(case, pipeline, ("default+odd-tiles",))
 
 
 def test_generator_is_deterministic_and_covers_every_layer_kind():
