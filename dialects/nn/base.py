@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from xdsl.dialects.builtin import TensorType
+from xdsl.dialects.builtin import StringAttr, TensorType
 from xdsl.ir import Attribute, SSAValue
-from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, traits_def
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    operand_def,
+    opt_prop_def,
+    result_def,
+    traits_def,
+)
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
@@ -71,3 +78,14 @@ def _verify_act(op: IRDLOperation) -> None:
         raise VerifyException(
             f"{op.name} expects act in {sorted(FUSABLE_ACTIVATIONS)}, got '{act}'"
         )
+
+
+class TwoOperandOp(NNOp):
+    """Shared shape of `lhs, rhs -> output` ops with an optional fused `act` (the elementwise
+    binaries and matmul); each subclass supplies its own `infer_shapes`."""
+
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    output = result_def(TensorType)
+    act = opt_prop_def(StringAttr)
+    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"

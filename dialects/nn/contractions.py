@@ -18,7 +18,7 @@ from xdsl.irdl import (
 from xdsl.utils.exceptions import VerifyException
 
 from irflow.dialects.nn.attributes import IntArray, i64_attr, int_array
-from irflow.dialects.nn.base import NNOp
+from irflow.dialects.nn.base import NNOp, TwoOperandOp
 from irflow.dialects.nn.shapes import (
     Props,
     Shape,
@@ -140,18 +140,13 @@ class Conv2dOp(NNOp):
 
 
 @irdl_op_definition
-class MatmulOp(NNOp):
+class MatmulOp(TwoOperandOp):
     """Matrix product with ONNX MatMul semantics (batched, broadcasting batch dims).
 
         %c = nn.matmul %a, %b : (tensor<4x8x16xf32>, tensor<16x32xf32>) -> tensor<4x8x32xf32>
     """
 
     name = "nn.matmul"
-    lhs = operand_def(TensorType)
-    rhs = operand_def(TensorType)
-    output = result_def(TensorType)
-    act = opt_prop_def(StringAttr)
-    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:

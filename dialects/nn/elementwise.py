@@ -21,7 +21,7 @@ from xdsl.irdl import (
 from xdsl.utils.exceptions import VerifyException
 
 from irflow.dialects.nn.attributes import F64, f64
-from irflow.dialects.nn.base import NNOp
+from irflow.dialects.nn.base import NNOp, TwoOperandOp
 from irflow.dialects.nn.shapes import Shape, broadcast_shapes, shape_of, value_element_type
 
 
@@ -161,14 +161,8 @@ ACTIVATION_NAMES: dict[type[UnaryOp], str] = {cls: n for n, cls in FUSABLE_ACTIV
 
 
 
-class BinaryOp(NNOp):
+class BinaryOp(TwoOperandOp):
     """z = x ∘ y with numpy/ONNX broadcasting."""
-
-    lhs = operand_def(TensorType)
-    rhs = operand_def(TensorType)
-    output = result_def(TensorType)
-    act = opt_prop_def(StringAttr)
-    assembly_format = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)"
 
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
