@@ -121,13 +121,23 @@ def test_a_matmul_that_fits_the_cache_misses_exactly_its_compulsory_lines():
     assert trace.n_steps == 12
     distinct = np.unique(trace.line).size
     compulsory = sum(-(-b // 64) for b in (24 * 40 * 4, 40 * 32 * 4, 24 * 32 * 4))
-    assert distinct == compulsory  # every line of A, B and C, nothing else (all 64-aligned)
+    psum_lines = 24 * 32 * 4 // 64  # fp32 partial sums, 32 bits each, in the psum area
+    # every line of A, B and C, and of the partial sums; nothing else (all 64-aligned)
+    assert distinct == compulsory + psum_lines
     outcome = LRUCache(CacheGeometry(256 * 1024, 64, 8)).access(trace.line, trace.write)
-    assert int((~outcome.hit).sum()) == compulsory
-    # Partial sums over k: each C tile is stored, reloaded once and stored again.
-    out = trace.role == Role.OUTPUT
-    assert int((out & ~trace.write).sum()) == 24 * 32 * 4 // 64
+    assert int((~outcome.hit).sum()) == compulsory + psum_lines
+    # Partial sums over k: each C tile's first k step spills partial sums, the second
+    # reads them back and stores the finished C tile, which is never read.
+    out, psum = trace.role == Role.OUTPUT, trace.role == Role.PSUM
+    assert int((out & ~trace.write).sum()) == 0 and int((out & trace.write).sum()) == psum_lines
+    assert int((psum & trace.write).sum()) == int((psum & ~trace.write).sum()) == psum_lines
+    assert np.all(trace.line[psum] * 64 >= low_end(low))  # after the program's last tensor
     assert np.all(np.diff(trace.step) >= 0)  # program order
+
+
+def low_end(module: ModuleOp) -> int:
+    return max(op.addr.value.data + accel.stored_nbytes(op) for op in module.walk()
+               if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp))
 
 
 @pytest.mark.parametrize("order, weight_loads, input_loads", [

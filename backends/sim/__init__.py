@@ -16,7 +16,7 @@ compiled first with `tile,plan-memory,lower-to-accel` for the machine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -82,7 +82,10 @@ def simulate(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
         machine = load_machine(machine)
     if not is_lowered(module):
         module = lower(module, machine)
-    run: Execution = execute(module, inputs, line_bytes=machine.cache.line_bytes)
+    psum_bits = {f.name: getattr(machine.pe_array.psum_bits, f.name)
+                 for f in fields(machine.pe_array.psum_bits)}
+    run: Execution = execute(module, inputs, line_bytes=machine.cache.line_bytes,
+                             psum_bits=psum_bits)
     cache = LRUCache(machine.cache.geometry)
     stats = []
     for trace in run.traces:
