@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr
 from xdsl.utils.exceptions import VerifyException
 
 from irflow import zoo
@@ -20,7 +20,7 @@ from irflow.backends import sim
 from irflow.backends.sim.cache import CacheGeometry, LRUCache
 from irflow.backends.sim.executor import slice_lines
 from irflow.backends.sim.machine import load_machine
-from irflow.backends.sim.trace import Role
+from irflow.backends.sim.trace import LayerTrace, Role
 from irflow.diagnostics import VerifyError
 from irflow.dialects import accel, nn
 from irflow.graph import GraphBuilder
@@ -133,6 +133,25 @@ def test_a_matmul_that_fits_the_cache_misses_exactly_its_compulsory_lines():
     assert int((psum & trace.write).sum()) == int((psum & ~trace.write).sum()) == psum_lines
     assert np.all(trace.line[psum] * 64 >= low_end(low))  # after the program's last tensor
     assert np.all(np.diff(trace.step) >= 0)  # program order
+
+
+def test_pe_write_back_runs_on_the_vector_unit_only_when_there_is_something_to_apply():
+    # the same matmul, k outermost (2 reduction steps per output tile): a plain matmul
+    # writes back its accumulators as they are; with a fused relu, each finished output
+    # element costs one vector op, on the step that finishes it
+    def traced(act: str | None) -> LayerTrace:
+        module, inputs = _matmul(24, 40, 32)
+        low = sim.lower(module, load_machine(None))
+        layer = next(op for op in low.walk() if isinstance(op, accel.LayerOp))
+        if act:
+            layer.params = DictionaryAttr({**layer.params.data, "act": StringAttr(act)})
+        layer.properties["tiles"] = accel.NestAttr(["k", "b", "m", "n"], [40, 1, 24, 32],
+                                                   [20, 1, 8, 16])
+        return sim.simulate(low, inputs).traces[0]
+
+    assert not traced(None).step_vector_ops.any()
+    ops = traced("relu").step_vector_ops
+    assert list(ops) == [0] * 6 + [8 * 16] * 6 and ops.sum() == 24 * 32
 
 
 def low_end(module: ModuleOp) -> int:
