@@ -10,6 +10,7 @@ kernels with `@register_kernel(OpClass)`.
 """
 
 from irflow.backends.reference import quant_kernels  # noqa: F401  (registers quantized kernels)
+from irflow.backends.reference import grad_kernels  # noqa: F401  (registers backward kernels)
 from irflow.backends.reference.executor import Program, Step, ValueSpec, compile_function, run
 from irflow.backends.reference.kernels import (
     KERNELS,

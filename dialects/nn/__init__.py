@@ -69,6 +69,8 @@ from irflow.dialects.nn.elementwise import (
     TanhOp,
     UnaryOp,
 )
+from irflow.dialects.nn.gradients import GRADIENT_OPS
+from irflow.dialects.nn.losses import LOSS_OPS
 from irflow.dialects.nn.movement import (
     ConcatOp,
     FlattenOp,
@@ -114,6 +116,7 @@ NN = Dialect(
         BatchNormOp, LayerNormOp, SoftmaxOp, ReduceMeanOp,
         MaxPoolOp, AvgPoolOp, GlobalAvgPoolOp,
         ReshapeOp, FlattenOp, TransposeOp, ConcatOp, SliceOp, SplitOp, GatherOp,
+        *GRADIENT_OPS, *LOSS_OPS,  # training: nn/gradients.py, nn/losses.py
     ],
     [WeightAttr, SparsityAttr],
 )
