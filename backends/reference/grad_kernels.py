@@ -172,7 +172,8 @@ def activation_derivative(fn: str, x: np.ndarray, props: dict[str, float | str |
         t = x * x.dtype.type(alpha) + x.dtype.type(beta)
         return np.where((t > 0) & (t < 1), x.dtype.type(alpha), zero)
     if fn == "hardswish":  # x · clip(x/6 + 1/2, 0, 1)
-        return np.where(x <= -3, zero, np.where(x >= 3, one, x / x.dtype.type(3) + x.dtype.type(0.5)))
+        slope = x / x.dtype.type(3) + x.dtype.type(0.5)
+        return np.where(x <= -3, zero, np.where(x >= 3, one, slope))
     if fn == "erf":
         return x.dtype.type(2 / math.sqrt(math.pi)) * np.exp(-x * x)
     if fn == "sqrt":

@@ -88,11 +88,12 @@ def trainable_weights(module: ModuleOp) -> list[str]:
     return names
 
 
-def grad(module: ModuleOp, loss: Loss = CrossEntropy(),
+def grad(module: ModuleOp, loss: Loss | None = None,
          trainable: Iterable[str] | None = None) -> ModuleOp:
     """A new module holding `@train_step` (see the module docstring), sharing `module`'s
     weight store for the constants that are not trainable. `signature(result)` says how
     to call it."""
+    loss = loss if loss is not None else CrossEntropy()
     fn = main_func(module)
     store = weights_of(module)
     params = list(trainable) if trainable is not None else trainable_weights(module)

@@ -48,13 +48,13 @@ class GradCheck:
         return max(self.rel_errors, default=0.0)
 
 
-def gradcheck(module: ModuleOp, loss: Loss = CrossEntropy(),
+def gradcheck(module: ModuleOp, loss: Loss | None = None,
               inputs: Mapping[str, np.ndarray] | None = None,
               targets: Mapping[str, np.ndarray] | None = None, *, directions: int = 3,
               eps: float = 1e-6, seed: int = 0) -> GradCheck:
     """Check `grad(module, loss)` along `directions` random unit directions (module in
     float64 for a meaningful check: float32 finite differences are noise at eps ~1e-3)."""
-    step = grad(module, loss)
+    step = grad(module, loss if loss is not None else CrossEntropy())
     sig = signature(step)
     prog = compile_function(step, STEP_FUNC)
     store = weights_of(module)
