@@ -54,7 +54,7 @@ class ShapedGradOp(NNOp):
     result back to the upstream gradient's shape."""
 
     @classmethod
-    def build(cls, operands: Sequence[SSAValue], like: Sequence[SSAValue | TensorType],
+    def shaped(cls, operands: Sequence[SSAValue], like: Sequence[SSAValue | TensorType],
               props: Mapping[str, Attribute | None] | None = None) -> ShapedGradOp:
         """The op on `operands`, its results typed like `like` (values or types)."""
         types = [v.type if isinstance(v, SSAValue) else v for v in like]

@@ -54,7 +54,7 @@ class Emitter:
     def grad_op(self, cls: type[g.ShapedGradOp], operands: Sequence[SSAValue],
                 like: Sequence[SSAValue | TensorType],
                 props: Mapping[str, Attribute | None] | None = None) -> Operation:
-        return self.emit(cls.build(operands, like, props))
+        return self.emit(cls.shaped(operands, like, props))
 
     def constant(self, array: np.ndarray | float, like: SSAValue) -> SSAValue:
         elem = nn.value_element_type(like)
