@@ -1,8 +1,9 @@
 """Kernels of the backward ops (`nn/gradients.py`) and the losses (`nn/losses.py`).
 
-Vectorized like the forward kernels they mirror: the convolution gradients are one
-batched matmul each plus, for the input gradient, a scatter-add of the columns over the
-KH·KW kernel taps (col2im); pooling gradients loop over the taps, never over elements.
+Vectorized like the forward kernels they mirror: the convolution gradients are one batched
+matmul per kernel tap (KH·KW of them, each over the whole batch), the input gradient
+adding each tap's product into the strided positions it read (col2im); pooling gradients
+loop over the taps too, never over elements.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from irflow.backends.reference.kernels import (
     _pad_nchw,
     _pool_planner,
     _taps,
-    _windows,
     erf,
     register_kernel,
     sigmoid,
@@ -31,41 +31,47 @@ from irflow.dialects.nn import losses as lo
 # Convolution
 
 
+def _grad_by_group(dy: np.ndarray, groups: int) -> np.ndarray:
+    """dy [N, F, OH, OW] as [G, F/G, N·OH·OW] (one copy), the contraction axis last."""
+    n, f, oh, ow = dy.shape
+    d = dy.reshape(n, groups, f // groups, oh * ow).transpose(1, 2, 0, 3)
+    return np.ascontiguousarray(d).reshape(groups, f // groups, n * oh * ow)
+
+
 def conv2d_weight_grad(x: np.ndarray, dy: np.ndarray, w_shape: Sequence[int],
                        strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int],
                        groups: int) -> np.ndarray:
     """dw[f, c, i, j] = Σ_{n, oh, ow} dy[n, f, oh, ow] · xpad[n, c, oh·s + i·d, ow·s + j·d]:
-    the im2col columns of x times dy, one matmul per group with the batch folded into K."""
+    per kernel tap (i, j) one batched matmul of dy [G, F/G, N·OH·OW] with the strided
+    input view the tap read, as [G, N·OH·OW, C/G]."""
     n = x.shape[0]
     f, cg, kh, kw = w_shape
     oh, ow = dy.shape[2], dy.shape[3]
-    fg = f // groups
-    win = _windows(_pad_nchw(x, pads), (kh, kw), strides, dilations, (oh, ow))
-    win = win.reshape(n, groups, cg, oh, ow, kh, kw)
-    cols = np.ascontiguousarray(win.transpose(1, 0, 3, 4, 2, 5, 6))  # G, N, OH, OW, Cg, KH, KW
-    cols = cols.reshape(groups, n * oh * ow, cg * kh * kw)
-    d = np.ascontiguousarray(dy.reshape(n, groups, fg, oh * ow).transpose(1, 2, 0, 3))
-    dw = np.matmul(d.reshape(groups, fg, n * oh * ow), cols)
-    return dw.reshape(f, cg, kh, kw)
+    d = _grad_by_group(dy, groups)
+    dw = np.empty((f, cg, kh, kw), dtype=dy.dtype)
+    for k, tap in enumerate(_taps(_pad_nchw(x, pads), (kh, kw), strides, dilations, (oh, ow))):
+        t = np.ascontiguousarray(tap.reshape(n, groups, cg, oh, ow).transpose(1, 2, 0, 3, 4))
+        dw[:, :, k // kw, k % kw] = np.matmul(
+            d, t.reshape(groups, cg, n * oh * ow).transpose(0, 2, 1)).reshape(f, cg)
+    return dw
 
 
 def conv2d_input_grad(dy: np.ndarray, w: np.ndarray, x_shape: Sequence[int],
                       strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int],
                       groups: int) -> np.ndarray:
-    """dx = col2im(wᵀ · dy): the columns for every tap, added into the padded input at the
-    strided positions that tap read, then the padding cut off."""
+    """dx = the transposed convolution: per kernel tap (i, j), w[:, :, i, j]ᵀ · dy (one
+    batched matmul over the groups) added into the padded input at the strided positions
+    that tap read (col2im), then the padding cut off."""
     n, c, h, wd = x_shape
     f, cg, kh, kw = w.shape
     oh, ow = dy.shape[2], dy.shape[3]
-    fg = f // groups
     top, left, bottom, right = pads
-    wt = np.ascontiguousarray(w.reshape(groups, fg, cg * kh * kw).transpose(0, 2, 1))
-    cols = np.matmul(wt, dy.reshape(n, groups, fg, oh * ow))  # N, G, Cg·KH·KW, OH·OW
-    cols = cols.reshape(n, c, kh, kw, oh, ow)
-    dxp = np.zeros((n, c, h + top + bottom, wd + left + right), dtype=dy.dtype)
+    d = _grad_by_group(dy, groups)
+    wt = np.ascontiguousarray(w.reshape(groups, f // groups, cg, kh * kw).transpose(3, 0, 2, 1))
+    dxp = np.zeros((c, n, h + top + bottom, wd + left + right), dtype=dy.dtype)  # C first
     for k, tap in enumerate(_taps(dxp, (kh, kw), strides, dilations, (oh, ow))):
-        tap += cols[:, :, k // kw, k % kw]
-    return dxp[:, :, top:top + h, left:left + wd]
+        tap += np.matmul(wt[k], d).reshape(c, n, oh, ow)
+    return dxp[:, :, top:top + h, left:left + wd].transpose(1, 0, 2, 3)
 
 
 @register_kernel(g.Conv2dInputGradOp)

@@ -80,7 +80,7 @@ class EpochStats:
     train_acc: float    # accuracy on the training batches (weights as they were then)
     test_acc: float
     lr: float
-    seconds: float
+    seconds: float      # the training batches (not the test evaluation)
 
 
 def model_io(module: ModuleOp) -> tuple[str, tuple[int, ...], int]:
@@ -167,10 +167,10 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{total_loss / (b + 1):.4f}")
             self.epoch += 1
+            seconds = time.perf_counter() - start
             test_acc = self.evaluate(data.x_test, data.y_test)
             stats = EpochStats(self.epoch, total_loss / n_batches,
-                               correct / (n_batches * c.batch), test_acc, lr,
-                               time.perf_counter() - start)
+                               correct / (n_batches * c.batch), test_acc, lr, seconds)
             if bar is not None:
                 bar.set_postfix(loss=f"{stats.loss:.4f}", acc=f"{stats.train_acc:.4f}",
                                 test=f"{test_acc:.4f}")
