@@ -24,6 +24,7 @@ from irflow.backends.reference.kernels import (
     softmax,
 )
 from irflow.dialects import nn
+from irflow.dialects.nn import fake_quant as fq
 from irflow.dialects.nn import gradients as g
 from irflow.dialects.nn import losses as lo
 
@@ -413,3 +414,61 @@ def _mse_grad(op: lo.MseGradOp) -> Kernel:
         return d
 
     return mse_grad
+
+
+# --------------------------------------------------------------------------------------
+# Fake quantization (quantization-aware training)
+
+
+def _fake_quant_params(op: fq.FakeQuantOp | fq.FakeQuantGradOp
+                       ) -> tuple[str, int, int | None, float, int, bool]:
+    return (nn.prop_str(op, "mode", ""), nn.prop_int(op, "bits", 8),
+            None if op.properties.get("axis") is None else nn.prop_int(op, "axis", 0),
+            nn.prop_float(op, "scale", 1.0), nn.prop_int(op, "zero_point", 0),
+            bool(nn.prop_int(op, "signed", 1)))
+
+
+def _quant_grid(x: np.ndarray, mode: str, bits: int, axis: int | None, scale: float,
+                zero_point: int, signed: bool) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    """(q before clamping, per-element scale, zero point, qmin, qmax) of `x`, in float32."""
+    from irflow.intmath import storage_range
+    from irflow.passes.quantize import weight_scales
+
+    if mode == "weight":
+        qmax = (1 << (bits - 1)) - 1
+        ax = None if axis is None else axis % x.ndim
+        s = np.asarray(weight_scales(x, bits, ax, "minmax"), np.float32)
+        if ax is not None:
+            s = s.reshape([-1 if i == ax else 1 for i in range(x.ndim)])
+        else:
+            s = s.reshape(())
+        return np.rint(x.astype(np.float32) / s), s, 0, -qmax, qmax
+    qmin, qmax = storage_range(bits, signed)
+    s = np.asarray(scale, np.float32)
+    q = np.rint(x.astype(np.float32) / s)
+    q += np.float32(zero_point)
+    return q, s, zero_point, qmin, qmax
+
+
+@register_kernel(fq.FakeQuantOp)
+def _fake_quant(op: fq.FakeQuantOp) -> Kernel:
+    params = _fake_quant_params(op)
+
+    def fake_quant(x: np.ndarray) -> np.ndarray:
+        q, s, z, qmin, qmax = _quant_grid(x, *params)
+        np.clip(q, qmin, qmax, out=q)
+        q -= np.float32(z)
+        return (q * s).astype(x.dtype)
+
+    return fake_quant
+
+
+@register_kernel(fq.FakeQuantGradOp)
+def _fake_quant_grad(op: fq.FakeQuantGradOp) -> Kernel:
+    params = _fake_quant_params(op)
+
+    def fake_quant_grad(x: np.ndarray, dy: np.ndarray) -> np.ndarray:
+        q, _, _, qmin, qmax = _quant_grid(x, *params)
+        return dy * ((q >= qmin) & (q <= qmax)).astype(dy.dtype)
+
+    return fake_quant_grad

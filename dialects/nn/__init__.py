@@ -69,6 +69,7 @@ from irflow.dialects.nn.elementwise import (
     TanhOp,
     UnaryOp,
 )
+from irflow.dialects.nn.fake_quant import FAKE_QUANT_OPS
 from irflow.dialects.nn.gradients import GRADIENT_OPS
 from irflow.dialects.nn.losses import LOSS_OPS
 from irflow.dialects.nn.movement import (
@@ -116,7 +117,7 @@ NN = Dialect(
         BatchNormOp, LayerNormOp, SoftmaxOp, ReduceMeanOp,
         MaxPoolOp, AvgPoolOp, GlobalAvgPoolOp,
         ReshapeOp, FlattenOp, TransposeOp, ConcatOp, SliceOp, SplitOp, GatherOp,
-        *GRADIENT_OPS, *LOSS_OPS,  # training: nn/gradients.py, nn/losses.py
+        *GRADIENT_OPS, *LOSS_OPS, *FAKE_QUANT_OPS,  # training: gradients, losses, fake_quant
     ],
     [WeightAttr, SparsityAttr],
 )

@@ -22,6 +22,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
+from irflow.dialects.nn import fake_quant as fq
 from irflow.dialects.nn import gradients as g
 from irflow.dialects.nn import losses as lo
 from irflow.weights import dense_attr, numpy_dtype
@@ -402,3 +403,16 @@ def _mse(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]
         raise _not_differentiable(op, "its target")
     p, t = op.operands
     return [e.make(lo.MseGradOp, [p, t, dys[0]]), None]  # type: ignore[list-item]
+
+
+# --------------------------------------------------------------------------------------
+# Fake quantization: the straight-through estimator
+
+
+@vjp(fq.FakeQuantOp)
+def _fake_quant(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]
+                ) -> Grads:
+    if nn.prop_str(op, "mode", "") == "weight":  # max|w| scales: nothing is ever clamped
+        return [dys[0]]
+    return [e.make(fq.FakeQuantGradOp, [op.operands[0], dys[0]],  # type: ignore[list-item]
+                   dict(op.properties))]
