@@ -45,8 +45,8 @@ def test_weight_fake_quant_equals_the_quantize_pass_weights() -> None:
     const = next(op for op in q.walk() if isinstance(op, nn.ConstantOp)
                  and isinstance(op.value, nn.WeightAttr) and op.value.key.startswith("conv.w"))
     qt = quant.quant_type(const.output)
-    stored = dequantize(constant_value(const, weights_of(q)), qt.scale_values().reshape(-1, 1, 1, 1),
-                        0)
+    scales = qt.scale_values().reshape(-1, 1, 1, 1)
+    stored = dequantize(constant_value(const, weights_of(q)), scales, 0)
     g = GraphBuilder()
     fq = FakeQuantOp.make([g.weight("w", w)], {"mode": StringAttr("weight"),
                                                "bits": nn.i64_attr(4), "axis": nn.i64_attr(0)})
