@@ -32,6 +32,12 @@ def _quant() -> Dialect:
     return QUANT
 
 
+def _irq() -> Dialect:
+    from irflow.dialects.quant import IRQ
+
+    return IRQ
+
+
 def _accel() -> Dialect:
     from irflow.dialects.accel import ACCEL
 
@@ -39,7 +45,7 @@ def _accel() -> Dialect:
 
 
 UNIVERSE = Universe(
-    all_dialects={"nn": _nn, "quant": _quant, "accel": _accel},
+    all_dialects={"nn": _nn, "quant": _quant, "irq": _irq, "accel": _accel},
     all_passes={
         name: functools.partial(get_pass, name) for name in PASSES if name not in XDSL_PASSES
     },
