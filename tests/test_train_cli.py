@@ -94,19 +94,17 @@ def test_nan_loss_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path
 def test_digits_cnn_trains_to_target_on_digits(capsys: pytest.CaptureFixture[str],
                                                tmp_path: Path) -> None:
     """The issue's target: >= 97.5 % test accuracy on scikit-learn's digits, trained from
-    the zoo model's seeded initialization (the split of ../shared/data/digits/README.md)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    the zoo model's seeded initialization (the split of tests/datasets.py)."""
+    from datasets import split
 
-    d = load_digits()
-    x, y = (d.data / 16).astype(np.float32), d.target.astype(np.int64)
-    tr, te = train_test_split(np.arange(len(y)), test_size=360, random_state=0)
-    np.savez(tmp_path / "digits.npz", X_train=x[tr], y_train=y[tr], X_test=x[te], y_test=y[te])
+    d = split()
+    np.savez(tmp_path / "digits.npz", **{k: d[k] for k in ("X_train", "y_train", "X_test",
+                                                           "y_test")})
     code, err = train(capsys, "digits_cnn", "--data", str(tmp_path / "digits.npz"), "--epochs",
                       "20", "--batch", "32", "--optimizer", "adam", "--lr", "2e-3",
                       "--label-smoothing", "0.1", "--schedule", "cosine", "--seed", "0",
                       "-o", str(tmp_path / "t.mlir"))
     assert code == 0, err
     trained = load(tmp_path / "t.mlir")
-    acc = accuracy(trained, x[te].reshape(-1, 1, 8, 8), y[te])
+    acc = accuracy(trained, d["X_test"].reshape(-1, 1, 8, 8), d["y_test"])
     assert acc >= 0.975, acc
