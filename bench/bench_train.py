@@ -8,7 +8,7 @@ epoch (the training batches only, no evaluation) side by side.
 PyTorch runs in its own virtual environment, created on first use in `.bench-venvs/torch`
 (`pip install torch==2.13.0`); irflow never imports it. Both sides use `--threads` BLAS /
 intra-op threads (default 1: the machine is shared). Data: scikit-learn's `load_digits`,
-the split of ../shared/data/digits/README.md, or `--data` (X_train, y_train, ...).
+split as tests/datasets.py does, or `--data` (X_train, y_train, ...).
 Target (issue 12): irflow <= 2x PyTorch's seconds per epoch.
 """
 
@@ -74,13 +74,12 @@ def digits(path: str | None, out: Path) -> Path:
     if path:
         return Path(path)
     import numpy as np
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
-    d = load_digits()
-    x, y = (d.data / 16).astype(np.float32), d.target.astype(np.int64)
-    tr, te = train_test_split(np.arange(len(y)), test_size=360, random_state=0)
-    np.savez(out, X_train=x[tr], y_train=y[tr], X_test=x[te], y_test=y[te])
+    sys.path.insert(0, str(ROOT / "tests"))
+    from datasets import split
+
+    d = split()
+    np.savez(out, **{k: d[k] for k in ("X_train", "y_train", "X_test", "y_test")})
     return out
 
 

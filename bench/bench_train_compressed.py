@@ -1,13 +1,13 @@
 """Compression-aware training on digits: accuracy won back by training after compression.
 
     flock /tmp/irflow-bench.lock nice .venv/bin/python bench/bench_train_compressed.py
-        [--data DIR] [--parts prune,qat,distill] [--seeds 3]
+        [--parts prune,qat,distill] [--seeds 3]
 
 1. prune: digits_cnn trained from its seeded init (Adam 2e-3, label smoothing 0.1, cosine,
    20 epochs), pruned 2:4 (`prune{mode=nm n=2 m=4}`), fine-tuned 10 epochs (Adam 5e-4,
    cosine) with the masks kept; the zeros are checked unchanged. Target: within 0.5 point
    of float.
-2. qat: the three trained digits models (../shared/data/digits/*.onnx, `default`
+2. qat: the three trained digits models (tests/data/*.onnx, `default`
    pipeline), post-training quantization (`calibrate,quantize{bits=B granularity=
    per-channel}`, min-max on X_calib) vs QAT (`irflow.train.qat.fake_quantize`, 5 epochs
    Adam 1e-4) then the same pipeline. w4a8 lowers to integers (reference executor);
@@ -43,7 +43,10 @@ from irflow.train.qat import fake_quantize  # noqa: E402
 from irflow.train.retype import retype  # noqa: E402
 from irflow.weights import attach_weights, weights_of  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from datasets import DIGITS  # noqa: E402  (the trained digits models, tests/data)
+from datasets import split as digits_split  # noqa: E402  (scikit-learn's digits, split)
+
 HALF_CNN = """
 model digits_cnn_half(input: f32[1, 1, 8, 8]) {
   conv1 = conv2d(input, out=8, kernel=3, pad=1)
@@ -55,8 +58,8 @@ model digits_cnn_half(input: f32[1, 1, 8, 8]) {
 """
 
 
-def split(data: Path, sample: tuple[int, ...]) -> tuple[Split, list[dict[str, np.ndarray]]]:
-    s = np.load(data / "digits_split.npz")
+def split(sample: tuple[int, ...]) -> tuple[Split, list[dict[str, np.ndarray]]]:
+    s = digits_split()
     sp = Split(s["X_train"].reshape(-1, *sample), s["y_train"],
                s["X_test"].reshape(-1, *sample), s["y_test"])
     xc = s["X_calib"].reshape(-1, *sample)
@@ -76,8 +79,8 @@ def train_float(sp: Split, seed: int = 0):  # noqa: ANN201
     return t.trained(), t.history[-1].test_acc
 
 
-def part_prune(data: Path) -> None:
-    sp, _ = split(data, (1, 8, 8))
+def part_prune() -> None:
+    sp, _ = split((1, 8, 8))
     dense, acc_float = train_float(sp)
     pruned = attach_weights(dense.clone(), weights_of(dense))
     run_pipeline(pruned, "prune{mode=nm n=2 m=4}")
@@ -108,14 +111,14 @@ def ptq_accuracy(module, calib, sp: Split, bits: int) -> float:  # noqa: ANN001
     return float((logits.argmax(1) == sp.y_test).mean())
 
 
-def part_qat(data: Path) -> None:
+def part_qat() -> None:
     print("## QAT vs PTQ (per-channel weights, min-max activations on X_calib)")
     print(f"{'model':14} {'config':6} {'float':>7} {'PTQ':>7} {'QAT':>7}  how")
     ok = True
     for name in ("digits_mlp", "digits_cnn", "digits_cnn_bn"):
         sample = (64,) if name == "digits_mlp" else (1, 8, 8)
-        sp, calib = split(data, sample)
-        m = import_onnx(data / f"{name}.onnx", input_shapes={"input": [1, *sample]})
+        sp, calib = split(sample)
+        m = import_onnx(DIGITS / f"{name}.onnx", input_shapes={"input": [1, *sample]})
         run_pipeline(m, "default")
         acc_float = accuracy(m, sp.x_test, sp.y_test)
         for wbits, abits in ((4, 8), (3, 8), (2, 8), (4, 4)):
@@ -136,8 +139,8 @@ def part_qat(data: Path) -> None:
     print(f"target QAT w4a8 >= PTQ w4a8 on all three: {'met' if ok else 'not met'}")
 
 
-def part_distill(data: Path, seeds: int) -> None:
-    sp, _ = split(data, (1, 8, 8))
+def part_distill(seeds: int) -> None:
+    sp, _ = split((1, 8, 8))
     teacher, acc_teacher = train_float(sp)
     per_epoch = len(sp.x_train) // 32
     alone, distilled = [], []
@@ -162,14 +165,13 @@ def part_distill(data: Path, seeds: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--parts", default="prune,qat,distill")
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args()
     start = time.perf_counter()
     for part in args.parts.split(","):
-        {"prune": lambda: part_prune(args.data), "qat": lambda: part_qat(args.data),
-         "distill": lambda: part_distill(args.data, args.seeds)}[part]()
+        {"prune": part_prune, "qat": part_qat,
+         "distill": lambda: part_distill(args.seeds)}[part]()
         print()
     print(f"({time.perf_counter() - start:.0f} s)")
     return 0
