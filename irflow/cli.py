@@ -133,8 +133,20 @@ def run_passes(module: ModuleOp, spec: str | None, args: argparse.Namespace) -> 
         timing=getattr(args, "timing", False),
         generic=getattr(args, "generic", False),
         out=sys.stderr,
+        instruments=_instruments(args),
+        ir_diff=getattr(args, "ir_diff", False),
     )
     pm.run(module)
+
+
+def _instruments(args: argparse.Namespace) -> list:
+    """`--cost-after-each`: the per-pass cost table (irflow/pass_cost.py), on stderr."""
+    if not getattr(args, "cost_after_each", False):
+        return []
+    from irflow.pass_cost import CostAfterEach
+
+    return [CostAfterEach(getattr(args, "hw", None), seed=getattr(args, "seed", 0),
+                          out=sys.stderr)]
 
 
 # --------------------------------------------------------------------------------------
@@ -329,6 +341,10 @@ def _add_pass_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timing", action="store_true", help="time each pass")
     p.add_argument("--calib", metavar="NPZ", help="calibration data for the `calibrate` pass: "
                    "arrays keyed by input name, samples on the first axis")
+    p.add_argument("--cost-after-each", action="store_true", help="simulate (cost model only) "
+                   "after every pass that changed the IR and print the deltas (uses --hw)")
+    p.add_argument("--ir-diff", action="store_true", help="print IR dumps as a unified diff "
+                   "against the IR before the pass")
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -382,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write IR here (weights go to a .npz beside it)")
     p.add_argument("--generic", action="store_true", help="print the generic op form")
     p.add_argument("--debuginfo", action="store_true", help="print source locations")
+    p.add_argument("--hw", metavar="PRESET|FILE.toml", help="machine for --cost-after-each")
     _add_pass_flags(p)
     _add_model_flags(p)
     p.set_defaults(func=cmd_opt)
