@@ -258,7 +258,8 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
     start = time.perf_counter()
     run_passes(module, args.pipeline, args)
     compiled = time.perf_counter()
-    result = simulate(module, inputs, machine=machine, model=name)
+    result = simulate(module, inputs, machine=machine, model=name,
+                      misses=getattr(args, "misses", False))
     simulated = time.perf_counter()
     if args.report == "table":
         print(result.report.table(), flush=True)  # before the other stages run
@@ -275,11 +276,31 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
             print("\n" + comparison.table())
     if args.report == "json":
         print(report_json(result.report, comparison))
-    if args.report_file:
-        atomic_write(args.report_file, report_json(result.report, comparison) + "\n")
+    html_path = getattr(args, "html", None)
+    if args.report_file or html_path:
+        doc = report_dict(result, comparison, graph=bool(html_path))
+        if args.report_file:
+            atomic_write(args.report_file, json.dumps(doc, indent=2) + "\n")
+        if html_path:
+            from irflow.html_report import write_html
+
+            write_html(html_path, doc)
     if args.trace:
         chrome_trace(result.report, args.trace)
     return result.outputs
+
+
+def report_dict(result, comparison=None, graph: bool = False) -> dict:  # noqa: ANN001
+    """The report JSON as a dict; with `graph`, the layer dataflow graph under "graph"
+    (what the HTML page draws)."""
+    d = result.report.to_dict()
+    if comparison is not None:
+        d["comparison"] = comparison.to_dict()
+    if graph and result.module is not None:
+        from irflow.html_report import layer_graph
+
+        d["graph"] = layer_graph(result.module)
+    return d
 
 
 def report_json(report, comparison=None) -> str:  # noqa: ANN001
@@ -312,6 +333,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         atomic_write(args.output, to_svg(dot))
     else:
         atomic_write(args.output, dot)
+    return 0
+
+
+def cmd_html(args: argparse.Namespace) -> int:
+    from irflow.html_report import load_report, write_html
+
+    write_html(args.output, load_report(args.report))
     return 0
 
 
@@ -359,6 +387,10 @@ def _add_sim_flags(p: argparse.ArgumentParser) -> None:
                    help="report format on stdout")
     p.add_argument("--report-file", metavar="F", help="also write the JSON report to F")
     p.add_argument("--trace", metavar="F.json", help="write a Chrome trace (opens in Perfetto)")
+    p.add_argument("--misses", action="store_true", help="attribute cache misses: 3C split "
+                   "per layer and tensor role, re-fetches by loop (docs/insight.md)")
+    p.add_argument("--html", metavar="F.html", help="write a self-contained HTML report "
+                   "(plots, roofline, compare, dataflow graph)")
 
 
 def _add_compare_flags(p: argparse.ArgumentParser) -> None:
@@ -380,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="irflow", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="compile and execute a model (default: resnet18 on the "
@@ -417,6 +450,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(p)
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser("html", help="render a report JSON (--report-file) as an HTML page")
+    p.add_argument("report", help="the report JSON")
+    p.add_argument("-o", "--output", required=True, help="the .html file to write")
+    p.set_defaults(func=cmd_html)
+
     p = sub.add_parser("zoo", help="list the built-in models")
     p.set_defaults(func=cmd_zoo)
 
@@ -426,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17)
     _add_model_flags(p)
     p.set_defaults(func=cmd_export)
+    for p in sub.choices.values():  # `irflow run ... --quiet` as well as `irflow -q run ...`
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="no progress bars")
     return parser
 
 
@@ -441,6 +482,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.quiet:
+        from irflow.progress import set_quiet
+
+        set_quiet()
     try:
         with warnings.catch_warnings():
             if not args.debug:
