@@ -89,8 +89,18 @@ class MissAttribution:
         out = [(n, r.layer, r.role, loop) for r in self.rows for loop, n in r.refetch_by_loop]
         return sorted(out, key=lambda g: -g[0])
 
+    def by_role_and_loop(self) -> list[tuple[int, str, str, int]]:
+        """(re-fetches, role, loop, layers) summed over layers, largest first."""
+        acc: dict[tuple[str, str], list[int]] = {}
+        for n, _, role, loop in self.groups():
+            got = acc.setdefault((role, loop), [0, 0])
+            got[0] += n
+            got[1] += 1
+        return sorted(((v[0], r, lp, v[1]) for (r, lp), v in acc.items()), key=lambda g: -g[0])
+
     def headline(self) -> str:
-        """One sentence: the 3C split and the largest group of re-fetches."""
+        """One sentence: the largest group of re-fetches (and, when it spans several
+        layers, the largest kind summed over layers), then the 3C split."""
         total = self.misses
         if not total:
             return "no cache misses"
@@ -99,10 +109,12 @@ class MissAttribution:
         if not groups:
             return f"{total:,} misses: {split} (every miss is a first touch)"
         n, layer, role, loop = groups[0]
-        where = (f"across the {loop} loop" if loop not in (EARLIER, SAME_STEP)
-                 else "of data an earlier layer used" if loop == EARLIER else loop)
-        return (f"{100 * n / total:.0f} % of misses are {role} re-fetches in {layer} {where} "
-                f"({total:,} misses: {split})")
+        text = f"{100 * n / total:.0f} % of misses are {role} re-fetches in {layer} {_where(loop)}"
+        m, role2, loop2, layers = self.by_role_and_loop()[0]
+        if layers > 1 and m > n:
+            text += (f"; over all layers {100 * m / total:.0f} % are {role2} re-fetches "
+                     f"{_where(loop2)} ({layers} layers)")
+        return f"{text} ({total:,} misses: {split})"
 
     def table(self, top: int = 10) -> str:
         """The headline and the `top` (layer, role) rows by misses."""
@@ -122,6 +134,12 @@ class MissAttribution:
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.misses, "by_kind": self.by_kind(), "headline": self.headline(),
                 "kernel": self.kernel, "rows": [r.to_dict() for r in self.rows]}
+
+
+def _where(loop: str) -> str:
+    if loop == EARLIER:
+        return "of data an earlier layer used"
+    return loop if loop == SAME_STEP else f"across the {loop} loop"
 
 
 def previous_use(line: np.ndarray) -> np.ndarray:
