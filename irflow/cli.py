@@ -482,12 +482,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.quiet:
-        from irflow.progress import set_quiet
+    from irflow.progress import quiet
 
-        set_quiet()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet(args.quiet):
             if not args.debug:
                 warnings.showwarning = _show_warning
             return int(args.func(args) or 0)

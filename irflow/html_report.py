@@ -38,6 +38,7 @@ COLORS = {"compute": "#4c78a8", "stall": "#e45756", "mac": "#4c78a8", "vector": 
           "cache": "#f58518", "dram": "#e45756", "compulsory": "#9d755d",
           "capacity": "#e45756", "conflict": "#b279a2"}
 GRAPH_DIV = "irflow-graph"
+MAX_BARS = 300  # layers in a bar chart; the graph and the roofline show every layer
 
 
 def _plotly() -> Any:
@@ -91,25 +92,32 @@ def graph_positions(n: int, edges: Sequence[Sequence[int]]) -> tuple[list[float]
 # Figures
 
 
-def _names(layers: Sequence[Mapping[str, Any]]) -> list[str]:
-    return [f"{i}: {layer['name']}" for i, layer in enumerate(layers)]
+def _top(layers: Sequence[Mapping[str, Any]], key: Any) -> tuple[list[int], str]:
+    """Indices of the layers a bar chart shows (all, or the `MAX_BARS` largest by `key`,
+    in program order: an SVG bar per layer stalls a browser at thousands) and a note."""
+    if len(layers) <= MAX_BARS:
+        return list(range(len(layers))), ""
+    keep = sorted(sorted(range(len(layers)), key=lambda i: -key(layers[i]))[:MAX_BARS])
+    return keep, f" ({MAX_BARS} largest of {len(layers):,} layers)"
 
 
 def _cycles_figure(go: Any, layers: Sequence[Mapping[str, Any]]) -> Any:
-    x = _names(layers)
-    fig = go.Figure([go.Bar(name=k, x=x, y=[layer["cycles"][k] for layer in layers],
+    keep, note = _top(layers, lambda s: s["cycles"]["total"])
+    x = [f"{i}: {layers[i]['name']}" for i in keep]
+    fig = go.Figure([go.Bar(name=k, x=x, y=[layers[i]["cycles"][k] for i in keep],
                             marker_color=COLORS[k]) for k in ("compute", "stall")])
-    fig.update_layout(barmode="stack", title="Cycles per layer: compute and stall",
+    fig.update_layout(barmode="stack", title=f"Cycles per layer: compute and stall{note}",
                       yaxis_title="cycles", xaxis_title="layer", height=420)
     return fig
 
 
 def _energy_figure(go: Any, layers: Sequence[Mapping[str, Any]]) -> Any:
-    x = _names(layers)
-    fig = go.Figure([go.Bar(name=k, x=x, y=[layer["energy_pj"][k] / 1e6 for layer in layers],
+    keep, note = _top(layers, lambda s: s["energy_pj"]["total"])
+    x = [f"{i}: {layers[i]['name']}" for i in keep]
+    fig = go.Figure([go.Bar(name=k, x=x, y=[layers[i]["energy_pj"][k] / 1e6 for i in keep],
                             marker_color=COLORS[k]) for k in PARTS])
-    fig.update_layout(barmode="stack", title="Energy per layer by part", yaxis_title="µJ",
-                      xaxis_title="layer", height=420)
+    fig.update_layout(barmode="stack", title=f"Energy per layer by part{note}",
+                      yaxis_title="µJ", xaxis_title="layer", height=420)
     return fig
 
 
@@ -133,7 +141,8 @@ def _roofline_figure(go: Any, doc: Mapping[str, Any]) -> Any:
         perf = layer["macs"] / max(layer["cycles"]["total"], 1)
         points.append((i, layer, intensity, perf))
     if points:
-        fig.add_trace(go.Scatter(
+        scatter = go.Scattergl if len(points) > 1000 else go.Scatter  # WebGL for many
+        fig.add_trace(scatter(
             x=[p[2] for p in points], y=[p[3] for p in points], mode="markers",
             name="layers", marker={"size": 9, "color": [p[1]["cycles"]["total"] for p in points],
                                    "colorscale": "Viridis", "showscale": False},

@@ -1,8 +1,8 @@
 """Progress bars for long runs (calibration, simulation, training, search), one helper for all.
 
 A bar (tqdm, on stderr) shows only when stdout is a terminal and nobody asked for quiet
-(`irflow --quiet`, or `set_quiet(True)` from Python), so piped or captured output and
-CI logs stay clean:
+(`irflow --quiet`; from Python `with quiet():` or `set_quiet(True)`), so piped or
+captured output and CI logs stay clean:
 
     >>> from irflow.progress import Progress, track
     >>> for batch in track(batches, "calibrate", unit="batch"):
@@ -17,6 +17,7 @@ CI logs stay clean:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterable, Iterator
 from types import TracebackType
@@ -33,6 +34,18 @@ def set_quiet(quiet: bool = True) -> None:
     """Turn every progress bar off (`irflow --quiet`) or back on (where a terminal is)."""
     global _quiet
     _quiet = quiet
+
+
+@contextlib.contextmanager
+def quiet(on: bool = True) -> Iterator[None]:
+    """Bars off inside the block when `on` (the CLI's `--quiet` around a command)."""
+    global _quiet
+    before = _quiet
+    _quiet = before or on
+    try:
+        yield
+    finally:
+        _quiet = before
 
 
 def enabled(requested: bool | None = None) -> bool:
@@ -86,4 +99,4 @@ def track(iterable: Iterable[T], desc: str, *, total: int | None = None, unit: s
             bar.advance()
 
 
-__all__ = ["Progress", "track", "enabled", "set_quiet"]
+__all__ = ["Progress", "track", "enabled", "set_quiet", "quiet"]

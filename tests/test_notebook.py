@@ -61,9 +61,13 @@ def test_progress_counts_and_draws_on_stderr(capsys):
 
 
 def test_quiet_flag_on_the_command_and_after_it(monkeypatch):
-    calls = []
-    monkeypatch.setattr("irflow.progress.set_quiet", lambda q=True: calls.append(q))
-    assert main(["-q", "zoo"]) == 0
-    assert main(["zoo", "--quiet"]) == 0
-    assert main(["zoo"]) == 0
-    assert calls == [True, True]
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    seen = []
+    monkeypatch.setattr("irflow.cli.cmd_zoo", lambda args: seen.append(enabled()) or 0)
+    monkeypatch.setattr(sys, "stdout", Tty())
+    for argv in (["-q", "zoo"], ["zoo", "--quiet"], ["zoo"]):
+        assert main(argv) == 0
+    assert seen == [False, False, True] and enabled()  # quiet ends with the command
