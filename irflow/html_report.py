@@ -39,6 +39,7 @@ COLORS = {"compute": "#4c78a8", "stall": "#e45756", "mac": "#4c78a8", "vector": 
           "capacity": "#e45756", "conflict": "#b279a2"}
 GRAPH_DIV = "irflow-graph"
 MAX_BARS = 300  # layers in a bar chart; the graph and the roofline show every layer
+FOLD = 150  # generations per row of the graph drawing
 
 
 def _plotly() -> Any:
@@ -76,15 +77,23 @@ def layer_graph(lowered: ModuleOp) -> dict[str, Any]:
 
 def graph_positions(n: int, edges: Sequence[Sequence[int]]) -> tuple[list[float], list[float]]:
     """Node positions: x = topological generation (longest path from a source), y = spread
-    within the generation (networkx `topological_generations`; O(nodes + edges))."""
+    within the generation (networkx `topological_generations`; O(nodes + edges)).
+
+    A deep graph (more than `FOLD` generations: a 10,000-layer chain) is folded into rows
+    of `FOLD` generations, alternating direction, so the whole graph fits one view."""
     g = nx.DiGraph()
     g.add_nodes_from(range(n))
     g.add_edges_from((int(a), int(b)) for a, b in edges)
+    generations = [sorted(gen) for gen in nx.topological_generations(g)]
+    width = max((len(gen) for gen in generations), default=1)
+    fold = FOLD if len(generations) > FOLD else max(len(generations), 1)
     xs, ys = [0.0] * n, [0.0] * n
-    for depth, generation in enumerate(nx.topological_generations(g)):
-        for k, node in enumerate(sorted(generation)):
-            xs[node] = float(depth)
-            ys[node] = k - (len(generation) - 1) / 2
+    for depth, generation in enumerate(generations):
+        row, col = divmod(depth, fold)
+        x = col if row % 2 == 0 else fold - 1 - col
+        for k, node in enumerate(generation):
+            xs[node] = float(x)
+            ys[node] = k - (len(generation) - 1) / 2 - row * (width + 2)
     return xs, ys
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from irflow.cli import main
-from irflow.html_report import graph_positions, render_html
+from irflow.html_report import FOLD, graph_positions, render_html
 
 browser = pytest.importorskip("browser", reason="tests/browser.py")
 
@@ -52,6 +52,11 @@ def test_html_of_a_file_that_is_not_a_report_is_a_clear_error(tmp_path, capsys):
 def test_graph_layout_puts_each_layer_after_its_producers():
     xs, ys = graph_positions(5, [[0, 1], [0, 2], [1, 3], [2, 3], [3, 4]])
     assert xs == [0, 1, 1, 2, 3] and ys[1] != ys[2]
+    # a deep chain folds into rows, alternating direction: neighbours stay adjacent
+    n = 3 * FOLD
+    xs, ys = graph_positions(n, [[i, i + 1] for i in range(n - 1)])
+    assert len(set(ys)) == 3 and max(xs) == FOLD - 1
+    assert all(abs(xs[i + 1] - xs[i]) + abs(ys[i + 1] - ys[i]) <= 3 for i in range(n - 1))
 
 
 def _open(tmp_path, html):
