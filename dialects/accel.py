@@ -311,7 +311,7 @@ ELEMENTWISE_VECTOR = {
 }
 """nn ops computed point-wise on the vector unit (output element i reads input element i)."""
 
-QUANT_CASTS = {"quant.quantize", "quant.dequantize", "quant.requantize"}
+QUANT_CASTS = {"quant.qcast", "quant.dcast", "irq.requantize"}
 """The `quant` casts: point-wise on the vector unit. A per-axis cast's quantized axis
 is whole in every tile (its scales are indexed by position: params `axis`)."""
 

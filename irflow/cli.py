@@ -5,6 +5,7 @@
     irflow sim INPUT              simulate IR (lowered or high-level) and report
     irflow show MODEL             Graphviz picture of the dataflow graph
     irflow zoo                    list the built-in models
+    irflow passes                 list the passes (with options) and named pipelines
     irflow export INPUT -o F      nn IR -> ONNX
 
 MODEL is a zoo name (`irflow zoo`) or a file (`.irf`, `.mlir`, `.onnx`). Errors print
@@ -343,6 +344,30 @@ def cmd_html(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_passes(args: argparse.Namespace) -> int:
+    from irflow.pass_catalog import catalog, format_catalog
+    from irflow.registry import load_pass
+
+    for spec in args.load_pass or ():
+        load_pass(spec)
+    print(format_catalog(catalog()))
+    return 0
+
+
+def version_text() -> str:
+    """`irflow --version`: irflow's installed version and the versions it runs on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (f"irflow {v('irflow')} (xDSL {v('xdsl')}, numpy {v('numpy')}, "
+            f"Python {sys.version.split()[0]})")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from irflow.exporters.onnx import export_onnx
 
@@ -413,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="compile and execute a model (default: resnet18 on the "
@@ -457,6 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("zoo", help="list the built-in models")
     p.set_defaults(func=cmd_zoo)
+
+    p = sub.add_parser("passes", help="list every registered pass with its options, and "
+                       "the named pipelines")
+    p.add_argument("--load-pass", action="append", metavar="FILE.py:CLASS",
+                   help="also load (and list) a user pass (repeatable)")
+    p.set_defaults(func=cmd_passes)
 
     p = sub.add_parser("export", help="export nn IR to ONNX")
     p.add_argument("input", help="IR file, DSL file or zoo name")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets import DIGITS
+from datasets import DIGITS, reference
 from xdsl.dialects.builtin import FileLineColLoc
 
 import irflow.io
@@ -205,7 +205,7 @@ def test_digits_cnn_with_trained_onnx_weights_matches_onnxruntime_logits(
     import irflow.zoo
 
     module = compile_file(irflow.zoo.source_path("digits_cnn"), weights=npz)
-    ref = np.load(DIGITS / "digits_cnn.ref.npz")
+    ref = reference("digits_cnn")
     for i in range(16):
         out = run(module, {"input": ref["input"][i:i + 1]})["logits"]
         np.testing.assert_allclose(out[0], ref["logits"][i], atol=1e-4)

@@ -52,7 +52,7 @@ class SimResult:
 
 def is_lowered(module: ModuleOp) -> bool:
     """True when every op of the module is accel-level (plus func/builtin)."""
-    return not any(op.name.startswith("nn.") or op.name.startswith("quant.")
+    return not any(op.name.startswith(("nn.", "quant.", "irq."))
                    for op in module.walk())
 
 

@@ -73,7 +73,7 @@ VECTOR_KIND: dict[str, str] = {
 """nn kind -> the cost class of the machine's vector-unit table (per-element cost);
 PE-array layers use "add" (bias/activation on write-back), copies use "copy"."""
 NN_OPS: dict[str, type[Operation]] = {
-    op.name: op for op in (*nn.NN.operations, *quant.QUANT.operations)}
+    op.name: op for op in (*nn.NN.operations, *quant.QUANT.operations, *quant.IRQ.operations)}
 """Layer kinds -> op classes (nn ops and the quant casts) for the reference kernels."""
 VECTOR_KIND.update(dict.fromkeys(accel.QUANT_CASTS, "quantize"))
 
