@@ -439,6 +439,10 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
         # Data-dependent addresses: one step; the executor reads the rows the indices name.
         ops = tuple(Access(s, tuple(FULL for _ in s)) for s in shapes)
         return Space(kind, "dma", (), {}, ops, Access(out, tuple(FULL for _ in out)))
+    from irflow.dialects import accel_llm  # the decoder ops' spaces (imports this module)
+
+    if kind in accel_llm.KINDS:
+        return accel_llm.llm_space(kind, shapes, out, params)
     raise VerifyException(f"accel.layer has no tiled form for kind '{kind}'")
 
 

@@ -39,9 +39,11 @@ def model(name: str, pipeline: str, seed: int = 0
     fn = main_func(module)
     rng = np.random.default_rng(seed)
     shapes = {n: a.type.get_shape() for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
+    ids = {n for n, a in zip(input_names(fn), fn.body.blocks[0].args) if "i64" in str(a.type)}
 
     def sample() -> dict[str, np.ndarray]:
-        return {n: rng.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
+        return {n: rng.integers(0, 100, s) if n in ids else rng.standard_normal(s).astype(
+            np.float32) for n, s in shapes.items()}
 
     set_calibration_data(module, [sample() for _ in range(2)])
     run_pipeline(module, pipeline)
@@ -67,7 +69,7 @@ def test_zoo_model_is_bit_exact(name: str, pipeline: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["int8", "w4a8"])
-@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18"])
+@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18", "resnet50", "bert-base"])
 def test_big_zoo_model_is_bit_exact(name: str, pipeline: str):
     assert_bit_exact(*model(name, pipeline))
 

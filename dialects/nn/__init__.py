@@ -69,6 +69,7 @@ from irflow.dialects.nn.elementwise import (
     TanhOp,
     UnaryOp,
 )
+from irflow.dialects.nn.llm import AttentionOp, RMSNormOp, RotaryOp
 from irflow.dialects.nn.movement import (
     ConcatOp,
     FlattenOp,
@@ -114,6 +115,7 @@ NN = Dialect(
         BatchNormOp, LayerNormOp, SoftmaxOp, ReduceMeanOp,
         MaxPoolOp, AvgPoolOp, GlobalAvgPoolOp,
         ReshapeOp, FlattenOp, TransposeOp, ConcatOp, SliceOp, SplitOp, GatherOp,
+        RMSNormOp, RotaryOp, AttentionOp,
     ],
     [WeightAttr, SparsityAttr],
 )
@@ -121,6 +123,9 @@ NN = Dialect(
 __all__ = [
     "ACTIVATION_NAMES",
     "AddOp",
+    "AttentionOp",
+    "RMSNormOp",
+    "RotaryOp",
     "AvgPoolOp",
     "BatchNormOp",
     "BinaryOp",
