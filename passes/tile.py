@@ -309,10 +309,10 @@ def _grid_traffic(space: accel.Space, order: Sequence[str], moved: Sequence[np.n
     total: np.ndarray = np.zeros(1)
     for acc, tile, b in zip(space.operands, moved, itemsizes):
         whole = math.prod(acc.view) * b
-        moved = tile * changes(acc.dims)
-        first = np.minimum(whole, moved)
-        total = total + first + (moved - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
-    out_tile = moved[-1]
+        loaded = tile * changes(acc.dims)
+        first = np.minimum(whole, loaded)
+        total = total + first + (loaded - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
+    out_tile = moved[-1]  # the result slice's bytes (`moved` lists operands, then the result)
     distinct: np.ndarray = np.ones(1)
     for d in order:
         if d in space.result.dims:

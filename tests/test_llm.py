@@ -134,3 +134,30 @@ def test_bad_input_is_one_clear_line() -> None:
     with pytest.raises(ParseError, match="rope_table expects an even dim"):
         compile_source('model m(x: f32[1]) {\n  t = rope_table(kind="cos", dim=3, positions=2)\n'
                        "  return t\n}", "m.irf")
+
+
+def test_decode_worked_example() -> None:
+    """docs/llm.md's example: decoder-15m, decode with L = 64, fp32, default machine."""
+    from irflow.backends.sim.decode_bound import decode_bound
+
+    module = zoo.load("decoder-15m", entry="decode", cache=64)
+    bound = decode_bound(module)
+    assert bound.weight_bytes == 15_733_632 * 4 + 2 * 32 * 4 == 62_934_784
+    assert bound.kv_read_bytes == 6 * 2 * 2 * 64 * 64 * 4 == 393_216
+    assert bound.kv_written_bytes == 6 * 2 * 2 * 65 * 64 * 4 == 399_360
+    assert bound.cycles == 63_727_360 / 32 == 1_991_480
+    rng = np.random.default_rng(0)
+    feeds = {n: rng.standard_normal((1, 2, 64, 64)).astype(np.float32)
+             for i in range(6) for n in (f"past.{i}.key", f"past.{i}.value")}
+    total = sim.simulate(module, {"input_ids": np.array([[7]]), **feeds}).report.total
+    assert total.roofline_bound == "memory"
+    assert bound.cycles <= total.cycles <= 1.1 * bound.cycles
+    assert bound.total_bytes <= total.dram_bytes_read + total.dram_bytes_written
+
+
+@pytest.mark.slow
+def test_prefill_is_compute_bound() -> None:
+    module = zoo.load("decoder-15m", entry="prefill", seq=128)
+    ids = np.random.default_rng(0).integers(0, 16384, (1, 128))
+    total = sim.simulate(module, {"input_ids": ids}).report.total
+    assert total.roofline_bound == "compute"

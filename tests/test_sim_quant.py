@@ -88,7 +88,7 @@ def test_bert_base_int8_encoder_is_bit_exact():
 
 def test_every_zoo_model_is_covered():
     assert set(zoo.names()) <= {"lenet5", "digits_cnn", "transformer_encoder",
-                                "mobilenetv2", "resnet18"}
+                                "mobilenetv2", "resnet18", "resnet50", "bert-base"}
 
 
 def test_micro_machine_tiles_are_bit_exact():

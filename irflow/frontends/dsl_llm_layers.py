@@ -1,8 +1,9 @@
-"""The DSL layers of the decoder-LLM ops: `rms_norm`, `rotary`, `attention`, `rope_table`.
+"""The DSL layers of the decoder-LLM ops: `rms_norm`, `rotary`, `sdpa` (scaled dot-product
+attention: `nn.attention`), `rope_table`, `tied_linear`.
 
     rope.cos = rope_table(kind="cos", dim=64, positions=8, offset=0)   # [1, 8, 32]
     q = rotary(q, rope.cos, rope.sin)
-    y = attention(q, k, v, causal=true)                              # grouped-query
+    y = sdpa(q, k, v, causal=true)                                   # grouped-query
     h = rms_norm(x, eps=1e-5)                                        # `.weight` [hidden]
 
 `rope_table` is a weight named by its variable, like `parameter`, whose value is not
@@ -54,7 +55,7 @@ def _rotary(c: LayerCall) -> SSAValue:
     return c.make(nn.RotaryOp, c.args)
 
 
-@layer("attention", inputs=3, causal=Opt(_as_bool, False), scale=Opt(as_float, None))
+@layer("sdpa", inputs=3, causal=Opt(_as_bool, False), scale=Opt(as_float, None))
 def _attention(c: LayerCall) -> SSAValue:
     """softmax(q kᵀ · scale) v, grouped-query; `causal=true` masks keys after each query."""
     scale = c.opts["scale"]
