@@ -3,6 +3,9 @@ cross the DRAM interface once per token.
 
     bytes  = weight bytes (as stored) + KV bytes read (the `past.*` inputs)
              + KV bytes written (the `present.*` outputs)
+
+A table read only through `nn.gather` (an untied embedding) counts the rows the step
+gathers, not the whole table.
     cycles = bytes / DRAM bytes per cycle
 
 docs/llm.md works an example through; the simulator's cycles for a batch-1 decode
@@ -19,6 +22,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 
 from irflow.analysis import model_bytes
 from irflow.backends.sim.machine import Machine, load_machine
+from irflow.dialects import nn
 from irflow.graph import input_names, main_func, output_names
 from irflow.weights import numpy_dtype
 
@@ -53,4 +57,11 @@ def decode_bound(module: ModuleOp, machine: Machine | str | None = None) -> Deco
                 if n.startswith("past."))
     kv_out = sum(_nbytes(t) for n, t in zip(output_names(fn), ftype.outputs.data)
                  if n.startswith("present."))
-    return DecodeBound(model_bytes(module, m), kv_in, kv_out, m.dram.bytes_per_cycle)
+    weights = model_bytes(module, m)
+    for const in fn.body.walk():
+        if not isinstance(const, nn.ConstantOp):
+            continue
+        uses = [u.operation for u in const.output.uses]
+        if uses and all(isinstance(u, nn.GatherOp) and u.data == const.output for u in uses):
+            weights += sum(_nbytes(u.output.type) for u in uses) - _nbytes(const.output.type)
+    return DecodeBound(weights, kv_in, kv_out, m.dram.bytes_per_cycle)
