@@ -10,6 +10,7 @@ kernels with `@register_kernel(OpClass)`.
 """
 
 from irflow.backends.reference import (
+    block_kernels,  # noqa: F401  (registers quant.block_linear)
     llm_kernels,  # noqa: F401  (registers the decoder ops)
     quant_kernels,  # noqa: F401  (registers quantized kernels)
 )

@@ -747,4 +747,4 @@ def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor]
     )
 
 
-from irflow.backends.sim import llm_tiles  # noqa: E402, F401  (registers nn.attention's tiles)
+from irflow.backends.sim import block_tiles, llm_tiles  # noqa: E402, F401  (register tile kernels)
