@@ -6,6 +6,7 @@
     irflow show MODEL             Graphviz picture of the dataflow graph
     irflow zoo                    list the built-in models
     irflow export INPUT -o F      nn IR -> ONNX
+    irflow search SPACE.toml      hardware-aware search on Dask (docs/search.md)
 
 MODEL is a zoo name (`irflow zoo`) or a file (`.irf`, `.mlir`, `.onnx`). Errors print
 one line (`file:line:col: error: ...`) and exit 1; `--debug` shows the traceback.
@@ -409,6 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17)
     _add_model_flags(p)
     p.set_defaults(func=cmd_export)
+
+    from irflow.search.cli import add_parser as add_search_parser  # irflow search SPACE.toml
+
+    add_search_parser(sub)
     return parser
 
 
