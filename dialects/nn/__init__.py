@@ -71,8 +71,8 @@ from irflow.dialects.nn.elementwise import (
 )
 from irflow.dialects.nn.fake_quant import FAKE_QUANT_OPS
 from irflow.dialects.nn.gradients import GRADIENT_OPS
-from irflow.dialects.nn.losses import LOSS_OPS
 from irflow.dialects.nn.llm import AttentionOp, RMSNormOp, RotaryOp
+from irflow.dialects.nn.losses import LOSS_OPS
 from irflow.dialects.nn.movement import (
     ConcatOp,
     FlattenOp,
