@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -109,20 +110,22 @@ def bench_resnet(repeats: int = 3, dtype: str = "fp32", model: str = "resnet18")
         set_calibration_data(module, [{n: rng.standard_normal(v.shape).astype(np.float32)
                                        for n, v in inputs.items()} for _ in range(2)])
         run_pipeline(module, "int8")
-    times = []
+    times, cpu = [], []
     result = None
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = simulate(module, inputs)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     assert result is not None
     total = result.report.total
     steps = sum(t.n_steps for t in result.traces)
     lines = sum(len(t.line) for t in result.traces)
     machine = load_machine("default")
     ideal = ideal_cycles(total.macs, dtype, machine)
-    print(f"{model} {dtype} simulate: median {statistics.median(times):.2f} s of "
-          f"{', '.join(f'{t:.2f}' for t in times)} (target <= 3 s); {len(result.traces)} "
+    print(f"{model} {dtype} simulate: median {statistics.median(times):.2f} s wall of "
+          f"{', '.join(f'{t:.2f}' for t in times)}, {statistics.median(cpu):.2f} s CPU "
+          f"(target <= 3 s; load average {os.getloadavg()[0]:.1f}); {len(result.traces)} "
           f"layers, {steps:,} tile steps, {lines:,} line accesses")
     print(f"  cycles {total.cycles:,} (ideal {ideal:,}, ratio {total.cycles / ideal:.2f}), "
           f"hit rate {100 * total.cache.hit_rate:.1f}%, latency {total.latency_ms:.2f} ms")

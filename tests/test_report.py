@@ -24,7 +24,7 @@ from irflow.dialects import accel
 COUNTS = ["accesses", "hits", "misses", "hit_rate", "evictions", "writebacks"]
 LAYER_KEYS = ["name", "op", "unit", "dtype", "steps", "cycles", "macs", "vector_ops",
               "pe_utilization", "pe_array", "psum_bytes", "cache", "dram", "energy_pj",
-              "latency_ms", "roofline", "notes"]
+              "latency_ms", "roofline", "notes", "loc"]
 
 
 @pytest.fixture(scope="module")

@@ -69,7 +69,7 @@ class CacheByRole(_Summable):
     input: CacheCounts = CacheCounts()
     weight: CacheCounts = CacheCounts()
     output: CacheCounts = CacheCounts()
-    psum: CacheCounts = CacheCounts()
+    psum: CacheCounts = CacheCounts()  # partial sums spilled and reloaded across steps
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,7 @@ class LayerStats:
     psum_bytes: int = 0  # partial-sum bytes moved between cache and array (role psum)
     notes: tuple[str, ...] = ()
     timeline: StepTimeline | None = field(default=None, compare=False, repr=False)
+    loc: str = ""  # source location of the IR op the layer came from ("model.irf:12:5")
 
     @property
     def pe_utilization(self) -> float:
@@ -342,6 +343,7 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
         psum_bytes=by_role.psum.accesses * line,
         notes=tuple(notes),
         timeline=StepTimeline(starts, compute, mem_start, mem),
+        loc=trace.loc,
     )
 
 

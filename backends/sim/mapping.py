@@ -45,7 +45,8 @@ FAMILY_LOOPS: dict[str, tuple[str, ...]] = {
 conv kernel window (r = kernel rows, s = kernel columns), which is never tiled."""
 
 FAMILY_OF_KIND: dict[str, str] = {"nn.conv2d": "conv2d", "nn.matmul": "matmul",
-                                  "nn.linear": "matmul"}
+                                  "nn.linear": "matmul", "irq.block_linear": "matmul",
+                                  "nn.attention": "matmul"}
 SPARSE_LOOP: dict[str, str] = {"conv2d": "c", "matmul": "k"}
 """The reduction loop N:M weight sparsity compresses (prune's runs of M along it)."""
 STATIONARY = ("weight", "input", "output")
@@ -129,28 +130,54 @@ def parse_mapping(text: str, family: str) -> Mapping:
 @dataclass(frozen=True)
 class MapSpace:
     """A PE layer's loops as the array sees them: loop extents (the conv window's r, s
-    included) and the loops each operand depends on."""
+    included), the loops each operand depends on, and how a tile of the layer's nest
+    gives each loop's tile extent: `sources[d] = (nest loops, factor)`, the extent being
+    `factor × Π` those loops' tile extents (no loops: the constant `factor`)."""
 
     family: str
     dims: tuple[str, ...]
     extents: MappingT[str, int]
     depends: MappingT[str, frozenset[str]]  # "input" / "weight" / "output" -> loops
+    sources: MappingT[str, tuple[tuple[str, ...], int]]
 
 
 def map_space(space: Space) -> MapSpace | None:
-    """The mapping view of an `accel.layer_space` (None for a layer not on the PE array)."""
+    """The mapping view of an `accel.layer_space` (None for a layer not on the PE array).
+
+    conv2d, matmul and linear map loop for loop (conv adds the window r, s). Two kinds
+    are seen as a matmul: `irq.block_linear` (k = kb groups × (group + 1): the group's
+    scale multiply is one more MAC per output, as its space counts it) and
+    `nn.attention` (per head `b·g·r`, the m query rows stream past QKᵀ and PV seen as
+    one GEMM with k = d + dv over n = t keys: the same folds as the two GEMMs when d,
+    dv and t fill the array)."""
     family = FAMILY_OF_KIND.get(space.kind)
     if family is None or space.unit != "pe":
         return None
     ext = dict(space.extents)
     x, w, y = space.operands[0].dims, space.operands[1].dims, space.result.dims
-    if family == "conv2d":
+    src = {d: ((d,), 1) for d in ext}
+    if space.kind == "irq.block_linear":
+        per = space.macs_per_point  # group + 1
+        ext = {"b": ext["b"], "m": ext["m"], "n": ext["n"], "k": ext["kb"] * per}
+        src = {"b": (("b",), 1), "m": (("m",), 1), "n": (("n",), 1), "k": (("kb",), per)}
+        x, w = frozenset({"b", "m", "k"}), frozenset({"n", "k"})
+    elif space.kind == "nn.attention":
+        _, _, t, d = space.operands[1].view
+        dv = space.operands[2].view[3]
+        heads = ("b", "g", "r")
+        ext = {"b": ext["b"] * ext["g"] * ext["r"], "m": ext["m"], "n": t, "k": d + dv}
+        src = {"b": (heads, 1), "m": (("m",), 1), "n": ((), t), "k": ((), d + dv)}
+        x, w, y = (frozenset({"b", "m", "k"}), frozenset({"b", "n", "k"}),
+                   frozenset({"b", "m", "n"}))
+    elif family == "conv2d":
         kh, kw = space.operands[1].view[3], space.operands[1].view[4]
         ext.update(r=kh, s=kw)
+        src.update(r=((), kh), s=((), kw))
         window = frozenset({"r", "s"})
         x, w = x | window, w | window
     return MapSpace(family, FAMILY_LOOPS[family], ext,
-                    {"input": frozenset(x), "weight": frozenset(w), "output": frozenset(y)})
+                    {"input": frozenset(x), "weight": frozenset(w), "output": frozenset(y)},
+                    src)
 
 
 @dataclass(frozen=True)
@@ -223,9 +250,14 @@ def step_cost(ms: MapSpace, tiles: np.ndarray, mapping: Mapping, machine: Machin
 
 def tile_matrix(ms: MapSpace, order: tuple[str, ...], sizes: np.ndarray) -> np.ndarray:
     """Tile extents in `ms.dims` order from extents of the nest's loops `order`
-    (`sizes[..., j]` for loop `order[j]`); loops the nest does not tile (r, s) are whole."""
+    (`sizes[..., j]` for loop `order[j]`), through `ms.sources` (r, s: whole)."""
     sizes = np.asarray(sizes, np.int64)
     pos = {d: j for j, d in enumerate(order)}
-    cols = [sizes[..., pos[d]] if d in pos else np.full(sizes.shape[:-1], ms.extents[d],
-                                                       np.int64) for d in ms.dims]
+    cols = []
+    for d in ms.dims:
+        loops, factor = ms.sources[d]
+        col = np.full(sizes.shape[:-1], factor, np.int64)
+        for nest_loop in loops:
+            col = col * sizes[..., pos[nest_loop]]
+        cols.append(col)
     return np.stack(cols, axis=-1)

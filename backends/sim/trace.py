@@ -27,8 +27,8 @@ class Role(IntEnum):
 
     INPUT = 0
     WEIGHT = 1
-    OUTPUT = 2
-    PSUM = 3  # partial sums of a reduction split across tile steps (psum_bits wide)
+    OUTPUT = 2  # stores of the result
+    PSUM = 3  # partial sums (psum_bits wide) of a reduction split across tile steps
 
 
 class Unit(IntEnum):
@@ -72,6 +72,9 @@ class LayerTrace:
     compulsory_bytes: int = 0  # bytes of distinct operand and result data (roofline bound)
     sparsity: str | None = None  # weight sparsity pattern, e.g. "2:4" (halves PE MAC cycles)
     notes: list[str] = field(default_factory=list)  # warnings shown in the report
+    loops: tuple[tuple[str, int], ...] = ()  # the nest: (loop, trip count), outermost first;
+    # `step` is the row-major index over these trip counts
+    loc: str = ""  # source location of the IR op ("model.irf:12:5"), "" if unknown
     map_space: MapSpace | None = None  # PE layers: loops, extents, operand dependences
     step_tiles: np.ndarray | None = None  # int64 [n_steps, len(map_space.dims)]
 
