@@ -171,8 +171,13 @@ def matched_machine(df: str) -> Machine:
         "[pe_array.macs_per_pe_per_cycle]\nfp32 = 1.0\n", f"scalesim-{df}")
 
 
-def topology_row(layer: Layer) -> tuple[str, int]:
-    """SCALE-Sim topology line for one group of `layer`, and how many groups add up."""
+def topology_row(layer: Layer, df: str, cols: int) -> tuple[str, int]:
+    """SCALE-Sim topology line for one group of `layer`, and how many such runs add up.
+
+    Under os a layer runs as slices of `cols` filters when the filters divide into them:
+    SCALE-Sim's os folds over filters are independent and equal, and its demand matrices
+    grow by concatenation per fold (quadratic), so a whole 3136-fold layer would take
+    hours; the slices' cycles add up to the layer's."""
     if layer.kind == "conv":
         _, c, h, w = layer.x
         f, cg, k, _ = layer.w
@@ -181,15 +186,18 @@ def topology_row(layer: Layer) -> tuple[str, int]:
         ih, iw = (oh - 1) * layer.stride + k, (ow - 1) * layer.stride + k
         if layer.groups == c and cg == 1:  # depthwise: SCALE-Sim's DP layers, one per channel
             return f"DP_layer,{ih},{iw},{k},{k},{c},1,{layer.stride},", 1
-        return f"layer,{ih},{iw},{k},{k},{cg},{f // layer.groups},{layer.stride},", \
-            layer.groups
+        fg = f // layer.groups
+        split = fg // cols if df == "os" and fg > cols and fg % cols == 0 else 1
+        return f"layer,{ih},{iw},{k},{k},{cg},{fg // split},{layer.stride},", \
+            layer.groups * split
     m, kk = layer.x
     n = layer.w[0] if layer.kind == "linear" else layer.w[1]
-    return f"layer,{m},1,1,1,{kk},{n},1,", 1  # M pixels of a 1x1 conv over K channels
+    split = n // cols if df == "os" and n > cols and n % cols == 0 else 1
+    return f"layer,{m},1,1,1,{kk},{n // split},1,", split  # M pixels of a 1x1 conv, K channels
 
 
 def run_scalesim(py: Path, layer: Layer, df: str, machine: Machine, tmp: Path) -> int:
-    row, groups = topology_row(layer)
+    row, groups = topology_row(layer, df, machine.pe_array.cols)
     (tmp / "scale.cfg").write_text(CONFIG.format(df=df, rows=machine.pe_array.rows,
                                                  cols=machine.pe_array.cols))
     (tmp / "topo.csv").write_text("Layer name,IFMAP Height,IFMAP Width,Filter Height,"
@@ -234,7 +242,8 @@ def irflow_pe_cycles(layer: Layer, machine: Machine, whole: bool) -> tuple[int, 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dataflow", default="ws,os", help="comma-separated: ws, os, is")
+    ap.add_argument("--dataflow", default="ws,os",
+                    help="comma-separated: ws, os, is (is: SCALE-Sim takes hours on conv1)")
     ap.add_argument("--venv", type=Path, default=HERE / ".venv-scalesim",
                     help="where SCALE-Sim's virtual environment lives")
     args = ap.parse_args(argv)
