@@ -206,6 +206,7 @@ def test_total_adds_layers_and_flush():
     assert t.macs == 768 and t.cache.misses == 60
     assert t.energy.total_pj == pytest.approx(a.energy_pj + b.energy_pj + f.energy_pj)
     assert t.dram_bytes_written == 3 * 64
+    assert t.mapping == "ws: rows=k, cols=n" and t.pe_cycles == a.pe_cycles + b.pe_cycles
 
 
 def test_bad_input_names_the_layer():

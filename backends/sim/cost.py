@@ -395,7 +395,7 @@ def total(stats: Sequence[LayerStats] | Iterable[LayerStats], machine: Machine |
         dram_bytes_written=sum(s.dram_bytes_written for s in stats), energy=energy,
         latency_ms=latency, roofline_cycles=roof,
         roofline_bound="compute" if compute_part >= roof - compute_part else "memory",
-        mapping=_common({s.mapping for s in stats if s.mapping != "-"}),
+        mapping=_total_mapping(stats),
         pe_cycles=sum(s.pe_cycles for s in stats),
         mapped_cycles=sum(s.mapped_cycles for s in stats),
         fill_drain_cycles=sum(s.fill_drain_cycles for s in stats),
@@ -406,9 +406,14 @@ def total(stats: Sequence[LayerStats] | Iterable[LayerStats], machine: Machine |
     )
 
 
-def _common(values: set[str]) -> str:
-    """The one value of a set, "mixed" for several, "-" for none (totals' labels)."""
-    return values.pop() if len(values) == 1 else ("mixed" if values else "-")
+def _total_mapping(stats: Sequence[LayerStats]) -> str:
+    """A total's mapping: the layers' one mapping, else their one dataflow ("ws"), else
+    "mixed" ("-" when no layer ran on the PE array)."""
+    maps = {s.mapping for s in stats} - {"-"}
+    flows = {m.split(":")[0] for m in maps}
+    if len(maps) <= 1:
+        return maps.pop() if maps else "-"
+    return flows.pop() if len(flows) == 1 else "mixed"
 
 
 def ideal_cycles(macs: int, dtype: str, machine: Machine) -> int:
