@@ -17,6 +17,7 @@ from irflow.backends.sim.mapping import (
     DATAFLOWS,
     MappingError,
     map_space,
+    nest_cost,
     parse_mapping,
     step_cost,
     tile_matrix,
@@ -166,3 +167,45 @@ def test_machine_file_errors_name_the_field():
         machine(matmul="rows=c cols=n stationary=weight")
     with pytest.raises(MachineError, match=r"pe_array.dataflow.*'ws', 'os', 'is'"):
         machine("rs")
+
+
+def test_nest_cost_sums_the_steps_without_enumerating_them():
+    ms = conv(24, 40, 30, 30)
+    order = ("n", "g", "f", "oh", "ow", "c")
+    rng = np.random.default_rng(1)
+    cands = np.stack([rng.integers(1, ms.nest_extents[d] + 1, 200) for d in order], axis=1)
+    got = nest_cost(ms, order, cands, M.mapping("conv2d"), M, "int8")
+    for t, cycles, steps in zip(cands[:25], got.cycles[:25], got.steps[:25]):
+        per_loop = []  # each loop's tile sizes step by step, the remainder last
+        for j, d in enumerate(order):
+            e, step = ms.nest_extents[d], int(t[j])
+            per_loop.append([min(step, e - lo) for lo in range(0, e, step)])
+        sizes = np.array(np.meshgrid(*per_loop, indexing="ij")).reshape(len(order), -1).T
+        alone = step_cost(ms, tile_matrix(ms, order, sizes), M.mapping("conv2d"), M, "int8")
+        assert (cycles, steps) == (alone.cycles.sum(), len(sizes))
+
+
+@pytest.mark.parametrize("name", ["lenet5", "transformer_encoder"])
+def test_nest_cost_equals_the_simulated_pe_cycles_of_every_layer(name):
+    from irflow import zoo
+    from irflow.backends import sim
+    from irflow.graph import input_names, main_func
+
+    module = zoo.load(name, seed=0)
+    fn = main_func(module)
+    rng = np.random.default_rng(0)
+    inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
+              for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
+    result = sim.simulate(module, inputs)
+    layers = [op for op in result.module.walk() if isinstance(op, accel.LayerOp)]
+    checked = 0
+    for op, trace, stats in zip(layers, result.traces, result.report.layers, strict=False):
+        ms = map_space(accel.space_of_op(op))
+        if ms is None:
+            continue
+        nest = op.tiles
+        tiles = np.array([[nest.tile[d] for d in nest.order]])
+        got = nest_cost(ms, nest.order, tiles, M.mapping(ms.family), M, trace.dtype)
+        assert (got.cycles[0], got.steps[0]) == (stats.pe_cycles, stats.steps), stats.name
+        checked += 1
+    assert checked >= 3

@@ -139,6 +139,7 @@ class MapSpace:
     extents: MappingT[str, int]
     depends: MappingT[str, frozenset[str]]  # "input" / "weight" / "output" -> loops
     sources: MappingT[str, tuple[tuple[str, ...], int]]
+    nest_extents: MappingT[str, int]  # the layer space's loops (what a nest tiles)
 
 
 def map_space(space: Space) -> MapSpace | None:
@@ -153,6 +154,7 @@ def map_space(space: Space) -> MapSpace | None:
     family = FAMILY_OF_KIND.get(space.kind)
     if family is None or space.unit != "pe":
         return None
+    nest = dict(space.extents)
     ext = dict(space.extents)
     x, w, y = space.operands[0].dims, space.operands[1].dims, space.result.dims
     src = {d: ((d,), 1) for d in ext}
@@ -177,7 +179,7 @@ def map_space(space: Space) -> MapSpace | None:
         x, w = x | window, w | window
     return MapSpace(family, FAMILY_LOOPS[family], ext,
                     {"input": frozenset(x), "weight": frozenset(w), "output": frozenset(y)},
-                    src)
+                    src, nest)
 
 
 @dataclass(frozen=True)
@@ -261,3 +263,41 @@ def tile_matrix(ms: MapSpace, order: tuple[str, ...], sizes: np.ndarray) -> np.n
             col = col * sizes[..., pos[nest_loop]]
         cols.append(col)
     return np.stack(cols, axis=-1)
+
+
+@dataclass(frozen=True)
+class NestCost:
+    """PE-array totals of whole loop nests, one entry per candidate tiling."""
+
+    cycles: np.ndarray  # int64: Σ over the nest's steps of `step_cost(...).cycles`
+    stream_cycles: np.ndarray  # int64: Σ folds · S
+    fill_drain_cycles: np.ndarray  # int64
+    load_cycles: np.ndarray  # int64
+    folds: np.ndarray  # int64
+    steps: np.ndarray  # int64: tile steps of the nest
+
+
+def nest_cost(ms: MapSpace, order: tuple[str, ...], tiles: np.ndarray, mapping: Mapping,
+              machine: Machine, dtype: str, sparse_factor: float = 1.0) -> NestCost:
+    """The PE cost of whole nests: `tiles[n, j]` is candidate n's tile size of loop
+    `order[j]` (a loop of the layer space, `ms.nest_extents`). Equal to
+    summing `step_cost` over every step the executor runs, without enumerating steps: a
+    step's cost depends only on its tile sizes, and per loop a step has the full tile
+    (`extent // tile` times) or the remainder (once, if any), so the sum runs over the
+    2^loops full/remainder combinations, weighted by how many steps have each."""
+    tiles = np.atleast_2d(np.asarray(tiles, np.int64))
+    extent = np.array([ms.nest_extents[d] for d in order], np.int64)
+    full, rem = extent // tiles, extent % tiles  # [N, L]
+    combos = np.array(np.meshgrid(*[[0, 1]] * len(order), indexing="ij")).reshape(
+        len(order), -1).T  # [C, L]: 1 = the remainder tile of that loop
+    sizes = np.where(combos[None], rem[:, None], tiles[:, None])  # [N, C, L]
+    count = np.prod(np.where(combos[None], (rem > 0)[:, None], full[:, None]), axis=-1)
+    c = step_cost(ms, tile_matrix(ms, order, np.maximum(sizes, 1)), mapping, machine, dtype,
+                  sparse_factor)  # a zero-size remainder has count 0
+
+    def total(a: np.ndarray) -> np.ndarray:
+        return (a * count).sum(axis=-1)
+
+    return NestCost(total(c.cycles), total(c.stream_cycles), total(c.fill_drain_cycles),
+                    total(c.load_cycles), total(c.folds), count.sum(axis=-1))
+
