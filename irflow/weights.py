@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import weakref
+import zipfile
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from xdsl.ir import Attribute, SSAValue
 
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn, quant
+from irflow.fileio import write_output
 
 
 class MissingWeightError(IrflowError, KeyError):
@@ -83,11 +85,9 @@ class WeightStore(MutableMapping[str, np.ndarray]):
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self._arrays.values())
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write an `.npz` atomically (`irflow.io.atomic_write`)."""
-        from irflow.io import atomic_write  # irflow.io builds on this module
-
-        atomic_write(path, lambda f: np.savez(f, **self._arrays))
+    def save(self, path: str | os.PathLike[str], *, make_parents: bool = False) -> None:
+        """Write an `.npz` (atomically for a regular file: `irflow.fileio.write_output`)."""
+        write_output(path, lambda f: np.savez(f, **self._arrays), make_parents=make_parents)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WeightStore:
@@ -118,11 +118,22 @@ def read_npz(path: str | os.PathLike[str], what: str,
              error: type[IrflowError] = IrflowError) -> dict[str, np.ndarray]:
     """All arrays of an `.npz` (weights, inputs, calibration data), loaded eagerly; an
     unreadable file is an `error` saying which file and what it was meant to hold."""
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise error(f"{path}: cannot read {what}: not an .npz archive (not a zip file)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise error(f"{path}: cannot read {what}: a member is not a plain .npy array "
+                        "(damaged, or pickled Python objects, which irflow does not "
+                        "load)") from None
         raise error(f"{path}: cannot read {what}: {e}") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read {what}: {e}") from None
+    except Exception as e:  # a damaged archive: zipfile, zlib and numpy's format errors
+        raise error(f"{path}: cannot read {what}: damaged .npz ({type(e).__name__}: "
+                    f"{e})") from None
 
 
 _STORES: weakref.WeakKeyDictionary[ModuleOp, WeightStore] = weakref.WeakKeyDictionary()

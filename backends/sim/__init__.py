@@ -29,7 +29,7 @@ from irflow.backends.sim.machine import Machine, load_machine
 from irflow.backends.sim.report import SimReport
 from irflow.backends.sim.trace import LayerTrace
 from irflow.context import make_context
-from irflow.io import verify_module
+from irflow.verify import verify_module
 from irflow.weights import attach_weights, weights_of
 
 

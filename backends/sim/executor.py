@@ -46,6 +46,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from irflow import intmath
+from irflow.alloc import check_bytes
 from irflow.backends.reference.kernels import conv2d, fused_activation, make_kernel
 from irflow.backends.reference.quant_kernels import ContractionPlan, contraction_plan
 from irflow.backends.sim.trace import LayerTrace, Role, Unit
@@ -509,6 +510,8 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     for op in block.ops:
         if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp):
             size = max(size, op.addr.value.data + accel.stored_nbytes(op))
+    check_bytes(size + line_bytes, "the simulated memory (inputs, weights and layer "
+                "results, placed by plan-memory)", where=fn)
     dram = np.zeros(size + line_bytes, np.uint8)
     values: dict[SSAValue, _Tensor] = {}
     names = input_names(fn)
@@ -553,7 +556,9 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
             elif isinstance(op, func.ReturnOp):
                 for name, v in zip(output_names(fn), op.operands):
                     result.outputs[name] = values[v].array.copy()
-        except IrflowError:
+        except IrflowError as e:
+            if e.where is None:  # say which op (e.g. a quantize of NaN)
+                e.where = op
             raise
         except Exception as e:
             raise SimulationError(f"while executing {op.name}: {type(e).__name__}: {e}",

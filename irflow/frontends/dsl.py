@@ -53,7 +53,8 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, SSAValue
 
-from irflow.diagnostics import IrflowError, ParseError, did_you_mean
+from irflow.alloc import check_alloc
+from irflow.diagnostics import IrflowError, ParseError, SourceLoc, did_you_mean
 from irflow.frontends.dsl_layers import (
     BUILTINS,
     LAYERS,
@@ -69,7 +70,7 @@ from irflow.frontends.dsl_layers import (
     kind,
 )
 from irflow.graph import GraphBuilder
-from irflow.io import verify_module
+from irflow.verify import verify_module
 from irflow.weights import WeightStore
 
 ELEMENT_TYPES: dict[str, Attribute] = {"f32": f32, "f16": f16, "f64": f64, "i64": i64,
@@ -216,12 +217,46 @@ def _translate_lark_error(e: UnexpectedInput, text: str, filename: str) -> Parse
     return ParseError(str(e).splitlines()[0], where)  # pragma: no cover - other lark errors
 
 
+# Deepest bracket nesting accepted: the compiler recurses once per level (and Python's
+# stack is finite); real models nest a handful of levels.
+MAX_NESTING = 256
+
+
+def _check_nesting(text: str, filename: str) -> None:
+    """A `ParseError` at the first bracket nested deeper than `MAX_NESTING`."""
+    depth, line, col = 0, 1, 1
+    in_string = in_comment = False
+    for ch in text:
+        if ch == "\n":
+            line, col, in_comment = line + 1, 0, False
+        elif in_comment:
+            pass
+        elif ch == '"':
+            in_string = not in_string
+        elif in_string:
+            pass
+        elif ch == "#":
+            in_comment = True
+        elif ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ParseError(f"brackets nested more than {MAX_NESTING} deep; split the "
+                                 "expression into named steps", SourceLoc(filename, line, col))
+        elif ch in ")]}":
+            depth -= 1
+        col += 1
+
+
 def parse_tree(text: str, filename: str = "<string>") -> Tree:
     """The syntax tree of a DSL program (a `ParseError` for malformed text)."""
+    _check_nesting(text, filename)
     try:
         return _parser().parse(text)
     except UnexpectedInput as e:
         raise _translate_lark_error(e, text, filename) from None
+    except RecursionError:
+        raise ParseError("the program is nested too deeply to parse; split long expressions "
+                         "into named steps", filename) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -672,6 +707,7 @@ class _Compiler:
                                  f"{list(array.shape)}, but {call.spec.name} needs {list(shape)}",
                                  call.where)
         else:
+            check_alloc(shape, np.float32, f"weight '{name}' of {call.spec.name}", call.where)
             rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
             array = init(rng, shape)
         return self.graph.weight(name, array, call.loc)
@@ -716,7 +752,11 @@ def compile_source(text: str, filename: str = "<string>", *,
         store, label = weights, "the weight store"
     else:
         store, label = _load_npz(weights), str(weights)
-    return _Compiler(filename, store, label, seed).compile(tree)
+    try:
+        return _Compiler(filename, store, label, seed).compile(tree)
+    except RecursionError:  # e.g. `x + x + ... + x` with thousands of terms
+        raise ParseError("the program is nested too deeply to compile (an expression of "
+                         "thousands of terms?); split it into named steps", filename) from None
 
 
 def compile_file(path: str | Path, *, weights: str | Path | WeightStore | None = None,

@@ -43,6 +43,14 @@ func.func @dynamic(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
 
 // -----
 
+// nn has no empty tensors: every operand and result has at least one element.
+func.func @empty(%x: tensor<0x4xf32>) -> tensor<0x4xf32> {
+  %0 = nn.relu %x : tensor<0x4xf32> // expected-error {{nn.relu expects tensors with at least one element, got operand #0 of shape 0x4}}
+  func.return %0 : tensor<0x4xf32>
+}
+
+// -----
+
 func.func @broadcast(%a: tensor<2x3xf32>, %b: tensor<4xf32>) -> tensor<2x4xf32> {
   %0 = nn.add %a, %b : (tensor<2x3xf32>, tensor<4xf32>) -> tensor<2x4xf32> // expected-error {{nn.add expects broadcast-compatible operands, got 2x3 and 4}}
   func.return %0 : tensor<2x4xf32>
