@@ -136,3 +136,12 @@ def _read_text(path: Path) -> str:
 
 __all__ = ["load", "save", "parse_mlir", "print_module", "verify_module", "describe",
            "check_weights_destination", "atomic_write"]
+
+
+def _install_notebook_display() -> None:
+    from irflow.notebook import install
+
+    install()
+
+
+_install_notebook_display()  # Jupyter shows a module's IR, coloured (irflow/notebook.py)

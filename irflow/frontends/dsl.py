@@ -55,6 +55,7 @@ from xdsl.ir import Attribute, SSAValue
 
 from irflow.alloc import check_alloc
 from irflow.diagnostics import IrflowError, ParseError, SourceLoc, did_you_mean
+from irflow.frontends import dsl_llm_layers  # noqa: F401  (registers the decoder layers)
 from irflow.frontends.dsl_layers import (
     BUILTINS,
     LAYERS,
