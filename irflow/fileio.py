@@ -57,12 +57,11 @@ def check_output(path: str | os.PathLike[str], flag: str = "output") -> None:
     """Fail now, before any work, if `path` cannot be written: its folder is missing or
     not a folder, or the path is a folder. `flag` (e.g. `-o`, `--trace`) starts the
     message."""
-    target = resolve_output(path)
-    if target.is_dir():
+    if os.path.isdir(path):
         raise IrflowError(f"{flag} {path}: is a directory, expected a file path")
-    if target.exists():
+    if os.path.exists(path):  # links followed: a file, a device, /dev/stdout's pipe
         return
-    folder = target.parent
+    folder = resolve_output(path).parent
     if not folder.is_dir():
         what = "is not a folder" if folder.exists() else "does not exist"
         raise IrflowError(f"{flag} {path}: the output folder '{folder}' {what}")
@@ -92,18 +91,19 @@ def write_output(path: str | os.PathLike[str], data: Payload, *,
     """Write `data` (text, bytes, or a function writing to the open binary file, so a
     large payload such as an `.npz` streams) to `path` as the module docstring says.
     `make_parents` creates missing parent folders of a new file."""
-    target = resolve_output(path)
     try:
-        mode = os.stat(target).st_mode
+        mode = os.stat(path).st_mode  # links followed
     except FileNotFoundError:
-        mode = None
+        mode = None  # a new file, or a link to one
     if mode is not None and stat.S_ISDIR(mode):
         raise IrflowError(f"{path}: is a directory, expected a file path")
     if mode is not None and not stat.S_ISREG(mode):
-        # A device or FIFO: write in place (no O_TRUNC games, no rename, no removal).
-        with open(target, "wb") as f:
+        # A device or FIFO: write in place, through `path` itself (its link target may
+        # have no name, e.g. /dev/stdout -> /proc/self/fd/1 -> pipe:[123]).
+        with open(path, "wb") as f:
             _emit(f, data)
         return
+    target = resolve_output(path)
     if make_parents:
         target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

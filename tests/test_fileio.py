@@ -157,3 +157,17 @@ def test_cli_checks_output_folders_before_any_work(
     assert cli.main([a.replace("{missing}", missing) for a in argv]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and missing in err and "does not exist" in err
+
+
+def test_dev_stdout_into_a_pipe(tmp_path: Path) -> None:
+    """/dev/stdout is a link to /proc/self/fd/1, whose target (pipe:[N]) has no path."""
+    import subprocess
+    import sys
+
+    code = ("from irflow.fileio import check_output, write_output; "
+            "check_output('/dev/stdout', '-o'); write_output('/dev/stdout', 'through')")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "through"
+    assert list(tmp_path.iterdir()) == []  # no file named after the pipe
