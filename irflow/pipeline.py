@@ -7,7 +7,7 @@
 
 Pipeline text is xDSL's (and MLIR's) syntax: passes separated by commas, options in
 braces separated by spaces, list values separated by commas —
-`quantize{bits=8 granularity=per-channel},tile{sizes=32,32}`. Named pipelines from
+`quantize{bits=8 granularity=per-channel},tile{sizes="f=16,oh=14"}`. Named pipelines from
 `irflow.pipelines` (`default`, ...) expand in place.
 
 The `PassManager` verifies the module after every pass (a failure names the pass and
