@@ -178,7 +178,12 @@ def _roofline_figure(go: Any, doc: Mapping[str, Any]) -> Any:
 def _misses_figure(go: Any, misses: Mapping[str, Any], top: int = 30) -> Any:
     rows = sorted(misses["rows"], key=lambda r: -r["misses"])[:top]
     x = [f"{r['layer']} · {r['role']}" for r in rows]
-    fig = go.Figure([go.Bar(name=k, x=x, y=[r[k] for r in rows], marker_color=COLORS[k])
+    loops = ["<br>".join(f"re-fetched across {loop}: {n:,}" for loop, n in
+                         list(r["refetch_by_loop"].items())[:3]) or "no re-fetch" for r in rows]
+    fig = go.Figure([go.Bar(name=k, x=x, y=[r[k] for r in rows], marker_color=COLORS[k],
+                            customdata=loops,
+                            hovertemplate="%{x}: %{y:,} " + k + "<br>%{customdata}"
+                                          "<extra></extra>")
                      for k in ("compulsory", "capacity", "conflict")])
     fig.update_layout(barmode="stack", height=440, yaxis_title="misses (lines)",
                       title=f"Misses by layer and role (top {len(rows)}): "
