@@ -7,6 +7,8 @@
     irflow zoo                    list the built-in models
     irflow passes                 list the passes (with options) and named pipelines
     irflow export INPUT -o F      nn IR -> ONNX
+    irflow train MODEL --data F   train the weights (irflow/train/cli.py)
+    irflow search SPACE.toml      hardware-aware search on Dask (docs/search.md)
 
 MODEL is a zoo name (`irflow zoo`) or a file (`.irf`, `.mlir`, `.onnx`). Errors print
 one line (`file:line:col: error: ...`) and exit 1; `--debug` shows the traceback.
@@ -496,6 +498,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17)
     _add_model_flags(p)
     p.set_defaults(func=cmd_export)
+
+    from irflow.train.cli import add_parser as add_train_parser
+
+    add_train_parser(sub, _add_model_flags, _add_pass_flags)
+    from irflow.search.cli import add_parser as add_search_parser  # irflow search SPACE.toml
+
+    add_search_parser(sub)
     for p in sub.choices.values():  # `irflow run ... --quiet` as well as `irflow -q run ...`
         p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress bars")

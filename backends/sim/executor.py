@@ -76,6 +76,7 @@ NN_OPS: dict[str, type[Operation]] = {
     op.name: op for op in (*nn.NN.operations, *quant.QUANT.operations, *quant.IRQ.operations)}
 """Layer kinds -> op classes (nn ops and the quant casts) for the reference kernels."""
 VECTOR_KIND.update(dict.fromkeys(accel.QUANT_CASTS, "quantize"))
+VECTOR_KIND.update({"nn.rms_norm": "layernorm", "nn.rotary": "mul"})
 
 
 @dataclass
@@ -776,3 +777,6 @@ def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor]
         loops=loops,
         loc=location_string(layer.location) or "",
     )
+
+
+from irflow.backends.sim import block_tiles, llm_tiles  # noqa: E402, F401  (register tile kernels)
