@@ -78,14 +78,20 @@ def _prune_spec(sparsity: str, exclude: list[str]) -> str:
 
 def pipeline_text(space: Space, point: dict[str, Any]) -> str:
     """The pipeline a point compiles with (see the module docstring)."""
+    return ",".join(filter(None, pipeline_parts(space, point)))
+
+
+def pipeline_parts(space: Space, point: dict[str, Any]) -> tuple[str, str]:
+    """The pipeline as (float part: prune, default, calibrate; quantize step or "").
+    Points that share the float part share its result (the evaluation caches it)."""
     units = unit_settings(space, point)
     steps = _prune_steps(space, units)
     steps.append("default")
     per_layer: dict[str, Unit] = {n: u for u in units for n in u.layers}
     if any(u.w_bits != 32 for u in per_layer.values()):
         steps.append("calibrate")
-        steps.append(_quantize_spec(space, per_layer))
-    return ",".join(steps)
+        return ",".join(steps), _quantize_spec(space, per_layer)
+    return ",".join(steps), ""
 
 
 def _prune_steps(space: Space, units: list[Unit]) -> list[str]:
@@ -152,5 +158,5 @@ def machine_of(space_base: str, text: str) -> Any:
     return machine_from_toml(text, f"{space_base}*")
 
 
-__all__ = ["load_float_model", "contraction_layers", "pipeline_text", "machine_toml",
-           "machine_of"]
+__all__ = ["load_float_model", "contraction_layers", "pipeline_text", "pipeline_parts",
+           "machine_toml", "machine_of"]

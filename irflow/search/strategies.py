@@ -8,8 +8,9 @@ seed and on the rows told, never on the order in which workers finished.
 - `grid`: every point of the space, one batch;
 - `random`: `trials` distinct points drawn with `numpy.random.default_rng(seed)`;
 - `nsga2`: Optuna's `NSGAIISampler` (population `population`, `seed`), one generation per
-  batch, `trials` points in all; constraints go to the sampler's `constraints_func`
-  (constrained domination), failed points are told as failed trials;
+  batch, `trials` points in all; constraint violations are set on each trial
+  (`Trial.set_constraint`: the sampler's constrained domination), failed points are told
+  as failed trials;
 - `haq`: mixed precision under latency budgets, as HAQ poses it (Wang et al., CVPR 2019),
   solved exactly: batch 1 measures each layer's sensitivity (the model with that one
   layer at a setting, every other at w8a8: its output SQNR and its cycles); batch 2 is,
@@ -103,10 +104,8 @@ class NSGA2:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space = space
         self.optuna = optuna
-        sampler = optuna.samplers.NSGAIISampler(
-            population_size=space.population, seed=space.seed,
-            constraints_func=(lambda t: t.user_attrs["violations"]) if space.constraints
-            else None)
+        sampler = optuna.samplers.NSGAIISampler(population_size=space.population,
+                                                seed=space.seed)
         self.study = optuna.create_study(
             directions=[o.direction for o in space.objectives], sampler=sampler)
         self.pending: list[Any] = []
@@ -123,7 +122,8 @@ class NSGA2:
 
     def tell(self, points: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> None:
         for trial, row in zip(self.pending, rows):
-            trial.set_user_attr("violations", violations(self.space, row))
+            for (key, _), v in zip(self.space.constraints, violations(self.space, row)):
+                trial.set_constraint(key, v if math.isfinite(v) else 1e300)
             values = [row.get(o.metric) for o in self.space.objectives]
             if row.get("status") != "ok" or any(
                     v is None or not math.isfinite(v) for v in values):
