@@ -4,10 +4,10 @@ Uses the activation ranges `calibrate` recorded (`quant.range`) and the weights'
 own values. Contractions (conv2d, linear, matmul) become the same nn ops on
 `!quant.uniform` tensors, executed in integers (`irflow.intmath`); integer values
 flow through the ops that have integer kernels (add, relu/relu6/clip, max/avg/global
-pooling, reshape/flatten/transpose/slice/split); `quant.quantize` /
-`quant.dequantize` appear only at the graph edges and around ops that stay float
+pooling, reshape/flatten/transpose/slice/split); `quant.qcast` /
+`quant.dcast` appear only at the graph edges and around ops that stay float
 (softmax, layernorm, gelu, sigmoid, …); concat requantizes its inputs to its own
-calibrated parameters (`quant.requantize`).
+calibrated parameters (`irq.requantize`).
 
 Before (after `calibrate`):
 
@@ -16,7 +16,7 @@ Before (after `calibrate`):
 
 After `quantize{bits=8 granularity=per-channel}` (per-axis scale lists shortened):
 
-    %0 = quant.quantize %x : tensor<20x1x8x8xf32>
+    %0 = quant.qcast %x : tensor<20x1x8x8xf32>
          to tensor<20x1x8x8x!quant.uniform<u8:f32, 0.003921568859368563>>
     %1 = nn.constant #nn.weight<"conv1.weight.q8">
          : tensor<16x1x3x3x!quant.uniform<i8<-127:127>:f32:0, {0.0158,...}>>
@@ -26,7 +26,7 @@ After `quantize{bits=8 granularity=per-channel}` (per-axis scale lists shortened
          : (...) -> tensor<20x16x8x8x!quant.uniform<u8:f32, 0.013852009549736977>>
     ...
     %11 = nn.linear %8, %9, %10 : (...) -> tensor<20x10x!quant.uniform<i32:f32:1, {...}>>
-    %12 = quant.dequantize %11 : tensor<20x10x!quant.uniform<i32:f32:1, {...}>>
+    %12 = quant.dcast %11 : tensor<20x10x!quant.uniform<i32:f32:1, {...}>>
           to tensor<20x10xf32>
 
 Choices (see docs/quantization.md):
@@ -466,7 +466,7 @@ class _Quantizer:
         return activation_type(lo, hi, self.options.symmetric, bits)
 
     def _as_int(self, value: SSAValue, before: Operation, block: Block) -> SSAValue:
-        """The integer version of a float activation (a shared `quant.quantize`)."""
+        """The integer version of a float activation (a shared `quant.qcast`)."""
         if value in self.qvalue:
             return self.qvalue[value]
         ty = value.type
@@ -481,7 +481,7 @@ class _Quantizer:
     @staticmethod
     def _requantized(value: SSAValue, qt: UniformQuantizedType, before: Operation,
                      block: Block) -> SSAValue:
-        """`value` as type `qt` (a `quant.requantize` unless it already is)."""
+        """`value` as type `qt` (a `irq.requantize` unless it already is)."""
         if nn.value_element_type(value) == qt:
             return value
         r = quant.RequantizeOp(value, TensorType(qt, nn.shape_of(value)))

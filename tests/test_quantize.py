@@ -2,7 +2,7 @@
 
 Bounds stated here (seeded inputs from the calibration distribution): int8 per-channel
 logits within 35 dB SQNR of float on the zoo CNNs; on the digits models (real data,
-README of ../shared/data/digits) int8 agreement >= 99.4 % and SQNR >= 38 dB, w4a8
+tests/data/README.md) int8 agreement >= 99.4 % and SQNR >= 38 dB, w4a8
 accuracy within 2 points of float — looser than the issue's targets (99.7 %, 40 dB,
 1 point), which `bench/bench_quant_accuracy.py` reports.
 """
@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 import pytest
-from datasets import DIGITS
+from datasets import DIGITS, calibration_images, reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
@@ -209,13 +209,13 @@ def test_zoo_models_quantize_and_run(name):
 def test_digits_accuracy_floors(name):
     from irflow.frontends.onnx import import_onnx
 
-    ref = np.load(DIGITS / f"{name}.ref.npz")
+    ref = reference(name)
     x_test, labels = ref["input"], ref["labels"]
     b = 20
     module = import_onnx(DIGITS / f"{name}.onnx",
                          input_shapes={"input": [b, *x_test.shape[1:]]})
     run_pipeline(module, "default")
-    x_cal = np.load(DIGITS / "digits_split.npz")["X_calib"].reshape((-1, *x_test.shape[1:]))
+    x_cal = calibration_images(name)
     calibrate(module, [{"input": x_cal[i:i + b]} for i in range(0, 100, b)])
 
     def logits(m: ModuleOp) -> np.ndarray:

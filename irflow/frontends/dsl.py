@@ -54,6 +54,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, SSAValue
 
 from irflow.diagnostics import IrflowError, ParseError, did_you_mean
+from irflow.frontends import dsl_llm_layers  # noqa: F401  (registers the decoder layers)
 from irflow.frontends.dsl_layers import (
     BUILTINS,
     LAYERS,

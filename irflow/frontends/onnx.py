@@ -5,7 +5,7 @@
 What it does, in order:
 
 1. loads the file (external data included) and checks the default-domain opset is in
-   13–21, every operator is supported, every node input is defined and the graph has
+   13–23, every operator is supported, every node input is defined and the graph has
    no cycle (nodes are visited in topological order, so an unsorted file still imports);
 2. fixes the input shapes: every dimension must be static, or set by `input_shapes`
    (the CLI's `--input-shape name=1x1x8x8`);
@@ -63,7 +63,7 @@ from irflow.graph import GraphBuilder
 from irflow.io import verify_module
 from irflow.weights import value_dtype
 
-MIN_OPSET, MAX_OPSET = 13, 21
+MIN_OPSET, MAX_OPSET = 13, 23
 # Constants that are not initializers are printed inline up to this many elements.
 INLINE_MAX_ELEMENTS = 16
 
@@ -892,6 +892,8 @@ def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
         im.where(),
     )
 
+
+from irflow.frontends import onnx_llm  # noqa: E402, F401  (registers the opset-23 LLM ops)
 
 SUPPORTED_OPERATORS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
 
