@@ -131,6 +131,22 @@ def test_point_pipeline_text_parses_and_says_each_setting(tmp_path):
     assert 'fc:skip=true' in pipeline_text(space, point)
 
 
+def test_whole_model_calibration_and_weight_clip_knobs(tmp_path):
+    space = _space(tmp_path, SMALL.replace('sparsity = ["dense"]', 'sparsity = ["dense"]\n'
+                                           'calibration = ["minmax", "percentile"]\n'
+                                           'weight_clip = ["mse"]'))
+    assert space.knob("calibration").values == ("minmax", "percentile")
+    point = {**uniform_point(space, 8, 8), "calibration": "percentile", "w_bits.conv1": 4}
+    text = pipeline_text(space, point)
+    assert text == ('default,calibrate{method=percentile},quantize{bits=8 weight-clip=mse '
+                    'layers="conv1:bits=4"}')
+    parse_pipeline(text)
+    base = uniform_point(space, 8, 8, baseline=True)  # irflow's own int8: min-max, minmax
+    assert pipeline_text(space, base) == "default,calibrate,quantize{bits=8}"
+    with pytest.raises(SpaceError, match=r"calibration = 'kl': expected one of minmax, "):
+        _space(tmp_path, SMALL.replace('sparsity = ["dense"]', 'calibration = ["kl"]'))
+
+
 def test_a_point_reproduces_with_irflow_run(tmp_path, capsys):
     """The front table's command gives the cycles the search measured."""
     space = load_space(EXAMPLES / "digits_groups.toml")

@@ -145,8 +145,11 @@ def sensitivity_csv(space: Space, rows: Sequence[dict[str, Any]]) -> str:
     w = csv.writer(buf)
     w.writerow(["layer", "w_bits", "a_bits", "sqnr_db", "accuracy", "cycles", "delta_cycles"])
     for r in rows:
-        diff = {k.split(".", 1)[1] for k, v in r["point"].items() if base.get(k) != v}
-        if len(diff) != 1 or r.get("status") != "ok" or b is None:
+        changed = {k for k, v in r["point"].items() if base.get(k) != v}
+        if any("." not in k for k in changed) or r.get("status") != "ok" or b is None:
+            continue  # a baseline (whole-model settings) or a failed point
+        diff = {k.split(".", 1)[1] for k in changed}
+        if len(diff) != 1:
             continue
         layer = diff.pop()
         w.writerow([layer, r["point"][f"w_bits.{layer}"], r["point"][f"a_bits.{layer}"],

@@ -141,7 +141,8 @@ def run_search(space: Space, out_dir: str | Path, *, scheduler: str = "local",
         n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
         bar = tqdm(total=0, desc="irflow search", unit="pt", disable=not progress,
                    dynamic_ncols=True)
-        base_points = {"int8": uniform_point(space, 8, 8), "w4a8": uniform_point(space, 4, 8)}
+        base_points = {"int8": uniform_point(space, 8, 8, baseline=True),
+                       "w4a8": uniform_point(space, 4, 8, baseline=True)}
         base_rows = _evaluate(client, space, list(base_points.values()), "baseline", table,
                               done, run, bar, counts, on_result)
         strategy = make_strategy(space)

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from irflow.search.space import CONSTRAINTS, Space, point_key
+from irflow.search.space import CONSTRAINTS, GLOBAL_KNOBS, Space, point_key
 
 
 class Strategy(Protocol):
@@ -146,10 +146,14 @@ def settings_of(space: Space) -> list[tuple[int, int]]:
 
 
 def uniform_point(space: Space, w: int, a: int, sparsity: str = "dense",
-                  only: str | None = None) -> dict[str, Any]:
+                  only: str | None = None, baseline: bool = False) -> dict[str, Any]:
     """A point with every compression unit at (w, a, sparsity) — or, with `only`, that
-    unit at (w, a) and the others at w8a8 — on the base machine, first architecture."""
+    unit at (w, a) and the others at w8a8 — on the base machine, first architecture.
+    `baseline`: with the named pipelines' whole-model settings (min-max calibration and
+    weight clipping), whatever the space fixes, so that `int8` means irflow's `int8`."""
     point: dict[str, Any] = {}
+    if baseline:
+        point.update({key: values[0] for key, values in GLOBAL_KNOBS.items()})
     for k in space.knobs:
         if k.kind == "arch":
             point[k.name] = k.values[0]
