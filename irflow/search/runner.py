@@ -38,6 +38,7 @@ from irflow.search.front import (
     pareto,
     plot,
     reproduce_command,
+    sensitivity_csv,
 )
 from irflow.search.space import Space, point_key
 from irflow.search.strategies import make_strategy, uniform_point, violations
@@ -71,7 +72,7 @@ def connect(scheduler: str, workers: int | None = None) -> tuple[Any, Callable[[
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
 
         def close() -> None:
@@ -140,7 +141,8 @@ def run_search(space: Space, out_dir: str | Path, *, scheduler: str = "local",
         n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
         bar = tqdm(total=0, desc="irflow search", unit="pt", disable=not progress,
                    dynamic_ncols=True)
-        base_points = {"int8": uniform_point(space, 8, 8), "w4a8": uniform_point(space, 4, 8)}
+        base_points = {"int8": uniform_point(space, 8, 8, baseline=True),
+                       "w4a8": uniform_point(space, 4, 8, baseline=True)}
         base_rows = _evaluate(client, space, list(base_points.values()), "baseline", table,
                               done, run, bar, counts, on_result)
         strategy = make_strategy(space)
@@ -211,9 +213,11 @@ def write_report(space: Space, result: SearchResult) -> list[Path]:
             load_float_model(str(mpath), "", "", {})  # it compiles
             model = str(mpath)
         commands[key] = reproduce_command(space, r, model, str(mfile), str(calib))
-    for name, text in (("front.md", front_markdown(space, result.front, commands,
-                                                   result.baselines)),
-                       ("front.csv", front_csv(result.front))):
+    reports = [("front.md", front_markdown(space, result.front, commands, result.baselines)),
+               ("front.csv", front_csv(result.front))]
+    if space.strategy == "haq":
+        reports.append(("sensitivity.csv", sensitivity_csv(space, result.rows)))
+    for name, text in reports:
         write_output(out / name, text)
         files.append(out / name)
     if result.front:
