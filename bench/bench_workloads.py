@@ -61,21 +61,32 @@ def one_int8(name: str) -> dict:
             "total_s": t2 - t0, "cycles": total.cycles, "rss_mib": _rss_mib()}
 
 
-def one_decode(name: str, cache: int) -> dict:
+PRECISIONS = {
+    "fp32": "",
+    "fp16": "convert-float",
+    "w8a16": "convert-float,quantize-groups{bits=8 group=32}",
+    "w4a16": "convert-float,quantize-groups{bits=4 group=32}",
+}
+
+
+def one_decode(name: str, cache: int, precision: str = "fp32") -> dict:
     from irflow import zoo
     from irflow.backends.sim import simulate
     from irflow.backends.sim.decode_bound import decode_bound
     from irflow.backends.sim.machine import load_machine
+    from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
     module = zoo.load(name, entry="decode", cache=cache)
+    if PRECISIONS[precision]:
+        run_pipeline(module, PRECISIONS[precision])
     bound = decode_bound(module)
     feeds = _inputs(module, np.random.default_rng(0))
     t1 = time.perf_counter()
     total = simulate(module, feeds).report.total
     t2 = time.perf_counter()
     clock = load_machine("default").clock_ghz * 1e9
-    return {"what": f"{name} decode fp32 (cache {cache})", "compile_s": t1 - t0,
+    return {"what": f"{name} decode {precision} (cache {cache})", "compile_s": t1 - t0,
             "simulate_s": t2 - t1, "total_s": t2 - t0, "cycles": total.cycles,
             "dram_bytes": total.dram_bytes_read + total.dram_bytes_written,
             "bound_bytes": bound.total_bytes, "bound_cycles": bound.cycles,
@@ -83,17 +94,20 @@ def one_decode(name: str, cache: int) -> dict:
             "rss_mib": _rss_mib()}
 
 
-def one_prefill(name: str, seq: int) -> dict:
+def one_prefill(name: str, seq: int, precision: str = "fp32") -> dict:
     from irflow import zoo
     from irflow.backends.sim import simulate
+    from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
     module = zoo.load(name, entry="prefill", seq=seq)
+    if PRECISIONS[precision]:
+        run_pipeline(module, PRECISIONS[precision])
     feeds = _inputs(module, np.random.default_rng(0))
     t1 = time.perf_counter()
     total = simulate(module, feeds).report.total
     t2 = time.perf_counter()
-    return {"what": f"{name} prefill fp32 S={seq}", "compile_s": t1 - t0,
+    return {"what": f"{name} prefill {precision} S={seq}", "compile_s": t1 - t0,
             "simulate_s": t2 - t1, "total_s": t2 - t0, "cycles": total.cycles,
             "roofline_cycles": total.roofline_cycles, "verdict": total.roofline_bound,
             "rss_mib": _rss_mib()}
@@ -104,8 +118,8 @@ def child(argv: list[str]) -> dict:
     if kind == "int8":
         return one_int8(argv[1])
     if kind == "decode":
-        return one_decode(argv[1], int(argv[2]))
-    return one_prefill(argv[1], int(argv[2]))
+        return one_decode(argv[1], int(argv[2]), argv[3])
+    return one_prefill(argv[1], int(argv[2]), argv[3])
 
 
 def run_child(*args: str) -> dict:
@@ -120,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decoder", default="decoder-15m")
     parser.add_argument("--cache", type=int, default=512)
     parser.add_argument("--prefill", default="128,512")
+    parser.add_argument("--precisions", default="fp16,w8a16,w4a16",
+                        help=f"decode precisions, from {', '.join(PRECISIONS)}")
+    parser.add_argument("--prefill-precision", default="fp16")
     parser.add_argument("--child", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.child:
@@ -133,14 +150,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['compile_s']:.2f} s, simulate {r['simulate_s']:.2f} s; target <= 10 s), "
                   f"{r['cycles']:,} cycles, peak RSS {r['rss_mib']:.0f} MiB")
     if "decoder" in only:
-        r = run_child("decode", args.decoder, str(args.cache))
-        print(f"{r['what']}: {r['cycles']:,} cycles, DRAM {r['dram_bytes']:,} B; limit "
-              f"{r['bound_bytes']:,} B = {r['bound_cycles']:,.0f} cycles "
-              f"(x{r['cycles'] / r['bound_cycles']:.3f}), {r['verdict']}-bound, "
-              f"{r['tokens_per_s']:.1f} tokens/s; simulate {r['simulate_s']:.2f} s, "
-              f"build {r['compile_s']:.2f} s, peak RSS {r['rss_mib']:.0f} MiB")
+        for p in filter(None, args.precisions.split(",")):
+            r = run_child("decode", args.decoder, str(args.cache), p)
+            print(f"{r['what']}: {r['cycles']:,} cycles, DRAM {r['dram_bytes']:,} B; limit "
+                  f"{r['bound_bytes']:,} B = {r['bound_cycles']:,.0f} cycles "
+                  f"(x{r['cycles'] / r['bound_cycles']:.3f}), {r['verdict']}-bound, "
+                  f"{r['tokens_per_s']:.1f} tokens/s; simulate {r['simulate_s']:.2f} s, "
+                  f"build + quantize {r['compile_s']:.2f} s, peak RSS {r['rss_mib']:.0f} MiB")
         for s in filter(None, args.prefill.split(",")):
-            r = run_child("prefill", args.decoder, s)
+            r = run_child("prefill", args.decoder, s, args.prefill_precision)
             print(f"{r['what']}: {r['cycles']:,} cycles (roofline {r['roofline_cycles']:,.0f}, "
                   f"{r['verdict']}-bound); simulate {r['simulate_s']:.2f} s, "
                   f"peak RSS {r['rss_mib']:.0f} MiB")

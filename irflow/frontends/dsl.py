@@ -44,6 +44,7 @@ from xdsl.dialects.builtin import (
     IntAttr,
     ModuleOp,
     StringAttr,
+    TensorType,
     f16,
     f32,
     f64,
@@ -54,6 +55,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, SSAValue
 
 from irflow.diagnostics import IrflowError, ParseError, did_you_mean
+from irflow.dialects import nn
 from irflow.frontends import dsl_llm_layers  # noqa: F401  (registers the decoder layers)
 from irflow.frontends.dsl_layers import (
     BUILTINS,
@@ -264,6 +266,7 @@ class _Compiler:
         self.pretrained = weights
         self.weights_file = weights_file
         self.seed = seed
+        self.lazy = False  # seeded weights made on first access (WeightStore.add_lazy)
         self.graph = GraphBuilder()
         self.blocks: dict[str, Tree] = {}
         self.stmt = _Stmt(None)
@@ -672,6 +675,11 @@ class _Compiler:
                 raise ParseError(f"weight '{name}' in {self.weights_file} has shape "
                                  f"{list(array.shape)}, but {call.spec.name} needs {list(shape)}",
                                  call.where)
+        elif self.lazy:
+            seed = [self.seed, zlib.crc32(name.encode())]
+            key = store.add_lazy(name, lambda: init(np.random.default_rng(seed), shape))
+            ty = TensorType(f32, list(shape))
+            return self.graph.add(nn.ConstantOp(nn.WeightAttr(key), ty), call.loc).results[0]
         else:
             rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
             array = init(rng, shape)
@@ -705,19 +713,23 @@ def _unknown(what: str, name: str, candidates: Iterable[str]) -> str:
 
 
 def compile_source(text: str, filename: str = "<string>", *,
-                   weights: str | Path | WeightStore | None = None, seed: int = 0) -> ModuleOp:
+                   weights: str | Path | WeightStore | None = None, seed: int = 0,
+                   lazy: bool = False) -> ModuleOp:
     """Compile DSL text to a verified module with one `func.func @main` and its weights.
 
     Weights come from `weights` (an `.npz` path or a `WeightStore`, keyed by weight
     name) or, by default, from a seeded initializer: the same `seed` and weight name
-    always give the same array.
+    always give the same array. With `lazy`, a seeded weight is made when it is first
+    read (the same array), so building a large model allocates nothing.
     """
     tree = parse_tree(text, filename)
     if weights is None or isinstance(weights, WeightStore):
         store, label = weights, "the weight store"
     else:
         store, label = _load_npz(weights), str(weights)
-    return _Compiler(filename, store, label, seed).compile(tree)
+    compiler = _Compiler(filename, store, label, seed)
+    compiler.lazy = lazy
+    return compiler.compile(tree)
 
 
 def compile_file(path: str | Path, *, weights: str | Path | WeightStore | None = None,
