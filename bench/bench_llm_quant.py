@@ -39,8 +39,8 @@ def perplexity(logits: np.ndarray, tokens: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> int:
     from irflow import zoo
     from irflow.backends.reference import run
-    from irflow.zoo import decoder
     from irflow.pipeline import run_pipeline
+    from irflow.zoo import decoder
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="decoder-15m")
