@@ -42,14 +42,28 @@ def _inputs(module, rng):  # noqa: ANN001, ANN202
     return out
 
 
+def _bert_layers(layers: int):  # noqa: ANN202
+    """bert-base with its first `layers` encoder layers (the same weights)."""
+    from irflow import zoo
+    from irflow.frontends.dsl import compile_source
+
+    lines = [ln for ln in zoo.source("bert-base").splitlines()
+             if not any(ln.startswith(f"  encoder.layer.{i} =") for i in range(layers, 12))]
+    text = "\n".join(lines).replace("last_hidden_state = encoder.layer.11",
+                                     f"last_hidden_state = encoder.layer.{layers - 1}")
+    return compile_source(text, f"bert-{layers}.irf")
+
+
 def one_int8(name: str) -> dict:
     from irflow import zoo
+    from irflow.analysis import total_macs
     from irflow.backends.sim import simulate
     from irflow.passes.calibrate import set_calibration_data
     from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
-    module = zoo.load(name)
+    module = _bert_layers(int(name.split(":")[1])) if name.startswith("bert:") else zoo.load(name)
+    macs = total_macs(module)
     rng = np.random.default_rng(0)
     set_calibration_data(module, [_inputs(module, rng) for _ in range(2)])
     run_pipeline(module, "int8")
@@ -58,7 +72,8 @@ def one_int8(name: str) -> dict:
     t2 = time.perf_counter()
     total = result.report.total
     return {"what": f"{name} int8", "compile_s": t1 - t0, "simulate_s": t2 - t1,
-            "total_s": t2 - t0, "cycles": total.cycles, "rss_mib": _rss_mib()}
+            "total_s": t2 - t0, "cycles": total.cycles, "rss_mib": _rss_mib(), "macs": macs,
+            "dram_bytes": total.dram_bytes_read + total.dram_bytes_written}
 
 
 PRECISIONS = {
@@ -130,7 +145,7 @@ def run_child(*args: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="cnn,bert,decoder")
+    parser.add_argument("--only", default="cnn,bert,decoder,growth")
     parser.add_argument("--decoder", default="decoder-15m")
     parser.add_argument("--cache", type=int, default=512)
     parser.add_argument("--prefill", default="128,512")
@@ -149,6 +164,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['what']}: end to end {r['total_s']:.2f} s (compile + int8 pipeline "
                   f"{r['compile_s']:.2f} s, simulate {r['simulate_s']:.2f} s; target <= 10 s), "
                   f"{r['cycles']:,} cycles, peak RSS {r['rss_mib']:.0f} MiB")
+    if "growth" in only:
+        print("growth (int8, simulate only): time per MAC and per (MAC + DRAM byte)")
+        print(f"{'model':10s} {'MACs':>15s} {'DRAM bytes':>13s} {'simulate s':>10s} "
+              f"{'ns/MAC':>7s} {'ns/(MAC+B)':>10s}")
+        for name in ("resnet18", "resnet34", "resnet50", "bert:2", "bert:6", "bert:12"):
+            r = run_child("int8", name)
+            ns = 1e9 * r["simulate_s"]
+            print(f"{name:10s} {r['macs']:15,} {r['dram_bytes']:13,} {r['simulate_s']:10.2f} "
+                  f"{ns / r['macs']:7.3f} {ns / (r['macs'] + r['dram_bytes']):10.3f}")
     if "decoder" in only:
         for p in filter(None, args.precisions.split(",")):
             r = run_child("decode", args.decoder, str(args.cache), p)
