@@ -311,11 +311,11 @@ ELEMENTWISE_VECTOR = {
 }
 """nn ops computed point-wise on the vector unit (output element i reads input element i)."""
 
-QUANT_CASTS = {"quant.quantize", "quant.dequantize", "quant.requantize"}
+QUANT_CASTS = {"quant.qcast", "quant.dcast", "irq.requantize"}
 """The `quant` casts: point-wise on the vector unit. A per-axis cast's quantized axis
 is whole in every tile (its scales are indexed by position: params `axis`)."""
 
-BLOCK_LINEAR = "quant.block_linear"
+BLOCK_LINEAR = "irq.block_linear"
 """A linear layer on a group-wise quantized weight (`dialects/quant_block.py`), on the PE array."""
 QUANT_LAYERS = QUANT_CASTS | {BLOCK_LINEAR}
 """The quant ops that become `accel.layer`s."""

@@ -15,7 +15,7 @@ type says how to read the integers, with MLIR's `!quant.uniform` syntax:
 A group-wise (block) type is MLIR's sub-channel syntax `{axis:block}` without the inline
 scale tensor: a weight [N, K] with one scale per group of 32 along K has N·K/32 scales
 (34 M for a 1 B model), so they are a tensor operand of the op that reads the weight
-(`quant.block_linear`, `dialects/quant_block.py`), stored in the weight store beside the
+(`irq.block_linear`, `dialects/quant_block.py`), stored in the weight store beside the
 integers.
 
 and nn ops simply carry such types on their operands and results
@@ -24,21 +24,23 @@ quantized runs in integers (`irflow.intmath` is the arithmetic, written down onc
 
 Printing follows MLIR's quant dialect (storage range printed only when narrower
 than the storage type's, zero point only when non-zero, per-axis parameters
-comma-separated without spaces), with one deliberate difference: MLIR prints scales
-with `%e` (6 significant digits, lossy); irflow prints the shortest decimal that
-round-trips the float64 exactly, which MLIR parses the same — so integer programs
-stay bit-exact through a save/load.
+comma-separated without spaces), with one difference of spelling: MLIR prints a scale
+with `%e` when 6 digits round-trip and with 17 digits otherwise (`0.0039215688593685627`);
+irflow prints the shortest decimal that round-trips the float64. Both are exact, so
+integer programs stay bit-exact through a save/load and through `mlir-opt`.
 
-Ops. MLIR's quant dialect names its casts `quant.qcast` (float → quantized) and
-`quant.dcast` (quantized → float); irflow spells them `quant.quantize` and
-`quant.dequantize` (same semantics, the names DESIGN §3.2 uses and readers grep
-for) and adds `quant.requantize` (quantized → quantized with other parameters),
-which MLIR's quant dialect lacks (TOSA's `rescale` plays that role). MLIR's
-`quant.scast` (storage ↔ quantized reinterpretation) is not needed: a value of
-quantized type *is* its storage integers to irflow's executors.
+Ops. The casts use MLIR's own spelling, so every quantized dump parses (and verifies)
+in `mlir-opt`: `quant.qcast` (float → quantized) and `quant.dcast` (quantized → float)
+are upstream's ops with upstream's semantics. Requantization (quantized → quantized with
+other parameters, in integers) has no upstream `quant` op — MLIR's `quant` dialect is
+registered and rejects unknown op names — so it lives in irflow's own one-op dialect
+`irq` ("irflow quant"): `irq.requantize` (TOSA's `rescale` plays that role upstream).
+MLIR's `quant.scast` (storage ↔ quantized reinterpretation) is not needed: a value of
+quantized type *is* its storage integers to irflow's executors. See docs/quantization.md.
 
-    %q = quant.quantize %x : tensor<1x64xf32> to tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>>
-    %y = quant.dequantize %q : tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>> to tensor<1x64xf32>
+    %q = quant.qcast %x : tensor<1x64xf32> to tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>>
+    %y = quant.dcast %q : tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>> to tensor<1x64xf32>
+    %r = irq.requantize %q : tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>> to tensor<1x64x!quant.uniform<i8:f32, 0.05>>
 """
 
 from __future__ import annotations
@@ -442,10 +444,10 @@ class _CastOp(IRDLOperation):
 class QuantizeOp(_CastOp):
     """float → quantized: `q = clamp(round_half_even(x / scale) + zero_point)` (ONNX QuantizeLinear).
 
-        %q = quant.quantize %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.1>>
+        %q = quant.qcast %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.1>>
     """
 
-    name = "quant.quantize"
+    name = "quant.qcast"
     KINDS: ClassVar[tuple[bool, bool]] = (False, True)
 
 
@@ -453,10 +455,10 @@ class QuantizeOp(_CastOp):
 class DequantizeOp(_CastOp):
     """quantized → float: `x = (q − zero_point) · scale` (ONNX DequantizeLinear).
 
-        %x = quant.dequantize %q : tensor<4x!quant.uniform<i8:f32, 0.1>> to tensor<4xf32>
+        %x = quant.dcast %q : tensor<4x!quant.uniform<i8:f32, 0.1>> to tensor<4xf32>
     """
 
-    name = "quant.dequantize"
+    name = "quant.dcast"
     KINDS: ClassVar[tuple[bool, bool]] = (True, False)
 
 
@@ -464,10 +466,10 @@ class DequantizeOp(_CastOp):
 class RequantizeOp(_CastOp):
     """quantized → quantized with other parameters, in integers (`intmath.requantize`).
 
-        %r = quant.requantize %q : tensor<4x!quant.uniform<i8:f32, 0.1:3>> to tensor<4x!quant.uniform<i8:f32, 0.05>>
+        %r = irq.requantize %q : tensor<4x!quant.uniform<i8:f32, 0.1:3>> to tensor<4x!quant.uniform<i8:f32, 0.05>>
     """
 
-    name = "quant.requantize"
+    name = "irq.requantize"
     KINDS: ClassVar[tuple[bool, bool]] = (True, True)
 
     def verify_(self) -> None:
@@ -484,10 +486,15 @@ class RequantizeOp(_CastOp):
 
 from irflow.dialects.quant_block import BlockLinearOp  # noqa: E402  (uses the types above)
 
-QUANT = Dialect("quant", [QuantizeOp, DequantizeOp, RequantizeOp, BlockLinearOp],
-                [UniformQuantizedType])
+QUANT = Dialect("quant", [QuantizeOp, DequantizeOp], [UniformQuantizedType])
+"""MLIR's `quant` namespace: the uniform types and upstream's two casts."""
+
+IRQ = Dialect("irq", [RequantizeOp, BlockLinearOp], [])
+"""irflow's own namespace for the quantized ops upstream lacks (`irq.requantize`,
+`irq.block_linear`)."""
 
 __all__ = [
-    "QUANT", "UniformQuantizedType", "QuantizeOp", "DequantizeOp", "RequantizeOp", "BlockLinearOp",
+    "QUANT", "IRQ", "UniformQuantizedType", "QuantizeOp", "DequantizeOp", "RequantizeOp",
+    "BlockLinearOp",
     "quant_type", "is_quantized", "storage_bounds", "format_float", "verify_quantized_tensor",
 ]

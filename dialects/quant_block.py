@@ -1,7 +1,7 @@
-"""`quant.block_linear`: a linear layer on a group-wise quantized weight (weight-only
+"""`irq.block_linear`: a linear layer on a group-wise quantized weight (weight-only
 quantization as on-device LLM checkpoints store it: w4a16, w8a16).
 
-    %y = quant.block_linear %x, %w, %s
+    %y = irq.block_linear %x, %w, %s
          : (tensor<1x8x64xf16>, tensor<32x64x!quant.uniform<i4<-7:7>:f16:{1:32}>>,
             tensor<32x2xf16>) -> tensor<1x8x32xf16>
 
@@ -45,7 +45,7 @@ def _shape(v: SSAValue | Attribute) -> tuple[int, ...]:
 class BlockLinearOp(IRDLOperation):
     """Linear layer on a group-wise quantized weight (module docstring)."""
 
-    name = "quant.block_linear"
+    name = "irq.block_linear"
     input = operand_def(TensorType)
     weight = operand_def(TensorType)
     scales = operand_def(TensorType)
@@ -120,5 +120,5 @@ def iteration_space(shapes: Sequence[tuple[int, ...]], out: tuple[int, ...],
         ops.append(accel.Access((n_out, kb), (on("n"), on("kb"))))
     ext = {"b": 1, "m": m, "n": n_out, "kb": kb}
     y = accel.Access((1, m, n_out), (zero, on("m"), on("n")))
-    return accel.Space("quant.block_linear", "pe", tuple(ext), ext, tuple(ops), y,
+    return accel.Space("irq.block_linear", "pe", tuple(ext), ext, tuple(ops), y,
                        frozenset({"kb"}), macs_per_point=group + 1)

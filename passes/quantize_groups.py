@@ -2,7 +2,7 @@
 LLM checkpoints store their weights: int4 or int8 integers with one scale (and, with
 `zero-point=true`, one zero point) per group of `group` weights along the reduction axis.
 
-Every `nn.linear` whose weight is a constant becomes a `quant.block_linear` on the
+Every `nn.linear` whose weight is a constant becomes a `irq.block_linear` on the
 quantized weight and its scales (a bias becomes an `nn.add` after it); activations stay
 float (f16 after `convert-float{to=f16}`: w4a16, w8a16).
 
@@ -12,7 +12,7 @@ becomes, with `quantize-groups{bits=4 group=32}`,
     %q = nn.constant #nn.weight<"fc.weight.q4g32">
          : tensor<32x64x!quant.uniform<i4<-7:7>:f16:{1:32}>>
     %s = nn.constant #nn.weight<"fc.weight.scales"> : tensor<32x2xf16>
-    %y = quant.block_linear %x, %q, %s : (...) -> tensor<1x8x32xf16>
+    %y = irq.block_linear %x, %q, %s : (...) -> tensor<1x8x32xf16>
 
 Symmetric (default): s = max|w| / qmax over the group, q = clamp(round_half_even(w / s),
 −qmax, qmax) with qmax = 7 (int4) or 127 (int8), a narrow range like `quantize`.

@@ -77,7 +77,7 @@ PE_ORDERS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
         ("b", "n", "k", "m"),  # weight-stationary
         ("b", "m", "k", "n"),
     ),
-    ("b", "m", "n", "kb"): (  # quant.block_linear: K in groups
+    ("b", "m", "n", "kb"): (  # irq.block_linear: K in groups
         ("b", "m", "n", "kb"),
         ("b", "n", "m", "kb"),
         ("b", "n", "kb", "m"),

@@ -18,6 +18,7 @@ pytest.importorskip("onnxruntime")
 
 import numpy as np  # noqa: E402
 from datasets import DIGITS as DATA  # noqa: E402
+from datasets import reference  # noqa: E402
 from onnx_helpers import assert_close, ort_run  # noqa: E402
 from test_onnx_import import CASES  # noqa: E402
 from xdsl.dialects.builtin import StringAttr  # noqa: E402
@@ -63,7 +64,7 @@ def random_feeds(module) -> dict[str, np.ndarray]:
 
 @pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn", "digits_cnn_bn"])
 def test_digits_roundtrip(name: str, tmp_path: Path) -> None:
-    ref = np.load(DATA / f"{name}.ref.npz")
+    ref = reference(name)
     module = import_onnx(DATA / f"{name}.onnx", input_shapes={"input": ref["input"].shape})
     path = tmp_path / f"{name}.onnx"
     model = export_onnx(module, path)

@@ -1,4 +1,4 @@
-"""Group-wise weight-only quantization: the block type's syntax, `quant.block_linear`'s
+"""Group-wise weight-only quantization: the block type's syntax, `irq.block_linear`'s
 verifier and semantics, the `quantize-groups` and `convert-float` passes, the simulator
 against the reference and its packed 4-bit traffic."""
 
@@ -62,7 +62,7 @@ def test_block_linear_matches_numpy_and_the_simulator(spec: str) -> None:
     b = weights_of(module)["fc.bias"]
     run_pipeline(module, spec)
     text = print_module(module)
-    assert "quant.block_linear" in text and "nn.linear" not in text
+    assert "irq.block_linear" in text and "nn.linear" not in text
     assert "fc.weight" not in weights_of(module)  # the float weight is gone
     again = attach_weights(parse_mlir(text, "m.mlir"), weights_of(module))
     x = RNG.standard_normal((1, 5, 128)).astype(np.float32)
@@ -107,7 +107,7 @@ def test_bad_group_and_bad_block_linear_are_one_line() -> None:
                                         r"\(128\) of linear 'fc'"):
         run_pipeline(linear_module(), "quantize-groups{group=48}")
     bad = ("func.func @f(%x: tensor<1x64xf32>, %w: tensor<8x64x!quant.uniform<i4:f32:{1:32}>>,"
-           " %s: tensor<8x3xf32>) -> tensor<1x8xf32> {\n  %y = quant.block_linear %x, %w, %s :"
+           " %s: tensor<8x3xf32>) -> tensor<1x8xf32> {\n  %y = irq.block_linear %x, %w, %s :"
            " (tensor<1x64xf32>, tensor<8x64x!quant.uniform<i4:f32:{1:32}>>, tensor<8x3xf32>)"
            " -> tensor<1x8xf32>\n  func.return %y : tensor<1x8xf32>\n}")
     with pytest.raises(Exception, match=r"expects scales of shape \[8, 2\], got \[8, 3\]"):

@@ -205,9 +205,9 @@ def test_quant_casts_are_vector_layers():
     module, inputs = model("lenet5", "int8")
     result = assert_bit_exact(module, inputs)
     kinds = {s.op: s for s in result.report.layers}
-    assert kinds["quant.quantize"].unit == "vector"
-    assert kinds["quant.dequantize"].unit == "vector"
-    assert kinds["quant.quantize"].vector_ops == 32 * 32
+    assert kinds["quant.qcast"].unit == "vector"
+    assert kinds["quant.dcast"].unit == "vector"
+    assert kinds["quant.qcast"].vector_ops == 32 * 32
 
 
 def test_lowered_quantized_sparse_program_round_trips_and_runs():
@@ -216,7 +216,7 @@ def test_lowered_quantized_sparse_program_round_trips_and_runs():
     module, inputs = model("digits_cnn", "int8-sparse")
     lowered = sim.lower(module, load_machine(None))
     text = print_module(lowered)
-    assert '"quant.quantize"' in text and 'accel.format = "2:4"' in text
+    assert '"quant.qcast"' in text and 'accel.format = "2:4"' in text
     again = attach_weights(parse_mlir(text, "q.mlir"), weights_of(lowered))
     assert print_module(again) == text
     ref = run(module, inputs)

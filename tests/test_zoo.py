@@ -7,7 +7,7 @@ Reference figures (exact integers, MACs = multiply-accumulates of conv/linear/ma
 | LeNet-5 (ReLU, avg-pool, 1x32x32) | 61,706 | 416,520 | LeCun 1998 layer table, by hand |
 | ResNet-18 (3x224x224) | 11,689,512 | 1,814,073,344 | torchvision card: 11.7 M, 1.81 GFLOPS |
 | MobileNetV2 1.0 (3x224x224) | 3,504,872 | 300,774,272 | torchvision: 3.5 M, 0.30 GFLOPS |
-| digits CNN (1x8x8) | 9,930 | 309,248 | shared/data/digits/README.md |
+| digits CNN (1x8x8) | 9,930 | 309,248 | tests/data/README.md |
 | 2-layer encoder (128x256, 4 heads) | 1,579,520 | 218,103,808 | by hand below |
 | ResNet-34 (3x224x224) | 21,797,672 | 3,663,761,408 | torchvision card: 21.8 M, 3.66 GFLOPS |
 | ResNet-50 v1.5 (3x224x224) | 25,557,032 | 4,089,184,256 | torchvision card: 25.6 M, 4.09 GFLOPS |

@@ -10,7 +10,8 @@ kernels with `@register_kernel(OpClass)`.
 """
 
 from irflow.backends.reference import (
-    block_kernels,  # noqa: F401  (registers quant.block_linear)
+    block_kernels,  # noqa: F401  (registers irq.block_linear)
+    grad_kernels,  # noqa: F401  (registers backward kernels)
     llm_kernels,  # noqa: F401  (registers the decoder ops)
     quant_kernels,  # noqa: F401  (registers quantized kernels)
 )

@@ -1,4 +1,4 @@
-"""Reference kernel of `quant.block_linear` (group-wise weight-only quantization).
+"""Reference kernel of `irq.block_linear` (group-wise weight-only quantization).
 
 The weight is dequantized in float32 — (q − z) · s per group — and multiplied in
 float32; the result is rounded once to the activation type (float16 for w4a16). The

@@ -1,4 +1,4 @@
-"""The simulator's tile kernel for `quant.block_linear` (registered in
+"""The simulator's tile kernel for `irq.block_linear` (registered in
 `executor.TILE_KERNELS`): a step holds whole groups (loop `kb`), so it dequantizes its
 weight slice with the matching scales and accumulates the partial product in float32
 across the K steps (the PE array's float32 accumulators); the last step rounds to the

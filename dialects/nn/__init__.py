@@ -69,7 +69,10 @@ from irflow.dialects.nn.elementwise import (
     TanhOp,
     UnaryOp,
 )
+from irflow.dialects.nn.fake_quant import FAKE_QUANT_OPS
+from irflow.dialects.nn.gradients import GRADIENT_OPS
 from irflow.dialects.nn.llm import AttentionOp, RMSNormOp, RotaryOp
+from irflow.dialects.nn.losses import LOSS_OPS
 from irflow.dialects.nn.movement import (
     ConcatOp,
     FlattenOp,
@@ -115,6 +118,7 @@ NN = Dialect(
         BatchNormOp, LayerNormOp, SoftmaxOp, ReduceMeanOp,
         MaxPoolOp, AvgPoolOp, GlobalAvgPoolOp,
         ReshapeOp, FlattenOp, TransposeOp, ConcatOp, SliceOp, SplitOp, GatherOp,
+        *GRADIENT_OPS, *LOSS_OPS, *FAKE_QUANT_OPS,  # training: gradients, losses, fake_quant
         RMSNormOp, RotaryOp, AttentionOp,
     ],
     [WeightAttr, SparsityAttr],
