@@ -24,6 +24,8 @@ PRECISIONS = {
     "w4a16 g128": "convert-float,quantize-groups{bits=4 group=128}",
     "w4a16 g128 zp": "convert-float,quantize-groups{bits=4 group=128 zero-point=true}",
     "w4a32 g32": "quantize-groups{bits=4 group=32}",
+    "w4a8 g32": "convert-float,quantize-groups{bits=4 group=32},calibrate,"
+                "quantize-groups{act-bits=8}",
 }
 
 
@@ -39,6 +41,7 @@ def perplexity(logits: np.ndarray, tokens: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> int:
     from irflow import zoo
     from irflow.backends.reference import run
+    from irflow.passes.calibrate import set_calibration_data
     from irflow.pipeline import run_pipeline
     from irflow.zoo import decoder
 
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{'change':>8s}")
     for name, spec in PRECISIONS.items():
         module = zoo.load(args.model, entry="prefill", seq=args.seq)
+        calib = np.random.default_rng(7).integers(0, vocab, (4, 1, args.seq))
+        set_calibration_data(module, [{"input_ids": c} for c in calib])  # other tokens
         run_pipeline(module, spec)
         got = run(module, {"input_ids": tokens})["logits"].astype(np.float64)
         err = np.abs(got - base).max() / np.abs(base).max()

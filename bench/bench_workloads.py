@@ -81,6 +81,8 @@ PRECISIONS = {
     "fp16": "convert-float",
     "w8a16": "convert-float,quantize-groups{bits=8 group=32}",
     "w4a16": "convert-float,quantize-groups{bits=4 group=32}",
+    "w4a8": "convert-float,quantize-groups{bits=4 group=32},calibrate,"
+            "quantize-groups{act-bits=8}",
 }
 
 
@@ -93,6 +95,10 @@ def one_decode(name: str, cache: int, precision: str = "fp32") -> dict:
 
     t0 = time.perf_counter()
     module = zoo.load(name, entry="decode", cache=cache)
+    if "calibrate" in PRECISIONS[precision]:  # one batch of random ids and cache
+        from irflow.passes.calibrate import set_calibration_data
+
+        set_calibration_data(module, [_inputs(module, np.random.default_rng(1))])
     if PRECISIONS[precision]:
         run_pipeline(module, PRECISIONS[precision])
     bound = decode_bound(module)
@@ -149,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decoder", default="decoder-15m")
     parser.add_argument("--cache", type=int, default=512)
     parser.add_argument("--prefill", default="128,512")
-    parser.add_argument("--precisions", default="fp16,w8a16,w4a16",
+    parser.add_argument("--precisions", default="fp16,w8a16,w4a16,w4a8",
                         help=f"decode precisions, from {', '.join(PRECISIONS)}")
     parser.add_argument("--prefill-precision", default="fp16")
     parser.add_argument("--child", nargs=argparse.REMAINDER)
