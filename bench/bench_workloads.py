@@ -54,6 +54,23 @@ def _bert_layers(layers: int):  # noqa: ANN202
     return compile_source(text, f"bert-{layers}.irf")
 
 
+def _resnet34():  # noqa: ANN202
+    """ResNet-34 (21,797,672 params, as torchvision): resnet18.irf's basic blocks, 3-4-6-3."""
+    from irflow import zoo
+    from irflow.frontends.dsl import compile_source
+
+    src = zoo.source("resnet18")
+    head, tail = src.split("  layer1.0 = ")[0], src.split("  avgpool = ")[1]
+    body, prev = [], "maxpool"
+    for stage, (n, planes) in enumerate([(3, 64), (4, 128), (6, 256), (3, 512)], 1):
+        for b in range(n):
+            stride = ", stride=2" if b == 0 and stage > 1 else ""
+            body.append(f"  layer{stage}.{b} = basic({prev}, planes={planes}{stride})")
+            prev = f"layer{stage}.{b}"
+    tail = tail.replace("global_avg_pool(layer4.1)", f"global_avg_pool({prev})")
+    return compile_source(head + "\n".join(body) + "\n  avgpool = " + tail, "resnet34.irf")
+
+
 def one_int8(name: str) -> dict:
     from irflow import zoo
     from irflow.analysis import total_macs
@@ -62,7 +79,10 @@ def one_int8(name: str) -> dict:
     from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
-    module = _bert_layers(int(name.split(":")[1])) if name.startswith("bert:") else zoo.load(name)
+    if name.startswith("bert:"):
+        module = _bert_layers(int(name.split(":")[1]))
+    else:
+        module = _resnet34() if name == "resnet34" else zoo.load(name)
     macs = total_macs(module)
     rng = np.random.default_rng(0)
     set_calibration_data(module, [_inputs(module, rng) for _ in range(2)])
@@ -115,7 +135,8 @@ def one_decode(name: str, cache: int, precision: str = "fp32") -> dict:
             "rss_mib": _rss_mib()}
 
 
-def one_prefill(name: str, seq: int, precision: str = "fp32") -> dict:
+def one_prefill(name: str, seq: int, precision: str = "fp32",
+                numerics_flag: str = "numerics") -> dict:
     from irflow import zoo
     from irflow.backends.sim import simulate
     from irflow.pipeline import run_pipeline
@@ -126,9 +147,11 @@ def one_prefill(name: str, seq: int, precision: str = "fp32") -> dict:
         run_pipeline(module, PRECISIONS[precision])
     feeds = _inputs(module, np.random.default_rng(0))
     t1 = time.perf_counter()
-    total = simulate(module, feeds).report.total
+    numerics = numerics_flag == "numerics"
+    total = simulate(module, feeds, numerics=numerics).report.total
     t2 = time.perf_counter()
-    return {"what": f"{name} prefill {precision} S={seq}", "compile_s": t1 - t0,
+    what = "" if numerics else ", cost model only (numerics=False)"
+    return {"what": f"{name} prefill {precision} S={seq}{what}", "compile_s": t1 - t0,
             "simulate_s": t2 - t1, "total_s": t2 - t0, "cycles": total.cycles,
             "roofline_cycles": total.roofline_cycles, "verdict": total.roofline_bound,
             "rss_mib": _rss_mib()}
@@ -140,7 +163,7 @@ def child(argv: list[str]) -> dict:
         return one_int8(argv[1])
     if kind == "decode":
         return one_decode(argv[1], int(argv[2]), argv[3])
-    return one_prefill(argv[1], int(argv[2]), argv[3])
+    return one_prefill(argv[1], int(argv[2]), argv[3], argv[4])
 
 
 def run_child(*args: str) -> dict:
@@ -158,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precisions", default="fp16,w8a16,w4a16,w4a8",
                         help=f"decode precisions, from {', '.join(PRECISIONS)}")
     parser.add_argument("--prefill-precision", default="fp16")
+    parser.add_argument("--prefill-numerics", action=argparse.BooleanOptionalAction,
+                        default=True, help="compute values in the prefill runs (the "
+                        "1 B model's prefill takes minutes of numpy; --no-prefill-numerics "
+                        "gives the same cycles from the traces alone)")
     parser.add_argument("--child", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.child:
@@ -188,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['tokens_per_s']:.1f} tokens/s; simulate {r['simulate_s']:.2f} s, "
                   f"build + quantize {r['compile_s']:.2f} s, peak RSS {r['rss_mib']:.0f} MiB")
         for s in filter(None, args.prefill.split(",")):
-            r = run_child("prefill", args.decoder, s, args.prefill_precision)
+            r = run_child("prefill", args.decoder, s, args.prefill_precision,
+                          "numerics" if args.prefill_numerics else "cost")
             print(f"{r['what']}: {r['cycles']:,} cycles (roofline {r['roofline_cycles']:,.0f}, "
                   f"{r['verdict']}-bound); simulate {r['simulate_s']:.2f} s, "
                   f"peak RSS {r['rss_mib']:.0f} MiB")
