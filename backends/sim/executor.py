@@ -25,12 +25,9 @@ per slice), giving one `LayerTrace` per layer.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +47,7 @@ from irflow.alloc import check_bytes
 from irflow.backends.reference.kernels import conv2d, fused_activation, make_kernel
 from irflow.backends.reference.quant_kernels import ContractionPlan, contraction_plan
 from irflow.backends.sim.trace import LayerTrace, Role, Unit
+from irflow.blas import single_threaded_blas
 from irflow.diagnostics import IrflowError, SimulationError, location_string
 from irflow.dialects import accel, nn, quant
 from irflow.dialects.quant import UniformQuantizedType, quant_type
@@ -421,51 +419,6 @@ TILE_KERNELS: dict[str, Callable[[accel.LayerOp, accel.Space], TileKernel]] = {
     "nn.slice": _slice_kernel,
 }
 """Kinds with their own tile kernel; every other kind uses `_reference_kernel`."""
-
-
-# --------------------------------------------------------------------------------------
-# BLAS threads
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run numpy's OpenBLAS on one thread inside the block.
-
-    Tile matmuls are small and many; measured on the 2-core machine under load,
-    OpenBLAS's thread hand-off made the transformer's tiles 3-12x slower than one
-    thread (threadpoolctl does the same through the same entry points).
-    """
-    fns = _openblas_thread_fns()
-    if fns is None:
-        yield
-        return
-    get, set_ = fns
-    before = get()
-    set_(1)
-    try:
-        yield
-    finally:
-        set_(before)
-
-
-@functools.cache
-def _openblas_thread_fns() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            if get is not None and set_ is not None:
-                return get, set_
-    return None
 
 
 # --------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from xdsl.dialects.builtin import (
     IntAttr,
     ModuleOp,
     StringAttr,
+    TensorType,
     f16,
     f32,
     f64,
@@ -55,6 +56,7 @@ from xdsl.ir import Attribute, SSAValue
 
 from irflow.alloc import check_alloc
 from irflow.diagnostics import IrflowError, ParseError, SourceLoc, did_you_mean
+from irflow.dialects import nn
 from irflow.frontends import dsl_llm_layers  # noqa: F401  (registers the decoder layers)
 from irflow.frontends.dsl_layers import (
     BUILTINS,
@@ -299,6 +301,7 @@ class _Compiler:
         self.pretrained = weights
         self.weights_file = weights_file
         self.seed = seed
+        self.lazy = False  # seeded weights made on first access (WeightStore.add_lazy)
         self.graph = GraphBuilder()
         self.blocks: dict[str, Tree] = {}
         self.stmt = _Stmt(None)
@@ -707,6 +710,11 @@ class _Compiler:
                 raise ParseError(f"weight '{name}' in {self.weights_file} has shape "
                                  f"{list(array.shape)}, but {call.spec.name} needs {list(shape)}",
                                  call.where)
+        elif self.lazy:
+            seed = [self.seed, zlib.crc32(name.encode())]
+            key = store.add_lazy(name, lambda: init(np.random.default_rng(seed), shape))
+            ty = TensorType(f32, list(shape))
+            return self.graph.add(nn.ConstantOp(nn.WeightAttr(key), ty), call.loc).results[0]
         else:
             check_alloc(shape, np.float32, f"weight '{name}' of {call.spec.name}", call.where)
             rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
@@ -741,20 +749,24 @@ def _unknown(what: str, name: str, candidates: Iterable[str]) -> str:
 
 
 def compile_source(text: str, filename: str = "<string>", *,
-                   weights: str | Path | WeightStore | None = None, seed: int = 0) -> ModuleOp:
+                   weights: str | Path | WeightStore | None = None, seed: int = 0,
+                   lazy: bool = False) -> ModuleOp:
     """Compile DSL text to a verified module with one `func.func @main` and its weights.
 
     Weights come from `weights` (an `.npz` path or a `WeightStore`, keyed by weight
     name) or, by default, from a seeded initializer: the same `seed` and weight name
-    always give the same array.
+    always give the same array. With `lazy`, a seeded weight is made when it is first
+    read (the same array), so building a large model allocates nothing.
     """
     tree = parse_tree(text, filename)
     if weights is None or isinstance(weights, WeightStore):
         store, label = weights, "the weight store"
     else:
         store, label = _load_npz(weights), str(weights)
+    compiler = _Compiler(filename, store, label, seed)
+    compiler.lazy = lazy
     try:
-        return _Compiler(filename, store, label, seed).compile(tree)
+        return compiler.compile(tree)
     except RecursionError:  # e.g. `x + x + ... + x` with thousands of terms
         raise ParseError("the program is nested too deeply to compile (an expression of "
                          "thousands of terms?); split it into named steps", filename) from None
