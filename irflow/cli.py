@@ -311,7 +311,7 @@ def report_dict(result, comparison=None, graph: bool = False) -> dict:  # noqa: 
 
 
 def report_json(report, comparison=None) -> str:  # noqa: ANN001
-    """The report's JSON (`irflow.sim.report/1`), with `"comparison"` added when stages
+    """The report's JSON (`irflow.sim.report/2`), with `"comparison"` added when stages
     were compared (docs/simulator.md §4)."""
     d = report.to_dict()
     if comparison is not None:

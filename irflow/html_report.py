@@ -1,6 +1,6 @@
 """The simulation report as one self-contained HTML page: plots, roofline, compare, graph.
 
-A renderer of the report JSON (`irflow.sim.report/1`, docs/simulator.md §4): whatever
+A renderer of the report JSON (`irflow.sim.report/2`, docs/simulator.md §4): whatever
 `irflow run --report-file` writes, plus the optional `"graph"` (the layer dataflow graph,
 `layer_graph`) that `irflow run --html` adds. Plots are Plotly figures (plotly.js is
 inlined once, so the page needs no network when viewed):
@@ -361,7 +361,7 @@ def load_report(path: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith(
             "irflow.sim.report/"):
         raise IrflowError(f"{path}: not an irflow report (expected \"schema\": "
-                          "\"irflow.sim.report/1\"; write one with --report-file)")
+                          "\"irflow.sim.report/2\"; write one with --report-file)")
     return doc
 
 

@@ -150,8 +150,11 @@ def test_decode_worked_example() -> None:
     feeds = {n: rng.standard_normal((1, 2, 64, 64)).astype(np.float32)
              for i in range(6) for n in (f"past.{i}.key", f"past.{i}.value")}
     total = sim.simulate(module, {"input_ids": np.array([[7]]), **feeds}).report.total
-    assert total.roofline_bound == "memory"
-    assert bound.cycles <= total.cycles <= 1.1 * bound.cycles
+    assert total.roofline_bound == "memory"  # by MAC count against bytes
+    # ... but a 16x16 weight-stationary array at batch 1 pays a 16-cycle weight load
+    # (double-buffered) and a 30-cycle skew per fold of 256 fp32 weights (1 KiB, 32
+    # cycles of DRAM): the PE array, not DRAM, sets the pace (docs/llm.md)
+    assert bound.cycles < total.pe_cycles <= total.cycles <= 1.6 * bound.cycles
     assert bound.total_bytes <= total.dram_bytes_read + total.dram_bytes_written
 
 

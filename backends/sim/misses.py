@@ -17,7 +17,7 @@ between the line's previous use and this access — a weight tile of a conv fetc
 again at the next `oh` tile misses "across the oh loop". A line last used by an earlier
 layer is attributed to "earlier layers"; by the same tile step, "within a step".
 Roles are the layer's: input (activations read), weight, output (stores) and psum
-(partial sums reloaded by an outer reduction loop).
+(partial sums spilled and reloaded when a reduction is split across tile steps).
 
     >>> result = simulate(module, inputs, machine="default", misses=True)
     >>> print(result.report.misses.headline())
