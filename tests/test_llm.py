@@ -164,3 +164,16 @@ def test_prefill_is_compute_bound() -> None:
     ids = np.random.default_rng(0).integers(0, 16384, (1, 128))
     total = sim.simulate(module, {"input_ids": ids}).report.total
     assert total.roofline_bound == "compute"
+
+
+def test_lazy_weights_are_the_eager_ones() -> None:
+    """The decoder family builds lazily: the same seeded arrays, made on first read."""
+    from irflow.weights import weights_of
+
+    text = decoder.source("decoder-15m", "prefill", 4, 0)
+    lazy = compile_source(text, "d.irf", lazy=True)
+    eager = compile_source(text, "d.irf")
+    a, b = weights_of(lazy), weights_of(eager)
+    assert sorted(a) == sorted(b)
+    for key in ("embed_tokens.weight", "layers.3.mlp.down_proj.weight", "rope.sin"):
+        np.testing.assert_array_equal(a[key], b[key])

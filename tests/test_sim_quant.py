@@ -69,7 +69,7 @@ def test_zoo_model_is_bit_exact(name: str, pipeline: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["int8", "w4a8"])
-@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18", "resnet34", "resnet50"])
+@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18", "resnet50"])
 def test_big_zoo_model_is_bit_exact(name: str, pipeline: str):
     assert_bit_exact(*model(name, pipeline))
 
@@ -88,7 +88,7 @@ def test_bert_base_int8_encoder_is_bit_exact():
 
 def test_every_zoo_model_is_covered():
     assert set(zoo.names()) <= {"lenet5", "digits_cnn", "transformer_encoder",
-                                "mobilenetv2", "resnet18", "resnet34", "resnet50",
+                                "mobilenetv2", "resnet18", "resnet50",
                                 "bert-base"}
 
 

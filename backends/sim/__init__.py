@@ -31,7 +31,7 @@ from irflow.backends.sim.trace import LayerTrace
 from irflow.context import make_context
 from irflow.dialects import accel
 from irflow.graph import main_func
-from irflow.io import verify_module
+from irflow.verify import verify_module
 from irflow.weights import attach_weights, weights_of
 
 

@@ -28,12 +28,9 @@ per slice), giving one `LayerTrace` per layer.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,10 +46,12 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from irflow import intmath
+from irflow.alloc import check_bytes
 from irflow.backends.reference.kernels import conv2d, fused_activation, make_kernel
 from irflow.backends.reference.quant_kernels import ContractionPlan, contraction_plan
 from irflow.backends.sim.mapping import MapSpace, map_space, tile_matrix
 from irflow.backends.sim.trace import LayerTrace, Role, Unit
+from irflow.blas import single_threaded_blas
 from irflow.diagnostics import IrflowError, SimulationError, location_string
 from irflow.dialects import accel, nn, quant
 from irflow.dialects.quant import UniformQuantizedType, quant_type
@@ -427,51 +426,6 @@ TILE_KERNELS: dict[str, Callable[[accel.LayerOp, accel.Space], TileKernel]] = {
 
 
 # --------------------------------------------------------------------------------------
-# BLAS threads
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run numpy's OpenBLAS on one thread inside the block.
-
-    Tile matmuls are small and many; measured on the 2-core machine under load,
-    OpenBLAS's thread hand-off made the transformer's tiles 3-12x slower than one
-    thread (threadpoolctl does the same through the same entry points).
-    """
-    fns = _openblas_thread_fns()
-    if fns is None:
-        yield
-        return
-    get, set_ = fns
-    before = get()
-    set_(1)
-    try:
-        yield
-    finally:
-        set_(before)
-
-
-@functools.cache
-def _openblas_thread_fns() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            if get is not None and set_ is not None:
-                return get, set_
-    return None
-
-
-# --------------------------------------------------------------------------------------
 # The executor
 
 
@@ -528,6 +482,8 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     for op in block.ops:
         if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp):
             size = max(size, op.addr.value.data + accel.stored_nbytes(op))
+    check_bytes(size + line_bytes, "the simulated memory (inputs, weights and layer "
+                "results, placed by plan-memory)", where=fn)
     dram = np.zeros(size + line_bytes, np.uint8)
     values: dict[SSAValue, _Tensor] = {}
     names = input_names(fn)
@@ -592,7 +548,9 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
             elif isinstance(op, func.ReturnOp) and numerics:
                 for name, v in zip(output_names(fn), op.operands):
                     result.outputs[name] = values[v].array.copy()
-        except IrflowError:
+        except IrflowError as e:
+            if e.where is None:  # say which op (e.g. a quantize of NaN)
+                e.where = op
             raise
         except Exception as e:
             raise SimulationError(f"while executing {op.name}: {type(e).__name__}: {e}",

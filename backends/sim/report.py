@@ -23,7 +23,7 @@ import numpy as np
 from irflow.backends.sim.cost import ROLES, CacheCounts, LayerStats, total
 from irflow.backends.sim.machine import Machine
 from irflow.backends.sim.misses import MissAttribution
-from irflow.io import atomic_write
+from irflow.fileio import write_output
 
 SCHEMA = "irflow.sim.report/2"
 TRACE_TRACKS: dict[str, int] = {"pe_array": 1, "vector": 2, "dma": 3}
@@ -73,7 +73,7 @@ class SimReport:
         return json.dumps(self.to_dict(), indent=indent)
 
     def write_json(self, path: str | Path) -> None:
-        atomic_write(path, self.to_json() + "\n")
+        write_output(path, self.to_json() + "\n")
 
     # ------------------------------------------------------------------ text
 
@@ -275,4 +275,4 @@ def chrome_trace_events(report: SimReport) -> dict[str, Any]:
 
 def chrome_trace(report: SimReport, path: str | Path) -> None:
     """Write the report's timeline as a Chrome trace (opens in Perfetto / chrome://tracing)."""
-    atomic_write(path, json.dumps(chrome_trace_events(report)))
+    write_output(path, json.dumps(chrome_trace_events(report)))
