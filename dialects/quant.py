@@ -10,6 +10,13 @@ type says how to read the integers, with MLIR's `!quant.uniform` syntax:
     !quant.uniform<i8<-127:127>:f32, 0.01>              narrow storage range
     !quant.uniform<i4<-7:7>:f32:0, {0.1,0.25:1}>        per-axis (axis 0), int4 storage
     !quant.uniform<i32:f32:1, {1.0e-4,2.5e-4}>          int32 accumulator (bias, conv result)
+    !quant.uniform<i4<-7:7>:f16:{1:32}>                 group-wise: blocks of 32 along axis 1
+
+A group-wise (block) type is MLIR's sub-channel syntax `{axis:block}` without the inline
+scale tensor: a weight [N, K] with one scale per group of 32 along K has N·K/32 scales
+(34 M for a 1 B model), so they are a tensor operand of the op that reads the weight
+(`irq.block_linear`, `dialects/quant_block.py`), stored in the weight store beside the
+integers.
 
 and nn ops simply carry such types on their operands and results
 (`tensor<1x16x8x8x!quant.uniform<i8:f32, 0.05:-128>>`): a conv whose operands are
@@ -45,6 +52,7 @@ from typing import ClassVar
 
 import numpy as np
 from xdsl.dialects.builtin import (
+    BytesAttr,
     DenseArrayBase,
     Float16Type,
     Float32Type,
@@ -108,8 +116,9 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
     storage_max: IntAttr
     expressed: Attribute  # f32 (the float type the values approximate)
     axis: IntAttr | NoneAttr
-    scales: DenseArrayBase  # f64, one per tensor or per slice along `axis`
+    scales: DenseArrayBase  # f64, one per tensor or per slice along `axis` (none if block)
     zero_points: DenseArrayBase  # i64, same length
+    block: IntAttr  # 0, or the group size along `axis` (scales are then a tensor operand)
 
     @staticmethod
     def make(
@@ -121,18 +130,26 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
         axis: int | None = None,
         storage_range: tuple[int, int] | None = None,
         expressed: Attribute = f32,
+        block: int = 0,
     ) -> UniformQuantizedType:
+        """With `block` > 0, a group-wise type: groups of `block` along `axis`, no inline
+        scales (`scale` and `zero_point` are ignored: pass `()`)."""
         scales = [float(s) for s in np.atleast_1d(np.asarray(scale, np.float64))]
         zps = np.atleast_1d(np.asarray(zero_point, np.int64))
         if zps.size == 1 and len(scales) > 1:
             zps = np.repeat(zps, len(scales))
+        if block:
+            scales, zps = [], np.zeros(0, np.int64)
         lo, hi = storage_range or storage_bounds(bits, signed)
         storage = IntegerType(bits, Signedness.SIGNED if signed else Signedness.UNSIGNED)
         return UniformQuantizedType(
             storage, IntAttr(int(lo)), IntAttr(int(hi)), expressed,
             NoneAttr() if axis is None else IntAttr(int(axis)),
             DenseArrayBase.from_list(f64, scales),
-            DenseArrayBase.from_list(i64, [int(z) for z in zps]),
+            # i64 bytes straight from numpy: `from_list` normalizes every value in Python
+            # (~20 µs each; a per-channel model has 10^5 of them)
+            DenseArrayBase(i64, BytesAttr(np.asarray(zps, "<i8").tobytes())),
+            IntAttr(int(block)),
         )
 
     # ---- convenient views -----------------------------------------------------------
@@ -155,11 +172,21 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
 
     @property
     def is_per_axis(self) -> bool:
-        return isinstance(self.axis, IntAttr)
+        return isinstance(self.axis, IntAttr) and not self.block.data
+
+    @property
+    def block_size(self) -> int:
+        """The group size of a group-wise type (0 otherwise)."""
+        return self.block.data
 
     @property
     def quantized_axis(self) -> int | None:
-        return self.axis.data if isinstance(self.axis, IntAttr) else None
+        return self.axis.data if isinstance(self.axis, IntAttr) and not self.block.data else None
+
+    @property
+    def block_axis(self) -> int | None:
+        """The axis a group-wise type's blocks run along."""
+        return self.axis.data if self.block.data and isinstance(self.axis, IntAttr) else None
 
     def scale_values(self) -> np.ndarray:
         """Scales as a float64 array (length 1 for per-tensor)."""
@@ -197,7 +224,9 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
             text += f"<{self.qmin}:{self.qmax}>"
         printer.print_string(f"<{text}:")
         printer.print_attribute(self.expressed)
-        if self.is_per_axis:
+        if self.block.data:
+            printer.print_string(f":{{{self.block_axis}:{self.block.data}}}>")
+        elif self.is_per_axis:
             printer.print_string(f":{self.quantized_axis}, {{")
             printer.print_string(",".join(
                 _param(s, z) for s, z in zip(self.scale_values(), self.zero_point_values())
@@ -227,10 +256,19 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
             parser.parse_punctuation(":")
             expressed = parser.parse_type()
             axis: int | None = None
+            block = 0
+            pairs: list[tuple[float, int]] = []
             if parser.parse_optional_punctuation(":") is not None:
-                axis = parser.parse_integer(allow_boolean=False)
-            parser.parse_punctuation(",")
-            if axis is not None:
+                if parser.parse_optional_punctuation("{") is not None:
+                    axis = parser.parse_integer(allow_boolean=False)
+                    parser.parse_punctuation(":")
+                    block = parser.parse_integer(allow_boolean=False)
+                    parser.parse_punctuation("}")
+                else:
+                    axis = parser.parse_integer(allow_boolean=False)
+            if block:
+                pass
+            elif parser.parse_punctuation(",") and axis is not None:
                 pairs = parser.parse_comma_separated_list(
                     parser.Delimiter.BRACES, lambda: _parse_param(parser)
                 )
@@ -242,6 +280,7 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
             NoneAttr() if axis is None else IntAttr(axis),
             DenseArrayBase.from_list(f64, [float(s) for s, _ in pairs]),
             DenseArrayBase.from_list(i64, [int(z) for _, z in pairs]),
+            IntAttr(block),
         )
 
     def verify(self) -> None:
@@ -262,6 +301,14 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
         if self.scales.elt_type != f64 or self.zero_points.elt_type != i64:
             raise VerifyException(f"{name} expects f64 scales and i64 zero points")
         scales, zps = self.scale_values(), self.zero_point_values()
+        if self.block.data:
+            if self.block.data < 1 or not isinstance(self.axis, IntAttr) or self.axis.data < 0:
+                raise VerifyException(f"{name} group-wise expects a block size >= 1 along a "
+                                      f"non-negative axis, got {{{self.axis}:{self.block.data}}}")
+            if len(scales) or len(zps):
+                raise VerifyException(f"{name} group-wise expects no inline scales (they are "
+                                      "a tensor operand)")
+            return
         if len(scales) != len(zps) or len(scales) == 0:
             raise VerifyException(
                 f"{name} expects as many zero points as scales (at least one), "
@@ -315,6 +362,15 @@ def is_quantized(value: SSAValue | Attribute) -> bool:
 def verify_quantized_tensor(op_name: str, role: str, ty: Attribute) -> None:
     """A per-axis element type must index an existing axis whose size = number of scales."""
     q = quant_type(ty)
+    if q is not None and q.block_size:
+        assert isinstance(ty, TensorType)
+        shape, ax = ty.get_shape(), q.block_axis
+        assert ax is not None
+        if ax >= len(shape) or shape[ax] % q.block_size:
+            raise VerifyException(
+                f"{op_name} expects the {role}'s blocked axis {ax} to exist and be a multiple "
+                f"of the group size {q.block_size}, got {ty}")
+        return
     if q is None or not q.is_per_axis:
         return
     assert isinstance(ty, TensorType)
@@ -428,13 +484,17 @@ class RequantizeOp(_CastOp):
             raise VerifyException(f"{self.name} expects a per-tensor result type, got {b}")
 
 
+from irflow.dialects.quant_block import BlockLinearOp  # noqa: E402  (uses the types above)
+
 QUANT = Dialect("quant", [QuantizeOp, DequantizeOp], [UniformQuantizedType])
 """MLIR's `quant` namespace: the uniform types and upstream's two casts."""
 
-IRQ = Dialect("irq", [RequantizeOp], [])
-"""irflow's own namespace for the quantized op upstream lacks (`irq.requantize`)."""
+IRQ = Dialect("irq", [RequantizeOp, BlockLinearOp], [])
+"""irflow's own namespace for the quantized ops upstream lacks (`irq.requantize`,
+`irq.block_linear`)."""
 
 __all__ = [
     "QUANT", "IRQ", "UniformQuantizedType", "QuantizeOp", "DequantizeOp", "RequantizeOp",
+    "BlockLinearOp",
     "quant_type", "is_quantized", "storage_bounds", "format_float", "verify_quantized_tensor",
 ]

@@ -8,6 +8,7 @@
     irflow passes                 list the passes (with options) and named pipelines
     irflow export INPUT -o F      nn IR -> ONNX
     irflow train MODEL --data F   train the weights (irflow/train/cli.py)
+    irflow search SPACE.toml      hardware-aware search on Dask (docs/search.md)
 
 MODEL is a zoo name (`irflow zoo`) or a file (`.irf`, `.mlir`, `.onnx`). Errors print
 one line (`file:line:col: error: ...`) and exit 1; `--debug` shows the traceback.
@@ -30,12 +31,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import ModuleOp
 
 from irflow.diagnostics import IrflowError, did_you_mean
 from irflow.dialects import nn
-from irflow.graph import input_names, main_func
-from irflow.weights import read_npz
 
 DEFAULT_PIPELINE = "default"
 
@@ -78,37 +77,39 @@ def load_model(spec: str | None, *, input_shapes: Sequence[str] = (), seed: int 
 
 
 def load_inputs(module: ModuleOp, path: str | None, seed: int) -> dict[str, np.ndarray]:
-    """Inputs keyed by name from an `.npz`, or seeded standard-normal arrays."""
-    fn = main_func(module)
-    names = input_names(fn)
-    types = [a.type for a in fn.body.blocks[0].args]
-    if path is None:
-        rng = np.random.default_rng(seed)
-        arrays = {}
-        for name, ty in zip(names, types):
-            assert isinstance(ty, TensorType)
-            shape = tuple(ty.get_shape())
-            arrays[name] = rng.standard_normal(shape).astype(np.float32)
-        return arrays
-    arrays = read_npz(path, "inputs")
-    missing = [n for n in names if n not in arrays]
-    extra = [k for k in arrays if k not in names]
-    if missing or extra:
-        raise IrflowError(
-            f"{path}: inputs must be keyed by the model's input names {names}; "
-            + (f"missing {missing}" if missing else "")
-            + ("; " if missing and extra else "")
-            + (f"unexpected {extra}" if extra else "")
-        )
-    return arrays
+    """Inputs keyed by name from an `.npz` (checked), or seeded standard-normal arrays."""
+    from irflow.inputs import random_inputs, read_inputs
+
+    return random_inputs(module, seed) if path is None else read_inputs(module, path)
 
 
 def save_arrays(path: str, arrays: Mapping[str, np.ndarray]) -> None:
-    from irflow.io import atomic_write
+    from irflow.fileio import write_output
 
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_write(path, buf.getvalue())
+    write_output(path, buf.getvalue())
+
+
+# Flags naming a file irflow writes, checked before any work (`check_output_flags`).
+OUTPUT_FLAGS = {"output": "-o", "outputs": "--outputs", "report_file": "--report-file",
+                "trace": "--trace", "weights_out": "--weights-out", "html": "--html"}
+OUTPUT_DIR_COMMANDS = {"search"}  # whose -o names a folder
+
+
+def check_output_flags(args: argparse.Namespace) -> None:
+    """Every output path of the command can be written (its folder exists...), before
+    any model is loaded or simulated; the error names the flag and the folder."""
+    from irflow.fileio import check_output, check_output_dir
+
+    for attr, flag in OUTPUT_FLAGS.items():
+        if getattr(args, attr, None):
+            if attr == "output" and args.command in OUTPUT_DIR_COMMANDS:
+                check_output_dir(args.output, flag)
+            else:
+                check_output(getattr(args, attr), flag)
+    if getattr(args, "dump_dir", None):
+        check_output_dir(args.dump_dir, "--dump-dir")
 
 
 def run_passes(module: ModuleOp, spec: str | None, args: argparse.Namespace) -> None:
@@ -135,8 +136,20 @@ def run_passes(module: ModuleOp, spec: str | None, args: argparse.Namespace) -> 
         timing=getattr(args, "timing", False),
         generic=getattr(args, "generic", False),
         out=sys.stderr,
+        instruments=_instruments(args),
+        ir_diff=getattr(args, "ir_diff", False),
     )
     pm.run(module)
+
+
+def _instruments(args: argparse.Namespace) -> list:
+    """`--cost-after-each`: the per-pass cost table (irflow/pass_cost.py), on stderr."""
+    if not getattr(args, "cost_after_each", False):
+        return []
+    from irflow.pass_cost import CostAfterEach
+
+    return [CostAfterEach(getattr(args, "hw", None), seed=getattr(args, "seed", 0),
+                          out=sys.stderr)]
 
 
 # --------------------------------------------------------------------------------------
@@ -144,12 +157,16 @@ def run_passes(module: ModuleOp, spec: str | None, args: argparse.Namespace) -> 
 
 
 def cmd_opt(args: argparse.Namespace) -> int:
-    from irflow.io import print_module, save
+    from irflow.io import check_weights_destination, print_module, save
+    from irflow.weights import referenced_weights
 
     module, _ = load_model(args.input, input_shapes=args.input_shape, weights=args.weights)
+    if args.output and not args.weights_out and referenced_weights(module):
+        check_weights_destination(args.output, len(referenced_weights(module)))  # before work
     run_passes(module, args.pipeline, args)
     if args.output:
-        save(module, args.output, generic=args.generic, debuginfo=args.debuginfo)
+        save(module, args.output, generic=args.generic, debuginfo=args.debuginfo,
+             weights=args.weights_out)
     else:
         sys.stdout.write(print_module(module, generic=args.generic, debuginfo=args.debuginfo))
     return 0
@@ -236,7 +253,7 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
     from irflow.backends.sim.machine import load_machine
     from irflow.backends.sim.report import chrome_trace
     from irflow.compare import calibration_batches, compare, fresh_copy, stage_result
-    from irflow.io import atomic_write
+    from irflow.fileio import write_output
     from irflow.passes.calibrate import set_calibration_data
 
     machine = load_machine(args.hw)
@@ -248,7 +265,8 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
     start = time.perf_counter()
     run_passes(module, args.pipeline, args)
     compiled = time.perf_counter()
-    result = simulate(module, inputs, machine=machine, model=name)
+    result = simulate(module, inputs, machine=machine, model=name,
+                      misses=getattr(args, "misses", False))
     simulated = time.perf_counter()
     if args.report == "table":
         print(result.report.table(), flush=True)  # before the other stages run
@@ -265,15 +283,35 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
             print("\n" + comparison.table())
     if args.report == "json":
         print(report_json(result.report, comparison))
-    if args.report_file:
-        atomic_write(args.report_file, report_json(result.report, comparison) + "\n")
+    html_path = getattr(args, "html", None)
+    if args.report_file or html_path:
+        doc = report_dict(result, comparison, graph=bool(html_path))
+        if args.report_file:
+            write_output(args.report_file, json.dumps(doc, indent=2) + "\n")
+        if html_path:
+            from irflow.html_report import write_html
+
+            write_html(html_path, doc)
     if args.trace:
         chrome_trace(result.report, args.trace)
     return result.outputs
 
 
+def report_dict(result, comparison=None, graph: bool = False) -> dict:  # noqa: ANN001
+    """The report JSON as a dict; with `graph`, the layer dataflow graph under "graph"
+    (what the HTML page draws)."""
+    d = result.report.to_dict()
+    if comparison is not None:
+        d["comparison"] = comparison.to_dict()
+    if graph and result.module is not None:
+        from irflow.html_report import layer_graph
+
+        d["graph"] = layer_graph(result.module)
+    return d
+
+
 def report_json(report, comparison=None) -> str:  # noqa: ANN001
-    """The report's JSON (`irflow.sim.report/1`), with `"comparison"` added when stages
+    """The report's JSON (`irflow.sim.report/2`), with `"comparison"` added when stages
     were compared (docs/simulator.md §4)."""
     d = report.to_dict()
     if comparison is not None:
@@ -291,7 +329,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from irflow.io import atomic_write
+    from irflow.fileio import write_output
     from irflow.show import to_dot, to_svg
 
     module, _ = load_model(args.model, input_shapes=args.input_shape)
@@ -299,9 +337,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(dot)
     elif args.output.endswith(".svg"):
-        atomic_write(args.output, to_svg(dot))
+        write_output(args.output, to_svg(dot))
     else:
-        atomic_write(args.output, dot)
+        write_output(args.output, dot)
+    return 0
+
+
+def cmd_html(args: argparse.Namespace) -> int:
+    from irflow.html_report import load_report, write_html
+
+    write_html(args.output, load_report(args.report))
     return 0
 
 
@@ -355,6 +400,10 @@ def _add_pass_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timing", action="store_true", help="time each pass")
     p.add_argument("--calib", metavar="NPZ", help="calibration data for the `calibrate` pass: "
                    "arrays keyed by input name, samples on the first axis")
+    p.add_argument("--cost-after-each", action="store_true", help="simulate (cost model only) "
+                   "after every pass that changed the IR and print the deltas (uses --hw)")
+    p.add_argument("--ir-diff", action="store_true", help="print IR dumps as a unified diff "
+                   "against the IR before the pass")
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -369,6 +418,10 @@ def _add_sim_flags(p: argparse.ArgumentParser) -> None:
                    help="report format on stdout")
     p.add_argument("--report-file", metavar="F", help="also write the JSON report to F")
     p.add_argument("--trace", metavar="F.json", help="write a Chrome trace (opens in Perfetto)")
+    p.add_argument("--misses", action="store_true", help="attribute cache misses: 3C split "
+                   "per layer and tensor role, re-fetches by loop (docs/insight.md)")
+    p.add_argument("--html", metavar="F.html", help="write a self-contained HTML report "
+                   "(plots, roofline, compare, dataflow graph)")
 
 
 def _add_compare_flags(p: argparse.ArgumentParser) -> None:
@@ -390,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="irflow", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -407,8 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("opt", help="run a pass pipeline on IR and print the result")
     p.add_argument("input", help="IR (.mlir), DSL (.irf), ONNX (.onnx) or a zoo name")
     p.add_argument("-o", "--output", help="write IR here (weights go to a .npz beside it)")
+    p.add_argument("--weights-out", metavar="NPZ", help="write the weights here instead of "
+                   "beside -o (needed when -o is a device or FIFO, e.g. /dev/stdout)")
     p.add_argument("--generic", action="store_true", help="print the generic op form")
     p.add_argument("--debuginfo", action="store_true", help="print source locations")
+    p.add_argument("--hw", metavar="PRESET|FILE.toml", help="machine for --cost-after-each")
     _add_pass_flags(p)
     _add_model_flags(p)
     p.set_defaults(func=cmd_opt)
@@ -426,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write .dot or .svg (SVG needs Graphviz 'dot')")
     _add_model_flags(p)
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("html", help="render a report JSON (--report-file) as an HTML page")
+    p.add_argument("report", help="the report JSON")
+    p.add_argument("-o", "--output", required=True, help="the .html file to write")
+    p.set_defaults(func=cmd_html)
 
     p = sub.add_parser("zoo", help="list the built-in models")
     p.set_defaults(func=cmd_zoo)
@@ -446,6 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
     from irflow.train.cli import add_parser as add_train_parser
 
     add_train_parser(sub, _add_model_flags, _add_pass_flags)
+    from irflow.search.cli import add_parser as add_search_parser  # irflow search SPACE.toml
+
+    add_search_parser(sub)
+    for p in sub.choices.values():  # `irflow run ... --quiet` as well as `irflow -q run ...`
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="no progress bars")
     return parser
 
 
@@ -461,10 +529,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from irflow.progress import quiet
+
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet(args.quiet):
             if not args.debug:
                 warnings.showwarning = _show_warning
+            check_output_flags(args)
             return int(args.func(args) or 0)
     except IrflowError as e:
         if args.debug:

@@ -50,6 +50,8 @@ PASSES: dict[str, str] = {
     "prune": "irflow.passes.prune:PrunePass",
     "calibrate": "irflow.passes.calibrate:CalibratePass",
     "quantize": "irflow.passes.quantize:QuantizePass",
+    "quantize-groups": "irflow.passes.quantize_groups:QuantizeGroupsPass",
+    "convert-float": "irflow.passes.convert_float:ConvertFloatPass",
     "tile": "irflow.passes.tile:TilePass",
     "plan-memory": "irflow.passes.plan_memory:PlanMemoryPass",
     "lower-to-accel": "irflow.passes.lower_to_accel:LowerToAccelPass",

@@ -31,6 +31,7 @@ does not change the computation; it creates no ops.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -77,6 +78,11 @@ PE_ORDERS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
         ("b", "n", "k", "m"),  # weight-stationary
         ("b", "m", "k", "n"),
     ),
+    ("b", "m", "n", "kb"): (  # irq.block_linear: K in groups
+        ("b", "m", "n", "kb"),
+        ("b", "n", "m", "kb"),
+        ("b", "n", "kb", "m"),
+    ),
 }
 
 
@@ -87,7 +93,7 @@ PE_ORDERS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
 def is_layer(op: Operation) -> bool:
     """An nn op or `quant` cast that becomes one `accel.layer` (constants, views and
     splits do not)."""
-    if op.name in accel.QUANT_CASTS:
+    if op.name in accel.QUANT_LAYERS:
         return True
     return (op.name.startswith("nn.") and not isinstance(op, nn.ConstantOp)
             and not accel.is_view(op) and not isinstance(op, nn.SplitOp))  # type: ignore[arg-type]
@@ -112,7 +118,7 @@ def layer_labels(fn: func.FuncOp) -> dict[Operation, str]:
     counts: dict[str, int] = {}
     used: set[str] = set()
     for op in fn.body.walk():
-        if not (op.name.startswith("nn.") or op.name in accel.QUANT_CASTS) or isinstance(
+        if not (op.name.startswith("nn.") or op.name in accel.QUANT_LAYERS) or isinstance(
                 op, nn.ConstantOp):
             continue
         short = op.name.split(".", 1)[1]
@@ -309,10 +315,10 @@ def _grid_traffic(space: accel.Space, order: Sequence[str], moved: Sequence[np.n
     total: np.ndarray = np.zeros(1)
     for acc, tile, b in zip(space.operands, moved, itemsizes):
         whole = math.prod(acc.view) * b
-        moved = tile * changes(acc.dims)
-        first = np.minimum(whole, moved)
-        total = total + first + (moved - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
-    out_tile = moved[-1]
+        loaded = tile * changes(acc.dims)
+        first = np.minimum(whole, loaded)
+        total = total + first + (loaded - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
+    out_tile = moved[-1]  # the result slice's bytes (`moved` lists operands, then the result)
     distinct: np.ndarray = np.ones(1)
     for d in order:
         if d in space.result.dims:
@@ -322,6 +328,10 @@ def _grid_traffic(space: accel.Space, order: Sequence[str], moved: Sequence[np.n
 
 # --------------------------------------------------------------------------------------
 # Options
+
+
+# Every loop name of `accel.layer_space`: conv/pool/matmul loops, `d<i>` of elementwise ops.
+LOOP_NAME = re.compile(r"n|g|f|oh|ow|c|k|m|b|d\d+")
 
 
 def parse_sizes(text: str, where: str) -> dict[str, int]:
@@ -448,6 +458,7 @@ class TilePass(ModulePass):
         order = [s.strip() for s in self.order.split(",") if s.strip()] or None
         per_layer = parse_layers(self.layers)
         seen: set[str] = set()
+        loops: set[str] = set()  # every loop name of every layer, to check the options
         for fn in module.ops:
             if not isinstance(fn, func.FuncOp):
                 continue
@@ -460,6 +471,7 @@ class TilePass(ModulePass):
                 except VerifyException as e:
                     raise PassError(f"tile: {e}", op) from None
                 seen.add(label)
+                loops.update(space.dims)
                 tiling = tile_op(op, space, cache, sizes, order, per_layer.get(label), line,
                                  sparse)
                 op.attributes[NEST_ATTR] = tiling.nest(space)
@@ -470,3 +482,10 @@ class TilePass(ModulePass):
         missing = sorted(set(per_layer) - seen)
         if missing:
             raise PassError(f"tile: layers names unknown layer(s) {missing}")
+        for option, names in (("sizes", sizes), ("order", order or ())):
+            # a loop some other model's layers have (`d3` of a 4-D add) is fine; a name no
+            # layer kind has is a typo
+            unknown = sorted(n for n in set(names) - loops if not LOOP_NAME.fullmatch(n))
+            if unknown:
+                raise PassError(f"tile: {option} names loop(s) {unknown} that no layer has "
+                                f"(this model's loops: {', '.join(sorted(loops))})")

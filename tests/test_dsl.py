@@ -286,7 +286,12 @@ model all(x: f32[1, 4, 8, 8], ids: i64[1, 3], seq: f32[1, 6, 16]) {
   att = softmax(matmul(ln, transpose(ln, perm=[0, 2, 1])), axis=-1)
   red = reduce_mean(att, axes=[-1])
   a1, a2 = split(gather(emb, ids, axis=1), axis=2, sizes=[1, 2])
-  return fc, red, a1, a2
+  q4 = reshape(seq, shape=[1, 2, 6, 8])
+  rc = rope_table(kind="cos", dim=8, positions=6)
+  rs = rope_table(kind="sin", dim=8, positions=6)
+  qn = rms_norm(q4)
+  llm = sdpa(rotary(qn, rc, rs), q4, q4, causal=true)
+  return fc, red, a1, a2, llm
 }
 """
     module = compile_source(src)

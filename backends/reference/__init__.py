@@ -10,7 +10,9 @@ kernels with `@register_kernel(OpClass)`.
 """
 
 from irflow.backends.reference import (
+    block_kernels,  # noqa: F401  (registers irq.block_linear)
     grad_kernels,  # noqa: F401  (registers backward kernels)
+    llm_kernels,  # noqa: F401  (registers the decoder ops)
     quant_kernels,  # noqa: F401  (registers quantized kernels)
 )
 from irflow.backends.reference.executor import Program, Step, ValueSpec, compile_function, run

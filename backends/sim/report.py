@@ -2,7 +2,7 @@
 
     >>> report = SimReport.build(machine, [layer_stats(t, o, machine) for t, o in runs])
     >>> print(report.table())             # aligned plain text, one row per layer + total
-    >>> report.to_json()                  # schema "irflow.sim.report/1" (docs/simulator.md)
+    >>> report.to_json()                  # schema "irflow.sim.report/2" (docs/simulator.md)
     >>> chrome_trace(report, "out.json")  # open in https://ui.perfetto.dev
 
 The JSON schema is versioned: fields are only ever added within a version; a
@@ -12,6 +12,7 @@ renamed, removed or re-typed field bumps it. Keys come out in a fixed order.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,10 @@ import numpy as np
 
 from irflow.backends.sim.cost import ROLES, CacheCounts, LayerStats, total
 from irflow.backends.sim.machine import Machine
-from irflow.io import atomic_write
+from irflow.backends.sim.misses import MissAttribution
+from irflow.fileio import write_output
 
-SCHEMA = "irflow.sim.report/1"
+SCHEMA = "irflow.sim.report/2"
 TRACE_TRACKS: dict[str, int] = {"pe_array": 1, "vector": 2, "dma": 3}
 TRACK_NAMES: dict[int, str] = {1: "PE array", 2: "vector unit", 3: "DMA"}
 MAX_EVENTS_PER_LAYER = 64  # tile steps are grouped beyond this, to keep traces small
@@ -38,17 +40,18 @@ class SimReport:
     total: LayerStats
     model: str = ""
     notes: tuple[str, ...] = ()
+    misses: MissAttribution | None = None  # the 3C attribution, when asked for (misses.py)
 
     @classmethod
     def build(cls, machine: Machine, layers: Sequence[LayerStats], model: str = "",
-              notes: Sequence[str] = ()) -> SimReport:
+              notes: Sequence[str] = (), misses: MissAttribution | None = None) -> SimReport:
         layers = tuple(layers)
-        return cls(machine, layers, total(layers, machine), model, tuple(notes))
+        return cls(machine, layers, total(layers, machine), model, tuple(notes), misses)
 
     # ------------------------------------------------------------------ JSON
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "schema": SCHEMA,
             "model": self.model,
             "machine": self.machine.to_dict(),
@@ -56,12 +59,21 @@ class SimReport:
             "total": _stats_dict(self.total),
             "notes": list(self.notes),
         }
+        if self.misses is not None:
+            d["misses"] = self.misses.to_dict()
+        return d
+
+    def _repr_html_(self) -> str:
+        """A Jupyter cell shows the report as HTML tables (irflow/notebook.py)."""
+        from irflow.notebook import report_html
+
+        return report_html(self.to_dict())
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
     def write_json(self, path: str | Path) -> None:
-        atomic_write(path, self.to_json() + "\n")
+        write_output(path, self.to_json() + "\n")
 
     # ------------------------------------------------------------------ text
 
@@ -81,10 +93,14 @@ class SimReport:
             ("stall", lambda s: _si(s.stall_cycles), ">"),
             ("MACs", lambda s: _si(s.macs), ">"),
             ("PE util", lambda s: f"{100 * s.pe_utilization:.1f}%", ">"),
+            ("spatial", lambda s: _pct(s.spatial_utilization, s.mapped_cycles), ">"),
+            ("temporal", lambda s: _pct(s.temporal_utilization, s.pe_cycles), ">"),
+            ("fill/drain", lambda s: _si(s.fill_drain_cycles), ">"),
             ("roofline", lambda s: _si(s.roofline_cycles), ">"),
             ("bound", lambda s: s.roofline_bound, "<"),
             ("x bound", lambda s: f"{s.achieved_over_bound:.2f}", ">"),
             ("ms", lambda s: f"{s.latency_ms:.4f}", ">"),
+            ("mapping", lambda s: s.mapping, "<"),
         ]
         mem_cols = [
             ("layer", lambda s: s.name, "<"),
@@ -96,6 +112,7 @@ class SimReport:
             ("wback", lambda s: _si(s.cache.writebacks), ">"),
             ("DRAM rd", lambda s: _bytes(s.dram_bytes_read), ">"),
             ("DRAM wr", lambda s: _bytes(s.dram_bytes_written), ">"),
+            ("psum", lambda s: _bytes(s.psum_bytes), ">"),
             ("mac µJ", lambda s: f"{s.energy.mac_pj / 1e6:.2f}", ">"),
             ("vector µJ", lambda s: f"{s.energy.vector_pj / 1e6:.2f}", ">"),
             ("cache µJ", lambda s: f"{s.energy.cache_pj / 1e6:.2f}", ">"),
@@ -103,6 +120,8 @@ class SimReport:
             ("total µJ", lambda s: f"{s.energy.total_pj / 1e6:.2f}", ">"),
         ]
         out = [head, "", _render(time_cols, rows), "", _render(mem_cols, rows)]
+        if self.misses is not None:
+            out += ["", self.misses.table()]
         notes = [*self.notes, *self.total.notes]
         if notes:
             out += ["", "notes:"] + [f"  - {n}" for n in notes]
@@ -115,6 +134,10 @@ def _si(x: float) -> str:
         if abs(x) >= div * 10:
             return f"{x / div:.1f}{suffix}" if abs(x) < div * 100 else f"{x / div:.0f}{suffix}"
     return f"{x:.0f}" if x == int(x) else f"{x:.1f}"
+
+
+def _pct(x: float, defined: int) -> str:
+    return f"{100 * x:.1f}%" if defined else "-"
 
 
 def _bytes(n: int) -> str:
@@ -155,6 +178,13 @@ def _stats_dict(s: LayerStats) -> dict[str, Any]:
         "macs": s.macs,
         "vector_ops": s.vector_ops,
         "pe_utilization": s.pe_utilization,
+        "pe_array": {"mapping": s.mapping, "cycles": s.pe_cycles,
+                     "mapped_cycles": s.mapped_cycles,
+                     "spatial_utilization": s.spatial_utilization,
+                     "temporal_utilization": s.temporal_utilization,
+                     "fill_drain_cycles": s.fill_drain_cycles, "load_cycles": s.load_cycles,
+                     "folds": s.folds},
+        "psum_bytes": s.psum_bytes,
         "cache": cache,
         "dram": {"bytes_read": s.dram_bytes_read, "bytes_written": s.dram_bytes_written},
         "energy_pj": {"mac": s.energy.mac_pj, "vector": s.energy.vector_pj,
@@ -164,6 +194,7 @@ def _stats_dict(s: LayerStats) -> dict[str, Any]:
         "roofline": {"cycles": s.roofline_cycles, "bound": s.roofline_bound,
                      "achieved_over_bound": s.achieved_over_bound},
         "notes": list(s.notes),
+        "loc": s.loc,  # the IR op's source location, "" if unknown
     }
 
 
@@ -177,6 +208,14 @@ def _groups(n: int) -> list[tuple[int, int]]:
     k = min(n, MAX_EVENTS_PER_LAYER)
     edges = np.linspace(0, n, k + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def mlir_loc(where: str) -> str:
+    """`model.irf:12:5` -> `loc("model.irf":12:5)` (MLIR's syntax); `loc(unknown)` for ""."""
+    m = re.fullmatch(r"(.*):(\d+):(\d+)", where)
+    if m:
+        return f'loc("{m.group(1)}":{m.group(2)}:{m.group(3)})'
+    return f'loc("{where}")' if where else "loc(unknown)"
 
 
 def chrome_trace_events(report: SimReport) -> dict[str, Any]:
@@ -201,10 +240,17 @@ def chrome_trace_events(report: SimReport) -> dict[str, Any]:
     t0 = 0
     for s in report.layers:
         label = f"{s.op} {s.name}"
-        base = {"layer": s.name, "op": s.op}
+        base = {"layer": s.name, "op": s.op, "loc": mlir_loc(s.loc)}
         tid = TRACE_TRACKS.get(s.unit, 3)
-        span(tid, label, t0, s.cycles, {**base, "cycles": s.cycles, "macs": s.macs,
-                                         "stall_cycles": s.stall_cycles})
+        layer_args: dict[str, Any] = {**base, "cycles": s.cycles, "macs": s.macs,
+                                      "stall_cycles": s.stall_cycles}
+        if s.pe_cycles:
+            layer_args.update(mapping=s.mapping,
+                              spatial_utilization=round(s.spatial_utilization, 4),
+                              temporal_utilization=round(s.temporal_utilization, 4),
+                              fill_drain_cycles=s.fill_drain_cycles,
+                              load_cycles=s.load_cycles, psum_bytes=s.psum_bytes)
+        span(tid, label, t0, s.cycles, layer_args)
         tl = s.timeline
         if tl is not None and tid != 3:
             for lo, hi in _groups(len(tl.compute_start)):
@@ -229,4 +275,4 @@ def chrome_trace_events(report: SimReport) -> dict[str, Any]:
 
 def chrome_trace(report: SimReport, path: str | Path) -> None:
     """Write the report's timeline as a Chrome trace (opens in Perfetto / chrome://tracing)."""
-    atomic_write(path, json.dumps(chrome_trace_events(report)))
+    write_output(path, json.dumps(chrome_trace_events(report)))

@@ -71,6 +71,7 @@ from irflow.dialects.nn.elementwise import (
 )
 from irflow.dialects.nn.fake_quant import FAKE_QUANT_OPS
 from irflow.dialects.nn.gradients import GRADIENT_OPS
+from irflow.dialects.nn.llm import AttentionOp, RMSNormOp, RotaryOp
 from irflow.dialects.nn.losses import LOSS_OPS
 from irflow.dialects.nn.movement import (
     ConcatOp,
@@ -118,6 +119,7 @@ NN = Dialect(
         MaxPoolOp, AvgPoolOp, GlobalAvgPoolOp,
         ReshapeOp, FlattenOp, TransposeOp, ConcatOp, SliceOp, SplitOp, GatherOp,
         *GRADIENT_OPS, *LOSS_OPS, *FAKE_QUANT_OPS,  # training: gradients, losses, fake_quant
+        RMSNormOp, RotaryOp, AttentionOp,
     ],
     [WeightAttr, SparsityAttr],
 )
@@ -125,6 +127,9 @@ NN = Dialect(
 __all__ = [
     "ACTIVATION_NAMES",
     "AddOp",
+    "AttentionOp",
+    "RMSNormOp",
+    "RotaryOp",
     "AvgPoolOp",
     "BatchNormOp",
     "BinaryOp",

@@ -35,10 +35,12 @@ from xdsl.ir import Operation, SSAValue
 
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
+from irflow.exporters import onnx_llm
+from irflow.fileio import write_output
 from irflow.graph import input_names, main_func, output_names
 from irflow.weights import constant_value, numpy_dtype, value_dtype, weights_of
 
-MIN_OPSET, MAX_OPSET = 13, 21
+MIN_OPSET, MAX_OPSET = 13, 23
 
 
 class ExportError(IrflowError):
@@ -268,6 +270,8 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
                 axis=nn.prop_int(op, "axis", 0))
     elif isinstance(op, nn.GatherOp):
         ex.node("Gather", ins, outs, axis=nn.prop_int(op, "axis", 0))
+    elif isinstance(op, onnx_llm.OPS):
+        onnx_llm.export_llm_op(ex, op, ins, outs)
     else:
         raise ex.error(f"cannot export '{op.name}' to ONNX (no ONNX counterpart in irflow's "
                        "exporter; supported: the nn dialect, see docs/onnx.md)")
@@ -395,9 +399,7 @@ def export_onnx(module: ModuleOp, path: str | os.PathLike[str] | None = None, *,
     model = helper.make_model(graph, opset_imports=opsets, producer_name="irflow")
     model.ir_version = helper.find_min_ir_version_for(opsets)
     if path is not None:
-        from irflow.io import atomic_write
-
-        atomic_write(path, model.SerializeToString())
+        write_output(path, model.SerializeToString())
     return model
 
 

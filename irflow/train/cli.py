@@ -43,7 +43,6 @@ def add_parser(sub: argparse._SubParsersAction, model_flags, pass_flags) -> None
     p.add_argument("--onnx", metavar="F.onnx", help="export the trained model to ONNX")
     p.add_argument("--checkpoint", metavar="F.npz", help="save a checkpoint after each epoch")
     p.add_argument("--resume", metavar="F.npz", help="continue from a checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
     model_flags(p)
     pass_flags(p)
     p.set_defaults(func=cmd_train)
