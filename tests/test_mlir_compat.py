@@ -38,12 +38,14 @@ def test_every_nn_op_passes_mlir_opt() -> None:
 
     from irflow.dialects.nn import NN
 
-    ops = Path(__file__).parent / "filecheck" / "dialects" / "nn" / "ops.mlir"
+    folder = Path(__file__).parent / "filecheck" / "dialects" / "nn"
+    cases = [c for name in ("ops.mlir", "families.mlir")
+             for c in (folder / name).read_text().split("// -----")]
     seen: set[str] = set()
-    for case in ops.read_text().split("// -----"):
+    for case in cases:
         module = parse_mlir(case)
         seen |= {op.name for op in module.walk()}
         back = parse_mlir(mlir_opt(print_module(module, generic=True)))
         assert back.is_structurally_equivalent(module)
     missing = {op.name for op in NN.operations} - seen
-    assert not missing, f"ops.mlir does not exercise {sorted(missing)}"
+    assert not missing, f"ops.mlir and families.mlir do not exercise {sorted(missing)}"

@@ -9,7 +9,12 @@ and the simulator evaluate single ops through `evaluate_op`. Later dialects add
 kernels with `@register_kernel(OpClass)`.
 """
 
-from irflow.backends.reference import quant_kernels  # noqa: F401  (registers quantized kernels)
+from irflow.backends.reference import (  # noqa: F401  (register the table-driven nn families)
+    indexing_kernels,
+    math_kernels,
+    quant_kernels,  # noqa: F401  (registers quantized kernels)
+    reduction_kernels,
+)
 from irflow.backends.reference.executor import Program, Step, ValueSpec, compile_function, run
 from irflow.backends.reference.kernels import (
     KERNELS,

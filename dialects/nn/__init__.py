@@ -69,6 +69,9 @@ from irflow.dialects.nn.elementwise import (
     TanhOp,
     UnaryOp,
 )
+from irflow.dialects.nn.indexing import INDEXING_OPS
+from irflow.dialects.nn.logic import LOGIC_OPS
+from irflow.dialects.nn.math import MATH_OPS
 from irflow.dialects.nn.movement import (
     ConcatOp,
     FlattenOp,
@@ -87,6 +90,7 @@ from irflow.dialects.nn.pooling import (
     PoolParams,
     pool2d_params,
 )
+from irflow.dialects.nn.reductions import REDUCTION_OPS
 from irflow.dialects.nn.shapes import (
     Props,
     Shape,
@@ -114,6 +118,9 @@ NN = Dialect(
         BatchNormOp, LayerNormOp, SoftmaxOp, ReduceMeanOp,
         MaxPoolOp, AvgPoolOp, GlobalAvgPoolOp,
         ReshapeOp, FlattenOp, TransposeOp, ConcatOp, SliceOp, SplitOp, GatherOp,
+        # table-driven families (ONNX coverage): math, logic, reductions, indexing
+        *MATH_OPS.values(), *LOGIC_OPS.values(), *REDUCTION_OPS.values(),
+        *INDEXING_OPS.values(),
     ],
     [WeightAttr, SparsityAttr],
 )
@@ -140,6 +147,10 @@ __all__ = [
     "GlobalAvgPoolOp",
     "HardSigmoidOp",
     "HardSwishOp",
+    "INDEXING_OPS",
+    "LOGIC_OPS",
+    "MATH_OPS",
+    "REDUCTION_OPS",
     "IntArray",
     "LayerNormOp",
     "LinearOp",
