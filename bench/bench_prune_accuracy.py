@@ -1,8 +1,9 @@
 """Test accuracy of the digits models after pruning, without fine-tuning, alone and with int8.
 
-    .venv/bin/python bench/bench_prune_accuracy.py [--data DIR] [--no-int8] [--models a,b]
+    .venv/bin/python bench/bench_prune_accuracy.py [--no-int8] [--models a,b]
 
-Data: ../shared/data/digits (its README): the three trained ONNX models, evaluated on
+Data: tests/data (its README; needs the `test` extra for scikit-learn's digits images):
+the three trained ONNX models, evaluated on
 the 360 test images; int8 rows are calibrated (min-max) on `X_calib` (100 images).
 Each row prunes the weights as trained (the prune pipeline text shown in the row), then
 runs `fold-batchnorm` (the `nn.sparsity` attribute survives it); "+int8" appends
@@ -50,9 +51,9 @@ PRUNE = (
 INT8 = "calibrate,quantize{bits=8 granularity=per-channel}"
 
 
-def _default_data() -> Path:
-    here = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
-    return here if here.is_dir() else Path("/work/shared/data/digits")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from datasets import DIGITS  # noqa: E402
+from datasets import split as digits_split  # noqa: E402
 
 
 def _batches(x: np.ndarray) -> list[dict[str, np.ndarray]]:
@@ -102,22 +103,22 @@ def evaluate(path: Path, split: dict[str, np.ndarray], spec: str, int8: bool,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=_default_data())
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--no-int8", action="store_true", help="skip the +int8 column")
     ap.add_argument("--prune-after-fold", action="store_true",
                     help="run fold-batchnorm before prune instead of after")
     args = ap.parse_args(argv)
-    split = dict(np.load(args.data / "digits_split.npz"))
+    split = digits_split()
     print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
-    print(f"data: {args.data} (360 test images; int8 calibrated min-max on X_calib)\n")
+    print("data: tests/data + scikit-learn load_digits "
+          "(360 test images; int8 calibrated min-max on X_calib)\n")
     header = (f"{'model':<14} {'prune':<16} {'density':>8} {'params':>8} {'fp32 acc':>9} "
               f"{'Δ fp32':>7} {'int8 acc':>9} {'Δ int8':>7}")
     print(header)
     print("-" * len(header))
     drops: dict[tuple[str, str], float] = {}
     for name in args.models.split(","):
-        path = args.data / f"{name}.onnx"
+        path = DIGITS / f"{name}.onnx"
         base = None
         for label, spec in PRUNE:
             t = time.perf_counter()

@@ -1,8 +1,9 @@
 """Post-training quantization accuracy on real data: the three digits models.
 
-    .venv/bin/python bench/bench_quant_accuracy.py [--data DIR] [--models a,b] [--methods m,n]
+    .venv/bin/python bench/bench_quant_accuracy.py [--models a,b] [--methods m,n]
 
-Data: ../shared/data/digits (see its README). Each model is imported from its ONNX
+Data: tests/data (see its README; needs the `test` extra for scikit-learn's digits
+images). Each model is imported from its ONNX
 file (batch 20, which divides the 100 calibration and 360 test images), put through
 the `default` pipeline (batchnorm folded, activations fused), calibrated once on
 `X_calib` (the histograms are kept, so every method reads the same observations),
@@ -48,7 +49,9 @@ CONFIGS: tuple[tuple[str, str, bool], ...] = (
     ("w4a8 fl8", "quantize{bits=4 granularity=per-channel first-last-bits=8}", True),
     ("int8 weight-only", "quantize{bits=8 weight-only=true}", False),
 )
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "digits"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from datasets import DIGITS, reference  # noqa: E402
+from datasets import split as digits_split  # noqa: E402
 
 
 def run_batches(module, x: np.ndarray) -> np.ndarray:
@@ -64,7 +67,7 @@ def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
 
 
 def bench_model(path: Path, split: dict[str, np.ndarray], methods: list[str]) -> list[dict]:
-    ref = np.load(path.with_suffix(".ref.npz"))
+    ref = reference(path.stem)
     x_test, labels = ref["input"], ref["labels"]
     shape = (BATCH,) + x_test.shape[1:]
     module = import_onnx(path, input_shapes={"input": list(shape)})
@@ -92,18 +95,18 @@ def bench_model(path: Path, split: dict[str, np.ndarray], methods: list[str]) ->
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--methods", default=",".join(METHODS))
     args = ap.parse_args()
     methods = args.methods.split(",")
     print("command: " + " ".join([Path(sys.executable).name, *sys.argv]))
-    print(f"data: {args.data} (calibrated on X_calib = 100 images, evaluated on 360 test images)")
-    split = dict(np.load(args.data / "digits_split.npz"))
+    print("data: tests/data + scikit-learn load_digits "
+          "(calibrated on X_calib = 100 images, evaluated on 360 test images)")
+    split = digits_split()
     verdicts: list[str] = []
     for name in args.models.split(","):
         t0 = time.perf_counter()
-        rows = bench_model(args.data / f"{name}.onnx", split, methods)
+        rows = bench_model(DIGITS / f"{name}.onnx", split, methods)
         print(f"\n{name}  (float logits vs onnxruntime: max |Δ| = {rows[0]['ort_err']:.1e})")
         print(f"  {'config':<18} {'method':<11} {'acc %':>7} {'agree %':>8} {'SQNR dB':>8}")
         for r in rows:

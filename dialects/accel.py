@@ -311,9 +311,14 @@ ELEMENTWISE_VECTOR = {
 }
 """nn ops computed point-wise on the vector unit (output element i reads input element i)."""
 
-QUANT_CASTS = {"quant.quantize", "quant.dequantize", "quant.requantize"}
+QUANT_CASTS = {"quant.qcast", "quant.dcast", "irq.requantize"}
 """The `quant` casts: point-wise on the vector unit. A per-axis cast's quantized axis
 is whole in every tile (its scales are indexed by position: params `axis`)."""
+
+BLOCK_LINEAR = "irq.block_linear"
+"""A linear layer on a group-wise quantized weight (`dialects/quant_block.py`), on the PE array."""
+QUANT_LAYERS = QUANT_CASTS | {BLOCK_LINEAR}
+"""The quant ops that become `accel.layer`s."""
 
 COPY_KINDS = {"nn.transpose", "nn.slice", "nn.concat", "nn.gather"}
 """nn ops that only move data: run by the DMA engine as copies."""
@@ -439,6 +444,16 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
         # Data-dependent addresses: one step; the executor reads the rows the indices name.
         ops = tuple(Access(s, tuple(FULL for _ in s)) for s in shapes)
         return Space(kind, "dma", (), {}, ops, Access(out, tuple(FULL for _ in out)))
+    from irflow.dialects import accel_llm  # the decoder ops' spaces (imports this module)
+
+    if kind == BLOCK_LINEAR:
+        from irflow.dialects.quant_block import iteration_space
+
+        group = shapes[1][1] // shapes[2][1]
+        return iteration_space(shapes, out, params, group)  # type: ignore[return-value]
+
+    if kind in accel_llm.KINDS:
+        return accel_llm.llm_space(kind, shapes, out, params)
     raise VerifyException(f"accel.layer has no tiled form for kind '{kind}'")
 
 

@@ -10,6 +10,13 @@ type says how to read the integers, with MLIR's `!quant.uniform` syntax:
     !quant.uniform<i8<-127:127>:f32, 0.01>              narrow storage range
     !quant.uniform<i4<-7:7>:f32:0, {0.1,0.25:1}>        per-axis (axis 0), int4 storage
     !quant.uniform<i32:f32:1, {1.0e-4,2.5e-4}>          int32 accumulator (bias, conv result)
+    !quant.uniform<i4<-7:7>:f16:{1:32}>                 group-wise: blocks of 32 along axis 1
+
+A group-wise (block) type is MLIR's sub-channel syntax `{axis:block}` without the inline
+scale tensor: a weight [N, K] with one scale per group of 32 along K has N·K/32 scales
+(34 M for a 1 B model), so they are a tensor operand of the op that reads the weight
+(`irq.block_linear`, `dialects/quant_block.py`), stored in the weight store beside the
+integers.
 
 and nn ops simply carry such types on their operands and results
 (`tensor<1x16x8x8x!quant.uniform<i8:f32, 0.05:-128>>`): a conv whose operands are
@@ -17,21 +24,23 @@ quantized runs in integers (`irflow.intmath` is the arithmetic, written down onc
 
 Printing follows MLIR's quant dialect (storage range printed only when narrower
 than the storage type's, zero point only when non-zero, per-axis parameters
-comma-separated without spaces), with one deliberate difference: MLIR prints scales
-with `%e` (6 significant digits, lossy); irflow prints the shortest decimal that
-round-trips the float64 exactly, which MLIR parses the same — so integer programs
-stay bit-exact through a save/load.
+comma-separated without spaces), with one difference of spelling: MLIR prints a scale
+with `%e` when 6 digits round-trip and with 17 digits otherwise (`0.0039215688593685627`);
+irflow prints the shortest decimal that round-trips the float64. Both are exact, so
+integer programs stay bit-exact through a save/load and through `mlir-opt`.
 
-Ops. MLIR's quant dialect names its casts `quant.qcast` (float → quantized) and
-`quant.dcast` (quantized → float); irflow spells them `quant.quantize` and
-`quant.dequantize` (same semantics, the names DESIGN §3.2 uses and readers grep
-for) and adds `quant.requantize` (quantized → quantized with other parameters),
-which MLIR's quant dialect lacks (TOSA's `rescale` plays that role). MLIR's
-`quant.scast` (storage ↔ quantized reinterpretation) is not needed: a value of
-quantized type *is* its storage integers to irflow's executors.
+Ops. The casts use MLIR's own spelling, so every quantized dump parses (and verifies)
+in `mlir-opt`: `quant.qcast` (float → quantized) and `quant.dcast` (quantized → float)
+are upstream's ops with upstream's semantics. Requantization (quantized → quantized with
+other parameters, in integers) has no upstream `quant` op — MLIR's `quant` dialect is
+registered and rejects unknown op names — so it lives in irflow's own one-op dialect
+`irq` ("irflow quant"): `irq.requantize` (TOSA's `rescale` plays that role upstream).
+MLIR's `quant.scast` (storage ↔ quantized reinterpretation) is not needed: a value of
+quantized type *is* its storage integers to irflow's executors. See docs/quantization.md.
 
-    %q = quant.quantize %x : tensor<1x64xf32> to tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>>
-    %y = quant.dequantize %q : tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>> to tensor<1x64xf32>
+    %q = quant.qcast %x : tensor<1x64xf32> to tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>>
+    %y = quant.dcast %q : tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>> to tensor<1x64xf32>
+    %r = irq.requantize %q : tensor<1x64x!quant.uniform<i8:f32, 0.02:-5>> to tensor<1x64x!quant.uniform<i8:f32, 0.05>>
 """
 
 from __future__ import annotations
@@ -106,8 +115,9 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
     storage_max: IntAttr
     expressed: Attribute  # f32 (the float type the values approximate)
     axis: IntAttr | NoneAttr
-    scales: DenseArrayBase  # f64, one per tensor or per slice along `axis`
+    scales: DenseArrayBase  # f64, one per tensor or per slice along `axis` (none if block)
     zero_points: DenseArrayBase  # i64, same length
+    block: IntAttr  # 0, or the group size along `axis` (scales are then a tensor operand)
 
     @staticmethod
     def make(
@@ -119,11 +129,16 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
         axis: int | None = None,
         storage_range: tuple[int, int] | None = None,
         expressed: Attribute = f32,
+        block: int = 0,
     ) -> UniformQuantizedType:
+        """With `block` > 0, a group-wise type: groups of `block` along `axis`, no inline
+        scales (`scale` and `zero_point` are ignored: pass `()`)."""
         scales = [float(s) for s in np.atleast_1d(np.asarray(scale, np.float64))]
         zps = np.atleast_1d(np.asarray(zero_point, np.int64))
         if zps.size == 1 and len(scales) > 1:
             zps = np.repeat(zps, len(scales))
+        if block:
+            scales, zps = [], np.zeros(0, np.int64)
         lo, hi = storage_range or storage_bounds(bits, signed)
         storage = IntegerType(bits, Signedness.SIGNED if signed else Signedness.UNSIGNED)
         return UniformQuantizedType(
@@ -131,6 +146,7 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
             NoneAttr() if axis is None else IntAttr(int(axis)),
             DenseArrayBase.from_list(f64, scales),
             DenseArrayBase.from_list(i64, [int(z) for z in zps]),
+            IntAttr(int(block)),
         )
 
     # ---- convenient views -----------------------------------------------------------
@@ -153,11 +169,21 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
 
     @property
     def is_per_axis(self) -> bool:
-        return isinstance(self.axis, IntAttr)
+        return isinstance(self.axis, IntAttr) and not self.block.data
+
+    @property
+    def block_size(self) -> int:
+        """The group size of a group-wise type (0 otherwise)."""
+        return self.block.data
 
     @property
     def quantized_axis(self) -> int | None:
-        return self.axis.data if isinstance(self.axis, IntAttr) else None
+        return self.axis.data if isinstance(self.axis, IntAttr) and not self.block.data else None
+
+    @property
+    def block_axis(self) -> int | None:
+        """The axis a group-wise type's blocks run along."""
+        return self.axis.data if self.block.data and isinstance(self.axis, IntAttr) else None
 
     def scale_values(self) -> np.ndarray:
         """Scales as a float64 array (length 1 for per-tensor)."""
@@ -195,7 +221,9 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
             text += f"<{self.qmin}:{self.qmax}>"
         printer.print_string(f"<{text}:")
         printer.print_attribute(self.expressed)
-        if self.is_per_axis:
+        if self.block.data:
+            printer.print_string(f":{{{self.block_axis}:{self.block.data}}}>")
+        elif self.is_per_axis:
             printer.print_string(f":{self.quantized_axis}, {{")
             printer.print_string(",".join(
                 _param(s, z) for s, z in zip(self.scale_values(), self.zero_point_values())
@@ -225,10 +253,19 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
             parser.parse_punctuation(":")
             expressed = parser.parse_type()
             axis: int | None = None
+            block = 0
+            pairs: list[tuple[float, int]] = []
             if parser.parse_optional_punctuation(":") is not None:
-                axis = parser.parse_integer(allow_boolean=False)
-            parser.parse_punctuation(",")
-            if axis is not None:
+                if parser.parse_optional_punctuation("{") is not None:
+                    axis = parser.parse_integer(allow_boolean=False)
+                    parser.parse_punctuation(":")
+                    block = parser.parse_integer(allow_boolean=False)
+                    parser.parse_punctuation("}")
+                else:
+                    axis = parser.parse_integer(allow_boolean=False)
+            if block:
+                pass
+            elif parser.parse_punctuation(",") and axis is not None:
                 pairs = parser.parse_comma_separated_list(
                     parser.Delimiter.BRACES, lambda: _parse_param(parser)
                 )
@@ -240,6 +277,7 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
             NoneAttr() if axis is None else IntAttr(axis),
             DenseArrayBase.from_list(f64, [float(s) for s, _ in pairs]),
             DenseArrayBase.from_list(i64, [int(z) for _, z in pairs]),
+            IntAttr(block),
         )
 
     def verify(self) -> None:
@@ -260,6 +298,14 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
         if self.scales.elt_type != f64 or self.zero_points.elt_type != i64:
             raise VerifyException(f"{name} expects f64 scales and i64 zero points")
         scales, zps = self.scale_values(), self.zero_point_values()
+        if self.block.data:
+            if self.block.data < 1 or not isinstance(self.axis, IntAttr) or self.axis.data < 0:
+                raise VerifyException(f"{name} group-wise expects a block size >= 1 along a "
+                                      f"non-negative axis, got {{{self.axis}:{self.block.data}}}")
+            if len(scales) or len(zps):
+                raise VerifyException(f"{name} group-wise expects no inline scales (they are "
+                                      "a tensor operand)")
+            return
         if len(scales) != len(zps) or len(scales) == 0:
             raise VerifyException(
                 f"{name} expects as many zero points as scales (at least one), "
@@ -313,6 +359,15 @@ def is_quantized(value: SSAValue | Attribute) -> bool:
 def verify_quantized_tensor(op_name: str, role: str, ty: Attribute) -> None:
     """A per-axis element type must index an existing axis whose size = number of scales."""
     q = quant_type(ty)
+    if q is not None and q.block_size:
+        assert isinstance(ty, TensorType)
+        shape, ax = ty.get_shape(), q.block_axis
+        assert ax is not None
+        if ax >= len(shape) or shape[ax] % q.block_size:
+            raise VerifyException(
+                f"{op_name} expects the {role}'s blocked axis {ax} to exist and be a multiple "
+                f"of the group size {q.block_size}, got {ty}")
+        return
     if q is None or not q.is_per_axis:
         return
     assert isinstance(ty, TensorType)
@@ -386,10 +441,10 @@ class _CastOp(IRDLOperation):
 class QuantizeOp(_CastOp):
     """float → quantized: `q = clamp(round_half_even(x / scale) + zero_point)` (ONNX QuantizeLinear).
 
-        %q = quant.quantize %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.1>>
+        %q = quant.qcast %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.1>>
     """
 
-    name = "quant.quantize"
+    name = "quant.qcast"
     KINDS: ClassVar[tuple[bool, bool]] = (False, True)
 
 
@@ -397,10 +452,10 @@ class QuantizeOp(_CastOp):
 class DequantizeOp(_CastOp):
     """quantized → float: `x = (q − zero_point) · scale` (ONNX DequantizeLinear).
 
-        %x = quant.dequantize %q : tensor<4x!quant.uniform<i8:f32, 0.1>> to tensor<4xf32>
+        %x = quant.dcast %q : tensor<4x!quant.uniform<i8:f32, 0.1>> to tensor<4xf32>
     """
 
-    name = "quant.dequantize"
+    name = "quant.dcast"
     KINDS: ClassVar[tuple[bool, bool]] = (True, False)
 
 
@@ -408,10 +463,10 @@ class DequantizeOp(_CastOp):
 class RequantizeOp(_CastOp):
     """quantized → quantized with other parameters, in integers (`intmath.requantize`).
 
-        %r = quant.requantize %q : tensor<4x!quant.uniform<i8:f32, 0.1:3>> to tensor<4x!quant.uniform<i8:f32, 0.05>>
+        %r = irq.requantize %q : tensor<4x!quant.uniform<i8:f32, 0.1:3>> to tensor<4x!quant.uniform<i8:f32, 0.05>>
     """
 
-    name = "quant.requantize"
+    name = "irq.requantize"
     KINDS: ClassVar[tuple[bool, bool]] = (True, True)
 
     def verify_(self) -> None:
@@ -426,9 +481,17 @@ class RequantizeOp(_CastOp):
             raise VerifyException(f"{self.name} expects a per-tensor result type, got {b}")
 
 
-QUANT = Dialect("quant", [QuantizeOp, DequantizeOp, RequantizeOp], [UniformQuantizedType])
+from irflow.dialects.quant_block import BlockLinearOp  # noqa: E402  (uses the types above)
+
+QUANT = Dialect("quant", [QuantizeOp, DequantizeOp], [UniformQuantizedType])
+"""MLIR's `quant` namespace: the uniform types and upstream's two casts."""
+
+IRQ = Dialect("irq", [RequantizeOp, BlockLinearOp], [])
+"""irflow's own namespace for the quantized ops upstream lacks (`irq.requantize`,
+`irq.block_linear`)."""
 
 __all__ = [
-    "QUANT", "UniformQuantizedType", "QuantizeOp", "DequantizeOp", "RequantizeOp",
+    "QUANT", "IRQ", "UniformQuantizedType", "QuantizeOp", "DequantizeOp", "RequantizeOp",
+    "BlockLinearOp",
     "quant_type", "is_quantized", "storage_bounds", "format_float", "verify_quantized_tensor",
 ]

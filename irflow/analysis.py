@@ -59,21 +59,30 @@ def _matmul_macs(op: Operation) -> int:
     return _numel(op.results[0].type) * lhs.get_shape()[-1]
 
 
+def _attention_macs(op: Operation) -> int:
+    """QKᵀ and PV over every key (the causal mask's zeros included, as the PE array
+    computes them)."""
+    t, dv = nn.shape_of(op.operands[1])[2], nn.shape_of(op.operands[2])[3]
+    return _numel(op.operands[0].type) // nn.shape_of(op.operands[0])[3] * t * (
+        nn.shape_of(op.operands[0])[3] + dv)
+
+
 # MACs of each contraction op; every other op counts 0.
 MAC_FUNCTIONS: dict[type[Operation], Callable[[Operation], int]] = {
     nn.Conv2dOp: _conv_macs,
     nn.LinearOp: _linear_macs,
     nn.MatmulOp: _matmul_macs,
+    nn.AttentionOp: _attention_macs,
 }
 
 # (op class, operand index) pairs that are buffers, not learned parameters.
 BUFFER_OPERANDS: frozenset[tuple[type[Operation], int]] = frozenset(
-    {(nn.BatchNormOp, 3), (nn.BatchNormOp, 4)}
+    {(nn.BatchNormOp, 3), (nn.BatchNormOp, 4), (nn.RotaryOp, 1), (nn.RotaryOp, 2)}
 )
 
 
 def op_macs(op: Operation) -> int:
-    """Multiply-accumulates of one op (0 for anything but conv2d, linear, matmul)."""
+    """Multiply-accumulates of one op (0 for anything but conv2d, linear, matmul, attention)."""
     fn = MAC_FUNCTIONS.get(type(op))
     return fn(op) if fn is not None else 0
 

@@ -5,7 +5,10 @@
     irflow sim INPUT              simulate IR (lowered or high-level) and report
     irflow show MODEL             Graphviz picture of the dataflow graph
     irflow zoo                    list the built-in models
+    irflow passes                 list the passes (with options) and named pipelines
     irflow export INPUT -o F      nn IR -> ONNX
+    irflow train MODEL --data F   train the weights (irflow/train/cli.py)
+    irflow search SPACE.toml      hardware-aware search on Dask (docs/search.md)
 
 MODEL is a zoo name (`irflow zoo`) or a file (`.irf`, `.mlir`, `.onnx`). Errors print
 one line (`file:line:col: error: ...`) and exit 1; `--debug` shows the traceback.
@@ -133,8 +136,20 @@ def run_passes(module: ModuleOp, spec: str | None, args: argparse.Namespace) -> 
         timing=getattr(args, "timing", False),
         generic=getattr(args, "generic", False),
         out=sys.stderr,
+        instruments=_instruments(args),
+        ir_diff=getattr(args, "ir_diff", False),
     )
     pm.run(module)
+
+
+def _instruments(args: argparse.Namespace) -> list:
+    """`--cost-after-each`: the per-pass cost table (irflow/pass_cost.py), on stderr."""
+    if not getattr(args, "cost_after_each", False):
+        return []
+    from irflow.pass_cost import CostAfterEach
+
+    return [CostAfterEach(getattr(args, "hw", None), seed=getattr(args, "seed", 0),
+                          out=sys.stderr)]
 
 
 # --------------------------------------------------------------------------------------
@@ -246,7 +261,8 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
     start = time.perf_counter()
     run_passes(module, args.pipeline, args)
     compiled = time.perf_counter()
-    result = simulate(module, inputs, machine=machine, model=name)
+    result = simulate(module, inputs, machine=machine, model=name,
+                      misses=getattr(args, "misses", False))
     simulated = time.perf_counter()
     if args.report == "table":
         print(result.report.table(), flush=True)  # before the other stages run
@@ -263,11 +279,31 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
             print("\n" + comparison.table())
     if args.report == "json":
         print(report_json(result.report, comparison))
-    if args.report_file:
-        atomic_write(args.report_file, report_json(result.report, comparison) + "\n")
+    html_path = getattr(args, "html", None)
+    if args.report_file or html_path:
+        doc = report_dict(result, comparison, graph=bool(html_path))
+        if args.report_file:
+            atomic_write(args.report_file, json.dumps(doc, indent=2) + "\n")
+        if html_path:
+            from irflow.html_report import write_html
+
+            write_html(html_path, doc)
     if args.trace:
         chrome_trace(result.report, args.trace)
     return result.outputs
+
+
+def report_dict(result, comparison=None, graph: bool = False) -> dict:  # noqa: ANN001
+    """The report JSON as a dict; with `graph`, the layer dataflow graph under "graph"
+    (what the HTML page draws)."""
+    d = result.report.to_dict()
+    if comparison is not None:
+        d["comparison"] = comparison.to_dict()
+    if graph and result.module is not None:
+        from irflow.html_report import layer_graph
+
+        d["graph"] = layer_graph(result.module)
+    return d
 
 
 def report_json(report, comparison=None) -> str:  # noqa: ANN001
@@ -303,6 +339,37 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_html(args: argparse.Namespace) -> int:
+    from irflow.html_report import load_report, write_html
+
+    write_html(args.output, load_report(args.report))
+    return 0
+
+
+def cmd_passes(args: argparse.Namespace) -> int:
+    from irflow.pass_catalog import catalog, format_catalog
+    from irflow.registry import load_pass
+
+    for spec in args.load_pass or ():
+        load_pass(spec)
+    print(format_catalog(catalog()))
+    return 0
+
+
+def version_text() -> str:
+    """`irflow --version`: irflow's installed version and the versions it runs on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return (f"irflow {v('irflow')} (xDSL {v('xdsl')}, numpy {v('numpy')}, "
+            f"Python {sys.version.split()[0]})")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from irflow.exporters.onnx import export_onnx
 
@@ -329,6 +396,10 @@ def _add_pass_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timing", action="store_true", help="time each pass")
     p.add_argument("--calib", metavar="NPZ", help="calibration data for the `calibrate` pass: "
                    "arrays keyed by input name, samples on the first axis")
+    p.add_argument("--cost-after-each", action="store_true", help="simulate (cost model only) "
+                   "after every pass that changed the IR and print the deltas (uses --hw)")
+    p.add_argument("--ir-diff", action="store_true", help="print IR dumps as a unified diff "
+                   "against the IR before the pass")
 
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
@@ -343,6 +414,10 @@ def _add_sim_flags(p: argparse.ArgumentParser) -> None:
                    help="report format on stdout")
     p.add_argument("--report-file", metavar="F", help="also write the JSON report to F")
     p.add_argument("--trace", metavar="F.json", help="write a Chrome trace (opens in Perfetto)")
+    p.add_argument("--misses", action="store_true", help="attribute cache misses: 3C split "
+                   "per layer and tensor role, re-fetches by loop (docs/insight.md)")
+    p.add_argument("--html", metavar="F.html", help="write a self-contained HTML report "
+                   "(plots, roofline, compare, dataflow graph)")
 
 
 def _add_compare_flags(p: argparse.ArgumentParser) -> None:
@@ -364,6 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="irflow", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--version", action="version", version=version_text())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="compile and execute a model (default: resnet18 on the "
@@ -382,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="write IR here (weights go to a .npz beside it)")
     p.add_argument("--generic", action="store_true", help="print the generic op form")
     p.add_argument("--debuginfo", action="store_true", help="print source locations")
+    p.add_argument("--hw", metavar="PRESET|FILE.toml", help="machine for --cost-after-each")
     _add_pass_flags(p)
     _add_model_flags(p)
     p.set_defaults(func=cmd_opt)
@@ -400,8 +478,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(p)
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser("html", help="render a report JSON (--report-file) as an HTML page")
+    p.add_argument("report", help="the report JSON")
+    p.add_argument("-o", "--output", required=True, help="the .html file to write")
+    p.set_defaults(func=cmd_html)
+
     p = sub.add_parser("zoo", help="list the built-in models")
     p.set_defaults(func=cmd_zoo)
+
+    p = sub.add_parser("passes", help="list every registered pass with its options, and "
+                       "the named pipelines")
+    p.add_argument("--load-pass", action="append", metavar="FILE.py:CLASS",
+                   help="also load (and list) a user pass (repeatable)")
+    p.set_defaults(func=cmd_passes)
 
     p = sub.add_parser("export", help="export nn IR to ONNX")
     p.add_argument("input", help="IR file, DSL file or zoo name")
@@ -409,6 +498,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17)
     _add_model_flags(p)
     p.set_defaults(func=cmd_export)
+
+    from irflow.train.cli import add_parser as add_train_parser
+
+    add_train_parser(sub, _add_model_flags, _add_pass_flags)
+    from irflow.search.cli import add_parser as add_search_parser  # irflow search SPACE.toml
+
+    add_search_parser(sub)
+    for p in sub.choices.values():  # `irflow run ... --quiet` as well as `irflow -q run ...`
+        p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                       help="no progress bars")
     return parser
 
 
@@ -424,8 +523,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    from irflow.progress import quiet
+
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), quiet(args.quiet):
             if not args.debug:
                 warnings.showwarning = _show_warning
             return int(args.func(args) or 0)

@@ -226,6 +226,12 @@ class Comparison:
             out += ["", "notes:", *(f"  - {n}" for n in self.notes)]
         return "\n".join(out)
 
+    def _repr_html_(self) -> str:
+        """A Jupyter cell shows the stages side by side (irflow/notebook.py)."""
+        from irflow.notebook import comparison_html
+
+        return comparison_html(self.to_dict())
+
     # ------------------------------------------------------------------ JSON
 
     def to_dict(self) -> dict[str, Any]:

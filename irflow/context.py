@@ -9,12 +9,12 @@ from xdsl.dialects.func import Func
 
 from irflow.dialects.accel import ACCEL
 from irflow.dialects.nn import NN
-from irflow.dialects.quant import QUANT
+from irflow.dialects.quant import IRQ, QUANT
 
 
 def make_context(*, allow_unregistered: bool = False) -> Context:
     """A fresh context with builtin, func, arith and irflow's dialects loaded."""
     ctx = Context(allow_unregistered=allow_unregistered)
-    for dialect in (Builtin, Func, Arith, NN, ACCEL, QUANT):
+    for dialect in (Builtin, Func, Arith, NN, ACCEL, QUANT, IRQ):
         ctx.load_dialect(dialect)
     return ctx

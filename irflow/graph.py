@@ -36,6 +36,7 @@ from irflow.dialects import nn
 from irflow.weights import WeightStore, attach_weights, dense_attr, numpy_dtype
 
 _SSA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$.-]*$")
+SSA_NAME = _SSA_NAME  # what a block argument's name hint may be
 NAME_ATTR = "nn.name"
 
 

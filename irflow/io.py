@@ -176,3 +176,12 @@ def _read_text(path: Path) -> str:
 
 __all__ = ["load", "save", "parse_mlir", "print_module", "verify_module", "atomic_write",
            "describe"]
+
+
+def _install_notebook_display() -> None:
+    from irflow.notebook import install
+
+    install()
+
+
+_install_notebook_display()  # Jupyter shows a module's IR, coloured (irflow/notebook.py)

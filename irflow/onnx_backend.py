@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from xdsl.dialects.builtin import ModuleOp
 
 from irflow.backends.reference.executor import Program, compile_function
 from irflow.diagnostics import IrflowError
@@ -56,6 +57,8 @@ class IrflowBackendRep(BackendRep):
         self.dynamic = [vi.name for vi in model.graph.input if vi.name in self.input_names
                         and not _static(vi)]
         self._programs: dict[bytes, Program] = {}
+        self._why: dict[str, ConstantRequiredError] = {}  # why each input is bound
+        self.module: ModuleOp | None = None
         self._compile({})  # import now; learns `bound` (and raises for what cannot import)
 
     def _compile(self, values: Mapping[str, np.ndarray]) -> Program | None:
@@ -77,9 +80,11 @@ class IrflowBackendRep(BackendRep):
                 if (e.value_name not in self.input_names or e.value_name in self.bound):
                     raise
                 self.bound.append(e.value_name)
+                self._why[e.value_name] = e
                 continue
             program = compile_function(module)
             self._programs[key] = program
+            self.module = module  # the last specialization (tests export it)
             return program
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
@@ -92,10 +97,8 @@ class IrflowBackendRep(BackendRep):
                                   f"({', '.join(self.input_names)}), got {len(arrays)}")
             values = {n: np.asarray(a) for n, a in zip(self.input_names, arrays)}
         for name in self.bound:
-            if values[name].size > MAX_BOUND_ELEMENTS:
-                raise IrflowError(
-                    f"input '{name}' fixes a shape, so irflow binds it at import time, but it "
-                    f"has {values[name].size} elements (at most {MAX_BOUND_ELEMENTS})")
+            if values[name].size > MAX_BOUND_ELEMENTS:  # not a shape argument: the op's
+                raise self._why[name]                   # import-time requirement stands
         program = self._compile(values)
         assert program is not None
         feeds = {n: v for n, v in values.items() if n not in self.bound}

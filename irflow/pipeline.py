@@ -19,6 +19,7 @@ the IR, and can print or dump the IR between passes (`--print-ir-after-all`,
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import sys
 import time
@@ -179,6 +180,20 @@ class PipelineResult:
         return "\n".join(lines) + "\n"
 
 
+class PassInstrumentation:
+    """Hooks the `PassManager` calls around the pipeline (MLIR's `PassInstrumentation`);
+    override what you need. `irflow.pass_cost.CostAfterEach` simulates after each pass."""
+
+    def before_pipeline(self, module: ModuleOp) -> None:
+        """The input module, verified, before the first pass."""
+
+    def after_pass(self, record: PassRecord, module: ModuleOp) -> None:
+        """After a pass ran and the module verified; `record.modified` says if it changed."""
+
+    def after_pipeline(self, result: PipelineResult) -> None:
+        """After the last pass."""
+
+
 @dataclass
 class PassManager:
     """Runs passes over a module, verifying between them; see the module docstring.
@@ -198,6 +213,8 @@ class PassManager:
     debuginfo: bool = False  # print `loc(...)` in IR dumps
     out: TextIO = field(default_factory=lambda: sys.stderr)  # IR dumps and timing go here
     ctx: Context | None = None
+    instruments: Sequence[PassInstrumentation] = ()
+    ir_diff: bool = False  # IR dumps as a unified diff against the IR before the pass
 
     @classmethod
     def from_spec(cls, spec: str, **options: Any) -> PassManager:
@@ -231,6 +248,9 @@ class PassManager:
                 raise PassError(e.message, e.where) from None
             verify_seconds += time.perf_counter() - t
         fingerprint = (_IRFingerprint(module), _WeightsFingerprint(store))
+        for inst in self.instruments:
+            inst.before_pipeline(module)
+        before = self._text(module) if self.ir_diff else ""
         if self.dump_dir is not None:
             try:
                 self.dump_dir.mkdir(parents=True, exist_ok=True)
@@ -254,13 +274,19 @@ class PassManager:
                 modified = new_fingerprint != fingerprint
                 fingerprint = new_fingerprint
                 records.append(PassRecord(p.name, str(p.spec()), seconds, modified))
+                for inst in self.instruments:
+                    inst.after_pass(records[-1], module)
                 show = (self.print_ir_after_all or p.name in self.print_ir_after
                         or (self.print_ir_after_change and modified))
-                if not (show or self.dump_dir is not None):
+                if not (show or self.dump_dir is not None or self.ir_diff):
                     continue  # printing a large module costs more than most passes
                 text = self._text(module)
-                if show:
+                if show and self.ir_diff:
+                    self.out.write(f"// -----// IR Diff After {p.spec()} //----- //\n"
+                                   f"{ir_diff(before, text, p.name)}\n")
+                elif show:
                     self.out.write(f"// -----// IR Dump After {p.spec()} //----- //\n{text}\n")
+                before = text
                 if self.dump_dir is not None:
                     dumped.append(self._dump(f"{i:0{width}d}-{p.name}.mlir", text))
         finally:
@@ -272,6 +298,8 @@ class PassManager:
                     dumped.append(self.dump_dir / "weights.npz")
         result = PipelineResult(module, tuple(records), verify_seconds,
                                 time.perf_counter() - start, tuple(dumped))
+        for inst in self.instruments:
+            inst.after_pipeline(result)
         if self.timing:
             self.out.write(result.timing_report())
         return result
@@ -322,6 +350,14 @@ class PassManager:
             verify_module(module, context=f"pass '{p.name}' left invalid IR{_after(before)}: ")
         except VerifyError as e:
             raise PassError(e.message, e.where) from None
+
+
+def ir_diff(before: str, after: str, pass_name: str) -> str:
+    """The unified diff of two IR texts (`--ir-diff`); "(no change)" when equal."""
+    lines = list(difflib.unified_diff(before.splitlines(keepends=True),
+                                      after.splitlines(keepends=True),
+                                      f"before {pass_name}", f"after {pass_name}"))
+    return "".join(lines).rstrip("\n") if lines else "(no change)"
 
 
 def _after(records: Sequence[PassRecord]) -> str:
@@ -379,4 +415,4 @@ def run_pipeline(module: ModuleOp, spec: str, **pm_options: Any) -> PipelineResu
 
 
 __all__ = ["parse_pipeline", "pipeline_text", "PassManager", "PassRecord", "PipelineResult",
-           "run_pipeline"]
+           "PassInstrumentation", "run_pipeline", "ir_diff"]

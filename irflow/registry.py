@@ -50,6 +50,8 @@ PASSES: dict[str, str] = {
     "prune": "irflow.passes.prune:PrunePass",
     "calibrate": "irflow.passes.calibrate:CalibratePass",
     "quantize": "irflow.passes.quantize:QuantizePass",
+    "quantize-groups": "irflow.passes.quantize_groups:QuantizeGroupsPass",
+    "convert-float": "irflow.passes.convert_float:ConvertFloatPass",
     "tile": "irflow.passes.tile:TilePass",
     "plan-memory": "irflow.passes.plan_memory:PlanMemoryPass",
     "lower-to-accel": "irflow.passes.lower_to_accel:LowerToAccelPass",
@@ -87,6 +89,29 @@ def has_pass(name: str) -> bool:
 def pass_names() -> list[str]:
     """Every known pass name, sorted (built-in, registered and plugin passes)."""
     return sorted({*PASSES, *_registered, *_plugin_entry_points()})
+
+
+def pass_origin(name: str) -> str:
+    """Where pass `name` comes from: `loaded (file.py)` (registered in this process),
+    `xDSL`, `built-in` or `plugin (distribution)`; `PassError` if unknown."""
+    if name in _registered:
+        cls = _registered[name]
+        source = getattr(cls, "__irflow_source__", None) or cls.__module__
+        return f"loaded ({Path(source).name})"
+    if name in XDSL_PASSES:
+        return "xDSL"
+    if name in PASSES:
+        return "built-in"
+    ep = _plugin_entry_points().get(name)
+    if ep is None:
+        raise PassError(f"unknown pass '{name}'{did_you_mean(name, pass_names())}")
+    dist = getattr(ep, "dist", None)
+    return f"plugin ({dist.name if dist is not None else ep.value})"
+
+
+def plugin_passes() -> dict[str, EntryPoint]:
+    """Installed plugin passes: name -> entry point of group `irflow.passes`."""
+    return dict(_plugin_entry_points())
 
 
 def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
@@ -317,6 +342,6 @@ def module_pass(name: str) -> Callable[[Callable[..., None]], type[ModulePass]]:
 
 __all__ = [
     "PASSES", "XDSL_PASSES", "ENTRY_POINT_GROUP", "get_pass", "has_pass", "pass_names",
-    "available_passes", "pass_summary", "did_you_mean", "register_pass", "unregister_pass",
-    "load_pass", "module_pass",
+    "available_passes", "pass_summary", "pass_origin", "plugin_passes", "did_you_mean",
+    "register_pass", "unregister_pass", "load_pass", "module_pass",
 ]

@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +74,7 @@ from xdsl.passes import ModulePass
 
 from irflow.diagnostics import IrflowError, PassError
 from irflow.graph import input_names, main_func
+from irflow.progress import Progress
 from irflow.weights import numpy_dtype, read_npz
 
 RANGE_ATTR = "quant.range"
@@ -400,31 +400,6 @@ def _is_float_tensor(value: SSAValue) -> bool:
         return False
 
 
-class _Progress:
-    """A one-line stderr progress indicator, shown on runs longer than a second."""
-
-    def __init__(self, total: int | None, enabled: bool | None):
-        self.total, self.enabled = total, enabled
-        self.start = time.perf_counter()
-        self.shown = False
-
-    def step(self, done: int) -> None:
-        if self.enabled is False:
-            return
-        if self.enabled is None and (time.perf_counter() - self.start < 1.0
-                                     or not sys.stderr.isatty()):
-            return
-        of = f"/{self.total}" if self.total else ""
-        rate = done / max(time.perf_counter() - self.start, 1e-9)
-        sys.stderr.write(f"\rcalibrate: {done}{of} batches ({rate:.1f}/s)")
-        sys.stderr.flush()
-        self.shown = True
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-
-
 def calibrate(module: ModuleOp, batches: Iterable[Batch] | Iterable[Sequence[np.ndarray]], *,
               method: str = "minmax", percentile: float = 99.99, bits: int = 8,
               symmetric: bool = False, bins: int = DEFAULT_BINS, apply: bool = True,
@@ -461,7 +436,7 @@ def calibrate(module: ModuleOp, batches: Iterable[Batch] | Iterable[Sequence[np.
             _update(h, results[i], op.results[i])
 
     total = len(batches) if isinstance(batches, Sequence) else None
-    bar = _Progress(total, progress)
+    bar = Progress(total, "calibrate", unit="batch", enabled=progress)
     n = 0
     for batch in batches:
         arrays = ([batch[k] for k in program.input_names] if isinstance(batch, Mapping)
@@ -471,7 +446,7 @@ def calibrate(module: ModuleOp, batches: Iterable[Batch] | Iterable[Sequence[np.
             if a in hists:
                 _update(hists[a], x, a)
         n += 1
-        bar.step(n)
+        bar.advance()
     bar.close()
     if n == 0:
         raise PassError("calibrate: no calibration batches were given")

@@ -10,7 +10,7 @@ Per op, in program order:
   default rule for `machine` when the op was not tiled); conv2d/matmul/linear run on
   the PE array, elementwise/activations/batchnorm/pooling/softmax/layernorm/reductions
   on the vector unit, transpose/slice/concat/gather are DMA copies;
-- `quant.quantize` / `quant.dequantize` / `quant.requantize` -> a vector-unit
+- `quant.qcast` / `quant.dcast` / `irq.requantize` -> a vector-unit
   `accel.layer` of that kind (a per-axis cast keeps its quantized axis whole per tile);
   nn ops on `!quant.uniform` tensors lower like float ones (the types say the rest);
 - function arguments -> `accel.input` at their planned addresses.

@@ -4,10 +4,10 @@ Uses the activation ranges `calibrate` recorded (`quant.range`) and the weights'
 own values. Contractions (conv2d, linear, matmul) become the same nn ops on
 `!quant.uniform` tensors, executed in integers (`irflow.intmath`); integer values
 flow through the ops that have integer kernels (add, relu/relu6/clip, max/avg/global
-pooling, reshape/flatten/transpose/slice/split); `quant.quantize` /
-`quant.dequantize` appear only at the graph edges and around ops that stay float
+pooling, reshape/flatten/transpose/slice/split); `quant.qcast` /
+`quant.dcast` appear only at the graph edges and around ops that stay float
 (softmax, layernorm, gelu, sigmoid, …); concat requantizes its inputs to its own
-calibrated parameters (`quant.requantize`).
+calibrated parameters (`irq.requantize`).
 
 Before (after `calibrate`):
 
@@ -16,7 +16,7 @@ Before (after `calibrate`):
 
 After `quantize{bits=8 granularity=per-channel}` (per-axis scale lists shortened):
 
-    %0 = quant.quantize %x : tensor<20x1x8x8xf32>
+    %0 = quant.qcast %x : tensor<20x1x8x8xf32>
          to tensor<20x1x8x8x!quant.uniform<u8:f32, 0.003921568859368563>>
     %1 = nn.constant #nn.weight<"conv1.weight.q8">
          : tensor<16x1x3x3x!quant.uniform<i8<-127:127>:f32:0, {0.0158,...}>>
@@ -26,7 +26,7 @@ After `quantize{bits=8 granularity=per-channel}` (per-axis scale lists shortened
          : (...) -> tensor<20x16x8x8x!quant.uniform<u8:f32, 0.013852009549736977>>
     ...
     %11 = nn.linear %8, %9, %10 : (...) -> tensor<20x10x!quant.uniform<i32:f32:1, {...}>>
-    %12 = quant.dequantize %11 : tensor<20x10x!quant.uniform<i32:f32:1, {...}>>
+    %12 = quant.dcast %11 : tensor<20x10x!quant.uniform<i32:f32:1, {...}>>
           to tensor<20x10xf32>
 
 Choices (see docs/quantization.md):
@@ -44,12 +44,17 @@ Choices (see docs/quantization.md):
 - `weight-only=true`: weights stored quantized, dequantized in front of the float op
   (no calibration needed);
 - per-layer overrides: `first-last-bits=8` (the first and last contraction keep
-  8-bit weights), or `config=file.json|toml` with `[layers."pattern"]` tables
-  (`bits`, `granularity`, `skip`) matched (fnmatch) against layer names — the
-  weight's name without `.weight` (e.g. `conv1`, `fc`).
+  8-bit weights), `config=file.json|toml` with `[layers."pattern"]` tables
+  (`bits`, `act_bits`, `granularity`, `skip`), or the same inline:
+  `layers="conv1:bits=4,act-bits=4;fc:bits=8"` — patterns matched (fnmatch) against
+  layer names: the weight's name without `.weight` (e.g. `conv1`, `fc`);
+- activation bits (`act-bits`, 8 or 4) are those of the tensors the PE array
+  multiplies: a layer's `act_bits` sets the type of its *input* activation (traced
+  back through max-pool, reshape, relu, ...), so `bits=4,act-bits=4` makes the layer an
+  int4 x int4 contraction; a tensor feeding several layers takes the widest request.
 
-What it does not do: quantize activations below 8 bits, or run ops with non-integer
-fused activations (sigmoid, silu, …) in integers (those stay float).
+What it does not do: run ops with non-integer fused activations (sigmoid, silu, …) in
+integers (those stay float).
 """
 
 from __future__ import annotations
@@ -77,7 +82,7 @@ from irflow.passes.calibrate import RANGE_ATTR, recorded_range, value_label
 from irflow.weights import WeightStore, constant_value, weights_of
 
 WEIGHT_BITS = (4, 8)
-ACT_BITS = (8,)
+ACT_BITS = (4, 8)
 GRANULARITIES = ("per-channel", "per-tensor")
 WEIGHT_CLIPS = ("minmax", "mse")
 
@@ -102,6 +107,10 @@ class LayerSettings:
     bits: int
     granularity: str
     skip: bool = False
+    act_bits: int | None = None  # of the layer's input activation (None: the pass's)
+
+
+LAYER_KEYS = ("bits", "act_bits", "granularity", "skip")
 
 
 def load_layer_config(path: str) -> dict[str, dict[str, Any]]:
@@ -120,13 +129,41 @@ def load_layer_config(path: str) -> dict[str, dict[str, Any]]:
                         f"{sorted(data) if isinstance(data, dict) else type(data).__name__}")
     layers = data.get("layers", {})
     for pattern, entry in layers.items():
-        if not isinstance(entry, dict) or set(entry) - {"bits", "granularity", "skip"}:
-            raise PassError(f"{path}: layers.\"{pattern}\" expects keys bits, "
-                            f"granularity, skip; got {entry}")
-        _check_bits(entry.get("bits", 8), f"{path}: layers.\"{pattern}\".bits")
-        _check_granularity(entry.get("granularity", "per-channel"),
-                           f"{path}: layers.\"{pattern}\".granularity")
+        _check_layer_entry(entry, f"{path}: layers.\"{pattern}\"")
     return layers
+
+
+def _check_layer_entry(entry: Any, where: str) -> None:
+    if not isinstance(entry, dict) or set(entry) - set(LAYER_KEYS):
+        raise PassError(f"{where} expects keys {', '.join(LAYER_KEYS)}; got {entry}")
+    _check_bits(entry.get("bits", 8), f"{where}.bits")
+    if entry.get("act_bits", 8) not in ACT_BITS:
+        raise PassError(f"{where}.act_bits must be one of {list(ACT_BITS)}, "
+                        f"got {entry['act_bits']}")
+    _check_granularity(entry.get("granularity", "per-channel"), f"{where}.granularity")
+
+
+def parse_layers(text: str) -> dict[str, dict[str, Any]]:
+    """The inline `layers` option, `"conv1:bits=4,act-bits=4;fc*:skip=true"` -> the same
+    per-pattern tables a config file holds (each checked)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in filter(None, (t.strip() for t in text.split(";"))):
+        pattern, colon, body = item.partition(":")
+        entry: dict[str, Any] = {}
+        for kv in filter(None, (t.strip() for t in body.split(","))):
+            key, eq, value = kv.partition("=")
+            key = key.strip().replace("-", "_")
+            value = value.strip()
+            if not eq or not value:
+                raise PassError(f"option layers: expected 'key=value' in '{item}', got '{kv}'")
+            entry[key] = (value == "true" if value in ("true", "false")
+                          else int(value) if value.isdigit() else value)
+        if not colon or not pattern.strip() or not entry:
+            raise PassError(f"option layers expects 'pattern:key=value,...' items separated "
+                            f"by ';', got '{item}'")
+        _check_layer_entry(entry, f"option layers: '{pattern.strip()}'")
+        out[pattern.strip()] = entry
+    return out
 
 
 def _check_bits(bits: Any, where: str) -> None:
@@ -227,7 +264,8 @@ class QuantizePass(ModulePass):
     per-tensor, for weights), `symmetric` (activations), `weight-only`, `method`
     (re-derive ranges from this process's calibration histograms with another method;
     default: the recorded `quant.range`), `weight-clip` (minmax | mse),
-    `first-last-bits` (0 = no override), `config` (per-layer overrides file).
+    `first-last-bits` (0 = no override), `config` (per-layer overrides file), `layers`
+    (the same overrides inline, `"conv1:bits=4,act-bits=4;fc:bits=8"`; after `config`).
     """
 
     name = "quantize"
@@ -241,6 +279,7 @@ class QuantizePass(ModulePass):
     weight_clip: str = "minmax"
     first_last_bits: int = 0
     config: str | None = None
+    layers: str = ""
 
     def __post_init__(self) -> None:
         _check_bits(self.bits, "option bits")
@@ -260,6 +299,7 @@ class QuantizePass(ModulePass):
                             f"got '{self.method}'")
         if self.config is not None:
             load_layer_config(self.config)
+        parse_layers(self.layers)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         _Quantizer(self, op).run()
@@ -275,10 +315,12 @@ class _Quantizer:
     fvalue: dict[SSAValue, SSAValue] = field(default_factory=dict)  # int value -> float
     range_of: Callable[[SSAValue], tuple[float, float] | None] = field(init=False)
     int_ops: set[Operation] = field(default_factory=set)
+    act_bits: dict[SSAValue, int] = field(default_factory=dict)  # per-layer input requests
 
     def __post_init__(self) -> None:
         self.store = weights_of(self.module)
         self.layers = load_layer_config(self.options.config) if self.options.config else {}
+        self.layers.update(parse_layers(self.options.layers))
         self.range_of = recorded_range
         if self.options.method is not None:
             from irflow.passes.calibrate import calibration_of
@@ -308,7 +350,8 @@ class _Quantizer:
             if fnmatch.fnmatchcase(name, pattern):
                 s = LayerSettings(entry.get("bits", s.bits),
                                   entry.get("granularity", s.granularity),
-                                  entry.get("skip", s.skip))
+                                  entry.get("skip", s.skip),
+                                  entry.get("act_bits", s.act_bits))
         return s
 
     def contraction_ok(self, op: Operation) -> bool:
@@ -352,7 +395,20 @@ class _Quantizer:
             plan[op] = kind
             if kind == "int":
                 is_int.update(op.results)
+        for op, s in settings.items():
+            if plan[op] == "int":
+                self._request_act_bits(op.operands[0], s.act_bits or self.options.act_bits)
         return plan, settings
+
+    def _request_act_bits(self, value: SSAValue, bits: int) -> None:
+        """A layer asks for `bits`-bit input: the value, and the values it passes through
+        unchanged (storage-transparent producers), get the widest bits requested."""
+        while True:
+            self.act_bits[value] = max(self.act_bits.get(value, 0), bits)
+            owner = value.owner
+            if not (isinstance(owner, TRANSPARENT) and owner.operands):
+                return
+            value = owner.operands[0]
 
     @staticmethod
     def _pool_ok(op: Operation) -> bool:
@@ -406,10 +462,11 @@ class _Quantizer:
 
     def _act_type(self, value: SSAValue) -> UniformQuantizedType:
         lo, hi = self._range(value)
-        return activation_type(lo, hi, self.options.symmetric, self.options.act_bits)
+        bits = self.act_bits.get(value, self.options.act_bits)
+        return activation_type(lo, hi, self.options.symmetric, bits)
 
     def _as_int(self, value: SSAValue, before: Operation, block: Block) -> SSAValue:
-        """The integer version of a float activation (a shared `quant.quantize`)."""
+        """The integer version of a float activation (a shared `quant.qcast`)."""
         if value in self.qvalue:
             return self.qvalue[value]
         ty = value.type
@@ -424,7 +481,7 @@ class _Quantizer:
     @staticmethod
     def _requantized(value: SSAValue, qt: UniformQuantizedType, before: Operation,
                      block: Block) -> SSAValue:
-        """`value` as type `qt` (a `quant.requantize` unless it already is)."""
+        """`value` as type `qt` (a `irq.requantize` unless it already is)."""
         if nn.value_element_type(value) == qt:
             return value
         r = quant.RequantizeOp(value, TensorType(qt, nn.shape_of(value)))
@@ -565,4 +622,4 @@ def _activation_operands(op: Operation) -> bool:
 
 
 __all__ = ["QuantizePass", "activation_type", "weight_scales", "layer_name",
-           "load_layer_config", "LayerSettings"]
+           "load_layer_config", "parse_layers", "LayerSettings"]

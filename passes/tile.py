@@ -77,6 +77,11 @@ PE_ORDERS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
         ("b", "n", "k", "m"),  # weight-stationary
         ("b", "m", "k", "n"),
     ),
+    ("b", "m", "n", "kb"): (  # irq.block_linear: K in groups
+        ("b", "m", "n", "kb"),
+        ("b", "n", "m", "kb"),
+        ("b", "n", "kb", "m"),
+    ),
 }
 
 
@@ -87,7 +92,7 @@ PE_ORDERS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
 def is_layer(op: Operation) -> bool:
     """An nn op or `quant` cast that becomes one `accel.layer` (constants, views and
     splits do not)."""
-    if op.name in accel.QUANT_CASTS:
+    if op.name in accel.QUANT_LAYERS:
         return True
     return (op.name.startswith("nn.") and not isinstance(op, nn.ConstantOp)
             and not accel.is_view(op) and not isinstance(op, nn.SplitOp))  # type: ignore[arg-type]
@@ -112,7 +117,7 @@ def layer_labels(fn: func.FuncOp) -> dict[Operation, str]:
     counts: dict[str, int] = {}
     used: set[str] = set()
     for op in fn.body.walk():
-        if not (op.name.startswith("nn.") or op.name in accel.QUANT_CASTS) or isinstance(
+        if not (op.name.startswith("nn.") or op.name in accel.QUANT_LAYERS) or isinstance(
                 op, nn.ConstantOp):
             continue
         short = op.name.split(".", 1)[1]
@@ -309,10 +314,10 @@ def _grid_traffic(space: accel.Space, order: Sequence[str], moved: Sequence[np.n
     total: np.ndarray = np.zeros(1)
     for acc, tile, b in zip(space.operands, moved, itemsizes):
         whole = math.prod(acc.view) * b
-        moved = tile * changes(acc.dims)
-        first = np.minimum(whole, moved)
-        total = total + first + (moved - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
-    out_tile = moved[-1]
+        loaded = tile * changes(acc.dims)
+        first = np.minimum(whole, loaded)
+        total = total + first + (loaded - first) * (0.5 if whole * 2 <= cache_bytes else 1.0)
+    out_tile = moved[-1]  # the result slice's bytes (`moved` lists operands, then the result)
     distinct: np.ndarray = np.ones(1)
     for d in order:
         if d in space.result.dims:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets import DIGITS
+from datasets import DIGITS, reference
 
 from irflow.cli import main
 
@@ -139,7 +139,7 @@ def test_console_script_exit_status_and_no_traceback(tmp_path: Path) -> None:
 
 def test_run_onnx_model_with_named_inputs(capsys: pytest.CaptureFixture[str],
                                           tmp_path: Path) -> None:
-    ref = np.load(DIGITS / "digits_cnn_bn.ref.npz")
+    ref = reference("digits_cnn_bn")
     np.savez(tmp_path / "in.npz", input=ref["input"][:16])
     code, out, _ = run_cli(capsys, "run", str(DIGITS / "digits_cnn_bn.onnx"), "--backend",
                            "reference", "--input-shape", "input=16x1x8x8",

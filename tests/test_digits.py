@@ -1,7 +1,7 @@
 """The three trained digits models on their 360 test images vs stored onnxruntime logits.
 
-Data: ../shared/data/digits (see its README). The batch dimension is dynamic (`N`) and
-is set to 360 with `input_shapes`. Bound: max abs error <= 1e-5 (two correct fp32
+Data: tests/data (see its README), images from scikit-learn. The batch dimension is
+dynamic (`N`) and is set to 360 with `input_shapes`. Bound: max abs error <= 1e-5 (two correct fp32
 implementations differ by about 4-8e-6 on these logits) and identical top-1.
 """
 
@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("onnx")
 
 from datasets import DIGITS as DATA
+from datasets import reference
 
 from irflow.backends.reference import run  # noqa: E402
 from irflow.frontends.onnx import OnnxImportError, import_onnx  # noqa: E402
@@ -22,7 +23,7 @@ MODELS = ["digits_mlp", "digits_cnn", "digits_cnn_bn"]
 
 @pytest.mark.parametrize("name", MODELS)
 def test_digits_model_matches_stored_onnxruntime_logits(name: str) -> None:
-    ref = np.load(DATA / f"{name}.ref.npz")
+    ref = reference(name)
     x, logits = ref["input"], ref["logits"]
     assert x.shape[0] == 360
     module = import_onnx(DATA / f"{name}.onnx", input_shapes={"input": x.shape})

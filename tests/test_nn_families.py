@@ -123,3 +123,14 @@ def test_out_of_range_index_is_a_located_error() -> None:
     with pytest.raises(IrflowError, match="out of range"):
         _one(src, {"x": np.zeros((2, 3), np.float32), "i": np.array([[0, 3], [0, 0]])},
              "x: f32[2, 3], i: i64[2, 2]")
+
+
+def test_lowering_a_family_op_is_a_located_error_not_a_cpu_fallback() -> None:
+    """The families have no accel form yet: lowering stops at the op, naming it and its
+    source line, instead of running it anywhere else."""
+    from irflow.backends.sim import lower
+    from irflow.backends.sim.machine import load_machine
+
+    module = compile_source("model t(x: f32[1, 8]) {\n  return abs(relu(x))\n}\n", "t.irf")
+    with pytest.raises(IrflowError, match=r"t\.irf:2:10: .*no tiled form for kind 'nn\.abs'"):
+        lower(module, load_machine("default"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datasets import DIGITS
+from datasets import DIGITS, calibration_images, reference
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -171,11 +171,11 @@ def test_weight_only_export_matches():
 def test_digits_model_qdq_agrees():
     from irflow.frontends.onnx import import_onnx
 
-    ref = np.load(DIGITS / "digits_cnn_bn.ref.npz")
+    ref = reference("digits_cnn_bn")
     x_test = ref["input"]
     module = import_onnx(DIGITS / "digits_cnn_bn.onnx", input_shapes={"input": [20, 1, 8, 8]})
     run_pipeline(module, "default")
-    x_cal = np.load(DIGITS / "digits_split.npz")["X_calib"].reshape(-1, 1, 8, 8)
+    x_cal = calibration_images("digits_cnn_bn")
     calibrate(module, [{"input": x_cal[i:i + 20]} for i in range(0, 100, 20)])
     q = attach_weights(module.clone(), weights_of(module))
     run_pipeline(q, "quantize")

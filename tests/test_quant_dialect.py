@@ -107,7 +107,7 @@ def test_per_axis_scale_count_checked_by_cast():
     with pytest.raises(IrflowError, match="expects 2 scales for the result's axis 0, got 3"):
         parse_mlir(
             "func.func @f(%w: tensor<2x3xf32>) {\n"
-            "  %q = quant.quantize %w : tensor<2x3xf32> to "
+            "  %q = quant.qcast %w : tensor<2x3xf32> to "
             "tensor<2x3x!quant.uniform<i8:f32:0, {0.1,0.2,0.3}>>\n  func.return\n}"
         )
 
@@ -116,9 +116,9 @@ def test_casts_build_verify_and_execute():
     q = UniformQuantizedType.make(8, 0.1, 3)
     text = (
         "func.func @main(%x: tensor<5xf32>) -> tensor<5xf32> {\n"
-        f"  %q = quant.quantize %x : tensor<5xf32> to tensor<5x{q}>\n"
-        f"  %r = quant.requantize %q : tensor<5x{q}> to tensor<5x!quant.uniform<i8:f32, 0.2>>\n"
-        "  %y = quant.dequantize %r : tensor<5x!quant.uniform<i8:f32, 0.2>> to tensor<5xf32>\n"
+        f"  %q = quant.qcast %x : tensor<5xf32> to tensor<5x{q}>\n"
+        f"  %r = irq.requantize %q : tensor<5x{q}> to tensor<5x!quant.uniform<i8:f32, 0.2>>\n"
+        "  %y = quant.dcast %r : tensor<5x!quant.uniform<i8:f32, 0.2>> to tensor<5xf32>\n"
         "  func.return %y : tensor<5xf32>\n}"
     )
     module = parse_mlir(text)

@@ -21,7 +21,8 @@ from irflow.backends.sim.trace import LayerTrace, Unit
 
 COUNTS = ["accesses", "hits", "misses", "hit_rate", "evictions", "writebacks"]
 LAYER_KEYS = ["name", "op", "unit", "dtype", "steps", "cycles", "macs", "vector_ops",
-              "pe_utilization", "cache", "dram", "energy_pj", "latency_ms", "roofline", "notes"]
+              "pe_utilization", "cache", "dram", "energy_pj", "latency_ms", "roofline", "notes",
+              "loc"]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_json_schema_keys_in_a_stable_order(report):
         assert list(entry) == LAYER_KEYS
         assert list(entry["cycles"]) == ["total", "compute", "stall"]
         assert list(entry["cache"]) == [*COUNTS, "by_role"]
-        assert list(entry["cache"]["by_role"]) == ["input", "weight", "output"]
+        assert list(entry["cache"]["by_role"]) == ["input", "weight", "output", "psum"]
         assert all(list(v) == COUNTS for v in entry["cache"]["by_role"].values())
         assert list(entry["dram"]) == ["bytes_read", "bytes_written"]
         assert list(entry["energy_pj"]) == ["mac", "vector", "cache", "dram", "total"]

@@ -235,13 +235,15 @@ def test_zoo_model_matches_reference(name: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18"])
+@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18", "resnet34", "resnet50",
+                                  "bert-base"])
 def test_big_zoo_model_matches_reference(name: str):
     _check_zoo(name)
 
 
 def test_every_zoo_model_is_covered():
-    covered = {"digits_cnn", "lenet5", "transformer_encoder", "mobilenetv2", "resnet18"}
+    covered = {"digits_cnn", "lenet5", "transformer_encoder", "mobilenetv2", "resnet18",
+               "resnet34", "resnet50", "bert-base"}
     assert set(zoo.names()) <= covered
 
 
@@ -251,7 +253,9 @@ def _check_zoo(name: str) -> None:
     rng = np.random.default_rng(0)
     inputs = {}
     for n, arg in zip(input_names(fn), fn.body.blocks[0].args):
-        inputs[n] = rng.standard_normal(arg.type.get_shape()).astype(np.float32)
+        shape = arg.type.get_shape()
+        inputs[n] = (rng.integers(0, 100, shape) if "i64" in str(arg.type)
+                     else rng.standard_normal(shape).astype(np.float32))
     ref = run(module, inputs)
     out = sim.simulate(module, inputs).outputs
     for k in ref:

@@ -7,8 +7,11 @@ Reference figures (exact integers, MACs = multiply-accumulates of conv/linear/ma
 | LeNet-5 (ReLU, avg-pool, 1x32x32) | 61,706 | 416,520 | LeCun 1998 layer table, by hand |
 | ResNet-18 (3x224x224) | 11,689,512 | 1,814,073,344 | torchvision card: 11.7 M, 1.81 GFLOPS |
 | MobileNetV2 1.0 (3x224x224) | 3,504,872 | 300,774,272 | torchvision: 3.5 M, 0.30 GFLOPS |
-| digits CNN (1x8x8) | 9,930 | 309,248 | shared/data/digits/README.md |
+| digits CNN (1x8x8) | 9,930 | 309,248 | tests/data/README.md |
 | 2-layer encoder (128x256, 4 heads) | 1,579,520 | 218,103,808 | by hand below |
+| ResNet-34 (3x224x224) | 21,797,672 | 3,663,761,408 | torchvision card: 21.8 M, 3.66 GFLOPS |
+| ResNet-50 v1.5 (3x224x224) | 25,557,032 | 4,089,184,256 | torchvision card: 25.6 M, 4.09 GFLOPS |
+| BERT-base (seq 128, + pooler) | 109,482,240 | 11,174,215,680 | HF bert-base-uncased; by hand |
 """
 
 from __future__ import annotations
@@ -45,12 +48,26 @@ def _encoder_figures() -> tuple[int, int]:
     return layers * params, layers * macs
 
 
+def _bert_base_figures() -> tuple[int, int]:
+    seq, hidden, heads, ffn, layers, vocab = 128, 768, 12, 3072, 12, 30522
+    embeddings = (vocab + 512 + 2) * hidden + 2 * hidden     # word, position, type, LayerNorm
+    layer = (4 * (hidden * hidden + hidden) + hidden * ffn + ffn + ffn * hidden + hidden
+             + 2 * 2 * hidden)
+    pooler = hidden * hidden + hidden
+    macs = (4 * seq * hidden * hidden + 2 * heads * seq * seq * (hidden // heads)
+            + 2 * seq * hidden * ffn)
+    return embeddings + layers * layer + pooler, layers * macs + hidden * hidden
+
+
 STANDARD = {
     "lenet5": _lenet_figures(),
     "resnet18": (11_689_512, 1_814_073_344),
     "mobilenetv2": (3_504_872, 300_774_272),
     "digits_cnn": (9_930, 309_248),
     "transformer_encoder": _encoder_figures(),
+    "resnet34": (21_797_672, 3_663_761_408),
+    "resnet50": (25_557_032, 4_089_184_256),
+    "bert-base": _bert_base_figures(),
 }
 
 
@@ -71,6 +88,7 @@ def test_unknown_model_suggests_a_name() -> None:
 def test_hand_figures_agree_with_the_literature() -> None:
     assert _lenet_figures() == (61_706, 416_520)
     assert _encoder_figures() == (1_579_520, 218_103_808)
+    assert _bert_base_figures() == (109_482_240, 11_174_215_680)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +125,8 @@ def test_round_trip_text_and_outputs(models: dict, name: str) -> None:
     assert print_module(generic, debuginfo=True) == text
     f = main_func(module)
     rng = np.random.default_rng(7)
-    inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
+    inputs = {n: (rng.integers(0, 100, a.type.get_shape()) if "i64" in str(a.type)
+                  else rng.standard_normal(a.type.get_shape()).astype(np.float32))
               for n, a in zip(input_names(f), f.body.blocks[0].args)}
     before, after = run(module, inputs), run(again, inputs)
     assert before.keys() == after.keys()

@@ -22,13 +22,15 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
-from irflow.backends.sim.cache import LRUCache
+from irflow.backends.sim.cache import CacheOutcome, LRUCache
 from irflow.backends.sim.cost import flush_stats, layer_stats
 from irflow.backends.sim.executor import Execution, execute
 from irflow.backends.sim.machine import Machine, load_machine
 from irflow.backends.sim.report import SimReport
 from irflow.backends.sim.trace import LayerTrace
 from irflow.context import make_context
+from irflow.dialects import accel
+from irflow.graph import main_func
 from irflow.io import verify_module
 from irflow.weights import attach_weights, weights_of
 
@@ -41,11 +43,16 @@ class SimResult:
     report: SimReport
     traces: list[LayerTrace] = field(default_factory=list)
     module: ModuleOp | None = None  # the lowered program that ran
+    outcomes: list[CacheOutcome] = field(default_factory=list)  # per trace, the cache's answer
+
+    def _repr_html_(self) -> str:
+        """A Jupyter cell shows the report (irflow/notebook.py)."""
+        return self.report._repr_html_()
 
 
 def is_lowered(module: ModuleOp) -> bool:
     """True when every op of the module is accel-level (plus func/builtin)."""
-    return not any(op.name.startswith("nn.") or op.name.startswith("quant.")
+    return not any(op.name.startswith(("nn.", "quant.", "irq."))
                    for op in module.walk())
 
 
@@ -75,24 +82,42 @@ def lower(module: ModuleOp, machine: Machine) -> ModuleOp:
 
 
 def simulate(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
-             machine: Machine | str | None = None, model: str = "") -> SimResult:
+             machine: Machine | str | None = None, model: str = "", numerics: bool = True,
+             misses: bool = False, progress: bool | None = None) -> SimResult:
     """Run `module` on the simulated machine (a `Machine`, preset name, TOML path or None
-    for the default); lowers it first if it is still nn-level."""
+    for the default); lowers it first if it is still nn-level.
+
+    `numerics=False`: the cost model only (no values computed, `outputs` empty; the
+    report's counts are identical, `execute`). `misses=True` adds the 3C miss
+    attribution to the report (`misses.py`; a second, fully associative cache pass).
+    `progress`: a bar per layer (`irflow.progress`; None: when stdout is a terminal)."""
+    from irflow.progress import Progress
+
     if not isinstance(machine, Machine):
         machine = load_machine(machine)
     if not is_lowered(module):
         module = lower(module, machine)
-    run: Execution = execute(module, inputs, line_bytes=machine.cache.line_bytes)
+    n_layers = sum(1 for op in main_func(module).body.blocks[0].ops
+                   if isinstance(op, accel.LayerOp))
+    with Progress(n_layers, "simulate", unit="layer", enabled=progress) as bar:
+        run: Execution = execute(module, inputs, line_bytes=machine.cache.line_bytes,
+                                 numerics=numerics, progress=bar.advance)
     cache = LRUCache(machine.cache.geometry)
-    stats = []
+    stats, outcomes = [], []
     for trace in run.traces:
         outcome = cache.access(trace.line, trace.write)
+        outcomes.append(outcome)
         stats.append(layer_stats(trace, outcome, machine))
     dirty = cache.flush()
     if dirty:
         stats.append(flush_stats(dirty, machine))
-    report = SimReport.build(machine, stats, model=model)
-    return SimResult(run.outputs, report, run.traces, module)
+    attribution = None
+    if misses:
+        from irflow.backends.sim.misses import attribute_misses
+
+        attribution = attribute_misses(run.traces, outcomes, machine)
+    report = SimReport.build(machine, stats, model=model, misses=attribution)
+    return SimResult(run.outputs, report, run.traces, module, outcomes)
 
 
 __all__ = ["SimResult", "simulate", "lower", "is_lowered", "execute"]

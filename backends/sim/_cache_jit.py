@@ -69,3 +69,40 @@ def simulate(
     set_idx = np.repeat(np.arange(sets), ways)[valid]
     o = np.lexsort((stamp.ravel()[valid], set_idx))
     return code, tags.ravel()[valid][o], dirty.ravel()[valid][o]
+
+
+@numba.njit(cache=True, nogil=True)
+def _fa_kernel(prev, capacity, hit):  # pragma: no cover - jitted
+    n = prev.size
+    tree = np.zeros(n + 1, np.int32)  # Fenwick tree over positions: 1 = a line's latest use
+    for t in range(n):
+        q = prev[t]
+        if q >= 0:
+            between = 0  # latest uses in (q, t) = distinct lines touched since q
+            i = t
+            while i > 0:
+                between += tree[i]
+                i -= i & -i
+            i = q + 1
+            while i > 0:
+                between -= tree[i]
+                i -= i & -i
+            hit[t] = between < capacity
+            i = q + 1
+            while i <= n:
+                tree[i] -= 1
+                i += i & -i
+        i = t + 1
+        while i <= n:
+            tree[i] += 1
+            i += i & -i
+
+
+def fully_associative_hits(prev: np.ndarray, capacity: int) -> np.ndarray:
+    """Hits of a fully associative LRU cache of `capacity` lines, starting empty, given
+    each access's previous use of the same line (`prev`, -1 for none): an access hits iff
+    fewer than `capacity` distinct lines were touched since that use (the LRU stack
+    distance), counted with a Fenwick tree in O(n log n)."""
+    hit = np.zeros(prev.size, np.bool_)
+    _fa_kernel(np.ascontiguousarray(prev, np.int64), capacity, hit)
+    return hit

@@ -66,6 +66,7 @@ class CacheByRole(_Summable):
     input: CacheCounts = CacheCounts()
     weight: CacheCounts = CacheCounts()
     output: CacheCounts = CacheCounts()
+    psum: CacheCounts = CacheCounts()  # partial sums reloaded by an outer reduction loop
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class LayerStats:
     roofline_bound: str  # "compute" or "memory"
     notes: tuple[str, ...] = ()
     timeline: StepTimeline | None = field(default=None, compare=False, repr=False)
+    loc: str = ""  # source location of the IR op the layer came from ("model.irf:12:5")
 
     @property
     def pe_utilization(self) -> float:
@@ -293,6 +295,7 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
         roofline_bound="compute" if bound_compute >= bound_memory else "memory",
         notes=tuple(notes),
         timeline=StepTimeline(starts, compute, mem_start, mem),
+        loc=trace.loc,
     )
 
 

@@ -49,7 +49,7 @@ from irflow import intmath
 from irflow.backends.reference.kernels import conv2d, fused_activation, make_kernel
 from irflow.backends.reference.quant_kernels import ContractionPlan, contraction_plan
 from irflow.backends.sim.trace import LayerTrace, Role, Unit
-from irflow.diagnostics import IrflowError, SimulationError
+from irflow.diagnostics import IrflowError, SimulationError, location_string
 from irflow.dialects import accel, nn, quant
 from irflow.dialects.quant import UniformQuantizedType, quant_type
 from irflow.graph import input_names, main_func, output_names
@@ -73,9 +73,10 @@ VECTOR_KIND: dict[str, str] = {
 """nn kind -> the cost class of the machine's vector-unit table (per-element cost);
 PE-array layers use "add" (bias/activation on write-back), copies use "copy"."""
 NN_OPS: dict[str, type[Operation]] = {
-    op.name: op for op in (*nn.NN.operations, *quant.QUANT.operations)}
+    op.name: op for op in (*nn.NN.operations, *quant.QUANT.operations, *quant.IRQ.operations)}
 """Layer kinds -> op classes (nn ops and the quant casts) for the reference kernels."""
 VECTOR_KIND.update(dict.fromkeys(accel.QUANT_CASTS, "quantize"))
+VECTOR_KIND.update({"nn.rms_norm": "layernorm", "nn.rotary": "mul"})
 
 
 @dataclass
@@ -500,8 +501,16 @@ class _Tensor:
 
 
 def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
-            line_bytes: int = 64) -> Execution:
-    """Run the lowered `@main` on `inputs` (by input name); outputs by output name."""
+            line_bytes: int = 64, numerics: bool = True,
+            progress: Callable[[], None] | None = None) -> Execution:
+    """Run the lowered `@main` on `inputs` (by input name); outputs by output name.
+
+    `numerics=False` records the same traces without computing any value (no inputs
+    written, no weights loaded, no tile kernels; `outputs` is empty): the cache lines,
+    steps and work of a layer depend only on addresses, shapes and the loop nest. A
+    program with an `nn.gather` layer (whose lines follow run-time indices) is always
+    run with numerics, so the counts are exact either way. `progress` is called once
+    per layer executed."""
     check_lowered(module)
     fn = main_func(module)
     block = fn.body.blocks[0]
@@ -518,25 +527,32 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
         raise SimulationError(f"missing input(s) {missing} (the model takes {names})")
     store = weights_of(module)
     result = Execution({}, [], size)
+    if not numerics and any(isinstance(op, accel.LayerOp) and op.kind.data == "nn.gather"
+                            for op in block.ops):
+        numerics = True  # data-dependent lines: the counts need the real indices
     with single_threaded_blas():
-        _run_block(block, values, inputs, names, arg_index, store, dram, fn, result, line_bytes)
+        _run_block(block, values, inputs, names, arg_index, store, dram, fn, result, line_bytes,
+                   numerics, progress)
     return result
 
 
 def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[str, np.ndarray],
                names: list[str], arg_index: dict[SSAValue, int], store: WeightStore,
-               dram: np.ndarray, fn: func.FuncOp, result: Execution, line_bytes: int) -> None:
+               dram: np.ndarray, fn: func.FuncOp, result: Execution, line_bytes: int,
+               numerics: bool = True, progress: Callable[[], None] | None = None) -> None:
     for op in block.ops:
         try:
             if isinstance(op, accel.InputOp):
                 name = names[arg_index[op.source]]  # type: ignore[index]
                 t = _place(dram, op.addr.value.data, op.output.type, Role.INPUT)
-                _write_input(t.array, inputs[name], name)
+                if numerics:
+                    _write_input(t.array, inputs[name], name)
                 values[op.output] = t
             elif isinstance(op, accel.WeightOp):
                 t = _place(dram, op.addr.value.data, op.output.type, Role.WEIGHT, op)
-                t.array[...] = constant_value(op, store)  # type: ignore[arg-type]
-                if t.bits == (4, 1):  # the packed bytes, for whoever reads DRAM
+                if numerics:
+                    t.array[...] = constant_value(op, store)  # type: ignore[arg-type]
+                if numerics and t.bits == (4, 1):  # the packed bytes, for whoever reads DRAM
                     packed = intmath.pack_int4(t.array)
                     dram[t.addr: t.addr + packed.size] = packed
                 values[op.output] = t
@@ -549,8 +565,10 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                 out = _place(dram, op.addr.value.data, op.output.type, Role.OUTPUT, op)
                 values[op.output] = out
                 result.traces.append(run_layer(op, [values[v] for v in op.inputs], out,
-                                               line_bytes))
-            elif isinstance(op, func.ReturnOp):
+                                               line_bytes, numerics))
+                if progress is not None:
+                    progress()
+            elif isinstance(op, func.ReturnOp) and numerics:
                 for name, v in zip(output_names(fn), op.operands):
                     result.outputs[name] = values[v].array.copy()
         except IrflowError:
@@ -588,14 +606,15 @@ def _write_input(dest: np.ndarray, value: np.ndarray, name: str) -> None:
 
 
 def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
-              line_bytes: int) -> LayerTrace:
-    """Execute one layer tile by tile; return its trace (module docstring)."""
+              line_bytes: int, numerics: bool = True) -> LayerTrace:
+    """Execute one layer tile by tile; return its trace (module docstring). With
+    `numerics=False` the tile kernels are not called (the trace is the same)."""
     space = accel.space_of_op(layer)
     nest = layer.tiles
     order = nest.order
     extent, tile = nest.extent, nest.tile
     kind = layer.kind.data
-    kernel = TILE_KERNELS.get(kind, _reference_kernel)(layer, space)
+    kernel = TILE_KERNELS.get(kind, _reference_kernel)(layer, space) if numerics else None
     views = [t.array.reshape(a.view) for t, a in zip(operands, space.operands)]
     out_view = out.array.reshape(space.result.view)
     red = [d for d in order if d in space.reduction]
@@ -621,6 +640,7 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
             chunk_step.append(step)
 
     if kind == "nn.gather":
+        assert kernel is not None  # `execute` keeps numerics on for gathers
         return _run_gather(layer, operands, out, kernel, line_bytes)
     bounds = [[(lo, min(lo + tile[d], extent[d])) for lo in range(0, extent[d], tile[d])]
               for d in order]
@@ -647,19 +667,22 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
             key = tuple(idx[p] for p in dep[i])
             if key != prev_keys[i]:
                 record(lines(i, key, opnd, space.operands[i].view, [c[0] for c in cells]),
-                       False, int(opnd.role), s)
+                       False, int(_operand_role(opnd)), s)
                 prev_keys[i] = key
-            slices.append(views[i][tuple(c[2] for c in cells)])
-            pads.append([c[1] for c in cells])
+            if kernel is not None:
+                slices.append(views[i][tuple(c[2] for c in cells)])
+                pads.append([c[1] for c in cells])
         out_lines = lines(n_out, okey, out, space.result.view, [c[0] for c in out_cells])
         if okey != prev_out:
             if okey in visited:  # partial sums revisited by an outer reduction loop
-                record(out_lines, False, int(Role.OUTPUT), s)
+                record(out_lines, False, int(Role.PSUM), s)
             visited.add(okey)
             prev_out = okey
         pending_store = (out_lines, s)
         first = all(idx[p] == 0 for p in red_pos)
         last = all(idx[p] == trips[p] - 1 for p in red_pos)
+        if kernel is None:
+            continue
         kernel(Step(t, slices, pads, out_view[tuple(c[2] for c in out_cells)], first, last))
     if pending_store is not None:
         record(pending_store[0], True, int(Role.OUTPUT), pending_store[1])
@@ -669,7 +692,13 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
         points = np.multiply.outer(points, np.array([hi - lo for lo, hi in b], np.int64))
     points = points.ravel()
     return _trace(layer, space, operands, out, chunks, chunk_write, chunk_role, chunk_step,
-                  space.macs_per_point * points, space.ops_per_point * points)
+                  space.macs_per_point * points, space.ops_per_point * points,
+                  tuple(zip(order, trips)))
+
+
+def _operand_role(t: _Tensor) -> Role:
+    """A layer's operand is a weight or an input (an earlier layer's output read here)."""
+    return Role.WEIGHT if t.role == Role.WEIGHT else Role.INPUT
 
 
 Cell = tuple[tuple[int, int, int], tuple[int, int], slice]
@@ -713,13 +742,15 @@ def _run_gather(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
                             out.bits)
     space = accel.space_of_op(layer)
     return _trace(layer, space, operands, out, [data_lines, idx_lines, out_lines],
-                  [False, False, True], [int(data.role), int(idx.role), int(Role.OUTPUT)],
+                  [False, False, True],
+                  [int(_operand_role(data)), int(_operand_role(idx)), int(Role.OUTPUT)],
                   [0, 0, 0], np.zeros(1, np.int64), np.array([out.array.size], np.int64))
 
 
 def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor],
            out: _Tensor, chunks: list[np.ndarray], writes: list[bool], roles: list[int],
-           steps: list[int], step_macs: np.ndarray, step_ops: np.ndarray) -> LayerTrace:
+           steps: list[int], step_macs: np.ndarray, step_ops: np.ndarray,
+           loops: tuple[tuple[str, int], ...] = ()) -> LayerTrace:
     lengths = np.array([c.size for c in chunks], np.int64)
     line = np.concatenate(chunks) if chunks else np.empty(0, np.int64)
     compulsory = sum(t.stored_bytes for t in {id(t): t for t in operands}.values())
@@ -743,4 +774,9 @@ def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor]
         compulsory_bytes=int(compulsory + out.stored_bytes),
         sparsity=sparsity,
         notes=list(layer.notes),
+        loops=loops,
+        loc=location_string(layer.location) or "",
     )
+
+
+from irflow.backends.sim import block_tiles, llm_tiles  # noqa: E402, F401  (register tile kernels)

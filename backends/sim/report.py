@@ -12,6 +12,7 @@ renamed, removed or re-typed field bumps it. Keys come out in a fixed order.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 
 from irflow.backends.sim.cost import ROLES, CacheCounts, LayerStats, total
 from irflow.backends.sim.machine import Machine
+from irflow.backends.sim.misses import MissAttribution
 from irflow.io import atomic_write
 
 SCHEMA = "irflow.sim.report/1"
@@ -38,17 +40,18 @@ class SimReport:
     total: LayerStats
     model: str = ""
     notes: tuple[str, ...] = ()
+    misses: MissAttribution | None = None  # the 3C attribution, when asked for (misses.py)
 
     @classmethod
     def build(cls, machine: Machine, layers: Sequence[LayerStats], model: str = "",
-              notes: Sequence[str] = ()) -> SimReport:
+              notes: Sequence[str] = (), misses: MissAttribution | None = None) -> SimReport:
         layers = tuple(layers)
-        return cls(machine, layers, total(layers, machine), model, tuple(notes))
+        return cls(machine, layers, total(layers, machine), model, tuple(notes), misses)
 
     # ------------------------------------------------------------------ JSON
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "schema": SCHEMA,
             "model": self.model,
             "machine": self.machine.to_dict(),
@@ -56,6 +59,15 @@ class SimReport:
             "total": _stats_dict(self.total),
             "notes": list(self.notes),
         }
+        if self.misses is not None:
+            d["misses"] = self.misses.to_dict()
+        return d
+
+    def _repr_html_(self) -> str:
+        """A Jupyter cell shows the report as HTML tables (irflow/notebook.py)."""
+        from irflow.notebook import report_html
+
+        return report_html(self.to_dict())
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -103,6 +115,8 @@ class SimReport:
             ("total µJ", lambda s: f"{s.energy.total_pj / 1e6:.2f}", ">"),
         ]
         out = [head, "", _render(time_cols, rows), "", _render(mem_cols, rows)]
+        if self.misses is not None:
+            out += ["", self.misses.table()]
         notes = [*self.notes, *self.total.notes]
         if notes:
             out += ["", "notes:"] + [f"  - {n}" for n in notes]
@@ -164,6 +178,7 @@ def _stats_dict(s: LayerStats) -> dict[str, Any]:
         "roofline": {"cycles": s.roofline_cycles, "bound": s.roofline_bound,
                      "achieved_over_bound": s.achieved_over_bound},
         "notes": list(s.notes),
+        "loc": s.loc,  # the IR op's source location, "" if unknown
     }
 
 
@@ -177,6 +192,14 @@ def _groups(n: int) -> list[tuple[int, int]]:
     k = min(n, MAX_EVENTS_PER_LAYER)
     edges = np.linspace(0, n, k + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def mlir_loc(where: str) -> str:
+    """`model.irf:12:5` -> `loc("model.irf":12:5)` (MLIR's syntax); `loc(unknown)` for ""."""
+    m = re.fullmatch(r"(.*):(\d+):(\d+)", where)
+    if m:
+        return f'loc("{m.group(1)}":{m.group(2)}:{m.group(3)})'
+    return f'loc("{where}")' if where else "loc(unknown)"
 
 
 def chrome_trace_events(report: SimReport) -> dict[str, Any]:
@@ -201,7 +224,7 @@ def chrome_trace_events(report: SimReport) -> dict[str, Any]:
     t0 = 0
     for s in report.layers:
         label = f"{s.op} {s.name}"
-        base = {"layer": s.name, "op": s.op}
+        base = {"layer": s.name, "op": s.op, "loc": mlir_loc(s.loc)}
         tid = TRACE_TRACKS.get(s.unit, 3)
         span(tid, label, t0, s.cycles, {**base, "cycles": s.cycles, "macs": s.macs,
                                          "stall_cycles": s.stall_cycles})

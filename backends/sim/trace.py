@@ -25,7 +25,8 @@ class Role(IntEnum):
 
     INPUT = 0
     WEIGHT = 1
-    OUTPUT = 2
+    OUTPUT = 2  # stores of the result
+    PSUM = 3  # partial sums of an output tile reloaded by an outer reduction loop
 
 
 class Unit(IntEnum):
@@ -64,6 +65,9 @@ class LayerTrace:
     compulsory_bytes: int = 0  # bytes of distinct operand and result data (roofline bound)
     sparsity: str | None = None  # weight sparsity pattern, e.g. "2:4" (halves PE MAC cycles)
     notes: list[str] = field(default_factory=list)  # warnings shown in the report
+    loops: tuple[tuple[str, int], ...] = ()  # the nest: (loop, trip count), outermost first;
+    # `step` is the row-major index over these trip counts
+    loc: str = ""  # source location of the IR op ("model.irf:12:5"), "" if unknown
 
     @property
     def n_steps(self) -> int:

@@ -69,8 +69,12 @@ from irflow.dialects.nn.elementwise import (
     TanhOp,
     UnaryOp,
 )
+from irflow.dialects.nn.fake_quant import FAKE_QUANT_OPS
+from irflow.dialects.nn.gradients import GRADIENT_OPS
 from irflow.dialects.nn.indexing import INDEXING_OPS
+from irflow.dialects.nn.llm import AttentionOp, RMSNormOp, RotaryOp
 from irflow.dialects.nn.logic import LOGIC_OPS
+from irflow.dialects.nn.losses import LOSS_OPS
 from irflow.dialects.nn.math import MATH_OPS
 from irflow.dialects.nn.movement import (
     ConcatOp,
@@ -121,6 +125,8 @@ NN = Dialect(
         # table-driven families (ONNX coverage): math, logic, reductions, indexing
         *MATH_OPS.values(), *LOGIC_OPS.values(), *REDUCTION_OPS.values(),
         *INDEXING_OPS.values(),
+        *GRADIENT_OPS, *LOSS_OPS, *FAKE_QUANT_OPS,  # training: gradients, losses, fake_quant
+        RMSNormOp, RotaryOp, AttentionOp,
     ],
     [WeightAttr, SparsityAttr],
 )
@@ -128,6 +134,9 @@ NN = Dialect(
 __all__ = [
     "ACTIVATION_NAMES",
     "AddOp",
+    "AttentionOp",
+    "RMSNormOp",
+    "RotaryOp",
     "AvgPoolOp",
     "BatchNormOp",
     "BinaryOp",

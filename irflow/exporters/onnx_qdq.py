@@ -4,8 +4,8 @@
 type. The ONNX graph is the standard "QDQ" format that onnxruntime and TensorRT fuse
 into integer kernels:
 
-* a quantized activation is an int8/uint8 ONNX tensor (`quant.quantize` →
-  `QuantizeLinear`, `quant.dequantize` → `DequantizeLinear`, `quant.requantize` →
+* a quantized activation is an int8/uint8 ONNX tensor (`quant.qcast` →
+  `QuantizeLinear`, `quant.dcast` → `DequantizeLinear`, `irq.requantize` →
   both);
 * a quantized weight is an int8 initializer (int4 values held in int8, as irflow
   holds them) read through `DequantizeLinear` (per-axis: `axis` attribute), an int32
@@ -14,7 +14,7 @@ into integer kernels:
   op (and its fused activation), and `QuantizeLinear` to its result type — or, for an
   int32 accumulator result, nothing more: that value is exported as the float it
   stands for (ONNX QuantizeLinear has no int32 output before opset 21), and the
-  `quant.dequantize` reading it becomes an `Identity`.
+  `quant.dcast` reading it becomes an `Identity`.
 
     %y = nn.conv2d %xq, %wq, %bq {act = "relu"} : (...) -> tensor<...x!quant.uniform<u8:f32, s>>
 

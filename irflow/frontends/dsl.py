@@ -54,7 +54,10 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, SSAValue
 
 from irflow.diagnostics import IrflowError, ParseError, did_you_mean
-from irflow.frontends import dsl_layers_ops  # noqa: F401  (registers the nn families' layers)
+from irflow.frontends import (
+    dsl_layers_ops,  # noqa: F401  (registers the nn families' layers)
+    dsl_llm_layers,  # noqa: F401  (registers the decoder layers)
+)
 from irflow.frontends.dsl_layers import (
     BUILTINS,
     LAYERS,

@@ -5,7 +5,7 @@
 What it does, in order:
 
 1. loads the file (external data included) and checks the default-domain opset is in
-   13–21, every operator is supported, every node input is defined and the graph has
+   13–23, every operator is supported, every node input is defined and the graph has
    no cycle (nodes are visited in topological order, so an unsorted file still imports);
 2. fixes the input shapes: every dimension must be static, or set by `input_shapes`
    (the CLI's `--input-shape name=1x1x8x8`);
@@ -940,8 +940,12 @@ def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
     )
 
 
-# The table-driven families and old-opset forms register their converters here.
-from irflow.frontends import onnx_ops  # noqa: E402,F401
+# The opset-23 LLM ops, the table-driven families and the old-opset forms register their
+# converters here.
+from irflow.frontends import (  # noqa: E402
+    onnx_llm,  # noqa: F401
+    onnx_ops,  # noqa: F401
+)
 
 SUPPORTED_OPERATORS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 from importlib.resources.abc import Traversable
+from typing import Any
 
 from xdsl.dialects.builtin import ModuleOp
 
@@ -61,9 +62,15 @@ def source(name: str) -> str:
     return source_path(name).read_text()
 
 
-def load(name: str, *, seed: int = 0) -> ModuleOp:
-    """Compile a built-in model with weights from the seeded initializer."""
+def load(name: str, *, seed: int = 0, **entry: Any) -> ModuleOp:
+    """Compile a built-in model with weights from the seeded initializer. A decoder
+    preset (`decoder.PRESETS`: `decoder-15m`, `tinyllama-1b`) takes `entry="prefill"`
+    or `"decode"` and `seq` / `cache` (see `irflow.zoo.decoder`)."""
     from irflow.frontends.dsl import compile_source
+    from irflow.zoo import decoder
+
+    if name in decoder.PRESETS:
+        return decoder.load(name, seed=seed, **entry)
 
     return compile_source(source(name), f"{name}{_SUFFIX}", seed=seed)
 

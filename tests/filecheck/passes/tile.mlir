@@ -3,7 +3,7 @@
 // the default machine's 256 KiB cache.
 
 // CHECK-LABEL: func.func @conv_relu
-// CHECK-NEXT:    nn.conv2d %x, %w {accel.nest = #accel.nest<n = 1, g = 1, f = 64 step 16, oh = 56 step 28, ow = 56, c = 64 step 4>, pads = array<i64: 1, 1, 1, 1>}
+// CHECK-NEXT:    nn.conv2d %x, %w {accel.nest = #accel.nest<n = 1, g = 1, f = 64 step 32, oh = 56 step 14, ow = 56, c = 64 step 4>, pads = array<i64: 1, 1, 1, 1>}
 // CHECK-NEXT:    nn.relu %{{.*}} {accel.nest = #accel.nest<d0 = 1, d1 = 64, d2 = 56 step 4, d3 = 56>}
 func.func @conv_relu(%x: tensor<1x64x56x56xf32>, %w: tensor<64x64x3x3xf32>) -> tensor<1x64x56x56xf32> {
   %y = nn.conv2d %x, %w {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x64x56x56xf32>, tensor<64x64x3x3xf32>) -> tensor<1x64x56x56xf32>

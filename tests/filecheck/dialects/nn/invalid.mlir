@@ -299,3 +299,52 @@ func.func @reduce_mean(%x: tensor<4x10xf32>) -> tensor<4x1xf32> {
   %0 = nn.reduce_mean %x {axes = array<i64: 2>} : (tensor<4x10xf32>) -> tensor<4x1xf32> // expected-error {{nn.reduce_mean expects axis in [-2, 2), got 2}}
   func.return %0 : tensor<4x1xf32>
 }
+
+// -----
+
+func.func @rms_norm(%x: tensor<1x4x8xf32>, %g: tensor<4xf32>) -> tensor<1x4x8xf32> {
+  %0 = nn.rms_norm %x, %g : (tensor<1x4x8xf32>, tensor<4xf32>) -> tensor<1x4x8xf32> // expected-error {{nn.rms_norm expects scale of shape 8, got 4}}
+  func.return %0 : tensor<1x4x8xf32>
+}
+
+// -----
+
+func.func @rotary_rank(%x: tensor<2x4x7xf32>, %c: tensor<2x4x3xf32>) -> tensor<2x4x7xf32> {
+  %0 = nn.rotary %x, %c, %c : (tensor<2x4x7xf32>, tensor<2x4x3xf32>, tensor<2x4x3xf32>) -> tensor<2x4x7xf32> // expected-error {{nn.rotary expects input [batch, heads, seq, dim] with an even dim, got 2x4x7}}
+  func.return %0 : tensor<2x4x7xf32>
+}
+
+// -----
+
+func.func @rotary_table(%x: tensor<1x2x4x8xf32>, %c: tensor<1x4x3xf32>, %s: tensor<1x4x4xf32>) -> tensor<1x2x4x8xf32> {
+  %0 = nn.rotary %x, %c, %s : (tensor<1x2x4x8xf32>, tensor<1x4x3xf32>, tensor<1x4x4xf32>) -> tensor<1x2x4x8xf32> // expected-error {{nn.rotary expects cos of shape 1x4x4 (batch, seq, dim/2), got 1x4x3}}
+  func.return %0 : tensor<1x2x4x8xf32>
+}
+
+// -----
+
+func.func @attention_rank(%q: tensor<2x3x8xf32>) -> tensor<2x3x8xf32> {
+  %0 = nn.attention %q, %q, %q : (tensor<2x3x8xf32>, tensor<2x3x8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32> // expected-error {{nn.attention expects rank-4 q, k, v [batch, heads, seq, dim], got 2x3x8, 2x3x8, 2x3x8}}
+  func.return %0 : tensor<2x3x8xf32>
+}
+
+// -----
+
+func.func @attention_kv(%q: tensor<1x4x3x8xf32>, %k: tensor<1x2x5x8xf32>, %v: tensor<1x2x6x8xf32>) -> tensor<1x4x3x8xf32> {
+  %0 = nn.attention %q, %k, %v : (tensor<1x4x3x8xf32>, tensor<1x2x5x8xf32>, tensor<1x2x6x8xf32>) -> tensor<1x4x3x8xf32> // expected-error {{nn.attention expects k [B, Hkv, T, D] and v [B, Hkv, T, Dv] matching q [B, Hq, S, D], got q 1x4x3x8, k 1x2x5x8, v 1x2x6x8}}
+  func.return %0 : tensor<1x4x3x8xf32>
+}
+
+// -----
+
+func.func @attention_heads(%q: tensor<1x3x3x8xf32>, %k: tensor<1x2x5x8xf32>) -> tensor<1x3x3x8xf32> {
+  %0 = nn.attention %q, %k, %k : (tensor<1x3x3x8xf32>, tensor<1x2x5x8xf32>, tensor<1x2x5x8xf32>) -> tensor<1x3x3x8xf32> // expected-error {{nn.attention expects query heads (3) a multiple of key/value heads (2)}}
+  func.return %0 : tensor<1x3x3x8xf32>
+}
+
+// -----
+
+func.func @attention_causal(%q: tensor<1x2x6x8xf32>, %k: tensor<1x2x5x8xf32>) -> tensor<1x2x6x8xf32> {
+  %0 = nn.attention %q, %k, %k {causal = 1 : i64} : (tensor<1x2x6x8xf32>, tensor<1x2x5x8xf32>, tensor<1x2x5x8xf32>) -> tensor<1x2x6x8xf32> // expected-error {{nn.attention (causal) expects at most as many queries (6) as keys (5)}}
+  func.return %0 : tensor<1x2x6x8xf32>
+}

@@ -150,6 +150,20 @@ func.func @data_movement(%x: tensor<1x32x3x3xf32>, %t: tensor<1000x64xf32>, %ids
 
 // -----
 
+// Decoder-LLM ops (dialects/nn/llm.py): RMSNorm, rotary embedding, grouped-query attention.
+// CHECK-LABEL: func.func @llm
+// CHECK:         %[[N:.*]] = nn.rms_norm %q, %g : (tensor<1x4x3x8xf32>, tensor<8xf32>) -> tensor<1x4x3x8xf32>
+// CHECK-NEXT:    %[[R:.*]] = nn.rotary %[[N]], %c, %s : (tensor<1x4x3x8xf32>, tensor<1x3x4xf32>, tensor<1x3x4xf32>) -> tensor<1x4x3x8xf32>
+// CHECK-NEXT:    nn.attention %[[R]], %k, %k {causal = 1 : i64, scale = 2.500000e-01 : f64} : (tensor<1x4x3x8xf32>, tensor<1x2x5x8xf32>, tensor<1x2x5x8xf32>) -> tensor<1x4x3x8xf32>
+func.func @llm(%q: tensor<1x4x3x8xf32>, %g: tensor<8xf32>, %c: tensor<1x3x4xf32>, %s: tensor<1x3x4xf32>, %k: tensor<1x2x5x8xf32>) -> tensor<1x4x3x8xf32> {
+  %0 = nn.rms_norm %q, %g {epsilon = 1.0e-05 : f64} : (tensor<1x4x3x8xf32>, tensor<8xf32>) -> tensor<1x4x3x8xf32>
+  %1 = nn.rotary %0, %c, %s : (tensor<1x4x3x8xf32>, tensor<1x3x4xf32>, tensor<1x3x4xf32>) -> tensor<1x4x3x8xf32>
+  %2 = nn.attention %1, %k, %k {causal = 1 : i64, scale = 0.25 : f64} : (tensor<1x4x3x8xf32>, tensor<1x2x5x8xf32>, tensor<1x2x5x8xf32>) -> tensor<1x4x3x8xf32>
+  func.return %2 : tensor<1x4x3x8xf32>
+}
+
+// -----
+
 // Source locations survive a round trip.
 // CHECK-LABEL: func.func @locations
 // CHECK:         nn.relu %x : tensor<4xf32> loc("model.irf":3:5)

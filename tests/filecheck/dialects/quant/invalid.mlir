@@ -52,55 +52,55 @@ func.func @f(%a: tensor<2x!quant.uniform<u8:f32, 0.5:300>>) {
 // -----
 
 func.func @f(%x: tensor<4xf32>) -> tensor<3x!quant.uniform<i8:f32, 0.1>> {
-  %q = quant.quantize %x : tensor<4xf32> to tensor<3x!quant.uniform<i8:f32, 0.1>> // expected-error {{quant.quantize expects the result shape to equal the input shape [4], got [3]}}
+  %q = quant.qcast %x : tensor<4xf32> to tensor<3x!quant.uniform<i8:f32, 0.1>> // expected-error {{quant.qcast expects the result shape to equal the input shape [4], got [3]}}
   func.return %q : tensor<3x!quant.uniform<i8:f32, 0.1>>
 }
 
 // -----
 
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
-  %q = quant.quantize %x : tensor<4xf32> to tensor<4xf32> // expected-error {{quant.quantize expects a quantized result element type, got f32}}
+  %q = quant.qcast %x : tensor<4xf32> to tensor<4xf32> // expected-error {{quant.qcast expects a quantized result element type, got f32}}
   func.return %q : tensor<4xf32>
 }
 
 // -----
 
 func.func @f(%x: tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4x!quant.uniform<i8:f32, 0.1>> {
-  %q = quant.quantize %x : tensor<4x!quant.uniform<i8:f32, 0.1>> to tensor<4x!quant.uniform<i8:f32, 0.1>> // expected-error {{quant.quantize expects a float input element type}}
+  %q = quant.qcast %x : tensor<4x!quant.uniform<i8:f32, 0.1>> to tensor<4x!quant.uniform<i8:f32, 0.1>> // expected-error {{quant.qcast expects a float input element type}}
   func.return %q : tensor<4x!quant.uniform<i8:f32, 0.1>>
 }
 
 // -----
 
 func.func @f(%w: tensor<2x3xf32>) -> tensor<2x3x!quant.uniform<i8:f32:0, {0.1,0.2,0.3}>> {
-  %q = quant.quantize %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8:f32:0, {0.1,0.2,0.3}>> // expected-error {{quant.quantize expects 2 scales for the result's axis 0, got 3}}
+  %q = quant.qcast %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8:f32:0, {0.1,0.2,0.3}>> // expected-error {{quant.qcast expects 2 scales for the result's axis 0, got 3}}
   func.return %q : tensor<2x3x!quant.uniform<i8:f32:0, {0.1,0.2,0.3}>>
 }
 
 // -----
 
 func.func @f(%w: tensor<2x3xf32>) -> tensor<2x3x!quant.uniform<i8:f32:2, {0.1,0.2}>> {
-  %q = quant.quantize %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8:f32:2, {0.1,0.2}>> // expected-error {{quant.quantize expects the result's quantized axis 2 < rank 2}}
+  %q = quant.qcast %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8:f32:2, {0.1,0.2}>> // expected-error {{quant.qcast expects the result's quantized axis 2 < rank 2}}
   func.return %q : tensor<2x3x!quant.uniform<i8:f32:2, {0.1,0.2}>>
 }
 
 // -----
 
 func.func @f(%x: tensor<4xf16>) -> tensor<4x!quant.uniform<i8:f32, 0.1>> {
-  %q = quant.quantize %x : tensor<4xf16> to tensor<4x!quant.uniform<i8:f32, 0.1>> // expected-error {{quant.quantize expects the float side to be the expressed type f32, got f16}}
+  %q = quant.qcast %x : tensor<4xf16> to tensor<4x!quant.uniform<i8:f32, 0.1>> // expected-error {{quant.qcast expects the float side to be the expressed type f32, got f16}}
   func.return %q : tensor<4x!quant.uniform<i8:f32, 0.1>>
 }
 
 // -----
 
 func.func @f(%x: tensor<4x!quant.uniform<i8:f32, 0.1>>) -> tensor<4x!quant.uniform<i8:f16, 0.1>> {
-  %q = quant.requantize %x : tensor<4x!quant.uniform<i8:f32, 0.1>> to tensor<4x!quant.uniform<i8:f16, 0.1>> // expected-error {{quant.requantize expects the same expressed type, got f32 and f16}}
+  %q = irq.requantize %x : tensor<4x!quant.uniform<i8:f32, 0.1>> to tensor<4x!quant.uniform<i8:f16, 0.1>> // expected-error {{irq.requantize expects the same expressed type, got f32 and f16}}
   func.return %q : tensor<4x!quant.uniform<i8:f16, 0.1>>
 }
 
 // -----
 
 func.func @f(%x: tensor<2x!quant.uniform<i8:f32, 0.1>>) -> tensor<2x!quant.uniform<i8:f32:0, {0.1,0.2}>> {
-  %q = quant.requantize %x : tensor<2x!quant.uniform<i8:f32, 0.1>> to tensor<2x!quant.uniform<i8:f32:0, {0.1,0.2}>> // expected-error {{quant.requantize expects a per-tensor result type}}
+  %q = irq.requantize %x : tensor<2x!quant.uniform<i8:f32, 0.1>> to tensor<2x!quant.uniform<i8:f32:0, {0.1,0.2}>> // expected-error {{irq.requantize expects a per-tensor result type}}
   func.return %q : tensor<2x!quant.uniform<i8:f32:0, {0.1,0.2}>>
 }

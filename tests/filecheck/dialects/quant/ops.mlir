@@ -2,13 +2,13 @@
 // The harness checks print -> parse -> print identity and the generic form too.
 
 // CHECK-LABEL: func.func @casts(%x: tensor<4xf32>)
-// CHECK-NEXT:    %q = quant.quantize %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.0125:-3>>
-// CHECK-NEXT:    %r = quant.requantize %q : tensor<4x!quant.uniform<i8:f32, 0.0125:-3>> to tensor<4x!quant.uniform<u8:f32, 0.05:128>>
-// CHECK-NEXT:    %y = quant.dequantize %r : tensor<4x!quant.uniform<u8:f32, 0.05:128>> to tensor<4xf32>
+// CHECK-NEXT:    %q = quant.qcast %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.0125:-3>>
+// CHECK-NEXT:    %r = irq.requantize %q : tensor<4x!quant.uniform<i8:f32, 0.0125:-3>> to tensor<4x!quant.uniform<u8:f32, 0.05:128>>
+// CHECK-NEXT:    %y = quant.dcast %r : tensor<4x!quant.uniform<u8:f32, 0.05:128>> to tensor<4xf32>
 func.func @casts(%x: tensor<4xf32>) -> tensor<4xf32> {
-  %q = quant.quantize %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.0125:-3>>
-  %r = quant.requantize %q : tensor<4x!quant.uniform<i8:f32, 0.0125:-3>> to tensor<4x!quant.uniform<u8:f32, 5.0e-2:128>>
-  %y = quant.dequantize %r : tensor<4x!quant.uniform<u8:f32, 0.05:128>> to tensor<4xf32>
+  %q = quant.qcast %x : tensor<4xf32> to tensor<4x!quant.uniform<i8:f32, 0.0125:-3>>
+  %r = irq.requantize %q : tensor<4x!quant.uniform<i8:f32, 0.0125:-3>> to tensor<4x!quant.uniform<u8:f32, 5.0e-2:128>>
+  %y = quant.dcast %r : tensor<4x!quant.uniform<u8:f32, 0.05:128>> to tensor<4xf32>
   func.return %y : tensor<4xf32>
 }
 
@@ -34,10 +34,10 @@ func.func @types(%a: tensor<2x!quant.uniform<i8:f32, 0.5:0>>,
 
 // Per-axis quantize/dequantize (a weight's output channels on axis 0).
 // CHECK-LABEL: func.func @per_axis
-// CHECK-NEXT:    %q = quant.quantize %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.01,0.02}>>
-// CHECK-NEXT:    %d = quant.dequantize %q : tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.01,0.02}>> to tensor<2x3xf32>
+// CHECK-NEXT:    %q = quant.qcast %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.01,0.02}>>
+// CHECK-NEXT:    %d = quant.dcast %q : tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.01,0.02}>> to tensor<2x3xf32>
 func.func @per_axis(%w: tensor<2x3xf32>) -> tensor<2x3xf32> {
-  %q = quant.quantize %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.01, 0.02}>>
-  %d = quant.dequantize %q : tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.01, 0.02}>> to tensor<2x3xf32>
+  %q = quant.qcast %w : tensor<2x3xf32> to tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.01, 0.02}>>
+  %d = quant.dcast %q : tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.01, 0.02}>> to tensor<2x3xf32>
   func.return %d : tensor<2x3xf32>
 }

@@ -1,0 +1,165 @@
+"""Evaluate one point: compile -> simulate -> accuracy. This runs inside a Dask worker.
+
+    >>> row = evaluate_point(space, {"w_bits.conv1": 4, "a_bits.conv1": 8, ...})
+    >>> row["cycles"], row["accuracy"], row["pipeline"]
+
+Steps, for a point:
+1. the float model (the family template filled with the point's `arch.*` values), its
+   data set and float outputs — loaded once per worker process and per architecture
+   (`model_context`, cached), never per point;
+2. a fresh copy compiled with the point's pipeline text (`recipe.pipeline_text`),
+   calibrated on the data set's calibration batches;
+3. a short fine-tune when the space asks for one (`finetune_steps`; the training API,
+   `irflow.train`, plugs in at `FINETUNE`);
+4. the simulator on one input batch, on the point's machine: cycles, latency, energy,
+   DRAM bytes, per-layer cycles; model bytes from `irflow.analysis.model_bytes`. The
+   simulator is exact (numerics, exact cache, cost model), so every point is simulated
+   in full — there is no cheaper estimate to confirm later;
+5. the reference executor over the evaluation batches: accuracy (digits labels) and the
+   SQNR of the outputs against the float model's, 10·log10(Σf² / Σ(f − q)²).
+
+A point whose pipeline fails (an `IrflowError`, e.g. a prune the model cannot take) comes
+back as a row with `status = "error"` and the message, so one bad point does not stop a
+search.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import socket
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from irflow.diagnostics import IrflowError
+from irflow.search.data import Dataset, load_dataset
+from irflow.search.recipe import load_float_model, machine_of, machine_toml, pipeline_text
+from irflow.search.space import Space, knob_values
+
+# The training API's hook: FINETUNE(module, dataset, steps) fine-tunes `module` in place.
+# None until irflow.train provides it (issue 12); `finetune_available()` says which.
+FINETUNE: Callable[[ModuleOp, Dataset, int], None] | None = None
+
+
+def finetune_available() -> bool:
+    global FINETUNE
+    if FINETUNE is None:
+        try:
+            from irflow.train import finetune  # type: ignore[import-not-found]
+        except ImportError:
+            return False
+        FINETUNE = finetune
+    return True
+
+
+@dataclass
+class _Context:
+    module: ModuleOp  # float, as loaded (prune runs before `default`)
+    data: Dataset
+    float_outputs: np.ndarray
+    float_accuracy: float
+
+
+def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
+    ref = ref.astype(np.float64)
+    noise = float(((ref - got) ** 2).sum())
+    return math.inf if noise == 0 else float(10 * np.log10(float((ref**2).sum()) / noise))
+
+
+def run_outputs(module: ModuleOp, data: Dataset) -> np.ndarray:
+    """Every evaluation batch through the reference executor; outputs flattened per
+    sample and concatenated ([samples, values])."""
+    from irflow.backends.reference import compile_function
+
+    program = compile_function(module)
+    outs = []
+    for x in data.evaluation:
+        result = program.run({data.input: x})
+        outs.append(np.concatenate([np.asarray(v, np.float64).reshape(len(x), -1)
+                                    for v in result.values()], axis=1))
+    return np.concatenate(outs)
+
+
+def _accuracy(outputs: np.ndarray, labels: np.ndarray | None) -> float:
+    if labels is None:
+        return math.nan
+    return float(100.0 * (outputs[:, :10].argmax(1) == labels).mean())
+
+
+@functools.lru_cache(maxsize=8)
+def model_context(space: Space, arch: tuple[tuple[str, Any], ...]) -> _Context:
+    module = load_float_model(space.source, space.input_shape, space.weights, dict(arch))
+    data = load_dataset(module, space.data_kind, space.calibration, space.evaluation,
+                        space.data_seed)
+    from irflow.compare import fresh_copy
+    from irflow.pipeline import run_pipeline
+
+    ref = fresh_copy(module)
+    run_pipeline(ref, "default")
+    outputs = run_outputs(ref, data)
+    return _Context(module, data, outputs, _accuracy(outputs, data.labels))
+
+
+def evaluate_point(space: Space, point: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one point, as one results-table row (see module docstring)."""
+    start = time.perf_counter()
+    row: dict[str, Any] = {"pipeline": pipeline_text(space, point),
+                           "machine": machine_toml(space, point),
+                           "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    try:
+        row.update(_measure(space, point, row["pipeline"], row["machine"]))
+        row["status"] = "ok"
+    except IrflowError as e:
+        row.update(status="error", error=str(e))
+    row["seconds"] = time.perf_counter() - start
+    return row
+
+
+def _measure(space: Space, point: dict[str, Any], pipeline: str, mtext: str
+             ) -> dict[str, Any]:
+    from irflow.analysis import model_bytes
+    from irflow.backends.sim import simulate
+    from irflow.compare import fresh_copy
+    from irflow.passes.calibrate import set_calibration_data
+    from irflow.pipeline import run_pipeline
+
+    ctx = model_context(space, tuple(sorted(knob_values(point, "arch").items())))
+    machine = machine_of(space.machine_base, mtext)
+    module = fresh_copy(ctx.module)
+    set_calibration_data(module, ctx.data.calibration)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # prune's explained skips: the figures tell
+        run_pipeline(module, pipeline)
+    if space.finetune_steps:
+        if not finetune_available():
+            raise IrflowError("finetune_steps needs the training API (irflow.train)")
+        assert FINETUNE is not None
+        FINETUNE(module, ctx.data, space.finetune_steps)
+    sim = simulate(module, {ctx.data.input: ctx.data.evaluation[0]}, machine=machine)
+    t = sim.report.total
+    layer_cycles: dict[str, int] = {}
+    for s in sim.report.layers:
+        layer_cycles[s.name] = layer_cycles.get(s.name, 0) + s.cycles
+    outputs = run_outputs(module, ctx.data)
+    accuracy = _accuracy(outputs, ctx.data.labels)
+    return {
+        "cycles": float(t.cycles), "latency_ms": float(t.latency_ms),
+        "energy_pj": float(t.energy.total_pj),
+        "dram_bytes": float(t.dram_bytes_read + t.dram_bytes_written),
+        "model_bytes": float(model_bytes(module, machine)),
+        "accuracy": accuracy, "sqnr_db": sqnr_db(ctx.float_outputs, outputs),
+        "float_accuracy": ctx.float_accuracy,
+        "accuracy_drop": ctx.float_accuracy - accuracy,
+        "layer_cycles": layer_cycles,
+    }
+
+
+__all__ = ["evaluate_point", "model_context", "sqnr_db", "run_outputs", "finetune_available",
+           "FINETUNE"]

@@ -1,0 +1,156 @@
+"""What a point *is*, as irflow inputs: a model, a pipeline text and a machine description.
+
+A point's compression settings become one pipeline text that `irflow run -p` accepts:
+
+    prune{mode=nm n=2 m=4 exclude="conv1,fc"}     one prune per sparsity setting, excluding
+                                                  every layer that does not take it
+    default                                       the float cleanup
+    calibrate                                     only when something is quantized
+    quantize{bits=8 layers="conv2:bits=4,act-bits=4;fc:skip=true"}
+                                                  per-layer bits (32 = left float: skip)
+
+and its machine knobs one machine TOML (`base = "default"` plus the overridden fields).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from xdsl.dialects.builtin import ModuleOp
+
+from irflow.search.space import Space, Unit, knob_values, render_template, unit_settings
+
+
+def load_float_model(source: str, input_shape: str, weights: str,
+                     arch: dict[str, Any]) -> ModuleOp:
+    """The float model of a point: a zoo model, a file, or a family template filled in."""
+    from irflow import zoo
+    from irflow.cli import parse_shape_flag
+    from irflow.frontends.dsl import compile_source
+    from irflow.io import load
+    from irflow.weights import WeightStore, attach_weights, read_npz
+
+    if source in zoo.names():
+        module = zoo.load(source, seed=0)
+    elif arch:
+        text = render_template(Path(source).read_text(), arch, source)
+        module = compile_source(text, Path(source).name, seed=0)
+    else:
+        shapes = parse_shape_flag([input_shape]) if input_shape else {}
+        return load(Path(source), input_shapes=shapes, weights=weights or None)
+    if weights:
+        attach_weights(module, WeightStore(read_npz(weights, "weights")))
+    return module
+
+
+def contraction_layers(module: ModuleOp) -> list[str]:
+    """Names of the conv2d/linear/matmul layers with a constant weight, in program order."""
+    from irflow.dialects import nn
+    from irflow.graph import main_func
+    from irflow.passes.quantize import CONTRACTIONS, layer_name
+
+    out: list[str] = []
+    for op in main_func(module).body.blocks[0].ops:
+        if (isinstance(op, CONTRACTIONS) and len(op.operands) > 1
+                and isinstance(op.operands[1].owner, nn.ConstantOp)):
+            name = layer_name(op)
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def _prune_spec(sparsity: str, exclude: list[str]) -> str:
+    kind, _, amount = sparsity.partition(":")
+    if kind == "magnitude":
+        opts = f"mode=magnitude sparsity={float(amount)} scope=layer"
+    elif kind == "channel":
+        opts = f"mode=channel ratio={float(amount)} fold=bias"
+    else:
+        n, m = sparsity.split(":")
+        opts = f"mode=nm n={n} m={m}"
+    if exclude:
+        opts += f' exclude="{",".join(exclude)}"'
+    return f"prune{{{opts}}}"
+
+
+def pipeline_text(space: Space, point: dict[str, Any]) -> str:
+    """The pipeline a point compiles with (see the module docstring)."""
+    units = unit_settings(space, point)
+    steps = _prune_steps(space, units)
+    steps.append("default")
+    per_layer: dict[str, Unit] = {n: u for u in units for n in u.layers}
+    if any(u.w_bits != 32 for u in per_layer.values()):
+        steps.append("calibrate")
+        steps.append(_quantize_spec(space, per_layer))
+    return ",".join(steps)
+
+
+def _prune_steps(space: Space, units: list[Unit]) -> list[str]:
+    by_setting: dict[str, list[str]] = defaultdict(list)
+    for u in units:
+        if u.sparsity != "dense":
+            by_setting[u.sparsity].extend(u.layers)
+    steps = []
+    for sparsity, chosen in by_setting.items():
+        exclude = [n for n in space.layers if n not in chosen]
+        steps.append(_prune_spec(sparsity, exclude))
+    return steps
+
+
+def _quantize_spec(space: Space, per_layer: dict[str, Unit]) -> str:
+    """`quantize{bits=8}` when uniform, else with an inline `layers=` list."""
+    settings = {(u.w_bits, u.a_bits) for u in per_layer.values()}
+    if len(settings) == 1 and space.per == "model":
+        w, a = settings.pop()
+        if w != 32:
+            return f"quantize{{bits={w}" + (f" act-bits={a}" if a != 8 else "") + "}"
+    entries = []
+    for name, u in per_layer.items():
+        if u.w_bits == 32:
+            entries.append(f"{name}:skip=true")
+        elif (u.w_bits, u.a_bits) != (8, 8):
+            entries.append(f"{name}:bits={u.w_bits}" + (f",act-bits={u.a_bits}"
+                                                         if u.a_bits != 8 else ""))
+    if not entries:
+        return "quantize{bits=8}"
+    return f'quantize{{bits=8 layers="{";".join(entries)}"}}'
+
+
+def machine_toml(space: Space, point: dict[str, Any]) -> str:
+    """The point's machine: `base` preset plus its `[machine]` knob values."""
+    tables: dict[str, dict[str, Any]] = defaultdict(dict)
+    top: dict[str, Any] = {}
+    for dotted, value in sorted(knob_values(point, "machine").items()):
+        table, _, key = dotted.rpartition(".")
+        (tables[table] if table else top)[key] = value
+    lines = [f'base = "{space.machine_base}"']
+    lines += [f"{k} = {_toml_value(v)}" for k, v in top.items()]
+    for table, entries in tables.items():
+        lines.append(f"\n[{table}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in entries.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+@functools.lru_cache(maxsize=64)
+def machine_of(space_base: str, text: str) -> Any:
+    """A `Machine` from `machine_toml` text (cached: points share machines)."""
+    from irflow.backends.sim.machine import machine_from_toml
+
+    return machine_from_toml(text, f"{space_base}*")
+
+
+__all__ = ["load_float_model", "contraction_layers", "pipeline_text", "machine_toml",
+           "machine_of"]

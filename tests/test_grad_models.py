@@ -1,0 +1,103 @@
+"""`grad` on whole models: every zoo model's gradient against finite differences (float64,
+a small input, random directions); the gradient function as IR (prints, parses back,
+verifies); the errors for what cannot be differentiated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import f64
+
+from irflow import zoo
+from irflow.diagnostics import IrflowError
+from irflow.dialects import nn
+from irflow.graph import GraphBuilder, input_names, main_func
+from irflow.io import parse_mlir, print_module
+from irflow.train.grad import STEP_FUNC, grad, signature
+from irflow.train.gradcheck import gradcheck
+from irflow.train.losses import MSE, CrossEntropy
+from irflow.train.retype import retype
+from irflow.train.vjp import NotDifferentiable
+
+# (model, input shape for the check): small spatial sizes keep float64 checks fast. The zoo
+# as of this test; a new zoo model adds its line here.
+ZOO = [
+    ("digits_cnn", None),
+    ("lenet5", None),
+    ("mobilenetv2", [2, 3, 16, 16]),
+    pytest.param("resnet18", [1, 3, 16, 16], marks=pytest.mark.slow),
+    ("transformer_encoder", [2, 8, 256]),
+]
+
+
+@pytest.mark.parametrize(("name", "shape"), ZOO)
+def test_zoo_model_gradient_matches_finite_differences(name: str, shape: list[int] | None
+                                                       ) -> None:
+    module = zoo.load(name)
+    x_name = input_names(main_func(module))[0]
+    module = retype(module, batch=2, input_shapes={x_name: shape} if shape else None,
+                    dtype=np.float64)
+    fn = main_func(module)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(nn.shape_of(fn.body.blocks[0].args[0]))
+    out = nn.shape_of(fn.get_return_op().operands[0])  # type: ignore[union-attr]
+    if len(out) == 2:
+        loss, targets = CrossEntropy(0.1), {"labels": rng.integers(0, out[1], out[0])}
+    else:  # the encoder outputs hidden states: regress them
+        loss, targets = MSE(), {"target": rng.standard_normal(out)}
+    report = gradcheck(module, loss, {x_name: x}, targets, directions=2)
+    assert report.worst_rel_error < 1e-6, (report.analytic, report.numeric)
+
+
+def test_gradient_function_is_printed_parsed_and_verified() -> None:
+    step = grad(retype(zoo.load("digits_cnn"), batch=4))
+    text = print_module(step)
+    for piece in ("@train_step", "nn.cross_entropy_grad", "nn.conv2d_weight_grad",
+                  "nn.maxpool_grad", 'nn.activation_grad', '"grad:conv1.weight"'):
+        assert piece in text
+    again = parse_mlir(text)
+    assert print_module(again) == text
+    sig = signature(step)
+    assert sig.inputs == ("input",) and sig.targets == ("labels",)
+    assert sig.params == ("conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                          "fc.weight", "fc.bias")
+
+
+def test_batchnorm_statistics_are_not_trainable() -> None:
+    step = grad(retype(zoo.load("mobilenetv2"), batch=1, input_shapes={"x": [1, 3, 8, 8]}))
+    params = signature(step).params
+    assert "features.0.1.weight" in params or any(p.endswith(".0.1.weight") for p in params)
+    assert not any(p.endswith("running_mean") or p.endswith("running_var") for p in params)
+
+
+def test_trainable_exponent_is_not_differentiable() -> None:
+    g = GraphBuilder()
+    x = g.input("x", [2, 3], f64)
+    e = g.weight("exponent", np.full((3,), 2.0), element_type=f64)
+    y = g.add(nn.PowOp.make([x, e])).results[0]
+    with pytest.raises(NotDifferentiable, match="nn.pow is not differentiable with respect "
+                                                "to its exponent"):
+        grad(g.finish([y]), MSE())
+
+
+def test_op_without_vjp_on_the_path_is_named() -> None:
+    from irflow.dialects import quant
+
+    g = GraphBuilder()
+    x = g.input("x", [2, 3])
+    w = g.weight("w", np.ones((4, 3), np.float32))
+    y = g.add(nn.LinearOp.make([x, w])).results[0]
+    qt = quant.UniformQuantizedType.make(8, 0.1, 0)
+    from xdsl.dialects.builtin import TensorType
+
+    q = g.add(quant.QuantizeOp(y, TensorType(qt, [2, 4]))).results[0]
+    z = g.add(quant.DequantizeOp(q, y.type)).results[0]
+    with pytest.raises(NotDifferentiable, match="quant.dcast has no gradient"):
+        grad(g.finish([z]), CrossEntropy())
+
+
+def test_unused_or_unknown_trainable_weight() -> None:
+    module = retype(zoo.load("digits_cnn"), batch=2)
+    with pytest.raises(IrflowError, match="'nope' is not in the weight store"):
+        grad(module, trainable=["nope"])
+    assert STEP_FUNC == "train_step"
