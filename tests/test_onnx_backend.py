@@ -80,17 +80,18 @@ EXPECTED_FAILURES: dict[str, list[str]] = {
         r"|local_window_default)_cpu$)",
         r"^test_rotary_embedding_(?!.*_expanded)(?!(cpu|no_position_ids_cpu)$)",
         _op("flexattention"),
-        r"^test_linear_attention", r"^test_causal_conv", _op("swiglu"), r"^test_tensorscatter",
+        r"^test_linear_attention", _op("causal_conv"), _op("swiglu"), r"^test_tensorscatter",
     ],
     # float16 Attention: up to 2 ulp off (irflow scales QKᵀ once; onnx's reference scales Q
     # and K by √scale each, rounding both in float16), over the case's rtol of 1e-3.
-    "float16 rounding order": [r"^test_attention_4d_fp16_cpu$"],
+    # The same for a float16 1-D convolution (ONNX's expanded CausalConvWithState): 1 ulp.
+    "float16 rounding order": [r"^test_attention_4d_fp16_cpu$",
+                               r"^test_causal_conv_with_state_silu_fp16_expanded_cpu$"],
     "not implemented: spatial ops": [
         r"^test_convtranspose", r"^test_resize_", r"^test_upsample_", r"^test_gridsample",
         r"^test_affine_grid", r"^test_roialign", r"^test_deform_conv", r"^test_basic_deform",
-        r"^test_col2im", r"^test_lppool", r"^test_maxunpool", r"^test_globalmaxpool",
-        r"^test_instancenorm", _op("group_normalization"), r"^test_lrn",
-        r"^test_(averagepool|maxpool)_(1d|3d)", r"^test_averagepool_2d_dilations",
+        r"^test_col2im", r"^test_lppool", r"^test_maxunpool", r"^test_lrn",
+        r"^test_(averagepool|maxpool)_3d", r"^test_averagepool_2d_dilations",
         r"^test_maxpool_2d_dilations",
         r"^test_maxpool_with_argmax", r"^test_(l1|l2|lp)normalization", r"^test_mvn_cpu$",
         r"^test_image_decoder", r"^test_det_", r"^test_einsum_",

@@ -405,3 +405,94 @@ for _op in _ATTRIBUTE_INPUTS:
         _CONVERTERS[_op] = _with_attribute_inputs(_op, _CONVERTERS[_op])
 
 __all__: Sequence[str] = []
+
+
+# --------------------------------------------------------------------------------------
+# Spatial ops by decomposition: 1-D conv/pool as 2-D, global max pool, instance and
+# group normalization on nn.layernorm
+
+
+def _as_2d(convert: Converter) -> Converter:
+    """Conv/MaxPool/AveragePool on a rank-3 (N, C, L) input: the 2-D op on (N, C, 1, L)
+    (a weight (F, C/g, K) as (F, C/g, 1, K)), window attributes widened with a unit H axis,
+    and the result reshaped back to rank 3."""
+
+    def widened(im: _Importer, node: _Node) -> Result:
+        x = im.value(0)
+        shape = nn.shape_of(x)
+        if len(shape) != 3:
+            return convert(im, node)  # type: ignore[return-value]
+        for i in range(2 if node.op_type == "Conv" else 1):
+            v = im.value(i)
+            s = nn.shape_of(v)
+            name = f"{node.name}/2d_{i}"
+            im.env[name] = im.emit1(nn.ReshapeOp(v, (*s[:2], 1, *s[2:])))
+            node.inputs[i] = name
+        attrs = node.attrs
+        for key, unit in (("kernel_shape", 1), ("strides", 1), ("dilations", 1)):
+            if key in attrs:
+                attrs[key] = [unit, *attrs[key]]
+        if "pads" in attrs:
+            attrs["pads"] = [0, attrs["pads"][0], 0, attrs["pads"][1]]
+        y = convert(im, node)[0]
+        ys = nn.shape_of(y)  # type: ignore[arg-type]
+        return [im.emit1(nn.ReshapeOp(y, (ys[0], ys[1], ys[3])))]  # type: ignore[arg-type]
+
+    return widened
+
+
+for _op in ("Conv", "MaxPool", "AveragePool"):
+    _CONVERTERS[_op] = _as_2d(_CONVERTERS[_op])
+
+
+@_converter("GlobalMaxPool")
+def _global_max_pool(im: _Importer, node: _Node) -> Result:
+    x = im.value(0)
+    axes = list(range(2, len(nn.shape_of(x))))
+    return [im.make(REDUCTION_OPS["reduce_max"], [x], axes=nn.int_array(axes))]
+
+
+def _normalize_trailing(im: _Importer, x: SSAValue, axis: int, eps: float) -> SSAValue:
+    """(x − mean) / √(var + eps) over axes [axis, rank): nn.layernorm with a unit scale."""
+    ones = im.placeholder(np.ones(nn.shape_of(x)[axis:], value_dtype(x)), "ones")
+    return im.make(nn.LayerNormOp, [x, ones, None], axis=nn.i64_attr(axis), epsilon=nn.f64(eps))
+
+
+def _per_channel(im: _Importer, v: SSAValue, rank: int) -> SSAValue:
+    """A [C] scale or bias shaped [C, 1, ...] to broadcast over (N, C, spatial...)."""
+    c = nn.shape_of(v)[0]
+    return im.emit1(nn.ReshapeOp(v, (c, *([1] * (rank - 2)))))
+
+
+@_converter("InstanceNormalization")
+def _instance_norm(im: _Importer, node: _Node) -> Result:
+    x = im.value(0)
+    rank = len(nn.shape_of(x))
+    y = _normalize_trailing(im, x, 2, float(im.attr("epsilon", 1e-5)))
+    y = im.make(nn.MulOp, [y, _per_channel(im, im.value(1), rank)])
+    return [im.make(nn.AddOp, [y, _per_channel(im, im.value(2), rank)])]
+
+
+@_converter("GroupNormalization")
+def _group_norm(im: _Importer, node: _Node) -> Result:
+    """Normalize each of `num_groups` channel groups: (N, G, C/G·spatial), then scale and
+    bias per channel (opset 21; opset 18's per-group scale is repeated per channel)."""
+    x = im.value(0)
+    shape = nn.shape_of(x)
+    g = int(im.attr("num_groups"))
+    n, c = shape[0], shape[1]
+    if c % g:
+        raise im.error(f"GroupNormalization: {c} channels do not split into {g} groups")
+    grouped = im.emit1(nn.ReshapeOp(x, (n, g, math.prod(shape[1:]) // g)))
+    y = im.emit1(nn.ReshapeOp(
+        _normalize_trailing(im, grouped, 2, float(im.attr("epsilon", 1e-5))), shape))
+    params = []
+    for i in (1, 2):
+        v = im.value(i)
+        if nn.shape_of(v) == (g,) and g != c:  # opset 18: one value per group
+            v = im.make(ix.ExpandOp, [im.emit1(nn.ReshapeOp(v, (g, 1)))],
+                        shape=nn.int_array([g, c // g]))
+            v = im.emit1(nn.ReshapeOp(v, (c,)))
+        params.append(_per_channel(im, v, len(shape)))
+    y = im.make(nn.MulOp, [y, params[0]])
+    return [im.make(nn.AddOp, [y, params[1]])]
