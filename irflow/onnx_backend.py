@@ -52,7 +52,10 @@ class IrflowBackendRep(BackendRep):
         initializers = {t.name for t in model.graph.initializer}
         self.input_names = [vi.name for vi in model.graph.input if vi.name not in initializers]
         self.output_names = [vo.name for vo in model.graph.output]
-        self.bound: list[str] = []  # inputs that must be import-time constants
+        # inputs that must be import-time constants: those the importer asks for, and
+        # empty ones (irflow has no empty tensors; an empty axes list is a constant)
+        self.bound: list[str] = [vi.name for vi in model.graph.input
+                                 if vi.name in self.input_names and _has_zero_dim(vi)]
         # inputs with a dynamic dimension: their shapes are fixed by the first run's arrays
         self.dynamic = [vi.name for vi in model.graph.input if vi.name in self.input_names
                         and not _static(vi)]
@@ -97,13 +100,18 @@ class IrflowBackendRep(BackendRep):
                                   f"({', '.join(self.input_names)}), got {len(arrays)}")
             values = {n: np.asarray(a) for n, a in zip(self.input_names, arrays)}
         for name in self.bound:
-            if values[name].size > MAX_BOUND_ELEMENTS:  # not a shape argument: the op's
-                raise self._why[name]                   # import-time requirement stands
+            if values[name].size > MAX_BOUND_ELEMENTS and name in self._why:
+                raise self._why[name]  # not a shape argument: the op's requirement stands
         program = self._compile(values)
         assert program is not None
         feeds = {n: v for n, v in values.items() if n not in self.bound}
         outs = program.run(feeds)
         return tuple(outs[n] for n in self.output_names)
+
+
+def _has_zero_dim(value_info: Any) -> bool:
+    tt = value_info.type.tensor_type
+    return any(d.HasField("dim_value") and d.dim_value == 0 for d in tt.shape.dim)
 
 
 def _static(value_info: Any) -> bool:

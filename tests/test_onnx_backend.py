@@ -64,9 +64,13 @@ EXPECTED_FAILURES: dict[str, list[str]] = {
         r"^test_nonzero", r"^test_unique_", r"^test_compress_", r"^test_nonmaxsuppression_",
         r"^test_center_crop_pad_", r"^test_(blackman|hann|hamming)window",
     ],
-    # Zero-size split pieces (nn.split's pieces are non-empty).
-    "zero-size split pieces": [
-        r"^test_split_zero_size",
+    # Empty tensors: irflow has none (a zero dimension is an import error), so an empty
+    # result, or a zero-size split piece, cannot be expressed.
+    "empty tensors": [
+        r"^test_split_zero_size", r"^test_(tril|triu)_zero_cpu$",
+        r"^test_constantofshape_int_shape_zero", r"^test_reduce_sum_empty_set_non_reduced",
+        r"^test_reshape_allowzero_reordered", r"^test_shape_start_greater_than_end",
+        r"^test_slice_start_out_of_bounds", r"^test_causal_conv_with_state_kernel_size_one_exp",
         r"^test_rotary_embedding_(3d_input_|interleaved_|no_position_ids_"
         r"|no_position_ids_interleaved_)?expanded_cpu$",
     ],

@@ -63,7 +63,7 @@ def client():
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                           dashboard_address=None)
+                           dashboard_address=":0")
     c = Client(cluster)
     yield c
     c.close()
@@ -129,6 +129,22 @@ def test_point_pipeline_text_parses_and_says_each_setting(tmp_path):
     parse_pipeline(text)
     point["w_bits.fc"] = 32
     assert 'fc:skip=true' in pipeline_text(space, point)
+
+
+def test_whole_model_calibration_and_weight_clip_knobs(tmp_path):
+    space = _space(tmp_path, SMALL.replace('sparsity = ["dense"]', 'sparsity = ["dense"]\n'
+                                           'calibration = ["minmax", "percentile"]\n'
+                                           'weight_clip = ["mse"]'))
+    assert space.knob("calibration").values == ("minmax", "percentile")
+    point = {**uniform_point(space, 8, 8), "calibration": "percentile", "w_bits.conv1": 4}
+    text = pipeline_text(space, point)
+    assert text == ('default,calibrate{method=percentile},quantize{bits=8 weight-clip=mse '
+                    'layers="conv1:bits=4"}')
+    parse_pipeline(text)
+    base = uniform_point(space, 8, 8, baseline=True)  # irflow's own int8: min-max, minmax
+    assert pipeline_text(space, base) == "default,calibrate,quantize{bits=8}"
+    with pytest.raises(SpaceError, match=r"calibration = 'kl': expected one of minmax, "):
+        _space(tmp_path, SMALL.replace('sparsity = ["dense"]', 'calibration = ["kl"]'))
 
 
 def test_a_point_reproduces_with_irflow_run(tmp_path, capsys):
@@ -258,6 +274,19 @@ def test_search_on_dask_streams_resumes_and_reports(tmp_path, client):
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_haq_on_dask_measures_sensitivity_once_and_solves_budgets(tmp_path, client):
+    space = _space(tmp_path, SMALL.replace('strategy = "grid"', 'strategy = "haq"\n'
+                                           "budgets = [0.9, 0.97, 1.0]"))
+    result = run_search(space, tmp_path / "out", client=client, progress=False)
+    lines = (tmp_path / "out" / "sensitivity.csv").read_text().splitlines()
+    assert lines[0].startswith("layer,w_bits,a_bits,sqnr_db") and len(lines) == 1 + 3
+    int8 = result.baselines["int8"]
+    solved = [r for r in result.rows if r["role"] == "haq" and "bits=4" in r["pipeline"]]
+    assert solved and min(r["cycles"] for r in solved) < int8["cycles"]
+    again = run_search(space, tmp_path / "out", client=client, progress=False)
+    assert again.evaluated == 0  # the sensitivity is not measured twice
+
+
 def test_constraint_no_point_meets_keeps_the_table(tmp_path, client, capsys):
     space = _space(tmp_path, SMALL + "\n[constraints]\nmax_cycles = 10\n")
     with pytest.raises(SearchError, match=r"no point meets the constraints: max_cycles = 10 "
@@ -295,7 +324,7 @@ def test_worker_killed_mid_run_loses_nothing(tmp_path):
 
     space = _space(tmp_path)
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           dashboard_address=None)
+                           dashboard_address=":0")
     c = Client(cluster)
     killed: list[int] = []
 

@@ -41,7 +41,8 @@ def summary(space: Any, result: Any) -> str:
                     *((f"[{n}]", r) for n, r in result.baselines.items())]:
         if r.get("status") != "ok":
             continue
-        cells = [name] + ["-" if r.get(k) is None else f.format(r[k]) for k, f in FIGURES]
+        cells = [name] + ["-" if r.get(k) is None or r[k] != r[k] else f.format(r[k])
+                          for k, f in FIGURES]  # None or NaN: not measured
         lines.append("  ".join(f"{c:>12}" for c in cells))
     for name, beat in result.claims.items():
         verb = ("fewer cycles at equal or better" if name == "int8"

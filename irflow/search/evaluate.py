@@ -8,15 +8,20 @@ Steps, for a point:
    data set and float outputs — loaded once per worker process and per architecture
    (`model_context`, cached), never per point;
 2. a fresh copy compiled with the point's pipeline text (`recipe.pipeline_text`),
-   calibrated on the data set's calibration batches;
+   calibrated on the data set's calibration batches. The float part of the pipeline
+   (prune, default, calibrate) is run once per worker for all the points that share it
+   (`_float_part`, cached) and only the `quantize` step per point: the same passes on the
+   same input, so the same result as running the whole text;
 3. a short fine-tune when the space asks for one (`finetune_steps`; the training API,
    `irflow.train`, plugs in at `FINETUNE`);
 4. the simulator on one input batch, on the point's machine: cycles, latency, energy,
    DRAM bytes, per-layer cycles; model bytes from `irflow.analysis.model_bytes`. The
    simulator is exact (numerics, exact cache, cost model), so every point is simulated
    in full — there is no cheaper estimate to confirm later;
-5. the reference executor over the evaluation batches: accuracy (digits labels) and the
-   SQNR of the outputs against the float model's, 10·log10(Σf² / Σ(f − q)²).
+5. the reference executor over the evaluation batches (the first batch's outputs are the
+   simulator's, which equal the reference executor's: tests/test_sim_quant.py): accuracy
+   (digits labels) and the SQNR of the outputs against the float model's,
+   10·log10(Σf² / Σ(f − q)²).
 
 A point whose pipeline fails (an `IrflowError`, e.g. a prune the model cannot take) comes
 back as a row with `status = "error"` and the message, so one bad point does not stop a
@@ -40,7 +45,13 @@ from xdsl.dialects.builtin import ModuleOp
 
 from irflow.diagnostics import IrflowError
 from irflow.search.data import Dataset, load_dataset
-from irflow.search.recipe import load_float_model, machine_of, machine_toml, pipeline_text
+from irflow.search.recipe import (
+    load_float_model,
+    machine_of,
+    machine_toml,
+    pipeline_parts,
+    pipeline_text,
+)
 from irflow.search.space import Space, knob_values
 
 # The training API's hook: FINETUNE(module, dataset, steps) fine-tunes `module` in place.
@@ -73,15 +84,16 @@ def sqnr_db(ref: np.ndarray, got: np.ndarray) -> float:
     return math.inf if noise == 0 else float(10 * np.log10(float((ref**2).sum()) / noise))
 
 
-def run_outputs(module: ModuleOp, data: Dataset) -> np.ndarray:
-    """Every evaluation batch through the reference executor; outputs flattened per
-    sample and concatenated ([samples, values])."""
+def run_outputs(module: ModuleOp, data: Dataset,
+                first: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Every evaluation batch through the reference executor (`first`: the first batch's
+    outputs, already computed); outputs flattened per sample, concatenated."""
     from irflow.backends.reference import compile_function
 
     program = compile_function(module)
     outs = []
-    for x in data.evaluation:
-        result = program.run({data.input: x})
+    for i, x in enumerate(data.evaluation):
+        result = first if (i == 0 and first is not None) else program.run({data.input: x})
         outs.append(np.concatenate([np.asarray(v, np.float64).reshape(len(x), -1)
                                     for v in result.values()], axis=1))
     return np.concatenate(outs)
@@ -107,6 +119,22 @@ def model_context(space: Space, arch: tuple[tuple[str, Any], ...]) -> _Context:
     return _Context(module, data, outputs, _accuracy(outputs, data.labels))
 
 
+@functools.lru_cache(maxsize=4)
+def _float_part(space: Space, arch: tuple[tuple[str, Any], ...], steps: str) -> ModuleOp:
+    """The model after the float part of a pipeline (prune, default, calibrate)."""
+    from irflow.compare import fresh_copy
+    from irflow.passes.calibrate import set_calibration_data
+    from irflow.pipeline import run_pipeline
+
+    ctx = model_context(space, arch)
+    module = fresh_copy(ctx.module)
+    set_calibration_data(module, ctx.data.calibration)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # prune's explained skips: the figures tell
+        run_pipeline(module, steps)
+    return module
+
+
 def evaluate_point(space: Space, point: dict[str, Any]) -> dict[str, Any]:
     """The figures of one point, as one results-table row (see module docstring)."""
     start = time.perf_counter()
@@ -114,7 +142,7 @@ def evaluate_point(space: Space, point: dict[str, Any]) -> dict[str, Any]:
                            "machine": machine_toml(space, point),
                            "worker": f"{socket.gethostname()}:{os.getpid()}"}
     try:
-        row.update(_measure(space, point, row["pipeline"], row["machine"]))
+        row.update(_measure(space, point, row["machine"]))
         row["status"] = "ok"
     except IrflowError as e:
         row.update(status="error", error=str(e))
@@ -122,21 +150,19 @@ def evaluate_point(space: Space, point: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _measure(space: Space, point: dict[str, Any], pipeline: str, mtext: str
-             ) -> dict[str, Any]:
+def _measure(space: Space, point: dict[str, Any], mtext: str) -> dict[str, Any]:
     from irflow.analysis import model_bytes
     from irflow.backends.sim import simulate
     from irflow.compare import fresh_copy
-    from irflow.passes.calibrate import set_calibration_data
     from irflow.pipeline import run_pipeline
 
-    ctx = model_context(space, tuple(sorted(knob_values(point, "arch").items())))
+    arch = tuple(sorted(knob_values(point, "arch").items()))
+    ctx = model_context(space, arch)
     machine = machine_of(space.machine_base, mtext)
-    module = fresh_copy(ctx.module)
-    set_calibration_data(module, ctx.data.calibration)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # prune's explained skips: the figures tell
-        run_pipeline(module, pipeline)
+    float_steps, quantize = pipeline_parts(space, point)
+    module = fresh_copy(_float_part(space, arch, float_steps))
+    if quantize:
+        run_pipeline(module, quantize)
     if space.finetune_steps:
         if not finetune_available():
             raise IrflowError("finetune_steps needs the training API (irflow.train)")
@@ -147,7 +173,7 @@ def _measure(space: Space, point: dict[str, Any], pipeline: str, mtext: str
     layer_cycles: dict[str, int] = {}
     for s in sim.report.layers:
         layer_cycles[s.name] = layer_cycles.get(s.name, 0) + s.cycles
-    outputs = run_outputs(module, ctx.data)
+    outputs = run_outputs(module, ctx.data, sim.outputs)
     accuracy = _accuracy(outputs, ctx.data.labels)
     return {
         "cycles": float(t.cycles), "latency_ms": float(t.latency_ms),

@@ -132,6 +132,32 @@ def front_csv(front: Sequence[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def sensitivity_csv(space: Space, rows: Sequence[dict[str, Any]]) -> str:
+    """HAQ's per-layer sensitivity: each row that differs from uniform w8a8 in one layer —
+    that layer, its (w, a) bits, the output SQNR, accuracy, cycles and Δcycles."""
+    from irflow.search.space import point_key
+    from irflow.search.strategies import uniform_point
+
+    base = uniform_point(space, 8, 8)
+    by_key = {r["key"]: r for r in rows}
+    b = by_key.get(point_key(base))
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["layer", "w_bits", "a_bits", "sqnr_db", "accuracy", "cycles", "delta_cycles"])
+    for r in rows:
+        changed = {k for k, v in r["point"].items() if base.get(k) != v}
+        if any("." not in k for k in changed) or r.get("status") != "ok" or b is None:
+            continue  # a baseline (whole-model settings) or a failed point
+        diff = {k.split(".", 1)[1] for k in changed}
+        if len(diff) != 1:
+            continue
+        layer = diff.pop()
+        w.writerow([layer, r["point"][f"w_bits.{layer}"], r["point"][f"a_bits.{layer}"],
+                    r.get("sqnr_db"), r.get("accuracy"), r["cycles"],
+                    r["cycles"] - b["cycles"]])
+    return buf.getvalue()
+
+
 def plot(space: Space, rows: Sequence[dict[str, Any]], front: Sequence[dict[str, Any]],
          baselines: dict[str, dict[str, Any]], png: Path, html: Path) -> None:
     """The first two objectives: all points (grey), the front (line), baselines (marked)."""
@@ -184,4 +210,4 @@ def plot(space: Space, rows: Sequence[dict[str, Any]], front: Sequence[dict[str,
 
 
 __all__ = ["pareto", "dominates", "baseline_claims", "front_markdown", "front_csv", "plot",
-           "reproduce_command"]
+           "reproduce_command", "sensitivity_csv"]

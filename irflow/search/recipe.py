@@ -21,7 +21,14 @@ from typing import Any
 
 from xdsl.dialects.builtin import ModuleOp
 
-from irflow.search.space import Space, Unit, knob_values, render_template, unit_settings
+from irflow.search.space import (
+    Space,
+    Unit,
+    global_setting,
+    knob_values,
+    render_template,
+    unit_settings,
+)
 
 
 def load_float_model(source: str, input_shape: str, weights: str,
@@ -78,14 +85,22 @@ def _prune_spec(sparsity: str, exclude: list[str]) -> str:
 
 def pipeline_text(space: Space, point: dict[str, Any]) -> str:
     """The pipeline a point compiles with (see the module docstring)."""
+    return ",".join(filter(None, pipeline_parts(space, point)))
+
+
+def pipeline_parts(space: Space, point: dict[str, Any]) -> tuple[str, str]:
+    """The pipeline as (float part: prune, default, calibrate; quantize step or "").
+    Points that share the float part share its result (the evaluation caches it)."""
     units = unit_settings(space, point)
     steps = _prune_steps(space, units)
     steps.append("default")
     per_layer: dict[str, Unit] = {n: u for u in units for n in u.layers}
     if any(u.w_bits != 32 for u in per_layer.values()):
-        steps.append("calibrate")
-        steps.append(_quantize_spec(space, per_layer))
-    return ",".join(steps)
+        method = global_setting(space, point, "calibration")
+        steps.append("calibrate" if method == "minmax" else f"calibrate{{method={method}}}")
+        clip = global_setting(space, point, "weight_clip")
+        return ",".join(steps), _quantize_spec(space, per_layer, clip)
+    return ",".join(steps), ""
 
 
 def _prune_steps(space: Space, units: list[Unit]) -> list[str]:
@@ -100,13 +115,14 @@ def _prune_steps(space: Space, units: list[Unit]) -> list[str]:
     return steps
 
 
-def _quantize_spec(space: Space, per_layer: dict[str, Unit]) -> str:
+def _quantize_spec(space: Space, per_layer: dict[str, Unit], clip: str = "minmax") -> str:
     """`quantize{bits=8}` when uniform, else with an inline `layers=` list."""
     settings = {(u.w_bits, u.a_bits) for u in per_layer.values()}
+    extra = f" weight-clip={clip}" if clip != "minmax" else ""
     if len(settings) == 1 and space.per == "model":
         w, a = settings.pop()
         if w != 32:
-            return f"quantize{{bits={w}" + (f" act-bits={a}" if a != 8 else "") + "}"
+            return f"quantize{{bits={w}" + (f" act-bits={a}" if a != 8 else "") + extra + "}"
     entries = []
     for name, u in per_layer.items():
         if u.w_bits == 32:
@@ -115,8 +131,8 @@ def _quantize_spec(space: Space, per_layer: dict[str, Unit]) -> str:
             entries.append(f"{name}:bits={u.w_bits}" + (f",act-bits={u.a_bits}"
                                                          if u.a_bits != 8 else ""))
     if not entries:
-        return "quantize{bits=8}"
-    return f'quantize{{bits=8 layers="{";".join(entries)}"}}'
+        return f"quantize{{bits=8{extra}}}"
+    return f'quantize{{bits=8{extra} layers="{";".join(entries)}"}}'
 
 
 def machine_toml(space: Space, point: dict[str, Any]) -> str:
@@ -152,5 +168,5 @@ def machine_of(space_base: str, text: str) -> Any:
     return machine_from_toml(text, f"{space_base}*")
 
 
-__all__ = ["load_float_model", "contraction_layers", "pipeline_text", "machine_toml",
-           "machine_of"]
+__all__ = ["load_float_model", "contraction_layers", "pipeline_text", "pipeline_parts",
+           "machine_toml", "machine_of"]

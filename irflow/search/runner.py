@@ -38,6 +38,7 @@ from irflow.search.front import (
     pareto,
     plot,
     reproduce_command,
+    sensitivity_csv,
 )
 from irflow.search.space import Space, point_key
 from irflow.search.strategies import make_strategy, uniform_point, violations
@@ -71,7 +72,7 @@ def connect(scheduler: str, workers: int | None = None) -> tuple[Any, Callable[[
     if scheduler == "local":
         n = workers or os.cpu_count() or 1
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
 
         def close() -> None:
@@ -140,7 +141,8 @@ def run_search(space: Space, out_dir: str | Path, *, scheduler: str = "local",
         n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
         bar = tqdm(total=0, desc="irflow search", unit="pt", disable=not progress,
                    dynamic_ncols=True)
-        base_points = {"int8": uniform_point(space, 8, 8), "w4a8": uniform_point(space, 4, 8)}
+        base_points = {"int8": uniform_point(space, 8, 8, baseline=True),
+                       "w4a8": uniform_point(space, 4, 8, baseline=True)}
         base_rows = _evaluate(client, space, list(base_points.values()), "baseline", table,
                               done, run, bar, counts, on_result)
         strategy = make_strategy(space)
@@ -179,7 +181,7 @@ def _no_front(space: Space, rows: Sequence[dict[str, Any]]) -> str:
 
 def write_report(space: Space, result: SearchResult) -> list[Path]:
     """front.md, front.csv, pareto.png, pareto.html, and the files their commands name."""
-    from irflow.io import atomic_write
+    from irflow.fileio import write_output
     from irflow.search.evaluate import model_context
     from irflow.search.recipe import load_float_model
     from irflow.search.space import render_template
@@ -195,26 +197,28 @@ def write_report(space: Space, result: SearchResult) -> list[Path]:
     np.savez(buf, **{ctx.data.input: np.concatenate(
         [b[ctx.data.input] for b in ctx.data.calibration])})
     calib = out / "calib.npz"
-    atomic_write(calib, buf.getvalue())
+    write_output(calib, buf.getvalue())
     files.append(calib)
     for key, r in shown.items():
         mfile = out / "machines" / f"{key}.toml"
         mfile.parent.mkdir(exist_ok=True)
-        atomic_write(mfile, r["machine"])
+        write_output(mfile, r["machine"])
         model = space.source
         if space.template:
             arch = {k[5:]: v for k, v in r["point"].items() if k.startswith("arch.")}
             mpath = out / "models" / f"{key}.irf"
             mpath.parent.mkdir(exist_ok=True)
-            atomic_write(mpath, render_template(Path(space.source).read_text(), arch,
+            write_output(mpath, render_template(Path(space.source).read_text(), arch,
                                                 space.source))
             load_float_model(str(mpath), "", "", {})  # it compiles
             model = str(mpath)
         commands[key] = reproduce_command(space, r, model, str(mfile), str(calib))
-    for name, text in (("front.md", front_markdown(space, result.front, commands,
-                                                   result.baselines)),
-                       ("front.csv", front_csv(result.front))):
-        atomic_write(out / name, text)
+    reports = [("front.md", front_markdown(space, result.front, commands, result.baselines)),
+               ("front.csv", front_csv(result.front))]
+    if space.strategy == "haq":
+        reports.append(("sensitivity.csv", sensitivity_csv(space, result.rows)))
+    for name, text in reports:
+        write_output(out / name, text)
         files.append(out / name)
     if result.front:
         plot(space, result.rows, result.front, result.baselines, out / "pareto.png",

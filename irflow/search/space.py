@@ -18,7 +18,7 @@ Sections (docs/search.md has an example of each):
 - `[compression]`: `per` = `model` | `layer` | `group` (`groups = {name = ["pattern", ...]}`)
   and the per-unit knobs `w_bits` (4, 8, or 32 = left float), `a_bits` (4, 8: the
   layer's input activations) and `sparsity` (`dense`, `2:4`, `magnitude:0.5`,
-  `channel:0.25`);
+  `channel:0.25`); whole-model `calibration` (the `calibrate` method) and `weight_clip`;
 - `[machine]`: `base` preset and `"dotted.field" = [values]` (`pe_array.rows`,
   `cache.size_bytes`, `dram.bytes_per_cycle`, any field of docs/machine.md);
 - `[objectives]` `minimize` / `maximize` = metric names (`METRICS`);
@@ -67,13 +67,19 @@ SECTIONS: dict[str, tuple[str, ...] | None] = {  # None: any key (a knob name)
     "model": ("source", "input_shape", "weights"),
     "data": ("kind", "calibration", "evaluation", "seed"),
     "architecture": None,
-    "compression": ("per", "groups", "w_bits", "a_bits", "sparsity"),
+    "compression": ("per", "groups", "w_bits", "a_bits", "sparsity", "calibration",
+                    "weight_clip"),
     "machine": None,
     "objectives": ("minimize", "maximize"),
     "constraints": tuple(CONSTRAINTS),
     "search": ("strategy", "trials", "population", "seed", "budgets", "finetune_steps"),
 }
 COMPRESSION_KNOBS: tuple[str, ...] = ("w_bits", "a_bits", "sparsity")
+# Whole-model quantization settings (one choice per point, whatever `per` says).
+GLOBAL_KNOBS: dict[str, tuple[str, ...]] = {
+    "calibration": ("minmax", "percentile", "mse", "entropy"),  # calibrate{method=...}
+    "weight_clip": ("minmax", "mse"),  # quantize{weight-clip=...}
+}
 
 
 class SpaceError(IrflowError):
@@ -323,12 +329,25 @@ def parse_space(text: str, path: Path) -> Space:
                 fixed.append((name, values[0]))
             else:
                 knobs.append(Knob(name, values))
+    for key, allowed in GLOBAL_KNOBS.items():
+        if key not in comp:
+            continue
+        values = r.choices("compression", key, comp[key])
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            raise r.error(f"[compression] {key} = {bad[0]!r}: expected one of "
+                          f"{', '.join(allowed)}{did_you_mean(str(bad[0]), allowed)}",
+                          key, "compression")
+        if len(values) == 1:
+            fixed.append((key, values[0]))
+        else:
+            knobs.append(Knob(key, values))
     if per != "model" and "w_bits" in comp:  # interleave per unit: w, a, sparsity of conv1, ...
         order = {u: i for i, u in enumerate(space_partial.units())}
-        comp_knobs = sorted((k for k in knobs if k.kind == "compression"),
-                            key=lambda k: (order[k.name.split(".", 1)[1]],
-                                           COMPRESSION_KNOBS.index(k.name.split(".", 1)[0])))
-        knobs = [k for k in knobs if k.kind != "compression"] + comp_knobs
+        unit_knobs = [k for k in knobs if k.kind == "compression" and "." in k.name]
+        unit_knobs.sort(key=lambda k: (order[k.name.split(".", 1)[1]],
+                                       COMPRESSION_KNOBS.index(k.name.split(".", 1)[0])))
+        knobs = [k for k in knobs if k not in unit_knobs] + unit_knobs
 
     mach = dict(table.get("machine", {}))
     machine_base = mach.pop("base", "default")
@@ -463,6 +482,12 @@ def unit_settings(space: Space, point: dict[str, Any]) -> list[Unit]:
     return out
 
 
+def global_setting(space: Space, point: dict[str, Any], key: str) -> str:
+    """A whole-model setting (`GLOBAL_KNOBS`) at `point`: its knob value, else the fixed
+    one, else the default (the first allowed value)."""
+    return point.get(key, dict(space.fixed).get(key, GLOBAL_KNOBS[key][0]))
+
+
 def knob_values(point: dict[str, Any], kind: str) -> dict[str, Any]:
     """`{"pe_array.rows": 8}` from a point's `machine.*` (or `arch.*`) knobs."""
     prefix = kind + "."
@@ -475,4 +500,4 @@ def as_sequence(x: Any) -> Sequence[Any]:
 
 __all__ = ["Space", "Knob", "Objective", "SpaceError", "Unit", "METRICS", "STRATEGIES",
            "CONSTRAINTS", "load_space", "parse_space", "point_key", "unit_settings",
-           "knob_values", "render_template"]
+           "knob_values", "render_template", "global_setting", "GLOBAL_KNOBS"]

@@ -8,8 +8,9 @@ seed and on the rows told, never on the order in which workers finished.
 - `grid`: every point of the space, one batch;
 - `random`: `trials` distinct points drawn with `numpy.random.default_rng(seed)`;
 - `nsga2`: Optuna's `NSGAIISampler` (population `population`, `seed`), one generation per
-  batch, `trials` points in all; constraints go to the sampler's `constraints_func`
-  (constrained domination), failed points are told as failed trials;
+  batch, `trials` points in all; constraint violations are set on each trial
+  (`Trial.set_constraint`: the sampler's constrained domination), failed points are told
+  as failed trials;
 - `haq`: mixed precision under latency budgets, as HAQ poses it (Wang et al., CVPR 2019),
   solved exactly: batch 1 measures each layer's sensitivity (the model with that one
   layer at a setting, every other at w8a8: its output SQNR and its cycles); batch 2 is,
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from irflow.search.space import CONSTRAINTS, Space, point_key
+from irflow.search.space import CONSTRAINTS, GLOBAL_KNOBS, Space, point_key
 
 
 class Strategy(Protocol):
@@ -103,10 +104,8 @@ class NSGA2:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space = space
         self.optuna = optuna
-        sampler = optuna.samplers.NSGAIISampler(
-            population_size=space.population, seed=space.seed,
-            constraints_func=(lambda t: t.user_attrs["violations"]) if space.constraints
-            else None)
+        sampler = optuna.samplers.NSGAIISampler(population_size=space.population,
+                                                seed=space.seed)
         self.study = optuna.create_study(
             directions=[o.direction for o in space.objectives], sampler=sampler)
         self.pending: list[Any] = []
@@ -123,7 +122,8 @@ class NSGA2:
 
     def tell(self, points: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]) -> None:
         for trial, row in zip(self.pending, rows):
-            trial.set_user_attr("violations", violations(self.space, row))
+            for (key, _), v in zip(self.space.constraints, violations(self.space, row)):
+                trial.set_constraint(key, v if math.isfinite(v) else 1e300)
             values = [row.get(o.metric) for o in self.space.objectives]
             if row.get("status") != "ok" or any(
                     v is None or not math.isfinite(v) for v in values):
@@ -146,10 +146,14 @@ def settings_of(space: Space) -> list[tuple[int, int]]:
 
 
 def uniform_point(space: Space, w: int, a: int, sparsity: str = "dense",
-                  only: str | None = None) -> dict[str, Any]:
+                  only: str | None = None, baseline: bool = False) -> dict[str, Any]:
     """A point with every compression unit at (w, a, sparsity) — or, with `only`, that
-    unit at (w, a) and the others at w8a8 — on the base machine, first architecture."""
+    unit at (w, a) and the others at w8a8 — on the base machine, first architecture.
+    `baseline`: with the named pipelines' whole-model settings (min-max calibration and
+    weight clipping), whatever the space fixes, so that `int8` means irflow's `int8`."""
     point: dict[str, Any] = {}
+    if baseline:
+        point.update({key: values[0] for key, values in GLOBAL_KNOBS.items()})
     for k in space.knobs:
         if k.kind == "arch":
             point[k.name] = k.values[0]
