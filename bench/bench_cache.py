@@ -9,6 +9,8 @@ figure is the median of `--repeat` runs on a fresh cache, in CPU time of this pr
 than wall time on a machine shared with other jobs). pycachesim is timed on
 `load(list_of_addresses)` (the list is built outside the timer, as its C core needs
 Python ints); irflow is timed on `LRUCache.access(lines, writes)` with numpy arrays.
+Needs pycachesim (the `test` extra); the numba kernel runs only with numba installed (the
+`fast` or `test` extra) — without it the numpy kernel alone is timed, and said so.
 """
 
 from __future__ import annotations
@@ -84,7 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backends", default=",".join(available_backends()))
     args = ap.parse_args(argv)
+    from extras import missing, require
+
+    require("bench_cache.py", "cachesim")
     print("$ " + " ".join([".venv/bin/python", "bench/bench_cache.py", *sys.argv[1:]]))
+    if missing("numba"):
+        print("note: numba is not installed, so only the numpy kernel runs (the README's "
+              "numba figures need it: .venv/bin/pip install -e '.[fast]')")
     geom = CacheGeometry(256 * 1024, 64, 8)
     print(f"geometry: {geom.size_bytes // 1024} KiB, {geom.line_bytes} B lines, {geom.ways}-way, "
           f"{geom.sets} sets; {args.accesses:,} line loads; median of {args.repeat} runs")

@@ -92,6 +92,9 @@ def bench_model(name: str, runs: int, threads: int) -> None:
 
 
 def main() -> None:
+    from extras import require
+
+    require("bench_onnx.py", "onnx", "onnxruntime")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*", default=list(DEFAULT_MODELS))
     ap.add_argument("--runs", type=int, default=7)

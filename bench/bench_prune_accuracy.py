@@ -102,6 +102,9 @@ def evaluate(path: Path, split: dict[str, np.ndarray], spec: str, int8: bool,
 
 
 def main(argv: list[str] | None = None) -> int:
+    from extras import require
+
+    require("bench_prune_accuracy.py", "onnx", "sklearn")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--no-int8", action="store_true", help="skip the +int8 column")

@@ -94,6 +94,9 @@ def bench_model(path: Path, split: dict[str, np.ndarray], methods: list[str]) ->
 
 
 def main() -> int:
+    from extras import require
+
+    require("bench_quant_accuracy.py", "onnx", "sklearn")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--methods", default=",".join(METHODS))

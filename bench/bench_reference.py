@@ -17,7 +17,7 @@ executor's live-value peak, tracemalloc's peak of numpy allocations during one r
 and the process's max RSS). Both engines use `--threads` threads: OpenBLAS through
 OPENBLAS_NUM_THREADS (set before numpy loads, unless already set) and onnxruntime's
 intra-op pool. Runs are interleaved so both engines see the same machine load. Not part
-of the test suite.
+of the test suite. Needs onnx and onnxruntime (the `test` extra); says so if they are absent.
 """
 
 from __future__ import annotations
@@ -323,6 +323,9 @@ def bench_zoo(name: str, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from extras import require
+
+    require("bench_reference.py", "onnx", "onnxruntime")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1,

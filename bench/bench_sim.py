@@ -2,9 +2,13 @@
 
     .venv/bin/python bench/bench_sim.py            # everything
     .venv/bin/python bench/bench_sim.py --layers   # the layer table only
+    .venv/bin/python bench/bench_sim.py --models resnet18,mobilenetv2 --dtype int8
 
 1. Whole ResNet-18 at 224x224 (numerics + exact cache + cycles), wall time of
    `simulate` (lowering included), median of 3, with its tile steps and line accesses.
+   fp32 is the `default` pipeline's output and int8 the `int8` pipeline's (which starts
+   with `default`), as `irflow run` and bench_outcome.py compile them, so the cycle
+   counts match theirs.
 2. The issue's reference layers on the default machine with the default tiling: cycles
    beside the ideal (MACs / peak MACs per cycle for the dtype) and the ratio; the target
    is <= 1.5x on the two 3x3 convs and the GEMM. A cold cache per layer (each layer is
@@ -20,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -78,7 +83,7 @@ def bench_layers(dtype: str = "fp32") -> None:
           f"{machine.pe_array.cols} PEs, {machine.cache.size_bytes // 1024} KiB cache), "
           f"{dtype}, default tiling, cold cache")
     print(f"{'layer':<26} {'MACs':>13} {'cycles':>11} {'ideal':>11} {'ratio':>6} "
-          f"{'stall':>9} {'hit%':>6} {'steps':>6}  target  tiles")
+          f"{'stall':>9} {'hit%':>6} {'spat%':>6} {'temp%':>6} {'steps':>6}  target  tiles")
     for name, kind, xs, ws, props in LAYERS:
         module, inputs = layer_module(kind, xs, ws, props, dtype)
         result = simulate(module, inputs, machine=machine)
@@ -93,12 +98,13 @@ def bench_layers(dtype: str = "fp32") -> None:
             else ""
         print(f"{name:<26} {stats.macs:>13,} {cycles:>11,} {ideal:>11,} "
               f"{cycles / ideal:>6.2f} {stats.stall_cycles:>9,} "
-              f"{100 * stats.cache.hit_rate:>5.1f}% {stats.steps:>6}  {target:<7} "
+              f"{100 * stats.cache.hit_rate:>5.1f}% {100 * stats.spatial_utilization:>5.1f}% "
+              f"{100 * stats.temporal_utilization:>5.1f}% {stats.steps:>6}  {target:<7} "
               f"{layer.tiles}")
 
 
-def bench_resnet(repeats: int = 3, dtype: str = "fp32") -> None:
-    module = zoo.load("resnet18", seed=0)
+def bench_resnet(repeats: int = 3, dtype: str = "fp32", model: str = "resnet18") -> None:
+    module = zoo.load(model, seed=0)
     fn = main_func(module)
     rng = np.random.default_rng(0)
     inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
@@ -107,23 +113,32 @@ def bench_resnet(repeats: int = 3, dtype: str = "fp32") -> None:
         set_calibration_data(module, [{n: rng.standard_normal(v.shape).astype(np.float32)
                                        for n, v in inputs.items()} for _ in range(2)])
         run_pipeline(module, "int8")
-    times = []
+    else:  # fp32 as `irflow run` compiles it: batchnorm folded, relu fused (as int8 has)
+        run_pipeline(module, "default")
+    times, cpu = [], []
     result = None
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = simulate(module, inputs)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     assert result is not None
     total = result.report.total
     steps = sum(t.n_steps for t in result.traces)
     lines = sum(len(t.line) for t in result.traces)
     machine = load_machine("default")
     ideal = ideal_cycles(total.macs, dtype, machine)
-    print(f"ResNet-18 224x224 {dtype} simulate: median {statistics.median(times):.2f} s of "
-          f"{', '.join(f'{t:.2f}' for t in times)} (target <= 30 s); {len(result.traces)} "
+    print(f"{model} {dtype} simulate: median {statistics.median(times):.2f} s wall of "
+          f"{', '.join(f'{t:.2f}' for t in times)}, {statistics.median(cpu):.2f} s CPU "
+          f"(target <= 3 s; load average {os.getloadavg()[0]:.1f}); {len(result.traces)} "
           f"layers, {steps:,} tile steps, {lines:,} line accesses")
     print(f"  cycles {total.cycles:,} (ideal {ideal:,}, ratio {total.cycles / ideal:.2f}), "
           f"hit rate {100 * total.cache.hit_rate:.1f}%, latency {total.latency_ms:.2f} ms")
+    print(f"  PE array ({total.mapping}): utilization {100 * total.pe_utilization:.1f}% = "
+          f"spatial {100 * total.spatial_utilization:.1f}% x temporal "
+          f"{100 * total.temporal_utilization:.1f}% x busy {total.pe_cycles / total.cycles:.3f};"
+          f" fill/drain {total.fill_drain_cycles:,} cycles, partial sums "
+          f"{total.psum_bytes / 2**20:.1f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,11 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layers", action="store_true", help="only the layer table")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", default="fp32,int8", help="fp32, int8 or both (fp32,int8)")
+    parser.add_argument("--models", default="resnet18",
+                        help="zoo models simulated end to end (e.g. resnet18,mobilenetv2)")
     args = parser.parse_args(argv)
     dtypes = [d.strip() for d in args.dtype.split(",")]
     if not args.layers:
-        for dtype in dtypes:
-            bench_resnet(args.repeats, dtype)
+        for model in args.models.split(","):
+            for dtype in dtypes:
+                bench_resnet(args.repeats, dtype, model)
         print()
     for i, dtype in enumerate(dtypes):
         if i:

@@ -2,7 +2,7 @@
 with PyTorch CPU, same architecture, optimizer (Adam), batch size and data; seconds per
 epoch (the training batches only, no evaluation) side by side.
 
-    flock /tmp/irflow-bench.lock nice .venv/bin/python bench/bench_train.py [--epochs 5]
+    .venv/bin/python bench/bench_train.py [--epochs 5]
         [--batch 32] [--threads 1] [--data digits.npz]
 
 PyTorch runs in its own virtual environment, created on first use in `.bench-venvs/torch`

@@ -1,6 +1,6 @@
 """Compression-aware training on digits: accuracy won back by training after compression.
 
-    flock /tmp/irflow-bench.lock nice .venv/bin/python bench/bench_train_compressed.py
+    .venv/bin/python bench/bench_train_compressed.py
         [--parts prune,qat,distill] [--seeds 3]
 
 1. prune: digits_cnn trained from its seeded init (Adam 2e-3, label smoothing 0.1, cosine,

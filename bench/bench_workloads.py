@@ -42,14 +42,48 @@ def _inputs(module, rng):  # noqa: ANN001, ANN202
     return out
 
 
+def _bert_layers(layers: int):  # noqa: ANN202
+    """bert-base with its first `layers` encoder layers (the same weights)."""
+    from irflow import zoo
+    from irflow.frontends.dsl import compile_source
+
+    lines = [ln for ln in zoo.source("bert-base").splitlines()
+             if not any(ln.startswith(f"  encoder.layer.{i} =") for i in range(layers, 12))]
+    text = "\n".join(lines).replace("last_hidden_state = encoder.layer.11",
+                                     f"last_hidden_state = encoder.layer.{layers - 1}")
+    return compile_source(text, f"bert-{layers}.irf")
+
+
+def _resnet34():  # noqa: ANN202
+    """ResNet-34 (21,797,672 params, as torchvision): resnet18.irf's basic blocks, 3-4-6-3."""
+    from irflow import zoo
+    from irflow.frontends.dsl import compile_source
+
+    src = zoo.source("resnet18")
+    head, tail = src.split("  layer1.0 = ")[0], src.split("  avgpool = ")[1]
+    body, prev = [], "maxpool"
+    for stage, (n, planes) in enumerate([(3, 64), (4, 128), (6, 256), (3, 512)], 1):
+        for b in range(n):
+            stride = ", stride=2" if b == 0 and stage > 1 else ""
+            body.append(f"  layer{stage}.{b} = basic({prev}, planes={planes}{stride})")
+            prev = f"layer{stage}.{b}"
+    tail = tail.replace("global_avg_pool(layer4.1)", f"global_avg_pool({prev})")
+    return compile_source(head + "\n".join(body) + "\n  avgpool = " + tail, "resnet34.irf")
+
+
 def one_int8(name: str) -> dict:
     from irflow import zoo
+    from irflow.analysis import total_macs
     from irflow.backends.sim import simulate
     from irflow.passes.calibrate import set_calibration_data
     from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
-    module = zoo.load(name)
+    if name.startswith("bert:"):
+        module = _bert_layers(int(name.split(":")[1]))
+    else:
+        module = _resnet34() if name == "resnet34" else zoo.load(name)
+    macs = total_macs(module)
     rng = np.random.default_rng(0)
     set_calibration_data(module, [_inputs(module, rng) for _ in range(2)])
     run_pipeline(module, "int8")
@@ -58,24 +92,42 @@ def one_int8(name: str) -> dict:
     t2 = time.perf_counter()
     total = result.report.total
     return {"what": f"{name} int8", "compile_s": t1 - t0, "simulate_s": t2 - t1,
-            "total_s": t2 - t0, "cycles": total.cycles, "rss_mib": _rss_mib()}
+            "total_s": t2 - t0, "cycles": total.cycles, "rss_mib": _rss_mib(), "macs": macs,
+            "dram_bytes": total.dram_bytes_read + total.dram_bytes_written}
 
 
-def one_decode(name: str, cache: int) -> dict:
+PRECISIONS = {
+    "fp32": "",
+    "fp16": "convert-float",
+    "w8a16": "convert-float,quantize-groups{bits=8 group=32}",
+    "w4a16": "convert-float,quantize-groups{bits=4 group=32}",
+    "w4a8": "convert-float,quantize-groups{bits=4 group=32},calibrate,"
+            "quantize-groups{act-bits=8}",
+}
+
+
+def one_decode(name: str, cache: int, precision: str = "fp32") -> dict:
     from irflow import zoo
     from irflow.backends.sim import simulate
     from irflow.backends.sim.decode_bound import decode_bound
     from irflow.backends.sim.machine import load_machine
+    from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
     module = zoo.load(name, entry="decode", cache=cache)
+    if "calibrate" in PRECISIONS[precision]:  # one batch of random ids and cache
+        from irflow.passes.calibrate import set_calibration_data
+
+        set_calibration_data(module, [_inputs(module, np.random.default_rng(1))])
+    if PRECISIONS[precision]:
+        run_pipeline(module, PRECISIONS[precision])
     bound = decode_bound(module)
     feeds = _inputs(module, np.random.default_rng(0))
     t1 = time.perf_counter()
     total = simulate(module, feeds).report.total
     t2 = time.perf_counter()
     clock = load_machine("default").clock_ghz * 1e9
-    return {"what": f"{name} decode fp32 (cache {cache})", "compile_s": t1 - t0,
+    return {"what": f"{name} decode {precision} (cache {cache})", "compile_s": t1 - t0,
             "simulate_s": t2 - t1, "total_s": t2 - t0, "cycles": total.cycles,
             "dram_bytes": total.dram_bytes_read + total.dram_bytes_written,
             "bound_bytes": bound.total_bytes, "bound_cycles": bound.cycles,
@@ -83,17 +135,23 @@ def one_decode(name: str, cache: int) -> dict:
             "rss_mib": _rss_mib()}
 
 
-def one_prefill(name: str, seq: int) -> dict:
+def one_prefill(name: str, seq: int, precision: str = "fp32",
+                numerics_flag: str = "numerics") -> dict:
     from irflow import zoo
     from irflow.backends.sim import simulate
+    from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
     module = zoo.load(name, entry="prefill", seq=seq)
+    if PRECISIONS[precision]:
+        run_pipeline(module, PRECISIONS[precision])
     feeds = _inputs(module, np.random.default_rng(0))
     t1 = time.perf_counter()
-    total = simulate(module, feeds).report.total
+    numerics = numerics_flag == "numerics"
+    total = simulate(module, feeds, numerics=numerics).report.total
     t2 = time.perf_counter()
-    return {"what": f"{name} prefill fp32 S={seq}", "compile_s": t1 - t0,
+    what = "" if numerics else ", cost model only (numerics=False)"
+    return {"what": f"{name} prefill {precision} S={seq}{what}", "compile_s": t1 - t0,
             "simulate_s": t2 - t1, "total_s": t2 - t0, "cycles": total.cycles,
             "roofline_cycles": total.roofline_cycles, "verdict": total.roofline_bound,
             "rss_mib": _rss_mib()}
@@ -104,8 +162,8 @@ def child(argv: list[str]) -> dict:
     if kind == "int8":
         return one_int8(argv[1])
     if kind == "decode":
-        return one_decode(argv[1], int(argv[2]))
-    return one_prefill(argv[1], int(argv[2]))
+        return one_decode(argv[1], int(argv[2]), argv[3])
+    return one_prefill(argv[1], int(argv[2]), argv[3], argv[4])
 
 
 def run_child(*args: str) -> dict:
@@ -116,10 +174,17 @@ def run_child(*args: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default="cnn,bert,decoder")
+    parser.add_argument("--only", default="cnn,bert,decoder,growth")
     parser.add_argument("--decoder", default="decoder-15m")
     parser.add_argument("--cache", type=int, default=512)
     parser.add_argument("--prefill", default="128,512")
+    parser.add_argument("--precisions", default="fp16,w8a16,w4a16,w4a8",
+                        help=f"decode precisions, from {', '.join(PRECISIONS)}")
+    parser.add_argument("--prefill-precision", default="fp16")
+    parser.add_argument("--prefill-numerics", action=argparse.BooleanOptionalAction,
+                        default=True, help="compute values in the prefill runs (the "
+                        "1 B model's prefill takes minutes of numpy; --no-prefill-numerics "
+                        "gives the same cycles from the traces alone)")
     parser.add_argument("--child", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.child:
@@ -132,15 +197,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['what']}: end to end {r['total_s']:.2f} s (compile + int8 pipeline "
                   f"{r['compile_s']:.2f} s, simulate {r['simulate_s']:.2f} s; target <= 10 s), "
                   f"{r['cycles']:,} cycles, peak RSS {r['rss_mib']:.0f} MiB")
+    if "growth" in only:
+        print("growth (int8, simulate only): time per MAC and per (MAC + DRAM byte)")
+        print(f"{'model':10s} {'MACs':>15s} {'DRAM bytes':>13s} {'simulate s':>10s} "
+              f"{'ns/MAC':>7s} {'ns/(MAC+B)':>10s}")
+        for name in ("resnet18", "resnet34", "resnet50", "bert:2", "bert:6", "bert:12"):
+            r = run_child("int8", name)
+            ns = 1e9 * r["simulate_s"]
+            print(f"{name:10s} {r['macs']:15,} {r['dram_bytes']:13,} {r['simulate_s']:10.2f} "
+                  f"{ns / r['macs']:7.3f} {ns / (r['macs'] + r['dram_bytes']):10.3f}")
     if "decoder" in only:
-        r = run_child("decode", args.decoder, str(args.cache))
-        print(f"{r['what']}: {r['cycles']:,} cycles, DRAM {r['dram_bytes']:,} B; limit "
-              f"{r['bound_bytes']:,} B = {r['bound_cycles']:,.0f} cycles "
-              f"(x{r['cycles'] / r['bound_cycles']:.3f}), {r['verdict']}-bound, "
-              f"{r['tokens_per_s']:.1f} tokens/s; simulate {r['simulate_s']:.2f} s, "
-              f"build {r['compile_s']:.2f} s, peak RSS {r['rss_mib']:.0f} MiB")
+        for p in filter(None, args.precisions.split(",")):
+            r = run_child("decode", args.decoder, str(args.cache), p)
+            print(f"{r['what']}: {r['cycles']:,} cycles, DRAM {r['dram_bytes']:,} B; limit "
+                  f"{r['bound_bytes']:,} B = {r['bound_cycles']:,.0f} cycles "
+                  f"(x{r['cycles'] / r['bound_cycles']:.3f}), {r['verdict']}-bound, "
+                  f"{r['tokens_per_s']:.1f} tokens/s; simulate {r['simulate_s']:.2f} s, "
+                  f"build + quantize {r['compile_s']:.2f} s, peak RSS {r['rss_mib']:.0f} MiB")
         for s in filter(None, args.prefill.split(",")):
-            r = run_child("prefill", args.decoder, s)
+            r = run_child("prefill", args.decoder, s, args.prefill_precision,
+                          "numerics" if args.prefill_numerics else "cost")
             print(f"{r['what']}: {r['cycles']:,} cycles (roofline {r['roofline_cycles']:,.0f}, "
                   f"{r['verdict']}-bound); simulate {r['simulate_s']:.2f} s, "
                   f"peak RSS {r['rss_mib']:.0f} MiB")

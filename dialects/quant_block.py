@@ -7,7 +7,10 @@ quantization as on-device LLM checkpoints store it: w4a16, w8a16).
 
 y[..., n] = Σ_k x[..., k] · (w[n, k] − z[n, k // g]) · s[n, k // g] for a weight [N, K]
 quantized in groups of g along K (its type's block, axis 1), scales s [N, K/g] (float)
-and optional zero points z [N, K/g] (integers; symmetric when absent). The scales are
+and optional zero points z [N, K/g] (integers; symmetric when absent). With an int8
+input (per tensor, scale s_x, zero point z_x: w4a8) the group sums are integers,
+y = s_x · Σ_g s[n, g] · Σ_{k∈g} (q_x − z_x)(q_w − z), and the result is the input's
+expressed float type. The scales are
 an operand because there are N·K/g of them (the type stays printable). On the
 accelerator the weight streams packed (int4: two per byte) with its scales and is
 dequantized in the PE datapath: each group's partial sum is scaled once per output
@@ -59,7 +62,9 @@ class BlockLinearOp(IRDLOperation):
                  zero_points: SSAValue | None = None):
         xt = x.type
         assert isinstance(xt, TensorType)
-        out = TensorType(xt.element_type, [*_shape(x)[:-1], _shape(w)[0]])
+        qx = quant_type(x)
+        out = TensorType(qx.expressed if qx is not None else xt.element_type,
+                         [*_shape(x)[:-1], _shape(w)[0]])
         super().__init__(operands=[x, w, scales, [zero_points] if zero_points else []],
                          result_types=[out])
 
@@ -84,6 +89,12 @@ class BlockLinearOp(IRDLOperation):
             raise VerifyException(
                 f"{self.name} expects input [..., {w[1]}] for weight {list(w)}, got {list(x)}")
         xe = self.input.type.element_type  # type: ignore[attr-defined]
+        qx = quant_type(self.input)
+        if qx is not None:  # w4a8: int8 activations, per tensor
+            if qx.is_per_axis or qx.block_size or qx.bits != 8:
+                raise VerifyException(f"{self.name} expects a per-tensor 8-bit quantized "
+                                      f"input, got {xe}")
+            xe = qx.expressed
         if not isinstance(xe, Float16Type | Float32Type):
             raise VerifyException(f"{self.name} expects a float16/float32 input, got {xe}")
         groups = (w[0], w[1] // g)

@@ -31,12 +31,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp, TensorType
+from xdsl.dialects.builtin import ModuleOp
 
 from irflow.diagnostics import IrflowError, did_you_mean
 from irflow.dialects import nn
-from irflow.graph import input_names, main_func
-from irflow.weights import read_npz
 
 DEFAULT_PIPELINE = "default"
 
@@ -79,37 +77,39 @@ def load_model(spec: str | None, *, input_shapes: Sequence[str] = (), seed: int 
 
 
 def load_inputs(module: ModuleOp, path: str | None, seed: int) -> dict[str, np.ndarray]:
-    """Inputs keyed by name from an `.npz`, or seeded standard-normal arrays."""
-    fn = main_func(module)
-    names = input_names(fn)
-    types = [a.type for a in fn.body.blocks[0].args]
-    if path is None:
-        rng = np.random.default_rng(seed)
-        arrays = {}
-        for name, ty in zip(names, types):
-            assert isinstance(ty, TensorType)
-            shape = tuple(ty.get_shape())
-            arrays[name] = rng.standard_normal(shape).astype(np.float32)
-        return arrays
-    arrays = read_npz(path, "inputs")
-    missing = [n for n in names if n not in arrays]
-    extra = [k for k in arrays if k not in names]
-    if missing or extra:
-        raise IrflowError(
-            f"{path}: inputs must be keyed by the model's input names {names}; "
-            + (f"missing {missing}" if missing else "")
-            + ("; " if missing and extra else "")
-            + (f"unexpected {extra}" if extra else "")
-        )
-    return arrays
+    """Inputs keyed by name from an `.npz` (checked), or seeded standard-normal arrays."""
+    from irflow.inputs import random_inputs, read_inputs
+
+    return random_inputs(module, seed) if path is None else read_inputs(module, path)
 
 
 def save_arrays(path: str, arrays: Mapping[str, np.ndarray]) -> None:
-    from irflow.io import atomic_write
+    from irflow.fileio import write_output
 
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    atomic_write(path, buf.getvalue())
+    write_output(path, buf.getvalue())
+
+
+# Flags naming a file irflow writes, checked before any work (`check_output_flags`).
+OUTPUT_FLAGS = {"output": "-o", "outputs": "--outputs", "report_file": "--report-file",
+                "trace": "--trace", "weights_out": "--weights-out", "html": "--html"}
+OUTPUT_DIR_COMMANDS = {"search"}  # whose -o names a folder
+
+
+def check_output_flags(args: argparse.Namespace) -> None:
+    """Every output path of the command can be written (its folder exists...), before
+    any model is loaded or simulated; the error names the flag and the folder."""
+    from irflow.fileio import check_output, check_output_dir
+
+    for attr, flag in OUTPUT_FLAGS.items():
+        if getattr(args, attr, None):
+            if attr == "output" and args.command in OUTPUT_DIR_COMMANDS:
+                check_output_dir(args.output, flag)
+            else:
+                check_output(getattr(args, attr), flag)
+    if getattr(args, "dump_dir", None):
+        check_output_dir(args.dump_dir, "--dump-dir")
 
 
 def run_passes(module: ModuleOp, spec: str | None, args: argparse.Namespace) -> None:
@@ -157,12 +157,16 @@ def _instruments(args: argparse.Namespace) -> list:
 
 
 def cmd_opt(args: argparse.Namespace) -> int:
-    from irflow.io import print_module, save
+    from irflow.io import check_weights_destination, print_module, save
+    from irflow.weights import referenced_weights
 
     module, _ = load_model(args.input, input_shapes=args.input_shape, weights=args.weights)
+    if args.output and not args.weights_out and referenced_weights(module):
+        check_weights_destination(args.output, len(referenced_weights(module)))  # before work
     run_passes(module, args.pipeline, args)
     if args.output:
-        save(module, args.output, generic=args.generic, debuginfo=args.debuginfo)
+        save(module, args.output, generic=args.generic, debuginfo=args.debuginfo,
+             weights=args.weights_out)
     else:
         sys.stdout.write(print_module(module, generic=args.generic, debuginfo=args.debuginfo))
     return 0
@@ -249,7 +253,7 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
     from irflow.backends.sim.machine import load_machine
     from irflow.backends.sim.report import chrome_trace
     from irflow.compare import calibration_batches, compare, fresh_copy, stage_result
-    from irflow.io import atomic_write
+    from irflow.fileio import write_output
     from irflow.passes.calibrate import set_calibration_data
 
     machine = load_machine(args.hw)
@@ -283,7 +287,7 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
     if args.report_file or html_path:
         doc = report_dict(result, comparison, graph=bool(html_path))
         if args.report_file:
-            atomic_write(args.report_file, json.dumps(doc, indent=2) + "\n")
+            write_output(args.report_file, json.dumps(doc, indent=2) + "\n")
         if html_path:
             from irflow.html_report import write_html
 
@@ -307,7 +311,7 @@ def report_dict(result, comparison=None, graph: bool = False) -> dict:  # noqa: 
 
 
 def report_json(report, comparison=None) -> str:  # noqa: ANN001
-    """The report's JSON (`irflow.sim.report/1`), with `"comparison"` added when stages
+    """The report's JSON (`irflow.sim.report/2`), with `"comparison"` added when stages
     were compared (docs/simulator.md §4)."""
     d = report.to_dict()
     if comparison is not None:
@@ -325,7 +329,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from irflow.io import atomic_write
+    from irflow.fileio import write_output
     from irflow.show import to_dot, to_svg
 
     module, _ = load_model(args.model, input_shapes=args.input_shape)
@@ -333,9 +337,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(dot)
     elif args.output.endswith(".svg"):
-        atomic_write(args.output, to_svg(dot))
+        write_output(args.output, to_svg(dot))
     else:
-        atomic_write(args.output, dot)
+        write_output(args.output, dot)
     return 0
 
 
@@ -457,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("opt", help="run a pass pipeline on IR and print the result")
     p.add_argument("input", help="IR (.mlir), DSL (.irf), ONNX (.onnx) or a zoo name")
     p.add_argument("-o", "--output", help="write IR here (weights go to a .npz beside it)")
+    p.add_argument("--weights-out", metavar="NPZ", help="write the weights here instead of "
+                   "beside -o (needed when -o is a device or FIFO, e.g. /dev/stdout)")
     p.add_argument("--generic", action="store_true", help="print the generic op form")
     p.add_argument("--debuginfo", action="store_true", help="print source locations")
     p.add_argument("--hw", metavar="PRESET|FILE.toml", help="machine for --cost-after-each")
@@ -529,6 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings(), quiet(args.quiet):
             if not args.debug:
                 warnings.showwarning = _show_warning
+            check_output_flags(args)
             return int(args.func(args) or 0)
     except IrflowError as e:
         if args.debug:

@@ -1,6 +1,6 @@
 """The simulation report as one self-contained HTML page: plots, roofline, compare, graph.
 
-A renderer of the report JSON (`irflow.sim.report/1`, docs/simulator.md §4): whatever
+A renderer of the report JSON (`irflow.sim.report/2`, docs/simulator.md §4): whatever
 `irflow run --report-file` writes, plus the optional `"graph"` (the layer dataflow graph,
 `layer_graph`) that `irflow run --html` adds. Plots are Plotly figures (plotly.js is
 inlined once, so the page needs no network when viewed):
@@ -178,11 +178,16 @@ def _roofline_figure(go: Any, doc: Mapping[str, Any]) -> Any:
 def _misses_figure(go: Any, misses: Mapping[str, Any], top: int = 30) -> Any:
     rows = sorted(misses["rows"], key=lambda r: -r["misses"])[:top]
     x = [f"{r['layer']} · {r['role']}" for r in rows]
-    fig = go.Figure([go.Bar(name=k, x=x, y=[r[k] for r in rows], marker_color=COLORS[k])
+    loops = ["<br>".join(f"re-fetched across {loop}: {n:,}" for loop, n in
+                         list(r["refetch_by_loop"].items())[:3]) or "no re-fetch" for r in rows]
+    fig = go.Figure([go.Bar(name=k, x=x, y=[r[k] for r in rows], marker_color=COLORS[k],
+                            customdata=loops,
+                            hovertemplate="%{x}: %{y:,} " + k + "<br>%{customdata}"
+                                          "<extra></extra>")
                      for k in ("compulsory", "capacity", "conflict")])
     fig.update_layout(barmode="stack", height=440, yaxis_title="misses (lines)",
-                      title=f"Misses by layer and role (top {len(rows)}): "
-                            f"{misses['headline']}")
+                      title=f"Misses by layer and role, compulsory / capacity / conflict "
+                            f"(top {len(rows)}; hover for the re-fetching loops)")
     return fig
 
 
@@ -216,8 +221,13 @@ def _graph_figure(go: Any, doc: Mapping[str, Any]) -> Any:
     ex: list[float | None] = []
     ey: list[float | None] = []
     for a, b in graph["edges"]:
-        ex += [xs[a], xs[b], None]
-        ey += [ys[a], ys[b], None]
+        if ys[a] == ys[b] and abs(xs[b] - xs[a]) > 1:  # a skip connection: an arch over
+            span = abs(xs[b] - xs[a])                  # the layers it jumps
+            ex += [xs[a], (xs[a] + xs[b]) / 2, xs[b], None]
+            ey += [ys[a], ys[a] + 0.4 + 0.15 * min(span, 10), ys[b], None]
+        else:
+            ex += [xs[a], xs[b], None]
+            ey += [ys[a], ys[b], None]
     cycles = [math.log10(max(layers[i]["cycles"]["total"], 1)) for i in range(n)]
     hit = [layers[i]["cache"]["hit_rate"] for i in range(n)]
     text = [f"{i}: {layers[i]['name']}<br>{layers[i]['op']}  {layers[i]['loc']}"
@@ -225,7 +235,7 @@ def _graph_figure(go: Any, doc: Mapping[str, Any]) -> Any:
             f"{100 * layers[i]['cache']['hit_rate']:.1f} %" for i in range(n)]
     edge_trace = go.Scattergl(x=ex, y=ey, mode="lines", hoverinfo="skip", name="edges",
                               line={"width": 1, "color": "#bbbbbb"})
-    labelled = n <= 300  # names beside the nodes while they stay readable
+    labelled = n <= 30  # names beside the nodes while they stay readable
     node_trace = go.Scattergl(
         x=xs, y=ys, mode="markers+text" if labelled else "markers", name="layers",
         hovertext=text, text=[layers[i]["name"] for i in range(n)] if labelled else None,
@@ -312,7 +322,9 @@ def render_html(doc: Mapping[str, Any], title: str | None = None) -> str:
     sections.append(("Energy", figure(_energy_figure(go, layers))))
     sections.append(("Roofline", figure(_roofline_figure(go, doc))))
     if doc.get("misses"):
-        sections.append(("Miss attribution", figure(_misses_figure(go, doc["misses"]))))
+        headline = f"<p>{html.escape(doc['misses']['headline'])}</p>"
+        sections.append(("Miss attribution",
+                         headline + figure(_misses_figure(go, doc["misses"]))))
     if doc.get("comparison"):
         comp = doc["comparison"]
         sections.append(("Compare", figure(_compare_figure(go, comp))
@@ -334,9 +346,9 @@ def render_html(doc: Mapping[str, Any], title: str | None = None) -> str:
 
 
 def write_html(path: str, doc: Mapping[str, Any]) -> None:
-    from irflow.io import atomic_write
+    from irflow.fileio import write_output
 
-    atomic_write(path, render_html(doc))
+    write_output(path, render_html(doc))
 
 
 def load_report(path: str) -> dict[str, Any]:
@@ -349,7 +361,7 @@ def load_report(path: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith(
             "irflow.sim.report/"):
         raise IrflowError(f"{path}: not an irflow report (expected \"schema\": "
-                          "\"irflow.sim.report/1\"; write one with --report-file)")
+                          "\"irflow.sim.report/2\"; write one with --report-file)")
     return doc
 
 

@@ -69,6 +69,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from irflow.diagnostics import ExecutionError
+
+
+class QuantizationError(ExecutionError):
+    """Values that have no integer representation (NaN)."""
+
 INT32_MIN = -(1 << 31)
 INT32_MAX = (1 << 31) - 1
 ADD_LEFT_SHIFT = 20  # TFLite's left shift for quantized add (headroom for the sum)
@@ -95,6 +101,10 @@ def quantize(x: np.ndarray, scale: FloatLike, zero_point: int | np.ndarray, qmin
     `scale`/`zero_point` broadcast against `x` (reshape them for per-axis).
     """
     xf = np.asarray(x, np.float32)
+    nan = int(np.count_nonzero(np.isnan(xf)))
+    if nan:
+        raise QuantizationError(f"cannot quantize NaN to integers: {nan} of {xf.size} values "
+                                "are NaN (check the input data)")
     q = np.rint(xf / np.asarray(scale, np.float32))
     q += np.asarray(zero_point, np.float32)
     np.clip(q, qmin, qmax, out=q)

@@ -3,26 +3,24 @@
     >>> module = irflow.load("resnet.mlir")       # picks the frontend by extension
     >>> irflow.save(module, "out/resnet.mlir")     # writes out/resnet.mlir + out/resnet.npz
 
-Writes are atomic: a failed save leaves no half-written file.
+Writes go through `irflow.fileio.write_output`: atomic for regular files (a failed save
+leaves no half-written file), in place for devices and FIFOs. The MLIR text format
+itself is `irflow.mlir_text`, verification `irflow.verify`; they are re-exported here.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.parser import Parser
-from xdsl.printer import Printer
-from xdsl.utils.exceptions import ParseError as XdslParseError
-from xdsl.utils.exceptions import VerifyException
 
-from irflow.context import make_context
-from irflow.diagnostics import IrflowError, ParseError, VerifyError, describe
+from irflow.diagnostics import IrflowError, describe
+from irflow.fileio import is_special, write_output
+from irflow.fileio import write_output as atomic_write  # the former name, for old callers
+from irflow.mlir_text import parse_mlir, print_module
+from irflow.verify import verify_module
 from irflow.weights import (
     WeightStore,
     attach_weights,
@@ -32,76 +30,38 @@ from irflow.weights import (
 )
 
 
-def parse_mlir(text: str, filename: str = "<stdin>", *, allow_unregistered: bool = False,
-               verify: bool = True) -> ModuleOp:
-    """Parse MLIR text into a verified module; errors carry file:line:col."""
-    parser = Parser(make_context(allow_unregistered=allow_unregistered), text, filename)
-    try:
-        module = parser.parse_module()
-    except XdslParseError as e:
-        loc = e.span.get_location()
-        raise ParseError(e.msg, f"{filename}:{loc.line}:{loc.col}") from None
-    except VerifyException as e:
-        # Attribute verifiers (e.g. #nn.sparsity) run while parsing; point just past it.
-        loc = parser._current_token.span.get_location()
-        raise ParseError(str(e), f"{filename}:{loc.line}:{loc.col}") from None
-    if verify:
-        verify_module(module)
-    return module
-
-
-def verify_module(module: ModuleOp, context: str = "") -> None:
-    """Verify every op; the first failure becomes a `VerifyError` naming that op.
-
-    `context` prefixes the message (the pass manager says which pass broke the IR).
-    """
-    for op in module.walk():
-        try:
-            op.verify(verify_nested_ops=False)
-        except (VerifyException, ValueError) as e:
-            msg = str(e.args[0]) if e.args else str(e)
-            msg = msg.removeprefix("Operation does not verify: ")
-            raise VerifyError(f"{context}{msg}", op) from None
-
-
-def print_module(module: ModuleOp, *, generic: bool = False, debuginfo: bool = False) -> str:
-    out = io.StringIO()
-    Printer(stream=out, print_generic_format=generic, print_debuginfo=debuginfo).print_op(module)
-    out.write("\n")
-    return out.getvalue()
-
-
-def atomic_write(path: str | os.PathLike[str],
-                 data: str | bytes | Callable[[BinaryIO], object]) -> None:
-    """Write `data` to `path` through a temporary file renamed into place.
-
-    `data` is text, bytes, or a function that writes to the open binary file (so a large
-    payload such as an `.npz` is streamed, not built in memory first).
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save(module: ModuleOp, path: str | os.PathLike[str], *, generic: bool = False,
-         debuginfo: bool = True) -> None:
-    """Write `module` as `.mlir` text with the weights it uses as `.npz` beside it."""
+         debuginfo: bool = True, weights: str | os.PathLike[str] | None = None) -> None:
+    """Write `module` as `.mlir` text, and the weights it uses as an `.npz`: at `weights`
+    if given, else beside the text (`out/model.mlir` -> `out/model.npz`). Missing
+    parent folders are created.
+
+    `path` may be a device or FIFO (`/dev/stdout`): the text is written into it in place
+    (`irflow.fileio`). No `.npz` is put beside such a path, so a module with weights
+    then needs `weights=` (`--weights-out` on the command line); without it, nothing is
+    written and an `IrflowError` says so.
+    """
     path = Path(path)
     text = print_module(module, generic=generic, debuginfo=debuginfo)
     store = weights_of(module).subset(referenced_weights(module))
+    wpath = Path(weights) if weights is not None else weights_path(path)
+    if len(store) and weights is None:
+        check_weights_destination(path, len(store))
+    if len(store) and wpath.resolve() == path.resolve():
+        raise IrflowError(f"{path}: the weights would overwrite the IR; name the IR file "
+                          f"'.mlir' or give the weights another path")
     if len(store):
-        store.save(weights_path(path))
-    atomic_write(path, text)
+        store.save(wpath, make_parents=True)
+    write_output(path, text, make_parents=True)
+
+
+def check_weights_destination(path: str | os.PathLike[str], count: int) -> None:
+    """The `.npz` beside `path` is refused when `path` is a device or FIFO."""
+    if is_special(path):
+        raise IrflowError(
+            f"{path} is not a regular file, so the {count} weight arrays cannot go in a "
+            f"'.npz' beside it; give the weights a path of their own (--weights-out "
+            f"FILE.npz, or save(..., weights=...)) or write the IR to a regular file")
 
 
 # Frontends by file extension; each returns a verified module with its weights attached.
@@ -174,8 +134,8 @@ def _read_text(path: Path) -> str:
         raise IrflowError(f"{path}: cannot read: {e}") from None
 
 
-__all__ = ["load", "save", "parse_mlir", "print_module", "verify_module", "atomic_write",
-           "describe"]
+__all__ = ["load", "save", "parse_mlir", "print_module", "verify_module", "describe",
+           "check_weights_destination", "atomic_write"]
 
 
 def _install_notebook_display() -> None:

@@ -36,7 +36,7 @@ def ir_html(text: str) -> str:
 
 def module_html(module: ModuleOp) -> str:
     """`ModuleOp._repr_html_`: the module's IR, syntax-coloured."""
-    from irflow.io import print_module
+    from irflow.mlir_text import print_module
 
     return ir_html(print_module(module))
 

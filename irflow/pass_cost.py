@@ -44,7 +44,8 @@ class CostRow:
     pass_name: str
     spec: str
     ops: int  # ops in @main (weights included, the return excluded)
-    weight_bytes: int  # irflow.analysis.model_bytes on the machine
+    weight_bytes: int  # irflow.analysis.model_bytes on the machine (accel.weight bytes once
+    # lowered)
     cycles: int | None = None  # None: could not be simulated (`error` says why)
     dram_bytes: int | None = None  # read + written
     energy_pj: float | None = None
@@ -56,6 +57,22 @@ def _delta(now: float | None, before: float | None, fmt: str) -> str:
         return "-"
     d = now - before
     return "0" if d == 0 else format(d, "+" + fmt)
+
+
+def _weight_bytes(module: ModuleOp, machine: Machine) -> int:
+    """Stored weight bytes: `model_bytes` at the nn level, the placed `accel.weight`
+    buffers (as the executor stores them) once lowered."""
+    from irflow.analysis import model_bytes
+    from irflow.backends.sim import is_lowered
+    from irflow.dialects import accel
+
+    if is_lowered(module):
+        return sum(accel.stored_nbytes(op) for op in main_func(module).body.blocks[0].ops
+                   if isinstance(op, accel.WeightOp))
+    try:
+        return model_bytes(module, machine)
+    except IrflowError:
+        return 0
 
 
 class CostAfterEach(PassInstrumentation):
@@ -93,16 +110,12 @@ class CostAfterEach(PassInstrumentation):
     # -- measuring -----------------------------------------------------------------------
 
     def measure(self, module: ModuleOp, name: str, spec: str) -> CostRow:
-        from irflow.analysis import model_bytes
         from irflow.backends.sim import simulate
         from irflow.cli import load_inputs
 
         ops = sum(1 for op in main_func(module).body.blocks[0].ops
                   if not isinstance(op, func.ReturnOp))
-        try:
-            weights = model_bytes(module, self.machine)
-        except IrflowError:
-            weights = 0
+        weights = _weight_bytes(module, self.machine)
         try:
             inputs = self.inputs if self.inputs is not None else load_inputs(module, None,
                                                                               self.seed)

@@ -7,7 +7,7 @@
 
 Pipeline text is xDSL's (and MLIR's) syntax: passes separated by commas, options in
 braces separated by spaces, list values separated by commas —
-`quantize{bits=8 granularity=per-channel},tile{sizes=32,32}`. Named pipelines from
+`quantize{bits=8 granularity=per-channel},tile{sizes="f=16,oh=14"}`. Named pipelines from
 `irflow.pipelines` (`default`, ...) expand in place.
 
 The `PassManager` verifies the module after every pass (a failure names the pass and
@@ -38,9 +38,11 @@ from xdsl.utils.hints import type_repr
 
 from irflow.context import make_context
 from irflow.diagnostics import IrflowError, PassError, VerifyError, did_you_mean
-from irflow.io import atomic_write, print_module, verify_module
+from irflow.fileio import write_output
+from irflow.mlir_text import print_module
 from irflow.pipelines import PIPELINES
 from irflow.registry import get_pass, has_pass, pass_names
+from irflow.verify import verify_module
 from irflow.weights import WeightStore, weights_of
 
 # --------------------------------------------------------------------------------------
@@ -313,7 +315,7 @@ class PassManager:
         assert self.dump_dir is not None
         path = self.dump_dir / filename
         try:
-            atomic_write(path, text)
+            write_output(path, text)
         except OSError as e:
             raise IrflowError(f"--dump-dir: cannot write {path}: {e}") from None
         return path

@@ -5,7 +5,7 @@ one step per line with a comment saying why it is there. A named pipeline is usa
 wherever a pass is, and expands in place:
 
     irflow opt model.irf -p default
-    irflow opt model.irf -p "default,tile{sizes=32,32}"
+    irflow opt model.irf -p 'default,tile{sizes="f=16,oh=14"}'
 
 To add one: define a tuple below and add it to `PIPELINES`. A pipeline may name
 another pipeline (it expands recursively); a name must not be both a pass and a

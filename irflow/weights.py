@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Iterator, MutableMapping
+import zipfile
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from xdsl.ir import Attribute, SSAValue
 
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn, quant
+from irflow.fileio import write_output
 
 
 class MissingWeightError(IrflowError, KeyError):
@@ -40,39 +42,58 @@ class MissingWeightError(IrflowError, KeyError):
 
 
 class WeightStore(MutableMapping[str, np.ndarray]):
-    """A mapping from weight name to array, with unique-name allocation."""
+    """A mapping from weight name to array, with unique-name allocation.
+
+    An entry may be *lazy* (`add_lazy`): a function that makes the array on first access
+    (a seeded initializer), so a large model is built without holding its float weights —
+    a pass that quantizes them one at a time keeps one float tensor alive at a time.
+    """
 
     def __init__(self, arrays: dict[str, np.ndarray] | None = None):
         self._arrays: dict[str, np.ndarray] = dict(arrays or {})
+        self._lazy: dict[str, Callable[[], np.ndarray]] = {}
 
     def __getitem__(self, key: str) -> np.ndarray:
         try:
             return self._arrays[key]
         except KeyError:
-            raise MissingWeightError(f"weight '{key}' is not in the weight store") from None
+            make = self._lazy.pop(key, None)
+            if make is None:
+                raise MissingWeightError(f"weight '{key}' is not in the weight store") from None
+            array = self._arrays[key] = np.asarray(make())
+            return array
 
     def __setitem__(self, key: str, value: np.ndarray) -> None:
+        self._lazy.pop(key, None)
         self._arrays[key] = np.asarray(value)
 
     def __delitem__(self, key: str) -> None:
-        del self._arrays[key]
+        if self._lazy.pop(key, None) is None:
+            del self._arrays[key]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._arrays)
+        yield from list(self._arrays)
+        yield from list(self._lazy)
 
     def __len__(self) -> int:
-        return len(self._arrays)
+        return len(self._arrays) + len(self._lazy)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._arrays
+        return key in self._arrays or key in self._lazy
 
     def unique_name(self, hint: str) -> str:
-        if hint not in self._arrays:
+        if hint not in self:
             return hint
         i = 1
-        while f"{hint}.{i}" in self._arrays:
+        while f"{hint}.{i}" in self:
             i += 1
         return f"{hint}.{i}"
+
+    def add_lazy(self, hint: str, make: Callable[[], np.ndarray]) -> str:
+        """Store a function making the array on first access; returns the name used."""
+        name = self.unique_name(hint)
+        self._lazy[name] = make
+        return name
 
     def add(self, hint: str, array: np.ndarray) -> str:
         """Store `array` under `hint` (or `hint.N` if taken) and return the name used."""
@@ -81,13 +102,11 @@ class WeightStore(MutableMapping[str, np.ndarray]):
         return name
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self._arrays.values())
+        return sum(a.nbytes for a in self.values())
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write an `.npz` atomically (`irflow.io.atomic_write`)."""
-        from irflow.io import atomic_write  # irflow.io builds on this module
-
-        atomic_write(path, lambda f: np.savez(f, **self._arrays))
+    def save(self, path: str | os.PathLike[str], *, make_parents: bool = False) -> None:
+        """Write an `.npz` (atomically for a regular file: `irflow.fileio.write_output`)."""
+        write_output(path, lambda f: np.savez(f, **dict(self.items())), make_parents=make_parents)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> WeightStore:
@@ -96,12 +115,12 @@ class WeightStore(MutableMapping[str, np.ndarray]):
     def prune_unused(self, module: ModuleOp) -> None:
         """Drop arrays no op in `module` refers to."""
         used = referenced_weights(module)
-        for key in [k for k in self._arrays if k not in used]:
-            del self._arrays[key]
+        for key in [k for k in self if k not in used]:
+            del self[key]
 
     def subset(self, keys: set[str]) -> WeightStore:
         """A store holding only `keys` (arrays shared, not copied)."""
-        return WeightStore({k: v for k, v in self._arrays.items() if k in keys})
+        return WeightStore({k: v for k, v in self.items() if k in keys})
 
 
 def referenced_weights(module: ModuleOp) -> set[str]:
@@ -118,11 +137,22 @@ def read_npz(path: str | os.PathLike[str], what: str,
              error: type[IrflowError] = IrflowError) -> dict[str, np.ndarray]:
     """All arrays of an `.npz` (weights, inputs, calibration data), loaded eagerly; an
     unreadable file is an `error` saying which file and what it was meant to hold."""
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise error(f"{path}: cannot read {what}: not an .npz archive (not a zip file)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise error(f"{path}: cannot read {what}: a member is not a plain .npy array "
+                        "(damaged, or pickled Python objects, which irflow does not "
+                        "load)") from None
         raise error(f"{path}: cannot read {what}: {e}") from None
+    except OSError as e:
+        raise error(f"{path}: cannot read {what}: {e}") from None
+    except Exception as e:  # a damaged archive: zipfile, zlib and numpy's format errors
+        raise error(f"{path}: cannot read {what}: damaged .npz ({type(e).__name__}: "
+                    f"{e})") from None
 
 
 _STORES: weakref.WeakKeyDictionary[ModuleOp, WeightStore] = weakref.WeakKeyDictionary()

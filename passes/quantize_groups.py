@@ -4,7 +4,9 @@ LLM checkpoints store their weights: int4 or int8 integers with one scale (and, 
 
 Every `nn.linear` whose weight is a constant becomes a `irq.block_linear` on the
 quantized weight and its scales (a bias becomes an `nn.add` after it); activations stay
-float (f16 after `convert-float{to=f16}`: w4a16, w8a16).
+float (f16 after `convert-float{to=f16}`: w4a16, w8a16), or with `act-bits=8` become
+int8 per tensor in front of every block linear, from the ranges `calibrate` recorded
+(w4a8: `quant.quantize` + integer group sums).
 
     %w = nn.constant #nn.weight<"fc.weight"> : tensor<32x64xf16>
     %y = nn.linear %x, %w : (tensor<1x8x64xf16>, tensor<32x64xf16>) -> tensor<1x8x32xf16>
@@ -37,8 +39,10 @@ from xdsl.passes import ModulePass
 
 from irflow.diagnostics import PassError
 from irflow.dialects import nn
-from irflow.dialects.quant import UniformQuantizedType
+from irflow.dialects.quant import QuantizeOp, UniformQuantizedType, quant_type
 from irflow.dialects.quant_block import BlockLinearOp
+from irflow.passes.calibrate import recorded_range
+from irflow.passes.quantize import activation_type
 from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
 
 
@@ -71,12 +75,16 @@ class QuantizeGroupsPass(ModulePass):
     bits: int = 4
     group: int = 32
     zero_point: bool = False
+    act_bits: int = 0  # 8: int8 activations into every block linear (w4a8; needs calibrate)
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
         if self.bits not in (4, 8):
             raise PassError(f"quantize-groups: bits must be 4 or 8, got {self.bits}")
         if self.group < 1:
             raise PassError(f"quantize-groups: group must be >= 1, got {self.group}")
+        if self.act_bits not in (0, 8):
+            raise PassError(f"quantize-groups: act-bits must be 0 (float) or 8, got "
+                            f"{self.act_bits}")
         store = weights_of(module)
         for fn in module.ops:
             if isinstance(fn, func.FuncOp):
@@ -84,6 +92,27 @@ class QuantizeGroupsPass(ModulePass):
                     if isinstance(op, nn.LinearOp) and isinstance(op.operands[1].owner,
                                                                   nn.ConstantOp):
                         self._rewrite(op, store)
+                if self.act_bits:
+                    for op in list(fn.body.walk()):
+                        if isinstance(op, BlockLinearOp) and quant_type(op.input) is None:
+                            self._quantize_input(op)
+
+    def _quantize_input(self, op: BlockLinearOp) -> None:
+        """int8 per-tensor activations from the calibrated range of the input (w4a8)."""
+        x = op.input
+        rng = recorded_range(x)
+        if rng is None:
+            raise PassError("quantize-groups: act-bits=8 needs calibrated ranges (run "
+                            "calibrate first): the input of this block linear has none", op)
+        t = activation_type(*rng, symmetric=False, bits=8)
+        qt = UniformQuantizedType.make(8, t.scale, t.zero_point, signed=t.signed,
+                                       expressed=nn.value_element_type(x))
+        cast = QuantizeOp(x, TensorType(qt, nn.shape_of(x)))
+        cast.location = op.location
+        block = op.parent_block()
+        assert block is not None
+        block.insert_op_before(cast, op)
+        op.operands[0] = cast.output
 
     def _rewrite(self, op: nn.LinearOp, store: WeightStore) -> None:
         const = op.operands[1].owner

@@ -31,6 +31,7 @@ does not change the computation; it creates no ops.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -329,6 +330,10 @@ def _grid_traffic(space: accel.Space, order: Sequence[str], moved: Sequence[np.n
 # Options
 
 
+# Every loop name of `accel.layer_space`: conv/pool/matmul loops, `d<i>` of elementwise ops.
+LOOP_NAME = re.compile(r"n|g|f|oh|ow|c|k|m|b|d\d+")
+
+
 def parse_sizes(text: str, where: str) -> dict[str, int]:
     """`"f=16,oh=14"` -> {"f": 16, "oh": 14}."""
     out: dict[str, int] = {}
@@ -453,6 +458,7 @@ class TilePass(ModulePass):
         order = [s.strip() for s in self.order.split(",") if s.strip()] or None
         per_layer = parse_layers(self.layers)
         seen: set[str] = set()
+        loops: set[str] = set()  # every loop name of every layer, to check the options
         for fn in module.ops:
             if not isinstance(fn, func.FuncOp):
                 continue
@@ -465,6 +471,7 @@ class TilePass(ModulePass):
                 except VerifyException as e:
                     raise PassError(f"tile: {e}", op) from None
                 seen.add(label)
+                loops.update(space.dims)
                 tiling = tile_op(op, space, cache, sizes, order, per_layer.get(label), line,
                                  sparse)
                 op.attributes[NEST_ATTR] = tiling.nest(space)
@@ -475,3 +482,10 @@ class TilePass(ModulePass):
         missing = sorted(set(per_layer) - seen)
         if missing:
             raise PassError(f"tile: layers names unknown layer(s) {missing}")
+        for option, names in (("sizes", sizes), ("order", order or ())):
+            # a loop some other model's layers have (`d3` of a 4-D add) is fine; a name no
+            # layer kind has is a typo
+            unknown = sorted(n for n in set(names) - loops if not LOOP_NAME.fullmatch(n))
+            if unknown:
+                raise PassError(f"tile: {option} names loop(s) {unknown} that no layer has "
+                                f"(this model's loops: {', '.join(sorted(loops))})")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import DictionaryAttr, ModuleOp, StringAttr
 from xdsl.utils.exceptions import VerifyException
 
 from irflow import zoo
@@ -20,7 +20,7 @@ from irflow.backends import sim
 from irflow.backends.sim.cache import CacheGeometry, LRUCache
 from irflow.backends.sim.executor import slice_lines
 from irflow.backends.sim.machine import load_machine
-from irflow.backends.sim.trace import Role
+from irflow.backends.sim.trace import LayerTrace, Role
 from irflow.diagnostics import VerifyError
 from irflow.dialects import accel, nn
 from irflow.graph import GraphBuilder
@@ -121,14 +121,42 @@ def test_a_matmul_that_fits_the_cache_misses_exactly_its_compulsory_lines():
     assert trace.n_steps == 12
     distinct = np.unique(trace.line).size
     compulsory = sum(-(-b // 64) for b in (24 * 40 * 4, 40 * 32 * 4, 24 * 32 * 4))
-    assert distinct == compulsory  # every line of A, B and C, nothing else (all 64-aligned)
+    psum_lines = 24 * 32 * 4 // 64  # fp32 partial sums, 32 bits each, in the psum area
+    # every line of A, B and C, and of the partial sums; nothing else (all 64-aligned)
+    assert distinct == compulsory + psum_lines
     outcome = LRUCache(CacheGeometry(256 * 1024, 64, 8)).access(trace.line, trace.write)
-    assert int((~outcome.hit).sum()) == compulsory
-    # Partial sums over k: each C tile is stored, reloaded once and stored again.
-    psum = trace.role == Role.PSUM
-    assert int(psum.sum()) == 24 * 32 * 4 // 64 and not trace.write[psum].any()
-    assert trace.write[trace.role == Role.OUTPUT].all()  # output: stores only
+    assert int((~outcome.hit).sum()) == compulsory + psum_lines
+    # Partial sums over k: each C tile's first k step spills partial sums, the second
+    # reads them back and stores the finished C tile, which is never read.
+    out, psum = trace.role == Role.OUTPUT, trace.role == Role.PSUM
+    assert int((out & ~trace.write).sum()) == 0 and int((out & trace.write).sum()) == psum_lines
+    assert int((psum & trace.write).sum()) == int((psum & ~trace.write).sum()) == psum_lines
+    assert np.all(trace.line[psum] * 64 >= low_end(low))  # after the program's last tensor
     assert np.all(np.diff(trace.step) >= 0)  # program order
+
+
+def test_pe_write_back_runs_on_the_vector_unit_only_when_there_is_something_to_apply():
+    # the same matmul, k outermost (2 reduction steps per output tile): a plain matmul
+    # writes back its accumulators as they are; with a fused relu, each finished output
+    # element costs one vector op, on the step that finishes it
+    def traced(act: str | None) -> LayerTrace:
+        module, inputs = _matmul(24, 40, 32)
+        low = sim.lower(module, load_machine(None))
+        layer = next(op for op in low.walk() if isinstance(op, accel.LayerOp))
+        if act:
+            layer.params = DictionaryAttr({**layer.params.data, "act": StringAttr(act)})
+        layer.properties["tiles"] = accel.NestAttr(["k", "b", "m", "n"], [40, 1, 24, 32],
+                                                   [20, 1, 8, 16])
+        return sim.simulate(low, inputs).traces[0]
+
+    assert not traced(None).step_vector_ops.any()
+    ops = traced("relu").step_vector_ops
+    assert list(ops) == [0] * 6 + [8 * 16] * 6 and ops.sum() == 24 * 32
+
+
+def low_end(module: ModuleOp) -> int:
+    return max(op.addr.value.data + accel.stored_nbytes(op) for op in module.walk()
+               if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp))
 
 
 @pytest.mark.parametrize("order, weight_loads, input_loads", [

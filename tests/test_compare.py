@@ -263,7 +263,7 @@ def test_cli_json_carries_the_comparison(capsys: pytest.CaptureFixture[str],
                              str(report_file))
     assert code == 0, err
     d = json.loads(out)
-    assert d["schema"] == "irflow.sim.report/1"  # the report's keys are unchanged
+    assert d["schema"] == "irflow.sim.report/2"  # the report's keys are unchanged
     c = d["comparison"]
     assert c["schema"] == SCHEMA and [s["name"] for s in c["stages"]] == ["default", "sparse"]
     assert c["stages"][1]["figures"]["cycles"] == d["total"]["cycles"]["total"]

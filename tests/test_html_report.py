@@ -5,13 +5,12 @@ import json
 import re
 import time
 
+import browser
 import numpy as np
 import pytest
 
 from irflow.cli import main
 from irflow.html_report import FOLD, graph_positions, render_html
-
-browser = pytest.importorskip("browser", reason="tests/browser.py")
 
 
 @pytest.fixture(scope="module")

@@ -150,8 +150,11 @@ def test_decode_worked_example() -> None:
     feeds = {n: rng.standard_normal((1, 2, 64, 64)).astype(np.float32)
              for i in range(6) for n in (f"past.{i}.key", f"past.{i}.value")}
     total = sim.simulate(module, {"input_ids": np.array([[7]]), **feeds}).report.total
-    assert total.roofline_bound == "memory"
-    assert bound.cycles <= total.cycles <= 1.1 * bound.cycles
+    assert total.roofline_bound == "memory"  # by MAC count against bytes
+    # ... but a 16x16 weight-stationary array at batch 1 pays a 16-cycle weight load
+    # (double-buffered) and a 30-cycle skew per fold of 256 fp32 weights (1 KiB, 32
+    # cycles of DRAM): the PE array, not DRAM, sets the pace (docs/llm.md)
+    assert bound.cycles < total.pe_cycles <= total.cycles <= 1.6 * bound.cycles
     assert bound.total_bytes <= total.dram_bytes_read + total.dram_bytes_written
 
 
@@ -161,3 +164,16 @@ def test_prefill_is_compute_bound() -> None:
     ids = np.random.default_rng(0).integers(0, 16384, (1, 128))
     total = sim.simulate(module, {"input_ids": ids}).report.total
     assert total.roofline_bound == "compute"
+
+
+def test_lazy_weights_are_the_eager_ones() -> None:
+    """The decoder family builds lazily: the same seeded arrays, made on first read."""
+    from irflow.weights import weights_of
+
+    text = decoder.source("decoder-15m", "prefill", 4, 0)
+    lazy = compile_source(text, "d.irf", lazy=True)
+    eager = compile_source(text, "d.irf")
+    a, b = weights_of(lazy), weights_of(eager)
+    assert sorted(a) == sorted(b)
+    for key in ("embed_tokens.weight", "layers.3.mlp.down_proj.weight", "rope.sin"):
+        np.testing.assert_array_equal(a[key], b[key])

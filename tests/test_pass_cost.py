@@ -62,3 +62,13 @@ def test_ir_diff_of_an_unchanged_module_says_so():
     out = io.StringIO()
     run_pipeline(zoo.load("lenet5"), "cse", print_ir_after_all=True, ir_diff=True, out=out)
     assert "IR Diff After cse" in out.getvalue() and "(no change)" in out.getvalue()
+
+
+def test_lowering_keeps_the_weight_bytes_and_the_cost():
+    m = zoo.load("lenet5")
+    cost = CostAfterEach("default")  # the machine the passes' defaults plan for
+    run_pipeline(m, "default,tile,plan-memory,lower-to-accel", instruments=[cost])
+    planned, lowered = cost.rows[-2], cost.rows[-1]
+    assert lowered.pass_name == "lower-to-accel" and lowered.weight_bytes > 0
+    assert (lowered.weight_bytes, lowered.cycles, lowered.energy_pj) == (
+        planned.weight_bytes, planned.cycles, planned.energy_pj)

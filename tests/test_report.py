@@ -1,4 +1,4 @@
-"""Report renderings: JSON schema irflow.sim.report/1, the text table, the Chrome trace."""
+"""Report renderings: JSON schema irflow.sim.report/2, the text table, the Chrome trace."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from irflow.backends.sim.cache import LRUCache
 from irflow.backends.sim.cost import flush_stats, layer_stats
 from irflow.backends.sim.machine import load_machine
+from irflow.backends.sim.mapping import map_space
 from irflow.backends.sim.report import (
     MAX_EVENTS_PER_LAYER,
     SCHEMA,
@@ -18,11 +19,12 @@ from irflow.backends.sim.report import (
     chrome_trace,
 )
 from irflow.backends.sim.trace import LayerTrace, Unit
+from irflow.dialects import accel
 
 COUNTS = ["accesses", "hits", "misses", "hit_rate", "evictions", "writebacks"]
 LAYER_KEYS = ["name", "op", "unit", "dtype", "steps", "cycles", "macs", "vector_ops",
-              "pe_utilization", "cache", "dram", "energy_pj", "latency_ms", "roofline", "notes",
-              "loc"]
+              "pe_utilization", "pe_array", "psum_bytes", "cache", "dram", "energy_pj",
+              "latency_ms", "roofline", "notes", "loc"]
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +36,20 @@ def report() -> SimReport:
     layers = [("conv1", "accel.conv2d", Unit.PE_ARRAY, 300),
               ("relu1", "accel.relu", Unit.VECTOR, 20),
               ("flatten", "accel.copy", Unit.DMA, 5)]
+    # conv1's steps: a 3x3 conv tile, 8 -> 16 channels over 14 x 14 pixels (each 225,792 MACs)
+    conv = accel.layer_space("nn.conv2d", [(1, 8, 16, 16), (16, 8, 3, 3)], (1, 16, 14, 14), {})
+    ms = map_space(conv)
     for name, op, unit, steps in layers:
         n = 40 * steps
+        pe = unit == Unit.PE_ARRAY
         t = LayerTrace(name, op, unit, "fp32", rng.integers(0, 30000, n), rng.random(n) < 0.25,
-                       rng.integers(0, 3, n).astype(np.int8),
+                       rng.integers(0, 4, n).astype(np.int8),
                        np.sort(rng.integers(0, steps, n)).astype(np.int32),
-                       np.full(steps, 50_000 if unit == Unit.PE_ARRAY else 0),
+                       np.full(steps, 14 * 14 * 16 * 8 * 9 if pe else 0),
                        np.full(steps, 4096 if unit == Unit.VECTOR else 0), vector_kind="relu",
-                       compulsory_bytes=64 * 1000, notes=["a warning"] if name == "relu1" else [])
+                       compulsory_bytes=64 * 1000, notes=["a warning"] if name == "relu1" else [],
+                       map_space=ms if pe else None,
+                       step_tiles=np.tile([1, 1, 16, 14, 14, 8, 3, 3], (steps, 1)) if pe else None)
         stats.append(layer_stats(t, cache.access(t.line, t.write), m))
     stats.append(flush_stats(cache.flush(), m))
     return SimReport.build(m, stats, model="tiny")
@@ -50,7 +58,7 @@ def report() -> SimReport:
 def test_json_schema_keys_in_a_stable_order(report):
     d = json.loads(report.to_json())
     assert list(d) == ["schema", "model", "machine", "layers", "total", "notes"]
-    assert d["schema"] == SCHEMA == "irflow.sim.report/1"
+    assert d["schema"] == SCHEMA == "irflow.sim.report/2"
     assert d["machine"]["name"] == "default" and d["machine"]["cache"]["size_bytes"] == 262144
     assert [layer["name"] for layer in d["layers"]] == ["conv1", "relu1", "flatten",
                                                          "cache flush"]
@@ -59,6 +67,9 @@ def test_json_schema_keys_in_a_stable_order(report):
         assert list(entry["cycles"]) == ["total", "compute", "stall"]
         assert list(entry["cache"]) == [*COUNTS, "by_role"]
         assert list(entry["cache"]["by_role"]) == ["input", "weight", "output", "psum"]
+        assert list(entry["pe_array"]) == ["mapping", "cycles", "mapped_cycles",
+                                           "spatial_utilization", "temporal_utilization",
+                                           "fill_drain_cycles", "load_cycles", "folds"]
         assert all(list(v) == COUNTS for v in entry["cache"]["by_role"].values())
         assert list(entry["dram"]) == ["bytes_read", "bytes_written"]
         assert list(entry["energy_pj"]) == ["mac", "vector", "cache", "dram", "total"]
@@ -69,6 +80,18 @@ def test_json_schema_keys_in_a_stable_order(report):
     assert total["cycles"]["total"] == sum(x["cycles"]["total"] for x in d["layers"])
     assert total["cache"]["misses"] == sum(x["cache"]["misses"] for x in d["layers"])
     assert d["layers"][1]["notes"] == ["a warning"]
+    # conv1 under ws: rows = c·r·s = 72 (5 folds of 16, 90 % of the rows), cols = f = 16,
+    # 196 pixels streamed at 1/4 MAC per cycle: 16 + 5 x (784 + 30) cycles per step
+    pe = d["layers"][0]["pe_array"]
+    assert pe["mapping"] == "ws: rows=c·r·s, cols=f"
+    assert (pe["cycles"], pe["mapped_cycles"], pe["folds"]) == (
+        300 * 4086, 300 * 5 * 784, 300 * 5)
+    assert pe["spatial_utilization"] == pytest.approx(72 / 80)
+    assert pe["temporal_utilization"] == pytest.approx(3920 / 4086)
+    assert (pe["fill_drain_cycles"], pe["load_cycles"]) == (300 * 5 * 30, 300 * 16)
+    assert d["layers"][1]["pe_array"]["mapping"] == "-"
+    psum = d["layers"][0]["cache"]["by_role"]["psum"]["accesses"]
+    assert psum > 0 and d["layers"][0]["psum_bytes"] == psum * 64
     assert report.to_json() == report.to_json()  # stable
 
 
@@ -114,7 +137,7 @@ def test_chrome_trace_is_well_formed_with_three_tracks(report, tmp_path):
 
 
 def test_every_json_key_is_documented(report):
-    """docs/simulator.md documents schema irflow.sim.report/1 field by field."""
+    """docs/simulator.md documents schema irflow.sim.report/2 field by field."""
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "simulator.md").read_text()

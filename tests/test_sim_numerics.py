@@ -235,7 +235,7 @@ def test_zoo_model_matches_reference(name: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18", "resnet34", "resnet50",
+@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18", "resnet50",
                                   "bert-base"])
 def test_big_zoo_model_matches_reference(name: str):
     _check_zoo(name)
@@ -243,7 +243,7 @@ def test_big_zoo_model_matches_reference(name: str):
 
 def test_every_zoo_model_is_covered():
     covered = {"digits_cnn", "lenet5", "transformer_encoder", "mobilenetv2", "resnet18",
-               "resnet34", "resnet50", "bert-base"}
+               "resnet50", "bert-base"}
     assert set(zoo.names()) <= covered
 
 

@@ -69,7 +69,7 @@ def test_zoo_model_is_bit_exact(name: str, pipeline: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pipeline", ["int8", "w4a8"])
-@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18", "resnet34", "resnet50"])
+@pytest.mark.parametrize("name", ["mobilenetv2", "resnet18", "resnet50"])
 def test_big_zoo_model_is_bit_exact(name: str, pipeline: str):
     assert_bit_exact(*model(name, pipeline))
 
@@ -88,7 +88,7 @@ def test_bert_base_int8_encoder_is_bit_exact():
 
 def test_every_zoo_model_is_covered():
     assert set(zoo.names()) <= {"lenet5", "digits_cnn", "transformer_encoder",
-                                "mobilenetv2", "resnet18", "resnet34", "resnet50",
+                                "mobilenetv2", "resnet18", "resnet50",
                                 "bert-base"}
 
 
@@ -174,8 +174,11 @@ def test_int8_conv_runs_at_the_int8_rate_with_one_byte_elements():
     conv = next(s for s in result.report.layers if s.op == "nn.conv2d")
     macs = 24 * 20 * 3 * 3 * 9 * 11  # F · C · kh · kw · OH · OW
     assert conv.macs == macs and conv.dtype == "int8" and conv.steps == 1
-    assert conv.compute_cycles == -(-macs // m.peak_macs_per_cycle("int8")) \
-        + m.pe_array.fill_drain_cycles
+    # ws: rows = c·r·s = 180 (12 folds of 16), cols = f = 24 (2 folds), 99 pixels streamed
+    # at 1 MAC per PE and cycle; double-buffered weight loads of 16 cycles, skew 30
+    assert m.pe_array.rows == m.pe_array.cols == 16 and m.mapping("conv2d").dataflow == "ws"
+    assert conv.compute_cycles == 16 + 12 * 2 * (99 + 30)
+    assert conv.mapped_cycles == 24 * 99 and conv.pe_busy_cycles == macs / 256
     # bytes: u8/i8 input (1 B), i8 weights (1 B), i32 bias (4 B), u8 output (1 B)
     assert result.traces[1].compulsory_bytes == 20 * 9 * 11 + 24 * 20 * 9 + 24 * 4 + 24 * 9 * 11
 

@@ -3,6 +3,7 @@ outside the checkout (`../shared/...`), and the digits data the tests need is in
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
 from pathlib import Path
@@ -14,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Absolute paths of a machine (home and scratch folders) and data beside the checkout.
 FORBIDDEN = re.compile(r"(?<![\w.])(/work/|/root/|/home/|/Users/|/mnt/|/scratch/|/tmp/"
                        r"|[A-Z]:\\\\Users|\.\./shared\b|shared/data\b)")
+# The team's benchmark lock: a fixed name every machine's flock creates, not a machine path.
+ALLOWED = ("/tmp/irflow-bench.lock",)
 SKIP_DIRS = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 
 
@@ -34,7 +37,7 @@ def test_no_file_names_an_absolute_path_of_a_machine() -> None:
             continue
         text = path.read_bytes().decode("utf-8", errors="ignore")
         for n, line in enumerate(text.splitlines(), 1):
-            if FORBIDDEN.search(line):
+            if FORBIDDEN.search(functools.reduce(lambda t, a: t.replace(a, ""), ALLOWED, line)):
                 hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()[:120]}")
     assert not hits, "machine-specific paths:\n" + "\n".join(hits)
 

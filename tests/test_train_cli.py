@@ -59,6 +59,11 @@ def test_train_writes_ir_weights_onnx_and_checkpoint(capsys: pytest.CaptureFixtu
     a, b = np.load(out.with_suffix(".npz")), np.load(tmp_path / "u.npz")
     for k in a.files:
         np.testing.assert_array_equal(a[k], b[k])
+    # distillation from the model just trained, then resuming from its checkpoint
+    code, err = train(capsys, "digits_cnn", "--data", str(data), "--epochs", "3", "--batch",
+                      "16", "--teacher", str(out), "--temperature", "2", "--resume", str(ck),
+                      "--quiet")
+    assert code == 0, err
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -9,7 +9,6 @@ Reference figures (exact integers, MACs = multiply-accumulates of conv/linear/ma
 | MobileNetV2 1.0 (3x224x224) | 3,504,872 | 300,774,272 | torchvision: 3.5 M, 0.30 GFLOPS |
 | digits CNN (1x8x8) | 9,930 | 309,248 | tests/data/README.md |
 | 2-layer encoder (128x256, 4 heads) | 1,579,520 | 218,103,808 | by hand below |
-| ResNet-34 (3x224x224) | 21,797,672 | 3,663,761,408 | torchvision card: 21.8 M, 3.66 GFLOPS |
 | ResNet-50 v1.5 (3x224x224) | 25,557,032 | 4,089,184,256 | torchvision card: 25.6 M, 4.09 GFLOPS |
 | BERT-base (seq 128, + pooler) | 109,482,240 | 11,174,215,680 | HF bert-base-uncased; by hand |
 """
@@ -65,7 +64,6 @@ STANDARD = {
     "mobilenetv2": (3_504_872, 300_774_272),
     "digits_cnn": (9_930, 309_248),
     "transformer_encoder": _encoder_figures(),
-    "resnet34": (21_797_672, 3_663_761_408),
     "resnet50": (25_557_032, 4_089_184_256),
     "bert-base": _bert_base_figures(),
 }

@@ -26,6 +26,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
 
+from irflow.alloc import check_alloc
 from irflow.backends.reference.kernels import Kernel, as_results, make_kernel
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
@@ -134,7 +135,9 @@ class Program:
             start = time.perf_counter()
             try:
                 results = as_results(step.kernel(*[slots[i] for i in step.inputs]))
-            except IrflowError:
+            except IrflowError as e:
+                if e.where is None:  # say which op (e.g. a quantize of NaN)
+                    e.where = step.op
                 raise
             except Exception as e:
                 raise _failure(step.op, e) from e
@@ -260,6 +263,11 @@ def compile_function(module: ModuleOp | func.FuncOp, name: str = "main") -> Prog
         if isinstance(op, func.ReturnOp):
             output_slots = [slot_of[v] for v in op.operands]
             break
+        for r in op.results:  # refuse a value too big for the machine before running
+            spec = ValueSpec.of(r)
+            what = (f"weight '{op.value.key}'" if isinstance(op, nn.ConstantOp)
+                    and isinstance(op.value, nn.WeightAttr) else f"result of {_op_label(op)}")
+            check_alloc(spec.shape, spec.dtype or np.int64, what, op)
         kernel = make_kernel(op)
         ins = tuple(slot_of[v] for v in op.operands)
         outs = tuple(new_slot(r) for r in op.results)

@@ -16,7 +16,7 @@ compiled first with `tile,plan-memory,lower-to-accel` for the machine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -31,7 +31,7 @@ from irflow.backends.sim.trace import LayerTrace
 from irflow.context import make_context
 from irflow.dialects import accel
 from irflow.graph import main_func
-from irflow.io import verify_module
+from irflow.verify import verify_module
 from irflow.weights import attach_weights, weights_of
 
 
@@ -97,11 +97,14 @@ def simulate(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
         machine = load_machine(machine)
     if not is_lowered(module):
         module = lower(module, machine)
+    psum_bits = {f.name: getattr(machine.pe_array.psum_bits, f.name)
+                 for f in fields(machine.pe_array.psum_bits)}
     n_layers = sum(1 for op in main_func(module).body.blocks[0].ops
                    if isinstance(op, accel.LayerOp))
     with Progress(n_layers, "simulate", unit="layer", enabled=progress) as bar:
         run: Execution = execute(module, inputs, line_bytes=machine.cache.line_bytes,
-                                 numerics=numerics, progress=bar.advance)
+                                 psum_bits=psum_bits, numerics=numerics,
+                                 progress=bar.advance)
     cache = LRUCache(machine.cache.geometry)
     stats, outcomes = [], []
     for trace in run.traces:

@@ -5,7 +5,8 @@ of its accesses, and the `Machine`. Output: a frozen `LayerStats`. The model, wi
 its formulas, is written down in `docs/simulator.md`; in short, for tile steps
 0..n-1:
 
-    C[i]  compute of step i  = ceil(MACs_i · f / (PEs · rate)) + fill_drain   (PE array)
+    C[i]  compute of step i  = mapping.step_cost(step i's tile)              (PE array:
+                               folds, stationary loads, streaming, skew)
                                ceil(ops_i · cpe / lanes)                      (vector unit)
                                (both, if a PE layer also has vector work: the max)
     P(X)  memory phase X     = ceil(hit_lines · line / hit_bw
@@ -16,7 +17,8 @@ its formulas, is written down in `docs/simulator.md`; in short, for tile steps
 While step i computes, the stream engine prefetches step i+1's operands and writes
 back step i-1's results (double buffering); the first load and the last store are
 exposed. f = `structured_mac_cycle_factor` (0.5 for 2:4) when the layer's weights
-have a structured-sparsity pattern the machine supports, else 1. Everything is
+have a structured-sparsity pattern the machine supports, else 1: it shrinks the sparse
+reduction loop wherever the mapping puts it (`mapping.step_cost`). Everything is
 computed with `np.bincount` over the trace's step and role arrays: no per-access
 Python loop.
 """
@@ -32,6 +34,7 @@ import numpy as np
 
 from irflow.backends.sim.cache import CacheOutcome
 from irflow.backends.sim.machine import Machine, MachineError
+from irflow.backends.sim.mapping import step_cost
 from irflow.backends.sim.trace import LayerTrace, Role, Unit
 from irflow.diagnostics import SimulationError
 
@@ -66,7 +69,7 @@ class CacheByRole(_Summable):
     input: CacheCounts = CacheCounts()
     weight: CacheCounts = CacheCounts()
     output: CacheCounts = CacheCounts()
-    psum: CacheCounts = CacheCounts()  # partial sums reloaded by an outer reduction loop
+    psum: CacheCounts = CacheCounts()  # partial sums spilled and reloaded across steps
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,13 @@ class LayerStats:
     latency_ms: float
     roofline_cycles: float  # max(MACs ÷ peak, vector work ÷ lanes, compulsory bytes ÷ DRAM bw)
     roofline_bound: str  # "compute" or "memory"
+    mapping: str = "-"  # PE layers: "ws: rows=c·r·s, cols=f" (the spatial mapping used)
+    pe_cycles: int = 0  # Σ PE-array cycles of the steps (mapping.step_cost)
+    mapped_cycles: int = 0  # Σ folds × streamed cycles: the array streaming operands
+    fill_drain_cycles: int = 0  # Σ folds × (rows + cols - 2): systolic skew
+    load_cycles: int = 0  # Σ exposed stationary-operand loads (os: output drains)
+    folds: int = 0  # Σ times the array was (re)loaded
+    psum_bytes: int = 0  # partial-sum bytes moved between cache and array (role psum)
     notes: tuple[str, ...] = ()
     timeline: StepTimeline | None = field(default=None, compare=False, repr=False)
     loc: str = ""  # source location of the IR op the layer came from ("model.irf:12:5")
@@ -129,6 +139,18 @@ class LayerStats:
     def pe_utilization(self) -> float:
         """Fraction of the PE array's MAC slots used over the layer's cycles."""
         return self.pe_busy_cycles / self.cycles if self.cycles else 0.0
+
+    @property
+    def spatial_utilization(self) -> float:
+        """Fraction of the PEs holding useful work while the array streams:
+        busy MAC slots ÷ mapped cycles (1 when every fold fills rows × cols)."""
+        return self.pe_busy_cycles / self.mapped_cycles if self.mapped_cycles else 0.0
+
+    @property
+    def temporal_utilization(self) -> float:
+        """Fraction of the PE array's cycles spent streaming (not loading the stationary
+        operand or filling and draining the pipeline): mapped ÷ PE cycles."""
+        return self.mapped_cycles / self.pe_cycles if self.pe_cycles else 0.0
 
     @property
     def achieved_over_bound(self) -> float:
@@ -164,21 +186,39 @@ def _phase_cycles(hit_lines: np.ndarray, dram_lines: np.ndarray, machine: Machin
         dram_lines > 0, machine.dram.latency_cycles, 0)
 
 
-def _compute_cycles(trace: LayerTrace, machine: Machine, mac_factor: float) -> np.ndarray:
+@dataclass(frozen=True)
+class _PECost:
+    mapping: str = "-"
+    pe_cycles: int = 0
+    mapped_cycles: int = 0
+    fill_drain_cycles: int = 0
+    load_cycles: int = 0
+    folds: int = 0
+
+
+def _compute_cycles(trace: LayerTrace, machine: Machine,
+                    mac_factor: float) -> tuple[np.ndarray, _PECost]:
     pe = np.zeros(trace.n_steps, np.int64)
     vec = np.zeros(trace.n_steps, np.int64)
     if trace.unit == Unit.DMA:
-        return pe
+        return pe, _PECost()
+    info = _PECost()
     if trace.step_macs.any():
-        peak = machine.peak_macs_per_cycle(trace.dtype)
-        work = trace.step_macs.astype(np.float64) * mac_factor / peak
-        pe = np.ceil(work - 1e-9).astype(np.int64)
-        pe += np.where(trace.step_macs > 0, machine.pe_array.fill_drain_cycles, 0)
+        ms = trace.map_space
+        if ms is None or trace.step_tiles is None:
+            raise SimulationError(f"layer {trace.name!r} ({trace.op}) has MACs but no "
+                                  "loop mapping (map_space/step_tiles) to cost them")
+        mapping = machine.mapping(ms.family)
+        c = step_cost(ms, trace.step_tiles, mapping, machine, trace.dtype, mac_factor)
+        pe = np.where(trace.step_macs > 0, c.cycles, 0)
+        info = _PECost(f"{mapping.dataflow}: {mapping.text()}", int(pe.sum()),
+                       int(c.stream_cycles.sum()), int(c.fill_drain_cycles.sum()),
+                       int(c.load_cycles.sum()), int(c.folds.sum()))
     if trace.step_vector_ops.any():
         cpe = machine.vector_cycles_per_element(trace.vector_kind)
         work = trace.step_vector_ops.astype(np.float64) * cpe / machine.vector.lanes
         vec = np.ceil(work - 1e-9).astype(np.int64)
-    return np.maximum(pe, vec)
+    return np.maximum(pe, vec), info
 
 
 def layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> LayerStats:
@@ -218,7 +258,7 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
     dram_lines = cnt[:, :, 1] + 2 * cnt[:, :, 2]  # a write-back moves one more line
     loads, stores = 0, 1
 
-    compute = _compute_cycles(trace, machine, mac_factor)
+    compute, pe_info = _compute_cycles(trace, machine, mac_factor)
     # Memory phases: 0 = loads of step 0; i+1 (overlapping compute i) = loads of step
     # i+1 + stores of step i-1; n+1 = stores of step n-1 (the drain).
     ph_hit = np.zeros(n + 2, np.int64)
@@ -261,6 +301,7 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
     total = CacheCounts(n_acc, outcome.hits, outcome.misses, outcome.evictions,
                         outcome.writebacks)
     line = machine.cache.line_bytes
+    by_role = _role_counts(trace, outcome)
     read = total.misses * line
     written = total.writebacks * line
     dt = trace.dtype
@@ -286,13 +327,20 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
         vector_ops=vector_ops,
         pe_busy_cycles=pe_busy,
         cache=total,
-        cache_by_role=_role_counts(trace, outcome),
+        cache_by_role=by_role,
         dram_bytes_read=read,
         dram_bytes_written=written,
         energy=energy,
         latency_ms=machine.cycles_to_ms(cycles),
         roofline_cycles=roofline,
         roofline_bound="compute" if bound_compute >= bound_memory else "memory",
+        mapping=pe_info.mapping,
+        pe_cycles=pe_info.pe_cycles,
+        mapped_cycles=pe_info.mapped_cycles,
+        fill_drain_cycles=pe_info.fill_drain_cycles,
+        load_cycles=pe_info.load_cycles,
+        folds=pe_info.folds,
+        psum_bytes=by_role.psum.accesses * line,
         notes=tuple(notes),
         timeline=StepTimeline(starts, compute, mem_start, mem),
         loc=trace.loc,
@@ -347,8 +395,25 @@ def total(stats: Sequence[LayerStats] | Iterable[LayerStats], machine: Machine |
         dram_bytes_written=sum(s.dram_bytes_written for s in stats), energy=energy,
         latency_ms=latency, roofline_cycles=roof,
         roofline_bound="compute" if compute_part >= roof - compute_part else "memory",
+        mapping=_total_mapping(stats),
+        pe_cycles=sum(s.pe_cycles for s in stats),
+        mapped_cycles=sum(s.mapped_cycles for s in stats),
+        fill_drain_cycles=sum(s.fill_drain_cycles for s in stats),
+        load_cycles=sum(s.load_cycles for s in stats),
+        folds=sum(s.folds for s in stats),
+        psum_bytes=sum(s.psum_bytes for s in stats),
         notes=tuple(f"{s.name}: {n}" for s in stats for n in s.notes),
     )
+
+
+def _total_mapping(stats: Sequence[LayerStats]) -> str:
+    """A total's mapping: the layers' one mapping, else their one dataflow ("ws"), else
+    "mixed" ("-" when no layer ran on the PE array)."""
+    maps = {s.mapping for s in stats} - {"-"}
+    flows = {m.split(":")[0] for m in maps}
+    if len(maps) <= 1:
+        return maps.pop() if maps else "-"
+    return flows.pop() if len(flows) == 1 else "mixed"
 
 
 def ideal_cycles(macs: int, dtype: str, machine: Machine) -> int:

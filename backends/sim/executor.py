@@ -13,7 +13,10 @@ first, remainder tiles clipped) and, per tile step:
    reduction loop accumulate in the output; bias and fused activation are applied
    after the last reduction step; vector and copy kinds call the reference kernels on
    the slice), so a wrong slice gives wrong numbers;
-3. stores the result slice when the next step moves to another output tile.
+3. stores the result slice when the next step moves to another output tile — as
+   partial sums (`psum_bits` wide, role PSUM, in a scratch area after the program's
+   last tensor) when that output tile's reduction is not finished yet; the step that
+   resumes it reads them back.
 
 Each load/store is recorded as the cache lines its rectangular slice covers at the
 real DRAM addresses (built with numpy broadcasting over the slice's rows, memoized
@@ -25,12 +28,9 @@ per slice), giving one `LayerTrace` per layer.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,9 +46,12 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from irflow import intmath
+from irflow.alloc import check_bytes
 from irflow.backends.reference.kernels import conv2d, fused_activation, make_kernel
 from irflow.backends.reference.quant_kernels import ContractionPlan, contraction_plan
+from irflow.backends.sim.mapping import MapSpace, map_space, tile_matrix
 from irflow.backends.sim.trace import LayerTrace, Role, Unit
+from irflow.blas import single_threaded_blas
 from irflow.diagnostics import IrflowError, SimulationError, location_string
 from irflow.dialects import accel, nn, quant
 from irflow.dialects.quant import UniformQuantizedType, quant_type
@@ -423,51 +426,6 @@ TILE_KERNELS: dict[str, Callable[[accel.LayerOp, accel.Space], TileKernel]] = {
 
 
 # --------------------------------------------------------------------------------------
-# BLAS threads
-
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run numpy's OpenBLAS on one thread inside the block.
-
-    Tile matmuls are small and many; measured on the 2-core machine under load,
-    OpenBLAS's thread hand-off made the transformer's tiles 3-12x slower than one
-    thread (threadpoolctl does the same through the same entry points).
-    """
-    fns = _openblas_thread_fns()
-    if fns is None:
-        yield
-        return
-    get, set_ = fns
-    before = get()
-    set_(1)
-    try:
-        yield
-    finally:
-        set_(before)
-
-
-@functools.cache
-def _openblas_thread_fns() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
-            get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-            if get is not None and set_ is not None:
-                return get, set_
-    return None
-
-
-# --------------------------------------------------------------------------------------
 # The executor
 
 
@@ -500,11 +458,17 @@ class _Tensor:
         return -(-self.array.size * self.bits[0] // (self.bits[1] * 8))
 
 
+PSUM_BITS = dict.fromkeys(DTYPE_WIDTH, 32)
+"""Partial-sum width per operand type when the caller gives none (the machine's
+`pe_array.psum_bits`)."""
+
+
 def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
-            line_bytes: int = 64, numerics: bool = True,
-            progress: Callable[[], None] | None = None) -> Execution:
+            line_bytes: int = 64, psum_bits: Mapping[str, int] | None = None,
+            numerics: bool = True, progress: Callable[[], None] | None = None) -> Execution:
     """Run the lowered `@main` on `inputs` (by input name); outputs by output name.
 
+    `psum_bits`: width of a spilled partial sum per operand data type (default 32).
     `numerics=False` records the same traces without computing any value (no inputs
     written, no weights loaded, no tile kernels; `outputs` is empty): the cache lines,
     steps and work of a layer depend only on addresses, shapes and the loop nest. A
@@ -518,6 +482,8 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     for op in block.ops:
         if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp):
             size = max(size, op.addr.value.data + accel.stored_nbytes(op))
+    check_bytes(size + line_bytes, "the simulated memory (inputs, weights and layer "
+                "results, placed by plan-memory)", where=fn)
     dram = np.zeros(size + line_bytes, np.uint8)
     values: dict[SSAValue, _Tensor] = {}
     names = input_names(fn)
@@ -530,16 +496,27 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     if not numerics and any(isinstance(op, accel.LayerOp) and op.kind.data == "nn.gather"
                             for op in block.ops):
         numerics = True  # data-dependent lines: the counts need the real indices
+    psum = _PsumArea(-(-size // line_bytes) * line_bytes, {**PSUM_BITS, **(psum_bits or {})})
     with single_threaded_blas():
         _run_block(block, values, inputs, names, arg_index, store, dram, fn, result, line_bytes,
-                   numerics, progress)
+                   psum, numerics, progress)
     return result
+
+
+@dataclass(frozen=True)
+class _PsumArea:
+    """Where spilled partial sums live: one scratch area after the program's last tensor
+    (a layer's partial sums are dead when it ends, so every layer reuses it)."""
+
+    addr: int
+    bits: Mapping[str, int]
 
 
 def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[str, np.ndarray],
                names: list[str], arg_index: dict[SSAValue, int], store: WeightStore,
                dram: np.ndarray, fn: func.FuncOp, result: Execution, line_bytes: int,
-               numerics: bool = True, progress: Callable[[], None] | None = None) -> None:
+               psum: _PsumArea, numerics: bool = True,
+               progress: Callable[[], None] | None = None) -> None:
     for op in block.ops:
         try:
             if isinstance(op, accel.InputOp):
@@ -565,13 +542,15 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                 out = _place(dram, op.addr.value.data, op.output.type, Role.OUTPUT, op)
                 values[op.output] = out
                 result.traces.append(run_layer(op, [values[v] for v in op.inputs], out,
-                                               line_bytes, numerics))
+                                               line_bytes, psum, numerics))
                 if progress is not None:
                     progress()
             elif isinstance(op, func.ReturnOp) and numerics:
                 for name, v in zip(output_names(fn), op.operands):
                     result.outputs[name] = values[v].array.copy()
-        except IrflowError:
+        except IrflowError as e:
+            if e.where is None:  # say which op (e.g. a quantize of NaN)
+                e.where = op
             raise
         except Exception as e:
             raise SimulationError(f"while executing {op.name}: {type(e).__name__}: {e}",
@@ -606,9 +585,12 @@ def _write_input(dest: np.ndarray, value: np.ndarray, name: str) -> None:
 
 
 def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
-              line_bytes: int, numerics: bool = True) -> LayerTrace:
+              line_bytes: int, psum: _PsumArea | None = None,
+              numerics: bool = True) -> LayerTrace:
     """Execute one layer tile by tile; return its trace (module docstring). With
     `numerics=False` the tile kernels are not called (the trace is the same)."""
+    if psum is None:
+        psum = _PsumArea(out.addr, PSUM_BITS)
     space = accel.space_of_op(layer)
     nest = layer.tiles
     order = nest.order
@@ -622,7 +604,9 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
     chunk_write: list[bool] = []
     chunk_role: list[int] = []
     chunk_step: list[int] = []
-    memo: list[dict[tuple, np.ndarray]] = [{} for _ in range(len(operands) + 1)]
+    memo: list[dict[tuple, np.ndarray]] = [{} for _ in range(len(operands) + 2)]
+    dtype = layer_dtype(layer, space.unit)
+    psum_tensor = _Tensor(np.empty(0), psum.addr, Role.PSUM, bits=(psum.bits[dtype], 1))
 
     def lines(i: int, key: tuple, t: _Tensor, shape: Sequence[int],
               ranges: Sequence[tuple[int, int, int]]) -> np.ndarray:
@@ -652,14 +636,15 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
     n_out = len(operands)
     prev_keys: list[tuple | None] = [None] * len(operands)
     prev_out: tuple | None = None
-    pending_store: tuple[np.ndarray, int] | None = None
+    pending_store: tuple[np.ndarray, int, int] | None = None
     visited: set[tuple] = set()
+    last_steps: list[bool] = []
     for s, idx in enumerate(itertools.product(*(range(n) for n in trips))):
         t = {d: bounds[i][idx[i]] for i, d in enumerate(order)}
         out_cells = [tab[idx[p]] if p >= 0 else tab[0] for p, tab in tables[n_out]]
         okey = tuple(idx[p] for p in dep[n_out])
         if okey != prev_out and pending_store is not None:
-            record(pending_store[0], True, int(Role.OUTPUT), pending_store[1])
+            record(pending_store[0], True, pending_store[2], pending_store[1])
         slices = []
         pads = []
         for i, opnd in enumerate(operands):
@@ -672,28 +657,50 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
             if kernel is not None:
                 slices.append(views[i][tuple(c[2] for c in cells)])
                 pads.append([c[1] for c in cells])
-        out_lines = lines(n_out, okey, out, space.result.view, [c[0] for c in out_cells])
-        if okey != prev_out:
-            if okey in visited:  # partial sums revisited by an outer reduction loop
-                record(out_lines, False, int(Role.PSUM), s)
-            visited.add(okey)
-            prev_out = okey
-        pending_store = (out_lines, s)
         first = all(idx[p] == 0 for p in red_pos)
         last = all(idx[p] == trips[p] - 1 for p in red_pos)
+        out_ranges = [c[0] for c in out_cells]
+        if okey != prev_out:
+            if okey in visited:  # partial sums revisited by an outer reduction loop
+                record(lines(n_out + 1, okey, psum_tensor, space.result.view, out_ranges),
+                       False, int(Role.PSUM), s)
+            visited.add(okey)
+            prev_out = okey
+        if last:
+            pending_store = (lines(n_out, okey, out, space.result.view, out_ranges), s,
+                             int(Role.OUTPUT))
+        else:  # the reduction goes on in a later step: spill partial sums
+            pending_store = (lines(n_out + 1, okey, psum_tensor, space.result.view,
+                                   out_ranges), s, int(Role.PSUM))
+        last_steps.append(last)
         if kernel is None:
             continue
         kernel(Step(t, slices, pads, out_view[tuple(c[2] for c in out_cells)], first, last))
     if pending_store is not None:
-        record(pending_store[0], True, int(Role.OUTPUT), pending_store[1])
+        record(pending_store[0], True, pending_store[2], pending_store[1])
     # Work per step: the product of the tile sizes, in the nest's iteration order.
-    points = np.ones(1, np.int64)
-    for b in bounds:
-        points = np.multiply.outer(points, np.array([hi - lo for lo, hi in b], np.int64))
-    points = points.ravel()
+    sizes = [np.array([hi - lo for lo, hi in b], np.int64) for b in bounds]
+    if trips:
+        step_idx = np.indices(trips).reshape(len(trips), -1)
+        step_sizes = np.stack([sz[i] for sz, i in zip(sizes, step_idx)], axis=-1)
+    else:
+        step_sizes = np.ones((1, 0), np.int64)
+    points = np.prod(step_sizes, axis=-1)
+    ms = map_space(space)
+    if ms is None:
+        return _trace(layer, space, operands, out, chunks, chunk_write, chunk_role, chunk_step,
+                      space.macs_per_point * points, space.ops_per_point * points,
+                      tuple(zip(order, trips)))
+    # The write-back of a finished output tile (bias, fused activation, requantization)
+    # runs on the vector unit, one element operation per output element.
+    out_elems = np.prod([step_sizes[:, pos[d]] for d in order if d in space.result.dims],
+                        axis=0) if step_sizes.size else np.ones(len(points), np.int64)
+    post = len(layer.inputs) > 2 or _is_quantized(layer) or nn.fused_act(
+        layer.params.data) is not None
+    ops = out_elems * np.array(last_steps, bool) if post else np.zeros_like(points)
     return _trace(layer, space, operands, out, chunks, chunk_write, chunk_role, chunk_step,
-                  space.macs_per_point * points, space.ops_per_point * points,
-                  tuple(zip(order, trips)))
+                  space.macs_per_point * points, ops.astype(np.int64),
+                  tuple(zip(order, trips)), ms, tile_matrix(ms, order, step_sizes))
 
 
 def _operand_role(t: _Tensor) -> Role:
@@ -750,7 +757,8 @@ def _run_gather(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
 def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor],
            out: _Tensor, chunks: list[np.ndarray], writes: list[bool], roles: list[int],
            steps: list[int], step_macs: np.ndarray, step_ops: np.ndarray,
-           loops: tuple[tuple[str, int], ...] = ()) -> LayerTrace:
+           loops: tuple[tuple[str, int], ...] = (), ms: MapSpace | None = None,
+           step_tiles: np.ndarray | None = None) -> LayerTrace:
     lengths = np.array([c.size for c in chunks], np.int64)
     line = np.concatenate(chunks) if chunks else np.empty(0, np.int64)
     compulsory = sum(t.stored_bytes for t in {id(t): t for t in operands}.values())
@@ -769,13 +777,16 @@ def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor]
         role=np.repeat(np.array(roles, np.int8), lengths),
         step=np.repeat(np.array(steps, np.int32), lengths),
         step_macs=step_macs,
-        step_vector_ops=step_ops if space.unit != "pe" else np.zeros_like(step_ops),
-        vector_kind=VECTOR_KIND.get(layer.kind.data, "copy" if space.unit == "dma" else "add"),
+        step_vector_ops=step_ops,
+        vector_kind=VECTOR_KIND.get(layer.kind.data, "copy" if space.unit == "dma" else (
+            "quantize" if space.unit == "pe" and _is_quantized(layer) else "add")),
         compulsory_bytes=int(compulsory + out.stored_bytes),
         sparsity=sparsity,
         notes=list(layer.notes),
         loops=loops,
         loc=location_string(layer.location) or "",
+        map_space=ms,
+        step_tiles=step_tiles,
     )
 
 

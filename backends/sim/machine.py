@@ -29,6 +29,13 @@ from pathlib import Path
 from typing import Any, cast, get_type_hints
 
 from irflow.backends.sim.cache import CacheGeometry
+from irflow.backends.sim.mapping import (
+    DATAFLOWS,
+    FAMILY_LOOPS,
+    Mapping,
+    MappingError,
+    parse_mapping,
+)
 from irflow.diagnostics import IrflowError, SourceLoc, did_you_mean
 
 PRESETS: tuple[str, ...] = ("default", "micro", "server")
@@ -161,15 +168,58 @@ class DtypeEnergies(_Validated):
 
 
 @dataclass(frozen=True)
+class PsumBits(_Validated):
+    """Width of a partial sum (the PE's accumulator and a spilled partial sum), by
+    operand data type."""
+
+    int4: int = _spec("bits", "4-bit integer operands", 8, 64)
+    int8: int = _spec("bits", "8-bit integer operands", 8, 64)
+    fp16: int = _spec("bits", "IEEE half operands", 8, 64)
+    bf16: int = _spec("bits", "bfloat16 operands", 8, 64)
+    fp32: int = _spec("bits", "IEEE single operands", 8, 64)
+
+
+@dataclass(frozen=True)
+class MappingOverrides(_Validated):
+    """Explicit spatial mappings per op family, replacing the dataflow's ("" = the
+    dataflow's own): `"rows=c*r*s cols=f stationary=weight"` (docs/simulator.md §2.1)."""
+
+    conv2d: str = _spec("mapping", "conv2d mapping over loops n g f oh ow c r s "
+                        "(\"\": the dataflow's)")
+    matmul: str = _spec("mapping", "matmul/linear mapping over loops b m n k "
+                        "(\"\": the dataflow's)")
+
+    def check(self) -> None:
+        for family in FAMILY_LOOPS:
+            text = getattr(self, family)
+            if text:
+                try:
+                    parse_mapping(text, family)
+                except MappingError as e:
+                    raise _FieldError(family, f"= {text!r}: {e}") from None
+
+
+@dataclass(frozen=True)
 class PEArray(_Validated):
     """The systolic MAC array that runs matmul/conv tiles."""
 
     rows: int = _spec("PEs", "rows of the PE array", 1, 1024)
     cols: int = _spec("PEs", "columns of the PE array", 1, 1024)
-    fill_drain_cycles: int = _spec(
-        "cycles", "pipeline fill + drain paid once per tile step (rows + cols is typical)",
-        0, 1 << 20)
+    dataflow: str = _spec("", "which operand stays in the PEs and which loops go on rows "
+                          "and columns (ws: weights, rows = reduction, cols = output "
+                          "channels; os: outputs; is: inputs)", choices=tuple(DATAFLOWS))
+    stationary_words_per_pe: int = _spec(
+        "words", "stationary-operand registers per PE (>= 2: the next fold's operand "
+        "loads while the current fold computes)", 1, 1024)
+    psum_words_per_pe: int = _spec(
+        "words", "partial-sum registers per PE (os: >= 2 drains a fold's outputs while "
+        "the next fold accumulates)", 1, 1024)
+    load_words_per_cycle: int = _spec(
+        "words/cycle", "stationary operands shifted into (outputs out of) the array per "
+        "cycle", 1, 1 << 20)
     macs_per_pe_per_cycle: DtypeRates
+    psum_bits: PsumBits
+    mapping: MappingOverrides
 
 
 @dataclass(frozen=True)
@@ -291,6 +341,17 @@ class Machine(_Validated):
     def peak_macs_per_cycle(self, dtype: str) -> float:
         """MACs the whole PE array completes per cycle for operands of `dtype`."""
         return self.pes * self.macs_per_pe_per_cycle(dtype)
+
+    def mapping(self, family: str) -> Mapping:
+        """The spatial mapping of op family `family` ("conv2d", "matmul"): the explicit
+        `pe_array.mapping` entry if given, else the dataflow's."""
+        text = getattr(self.pe_array.mapping, family) or DATAFLOWS[self.pe_array.dataflow][
+            family]
+        return parse_mapping(text, family)
+
+    def psum_bytes(self, dtype: str) -> float:
+        """Bytes of one partial sum for operands of `dtype` (int8: int32, 4)."""
+        return getattr(self.pe_array.psum_bits, _dtype(dtype)) / 8
 
     def vector_cycles_per_element(self, kind: str) -> float:
         if kind not in VECTOR_KINDS:

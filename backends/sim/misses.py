@@ -17,7 +17,7 @@ between the line's previous use and this access — a weight tile of a conv fetc
 again at the next `oh` tile misses "across the oh loop". A line last used by an earlier
 layer is attributed to "earlier layers"; by the same tile step, "within a step".
 Roles are the layer's: input (activations read), weight, output (stores) and psum
-(partial sums reloaded by an outer reduction loop).
+(partial sums spilled and reloaded when a reduction is split across tile steps).
 
     >>> result = simulate(module, inputs, machine="default", misses=True)
     >>> print(result.report.misses.headline())
@@ -100,20 +100,24 @@ class MissAttribution:
 
     def headline(self) -> str:
         """One sentence: the largest group of re-fetches (and, when it spans several
-        layers, the largest kind summed over layers), then the 3C split."""
+        layers, the largest kind summed over layers) and the 3C split; when most misses
+        are compulsory, the split leads."""
         total = self.misses
         if not total:
             return "no cache misses"
-        split = ", ".join(f"{100 * v / total:.0f} % {k}" for k, v in self.by_kind().items())
+        kinds = self.by_kind()
+        split = ", ".join(f"{_pct(v / total)} {k}" for k, v in kinds.items())
         groups = self.groups()
         if not groups:
             return f"{total:,} misses: {split} (every miss is a first touch)"
         n, layer, role, loop = groups[0]
-        text = f"{100 * n / total:.0f} % of misses are {role} re-fetches in {layer} {_where(loop)}"
+        text = f"{_pct(n / total)} of misses are {role} re-fetches in {layer} {_where(loop)}"
         m, role2, loop2, layers = self.by_role_and_loop()[0]
         if layers > 1 and m > n:
-            text += (f"; over all layers {100 * m / total:.0f} % are {role2} re-fetches "
+            text += (f"; over all layers {_pct(m / total)} are {role2} re-fetches "
                      f"{_where(loop2)} ({layers} layers)")
+        if kinds["compulsory"] > total / 2:
+            return f"{total:,} misses: {split}; the largest re-fetch group: {text}"
         return f"{text} ({total:,} misses: {split})"
 
     def table(self, top: int = 10) -> str:
@@ -134,6 +138,10 @@ class MissAttribution:
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.misses, "by_kind": self.by_kind(), "headline": self.headline(),
                 "kernel": self.kernel, "rows": [r.to_dict() for r in self.rows]}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f} %" if x >= 0.1 or x == 0 else f"{100 * x:.1f} %"
 
 
 def _where(loop: str) -> str:

@@ -2,7 +2,7 @@
 
     >>> report = SimReport.build(machine, [layer_stats(t, o, machine) for t, o in runs])
     >>> print(report.table())             # aligned plain text, one row per layer + total
-    >>> report.to_json()                  # schema "irflow.sim.report/1" (docs/simulator.md)
+    >>> report.to_json()                  # schema "irflow.sim.report/2" (docs/simulator.md)
     >>> chrome_trace(report, "out.json")  # open in https://ui.perfetto.dev
 
 The JSON schema is versioned: fields are only ever added within a version; a
@@ -23,9 +23,9 @@ import numpy as np
 from irflow.backends.sim.cost import ROLES, CacheCounts, LayerStats, total
 from irflow.backends.sim.machine import Machine
 from irflow.backends.sim.misses import MissAttribution
-from irflow.io import atomic_write
+from irflow.fileio import write_output
 
-SCHEMA = "irflow.sim.report/1"
+SCHEMA = "irflow.sim.report/2"
 TRACE_TRACKS: dict[str, int] = {"pe_array": 1, "vector": 2, "dma": 3}
 TRACK_NAMES: dict[int, str] = {1: "PE array", 2: "vector unit", 3: "DMA"}
 MAX_EVENTS_PER_LAYER = 64  # tile steps are grouped beyond this, to keep traces small
@@ -73,7 +73,7 @@ class SimReport:
         return json.dumps(self.to_dict(), indent=indent)
 
     def write_json(self, path: str | Path) -> None:
-        atomic_write(path, self.to_json() + "\n")
+        write_output(path, self.to_json() + "\n")
 
     # ------------------------------------------------------------------ text
 
@@ -93,10 +93,14 @@ class SimReport:
             ("stall", lambda s: _si(s.stall_cycles), ">"),
             ("MACs", lambda s: _si(s.macs), ">"),
             ("PE util", lambda s: f"{100 * s.pe_utilization:.1f}%", ">"),
+            ("spatial", lambda s: _pct(s.spatial_utilization, s.mapped_cycles), ">"),
+            ("temporal", lambda s: _pct(s.temporal_utilization, s.pe_cycles), ">"),
+            ("fill/drain", lambda s: _si(s.fill_drain_cycles), ">"),
             ("roofline", lambda s: _si(s.roofline_cycles), ">"),
             ("bound", lambda s: s.roofline_bound, "<"),
             ("x bound", lambda s: f"{s.achieved_over_bound:.2f}", ">"),
             ("ms", lambda s: f"{s.latency_ms:.4f}", ">"),
+            ("mapping", lambda s: s.mapping, "<"),
         ]
         mem_cols = [
             ("layer", lambda s: s.name, "<"),
@@ -108,6 +112,7 @@ class SimReport:
             ("wback", lambda s: _si(s.cache.writebacks), ">"),
             ("DRAM rd", lambda s: _bytes(s.dram_bytes_read), ">"),
             ("DRAM wr", lambda s: _bytes(s.dram_bytes_written), ">"),
+            ("psum", lambda s: _bytes(s.psum_bytes), ">"),
             ("mac µJ", lambda s: f"{s.energy.mac_pj / 1e6:.2f}", ">"),
             ("vector µJ", lambda s: f"{s.energy.vector_pj / 1e6:.2f}", ">"),
             ("cache µJ", lambda s: f"{s.energy.cache_pj / 1e6:.2f}", ">"),
@@ -129,6 +134,10 @@ def _si(x: float) -> str:
         if abs(x) >= div * 10:
             return f"{x / div:.1f}{suffix}" if abs(x) < div * 100 else f"{x / div:.0f}{suffix}"
     return f"{x:.0f}" if x == int(x) else f"{x:.1f}"
+
+
+def _pct(x: float, defined: int) -> str:
+    return f"{100 * x:.1f}%" if defined else "-"
 
 
 def _bytes(n: int) -> str:
@@ -169,6 +178,13 @@ def _stats_dict(s: LayerStats) -> dict[str, Any]:
         "macs": s.macs,
         "vector_ops": s.vector_ops,
         "pe_utilization": s.pe_utilization,
+        "pe_array": {"mapping": s.mapping, "cycles": s.pe_cycles,
+                     "mapped_cycles": s.mapped_cycles,
+                     "spatial_utilization": s.spatial_utilization,
+                     "temporal_utilization": s.temporal_utilization,
+                     "fill_drain_cycles": s.fill_drain_cycles, "load_cycles": s.load_cycles,
+                     "folds": s.folds},
+        "psum_bytes": s.psum_bytes,
         "cache": cache,
         "dram": {"bytes_read": s.dram_bytes_read, "bytes_written": s.dram_bytes_written},
         "energy_pj": {"mac": s.energy.mac_pj, "vector": s.energy.vector_pj,
@@ -226,8 +242,15 @@ def chrome_trace_events(report: SimReport) -> dict[str, Any]:
         label = f"{s.op} {s.name}"
         base = {"layer": s.name, "op": s.op, "loc": mlir_loc(s.loc)}
         tid = TRACE_TRACKS.get(s.unit, 3)
-        span(tid, label, t0, s.cycles, {**base, "cycles": s.cycles, "macs": s.macs,
-                                         "stall_cycles": s.stall_cycles})
+        layer_args: dict[str, Any] = {**base, "cycles": s.cycles, "macs": s.macs,
+                                      "stall_cycles": s.stall_cycles}
+        if s.pe_cycles:
+            layer_args.update(mapping=s.mapping,
+                              spatial_utilization=round(s.spatial_utilization, 4),
+                              temporal_utilization=round(s.temporal_utilization, 4),
+                              fill_drain_cycles=s.fill_drain_cycles,
+                              load_cycles=s.load_cycles, psum_bytes=s.psum_bytes)
+        span(tid, label, t0, s.cycles, layer_args)
         tl = s.timeline
         if tl is not None and tid != 3:
             for lo, hi in _groups(len(tl.compute_start)):
@@ -252,4 +275,4 @@ def chrome_trace_events(report: SimReport) -> dict[str, Any]:
 
 def chrome_trace(report: SimReport, path: str | Path) -> None:
     """Write the report's timeline as a Chrome trace (opens in Perfetto / chrome://tracing)."""
-    atomic_write(path, json.dumps(chrome_trace_events(report)))
+    write_output(path, json.dumps(chrome_trace_events(report)))

@@ -19,6 +19,8 @@ from enum import IntEnum
 
 import numpy as np
 
+from irflow.backends.sim.mapping import MapSpace
+
 
 class Role(IntEnum):
     """Which tensor of a layer an access belongs to (stats are split by role)."""
@@ -26,7 +28,7 @@ class Role(IntEnum):
     INPUT = 0
     WEIGHT = 1
     OUTPUT = 2  # stores of the result
-    PSUM = 3  # partial sums of an output tile reloaded by an outer reduction loop
+    PSUM = 3  # partial sums (psum_bits wide) of a reduction split across tile steps
 
 
 class Unit(IntEnum):
@@ -49,6 +51,11 @@ class LayerTrace:
 
     Step arrays have one entry per tile step: `step_macs[s]` multiply-accumulates
     on the PE array, `step_vector_ops[s]` element operations on the vector unit.
+    A PE layer also carries its loops as the array sees them (`map_space`) and
+    `step_tiles[s, i]`, the extent of loop `map_space.dims[i]` in step s, which the
+    cost model maps onto the array (`mapping.step_cost`). A step that stores a
+    partial output (a reduction loop outside an output loop) writes it as partial
+    sums (role PSUM) to a scratch area, and the step that resumes it reads them back.
     """
 
     name: str  # the layer's name (IR op location or symbol), shown in reports
@@ -68,6 +75,8 @@ class LayerTrace:
     loops: tuple[tuple[str, int], ...] = ()  # the nest: (loop, trip count), outermost first;
     # `step` is the row-major index over these trip counts
     loc: str = ""  # source location of the IR op ("model.irf:12:5"), "" if unknown
+    map_space: MapSpace | None = None  # PE layers: loops, extents, operand dependences
+    step_tiles: np.ndarray | None = None  # int64 [n_steps, len(map_space.dims)]
 
     @property
     def n_steps(self) -> int:
@@ -83,3 +92,7 @@ class LayerTrace:
             raise ValueError("LayerTrace access arrays must have equal length")
         if len(self.step_vector_ops) != len(self.step_macs):
             raise ValueError("LayerTrace step arrays must have equal length")
+        if self.step_tiles is not None and (
+                self.map_space is None
+                or self.step_tiles.shape != (len(self.step_macs), len(self.map_space.dims))):
+            raise ValueError("LayerTrace step_tiles must be [n_steps, len(map_space.dims)]")

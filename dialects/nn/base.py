@@ -59,6 +59,12 @@ class NNOp(IRDLOperation):
 
     def verify_(self) -> None:
         shapes = [shape_of(o) for o in self.operands]
+        for kind, values in (("operand", self.operands), ("result", self.results)):
+            for i, v in enumerate(values):
+                if any(d <= 0 for d in shape_of(v)):
+                    raise VerifyException(
+                        f"{self.name} expects tensors with at least one element, got {kind} "
+                        f"#{i} of shape {_fmt(shape_of(v))}")
         expected = type(self).infer_shapes(shapes, self.properties)
         got = [shape_of(r) for r in self.results]
         if list(expected) != got:

@@ -36,6 +36,7 @@ from xdsl.ir import Operation, SSAValue
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
 from irflow.exporters import onnx_llm
+from irflow.fileio import write_output
 from irflow.graph import input_names, main_func, output_names
 from irflow.weights import constant_value, numpy_dtype, value_dtype, weights_of
 
@@ -398,9 +399,7 @@ def export_onnx(module: ModuleOp, path: str | os.PathLike[str] | None = None, *,
     model = helper.make_model(graph, opset_imports=opsets, producer_name="irflow")
     model.ir_version = helper.find_min_ir_version_for(opsets)
     if path is not None:
-        from irflow.io import atomic_write
-
-        atomic_write(path, model.SerializeToString())
+        write_output(path, model.SerializeToString())
     return model
 
 

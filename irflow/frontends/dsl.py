@@ -44,6 +44,7 @@ from xdsl.dialects.builtin import (
     IntAttr,
     ModuleOp,
     StringAttr,
+    TensorType,
     f16,
     f32,
     f64,
@@ -53,7 +54,9 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, SSAValue
 
-from irflow.diagnostics import IrflowError, ParseError, did_you_mean
+from irflow.alloc import check_alloc
+from irflow.diagnostics import IrflowError, ParseError, SourceLoc, did_you_mean
+from irflow.dialects import nn
 from irflow.frontends import dsl_llm_layers  # noqa: F401  (registers the decoder layers)
 from irflow.frontends.dsl_layers import (
     BUILTINS,
@@ -70,7 +73,7 @@ from irflow.frontends.dsl_layers import (
     kind,
 )
 from irflow.graph import GraphBuilder
-from irflow.io import verify_module
+from irflow.verify import verify_module
 from irflow.weights import WeightStore
 
 ELEMENT_TYPES: dict[str, Attribute] = {"f32": f32, "f16": f16, "f64": f64, "i64": i64,
@@ -217,12 +220,46 @@ def _translate_lark_error(e: UnexpectedInput, text: str, filename: str) -> Parse
     return ParseError(str(e).splitlines()[0], where)  # pragma: no cover - other lark errors
 
 
+# Deepest bracket nesting accepted: the compiler recurses once per level (and Python's
+# stack is finite); real models nest a handful of levels.
+MAX_NESTING = 256
+
+
+def _check_nesting(text: str, filename: str) -> None:
+    """A `ParseError` at the first bracket nested deeper than `MAX_NESTING`."""
+    depth, line, col = 0, 1, 1
+    in_string = in_comment = False
+    for ch in text:
+        if ch == "\n":
+            line, col, in_comment = line + 1, 0, False
+        elif in_comment:
+            pass
+        elif ch == '"':
+            in_string = not in_string
+        elif in_string:
+            pass
+        elif ch == "#":
+            in_comment = True
+        elif ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ParseError(f"brackets nested more than {MAX_NESTING} deep; split the "
+                                 "expression into named steps", SourceLoc(filename, line, col))
+        elif ch in ")]}":
+            depth -= 1
+        col += 1
+
+
 def parse_tree(text: str, filename: str = "<string>") -> Tree:
     """The syntax tree of a DSL program (a `ParseError` for malformed text)."""
+    _check_nesting(text, filename)
     try:
         return _parser().parse(text)
     except UnexpectedInput as e:
         raise _translate_lark_error(e, text, filename) from None
+    except RecursionError:
+        raise ParseError("the program is nested too deeply to parse; split long expressions "
+                         "into named steps", filename) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -264,6 +301,7 @@ class _Compiler:
         self.pretrained = weights
         self.weights_file = weights_file
         self.seed = seed
+        self.lazy = False  # seeded weights made on first access (WeightStore.add_lazy)
         self.graph = GraphBuilder()
         self.blocks: dict[str, Tree] = {}
         self.stmt = _Stmt(None)
@@ -672,7 +710,13 @@ class _Compiler:
                 raise ParseError(f"weight '{name}' in {self.weights_file} has shape "
                                  f"{list(array.shape)}, but {call.spec.name} needs {list(shape)}",
                                  call.where)
+        elif self.lazy:
+            seed = [self.seed, zlib.crc32(name.encode())]
+            key = store.add_lazy(name, lambda: init(np.random.default_rng(seed), shape))
+            ty = TensorType(f32, list(shape))
+            return self.graph.add(nn.ConstantOp(nn.WeightAttr(key), ty), call.loc).results[0]
         else:
+            check_alloc(shape, np.float32, f"weight '{name}' of {call.spec.name}", call.where)
             rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
             array = init(rng, shape)
         return self.graph.weight(name, array, call.loc)
@@ -705,19 +749,27 @@ def _unknown(what: str, name: str, candidates: Iterable[str]) -> str:
 
 
 def compile_source(text: str, filename: str = "<string>", *,
-                   weights: str | Path | WeightStore | None = None, seed: int = 0) -> ModuleOp:
+                   weights: str | Path | WeightStore | None = None, seed: int = 0,
+                   lazy: bool = False) -> ModuleOp:
     """Compile DSL text to a verified module with one `func.func @main` and its weights.
 
     Weights come from `weights` (an `.npz` path or a `WeightStore`, keyed by weight
     name) or, by default, from a seeded initializer: the same `seed` and weight name
-    always give the same array.
+    always give the same array. With `lazy`, a seeded weight is made when it is first
+    read (the same array), so building a large model allocates nothing.
     """
     tree = parse_tree(text, filename)
     if weights is None or isinstance(weights, WeightStore):
         store, label = weights, "the weight store"
     else:
         store, label = _load_npz(weights), str(weights)
-    return _Compiler(filename, store, label, seed).compile(tree)
+    compiler = _Compiler(filename, store, label, seed)
+    compiler.lazy = lazy
+    try:
+        return compiler.compile(tree)
+    except RecursionError:  # e.g. `x + x + ... + x` with thousands of terms
+        raise ParseError("the program is nested too deeply to compile (an expression of "
+                         "thousands of terms?); split it into named steps", filename) from None
 
 
 def compile_file(path: str | Path, *, weights: str | Path | WeightStore | None = None,

@@ -55,9 +55,20 @@ def is_int(v: Value) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+_I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _in_i64(*values: int) -> None:
+    """Integers become i64 attributes: a larger one is a clear error, not an overflow."""
+    for x in values:
+        if not _I64_MIN <= x <= _I64_MAX:
+            raise BadValue(f"an integer that fits in 64 bits, got {x}")
+
+
 def _as_int(v: Value) -> int:
     if not is_int(v):
         raise BadValue(f"an integer, got {kind(v)}")
+    _in_i64(v)
     return v
 
 
@@ -76,13 +87,16 @@ def _as_bool(v: Value) -> bool:
 def _as_ints(v: Value) -> tuple[int, ...]:
     if not isinstance(v, list) or not all(is_int(x) for x in v):
         raise BadValue(f"a list of integers, got {kind(v)}")
+    _in_i64(*v)
     return tuple(v)
 
 
 def _as_pair(v: Value) -> tuple[int, int]:
     if is_int(v):
+        _in_i64(v)
         return (v, v)
     if isinstance(v, list) and len(v) == 2 and all(is_int(x) for x in v):
+        _in_i64(*v)
         return (v[0], v[1])
     raise BadValue(f"an integer or a list of 2 integers, got {kind(v)}")
 
@@ -90,8 +104,10 @@ def _as_pair(v: Value) -> tuple[int, int]:
 def _as_pads(v: Value) -> tuple[int, int, int, int]:
     """`p`, `[h, w]` or `[top, left, bottom, right]` (ONNX order)."""
     if is_int(v):
+        _in_i64(v)
         return (v, v, v, v)
     if isinstance(v, list) and all(is_int(x) for x in v):
+        _in_i64(*v)
         if len(v) == 2:
             return (v[0], v[1], v[0], v[1])
         if len(v) == 4:

@@ -60,7 +60,7 @@ from xdsl.utils.exceptions import VerifyException
 from irflow.diagnostics import IrflowError, ParseError
 from irflow.dialects import nn
 from irflow.graph import GraphBuilder
-from irflow.io import verify_module
+from irflow.verify import verify_module
 from irflow.weights import value_dtype
 
 MIN_OPSET, MAX_OPSET = 13, 23
@@ -237,7 +237,7 @@ def _check_operators(model: Any, label: str, opset: int) -> None:
         return
     i, node = bad[0]
     domain = f" from domain '{node.domain}'" if node.domain not in ("", "ai.onnx") else ""
-    others = sorted({n.op_type for _, n in bad[1:]} - {node.op_type})
+    others = sorted({str(n.op_type) for _, n in bad[1:]} - {str(node.op_type)})
     more = (
         f"; {len(bad) - 1} more unsupported node(s)"
         + (f" ({', '.join(others)})" if others else "")
@@ -257,6 +257,15 @@ def _topological_order(model: Any, label: str, defined: set[str]) -> list[int]:
     producer: dict[str, int] = {}
     for i, n in enumerate(nodes):
         for o in n.output:
+            if o in producer:  # single assignment: a second writer would silently win
+                j = producer[o]
+                raise OnnxImportError(
+                    f"tensor '{o}' is written by two nodes: '{_node_name(nodes[j], j)}' "
+                    f"({nodes[j].op_type}) and '{_node_name(n, i)}' ({n.op_type})", label)
+            if o in defined:
+                raise OnnxImportError(
+                    f"node '{_node_name(n, i)}' ({n.op_type}) writes '{o}', which is already "
+                    "a graph input or an initializer", label)
             if o:
                 producer[o] = i
     for i, n in enumerate(nodes):
@@ -294,14 +303,20 @@ def _topological_order(model: Any, label: str, defined: set[str]) -> list[int]:
     raise OnnxImportError(f"the graph has a cycle: {names}", label)
 
 
-def _declared_shape(value_info: Any) -> list[int | str] | None:
-    """Dims of a graph input: ints where static, the symbol (or '?') where dynamic."""
+def _declared_shape(value_info: Any, label: str = "",
+                    what: str = "input") -> list[int | str] | None:
+    """Dims of a graph input (or output): ints where static, the symbol (or '?') where
+    dynamic. A zero or negative dim is an error (irflow has no empty tensors)."""
     tt = value_info.type.tensor_type
     if not tt.HasField("shape"):
         return None
     dims: list[int | str] = []
-    for d in tt.shape.dim:
-        if d.HasField("dim_value") and d.dim_value > 0:
+    for i, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value"):
+            if d.dim_value <= 0:
+                raise OnnxImportError(
+                    f"{what} '{value_info.name}' declares dimension {i} as {d.dim_value}; "
+                    "dimensions must be positive (irflow has no empty tensors)", label)
             dims.append(int(d.dim_value))
         else:
             dims.append(d.dim_param or "?")
@@ -322,7 +337,7 @@ def _resolve_input_shapes(
     shapes: dict[str, tuple[int, ...]] = {}
     missing: list[str] = []
     for vi in inputs:
-        declared = _declared_shape(vi)
+        declared = _declared_shape(vi, label)
         if vi.name in overrides:
             given = tuple(int(d) for d in overrides[vi.name])
             if min(given, default=1) < 1:
@@ -421,6 +436,14 @@ class _Importer:
                 self.where(),
             )
         return k.array
+
+    def const_scalar(self, i: int, what: str) -> float:
+        """Input `i` as one number known at import time (e.g. Clip's min)."""
+        array = self.const(i, what)
+        if array.size != 1:
+            raise self.error(f"{what} (input {i}) must be a single value, got shape "
+                             f"{list(array.shape)}")
+        return float(array.reshape(-1)[0])
 
     def emit(self, op: Operation, hint: str | None = None) -> list[SSAValue]:
         """Insert `op`, or fold it when every operand is known at import time."""
@@ -522,8 +545,8 @@ def _binary(im: _Importer, node: _Node) -> list[SSAValue]:
 @_converter("Clip")
 def _clip(im: _Importer, node: _Node) -> list[SSAValue]:
     x = im.value(0)
-    lo = float(im.const(1, "Clip min")) if im.has(1) else None
-    hi = float(im.const(2, "Clip max")) if im.has(2) else None
+    lo = im.const_scalar(1, "Clip min") if im.has(1) else None
+    hi = im.const_scalar(2, "Clip max") if im.has(2) else None
     if lo == 0.0 and hi == 6.0:
         return [im.make(nn.Relu6Op, [x])]
     return [im.make(nn.ClipOp, [x], min=None if lo is None else nn.f64(lo),
@@ -720,6 +743,9 @@ def _reshape_node(im: _Importer, node: _Node) -> list[SSAValue]:
     src = nn.shape_of(x)
     spec = [int(d) for d in im.const(1, "Reshape shape").reshape(-1)]
     allowzero = im.attr("allowzero", 0)
+    if not allowzero and any(d == 0 and i >= len(src) for i, d in enumerate(spec)):
+        raise im.error(f"Reshape shape {spec} copies (0) a dimension that the {len(src)}-D "
+                       "input does not have")
     out = [src[i] if d == 0 and not allowzero else d for i, d in enumerate(spec)]
     if out.count(-1) > 1:
         raise im.error(f"Reshape shape {spec} has more than one -1")
@@ -832,7 +858,8 @@ def _gather(im: _Importer, node: _Node) -> list[SSAValue]:
 
 @_converter("Identity", "Dropout")
 def _forward(im: _Importer, node: _Node) -> list[SSAValue]:
-    if node.op_type == "Dropout" and im.has(2) and bool(im.const(2, "Dropout training_mode")):
+    if (node.op_type == "Dropout" and im.has(2)
+            and bool(im.const_scalar(2, "Dropout training_mode"))):
         raise UnsupportedOperatorError("Dropout with training_mode=true is not supported",
                                        im.where())
     return [im.value(0)]
@@ -902,6 +929,26 @@ SUPPORTED_OPERATORS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
 # Entry point
 
 
+def _schema_checker(opset: int) -> Callable[[Any, int, str], None]:
+    """A check of one node against its ONNX schema (attribute types, required
+    attributes, input and output counts), so a converter only sees well-formed nodes."""
+    from onnx import checker
+
+    ctx = checker.C.CheckerContext()
+    ctx.ir_version = 10
+    ctx.opset_imports = {"": opset}
+
+    def check(node: Any, index: int, label: str) -> None:
+        try:
+            checker.check_node(node, ctx)
+        except checker.ValidationError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else "invalid node"
+            raise OnnxImportError(f"node #{index + 1} '{_node_name(node, index)}' "
+                                  f"({node.op_type}): {first}", label) from None
+
+    return check
+
+
 def _node_view(node: Any, index: int, filename: str) -> _Node:
     from onnx import helper
 
@@ -956,8 +1003,10 @@ def import_onnx(
         im.env[name] = im.placeholder(array, name, initializer=True)
 
     consumed = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    schema_check = _schema_checker(opset)
     for index in order:
         proto = graph.node[index]
+        schema_check(proto, index, label)
         node = _node_view(proto, index, label)
         im.node = node
         try:
@@ -975,6 +1024,10 @@ def import_onnx(
             raise im.error(f"produces {len(results)} output(s), but more are used")
     im.node = None
 
+    for o in graph.output:
+        if o.name not in im.env:
+            raise OnnxImportError(f"graph output '{o.name}' is not produced by any node, "
+                                  "initializer or graph input", label)
     outputs = [im.materialize(im.env[o.name]) for o in graph.output]
     _check_output_shapes(graph.output, outputs, label)
     module = im.g.finish(outputs, [o.name for o in graph.output])
@@ -984,7 +1037,7 @@ def import_onnx(
 
 def _check_output_shapes(declared: Sequence[Any], outputs: Sequence[SSAValue], label: str) -> None:
     for vi, value in zip(declared, outputs):
-        dims = _declared_shape(vi)
+        dims = _declared_shape(vi, label, "output")
         got = nn.shape_of(value)
         if dims is None:
             continue

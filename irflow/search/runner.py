@@ -181,7 +181,7 @@ def _no_front(space: Space, rows: Sequence[dict[str, Any]]) -> str:
 
 def write_report(space: Space, result: SearchResult) -> list[Path]:
     """front.md, front.csv, pareto.png, pareto.html, and the files their commands name."""
-    from irflow.io import atomic_write
+    from irflow.fileio import write_output
     from irflow.search.evaluate import model_context
     from irflow.search.recipe import load_float_model
     from irflow.search.space import render_template
@@ -197,18 +197,18 @@ def write_report(space: Space, result: SearchResult) -> list[Path]:
     np.savez(buf, **{ctx.data.input: np.concatenate(
         [b[ctx.data.input] for b in ctx.data.calibration])})
     calib = out / "calib.npz"
-    atomic_write(calib, buf.getvalue())
+    write_output(calib, buf.getvalue())
     files.append(calib)
     for key, r in shown.items():
         mfile = out / "machines" / f"{key}.toml"
         mfile.parent.mkdir(exist_ok=True)
-        atomic_write(mfile, r["machine"])
+        write_output(mfile, r["machine"])
         model = space.source
         if space.template:
             arch = {k[5:]: v for k, v in r["point"].items() if k.startswith("arch.")}
             mpath = out / "models" / f"{key}.irf"
             mpath.parent.mkdir(exist_ok=True)
-            atomic_write(mpath, render_template(Path(space.source).read_text(), arch,
+            write_output(mpath, render_template(Path(space.source).read_text(), arch,
                                                 space.source))
             load_float_model(str(mpath), "", "", {})  # it compiles
             model = str(mpath)
@@ -218,7 +218,7 @@ def write_report(space: Space, result: SearchResult) -> list[Path]:
     if space.strategy == "haq":
         reports.append(("sensitivity.csv", sensitivity_csv(space, result.rows)))
     for name, text in reports:
-        atomic_write(out / name, text)
+        write_output(out / name, text)
         files.append(out / name)
     if result.front:
         plot(space, result.rows, result.front, result.baselines, out / "pareto.png",

@@ -51,9 +51,9 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
 from irflow.graph import NAME_ATTR, SSA_NAME, input_names, main_func, output_names
-from irflow.io import verify_module
 from irflow.train.losses import CrossEntropy, Loss
 from irflow.train.vjp import Emitter, NotDifferentiable, rule_for
+from irflow.verify import verify_module
 from irflow.weights import attach_weights, numpy_dtype, weights_of
 
 STEP_FUNC = "train_step"

@@ -34,8 +34,8 @@ from xdsl.dialects.builtin import ModuleOp
 from irflow.backends.reference import compile_function
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
+from irflow.fileio import write_output
 from irflow.graph import input_names, main_func
-from irflow.io import atomic_write
 from irflow.train.data import Split
 from irflow.train.grad import GRAD_PREFIX, STEP_FUNC, grad, signature
 from irflow.train.losses import CrossEntropy, Distillation
@@ -233,7 +233,7 @@ class Trainer:
                                        np.float64).reshape(-1, 6)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        atomic_write(path, buf.getvalue())
+        write_output(path, buf.getvalue())
 
     def resume(self, path: str | Path) -> None:
         from irflow.weights import read_npz

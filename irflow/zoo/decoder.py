@@ -115,7 +115,10 @@ def source(name: str, entry: str = "prefill", seq: int = 32, cache: int = 32) ->
 
 def load(name: str, *, seed: int = 0, entry: str = "prefill", seq: int = 32,
          cache: int = 32) -> ModuleOp:
-    """Compile preset `name`'s entry point with seeded weights."""
+    """Compile preset `name`'s entry point with seeded weights, made lazily (on first
+    read): building `tinyllama-1b` allocates nothing, and `quantize-groups` then holds one
+    float tensor at a time."""
     from irflow.frontends.dsl import compile_source
 
-    return compile_source(source(name, entry, seq, cache), f"{name}.{entry}.irf", seed=seed)
+    return compile_source(source(name, entry, seq, cache), f"{name}.{entry}.irf", seed=seed,
+                          lazy=True)

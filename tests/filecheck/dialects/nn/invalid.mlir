@@ -43,6 +43,14 @@ func.func @dynamic(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
 
 // -----
 
+// nn has no empty tensors: every operand and result has at least one element.
+func.func @empty(%x: tensor<0x4xf32>) -> tensor<0x4xf32> {
+  %0 = nn.relu %x : tensor<0x4xf32> // expected-error {{nn.relu expects tensors with at least one element, got operand #0 of shape 0x4}}
+  func.return %0 : tensor<0x4xf32>
+}
+
+// -----
+
 func.func @broadcast(%a: tensor<2x3xf32>, %b: tensor<4xf32>) -> tensor<2x4xf32> {
   %0 = nn.add %a, %b : (tensor<2x3xf32>, tensor<4xf32>) -> tensor<2x4xf32> // expected-error {{nn.add expects broadcast-compatible operands, got 2x3 and 4}}
   func.return %0 : tensor<2x4xf32>
@@ -347,4 +355,96 @@ func.func @attention_heads(%q: tensor<1x3x3x8xf32>, %k: tensor<1x2x5x8xf32>) -> 
 func.func @attention_causal(%q: tensor<1x2x6x8xf32>, %k: tensor<1x2x5x8xf32>) -> tensor<1x2x6x8xf32> {
   %0 = nn.attention %q, %k, %k {causal = 1 : i64} : (tensor<1x2x6x8xf32>, tensor<1x2x5x8xf32>, tensor<1x2x5x8xf32>) -> tensor<1x2x6x8xf32> // expected-error {{nn.attention (causal) expects at most as many queries (6) as keys (5)}}
   func.return %0 : tensor<1x2x6x8xf32>
+}
+
+// -----
+
+// Training ops (nn/gradients.py, nn/losses.py, nn/fake_quant.py).
+func.func @activation_grad_fn(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = nn.activation_grad %x, %x {fn = "softmax"} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32> // expected-error {{nn.activation_grad expects fn in ['relu'}}
+  func.return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @sum_to(%x: tensor<4x1xf32>) -> tensor<4x3xf32> {
+  %0 = nn.sum_to %x : (tensor<4x1xf32>) -> tensor<4x3xf32> // expected-error {{nn.sum_to expects a result that broadcasts to 4x1, got 4x3}}
+  func.return %0 : tensor<4x3xf32>
+}
+
+// -----
+
+func.func @conv2d_input_grad(%dy: tensor<1x8x4x4xf32>, %w: tensor<8x2x3x3xf32>) -> tensor<1x2x8x8xf32> {
+  %0 = nn.conv2d_input_grad %dy, %w : (tensor<1x8x4x4xf32>, tensor<8x2x3x3xf32>) -> tensor<1x2x8x8xf32> // expected-error {{nn.conv2d_input_grad expects a gradient of the conv2d output shape 1x8x6x6, got 1x8x4x4}}
+  func.return %0 : tensor<1x2x8x8xf32>
+}
+
+// -----
+
+func.func @cross_entropy_shapes(%l: tensor<2x10xf32>, %y: tensor<3xi64>) -> tensor<f32> {
+  %0 = nn.cross_entropy %l, %y : (tensor<2x10xf32>, tensor<3xi64>) -> tensor<f32> // expected-error {{nn.cross_entropy expects logits [batch, classes] and labels [batch], got 2x10 and 3}}
+  func.return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @cross_entropy_grad_dloss(%l: tensor<2x10xf32>, %y: tensor<2xi64>, %d: tensor<1xf32>) -> tensor<2x10xf32> {
+  %0 = nn.cross_entropy_grad %l, %y, %d : (tensor<2x10xf32>, tensor<2xi64>, tensor<1xf32>) -> tensor<2x10xf32> // expected-error {{nn.cross_entropy_grad expects a scalar upstream gradient, got 1}}
+  func.return %0 : tensor<2x10xf32>
+}
+
+// -----
+
+func.func @cross_entropy_float_labels(%l: tensor<2x10xf32>, %y: tensor<2xf32>) -> tensor<f32> {
+  %0 = nn.cross_entropy %l, %y : (tensor<2x10xf32>, tensor<2xf32>) -> tensor<f32> // expected-error {{nn.cross_entropy expects integer labels, got tensor<2xf32>}}
+  func.return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @label_smoothing(%l: tensor<2x10xf32>, %y: tensor<2xi64>) -> tensor<f32> {
+  %0 = nn.cross_entropy %l, %y {label_smoothing = 1.5 : f64} : (tensor<2x10xf32>, tensor<2xi64>) -> tensor<f32> // expected-error {{nn.cross_entropy expects label_smoothing in [0, 1), got 1.5}}
+  func.return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @kl_div_shapes(%s: tensor<2x10xf32>, %t: tensor<2x9xf32>) -> tensor<f32> {
+  %0 = nn.kl_div %s, %t : (tensor<2x10xf32>, tensor<2x9xf32>) -> tensor<f32> // expected-error {{nn.kl_div expects student and teacher logits of one shape [batch, classes], got 2x10 and 2x9}}
+  func.return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @kl_div_temperature(%s: tensor<2x10xf32>) -> tensor<f32> {
+  %0 = nn.kl_div %s, %s {temperature = 0.0 : f64} : (tensor<2x10xf32>, tensor<2x10xf32>) -> tensor<f32> // expected-error {{nn.kl_div expects temperature > 0, got 0.0}}
+  func.return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @mse_shapes(%p: tensor<2x10xf32>, %t: tensor<2x1xf32>) -> tensor<f32> {
+  %0 = nn.mse %p, %t : (tensor<2x10xf32>, tensor<2x1xf32>) -> tensor<f32> // expected-error {{nn.mse expects prediction and target of one shape, got 2x10 and 2x1}}
+  func.return %0 : tensor<f32>
+}
+
+// -----
+
+func.func @fake_quant_mode(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = nn.fake_quant %x {mode = "output", bits = 8 : i64} : tensor<4xf32> // expected-error {{nn.fake_quant expects mode in ['weight', 'activation'], got 'output'}}
+  func.return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @fake_quant_bits(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = nn.fake_quant %x {mode = "weight", bits = 1 : i64} : tensor<4xf32> // expected-error {{nn.fake_quant expects 2 <= bits <= 16, got 1}}
+  func.return %0 : tensor<4xf32>
+}
+
+// -----
+
+func.func @fake_quant_activation_scale(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = nn.fake_quant %x {mode = "activation", bits = 8 : i64} : tensor<4xf32> // expected-error {{nn.fake_quant in activation mode expects a scale and a zero_point}}
+  func.return %0 : tensor<4xf32>
 }

@@ -171,3 +171,56 @@ func.func @locations(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = nn.relu %x : tensor<4xf32> loc("model.irf":3:5)
   func.return %0 : tensor<4xf32>
 }
+
+// -----
+
+// Training ops (irflow.train): backward ops (nn/gradients.py), losses (nn/losses.py),
+// fake quantization (nn/fake_quant.py). Default properties are not printed.
+// CHECK-LABEL: func.func @training(
+// CHECK-NEXT:    %0 = nn.conv2d_input_grad %dy, %w {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>} : (tensor<2x8x3x3xf32>, tensor<8x4x3x3xf32>) -> tensor<2x4x6x6xf32>
+// CHECK-NEXT:    %1 = nn.conv2d_weight_grad %x, %dy {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>} : (tensor<2x4x6x6xf32>, tensor<2x8x3x3xf32>) -> tensor<8x4x3x3xf32>
+// CHECK-NEXT:    %2 = nn.maxpool_grad %x, %p {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<2x4x6x6xf32>, tensor<2x4x3x3xf32>) -> tensor<2x4x6x6xf32>
+// CHECK-NEXT:    %3 = nn.avgpool_grad %x, %p {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, count_include_pad = 1 : i64} : (tensor<2x4x6x6xf32>, tensor<2x4x3x3xf32>) -> tensor<2x4x6x6xf32>
+// CHECK-NEXT:    %4 = nn.activation_grad %x, %2 {fn = "clip", min = -1.000000e+00 : f64, max = 1.000000e+00 : f64} : (tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>) -> tensor<2x4x6x6xf32>
+// CHECK-NEXT:    %5 = nn.softmax_grad %l, %t : (tensor<2x10xf32>, tensor<2x10xf32>) -> tensor<2x10xf32>
+// CHECK-NEXT:    %6, %7 = nn.layernorm_grad %x, %g, %3 : (tensor<2x4x6x6xf32>, tensor<6xf32>, tensor<2x4x6x6xf32>) -> (tensor<2x4x6x6xf32>, tensor<6xf32>)
+// CHECK-NEXT:    %8, %9, %10 = nn.batchnorm_grad %x, %m, %m, %m, %4 : (tensor<2x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<2x4x6x6xf32>) -> (tensor<2x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)
+// CHECK-NEXT:    %11 = nn.sum_to %1 : (tensor<8x4x3x3xf32>) -> tensor<8x1x1x1xf32>
+// CHECK-NEXT:    %12 = nn.reshape %11 : (tensor<8x1x1x1xf32>) -> tensor<8xf32>
+// CHECK-NEXT:    %13 = nn.reduce_mean_grad %m {axes = array<i64: 0, 2, 3>, keepdims = 0 : i64} : (tensor<4xf32>) -> tensor<2x4x6x6xf32>
+// CHECK-NEXT:    %14 = nn.slice_grad %p {starts = array<i64: 0, 1>, ends = array<i64: 6, 6>, axes = array<i64: 2, 3>, steps = array<i64: 2, 2>} : (tensor<2x4x3x3xf32>) -> tensor<2x4x6x6xf32>
+// CHECK-NEXT:    %15 = nn.gather_grad %ids, %de : (tensor<3xi64>, tensor<3x4xf32>) -> tensor<5x4xf32>
+// CHECK-NEXT:    %16 = nn.cross_entropy %l, %y {label_smoothing = 1.000000e-01 : f64} : (tensor<2x10xf32>, tensor<2xi64>) -> tensor<f32>
+// CHECK-NEXT:    %17 = nn.cross_entropy_grad %l, %y, %dl : (tensor<2x10xf32>, tensor<2xi64>, tensor<f32>) -> tensor<2x10xf32>
+// CHECK-NEXT:    %18 = nn.kl_div %l, %t {temperature = 4.000000e+00 : f64} : (tensor<2x10xf32>, tensor<2x10xf32>) -> tensor<f32>
+// CHECK-NEXT:    %19 = nn.kl_div_grad %l, %t, %dl {temperature = 4.000000e+00 : f64} : (tensor<2x10xf32>, tensor<2x10xf32>, tensor<f32>) -> tensor<2x10xf32>
+// CHECK-NEXT:    %20 = nn.mse %l, %t : (tensor<2x10xf32>, tensor<2x10xf32>) -> tensor<f32>
+// CHECK-NEXT:    %21 = nn.mse_grad %l, %t, %dl : (tensor<2x10xf32>, tensor<2x10xf32>, tensor<f32>) -> tensor<2x10xf32>
+// CHECK-NEXT:    %22 = nn.fake_quant %w {mode = "weight", bits = 4 : i64, axis = 0 : i64} : tensor<8x4x3x3xf32>
+// CHECK-NEXT:    %23 = nn.fake_quant %x {mode = "activation", bits = 8 : i64, scale = 3.906250e-03 : f64, zero_point = 0 : i64, signed = 0 : i64} : tensor<2x4x6x6xf32>
+// CHECK-NEXT:    %24 = nn.fake_quant_grad %x, %23 {mode = "activation", bits = 8 : i64, scale = 3.906250e-03 : f64, zero_point = 0 : i64, signed = 0 : i64} : (tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>) -> tensor<2x4x6x6xf32>
+func.func @training(%x: tensor<2x4x6x6xf32>, %w: tensor<8x4x3x3xf32>, %dy: tensor<2x8x3x3xf32>, %p: tensor<2x4x3x3xf32>, %l: tensor<2x10xf32>, %t: tensor<2x10xf32>, %y: tensor<2xi64>, %dl: tensor<f32>, %g: tensor<6xf32>, %m: tensor<4xf32>, %ids: tensor<3xi64>, %e: tensor<5x4xf32>, %de: tensor<3x4xf32>) -> (tensor<2x4x6x6xf32>, tensor<8x4x3x3xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>, tensor<2x10xf32>, tensor<2x4x6x6xf32>, tensor<6xf32>, tensor<2x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<8xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>, tensor<5x4xf32>, tensor<f32>, tensor<2x10xf32>, tensor<f32>, tensor<2x10xf32>, tensor<f32>, tensor<2x10xf32>, tensor<8x4x3x3xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>) {
+  %0 = nn.conv2d_input_grad %dy, %w {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>} : (tensor<2x8x3x3xf32>, tensor<8x4x3x3xf32>) -> tensor<2x4x6x6xf32>
+  %1 = nn.conv2d_weight_grad %x, %dy {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>} : (tensor<2x4x6x6xf32>, tensor<2x8x3x3xf32>) -> tensor<8x4x3x3xf32>
+  %2 = nn.maxpool_grad %x, %p {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<2x4x6x6xf32>, tensor<2x4x3x3xf32>) -> tensor<2x4x6x6xf32>
+  %3 = nn.avgpool_grad %x, %p {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>, count_include_pad = 1 : i64} : (tensor<2x4x6x6xf32>, tensor<2x4x3x3xf32>) -> tensor<2x4x6x6xf32>
+  %4 = nn.activation_grad %x, %2 {fn = "clip", min = -1.000000e+00 : f64, max = 1.000000e+00 : f64} : (tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>) -> tensor<2x4x6x6xf32>
+  %5 = nn.softmax_grad %l, %t {axis = -1 : i64} : (tensor<2x10xf32>, tensor<2x10xf32>) -> tensor<2x10xf32>
+  %6, %7 = nn.layernorm_grad %x, %g, %3 {axis = -1 : i64} : (tensor<2x4x6x6xf32>, tensor<6xf32>, tensor<2x4x6x6xf32>) -> (tensor<2x4x6x6xf32>, tensor<6xf32>)
+  %8, %9, %10 = nn.batchnorm_grad %x, %m, %m, %m, %4 : (tensor<2x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<4xf32>, tensor<2x4x6x6xf32>) -> (tensor<2x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>)
+  %11 = nn.sum_to %1 : (tensor<8x4x3x3xf32>) -> tensor<8x1x1x1xf32>
+  %12 = nn.reshape %11 : (tensor<8x1x1x1xf32>) -> tensor<8xf32>
+  %13 = nn.reduce_mean_grad %m {axes = array<i64: 0, 2, 3>, keepdims = 0 : i64} : (tensor<4xf32>) -> tensor<2x4x6x6xf32>
+  %14 = nn.slice_grad %p {starts = array<i64: 0, 1>, ends = array<i64: 6, 6>, axes = array<i64: 2, 3>, steps = array<i64: 2, 2>} : (tensor<2x4x3x3xf32>) -> tensor<2x4x6x6xf32>
+  %15 = nn.gather_grad %ids, %de : (tensor<3xi64>, tensor<3x4xf32>) -> tensor<5x4xf32>
+  %16 = nn.cross_entropy %l, %y {label_smoothing = 1.000000e-01 : f64} : (tensor<2x10xf32>, tensor<2xi64>) -> tensor<f32>
+  %17 = nn.cross_entropy_grad %l, %y, %dl : (tensor<2x10xf32>, tensor<2xi64>, tensor<f32>) -> tensor<2x10xf32>
+  %18 = nn.kl_div %l, %t {temperature = 4.000000e+00 : f64} : (tensor<2x10xf32>, tensor<2x10xf32>) -> tensor<f32>
+  %19 = nn.kl_div_grad %l, %t, %dl {temperature = 4.000000e+00 : f64} : (tensor<2x10xf32>, tensor<2x10xf32>, tensor<f32>) -> tensor<2x10xf32>
+  %20 = nn.mse %l, %t : (tensor<2x10xf32>, tensor<2x10xf32>) -> tensor<f32>
+  %21 = nn.mse_grad %l, %t, %dl : (tensor<2x10xf32>, tensor<2x10xf32>, tensor<f32>) -> tensor<2x10xf32>
+  %22 = nn.fake_quant %w {mode = "weight", bits = 4 : i64, axis = 0 : i64} : tensor<8x4x3x3xf32>
+  %23 = nn.fake_quant %x {mode = "activation", bits = 8 : i64, scale = 3.906250e-03 : f64, zero_point = 0 : i64, signed = 0 : i64} : tensor<2x4x6x6xf32>
+  %24 = nn.fake_quant_grad %x, %23 {mode = "activation", bits = 8 : i64, scale = 3.906250e-03 : f64, zero_point = 0 : i64, signed = 0 : i64} : (tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>) -> tensor<2x4x6x6xf32>
+  func.return %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24 : tensor<2x4x6x6xf32>, tensor<8x4x3x3xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>, tensor<2x10xf32>, tensor<2x4x6x6xf32>, tensor<6xf32>, tensor<2x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<8xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>, tensor<5x4xf32>, tensor<f32>, tensor<2x10xf32>, tensor<f32>, tensor<2x10xf32>, tensor<f32>, tensor<2x10xf32>, tensor<8x4x3x3xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>
+}
