@@ -104,6 +104,16 @@ def test_examples_load_and_knobs_are_per_unit():
     (SMALL.replace('strategy = "grid"', 'strategy = "nsga3"'),
      r"strategy = 'nsga3': expected one of grid, random, nsga2, haq"),
     (SMALL.replace('per = "layer"', 'per = "group"'), r"per = 'group' needs groups"),
+    (SMALL + '\n[finetune]\nepochs = 1\noptimizer = "adma"\n',
+     r"space.toml:26:1: error: \[finetune\] optimizer = 'adma': expected one of sgd, adam, "
+     r"adamw \(did you mean 'adam'\?\)"),
+    (SMALL + "\n[finetune]\nepochs = 0\n",
+     r"space.toml:25:1: error: \[finetune\] epochs must be an integer >= 1, got 0"),
+    (SMALL + "\n[finetune]\nlr = -1\n", r"\[finetune\] lr must be a number in \(0, 10\)"),
+    (SMALL + "\n[finetune]\nsteps = 3\n", r"unknown .*'steps'.* \[finetune\]"),
+    (SMALL.replace('kind = "digits"', 'kind = "random"').replace(
+        'maximize = ["accuracy"]', 'maximize = ["sqnr_db"]') + "\n[finetune]\nepochs = 1\n",
+     r"\[finetune\] needs labelled data"),
 ])
 def test_bad_spaces_are_one_line_errors(tmp_path, capsys, text, message):
     (tmp_path / "space.toml").write_text(text)
@@ -165,6 +175,35 @@ def test_a_point_reproduces_with_irflow_run(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["total"]["cycles"]["total"] == row["cycles"]
     assert report["machine"]["pe_array"]["rows"] == point["machine.pe_array.rows"]
+
+
+FINETUNE_SPACE = SMALL.replace("calibration = 20\nevaluation = 60",
+                               "calibration = 20\nevaluation = 120").replace(
+    'w_bits = [4, 8]', 'w_bits = [8]').replace('sparsity = ["dense"]',
+                                               'sparsity = ["dense", "2:4"]').replace(
+    'per = "layer"', 'per = "model"')
+
+
+@pytest.mark.slow
+def test_finetune_recovers_a_pruned_point_and_the_row_says_so(tmp_path):
+    """[finetune]: the 2:4-pruned int8 point is fine-tuned (masks kept, QAT w8a8) before
+    lowering; its accuracy is at least the post-training one, and the row records it."""
+    post = _space(tmp_path, FINETUNE_SPACE, "post.toml")
+    tuned = _space(tmp_path, FINETUNE_SPACE + "\n[finetune]\nepochs = 1\nlr = 5e-4\n"
+                   'optimizer = "adam"\nbatch = 32\nsamples = 320\n', "tuned.toml")
+    assert post.finetune is None and tuned.finetune is not None
+    point = {"sparsity": "2:4"}
+    before = evaluate_point(post, point)
+    after = evaluate_point(tuned, point)
+    again = evaluate_point(tuned, point)
+    for row in (before, after):
+        assert row["status"] == "ok", row.get("error")
+    assert before["finetune"] == ""
+    assert after["finetune"] == "adam lr=0.0005 1 epoch batch 32 320 samples, qat w8a8"
+    assert after["accuracy"] >= before["accuracy"]
+    assert after["sqnr_db"] != before["sqnr_db"]  # the weights did change
+    assert again["accuracy"] == after["accuracy"] and again["sqnr_db"] == after["sqnr_db"]
+    assert after["pipeline"] == before["pipeline"]  # same lowering, other weights
 
 
 # ------------------------------------------------------------------------------ strategies

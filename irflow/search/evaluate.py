@@ -12,8 +12,9 @@ Steps, for a point:
    (prune, default, calibrate) is run once per worker for all the points that share it
    (`_float_part`, cached) and only the `quantize` step per point: the same passes on the
    same input, so the same result as running the whole text;
-3. a short fine-tune when the space asks for one (`finetune_steps`; the training API,
-   `irflow.train`, plugs in at `FINETUNE`);
+3. with a `[finetune]` section, a short fine-tune of the compressed float model before
+   `calibrate` and `quantize` (`irflow.search.finetune`: the training loop, prune masks
+   kept, QAT for uniformly quantized points); the row's `finetune` says what ran;
 4. the simulator on one input batch, on the point's machine: cycles, latency, energy,
    DRAM bytes, per-layer cycles; model bytes from `irflow.analysis.model_bytes`. The
    simulator is exact (numerics, exact cache, cost model), so every point is simulated
@@ -36,7 +37,6 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,21 +53,6 @@ from irflow.search.recipe import (
     pipeline_text,
 )
 from irflow.search.space import Space, knob_values
-
-# The training API's hook: FINETUNE(module, dataset, steps) fine-tunes `module` in place.
-# None until irflow.train provides it (issue 12); `finetune_available()` says which.
-FINETUNE: Callable[[ModuleOp, Dataset, int], None] | None = None
-
-
-def finetune_available() -> bool:
-    global FINETUNE
-    if FINETUNE is None:
-        try:
-            from irflow.train import finetune  # type: ignore[import-not-found]
-        except ImportError:
-            return False
-        FINETUNE = finetune
-    return True
 
 
 @dataclass
@@ -160,14 +145,13 @@ def _measure(space: Space, point: dict[str, Any], mtext: str) -> dict[str, Any]:
     ctx = model_context(space, arch)
     machine = machine_of(space.machine_base, mtext)
     float_steps, quantize = pipeline_parts(space, point)
-    module = fresh_copy(_float_part(space, arch, float_steps))
+    tuned = ""
+    if space.finetune is None:
+        module = fresh_copy(_float_part(space, arch, float_steps))
+    else:
+        module, tuned = _finetuned(space, point, arch, float_steps, ctx)
     if quantize:
         run_pipeline(module, quantize)
-    if space.finetune_steps:
-        if not finetune_available():
-            raise IrflowError("finetune_steps needs the training API (irflow.train)")
-        assert FINETUNE is not None
-        FINETUNE(module, ctx.data, space.finetune_steps)
     sim = simulate(module, {ctx.data.input: ctx.data.evaluation[0]}, machine=machine)
     t = sim.report.total
     layer_cycles: dict[str, int] = {}
@@ -183,9 +167,33 @@ def _measure(space: Space, point: dict[str, Any], mtext: str) -> dict[str, Any]:
         "accuracy": accuracy, "sqnr_db": sqnr_db(ctx.float_outputs, outputs),
         "float_accuracy": ctx.float_accuracy,
         "accuracy_drop": ctx.float_accuracy - accuracy,
-        "layer_cycles": layer_cycles,
+        "layer_cycles": layer_cycles, "finetune": tuned,
     }
 
 
-__all__ = ["evaluate_point", "model_context", "sqnr_db", "run_outputs", "finetune_available",
-           "FINETUNE"]
+def _finetuned(space: Space, point: dict[str, Any], arch: tuple[tuple[str, Any], ...],
+               float_steps: str, ctx: _Context) -> tuple[ModuleOp, str]:
+    """The float part of the pipeline with a fine-tune before `calibrate` (see
+    `irflow.search.finetune`), and what the row's `finetune` column says."""
+    from irflow.compare import fresh_copy
+    from irflow.passes.calibrate import set_calibration_data
+    from irflow.pipeline import run_pipeline
+    from irflow.search.finetune import finetune, uniform_bits
+    from irflow.search.space import unit_settings
+
+    assert space.finetune is not None
+    steps = float_steps.split(",")
+    calibrate = [s for s in steps if s.startswith("calibrate")]
+    prune_default = ",".join(s for s in steps if not s.startswith("calibrate"))
+    per_layer = {n: (u.w_bits, u.a_bits) for u in unit_settings(space, point)
+                 for n in u.layers}
+    qat = uniform_bits(per_layer) if calibrate else None
+    module = finetune(fresh_copy(_float_part(space, arch, prune_default)), space.finetune,
+                      space.seed, ctx.data.calibration, qat)
+    if calibrate:
+        set_calibration_data(module, ctx.data.calibration)
+        run_pipeline(module, calibrate[0])
+    return module, space.finetune.describe(f"w{qat[0]}a{qat[1]}" if qat else "")
+
+
+__all__ = ["evaluate_point", "model_context", "sqnr_db", "run_outputs"]

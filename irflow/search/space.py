@@ -25,8 +25,10 @@ Sections (docs/search.md has an example of each):
 - `[constraints]` `max_accuracy_drop` (points vs float), `min_sqnr_db`, `max_latency_ms`,
   `max_cycles`, `max_energy_pj`, `max_model_bytes`;
 - `[search]` `strategy` (grid | random | nsga2 | haq), `trials`, `population`, `seed`,
-  `budgets` (haq: latency budgets as fractions of uniform int8's cycles), `finetune_steps`
-  (0: post-training; more needs the training API).
+  `budgets` (haq: latency budgets as fractions of uniform int8's cycles);
+- `[finetune]` (optional; digits data): `epochs`, `lr`, `optimizer`, `batch`, `samples`:
+  each point is fine-tuned before lowering (`irflow.search.finetune`); without it,
+  accuracy is post-training.
 
 Every key is checked: an unknown one is a `SpaceError` with its file and line.
 """
@@ -45,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from irflow.diagnostics import IrflowError, SourceLoc, did_you_mean
+from irflow.search.finetune import KEYS as FINETUNE_KEYS
+from irflow.search.finetune import FinetuneSpec, FinetuneValueError, parse_finetune
 
 # What a point's evaluation measures; objectives and constraints name these.
 METRICS: tuple[str, ...] = ("cycles", "latency_ms", "energy_pj", "dram_bytes", "model_bytes",
@@ -72,7 +76,8 @@ SECTIONS: dict[str, tuple[str, ...] | None] = {  # None: any key (a knob name)
     "machine": None,
     "objectives": ("minimize", "maximize"),
     "constraints": tuple(CONSTRAINTS),
-    "search": ("strategy", "trials", "population", "seed", "budgets", "finetune_steps"),
+    "search": ("strategy", "trials", "population", "seed", "budgets"),
+    "finetune": FINETUNE_KEYS,
 }
 COMPRESSION_KNOBS: tuple[str, ...] = ("w_bits", "a_bits", "sparsity")
 # Whole-model quantization settings (one choice per point, whatever `per` says).
@@ -132,7 +137,7 @@ class Space:
     population: int = 8
     seed: int = 0
     budgets: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
-    finetune_steps: int = 0
+    finetune: FinetuneSpec | None = None  # None: post-training accuracy
     template: bool = False
 
     @property
@@ -382,14 +387,15 @@ def parse_space(text: str, path: Path) -> Space:
     if strategy == "haq" and (per != "layer" or not {"w_bits"} <= set(comp)):
         raise r.error("strategy 'haq' chooses bits per layer: it needs [compression] per = "
                       "'layer' and w_bits (a_bits optional)", "strategy", "search")
-    finetune = int(search.get("finetune_steps", 0))
-    if finetune:
-        from irflow.search.evaluate import finetune_available
-
-        if not finetune_available():
-            raise r.error("finetune_steps needs the training API (irflow.train), which this "
-                          "build does not have; use 0 (post-training)", "finetune_steps",
-                          "search")
+    finetune = None
+    if "finetune" in table:
+        try:
+            finetune = parse_finetune(table["finetune"])
+        except FinetuneValueError as e:
+            raise r.error(e.message, e.key, "finetune") from None
+        if kind != "digits":
+            raise r.error("[finetune] needs labelled data: [data] kind = 'digits' (random "
+                          "data has no labels to train on)")
     for key in ("trials", "population"):
         if key in search and (not isinstance(search[key], int) or search[key] < 1):
             raise r.error(f"[search] {key} must be a positive integer, got {search[key]!r}",
@@ -405,7 +411,7 @@ def parse_space(text: str, path: Path) -> Space:
         trials=int(search.get("trials", 32)), population=int(search.get("population", 8)),
         seed=int(search.get("seed", 0)),
         budgets=tuple(float(b) for b in search.get("budgets", (0.5, 0.6, 0.7, 0.8, 0.9))),
-        finetune_steps=finetune, template=template)
+        finetune=finetune, template=template)
 
 
 def _source(spec: str, base: Path) -> str:

@@ -10,7 +10,8 @@ Tables:
 - `points`: `key` (primary key: a point is stored once), `run` (which invocation
   evaluated it), `role` (`search`, `baseline`, `sensitivity`), `point` (JSON), `pipeline`,
   `machine` (TOML), `status`, `error`, one REAL column per metric (`METRICS`),
-  `float_accuracy`, `accuracy_drop`, `layer_cycles` (JSON), `seconds`, `worker`, `finished`.
+  `float_accuracy`, `accuracy_drop`, `layer_cycles` (JSON), `seconds`, `worker`, `finished`,
+  `finetune` (what fine-tune ran, e.g. `adam lr=0.001 1 epoch ... qat w4a8`; empty: none).
 
 SQLite in WAL mode with one writer (the driver): a crash mid-write rolls the row back,
 never leaves half of one.
@@ -29,7 +30,7 @@ from irflow.search.space import METRICS, Space, SpaceError
 
 COLUMNS: tuple[str, ...] = ("key", "run", "role", "point", "pipeline", "machine", "status",
                             "error", *METRICS, "float_accuracy", "accuracy_drop",
-                            "layer_cycles", "seconds", "worker", "finished")
+                            "layer_cycles", "seconds", "worker", "finished", "finetune")
 _REAL = {*METRICS, "float_accuracy", "accuracy_drop", "seconds", "finished"}
 
 
@@ -44,6 +45,9 @@ class ResultsTable:
         with self.db:
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             self.db.execute(f"CREATE TABLE IF NOT EXISTS points ({cols})")
+            have = {r[1] for r in self.db.execute("PRAGMA table_info(points)")}
+            if "finetune" not in have:  # a table written before the column existed
+                self.db.execute("ALTER TABLE points ADD COLUMN finetune TEXT")
         stored = self.meta("space_fingerprint")
         if stored is None:
             with self.db:
