@@ -10,7 +10,7 @@
    with `int8,tile{search=none}` and `int8,tile{search=latency}` (numerics off: the
    counts are identical, see `simulate(numerics=False)`), and per PE layer the
    search's estimate beside the simulated cycles / DRAM bytes (the distribution of
-   |estimate / simulated - 1|).
+   |estimate / simulated - 1|): `--estimates lenet5,transformer_encoder`.
 """
 
 from __future__ import annotations
@@ -69,11 +69,48 @@ def bench_simulate(model: str) -> None:
     print(f"{model} int8 cycles search=latency / search=none = {ratio:.3f}")
 
 
+def bench_estimates(model: str) -> None:
+    """Per PE layer of `model` (fp32, search=latency): estimate vs simulated."""
+    import sys
+
+    sys.path.insert(0, "tests")
+    from test_tile_search import layer_estimates
+
+    from irflow.context import make_context
+    from irflow.passes.tile import TilePass
+
+    module = zoo.load(model, seed=0)
+    TilePass(search="latency").apply(make_context(), module)
+    est = layer_estimates(module)
+    fn = main_func(module)
+    inputs = {n: np.zeros(a.type.get_shape(), np.float32)
+              for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
+    by = {s.name: s for s in simulate(module, inputs, numerics=False,
+                                      progress=False).report.layers}
+    ec, ed = [], []
+    for k, (c, d) in est.items():
+        s = by[k]
+        sd = s.dram_bytes_read + s.dram_bytes_written
+        ec.append(c / s.cycles - 1)
+        ed.append(d / max(sd, 1) - 1)
+        print(f"{model} {k:32s} cycles est {c:12,.0f} sim {s.cycles:12,} ({ec[-1]:+.1%})  "
+              f"DRAM est {d:12,.0f} sim {sd:12,} ({ed[-1]:+.1%})")
+    a, b = np.abs(ec), np.abs(ed)
+    print(f"{model}: {len(a)} PE layers; |cycles error| median {np.median(a):.1%} max "
+          f"{a.max():.1%}, {np.sum(a <= 0.05)} within 5 %; |DRAM error| median "
+          f"{np.median(b):.1%} max {b.max():.1%}, {np.sum(b <= 0.05)} within 5 %")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--simulate", action="store_true")
     ap.add_argument("--models", default="resnet18,mobilenetv2")
+    ap.add_argument("--estimates", default="", help="models: estimate vs simulation")
     args = ap.parse_args()
+    if args.estimates:
+        for model in args.estimates.split(","):
+            bench_estimates(model)
+        return
     bench_time()
     if args.simulate:
         for model in args.models.split(","):

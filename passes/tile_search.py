@@ -97,12 +97,17 @@ class Scores:
 
 
 def pareto(scores: Scores, idx: np.ndarray) -> np.ndarray:
-    """The subset of `idx` not dominated in (cycles, DRAM bytes, energy)."""
+    """The subset of `idx` (in its order) not dominated in (cycles, DRAM bytes, energy),
+    one candidate per distinct score and tile sizes."""
     m = np.stack([scores.cycles[idx], scores.dram_bytes[idx], scores.energy_pj[idx]], 1)
     le = (m[:, None, :] <= m[None, :, :]).all(-1)
     lt = (m[:, None, :] < m[None, :, :]).any(-1)
     dominated = (le & lt).any(0)
-    return idx[~dominated]
+    # equal scores (orders that differ only where a loop makes one trip): keep the first
+    _, first = np.unique(np.column_stack([m, scores.sizes[idx]]), axis=0, return_index=True)
+    unique = np.zeros(len(idx), bool)
+    unique[first] = True
+    return idx[~dominated & unique]
 
 
 def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, dtype: str,
