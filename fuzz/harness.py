@@ -216,7 +216,7 @@ def _shrink_onnx(case: Case, name: str, same: Callable[[Case], bool],
     return case
 
 
-def environment_for_fuzzing(limit: str = "256M") -> None:
+def environment_for_fuzzing(limit: str = "64M") -> None:
     """Cap what one case may allocate (irflow's allocation guard, docs/fuzzing.md) and
     the process's address space, so a fuzzed shape cannot take the machine's memory."""
     import resource

@@ -405,7 +405,7 @@ def toml_case(draw: st.DrawFn) -> Case:
         ["sim", "lenet5", "--hw", "{dir}/m.toml"],
         ["run", "digits_cnn", "-p", "int8", "--no-compare", "--hw", "{dir}/m.toml"],
         ["run", "digits_cnn", "-p", "int8-sparse", "--no-compare", "--hw", "{dir}/m.toml"],
-        ["opt", "digits_cnn", "-p", "default,tile{machine={dir}/m.toml},lower-to-accel"],
+        ["opt", "digits_cnn", "-p", 'default,tile{machine="{dir}/m.toml"},lower-to-accel'],
     ]))
     return Case({"m.toml": text.encode("utf-8", "surrogatepass")}, argv)
 
@@ -425,7 +425,7 @@ def _pipeline_text(draw: st.DrawFn) -> str:
             value = draw(st.sampled_from(
                 ["0", "-1", "1", "4", "8", "32,32", "\"oc=4 oh=2\"", "\"zz=4\"", "true",
                  "nan", "1e300", "per-tensor", "per-channel", "nm", "channel", "magnitude",
-                 "micro", "\"\"", "l1", "bias", "exact", "{dir}/none.npz", "2:4",
+                 "micro", "\"\"", "l1", "bias", "exact", '"{dir}/none.npz"', "2:4",
                  "\"oc=0\"", "\"oc=-3\"", "\"ic=1000000\"", "minmax", "percentile",
                  "entropy", "relu,gelu", "conv1", "x"]))
             chosen.append(f"{key}={value}")

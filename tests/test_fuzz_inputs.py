@@ -31,7 +31,7 @@ def test_regression_cases_are_kept() -> None:
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_fuzz_regression(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IRFLOW_ALLOC_LIMIT", "256M")  # as the fuzzer ran them
+    monkeypatch.setenv("IRFLOW_ALLOC_LIMIT", "64M")  # as the fuzzer ran them
     data = json.loads(path.read_text())
     outcome = run_case(case_from_json(data), tmp_path / "case", timeout=60)
     assert outcome.kind in ("ok", "error", "usage"), (data["key"], outcome.detail)
@@ -39,7 +39,7 @@ def test_fuzz_regression(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize("surface", SURFACES)
 def test_fuzz_smoke(surface: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("IRFLOW_ALLOC_LIMIT", "256M")
+    monkeypatch.setenv("IRFLOW_ALLOC_LIMIT", "64M")
     tally = fuzz_surface(surface, seconds=None, cases=40, folder=tmp_path, batch=40,
                          timeout=60, log=lambda s: None, derandomize=True)
     assert tally.cases >= 40

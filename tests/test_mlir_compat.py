@@ -7,6 +7,7 @@ it when apt is available)."""
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from xdsl.dialects.builtin import ModuleOp
 
 from irflow import zoo
+from irflow.compare import fresh_copy
 from irflow.frontends.dsl import compile_source
 from irflow.io import parse_mlir, print_module
 from irflow.pipeline import run_pipeline
@@ -24,11 +26,20 @@ pytestmark = [pytest.mark.skipif(MLIR_OPT is None, reason="mlir-opt-19 is not in
               pytest.mark.filterwarnings("ignore::UserWarning")]  # prune's "left dense" notes
 FILECHECK = Path(__file__).parent / "filecheck" / "dialects"
 
-# Smaller inputs than the zoo's (the IR has the same ops; only the shapes shrink), so the
-# calibration and lowering of every stage stay fast.
-SMALL_INPUT = {"resnet18": ("1, 3, 224, 224", "1, 3, 32, 32"),
-               "mobilenetv2": ("1, 3, 224, 224", "1, 3, 32, 32"),
-               "transformer_encoder": ("1, 128, 256", "1, 16, 256")}
+# Smaller versions of the big zoo models (same op kinds, smaller shapes; BERT with 2 of its
+# 12 layers and a 1,000-token vocabulary), so calibrating and lowering every stage stays
+# fast: (regex, replacement) edits of the model source, each of which must apply.
+SMALL_INPUT = "1, 3, 224, 224", "1, 3, 32, 32"
+SMALLER: dict[str, tuple[tuple[str, str], ...]] = {
+    "resnet18": (SMALL_INPUT,), "resnet34": (SMALL_INPUT,), "resnet50": (SMALL_INPUT,),
+    "mobilenetv2": (SMALL_INPUT,),
+    "transformer_encoder": (("1, 128, 256", "1, 16, 256"),),
+    "bert-base": (("i64\\[1, 128\\]", "i64[1, 16]"), ("ends=\\[128\\]", "ends=[16]"),
+                  ("num=30522", "num=1000"),
+                  ("\\n  encoder\\.layer\\.([2-9]|1[01]) = [^\\n]*", ""),
+                  ("= encoder\\.layer\\.11\\n", "= encoder.layer.1\\n")),
+}
+SLOW = {"mobilenetv2", "resnet34", "resnet50", "bert-base"}  # several seconds a stage
 STAGES = ["nn", "default", "int8", "w4a8", "int8-sparse", "default+lower", "int8+lower"]
 
 
@@ -52,30 +63,37 @@ def assert_round_trips(module: ModuleOp) -> None:
 @functools.cache
 def _small_zoo(name: str) -> str:
     source = zoo.source(name)
-    if name in SMALL_INPUT:
-        big, small = SMALL_INPUT[name]
-        assert big in source, f"{name}: the zoo's input shape changed; update SMALL_INPUT"
-        source = source.replace(big, small, 1)
+    for pattern, replacement in SMALLER.get(name, ()):
+        source, n = re.subn(pattern, replacement, source)
+        assert n, f"{name}: '{pattern}' no longer matches the zoo source; update SMALLER"
     return source
 
 
+@functools.cache
+def _pipeline_stage(name: str, pipeline: str) -> ModuleOp:
+    """The model after `pipeline` ("nn": as compiled), computed once per test session."""
+    if pipeline == "nn":
+        return compile_source(_small_zoo(name), f"{name}.irf", seed=0)
+    module = fresh_copy(_pipeline_stage(name, "nn"))
+    run_pipeline(module, pipeline)
+    return module
+
+
 def stage(name: str, stage_name: str) -> ModuleOp:
-    module = compile_source(_small_zoo(name), f"{name}.irf", seed=0)
+    """`nn`, a named pipeline's result, or `<pipeline>+lower` (that result lowered)."""
     pipeline, _, lowered = stage_name.partition("+")
-    if pipeline != "nn":
-        run_pipeline(module, pipeline)
+    module = _pipeline_stage(name, pipeline)
     if lowered:
         from irflow.backends.sim import lower
         from irflow.backends.sim.machine import load_machine
 
-        module = lower(module, load_machine("default"))
+        return lower(module, load_machine("default"))  # a lowered copy
     return module
 
 
 @pytest.mark.parametrize("stage_name", STAGES)
 @pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.slow) if n == "mobilenetv2" else n  # ~3-9 s a stage
-    for n in zoo.names()])
+    pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in zoo.names()])
 def test_zoo_stage_round_trips_through_mlir_opt(name: str, stage_name: str) -> None:
     module = stage(name, stage_name)
     if stage_name in {"int8", "w4a8", "int8-sparse"}:
@@ -90,11 +108,16 @@ def test_every_op_passes_mlir_opt(dialect: str) -> None:
     from irflow.dialects.quant import IRQ, QUANT
 
     seen: set[str] = set()
-    for case in (FILECHECK / dialect / "ops.mlir").read_text().split("// -----"):
+    # nn's table-driven families have their own file
+    files = ["ops.mlir", "families.mlir"] if dialect == "nn" else ["ops.mlir"]
+    cases = [c for f in files for c in (FILECHECK / dialect / f).read_text().split("// -----")]
+    for case in cases:
         module = parse_mlir(case)
         seen |= {op.name for op in module.walk()}
         assert_round_trips(module)
-    ops = NN.operations if dialect == "nn" else (*QUANT.operations, *IRQ.operations)
+    ops = NN.operations if dialect == "nn" else [  # the ops of dialects/quant.py
+        op for op in (*QUANT.operations, *IRQ.operations)
+        if op.__module__ == "irflow.dialects.quant"]
     missing = {op.name for op in ops} - seen
     assert not missing, f"{dialect}/ops.mlir does not exercise {sorted(missing)}"
 

@@ -12,8 +12,11 @@ kernels with `@register_kernel(OpClass)`.
 from irflow.backends.reference import (
     block_kernels,  # noqa: F401  (registers irq.block_linear)
     grad_kernels,  # noqa: F401  (registers backward kernels)
+    indexing_kernels,  # noqa: F401  (the table-driven nn families: indexing)
     llm_kernels,  # noqa: F401  (registers the decoder ops)
+    math_kernels,  # noqa: F401  (math and logic families)
     quant_kernels,  # noqa: F401  (registers quantized kernels)
+    reduction_kernels,  # noqa: F401  (reductions family)
 )
 from irflow.backends.reference.executor import Program, Step, ValueSpec, compile_function, run
 from irflow.backends.reference.kernels import (

@@ -71,8 +71,11 @@ from irflow.dialects.nn.elementwise import (
 )
 from irflow.dialects.nn.fake_quant import FAKE_QUANT_OPS
 from irflow.dialects.nn.gradients import GRADIENT_OPS
+from irflow.dialects.nn.indexing import INDEXING_OPS
 from irflow.dialects.nn.llm import AttentionOp, RMSNormOp, RotaryOp
+from irflow.dialects.nn.logic import LOGIC_OPS
 from irflow.dialects.nn.losses import LOSS_OPS
+from irflow.dialects.nn.math import MATH_OPS
 from irflow.dialects.nn.movement import (
     ConcatOp,
     FlattenOp,
@@ -91,6 +94,7 @@ from irflow.dialects.nn.pooling import (
     PoolParams,
     pool2d_params,
 )
+from irflow.dialects.nn.reductions import REDUCTION_OPS
 from irflow.dialects.nn.shapes import (
     Props,
     Shape,
@@ -118,6 +122,9 @@ NN = Dialect(
         BatchNormOp, LayerNormOp, SoftmaxOp, ReduceMeanOp,
         MaxPoolOp, AvgPoolOp, GlobalAvgPoolOp,
         ReshapeOp, FlattenOp, TransposeOp, ConcatOp, SliceOp, SplitOp, GatherOp,
+        # table-driven families (ONNX coverage): math, logic, reductions, indexing
+        *MATH_OPS.values(), *LOGIC_OPS.values(), *REDUCTION_OPS.values(),
+        *INDEXING_OPS.values(),
         *GRADIENT_OPS, *LOSS_OPS, *FAKE_QUANT_OPS,  # training: gradients, losses, fake_quant
         RMSNormOp, RotaryOp, AttentionOp,
     ],
@@ -149,6 +156,10 @@ __all__ = [
     "GlobalAvgPoolOp",
     "HardSigmoidOp",
     "HardSwishOp",
+    "INDEXING_OPS",
+    "LOGIC_OPS",
+    "MATH_OPS",
+    "REDUCTION_OPS",
     "IntArray",
     "LayerNormOp",
     "LinearOp",

@@ -35,7 +35,7 @@ from xdsl.ir import Operation, SSAValue
 
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
-from irflow.exporters import onnx_llm
+from irflow.exporters import onnx_llm, onnx_ops
 from irflow.fileio import write_output
 from irflow.graph import input_names, main_func, output_names
 from irflow.weights import constant_value, numpy_dtype, value_dtype, weights_of
@@ -272,6 +272,8 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
         ex.node("Gather", ins, outs, axis=nn.prop_int(op, "axis", 0))
     elif isinstance(op, onnx_llm.OPS):
         onnx_llm.export_llm_op(ex, op, ins, outs)
+    elif isinstance(op, onnx_ops.OPS):
+        onnx_ops.export_family_op(ex, op, ins, outs)
     else:
         raise ex.error(f"cannot export '{op.name}' to ONNX (no ONNX counterpart in irflow's "
                        "exporter; supported: the nn dialect, see docs/onnx.md)")

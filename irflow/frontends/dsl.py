@@ -57,7 +57,10 @@ from xdsl.ir import Attribute, SSAValue
 from irflow.alloc import check_alloc
 from irflow.diagnostics import IrflowError, ParseError, SourceLoc, did_you_mean
 from irflow.dialects import nn
-from irflow.frontends import dsl_llm_layers  # noqa: F401  (registers the decoder layers)
+from irflow.frontends import (
+    dsl_layers_ops,  # noqa: F401  (registers the nn families' layers)
+    dsl_llm_layers,  # noqa: F401  (registers the decoder layers)
+)
 from irflow.frontends.dsl_layers import (
     BUILTINS,
     LAYERS,

@@ -63,7 +63,9 @@ from irflow.graph import GraphBuilder
 from irflow.verify import verify_module
 from irflow.weights import value_dtype
 
-MIN_OPSET, MAX_OPSET = 13, 23
+# Opsets of the default domain: 7 (ONNX 1.2) to 28, the newest onnx 1.23 knows. Converters
+# read each op's version-dependent form themselves (attribute or input, old semantics).
+MIN_OPSET, MAX_OPSET = 7, 28
 # Constants that are not initializers are printed inline up to this many elements.
 INLINE_MAX_ELEMENTS = 16
 
@@ -74,6 +76,18 @@ class OnnxImportError(ParseError):
 
 class UnsupportedOperatorError(OnnxImportError):
     """A node whose operator (or attribute value) irflow does not import."""
+
+
+class ConstantRequiredError(UnsupportedOperatorError):
+    """A node input that fixes a shape (a Reshape's shape, ...) is a run-time value.
+
+    `value_name` is the ONNX value; when it is a graph input, binding it with
+    `import_onnx(..., constant_inputs={name: array})` makes the model importable.
+    """
+
+    def __init__(self, message: str, where: Any, value_name: str):
+        super().__init__(message, where)
+        self.value_name = value_name
 
 
 # --------------------------------------------------------------------------------------
@@ -89,6 +103,9 @@ _NP_TO_ELEMENT: dict[np.dtype, Attribute] = {
     np.dtype(np.int16): i16,
     np.dtype(np.int8): IntegerType(8),
     np.dtype(np.uint8): IntegerType(8, Signedness.UNSIGNED),
+    np.dtype(np.uint16): IntegerType(16, Signedness.UNSIGNED),
+    np.dtype(np.uint32): IntegerType(32, Signedness.UNSIGNED),
+    np.dtype(np.uint64): IntegerType(64, Signedness.UNSIGNED),
     np.dtype(np.bool_): i1,
 }
 
@@ -224,6 +241,25 @@ def _opset(model: Any, label: str) -> int:
     return v
 
 
+def _upgrade_old_opset(model: Any, label: str) -> Any:
+    """A model below opset 7 converted to opset 13 by `onnx.version_converter` (its
+    adapters are exact for these ancient versions); the converter's refusal names the op."""
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if not versions or versions[0] >= MIN_OPSET:
+        return model
+    from onnx import version_converter
+
+    try:
+        return version_converter.convert_version(model, 13)
+    except Exception as e:  # noqa: BLE001 - the converter raises RuntimeError/ValueError/...
+        first = " ".join(str(e).split())[:200]
+        raise OnnxImportError(
+            f"opset {versions[0]} is not supported (irflow imports opsets {MIN_OPSET}-"
+            f"{MAX_OPSET}) and onnx.version_converter cannot convert it to 13: {first}",
+            label,
+        ) from None
+
+
 def _node_name(node: Any, index: int) -> str:
     return node.name or (node.output[0] if node.output else f"{node.op_type}_{index}")
 
@@ -301,6 +337,16 @@ def _topological_order(model: Any, label: str, defined: set[str]) -> list[int]:
     path = [cycle[0][0]] + [v for _, v in cycle]
     names = " -> ".join(f"'{_node_name(nodes[i], i)}' ({nodes[i].op_type})" for i in path)
     raise OnnxImportError(f"the graph has a cycle: {names}", label)
+
+
+def check_tensor_types(model: Any, label: str) -> None:
+    """Graph inputs and outputs must be tensors (not sequences, maps or optionals)."""
+    for vi in (*model.graph.input, *model.graph.output):
+        kind = vi.type.WhichOneof("value")
+        if kind not in ("tensor_type", None):
+            raise OnnxImportError(
+                f"'{vi.name}' is a {kind.removesuffix('_type')}, not a tensor; irflow imports "
+                "tensor inputs and outputs only", label)
 
 
 def _declared_shape(value_info: Any, label: str = "",
@@ -429,11 +475,12 @@ class _Importer:
         v = self.value(i)
         k = self.known.get(v)
         if k is None:
-            raise UnsupportedOperatorError(
-                f"{what} (input {i}, '{self.node.inputs[i]}') must be a constant known at "  # type: ignore[union-attr]
+            name = self.node.inputs[i]  # type: ignore[union-attr]
+            raise ConstantRequiredError(
+                f"{what} (input {i}, '{name}') must be a constant known at "
                 "import time (an initializer, a Constant node or a foldable shape "
                 "computation), got a runtime value",
-                self.where(),
+                self.where(), name,
             )
         return k.array
 
@@ -920,7 +967,12 @@ def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
     )
 
 
-from irflow.frontends import onnx_llm  # noqa: E402, F401  (registers the opset-23 LLM ops)
+# The opset-23 LLM ops, the table-driven families and the old-opset forms register their
+# converters here.
+from irflow.frontends import (  # noqa: E402
+    onnx_llm,  # noqa: F401
+    onnx_ops,  # noqa: F401
+)
 
 SUPPORTED_OPERATORS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
 
@@ -966,12 +1018,15 @@ def import_onnx(
     path_or_model: str | os.PathLike[str] | Any,
     *,
     input_shapes: Mapping[str, Sequence[int]] | None = None,
+    constant_inputs: Mapping[str, np.ndarray] | None = None,
 ) -> ModuleOp:
     """Import an ONNX model (a path or an `onnx.ModelProto`) as a verified `nn` module.
 
     `input_shapes` gives static shapes to inputs with dynamic dimensions, e.g.
-    `{"input": [360, 1, 8, 8]}`. Raises `OnnxImportError` (an `IrflowError`) for
-    anything it cannot import, naming the node.
+    `{"input": [360, 1, 8, 8]}`. `constant_inputs` binds graph inputs to values known
+    at import time (they become constants, as if they were initializers; used to
+    specialize a model whose shape arguments are inputs). Raises `OnnxImportError` (an
+    `IrflowError`) for anything it cannot import, naming the node.
     """
     try:
         from onnx import numpy_helper
@@ -981,14 +1036,17 @@ def import_onnx(
         ) from None
 
     model, label = _load_model(path_or_model)
+    model = _upgrade_old_opset(model, label)
     graph = model.graph
     opset = _opset(model, label)
     _check_operators(model, label, opset)
 
     initializers = {t.name: t for t in graph.initializer}
-    inputs = [vi for vi in graph.input if vi.name not in initializers]
-    defined = set(initializers) | {vi.name for vi in inputs}
+    bound = dict(constant_inputs or {})
+    inputs = [vi for vi in graph.input if vi.name not in initializers and vi.name not in bound]
+    defined = set(initializers) | {vi.name for vi in inputs} | set(bound)
     order = _topological_order(model, label, defined)
+    check_tensor_types(model, label)
     shapes = _resolve_input_shapes(inputs, input_shapes or {}, label)
 
     im = _Importer(label, opset)
@@ -1001,6 +1059,8 @@ def import_onnx(
         except Exception as e:  # noqa: BLE001 - corrupt tensor payloads raise various errors
             raise OnnxImportError(f"initializer '{name}' cannot be read: {e}", label) from None
         im.env[name] = im.placeholder(array, name, initializer=True)
+    for name, array in bound.items():
+        im.env[name] = im.placeholder(np.asarray(array), name)
 
     consumed = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
     schema_check = _schema_checker(opset)

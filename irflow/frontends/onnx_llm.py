@@ -58,6 +58,10 @@ def _attention(im: _Importer, node: _Node) -> list[SSAValue]:
         unsupported.append("past_key/past_value inputs")
     if im.attr("softcap", 0.0) or im.attr("qk_matmul_output_mode", 0):
         unsupported.append("softcap or qk_matmul_output_mode")
+    if im.has(6):  # opset 24
+        unsupported.append("nonpad_kv_seqlen")
+    if im.attr("left_window_size", -1) != -1 or im.attr("right_window_size", -1) != -1:
+        unsupported.append("left/right_window_size")  # opset 25
     if unsupported:
         raise UnsupportedOperatorError(f"Attention with {', '.join(unsupported)} is not "
                                        "supported", im.where())

@@ -1,0 +1,118 @@
+"""ONNX's own backend node tests on irflow: pass / fail / unsupported, per operator and overall.
+
+    .venv/bin/python bench/bench_onnx_conformance.py            # table + totals
+    .venv/bin/python bench/bench_onnx_conformance.py --failures # also each failure's message
+
+Runs every case of `onnx.backend.test.loader.load_node_model_tests()` (the 1,884 node test
+cases of onnx 1.23.2, generated in memory: no downloads) through `irflow.onnx_backend`
+exactly as `onnx.backend.test.BackendTest` does (prepare, run every data set, compare with
+its `assert_similar_outputs`: same shapes and dtypes, rtol/atol of the case). A case is
+
+* **pass** — every output matches;
+* **mismatch** — it ran and an output differs (a wrong number, shape or dtype);
+* **error** — it imported but failed to run;
+* **unsupported** — the import refused it (an unsupported operator, attribute, type or
+  opset: an `OnnxImportError` naming the node).
+
+The operator of a case is its node's op type; a multi-node case (`..._expanded`, the
+function body of an op) counts under the op it expands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+import warnings
+
+import numpy as np
+
+
+def _op_of(case: object, by_name: dict[str, str]) -> str:
+    model = case.model  # type: ignore[attr-defined]
+    nodes = model.graph.node
+    name = case.name  # type: ignore[attr-defined]
+    if "_expanded" in name:
+        base = name[: name.index("_expanded")]
+        if base in by_name:
+            return by_name[base]
+    if len(nodes) == 1:
+        return nodes[0].op_type
+    return nodes[-1].op_type if nodes else "(empty)"
+
+
+def classify(case: object) -> tuple[str, str]:
+    """('pass' | 'mismatch' | 'error' | 'unsupported', message) for one node test case."""
+    from onnx.backend.test.runner import Runner, _normalize_tensor
+
+    from irflow.diagnostics import IrflowError
+    from irflow.frontends.onnx import OnnxImportError
+    from irflow.onnx_backend import IrflowBackend
+
+    try:
+        rep = IrflowBackend.prepare(case.model)  # type: ignore[attr-defined]
+    except OnnxImportError as e:
+        return "unsupported", str(e)
+    except Exception as e:  # noqa: BLE001 - anything else is irflow's failure
+        return "error", f"prepare: {type(e).__name__}: {e}"
+    for inputs, ref_outputs in case.data_sets:  # type: ignore[attr-defined]
+        inputs = [_normalize_tensor(x) for x in inputs]
+        refs = [_normalize_tensor(x) for x in ref_outputs]
+        try:
+            with np.errstate(all="ignore"):
+                outs = rep.run(inputs)
+        except OnnxImportError as e:  # a specialized import (bound inputs) refused
+            return "unsupported", str(e)
+        except IrflowError as e:
+            return "error", str(e)
+        except Exception as e:  # noqa: BLE001
+            return "error", f"{type(e).__name__}: {e}"
+        try:
+            Runner.assert_similar_outputs(refs, list(outs), rtol=case.rtol,  # type: ignore[attr-defined]
+                                          atol=case.atol)  # type: ignore[attr-defined]
+        except AssertionError as e:
+            return "mismatch", " ".join(str(e).split())[:300]
+    return "pass", ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--failures", action="store_true", help="print every non-pass case")
+    parser.add_argument("-k", default="", help="only cases whose name contains this")
+    args = parser.parse_args(argv)
+    warnings.simplefilter("ignore")
+    from onnx.backend.test.loader import load_node_model_tests
+
+    start = time.perf_counter()
+    cases = [c for c in load_node_model_tests() if args.k in c.name]
+    by_name = {c.name: c.model.graph.node[0].op_type for c in cases
+               if len(c.model.graph.node) == 1}
+    table: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    failures: list[tuple[str, str, str]] = []
+    for case in cases:
+        outcome, message = classify(case)
+        table[_op_of(case, by_name)][outcome] += 1
+        if outcome != "pass":
+            failures.append((case.name, outcome, message))
+    elapsed = time.perf_counter() - start
+
+    kinds = ("pass", "mismatch", "error", "unsupported")
+    print(f"{'operator':<34}" + "".join(f"{k:>12}" for k in kinds))
+    for op in sorted(table):
+        print(f"{op:<34}" + "".join(f"{table[op][k]:>12}" for k in kinds))
+    total = collections.Counter[str]()
+    for counts in table.values():
+        total.update(counts)
+    print(f"{'TOTAL (' + str(len(cases)) + ' cases)':<34}" + "".join(f"{total[k]:>12}"
+                                                                 for k in kinds))
+    full = sum(1 for c in table.values() if c["pass"] == sum(c.values()))
+    print(f"operators: {len(table)}, all cases passing: {full}; {elapsed:.1f} s")
+    if args.failures:
+        for name, outcome, message in failures:
+            print(f"{outcome:<12} {name}: {message}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
