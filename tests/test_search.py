@@ -17,6 +17,7 @@ from irflow.cli import main
 from irflow.pipeline import parse_pipeline
 from irflow.search import SpaceError, load_space
 from irflow.search.evaluate import evaluate_point
+from irflow.search.finetune import FinetuneSpec
 from irflow.search.front import pareto
 from irflow.search.recipe import pipeline_text
 from irflow.search.runner import SearchError, connect, run_search
@@ -84,6 +85,11 @@ def test_examples_load_and_knobs_are_per_unit():
     assert "machine.dram.bytes_per_cycle" in [k.name for k in groups.knobs]
     family = load_space(EXAMPLES / "family_arch.toml")
     assert family.template and family.knob("arch.width").values == (50, 100, 150)
+    tuned = load_space(EXAMPLES / "digits_finetune.toml")
+    assert tuned.finetune == FinetuneSpec(epochs=1, lr=5e-4, optimizer="adam", batch=32,
+                                          samples=512)
+    post = load_space(EXAMPLES / "digits_posttrain.toml")
+    assert post.finetune is None and post.knobs == tuned.knobs
 
 
 @pytest.mark.parametrize("text, message", [
