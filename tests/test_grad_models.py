@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from irflow.train.losses import MSE, CrossEntropy
 from irflow.train.retype import retype
 from irflow.train.vjp import NotDifferentiable
 from irflow.weights import numpy_dtype
+from irflow.zoo import decoder
 
 
 def _bert_small() -> ModuleOp:
@@ -41,8 +44,22 @@ def _bert_small() -> ModuleOp:
     return compile_source(src, "bert-small.irf", seed=0)
 
 
+def _decoder_small() -> ModuleOp:
+    """The decoder family's smallest preset (decoder-15m) with tiny dimensions (2 layers,
+    hidden 16, 4 heads over 2 KV heads, SwiGLU 24, vocabulary 32), its prefill entry on
+    6 tokens, with the logits as the one output (the KV cache outputs dropped)."""
+    tiny = replace(decoder.PRESETS["decoder-15m"], layers=2, hidden=16, heads=4, kv_heads=2,
+                   intermediate=24, vocab=32)
+    with patch.dict(decoder.PRESETS, {"decoder-tiny": tiny}):
+        src = decoder.source("decoder-tiny", "prefill", seq=6)
+    src, n = re.subn(r"return logits, .*", "return logits", src)
+    assert n == 1
+    return compile_source(src, "decoder-tiny.irf", seed=0)
+
+
 # Zoo models too large for float64 finite differences, rebuilt small from their own source.
-SMALL: dict[str, Callable[[], ModuleOp]] = {"bert-base": _bert_small}
+SMALL: dict[str, Callable[[], ModuleOp]] = {"bert-base": _bert_small,
+                                           "decoder-15m": _decoder_small}
 
 # (model, input shape for the check): small spatial sizes keep float64 checks fast. Every
 # zoo model has its line here (test_every_zoo_model_is_checked).
@@ -54,6 +71,7 @@ ZOO = [
     pytest.param("resnet50", [1, 3, 16, 16], marks=pytest.mark.slow),
     ("transformer_encoder", [2, 8, 256]),
     ("bert-base", None),
+    ("decoder-15m", None),
 ]
 
 

@@ -279,3 +279,37 @@ def test_loss_values_match_their_definitions() -> None:
     assert KERNELS[lo.KlDivOp](kl)(s, t) == pytest.approx(
         9 * (pt * (np.log(pt) - log_softmax(s / 3))).sum() / 4)
     assert KERNELS[lo.MseOp](mse)(s, t) == pytest.approx(((s - t) ** 2).mean())
+
+
+@CASES
+@given(st.integers(-2, -1), st.floats(1e-6, 0.5))
+def test_rms_norm(axis: int, eps: float) -> None:
+    def build(g, weight):  # noqa: ANN001, ANN202
+        x = weight((2, 3, 4))
+        return op(g, nn.RMSNormOp, x, weight((2, 3, 4)[axis:]), axis=nn.i64_attr(axis),
+                  epsilon=nn.f64(eps))
+
+    check(build)
+
+
+@CASES
+@given(st.integers(1, 2), st.integers(1, 3), st.sampled_from([2, 4, 6]))
+def test_rotary(heads: int, seq: int, dim: int) -> None:
+    check(lambda g, weight: op(g, nn.RotaryOp, weight((2, heads, seq, dim)),
+                               weight((2, seq, dim // 2)), weight((2, seq, dim // 2))))
+
+
+@CASES
+@given(st.sampled_from([(2, 2), (4, 2), (3, 1)]), st.integers(1, 4), st.integers(0, 3),
+       st.booleans(), st.sampled_from([None, 0.7]))
+def test_attention(heads: tuple[int, int], seq: int, past: int, causal: bool,
+                   scale: float | None) -> None:
+    hq, hkv = heads
+    props = {"causal": nn.i64_attr(int(causal))} | ({"scale": nn.f64(scale)} if scale else {})
+
+    def build(g, weight):  # noqa: ANN001, ANN202
+        q, k, v = weight((1, hq, seq, 4)), weight((1, hkv, seq + past, 4)), weight(
+            (1, hkv, seq + past, 3))
+        return op(g, nn.AttentionOp, q, k, v, **props)
+
+    check(build)

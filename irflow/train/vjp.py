@@ -416,3 +416,7 @@ def _fake_quant(e: Emitter, op: Operation, dys: list[SSAValue | None], want: lis
         return [dys[0]]
     return [e.make(fq.FakeQuantGradOp, [op.operands[0], dys[0]],  # type: ignore[list-item]
                    dict(op.properties))]
+
+
+# Rules in their own modules (they import this one): registered on import.
+from irflow.train import vjp_llm  # noqa: E402, F401
