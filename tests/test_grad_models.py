@@ -159,3 +159,14 @@ def test_unused_or_unknown_trainable_weight() -> None:
     with pytest.raises(IrflowError, match="'nope' is not in the weight store"):
         grad(module, trainable=["nope"])
     assert STEP_FUNC == "train_step"
+
+
+@pytest.mark.parametrize("short", ["floor", "round", "sign"])
+def test_piecewise_constant_math_is_not_differentiable(short: str) -> None:
+    g = GraphBuilder()
+    x = g.input("x", [2, 3], f64)
+    w = g.weight("w", np.ones((3,)), element_type=f64)
+    y = g.add(nn.MATH_OPS[short].make([g.add(nn.MulOp.make([x, w])).results[0]])).results[0]
+    with pytest.raises(NotDifferentiable, match=f"nn.{short} has no gradient"):
+        grad(g.finish([y]), MSE())
+

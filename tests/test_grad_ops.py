@@ -30,7 +30,7 @@ Build = Callable[[GraphBuilder, Callable[[tuple[int, ...]], SSAValue]], SSAValue
 
 
 def check(build: Build, seed: int = 0, positive: bool = False, loss=None,  # noqa: ANN001
-          scale: float = 1.0) -> None:
+          scale: float = 1.0, domain: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
     """Build the one-op model with random weights and check its gradients."""
     rng = np.random.default_rng(seed)
     g = GraphBuilder()
@@ -41,6 +41,8 @@ def check(build: Build, seed: int = 0, positive: bool = False, loss=None,  # noq
         a = rng.standard_normal(shape) * scale
         if positive:
             a = np.abs(a) + 0.5
+        if domain is not None:
+            a = domain(a)
         return g.weight(f"w{count[0]}", a, element_type=f64)
 
     y = build(g, weight)
@@ -313,3 +315,24 @@ def test_attention(heads: tuple[int, int], seq: int, past: int, causal: bool,
         return op(g, nn.AttentionOp, q, k, v, **props)
 
     check(build)
+
+
+# Each differentiable math row with inputs mapped into its domain (log > 0, asin in (-1, 1),
+# acosh > 1) and non-default properties where it has them.
+MATH_DOMAIN: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "log": lambda a: np.abs(a) + 0.5, "reciprocal": lambda a: np.abs(a) + 0.5,
+    "asin": lambda a: 0.8 * np.tanh(a), "acos": lambda a: 0.8 * np.tanh(a),
+    "atanh": lambda a: 0.8 * np.tanh(a), "acosh": lambda a: np.abs(a) + 1.5,
+    "tan": lambda a: np.tanh(a) * 1.2}
+MATH_PROPS = {"leaky_relu": {"alpha": 0.2}, "elu": {"alpha": 0.7}, "celu": {"alpha": 1.5},
+              "selu": {}, "thresholded_relu": {"alpha": 0.3},
+              "shrink": {"lambd": 0.4, "bias": 0.1}}
+
+
+@pytest.mark.parametrize("name", nn.math.DIFFERENTIABLE_MATH)
+def test_math_unary(name: str) -> None:
+    def build(g, weight):  # noqa: ANN001, ANN202
+        return op(g, nn.MATH_OPS[name], weight((3, 4)),
+                  **{k: nn.f64(v) for k, v in MATH_PROPS.get(name, {}).items()})
+
+    check(build, seed=3, scale=2.0, domain=MATH_DOMAIN.get(name))

@@ -35,6 +35,7 @@ from xdsl.utils.exceptions import VerifyException
 from irflow.dialects.nn.attributes import F64, IntArray, f64, i64_attr, int_array
 from irflow.dialects.nn.base import NNOp
 from irflow.dialects.nn.contractions import Conv2dOp
+from irflow.dialects.nn.math import DIFFERENTIABLE_MATH
 from irflow.dialects.nn.movement import GatherOp, SliceOp
 from irflow.dialects.nn.normalization import ReduceMeanOp
 from irflow.dialects.nn.pooling import Pool2dOp
@@ -44,7 +45,7 @@ from irflow.dialects.nn.shapes import format_shape as _fmt
 # Unary functions `nn.activation_grad` differentiates (the `fn` property): the forward op
 # names without the `nn.` prefix.
 ACTIVATION_GRAD_FNS = ("relu", "relu6", "clip", "sigmoid", "tanh", "gelu", "silu",
-                       "hardsigmoid", "hardswish", "erf", "sqrt", "exp")
+                       "hardsigmoid", "hardswish", "erf", "sqrt", "exp", *DIFFERENTIABLE_MATH)
 
 
 class ShapedGradOp(NNOp):
@@ -164,7 +165,8 @@ class ActivationGradOp(NNOp):
         %dx = nn.activation_grad %x, %dy {fn = "relu"} : (tensor<8x16xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
 
     The forward op's own properties (`min`/`max` of clip, `alpha`/`beta` of hardsigmoid,
-    `approximate` of gelu) are carried over. At a kink (relu at 0) the derivative is
+    `approximate` of gelu, `alpha`/`gamma`/`lambd`/`bias` of the parameterized activations
+    of `nn/math.py`) are carried over. At a kink (relu at 0) the derivative is
     torch's: 0."""
 
     name = "nn.activation_grad"
@@ -177,6 +179,9 @@ class ActivationGradOp(NNOp):
     max = opt_prop_def(F64)
     alpha = opt_prop_def(F64)
     beta = opt_prop_def(F64)
+    gamma = opt_prop_def(F64)
+    lambd = opt_prop_def(F64)
+    bias = opt_prop_def(F64)
     approximate = opt_prop_def(StringAttr)
     assembly_format = "$input `,` $grad attr-dict `:` functional-type(operands, results)"
 

@@ -419,4 +419,4 @@ def _fake_quant(e: Emitter, op: Operation, dys: list[SSAValue | None], want: lis
 
 
 # Rules in their own modules (they import this one): registered on import.
-from irflow.train import vjp_llm  # noqa: E402, F401
+from irflow.train import vjp_llm, vjp_math  # noqa: E402, F401
