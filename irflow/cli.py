@@ -184,6 +184,10 @@ def cmd_zoo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     stages = comparison_stages(args)  # checked before any work: a bad name fails at once
+    if getattr(args, "html", None):
+        from irflow.html_report import require_plotly
+
+        require_plotly()  # a missing plotly fails before the simulation, not after it
     module, name = load_model(args.model, input_shapes=args.input_shape, seed=args.seed,
                               weights=args.weights)
     inputs = load_inputs(module, args.inputs, args.seed)

@@ -42,7 +42,7 @@ MAX_BARS = 300  # layers in a bar chart; the graph and the roofline show every l
 FOLD = 150  # generations per row of the graph drawing
 
 
-def _plotly() -> Any:
+def require_plotly() -> Any:
     try:
         import plotly
     except ImportError:
@@ -302,7 +302,7 @@ table.irflow td:first-child, table.irflow th:first-child { text-align: left; }
 
 def render_html(doc: Mapping[str, Any], title: str | None = None) -> str:
     """The report JSON `doc` (a dict) as one self-contained HTML page (module docstring)."""
-    plotly = _plotly()
+    plotly = require_plotly()
     import plotly.graph_objects as go
     import plotly.io as pio
 

@@ -64,16 +64,27 @@ class Progress:
     """A bar of `total` steps named `desc`; `advance()` per step. A no-op when disabled."""
 
     def __init__(self, total: int | None, desc: str, *, unit: str = "it",
-                 enabled: bool | None = None):
+                 enabled: bool | None = None, leave: bool = False):
         self.shown = globals()["enabled"](enabled)
         self.count = 0
-        self._bar = (tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
+        self._bar = (tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=leave,
                           dynamic_ncols=True) if self.shown else None)
 
     def advance(self, n: int = 1) -> None:
         self.count += n
         if self._bar is not None:
             self._bar.update(n)
+
+    def note(self, **values: str) -> None:
+        """Show `key=value` figures after the bar (e.g. the running loss)."""
+        if self._bar is not None:
+            self._bar.set_postfix(values)
+
+    def grow(self, n: int) -> None:
+        """Add `n` steps to the total (work that is discovered as it runs, e.g. a search)."""
+        if self._bar is not None:
+            self._bar.total = (self._bar.total or 0) + n
+            self._bar.refresh()
 
     def close(self) -> None:
         if self._bar is not None:

@@ -418,6 +418,20 @@ def tile_op(op: Operation, space: accel.Space, cache_bytes: int,
     """The tiling of one op: its own attributes, then per-layer, then global options.
     With `sparse`, a weight stored compressed counts at its average stored bytes per
     element."""
+    fixed, order, itemsizes = tile_request(op, space, cache_bytes, sizes, order, layer,
+                                           sparse)
+    return choose_tiling(space, itemsizes, cache_bytes, fixed, order, line_bytes)
+
+
+def tile_request(op: Operation, space: accel.Space, cache_bytes: int,
+                 sizes: Mapping[str, int] | None = None, order: Sequence[str] | None = None,
+                 layer: Mapping[str, int] | None = None,
+                 sparse: pm.SparseSupport | None = None, label: str = ""
+                 ) -> tuple[dict[str, int], tuple[str, ...] | None, list[float]]:
+    """What the user fixed for one op (sizes, full loop order) and its operands' and
+    result's bytes per element. A size fixed on this layer (its attribute or `layers`
+    entry) larger than the loop, or whose working set cannot fit the cache with every
+    other loop at 1, is an error naming the layer, the loop and the limit."""
     own_sizes, own_order = _op_overrides(op, space)
     if layer:
         _check_dims(layer, space, op, "tile{layers}")
@@ -431,8 +445,27 @@ def tile_op(op: Operation, space: accel.Space, cache_bytes: int,
                       if isinstance(v.owner, nn.ConstantOp) else None)
             if stored is not None:
                 itemsizes[i] = stored[1] / 8 / max(1, math.prod(nn.shape_of(v)))
-    return choose_tiling(space, itemsizes, cache_bytes, fixed,
-                         full_order(space, own_order or order), line_bytes)
+    _check_fixed({**(layer or {}), **own_sizes}, space, itemsizes, cache_bytes,
+                 label or op.name, op)
+    return fixed, full_order(space, own_order or order), itemsizes
+
+
+def _check_fixed(own: Mapping[str, int], space: accel.Space, itemsizes: Sequence[float],
+                 cache_bytes: int, label: str, op: Operation) -> None:
+    for d, s in own.items():
+        if s > space.extents[d]:
+            raise PassError(f"tile: layer '{label}': loop {d} = {s} exceeds the loop's "
+                            f"extent {space.extents[d]}", op)
+    if not own:
+        return
+    least = {d: own.get(d, 1) for d in space.dims}
+    need = math.ceil(2 * working_set(space, least, itemsizes))  # type: ignore[arg-type]
+    if need > cache_bytes and 2 * working_set(space, dict.fromkeys(space.dims, 1),
+                                              itemsizes) <= cache_bytes:  # type: ignore[arg-type]
+        d = max(own, key=lambda k: own[k] / max(1, space.extents[k]))
+        raise PassError(f"tile: layer '{label}': loop {d} = {own[d]} needs {need} bytes "
+                        f"double-buffered (with every other loop at 1), the cache holds "
+                        f"{cache_bytes}", op)
 
 
 @dataclass(frozen=True)
@@ -450,9 +483,13 @@ class TilePass(ModulePass):
     # override the machine's sparse-weight storage (as plan-memory's options of the same names)
     structured: str = ""
     unstructured_format: str = ""
+    # the mapping search (passes/tile_search.py): none = the default rule above
+    search: str = "none"
+    explain: str = ""  # a layer label: print its top candidates (stderr)
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
         cache, line = cache_of(self.machine, self.cache_bytes, self.line_bytes)
+        searcher = self._searcher(cache, line)
         sparse = pm.SparseSupport.of(self.machine, self.structured, self.unstructured_format)
         sizes = parse_sizes(self.sizes, "sizes")
         order = [s.strip() for s in self.order.split(",") if s.strip()] or None
@@ -472,13 +509,18 @@ class TilePass(ModulePass):
                     raise PassError(f"tile: {e}", op) from None
                 seen.add(label)
                 loops.update(space.dims)
-                tiling = tile_op(op, space, cache, sizes, order, per_layer.get(label), line,
-                                 sparse)
+                fixed, op_order, itemsizes = tile_request(
+                    op, space, cache, sizes, order, per_layer.get(label), sparse, label)
+                tiling = choose_tiling(space, itemsizes, cache, fixed, op_order, line)
+                if searcher is not None:
+                    tiling = searcher(op, label, space, itemsizes, fixed, op_order, tiling)
                 op.attributes[NEST_ATTR] = tiling.nest(space)
                 if tiling.warning:
                     op.attributes[WARNING_ATTR] = StringAttr(tiling.warning)
                 elif WARNING_ATTR in op.attributes:
                     del op.attributes[WARNING_ATTR]
+        if self.explain and self.explain not in seen:
+            raise PassError(f"tile: explain names unknown layer '{self.explain}'")
         missing = sorted(set(per_layer) - seen)
         if missing:
             raise PassError(f"tile: layers names unknown layer(s) {missing}")
@@ -489,3 +531,38 @@ class TilePass(ModulePass):
             if unknown:
                 raise PassError(f"tile: {option} names loop(s) {unknown} that no layer has "
                                 f"(this model's loops: {', '.join(sorted(loops))})")
+
+    def _searcher(self, cache: int, line: int):  # type: ignore[no-untyped-def]
+        """The per-layer search of `search=...` (None for the default rule)."""
+        from irflow.passes import tile_search as ts
+
+        if self.search not in ts.OBJECTIVES:
+            raise PassError(f"tile: search expects one of {', '.join(ts.OBJECTIVES)}, "
+                            f"got '{self.search}'")
+        if self.search == "none":
+            if self.explain:
+                raise PassError("tile: explain needs a search (search=latency|energy|edp)")
+            return None
+        import dataclasses
+        import sys
+
+        from irflow.backends.sim.executor import DTYPE_WIDTH, dtype_name
+        from irflow.backends.sim.machine import load_machine
+
+        m = load_machine(self.machine or None)
+        m = dataclasses.replace(m, cache=dataclasses.replace(
+            m.cache, size_bytes=cache, line_bytes=line))
+        objective = self.search
+
+        def run(op: Operation, label: str, space: accel.Space, itemsizes: list[float],
+                fixed: dict[str, int], order: tuple[str, ...] | None, rule: Tiling) -> Tiling:
+            types = [v.type for v in op.operands[:2]]
+            dtype = max((dtype_name(t.element_type) for t in types  # type: ignore[attr-defined]
+                         if isinstance(t, TensorType)),
+                        key=DTYPE_WIDTH.__getitem__, default="fp32")
+            choice = ts.search_layer(space, itemsizes, m, dtype, objective, fixed, order, rule)
+            if label == self.explain:
+                print(ts.explain(label, choice, objective), file=sys.stderr)
+            return choice.tiling
+
+        return run

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from irflow.diagnostics import IrflowError
+from irflow.progress import Progress
 from irflow.search.evaluate import evaluate_point
 from irflow.search.front import (
     baseline_claims,
@@ -92,7 +93,7 @@ def connect(scheduler: str, workers: int | None = None) -> tuple[Any, Callable[[
 
 
 def _evaluate(client: Any, space: Space, points: Sequence[dict[str, Any]], role: str,
-              table: ResultsTable, done: dict[str, dict[str, Any]], run: int, bar: Any,
+              table: ResultsTable, done: dict[str, dict[str, Any]], run: int, bar: Progress,
               counts: dict[str, int],
               on_result: Callable[[str, dict[str, Any]], None] | None) -> list[dict[str, Any]]:
     """Evaluate the points not in `done` as Dask tasks; rows in the order of `points`."""
@@ -101,8 +102,7 @@ def _evaluate(client: Any, space: Space, points: Sequence[dict[str, Any]], role:
     keys = [point_key(p) for p in points]
     todo = {k: p for k, p in zip(keys, points) if k not in done}
     counts["reused"] += len(set(keys)) - len(todo)
-    bar.total = (bar.total or 0) + len(todo)
-    bar.refresh()
+    bar.grow(len(todo))
     futures = {client.submit(evaluate_point, space, p, key=f"irflow-search-{k}", pure=False,
                              retries=1): k for k, p in todo.items()}
     for fut in as_completed(futures):
@@ -115,7 +115,7 @@ def _evaluate(client: Any, space: Space, points: Sequence[dict[str, Any]], role:
         if table.add(k, todo[k], row, run, role):
             counts["evaluated"] += 1
         done[k] = {**row, "key": k, "point": todo[k], "role": role}
-        bar.update(1)
+        bar.advance()
         if on_result is not None:
             on_result(k, row)
     return [done[k] for k in keys]
@@ -126,8 +126,6 @@ def run_search(space: Space, out_dir: str | Path, *, scheduler: str = "local",
                on_result: Callable[[str, dict[str, Any]], None] | None = None
                ) -> SearchResult:
     """Search `space`, writing `out_dir/results.sqlite` and the front's report files."""
-    from tqdm import tqdm
-
     start = time.perf_counter()
     out = Path(out_dir)
     close: Callable[[], None] = lambda: None  # noqa: E731
@@ -139,8 +137,8 @@ def run_search(space: Space, out_dir: str | Path, *, scheduler: str = "local",
         done = table.done()
         run = table.next_run()
         n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-        bar = tqdm(total=0, desc="irflow search", unit="pt", disable=not progress,
-                   dynamic_ncols=True)
+        bar = Progress(0, "irflow search", unit="pt", enabled=None if progress else False,
+                       leave=True)
         base_points = {"int8": uniform_point(space, 8, 8, baseline=True),
                        "w4a8": uniform_point(space, 4, 8, baseline=True)}
         base_rows = _evaluate(client, space, list(base_points.values()), "baseline", table,

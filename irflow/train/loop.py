@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -36,6 +35,7 @@ from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
 from irflow.fileio import write_output
 from irflow.graph import input_names, main_func
+from irflow.progress import Progress
 from irflow.train.data import Split
 from irflow.train.grad import GRAD_PREFIX, STEP_FUNC, grad, signature
 from irflow.train.losses import CrossEntropy, Distillation
@@ -163,18 +163,16 @@ class Trainer:
                 loss, logits = self._step(data.x_train[idx], data.y_train[idx], lr, b)
                 total_loss += loss
                 correct += int((logits.argmax(1) == data.y_train[idx]).sum())
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{total_loss / (b + 1):.4f}")
+                bar.advance()
+                bar.note(loss=f"{total_loss / (b + 1):.4f}")
             self.epoch += 1
             seconds = time.perf_counter() - start
             test_acc = self.evaluate(data.x_test, data.y_test)
             stats = EpochStats(self.epoch, total_loss / n_batches,
                                correct / (n_batches * c.batch), test_acc, lr, seconds)
-            if bar is not None:
-                bar.set_postfix(loss=f"{stats.loss:.4f}", acc=f"{stats.train_acc:.4f}",
-                                test=f"{test_acc:.4f}")
-                bar.close()
+            bar.note(loss=f"{stats.loss:.4f}", acc=f"{stats.train_acc:.4f}",
+                     test=f"{test_acc:.4f}")
+            bar.close()
             self.history.append(stats)
             if checkpoint is not None:
                 self.save_checkpoint(checkpoint)
@@ -270,9 +268,6 @@ def accuracy(module: ModuleOp, x: np.ndarray, y: np.ndarray, chunk: int = 512) -
     return correct / max(1, len(x))
 
 
-def _progress(total: int, desc: str, enabled: bool):  # noqa: ANN202 - a tqdm bar or None
-    if not enabled or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", leave=True, file=sys.stderr)
+def _progress(total: int, desc: str, enabled: bool) -> Progress:
+    """An epoch's bar: shown when asked for and stdout is a terminal (irflow.progress)."""
+    return Progress(total, desc, unit="batch", enabled=None if enabled else False, leave=True)

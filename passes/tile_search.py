@@ -1,0 +1,248 @@
+"""The mapping search of `tile{search=latency|energy|edp}`: per PE layer, the tile sizes
+and loop order with the best estimated cycles, energy or energy-delay product.
+
+The mapspace of one layer (the machine fixes the spatial unrolling, `Machine.mapping`):
+
+- tile sizes: every divisor of each loop's extent (no remainder tiles), plus the
+  default rule's choice (`tile.choose_tiling`, which may leave remainders), so the
+  search never scores worse than the rule under its own estimate;
+- loop orders: every permutation of the loops whose extent is > 1 (loops of extent 1
+  never step: they go outermost, in canonical order, one order for all their
+  placements), with `ow` kept inside `oh` (the mirrored order moves the same slices
+  but breaks contiguous runs);
+- only candidates whose double-buffered working set fits the cache.
+
+Every candidate is scored at once with numpy (`estimate`), with no numerics:
+
+    PE cycles   P = mapping.nest_cost(...)                    (the simulator's step_cost)
+    accesses    A = Σ bytes each slice load/store moves (whole cache lines), per order:
+                    a slice reloads when a loop it depends on steps (`tile._grid_line_bytes`)
+    DRAM bytes  D = Σ operands min(whole, loaded) + reloads of operands that do not fit
+                    half the cache + the result once (+ its partial-sum spills if the
+                    result does not fit half the cache)
+    memory      M = (A - D) / hit_bw + D / dram_bw + dram_latency · min(S + 1, D / line)
+    cycles      C = max(P, M · S / (S + 1)) + M / (S + 1)      (S steps, double-buffered:
+                    the first load is exposed, then compute and memory overlap)
+    energy      E = macs · mac_pj + (A / line + D / line) · cache_line_pj + D · dram_pj/B
+
+Candidates dominated in (C, D, E) are dropped; the winner minimises C (latency), E
+(energy) or C·E (edp), ties broken by fewer steps, then the lowest candidate index
+(deterministic). The simplifications (no cache state carried between layers, average
+memory phase per step) are measured against the simulator in docs/tiling.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from irflow.backends.sim.machine import Machine
+from irflow.backends.sim.mapping import map_space, nest_cost
+from irflow.dialects import accel
+from irflow.passes import tile as tl
+
+OBJECTIVES = ("none", "latency", "energy", "edp")
+
+
+def divisors(n: int) -> list[int]:
+    """Every divisor of n, ascending."""
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def loop_orders(space: accel.Space) -> list[tuple[str, ...]]:
+    """Loop orders worth scoring (module docstring: symmetric ones pruned)."""
+    ones = [d for d in space.dims if space.extents[d] == 1]
+    moving = [d for d in space.dims if space.extents[d] > 1]
+    out = []
+    for perm in itertools.permutations(moving):
+        if "oh" in perm and "ow" in perm and perm.index("ow") < perm.index("oh"):
+            continue
+        out.append((*ones, *perm))
+    return out
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Candidates of one layer and their estimates, one entry per candidate."""
+
+    dims: tuple[str, ...]  # columns of `sizes` (the space's canonical loop order)
+    sizes: np.ndarray  # [N, L] int64
+    orders: list[tuple[str, ...]]
+    order: np.ndarray  # [N] index into `orders`
+    cycles: np.ndarray  # [N] float
+    dram_bytes: np.ndarray
+    energy_pj: np.ndarray
+    pe_cycles: np.ndarray
+    steps: np.ndarray
+
+    def objective(self, kind: str) -> np.ndarray:
+        if kind == "latency":
+            return self.cycles
+        if kind == "energy":
+            return self.energy_pj
+        return self.cycles * self.energy_pj
+
+    def ranking(self, kind: str) -> np.ndarray:
+        """Candidate indices, best first (deterministic tie-breaks)."""
+        idx = np.arange(len(self.cycles))
+        return np.lexsort((idx, self.steps, self.dram_bytes, self.objective(kind)))
+
+    def sizes_of(self, i: int) -> dict[str, int]:
+        return {d: int(s) for d, s in zip(self.dims, self.sizes[i])}
+
+
+def pareto(scores: Scores, idx: np.ndarray) -> np.ndarray:
+    """The subset of `idx` (in its order) not dominated in (cycles, DRAM bytes, energy),
+    one candidate per distinct score and tile sizes."""
+    m = np.stack([scores.cycles[idx], scores.dram_bytes[idx], scores.energy_pj[idx]], 1)
+    le = (m[:, None, :] <= m[None, :, :]).all(-1)
+    lt = (m[:, None, :] < m[None, :, :]).any(-1)
+    dominated = (le & lt).any(0)
+    # equal scores (orders that differ only where a loop makes one trip): keep the first
+    _, first = np.unique(np.column_stack([m, scores.sizes[idx]]), axis=0, return_index=True)
+    unique = np.zeros(len(idx), bool)
+    unique[first] = True
+    return idx[~dominated & unique]
+
+
+def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, dtype: str,
+             sizes: np.ndarray, orders: Sequence[tuple[str, ...]],
+             sparse_factor: float = 1.0) -> Scores:
+    """Score every (size row, order) pair: `sizes[n, j]` is the tile of `space.dims[j]`."""
+    ms = map_space(space)
+    if ms is None:
+        raise ValueError(f"{space.kind} is not a PE layer")
+    dims = space.dims
+    sizes = np.atleast_2d(np.asarray(sizes, np.int64))
+    n = len(sizes)
+    pe = nest_cost(ms, dims, sizes, machine.mapping(ms.family), machine, dtype,
+                   sparse_factor)
+    grid = {d: sizes[:, i].astype(np.float64) for i, d in enumerate(dims)}
+    trips = {d: np.ceil(space.extents[d] / grid[d]) for d in dims}
+    line = machine.cache.line_bytes
+    cache = machine.cache.size_bytes
+    accesses = (*space.operands, space.result)
+    moved = [tl._grid_line_bytes(a, grid, b, line) * np.ones(n)
+             for a, b in zip(accesses, itemsizes)]
+    steps = np.prod(np.stack([trips[d] for d in dims]), axis=0) if dims else np.ones(n)
+    acc_all, dram_all = [], []
+    for o in orders:
+        def changes(loops: frozenset[str], o: tuple[str, ...] = o) -> np.ndarray:
+            last = max((i for i, d in enumerate(o) if d in loops), default=-1)
+            out = np.ones(n)
+            for d in o[: last + 1]:
+                out = out * trips[d]
+            return out
+
+        acc = np.zeros(n)
+        dram = np.zeros(n)
+        for a, tile, b in zip(space.operands, moved, itemsizes):
+            whole = math.prod(a.view) * b
+            loaded = tile * changes(a.dims)
+            first = np.minimum(whole, loaded)
+            acc += loaded
+            dram += first + (0.0 if whole * 2 <= cache else loaded - first)
+        out_whole = math.prod(space.result.view) * itemsizes[-1]
+        distinct = np.ones(n)
+        for d in o:
+            if d in space.result.dims:
+                distinct = distinct * trips[d]
+        touches = 2 * changes(space.result.dims) - distinct
+        acc += moved[-1] * touches
+        spills = moved[-1] * (touches - distinct)
+        dram += np.minimum(out_whole, moved[-1] * distinct) + (
+            0.0 if out_whole * 2 <= cache else spills)
+        acc_all.append(acc)
+        dram_all.append(np.minimum(dram, acc))
+    k = len(orders)
+    acc = np.concatenate(acc_all)
+    dram = np.concatenate(dram_all)
+    s = np.tile(steps, k)
+    p = np.tile(pe.cycles.astype(np.float64), k)
+    mem = ((acc - dram) / machine.cache.hit_bytes_per_cycle + dram / machine.dram.bytes_per_cycle
+           + machine.dram.latency_cycles * np.minimum(s + 1, np.ceil(dram / line)))
+    cycles = np.maximum(p, mem * s / (s + 1)) + mem / (s + 1)
+    macs = math.prod(space.extents.values()) * space.macs_per_point
+    energy = (macs * sparse_factor * getattr(machine.energy.mac_pj, dtype)
+              + (acc + dram) / line * machine.cache_line_pj + dram * machine.dram_pj_per_byte)
+    return Scores(dims, np.tile(sizes, (k, 1)), list(orders),
+                  np.repeat(np.arange(k), n), cycles, dram, energy, p, s)
+
+
+def candidates(space: accel.Space, itemsizes: Sequence[float], cache_bytes: int,
+               fixed: Mapping[str, int], extra: Sequence[Mapping[str, int]] = ()) -> np.ndarray:
+    """Size rows (columns `space.dims`) whose double-buffered working set fits: divisors
+    of every loop not `fixed`, plus the rows `extra` (e.g. the default rule's)."""
+    per = [[fixed[d]] if d in fixed else divisors(space.extents[d]) for d in space.dims]
+    rows = np.array(list(itertools.product(*per)), np.int64).reshape(-1, len(space.dims))
+    if extra:
+        rows = np.unique(np.concatenate(
+            [rows, np.array([[e[d] for d in space.dims] for e in extra], np.int64)]), axis=0)
+    grid = {d: rows[:, i] for i, d in enumerate(space.dims)}
+    ws = sum(tl._grid_elems(a, grid) * b
+             for a, b in zip((*space.operands, space.result), itemsizes))
+    return rows[2 * ws <= cache_bytes]
+
+
+@dataclass(frozen=True)
+class Choice:
+    tiling: tl.Tiling
+    scores: Scores | None  # None: the default rule decided (no PE layer / nothing fits)
+    ranked: np.ndarray  # candidate indices, best first (Pareto-pruned)
+
+
+def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machine,
+                 dtype: str, objective: str, fixed: Mapping[str, int],
+                 order: Sequence[str] | None, rule: tl.Tiling,
+                 sparse_factor: float = 1.0) -> Choice:
+    """The best candidate of one layer by `objective`; the default rule's `rule` when
+    the layer is not on the PE array or no candidate fits."""
+    none = Choice(rule, None, np.zeros(0, np.int64))
+    if map_space(space) is None or rule.warning:
+        return none
+    rows = candidates(space, itemsizes, machine.cache.size_bytes, fixed, [rule.sizes])
+    if not len(rows):
+        return none
+    orders = [tuple(order)] if order else loop_orders(space)
+    if rule.order not in orders and not order:
+        orders.append(rule.order)
+    sc = estimate(space, itemsizes, machine, dtype, rows, orders, sparse_factor)
+    rank = sc.ranking(objective)
+    front = pareto(sc, rank[:256])
+    keep = np.isin(rank, front)
+    ranked = rank[keep]
+    best = int(ranked[0])
+    sizes = sc.sizes_of(best)
+    ws = tl.working_set(space, sizes, itemsizes)
+    return Choice(tl.Tiling(sc.orders[int(sc.order[best])], sizes, ws,
+                            float(sc.dram_bytes[best])), sc, ranked)
+
+
+def explain(label: str, choice: Choice, objective: str, top: int = 8) -> str:
+    """The top candidates of one layer and why the winner won (`tile{explain=...}`)."""
+    sc = choice.scores
+    if sc is None:
+        return (f"tile: layer '{label}': the default rule decided (not a PE layer, or "
+                f"nothing fits the cache): {choice.tiling.sizes} order "
+                f"{','.join(choice.tiling.order)}")
+    lines = [f"tile: layer '{label}', search={objective}: {len(sc.cycles)} candidates "
+             f"scored, {len(choice.ranked)} on the Pareto front of the best 256",
+             f"  {'#':>2} {'cycles':>12} {'DRAM B':>12} {'energy uJ':>10} {'steps':>7}  "
+             "order / tile sizes"]
+    for r, i in enumerate(choice.ranked[:top]):
+        sizes = ",".join(f"{d}={s}" for d, s in sc.sizes_of(int(i)).items())
+        lines.append(f"  {r:>2} {sc.cycles[i]:>12,.0f} {sc.dram_bytes[i]:>12,.0f} "
+                     f"{sc.energy_pj[i] / 1e6:>10.3f} {int(sc.steps[i]):>7}  "
+                     f"{','.join(sc.orders[int(sc.order[i])])} / {sizes}")
+    w = int(choice.ranked[0])
+    why = {"latency": "fewest estimated cycles", "energy": "least estimated energy",
+           "edp": "least estimated cycles x energy"}[objective]
+    bound = "compute (PE array)" if sc.pe_cycles[w] >= sc.cycles[w] * 0.99 else "memory"
+    lines.append(f"  winner #0: {why}; {bound}-bound ({sc.pe_cycles[w]:,.0f} PE cycles of "
+                 f"{sc.cycles[w]:,.0f}); ties broken by DRAM bytes, then fewer steps")
+    return "\n".join(lines)
