@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xdsl.dialects.builtin import StringAttr, f64, i64
+from xdsl.dialects.builtin import StringAttr, TensorType, f64, i1, i64
 from xdsl.ir import SSAValue
 
 from irflow.dialects import nn
+from irflow.dialects.nn.indexing import PadOp
 from irflow.graph import GraphBuilder
 from irflow.train.gradcheck import gradcheck
 from irflow.train.losses import MSE, CrossEntropy, Distillation
@@ -336,3 +337,48 @@ def test_math_unary(name: str) -> None:
                   **{k: nn.f64(v) for k, v in MATH_PROPS.get(name, {}).items()})
 
     check(build, seed=3, scale=2.0, domain=MATH_DOMAIN.get(name))
+
+
+@pytest.mark.parametrize("name", ["reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
+                                  "reduce_l1", "reduce_l2", "reduce_log_sum",
+                                  "reduce_log_sum_exp", "reduce_sum_square"])
+@settings(max_examples=3, deadline=None, derandomize=True)
+@given(axes=st.lists(st.integers(-3, 2), min_size=1, max_size=2, unique=True),
+       keep=st.integers(0, 1))
+def test_reductions(name: str, axes: list[int], keep: int) -> None:
+    if len({a % 3 for a in axes}) < len(axes):
+        axes = axes[:1]
+
+    def build(g, weight):  # noqa: ANN001, ANN202
+        return op(g, nn.REDUCTION_OPS[name], weight((2, 3, 4)), axes=nn.int_array(axes),
+                  keepdims=nn.i64_attr(keep))
+
+    check(build, positive=name == "reduce_log_sum")
+
+
+@CASES
+@given(st.lists(st.integers(-1, 2), min_size=4, max_size=4), st.floats(-1.0, 1.0))
+def test_pad_constant(pads: list[int], value: float) -> None:
+    check(lambda g, weight: op(g, PadOp, weight((3, 4)), pads=nn.int_array(pads),
+                               value=nn.f64(value)))
+
+
+def test_pad_reflect_is_not_differentiable() -> None:
+    from irflow.train.vjp import NotDifferentiable
+
+    with pytest.raises(NotDifferentiable, match="nn.pad is not differentiable .* mode 'reflect'"):
+        check(lambda g, weight: op(g, PadOp, weight((3, 4)), pads=nn.int_array([1, 1, 1, 1]),
+                                   mode=StringAttr("reflect")))
+
+
+@CASES
+@given(shapes, st.integers(0, 2**8))
+def test_where(shape: tuple[int, ...], mask: int) -> None:
+    rhs = tuple(1 if mask >> i & 1 else d for i, d in enumerate(shape))
+
+    def build(g, weight):  # noqa: ANN001, ANN202
+        cond = g.inline(np.random.default_rng(mask).random(shape) > 0.5, i1)
+        return emit(g, nn.LOGIC_OPS["where"].create(  # make() would type it like the i1 cond
+            operands=[cond, weight(shape), weight(rhs)], result_types=[TensorType(f64, shape)]))
+
+    check(build, seed=mask)
