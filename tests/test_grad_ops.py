@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xdsl.dialects.builtin import StringAttr, f64, i64
+from xdsl.dialects.builtin import StringAttr, TensorType, f64, i1, i64
 from xdsl.ir import SSAValue
 
 from irflow.dialects import nn
+from irflow.dialects.nn.indexing import PadOp
 from irflow.graph import GraphBuilder
 from irflow.train.gradcheck import gradcheck
 from irflow.train.losses import MSE, CrossEntropy, Distillation
@@ -30,7 +31,7 @@ Build = Callable[[GraphBuilder, Callable[[tuple[int, ...]], SSAValue]], SSAValue
 
 
 def check(build: Build, seed: int = 0, positive: bool = False, loss=None,  # noqa: ANN001
-          scale: float = 1.0) -> None:
+          scale: float = 1.0, domain: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
     """Build the one-op model with random weights and check its gradients."""
     rng = np.random.default_rng(seed)
     g = GraphBuilder()
@@ -41,6 +42,8 @@ def check(build: Build, seed: int = 0, positive: bool = False, loss=None,  # noq
         a = rng.standard_normal(shape) * scale
         if positive:
             a = np.abs(a) + 0.5
+        if domain is not None:
+            a = domain(a)
         return g.weight(f"w{count[0]}", a, element_type=f64)
 
     y = build(g, weight)
@@ -279,3 +282,103 @@ def test_loss_values_match_their_definitions() -> None:
     assert KERNELS[lo.KlDivOp](kl)(s, t) == pytest.approx(
         9 * (pt * (np.log(pt) - log_softmax(s / 3))).sum() / 4)
     assert KERNELS[lo.MseOp](mse)(s, t) == pytest.approx(((s - t) ** 2).mean())
+
+
+@CASES
+@given(st.integers(-2, -1), st.floats(1e-6, 0.5))
+def test_rms_norm(axis: int, eps: float) -> None:
+    def build(g, weight):  # noqa: ANN001, ANN202
+        x = weight((2, 3, 4))
+        return op(g, nn.RMSNormOp, x, weight((2, 3, 4)[axis:]), axis=nn.i64_attr(axis),
+                  epsilon=nn.f64(eps))
+
+    check(build)
+
+
+@CASES
+@given(st.integers(1, 2), st.integers(1, 3), st.sampled_from([2, 4, 6]))
+def test_rotary(heads: int, seq: int, dim: int) -> None:
+    check(lambda g, weight: op(g, nn.RotaryOp, weight((2, heads, seq, dim)),
+                               weight((2, seq, dim // 2)), weight((2, seq, dim // 2))))
+
+
+@CASES
+@given(st.sampled_from([(2, 2), (4, 2), (3, 1)]), st.integers(1, 4), st.integers(0, 3),
+       st.booleans(), st.sampled_from([None, 0.7]))
+def test_attention(heads: tuple[int, int], seq: int, past: int, causal: bool,
+                   scale: float | None) -> None:
+    hq, hkv = heads
+    props = {"causal": nn.i64_attr(int(causal))} | ({"scale": nn.f64(scale)} if scale else {})
+
+    def build(g, weight):  # noqa: ANN001, ANN202
+        q, k, v = weight((1, hq, seq, 4)), weight((1, hkv, seq + past, 4)), weight(
+            (1, hkv, seq + past, 3))
+        return op(g, nn.AttentionOp, q, k, v, **props)
+
+    check(build)
+
+
+# Each differentiable math row with inputs mapped into its domain (log > 0, asin in (-1, 1),
+# acosh > 1) and non-default properties where it has them.
+MATH_DOMAIN: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "log": lambda a: np.abs(a) + 0.5, "reciprocal": lambda a: np.abs(a) + 0.5,
+    "asin": lambda a: 0.8 * np.tanh(a), "acos": lambda a: 0.8 * np.tanh(a),
+    "atanh": lambda a: 0.8 * np.tanh(a), "acosh": lambda a: np.abs(a) + 1.5,
+    "tan": lambda a: np.tanh(a) * 1.2}
+MATH_PROPS = {"leaky_relu": {"alpha": 0.2}, "elu": {"alpha": 0.7}, "celu": {"alpha": 1.5},
+              "selu": {}, "thresholded_relu": {"alpha": 0.3},
+              "shrink": {"lambd": 0.4, "bias": 0.1}}
+
+
+@pytest.mark.parametrize("name", nn.math.DIFFERENTIABLE_MATH)
+def test_math_unary(name: str) -> None:
+    def build(g, weight):  # noqa: ANN001, ANN202
+        return op(g, nn.MATH_OPS[name], weight((3, 4)),
+                  **{k: nn.f64(v) for k, v in MATH_PROPS.get(name, {}).items()})
+
+    check(build, seed=3, scale=2.0, domain=MATH_DOMAIN.get(name))
+
+
+@pytest.mark.parametrize("name", ["reduce_sum", "reduce_max", "reduce_min", "reduce_prod",
+                                  "reduce_l1", "reduce_l2", "reduce_log_sum",
+                                  "reduce_log_sum_exp", "reduce_sum_square"])
+@settings(max_examples=3, deadline=None, derandomize=True)
+@given(axes=st.lists(st.integers(-3, 2), min_size=1, max_size=2, unique=True),
+       keep=st.integers(0, 1))
+def test_reductions(name: str, axes: list[int], keep: int) -> None:
+    if len({a % 3 for a in axes}) < len(axes):
+        axes = axes[:1]
+
+    def build(g, weight):  # noqa: ANN001, ANN202
+        return op(g, nn.REDUCTION_OPS[name], weight((2, 3, 4)), axes=nn.int_array(axes),
+                  keepdims=nn.i64_attr(keep))
+
+    check(build, positive=name == "reduce_log_sum")
+
+
+@CASES
+@given(st.lists(st.integers(-1, 2), min_size=4, max_size=4), st.floats(-1.0, 1.0))
+def test_pad_constant(pads: list[int], value: float) -> None:
+    check(lambda g, weight: op(g, PadOp, weight((3, 4)), pads=nn.int_array(pads),
+                               value=nn.f64(value)))
+
+
+def test_pad_reflect_is_not_differentiable() -> None:
+    from irflow.train.vjp import NotDifferentiable
+
+    with pytest.raises(NotDifferentiable, match="nn.pad is not differentiable .* mode 'reflect'"):
+        check(lambda g, weight: op(g, PadOp, weight((3, 4)), pads=nn.int_array([1, 1, 1, 1]),
+                                   mode=StringAttr("reflect")))
+
+
+@CASES
+@given(shapes, st.integers(0, 2**8))
+def test_where(shape: tuple[int, ...], mask: int) -> None:
+    rhs = tuple(1 if mask >> i & 1 else d for i, d in enumerate(shape))
+
+    def build(g, weight):  # noqa: ANN001, ANN202
+        cond = g.inline(np.random.default_rng(mask).random(shape) > 0.5, i1)
+        return emit(g, nn.LOGIC_OPS["where"].create(  # make() would type it like the i1 cond
+            operands=[cond, weight(shape), weight(rhs)], result_types=[TensorType(f64, shape)]))
+
+    check(build, seed=mask)

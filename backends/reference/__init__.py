@@ -16,6 +16,7 @@ from irflow.backends.reference import (
     llm_kernels,  # noqa: F401  (registers the decoder ops)
     math_kernels,  # noqa: F401  (math and logic families)
     quant_kernels,  # noqa: F401  (registers quantized kernels)
+    reduction_grad_kernels,  # noqa: F401  (nn.reduce_grad)
     reduction_kernels,  # noqa: F401  (reductions family)
 )
 from irflow.backends.reference.executor import Program, Step, ValueSpec, compile_function, run

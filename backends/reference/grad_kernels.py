@@ -23,6 +23,7 @@ from irflow.backends.reference.kernels import (
     sigmoid,
     softmax,
 )
+from irflow.backends.reference.math_grad_kernels import MATH_DERIVATIVES, math_derivative
 from irflow.dialects import nn
 from irflow.dialects.nn import fake_quant as fq
 from irflow.dialects.nn import gradients as g
@@ -198,6 +199,8 @@ def activation_derivative(fn: str, x: np.ndarray, props: dict[str, float | str |
         cdf = x.dtype.type(0.5) * (one + erf(x * x.dtype.type(1 / math.sqrt(2.0))))
         pdf = np.exp(x * x * x.dtype.type(-0.5)) * x.dtype.type(1 / math.sqrt(2 * math.pi))
         return cdf + x * pdf
+    if fn in MATH_DERIVATIVES:
+        return math_derivative(fn, x, props)
     raise ValueError(f"no derivative for '{fn}'")
 
 
@@ -206,7 +209,8 @@ def _activation_grad(op: g.ActivationGradOp) -> Kernel:
     fn = op.fn.data
     props: dict[str, float | str | None] = {
         name: (None if op.properties.get(name) is None
-               else nn.prop_float(op, name, 0.0)) for name in ("min", "max", "alpha", "beta")
+               else nn.prop_float(op, name, 0.0))
+        for name in ("min", "max", "alpha", "beta", "gamma", "lambd", "bias")
     }
     props["approximate"] = nn.prop_str(op, "approximate", "none")
     return lambda x, dy: dy * activation_derivative(fn, x, props)

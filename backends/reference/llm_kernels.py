@@ -15,11 +15,13 @@ from irflow.dialects import nn
 
 
 def rms_norm(x: np.ndarray, scale: np.ndarray, axis: int, eps: float) -> np.ndarray:
-    """x / √(mean(x²) + ε) · scale over the axes `axis`..end (float32 accumulation)."""
+    """x / √(mean(x²) + ε) · scale over the axes `axis`..end (float32 accumulation, or
+    float64 for float64 x)."""
     axes = tuple(range(axis % x.ndim, x.ndim))
-    xf = x.astype(np.float32, copy=False)
+    acc = np.promote_types(x.dtype, np.float32)
+    xf = x.astype(acc, copy=False)
     ms = np.mean(xf * xf, axis=axes, keepdims=True)
-    ms += np.float32(eps)
+    ms += acc.type(eps)
     y = xf / np.sqrt(ms)
     y *= scale
     return y.astype(x.dtype, copy=False)

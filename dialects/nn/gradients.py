@@ -35,6 +35,7 @@ from xdsl.utils.exceptions import VerifyException
 from irflow.dialects.nn.attributes import F64, IntArray, f64, i64_attr, int_array
 from irflow.dialects.nn.base import NNOp
 from irflow.dialects.nn.contractions import Conv2dOp
+from irflow.dialects.nn.math import DIFFERENTIABLE_MATH
 from irflow.dialects.nn.movement import GatherOp, SliceOp
 from irflow.dialects.nn.normalization import ReduceMeanOp
 from irflow.dialects.nn.pooling import Pool2dOp
@@ -44,7 +45,7 @@ from irflow.dialects.nn.shapes import format_shape as _fmt
 # Unary functions `nn.activation_grad` differentiates (the `fn` property): the forward op
 # names without the `nn.` prefix.
 ACTIVATION_GRAD_FNS = ("relu", "relu6", "clip", "sigmoid", "tanh", "gelu", "silu",
-                       "hardsigmoid", "hardswish", "erf", "sqrt", "exp")
+                       "hardsigmoid", "hardswish", "erf", "sqrt", "exp", *DIFFERENTIABLE_MATH)
 
 
 class ShapedGradOp(NNOp):
@@ -164,7 +165,8 @@ class ActivationGradOp(NNOp):
         %dx = nn.activation_grad %x, %dy {fn = "relu"} : (tensor<8x16xf32>, tensor<8x16xf32>) -> tensor<8x16xf32>
 
     The forward op's own properties (`min`/`max` of clip, `alpha`/`beta` of hardsigmoid,
-    `approximate` of gelu) are carried over. At a kink (relu at 0) the derivative is
+    `approximate` of gelu, `alpha`/`gamma`/`lambd`/`bias` of the parameterized activations
+    of `nn/math.py`) are carried over. At a kink (relu at 0) the derivative is
     torch's: 0."""
 
     name = "nn.activation_grad"
@@ -177,6 +179,9 @@ class ActivationGradOp(NNOp):
     max = opt_prop_def(F64)
     alpha = opt_prop_def(F64)
     beta = opt_prop_def(F64)
+    gamma = opt_prop_def(F64)
+    lambd = opt_prop_def(F64)
+    bias = opt_prop_def(F64)
     approximate = opt_prop_def(StringAttr)
     assembly_format = "$input `,` $grad attr-dict `:` functional-type(operands, results)"
 
@@ -344,8 +349,46 @@ class GatherGradOp(ShapedGradOp):
         _expect(cls.name, "a gradient of the gather's shape", dy, shapes[1])
 
 
+# Reductions of `nn/reductions.py` `nn.reduce_grad` differentiates (its `fn`).
+REDUCE_GRAD_FNS = ("reduce_sum", "reduce_max", "reduce_min", "reduce_prod", "reduce_l1",
+                   "reduce_l2", "reduce_log_sum", "reduce_log_sum_exp", "reduce_sum_square")
+
+
+@irdl_op_definition
+class ReduceGradOp(ShapedGradOp):
+    """dL/dx of the reduction `fn` (`reduce_sum`, `reduce_max`, ...) from its input, its
+    result and the upstream gradient: dy broadcast back over `axes` times ∂y/∂x (for max
+    and min, shared equally among tied extremes, as torch's amax/amin):
+
+        %dx = nn.reduce_grad %x, %y, %dy {fn = "reduce_max", axes = array<i64: 1>, keepdims = 0 : i64}
+              : (tensor<2x3xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<2x3xf32>"""
+
+    name = "nn.reduce_grad"
+    input = operand_def(TensorType)
+    result = operand_def(TensorType)
+    grad = operand_def(TensorType)
+    output = result_def(TensorType)
+    fn = prop_def(StringAttr)
+    axes = prop_def(IntArray)
+    keepdims = prop_def(IntegerAttr[I64], default_value=i64_attr(1))
+    assembly_format = "$input `,` $result `,` $grad attr-dict `:` functional-type(operands, results)"
+
+    @classmethod
+    def check(cls, shapes: Sequence[Shape], results: Sequence[Shape],
+              props: Mapping[str, Attribute]) -> None:
+        fn = props.get("fn")
+        name = fn.data if isinstance(fn, StringAttr) else "?"
+        if name not in REDUCE_GRAD_FNS:
+            raise VerifyException(f"nn.reduce_grad expects fn in {list(REDUCE_GRAD_FNS)}, "
+                                  f"got '{name}'")
+        _expect(cls.name, "an input of the result's shape", results[0], shapes[0])
+        dy = ReduceMeanOp.infer_shapes([results[0]], props)[0]
+        _expect(cls.name, "a reduced value of the reduced shape", dy, shapes[1])
+        _expect(cls.name, "a gradient of the reduced shape", dy, shapes[2])
+
+
 GRADIENT_OPS = [
     Conv2dInputGradOp, Conv2dWeightGradOp, MaxPoolGradOp, AvgPoolGradOp, ActivationGradOp,
     SoftmaxGradOp, LayerNormGradOp, BatchNormGradOp, SumToOp, ReduceMeanGradOp, SliceGradOp,
-    GatherGradOp,
+    GatherGradOp, ReduceGradOp,
 ]

@@ -63,6 +63,12 @@ PARAM_ACTIVATIONS: dict[str, tuple[str, dict[str, float], str]] = {
                "x − bias if x > lambd, x + bias if x < −lambd, else 0"),
 }
 
+# The rows `grad` differentiates (`nn.activation_grad`'s fn table): the rest are
+# piecewise constant (floor, ceil, round, sign), boolean or integer.
+DIFFERENTIABLE_MATH = ("abs", "log", "reciprocal", "sin", "cos", "tan", "asin", "acos", "atan",
+                       "sinh", "cosh", "asinh", "acosh", "atanh", "softplus", "softsign", "mish",
+                       *PARAM_ACTIVATIONS)
+
 MATH_OPS: dict[str, type[NNOp]] = {}
 """Short name (`"abs"`, `"leaky_relu"`, `"is_nan"`, `"cast"`) -> op class."""
 
@@ -125,4 +131,4 @@ _define("is_inf", PredicateOp,
 
 CastOp = MATH_OPS["cast"]
 
-__all__ = ["MATH_OPS", "UNARY_MATH", "PARAM_ACTIVATIONS", "ConvertOp", "PredicateOp", "CastOp"]
+__all__ = ["MATH_OPS", "UNARY_MATH", "DIFFERENTIABLE_MATH", "PARAM_ACTIVATIONS", "ConvertOp", "PredicateOp", "CastOp"]

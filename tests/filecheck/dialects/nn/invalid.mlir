@@ -448,3 +448,10 @@ func.func @fake_quant_activation_scale(%x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = nn.fake_quant %x {mode = "activation", bits = 8 : i64} : tensor<4xf32> // expected-error {{nn.fake_quant in activation mode expects a scale and a zero_point}}
   func.return %0 : tensor<4xf32>
 }
+
+// -----
+
+func.func @reduce_grad_fn(%x: tensor<2x3xf32>, %y: tensor<2xf32>) -> tensor<2x3xf32> {
+  %0 = nn.reduce_grad %x, %y, %y {fn = "reduce_mean", axes = array<i64: 1>, keepdims = 0 : i64} : (tensor<2x3xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<2x3xf32> // expected-error {{nn.reduce_grad expects fn in ['reduce_sum'}}
+  func.return %0 : tensor<2x3xf32>
+}

@@ -224,3 +224,10 @@ func.func @training(%x: tensor<2x4x6x6xf32>, %w: tensor<8x4x3x3xf32>, %dy: tenso
   %24 = nn.fake_quant_grad %x, %23 {mode = "activation", bits = 8 : i64, scale = 3.906250e-03 : f64, zero_point = 0 : i64, signed = 0 : i64} : (tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>) -> tensor<2x4x6x6xf32>
   func.return %0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24 : tensor<2x4x6x6xf32>, tensor<8x4x3x3xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>, tensor<2x10xf32>, tensor<2x4x6x6xf32>, tensor<6xf32>, tensor<2x4x6x6xf32>, tensor<4xf32>, tensor<4xf32>, tensor<8xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>, tensor<5x4xf32>, tensor<f32>, tensor<2x10xf32>, tensor<f32>, tensor<2x10xf32>, tensor<f32>, tensor<2x10xf32>, tensor<8x4x3x3xf32>, tensor<2x4x6x6xf32>, tensor<2x4x6x6xf32>
 }
+
+// CHECK-LABEL: func.func @reduce_grad(
+// CHECK-NEXT:    %0 = nn.reduce_grad %x, %y, %y {fn = "reduce_max", axes = array<i64: 1>, keepdims = 0 : i64} : (tensor<2x3xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<2x3xf32>
+func.func @reduce_grad(%x: tensor<2x3xf32>, %y: tensor<2xf32>) -> tensor<2x3xf32> {
+  %0 = nn.reduce_grad %x, %y, %y {fn = "reduce_max", axes = array<i64: 1>, keepdims = 0 : i64} : (tensor<2x3xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<2x3xf32>
+  func.return %0 : tensor<2x3xf32>
+}
