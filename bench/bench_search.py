@@ -1,6 +1,6 @@
 """irflow search, measured: the front, the baselines it beats, and the time on 1 and 2 workers.
 
-    flock /tmp/irflow-bench.lock nice .venv/bin/python bench/bench_search.py \
+    .venv/bin/python bench/bench_search.py \
         [--spaces examples/search/digits_haq.toml,...] [--workers 1,2]
 
 For each space and each worker count, a fresh LocalCluster (one single-threaded worker
