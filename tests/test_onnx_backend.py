@@ -34,7 +34,7 @@ EXPECTED_FAILURES: dict[str, list[str]] = {
     # Training: optimizers, losses, dropout and batch norm in training mode.
     "training ops": [
         r"^test_(adagrad|adam|momentum|nesterov_momentum)", r"^test_training_dropout",
-        r"^test_batchnorm_.*_training_mode", r"^test_sce_", _op("nllloss_"),
+        r"^test_batchnorm_.*_training_mode",
         r"^test_dropout_default_mask",  # the mask output
     ],
     # Sequence, optional and map values (irflow's values are tensors).

@@ -971,6 +971,7 @@ def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
 # converters here.
 from irflow.frontends import (  # noqa: E402
     onnx_llm,  # noqa: F401
+    onnx_losses,  # noqa: F401
     onnx_ops,  # noqa: F401
 )
 
