@@ -973,6 +973,7 @@ from irflow.frontends import (  # noqa: E402
     onnx_llm,  # noqa: F401
     onnx_losses,  # noqa: F401
     onnx_ops,  # noqa: F401
+    onnx_spatial,  # noqa: F401  (after onnx_ops: it wraps MaxPool/AveragePool)
 )
 
 SUPPORTED_OPERATORS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
