@@ -121,6 +121,12 @@ def _dequantize(op: quant.DequantizeOp) -> Kernel:
     return lambda x: intmath.dequantize(x, scale, zp)
 
 
+@register_kernel(quant.StorageCastOp)
+def _storage_cast(op: quant.StorageCastOp) -> Kernel:
+    dtype = numpy_dtype(nn.value_element_type(op.output))
+    return lambda x: np.asarray(x).astype(dtype, copy=False)  # the same integers
+
+
 @register_kernel(quant.RequantizeOp)
 def _requantize(op: quant.RequantizeOp) -> Kernel:
     a, b = quant_type(op.input), quant_type(op.output)

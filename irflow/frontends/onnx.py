@@ -973,6 +973,7 @@ from irflow.frontends import (  # noqa: E402
     onnx_llm,  # noqa: F401
     onnx_losses,  # noqa: F401
     onnx_ops,  # noqa: F401
+    onnx_quant,  # noqa: F401
     onnx_spatial,  # noqa: F401  (after onnx_ops: it wraps MaxPool/AveragePool)
 )
 
@@ -1093,6 +1094,7 @@ def import_onnx(
     outputs = [im.materialize(im.env[o.name]) for o in graph.output]
     _check_output_shapes(graph.output, outputs, label)
     module = im.g.finish(outputs, [o.name for o in graph.output])
+    onnx_quant.drop_dead_storage_casts(module)
     verify_module(module)
     return module
 
