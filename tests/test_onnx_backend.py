@@ -96,7 +96,7 @@ EXPECTED_FAILURES: dict[str, list[str]] = {
         r"^test_affine_grid", r"^test_roialign", r"^test_deform_conv", r"^test_basic_deform",
         r"^test_col2im", r"^test_maxunpool",
         r"^test_maxpool_with_argmax", r"^test_(l1|l2|lp)normalization", r"^test_mvn_cpu$",
-        r"^test_image_decoder", r"^test_det_", r"^test_einsum_",
+        r"^test_image_decoder", r"^test_det_",
     ],
     "not implemented: signal, recurrent and quantized ops": [
         r"^test_(dft|stft)", r"^test_melweightmatrix", r"^test_(simple_rnn|rnn_seq|lstm_|gru_)",
@@ -107,9 +107,6 @@ EXPECTED_FAILURES: dict[str, list[str]] = {
     # be a tensor operand of the casts, which `quant.qcast`/`quant.dcast` do not take.
     "quantization: run-time or blocked scales": [
         r"^test_dynamicquantizelinear", r"^test_(de)?quantizelinear_blocked",
-    ],
-    "not implemented: LayerNormalization's Mean/InvStdDev outputs": [
-        _op("layer_normalization_"),
     ],
 }
 

@@ -74,3 +74,13 @@ def test_lowering_a_spatial_op_is_a_located_error() -> None:
     with pytest.raises(IrflowError, match=r"the_ConvTranspose.*no tiled form for kind "
                        r"'nn\.conv_transpose'"):
         lower(module, load_machine("default"))
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("...ij,...jk", [(2, 3, 4), (2, 4, 5)]),  # implicit output, broadcast batch
+    ("ii->i", [(4, 4)]),  # diagonal
+    ("ij,jk,kl->il", [(2, 3), (3, 4), (4, 2)]),
+])
+def test_einsum_matches_onnxruntime(equation: str, shapes: list[tuple[int, ...]]) -> None:
+    feeds = {f"x{i}": _f32(*s) for i, s in enumerate(shapes)}
+    _check(single("Einsum", feeds, equation=equation), feeds, rtol=1e-5)

@@ -17,12 +17,14 @@ from irflow.backends.reference.kernels import Kernel, register_kernel
 from irflow.dialects import nn
 from irflow.dialects.nn.spatial import (
     ConvTransposeOp,
+    EinsumOp,
     LRNOp,
     PoolOp,
     ResizeOp,
     prop_floats,
     window_params,
 )
+from irflow.weights import numpy_dtype
 
 # --------------------------------------------------------------------------------------
 # Transposed convolution
@@ -320,3 +322,14 @@ def _lrn(op: LRNOp) -> Kernel:
         return (x / (bias + alpha / size * total) ** beta).astype(x.dtype)
 
     return lrn
+
+
+# --------------------------------------------------------------------------------------
+# Einsum
+
+
+@register_kernel(EinsumOp)
+def _einsum(op: EinsumOp) -> Kernel:
+    equation = nn.prop_str(op, "equation", "").replace(" ", "")
+    out = numpy_dtype(nn.value_element_type(op.output))
+    return lambda *xs: np.asarray(np.einsum(equation, *xs, optimize=len(xs) > 2), dtype=out)

@@ -1074,8 +1074,7 @@ def import_onnx(
         im.node = node
         try:
             results = _CONVERTERS[node.op_type](im, node)
-            if node.op_type in ("BatchNormalization", "LayerNormalization", "MaxPool",
-                                "Dropout"):
+            if node.op_type in ("BatchNormalization", "MaxPool", "Dropout"):
                 _only_first_output(im, node, consumed)
         except VerifyException as e:
             raise im.error(str(e)) from None

@@ -1,5 +1,6 @@
 """ONNX converters for the loss operators, NegativeLogLikelihoodLoss and
-SoftmaxCrossEntropyLoss, by decomposition into existing `nn` ops.
+SoftmaxCrossEntropyLoss, and for LayerNormalization's training outputs (Mean, InvStdDev),
+by decomposition into existing `nn` ops.
 
     NLL(x [N, C, d...], t [N, d...], w [C]) with ignore_index ii:
       ignored = equal(t, ii)                     (only with ignore_index)
@@ -29,7 +30,7 @@ from irflow.dialects import nn
 from irflow.dialects.nn import indexing as ix
 from irflow.dialects.nn.logic import LOGIC_OPS
 from irflow.dialects.nn.reductions import REDUCTION_OPS
-from irflow.frontends.onnx import _converter, _Importer, _Node
+from irflow.frontends.onnx import _CONVERTERS, Converter, _converter, _Importer, _Node
 from irflow.weights import value_dtype
 
 Result = list[SSAValue | np.ndarray]
@@ -107,3 +108,34 @@ def _sce(im: _Importer, node: _Node) -> Result:
 
 
 __all__: Sequence[str] = ["nll_loss"]
+
+
+# --------------------------------------------------------------------------------------
+# LayerNormalization's training outputs (Mean, InvStdDev), from the same statistics
+
+
+def _with_statistics(convert: Converter) -> Converter:
+    """LayerNormalization whose Mean / InvStdDev outputs are used: `nn.layernorm` for Y,
+    and mean = reduce_mean(x), inv = 1 / sqrt(reduce_mean((x − mean)²) + eps) over the
+    normalized axes (kept as size 1, as ONNX shapes them)."""
+
+    def converted(im: _Importer, node: _Node) -> Result:
+        y = convert(im, node)
+        if len([o for o in node.outputs[1:] if o]) == 0:
+            return y
+        x = im.value(0)
+        rank = len(nn.shape_of(x))
+        axes = nn.int_array(range(int(im.attr("axis", -1)) % rank, rank))
+        mean = im.make(nn.ReduceMeanOp, [x], axes=axes, keepdims=nn.i64_attr(1))
+        d = im.make(nn.SubOp, [x, mean])
+        var = im.make(nn.ReduceMeanOp, [im.make(nn.MulOp, [d, d])], axes=axes,
+                      keepdims=nn.i64_attr(1))
+        eps = im.scalar(float(im.attr("epsilon", 1e-5)), var)
+        std = im.make(nn.SqrtOp, [im.make(nn.AddOp, [var, eps])])
+        inv = im.make(nn.DivOp, [im.scalar(1.0, std), std])
+        return [*y, mean, inv]
+
+    return converted
+
+
+_CONVERTERS["LayerNormalization"] = _with_statistics(_CONVERTERS["LayerNormalization"])

@@ -16,7 +16,14 @@ from xdsl.dialects.builtin import StringAttr
 from xdsl.ir import SSAValue
 
 from irflow.dialects import nn
-from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp, PoolOp, ResizeOp, f64_array
+from irflow.dialects.nn.spatial import (
+    ConvTransposeOp,
+    EinsumOp,
+    LRNOp,
+    PoolOp,
+    ResizeOp,
+    f64_array,
+)
 from irflow.frontends.onnx import (
     _CONVERTERS,
     Converter,
@@ -255,3 +262,9 @@ def _upsample(im: _Importer, node: _Node) -> Result:
 
 
 __all__ = ["resize", "window_pads"]
+
+
+@_converter("Einsum")
+def _einsum(im: _Importer, node: _Node) -> Result:
+    operands = [im.value(i) for i in range(len(node.inputs)) if im.has(i)]
+    return [im.make(EinsumOp, operands, equation=StringAttr(str(im.attr("equation"))))]

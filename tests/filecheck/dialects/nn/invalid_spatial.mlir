@@ -81,3 +81,24 @@ func.func @lrn_size(%x: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
   %0 = nn.lrn %x {size = 0 : i64} : (tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> // expected-error {{nn.lrn expects rank >= 3 and size >= 1, got}}
   func.return %0 : tensor<1x4x8x8xf32>
 }
+
+// -----
+
+func.func @einsum_terms(%a: tensor<2x3xf32>) -> tensor<2xf32> {
+  %0 = nn.einsum %a {equation = "ijk->i"} : (tensor<2x3xf32>) -> tensor<2xf32> // expected-error {{nn.einsum expects an equation with one term per operand matching its rank, got 'ijk->i' for 2x3}}
+  func.return %0 : tensor<2xf32>
+}
+
+// -----
+
+func.func @einsum_sizes(%a: tensor<2x3xf32>, %b: tensor<4x5xf32>) -> tensor<2x5xf32> {
+  %0 = nn.einsum %a, %b {equation = "ij,jk->ik"} : (tensor<2x3xf32>, tensor<4x5xf32>) -> tensor<2x5xf32> // expected-error {{nn.einsum expects one size per letter, got 'j' = 3 and 4}}
+  func.return %0 : tensor<2x5xf32>
+}
+
+// -----
+
+func.func @einsum_output(%a: tensor<2x3xf32>) -> tensor<2xf32> {
+  %0 = nn.einsum %a {equation = "ij->z"} : (tensor<2x3xf32>) -> tensor<2xf32> // expected-error {{nn.einsum expects output letters that occur in an input, got 'ij->z'}}
+  func.return %0 : tensor<2xf32>
+}

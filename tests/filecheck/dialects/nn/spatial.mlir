@@ -14,3 +14,13 @@ func.func @spatial(%x: tensor<1x4x8x8xf32>, %w: tensor<4x2x3x3xf32>, %b: tensor<
   %3 = nn.lrn %x {size = 3 : i64, alpha = 0.0002 : f64} : (tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32>
   func.return %0, %1, %2, %3 : tensor<1x4x16x16xf32>, tensor<1x2x3x3x3xf32>, tensor<1x4x16x16xf32>, tensor<1x4x8x8xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @einsum(%a: tensor<2x3x4xf32>, %b: tensor<2x4x5xf32>) -> tensor<2x3x5xf32> {
+// CHECK-NEXT:    %0 = nn.einsum %a, %b {equation = "bij,bjk->bik"} : (tensor<2x3x4xf32>, tensor<2x4x5xf32>) -> tensor<2x3x5xf32>
+// CHECK-NEXT:    func.return %0 : tensor<2x3x5xf32>
+func.func @einsum(%a: tensor<2x3x4xf32>, %b: tensor<2x4x5xf32>) -> tensor<2x3x5xf32> {
+  %0 = nn.einsum %a, %b {equation = "bij,bjk->bik"} : (tensor<2x3x4xf32>, tensor<2x4x5xf32>) -> tensor<2x3x5xf32>
+  func.return %0 : tensor<2x3x5xf32>
+}
