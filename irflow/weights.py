@@ -31,6 +31,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, SSAValue
 
+from irflow import lowp
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn, quant
 from irflow.fileio import write_output
@@ -188,6 +189,9 @@ def numpy_dtype(element_type: Attribute) -> np.dtype:
     """
     if isinstance(element_type, quant.UniformQuantizedType):
         element_type = element_type.storage
+    low = lowp.numpy_dtype_of(element_type)  # bf16, f8*, f4 (ml_dtypes)
+    if low is not None:
+        return low
     if isinstance(element_type, Float32Type):
         return np.dtype(np.float32)
     if isinstance(element_type, Float64Type):

@@ -52,10 +52,12 @@ EXPECTED_FAILURES: dict[str, list[str]] = {
         r"^test_string", r"^test_strnorm", r"^test_regex_", r"^test_equal_string",
         r"^test_tfidfvectorizer",
     ],
-    # Element types with no numpy dtype: bfloat16, float8, float4, int4/uint4, int2/uint2.
+    # Sub-byte integers (int4/uint4, int2/uint2: irflow holds i4 in int8, as quant storage)
+    # and float8 e8m0 (its casts round up, `round_mode`); bf16, float8 and float4 import
+    # (irflow/lowp.py). Quantization to or from a float8/float4/sub-byte type is not
+    # expressible as a `!quant.uniform` integer storage.
     "low-precision element types": [
-        r"(BFLOAT16|bfloat16|bf16|FLOAT8|float8|e4m3|e5m2|e8m0|FLOAT4E2M1|float4e2m1"
-        r"|INT4|int4|INT2|int2)",
+        r"(INT4|int4|INT2|int2|e8m0)", r"^test_(de)?quantizelinear_(e4m3fn|e5m2|float4e2m1)",
     ],
     # The ai.onnx.ml domain and randomness.
     "ai.onnx.ml and random ops": [r"^test_ai_onnx_ml_", r"^test_bernoulli"],

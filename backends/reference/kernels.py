@@ -31,6 +31,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
+from irflow import lowp
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
 from irflow.weights import WeightStore, constant_value, weights_of
@@ -68,11 +69,31 @@ def make_kernel(op: Operation) -> Kernel:
     if factory is None:
         raise ExecutionError(f"no reference kernel for op '{op.name}'", op)
     try:
-        return factory(op)
+        return _low_precision(op, factory(op))
     except IrflowError:
         raise
     except Exception as e:  # a malformed property, caught at compile time
         raise ExecutionError(f"cannot compile {op.name}: {type(e).__name__}: {e}", op) from e
+
+
+def _low_precision(op: Operation, kernel: Kernel) -> Kernel:
+    """An op on bf16/f8/f4 values (`irflow.lowp`) computes in float32 and rounds each
+    result to its declared type, as onnx's reference does; other ops are unchanged."""
+    types = [getattr(v.type, "element_type", None) for v in (*op.operands, *op.results)]
+    if not any(t is not None and lowp.numpy_dtype_of(t) is not None for t in types):
+        return kernel
+    outs = [lowp.numpy_dtype_of(getattr(r.type, "element_type", None)) for r in op.results]
+    if isinstance(op, nn.MATH_OPS["cast"]):
+        return kernel  # the cast itself converts (and saturates)
+
+    def widened(*xs: Any) -> Any:
+        args = [x.astype(np.float32) if isinstance(x, np.ndarray) and lowp.is_low_precision(
+            x.dtype) else x for x in xs]
+        res = as_results(kernel(*args))
+        res = [r.astype(d) if d is not None else r for r, d in zip(res, outs)]
+        return res[0] if len(res) == 1 else tuple(res)
+
+    return widened
 
 
 def as_results(value: Any) -> list[np.ndarray]:

@@ -57,6 +57,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
+from irflow import lowp
 from irflow.diagnostics import IrflowError, ParseError
 from irflow.dialects import nn
 from irflow.graph import GraphBuilder
@@ -115,6 +116,9 @@ def element_type_of(dtype: np.dtype | type) -> Attribute:
     try:
         return _NP_TO_ELEMENT[np.dtype(dtype)]
     except KeyError:
+        low = lowp.element_type_of_dtype(np.dtype(dtype))  # bf16, f8*, f4 (ml_dtypes)
+        if low is not None:
+            return low
         raise OnnxImportError(f"unsupported element type {np.dtype(dtype)}") from None
 
 
