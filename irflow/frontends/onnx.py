@@ -974,6 +974,7 @@ def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
 # The opset-23 LLM ops, the table-driven families and the old-opset forms register their
 # converters here.
 from irflow.frontends import (  # noqa: E402
+    onnx_attention,  # noqa: F401
     onnx_llm,  # noqa: F401
     onnx_losses,  # noqa: F401
     onnx_ops,  # noqa: F401
