@@ -513,6 +513,11 @@ def _conv2d(op: nn.Conv2dOp) -> Kernel:
     strides, pads, dil, groups = nn.conv2d_params(op)
 
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        if x.dtype == np.float16:  # accumulate in float32, round once (as onnxruntime)
+            wide = conv2d(x.astype(np.float32), w.astype(np.float32),
+                          None if b is None else b.astype(np.float32), strides, pads, dil,
+                          groups)
+            return wide.astype(np.float16)
         return conv2d(x, w, b, strides, pads, dil, groups)
 
     return with_activation(op, kernel)

@@ -975,6 +975,7 @@ def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
 # converters here.
 from irflow.frontends import (  # noqa: E402
     onnx_attention,  # noqa: F401
+    onnx_compose,  # noqa: F401  (wraps Dropout: after its registration above)
     onnx_llm,  # noqa: F401
     onnx_losses,  # noqa: F401
     onnx_ops,  # noqa: F401
@@ -1079,7 +1080,7 @@ def import_onnx(
         im.node = node
         try:
             results = _CONVERTERS[node.op_type](im, node)
-            if node.op_type in ("BatchNormalization", "MaxPool", "Dropout"):
+            if node.op_type in ("BatchNormalization", "MaxPool"):
                 _only_first_output(im, node, consumed)
         except VerifyException as e:
             raise im.error(str(e)) from None

@@ -182,3 +182,61 @@ def _fused_first(fused: Converter) -> Converter:
 
 
 __all__: Sequence[str] = ["attention"]
+
+
+# --------------------------------------------------------------------------------------
+# RotaryEmbedding in the forms nn.rotary lacks: 3-D input, interleaved pairs, partial
+# rotation (rotary_embedding_dim), as ONNX's function body
+
+
+def _slice(im: _Importer, x: SSAValue, start: int, end: int, step: int = 1) -> SSAValue:
+    return im.make(nn.SliceOp, [x], starts=nn.int_array([start]), ends=nn.int_array([end]),
+                   axes=nn.int_array([-1 % len(nn.shape_of(x))]), steps=nn.int_array([step]))
+
+
+def rotary(im: _Importer, node: _Node) -> Result:
+    x, cos, sin = im.value(0), im.value(1), im.value(2)
+    shape = nn.shape_of(x)
+    if len(shape) == 3:  # (B, S, H·D) -> (B, S, H, D); cos/sin (B, S, r/2) -> (B, S, 1, r/2)
+        heads = int(im.attr("num_heads"))
+        x = im.emit1(nn.ReshapeOp(x, (*shape[:2], heads, shape[2] // heads)))
+        head_axis = 2
+    else:  # (B, H, S, D); cos/sin -> (B, 1, S, r/2)
+        head_axis = 1
+    d = nn.shape_of(x)[-1]
+    rot = int(im.attr("rotary_embedding_dim", 0)) or d
+    if im.has(3):
+        cos = im.make(nn.GatherOp, [cos, im.value(3)], "cos")
+        sin = im.make(nn.GatherOp, [sin, im.value(3)], "sin")
+    cs = nn.shape_of(cos)
+    table = (*cs[:head_axis], 1, *cs[head_axis:])
+    cos, sin = (im.emit1(nn.ReshapeOp(t, table)) for t in (cos, sin))
+    cos, sin = _slice(im, cos, 0, rot // 2), _slice(im, sin, 0, rot // 2)
+    part = _slice(im, x, 0, rot) if rot < d else x
+    if im.attr("interleaved", 0):
+        x1, x2 = _slice(im, part, 0, rot, 2), _slice(im, part, 1, rot, 2)
+    else:
+        x1, x2 = _slice(im, part, 0, rot // 2), _slice(im, part, rot // 2, rot)
+    o1 = im.make(nn.SubOp, [im.make(nn.MulOp, [x1, cos]), im.make(nn.MulOp, [x2, sin])])
+    o2 = im.make(nn.AddOp, [im.make(nn.MulOp, [x2, cos]), im.make(nn.MulOp, [x1, sin])])
+    if im.attr("interleaved", 0):
+        s1 = nn.shape_of(o1)
+        o1, o2 = (im.emit1(nn.ReshapeOp(o, (*s1, 1))) for o in (o1, o2))
+        y = im.make(nn.ConcatOp, [o1, o2], axis=nn.i64_attr(-1))
+        y = im.emit1(nn.ReshapeOp(y, (*s1[:-1], rot)))
+    else:
+        y = im.make(nn.ConcatOp, [o1, o2], axis=nn.i64_attr(-1))
+    if rot < d:
+        y = im.make(nn.ConcatOp, [y, _slice(im, x, rot, d)], axis=nn.i64_attr(-1))
+    return [im.emit1(nn.ReshapeOp(y, shape)) if len(shape) == 3 else y]
+
+
+@_converter("RotaryEmbedding")
+def _rotary_any(im: _Importer, node: _Node) -> Result:
+    """`nn.rotary` where it fits (onnx_llm), else the function body."""
+    from irflow.frontends.onnx_llm import fused_rotary
+
+    try:
+        return fused_rotary(im, node)  # type: ignore[return-value]
+    except UnsupportedOperatorError:
+        return rotary(im, node)

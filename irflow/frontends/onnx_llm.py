@@ -31,8 +31,9 @@ def _rms_norm(im: _Importer, node: _Node) -> list[SSAValue]:
                     axis=nn.i64_attr(im.attr("axis", -1)), epsilon=im.f64("epsilon"))]
 
 
-@_converter("RotaryEmbedding")
-def _rotary(im: _Importer, node: _Node) -> list[SSAValue]:
+def fused_rotary(im: _Importer, node: _Node) -> list[SSAValue]:
+    """RotaryEmbedding as one `nn.rotary` (registered by irflow/frontends/onnx_attention.py,
+    which takes every form this refuses)."""
     x, cos, sin = im.value(0), im.value(1), im.value(2)
     shape = nn.shape_of(x)
     if len(shape) != 4 or im.attr("interleaved", 0) or im.attr("rotary_embedding_dim", 0) not in (
