@@ -49,3 +49,13 @@ def test_float16_conv_rounds_once() -> None:
     x = RNG.standard_normal((1, 4, 6, 6)).astype(np.float16)
     w = RNG.standard_normal((4, 1, 3, 3)).astype(np.float16)
     _check(single("Conv", {"x": x}, {"w": w}, group=4), {"x": x}, rtol=1e-3)
+
+
+def test_bitcast_and_swiglu() -> None:
+    x = RNG.standard_normal((2, 3)).astype(np.float32)
+    (y,) = run(import_onnx(single("BitCast", {"x": x}, opset=26, to=6)), {"x": x}).values()
+    np.testing.assert_array_equal(y, x.view(np.int32))
+    b = RNG.standard_normal((2, 3)).astype(np.float32)
+    m = single("SwiGLU", {"a": x, "b": b}, opset=27, alpha=0.5)
+    (y,) = run(import_onnx(m), {"a": x, "b": b}).values()
+    np.testing.assert_allclose(y, x / (1 + np.exp(-0.5 * x)) * b, rtol=1e-6)

@@ -16,6 +16,7 @@ import numpy as np
 from irflow.backends.reference.kernels import Kernel, register_kernel
 from irflow.dialects import nn
 from irflow.dialects.nn.spatial import (
+    BitcastOp,
     ConvTransposeOp,
     EinsumOp,
     LRNOp,
@@ -333,3 +334,9 @@ def _einsum(op: EinsumOp) -> Kernel:
     equation = nn.prop_str(op, "equation", "").replace(" ", "")
     out = numpy_dtype(nn.value_element_type(op.output))
     return lambda *xs: np.asarray(np.einsum(equation, *xs, optimize=len(xs) > 2), dtype=out)
+
+
+@register_kernel(BitcastOp)
+def _bitcast(op: BitcastOp) -> Kernel:
+    out = numpy_dtype(nn.value_element_type(op.output))
+    return lambda x: np.array(x, order="C").view(out)  # (0-d stays 0-d)

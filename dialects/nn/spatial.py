@@ -246,13 +246,14 @@ class LRNOp(NNOp):
         return [shapes[0]]
 
 
+from irflow.dialects.nn.bitcast import BitcastOp  # noqa: E402  (imported with this family)
 from irflow.dialects.nn.einsum import EinsumOp  # noqa: E402  (the contraction of this family)
 
 SPATIAL_OPS: dict[str, type[NNOp]] = {
     op.name.removeprefix("nn."): op for op in (ConvTransposeOp, PoolOp, ResizeOp, LRNOp,
-                                               EinsumOp)
+                                               EinsumOp, BitcastOp)
 }
 
-__all__ = ["SPATIAL_OPS", "EinsumOp", "ConvTransposeOp", "PoolOp", "ResizeOp", "LRNOp", "f64_array",
+__all__ = ["SPATIAL_OPS", "EinsumOp", "BitcastOp", "ConvTransposeOp", "PoolOp", "ResizeOp", "LRNOp", "f64_array",
            "prop_floats", "window_params", "POOL_MODES", "RESIZE_MODES", "COORDINATE_MODES",
            "NEAREST_MODES"]

@@ -131,3 +131,22 @@ def _dropout_mask(convert: Converter) -> Converter:
 _CONVERTERS["Dropout"] = _dropout_mask(_CONVERTERS["Dropout"])
 
 __all__: Sequence[str] = []
+
+
+@_converter("SwiGLU")
+def _swiglu(im: _Importer, node: _Node) -> Result:
+    """SwiGLU(a, b) = a·sigmoid(alpha·a)·b (ONNX's body: Swish, then Mul)."""
+    a, b = im.value(0), im.value(1)
+    alpha = float(im.attr("alpha", 1.0))
+    scaled = a if alpha == 1.0 else im.make(nn.MulOp, [a, im.scalar(alpha, a)])
+    swish = im.make(nn.MulOp, [a, im.make(nn.SigmoidOp, [scaled])])
+    return [im.make(nn.MulOp, [swish, b])]
+
+
+@_converter("BitCast")
+def _bitcast(im: _Importer, node: _Node) -> Result:
+    from irflow.dialects.nn.bitcast import BitcastOp
+    from irflow.frontends.onnx import _onnx_elem_to_np, element_type_of
+
+    to = element_type_of(_onnx_elem_to_np(int(im.attr("to"))))
+    return [im.emit1(BitcastOp.make([im.value(0)], {}, element_type=to))]

@@ -102,3 +102,10 @@ func.func @einsum_output(%a: tensor<2x3xf32>) -> tensor<2xf32> {
   %0 = nn.einsum %a {equation = "ij->z"} : (tensor<2x3xf32>) -> tensor<2xf32> // expected-error {{nn.einsum expects output letters that occur in an input, got 'ij->z'}}
   func.return %0 : tensor<2xf32>
 }
+
+// -----
+
+func.func @bitcast_width(%x: tensor<3xf32>) -> tensor<3xi64> {
+  %0 = nn.bitcast %x : (tensor<3xf32>) -> tensor<3xi64> // expected-error {{nn.bitcast expects element types of one bit width, got f32 and i64}}
+  func.return %0 : tensor<3xi64>
+}

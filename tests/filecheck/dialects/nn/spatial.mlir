@@ -24,3 +24,13 @@ func.func @einsum(%a: tensor<2x3x4xf32>, %b: tensor<2x4x5xf32>) -> tensor<2x3x5x
   %0 = nn.einsum %a, %b {equation = "bij,bjk->bik"} : (tensor<2x3x4xf32>, tensor<2x4x5xf32>) -> tensor<2x3x5xf32>
   func.return %0 : tensor<2x3x5xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @bitcast(%x: tensor<3xf32>) -> tensor<3xi32> {
+// CHECK-NEXT:    %0 = nn.bitcast %x : (tensor<3xf32>) -> tensor<3xi32>
+// CHECK-NEXT:    func.return %0 : tensor<3xi32>
+func.func @bitcast(%x: tensor<3xf32>) -> tensor<3xi32> {
+  %0 = nn.bitcast %x : (tensor<3xf32>) -> tensor<3xi32>
+  func.return %0 : tensor<3xi32>
+}
