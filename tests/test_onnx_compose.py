@@ -56,6 +56,6 @@ def test_bitcast_and_swiglu() -> None:
     (y,) = run(import_onnx(single("BitCast", {"x": x}, opset=26, to=6)), {"x": x}).values()
     np.testing.assert_array_equal(y, x.view(np.int32))
     b = RNG.standard_normal((2, 3)).astype(np.float32)
-    m = single("SwiGLU", {"a": x, "b": b}, opset=27, alpha=0.5)
+    m = single("SwiGLU", {"a": x, "b": b}, opset=28, alpha=0.5)
     (y,) = run(import_onnx(m), {"a": x, "b": b}).values()
     np.testing.assert_allclose(y, x / (1 + np.exp(-0.5 * x)) * b, rtol=1e-6)
