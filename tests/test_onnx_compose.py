@@ -59,3 +59,11 @@ def test_bitcast_and_swiglu() -> None:
     m = single("SwiGLU", {"a": x, "b": b}, opset=28, alpha=0.5)
     (y,) = run(import_onnx(m), {"a": x, "b": b}).values()
     np.testing.assert_allclose(y, x / (1 + np.exp(-0.5 * x)) * b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("align", [0, 1])
+def test_affine_grid(align: int) -> None:
+    theta = RNG.standard_normal((2, 2, 3)).astype(np.float32)
+    m = single("AffineGrid", {"theta": theta}, {"size": np.asarray([2, 1, 4, 5], np.int64)},
+               opset=20, align_corners=align)
+    _check(m, {"theta": theta})

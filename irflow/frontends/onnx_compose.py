@@ -150,3 +150,26 @@ def _bitcast(im: _Importer, node: _Node) -> Result:
 
     to = element_type_of(_onnx_elem_to_np(int(im.attr("to"))))
     return [im.emit1(BitcastOp.make([im.value(0)], {}, element_type=to))]
+
+
+@_converter("AffineGrid")
+def _affine_grid(im: _Importer, node: _Node) -> Result:
+    """grid = base · θᵀ: `base` holds each output position's normalized (x, y[, z], 1)
+    (an import-time constant), θ is (N, 2, 3) or (N, 3, 4); one `nn.matmul`."""
+    theta = im.value(0)
+    size = [int(v) for v in im.const(1, "AffineGrid size").reshape(-1)]
+    spatial = size[2:]
+    align = bool(im.attr("align_corners", 0))
+
+    def coords(n: int) -> np.ndarray:
+        if align:
+            return np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
+        return (2 * np.arange(n) + 1) / n - 1
+
+    axes = np.meshgrid(*(coords(n) for n in spatial), indexing="ij")  # (D,) H, W
+    columns = [a.reshape(-1) for a in reversed(axes)]  # x (W), y (H)[, z (D)]
+    base = np.stack([*columns, np.ones_like(columns[0])], axis=1).astype(value_dtype(theta))
+    base_v = im.placeholder(base, "affine_base")
+    theta_t = im.make(nn.TransposeOp, [theta], perm=nn.int_array([0, 2, 1]))
+    grid = im.make(nn.MatmulOp, [base_v, theta_t])
+    return [im.emit1(nn.ReshapeOp(grid, (size[0], *spatial, len(spatial))))]
