@@ -62,3 +62,13 @@ def test_integer_values_cut_the_path(short: str) -> None:
     step = grad(g.finish([y.results[0]], ["y"]), MSE())
     assert signature(step).params == ("w",)
     assert "nn.constant dense<0.000000e+00>" in str(step)  # the zero gradient
+
+
+def test_backward_op_on_the_path_is_named() -> None:
+    """No second-order gradients: a backward op on a weight's path is the error, naming it."""
+    from irflow.dialects.nn.gradients import SumToOp
+
+    g = GraphBuilder()
+    y = g.add(SumToOp.shaped([_weight_path(g)], [TensorType(f64, [3])])).results[0]
+    with pytest.raises(NotDifferentiable, match="nn.sum_to has no gradient .* a backward op"):
+        grad(g.finish([y], ["y"]), MSE())
