@@ -44,6 +44,13 @@ def int_constant(e: Emitter, array: np.ndarray, like: SSAValue | None = None) ->
     return e.value(nn.ConstantOp(attr, attr.type))  # type: ignore[arg-type]
 
 
+def zeros_like(e: Emitter, x: SSAValue) -> SSAValue:
+    """Zeros of `x`'s shape as `nn.expand` of a one-element constant (not an input-sized
+    constant in the IR)."""
+    zero = e.constant(np.zeros((1,)), x)
+    return e.make(ix.ExpandOp, [zero], {"shape": nn.int_array(nn.shape_of(x))})
+
+
 def _dy(dys: list[SSAValue | None]) -> SSAValue:
     dy = dys[0]
     assert dy is not None
@@ -109,7 +116,7 @@ def _depth_space(e: Emitter, op: Operation, dys: list[SSAValue | None], want: li
 def _gather_elements(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]
                      ) -> Grads:
     data, indices = op.operands
-    return [e.make(ix.ScatterElementsOp, [e.zeros(data), indices, _dy(dys)],
+    return [e.make(ix.ScatterElementsOp, [zeros_like(e, data), indices, _dy(dys)],
                    {"axis": op.properties.get("axis"), "reduction": StringAttr("add")}), None]
 
 
@@ -124,7 +131,7 @@ def _gather_nd(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list
         coords = np.moveaxis(np.broadcast_to(grid, (b,) + ishape[:-1]), 0, -1)
         indices = e.make(nn.ConcatOp, [int_constant(e, coords, indices), indices],
                          {"axis": nn.i64_attr(-1)})
-    return [e.make(ix.ScatterNDOp, [e.zeros(data), indices, _dy(dys)],
+    return [e.make(ix.ScatterNDOp, [zeros_like(e, data), indices, _dy(dys)],
                    {"reduction": StringAttr("add")}), None]
 
 
@@ -141,7 +148,7 @@ def _scatter(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[b
     ddata = dupdates = None
     if want[0]:
         ddata = dy if reduction == "add" else e.make(
-            type(op), [dy, indices, e.zeros(updates)], axis)  # type: ignore[arg-type]
+            type(op), [dy, indices, zeros_like(e, updates)], axis)  # type: ignore[arg-type]
     if want[2] and elements:  # indices may be smaller than data off the axis: crop dy first
         ishape, a = nn.shape_of(indices), nn.prop_int(op, "axis", 0) % len(nn.shape_of(dy))
         crop = [i for i, (n, d) in enumerate(zip(ishape, nn.shape_of(dy))) if i != a and n < d]

@@ -38,6 +38,7 @@ from irflow.dialects.nn.logic import LOGIC_OPS
 from irflow.dialects.nn.math import DIFFERENTIABLE_MATH, MATH_OPS, PARAM_ACTIVATIONS
 from irflow.dialects.nn.reductions import REDUCTION_OPS
 from irflow.train.vjp import Emitter, Grads, _unfused, vjp
+from irflow.train.vjp_indexing import zeros_like
 
 
 @vjp(*(MATH_OPS[s] for s in DIFFERENTIABLE_MATH))
@@ -194,5 +195,5 @@ def _topk(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool
     if dys[0] is None:
         return [None]
     x = op.operands[0]
-    return [e.make(ix.ScatterElementsOp, [e.zeros(x), op.results[1], dys[0]],
+    return [e.make(ix.ScatterElementsOp, [zeros_like(e, x), op.results[1], dys[0]],
                    {"axis": op.properties.get("axis"), "reduction": StringAttr("add")})]
