@@ -16,7 +16,8 @@ composed from forward `nn` ops and `nn.gather_grad`; no backward op of their own
                             concatenated in front)
     nn.scatter_*       reduction none: ddata = scatter of zeros over dy (the overwritten
                             places get none), dupdates = gather of dy at indices; add:
-                            ddata = dy; mul, max, min: not differentiated (an error)
+                            ddata = dy; mul: dy·y / data, gather(dy·y) / updates; max,
+                            min: dy to the values equal to the result, split among ties
     nn.one_hot         dvalues = [sum(dy) − sum(dy·mask), sum(dy·mask)]
 
 Indices are integer values and carry no gradient. `nn.scatter_*` with reduction none
@@ -26,14 +27,14 @@ assumes unique indices (ONNX leaves repeated ones undefined; the kernel keeps th
 from __future__ import annotations
 
 import numpy as np
-from xdsl.dialects.builtin import StringAttr, TensorType, i64
+from xdsl.dialects.builtin import StringAttr, TensorType, i1, i64
 from xdsl.ir import Operation, SSAValue
 
 from irflow.dialects import nn
 from irflow.dialects.nn import gradients as g
 from irflow.dialects.nn import indexing as ix
 from irflow.dialects.nn.reductions import REDUCTION_OPS
-from irflow.train.vjp import Emitter, Grads, _not_differentiable, vjp
+from irflow.train.vjp import Emitter, Grads, vjp
 from irflow.weights import dense_attr
 
 
@@ -135,31 +136,70 @@ def _gather_nd(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list
                    {"reduction": StringAttr("add")}), None]
 
 
+class _ScatterParts:
+    """The gather and scatter-add matching one scatter op (its indices and axis)."""
+
+    def __init__(self, e: Emitter, op: Operation):
+        self.e, self.op = e, op
+        self.indices = op.operands[1]
+        self.elements = isinstance(op, ix.ScatterElementsOp)
+        self.axis = {"axis": op.properties.get("axis")} if self.elements else {}
+
+    def gather(self, x: SSAValue) -> SSAValue:
+        """`x` (data-shaped) at the indices (updates-shaped)."""
+        e = self.e
+        if not self.elements:
+            return e.make(ix.GatherNDOp, [x, self.indices])
+        # scatter_elements' indices may be smaller than data off the axis: crop x first
+        ishape, shape = nn.shape_of(self.indices), nn.shape_of(x)
+        a = nn.prop_int(self.op, "axis", 0) % len(shape)
+        crop = [i for i, (n, d) in enumerate(zip(ishape, shape)) if i != a and n < d]
+        if crop:
+            x = e.make(nn.SliceOp, [x], {"starts": nn.int_array([0] * len(crop)),
+                                         "ends": nn.int_array([ishape[i] for i in crop]),
+                                         "axes": nn.int_array(crop)})
+        return e.make(ix.GatherElementsOp, [x, self.indices], self.axis)
+
+    def scatter(self, base: SSAValue, u: SSAValue, reduction: str) -> SSAValue:
+        return self.e.make(type(self.op), [base, self.indices, u],  # type: ignore[arg-type]
+                           self.axis | {"reduction": StringAttr(reduction)})
+
+
+def _indicator(e: Emitter, a: SSAValue, b: SSAValue) -> SSAValue:
+    """1.0 where a == b, else 0.0 (a's shape and type)."""
+    eq = e.value(nn.LOGIC_OPS["equal"].make([a, b], element_type=i1))
+    one, zero = e.constant(np.ones((1,)), a), e.constant(np.zeros((1,)), a)
+    return e.value(nn.LOGIC_OPS["where"].create(operands=[eq, one, zero], result_types=[a.type]))
+
+
 @vjp(ix.ScatterElementsOp, ix.ScatterNDOp)
 def _scatter(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]) -> Grads:
+    """none: data gets dy where nothing was written, updates the gather of dy; add: data dy;
+    mul: y/data and y/updates (undefined at 0, as reduce_prod); max, min: dy to every value
+    equal to the result, shared equally among ties (torch's scatter_reduce amax/amin)."""
     reduction = nn.prop_str(op, "reduction", "none")
-    if reduction not in ("none", "add"):
-        raise _not_differentiable(op, f"its operands with reduction '{reduction}' (none and "
-                                  "add have a VJP)")
-    data, indices, updates = op.operands
-    dy = _dy(dys)
-    elements = isinstance(op, ix.ScatterElementsOp)
-    axis = {"axis": op.properties.get("axis")} if elements else {}
-    ddata = dupdates = None
-    if want[0]:
-        ddata = dy if reduction == "add" else e.make(
-            type(op), [dy, indices, zeros_like(e, updates)], axis)  # type: ignore[arg-type]
-    if want[2] and elements:  # indices may be smaller than data off the axis: crop dy first
-        ishape, a = nn.shape_of(indices), nn.prop_int(op, "axis", 0) % len(nn.shape_of(dy))
-        crop = [i for i, (n, d) in enumerate(zip(ishape, nn.shape_of(dy))) if i != a and n < d]
-        if crop:
-            dy = e.make(nn.SliceOp, [dy], {"starts": nn.int_array([0] * len(crop)),
-                                          "ends": nn.int_array([ishape[i] for i in crop]),
-                                          "axes": nn.int_array(crop)})
-        dupdates = e.make(ix.GatherElementsOp, [dy, indices], axis)
-    elif want[2]:
-        dupdates = e.make(ix.GatherNDOp, [dy, indices])
-    return [ddata, None, dupdates]
+    data, _, updates = op.operands
+    y, dy = op.results[0], _dy(dys)
+    p = _ScatterParts(e, op)
+
+    def mul(a: SSAValue, b: SSAValue) -> SSAValue:
+        return e.make(nn.MulOp, [a, b])
+
+    def div(a: SSAValue, b: SSAValue) -> SSAValue:
+        return e.make(nn.DivOp, [a, b])
+
+    if reduction in ("none", "add"):
+        ddata = dy if reduction == "add" else p.scatter(dy, zeros_like(e, updates), "none")
+        return [ddata if want[0] else None, None, p.gather(dy) if want[2] else None]
+    if reduction == "mul":
+        dyy = mul(dy, y)
+        return [div(dyy, data) if want[0] else None, None,
+                div(p.gather(dyy), updates) if want[2] else None]
+    data_hit, upd_hit = _indicator(e, data, y), _indicator(e, updates, p.gather(y))
+    count = e.make(nn.AddOp, [data_hit, p.scatter(zeros_like(e, data), upd_hit, "add")])
+    share = div(dy, count)
+    return [mul(share, data_hit) if want[0] else None, None,
+            mul(p.gather(share), upd_hit) if want[2] else None]
 
 
 @vjp(ix.OneHotOp)
