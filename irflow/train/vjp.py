@@ -7,9 +7,10 @@ gradient; it returns one gradient value (or None) per operand. Rules emit forwar
 ops where those express the VJP (add's is `nn.sum_to`, matmul's two matmuls with
 transposes) and the backward ops of `nn/gradients.py` where they do not.
 
-An operand the VJP is not defined for (an exponent of `nn.pow`, the indices of
-`nn.gather`, the teacher logits of `nn.kl_div`) raises `NotDifferentiable`; so does an
-op with no rule, when it lies on the path from a trainable weight to the loss.
+An operand the VJP is not defined for (an exponent of `nn.pow`, the teacher logits of
+`nn.kl_div`) raises `NotDifferentiable`; so does an op with no rule, when it lies on the
+path from a trainable weight to the loss (`irflow.train.nondiff` lists them and why).
+Integer operands (indices, labels) are never asked for: they carry no gradient.
 """
 
 from __future__ import annotations
