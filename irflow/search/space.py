@@ -18,14 +18,15 @@ Sections (docs/search.md has an example of each):
 - `[compression]`: `per` = `model` | `layer` | `group` (`groups = {name = ["pattern", ...]}`)
   and the per-unit knobs `w_bits` (4, 8, or 32 = left float), `a_bits` (4, 8: the
   layer's input activations) and `sparsity` (`dense`, `2:4`, `magnitude:0.5`,
-  `channel:0.25`); whole-model `calibration` (the `calibrate` method) and `weight_clip`;
+  `channel:0.25`); whole-model `calibration` (the `calibrate` method), `weight_clip` and
+  `mapping` (`default` | `latency`: `tile{search=latency}` after quantize);
 - `[machine]`: `base` preset and `"dotted.field" = [values]` (`pe_array.rows`,
   `cache.size_bytes`, `dram.bytes_per_cycle`, any field of docs/machine.md);
 - `[objectives]` `minimize` / `maximize` = metric names (`METRICS`);
 - `[constraints]` `max_accuracy_drop` (points vs float), `min_sqnr_db`, `max_latency_ms`,
   `max_cycles`, `max_energy_pj`, `max_model_bytes`;
 - `[search]` `strategy` (grid | random | nsga2 | haq), `trials`, `population`, `seed`,
-  `budgets` (haq: latency budgets as fractions of uniform int8's cycles), `settings`
+  `budgets` (haq: latency budgets as fractions of the space's w8a8 cycles), `settings`
   (haq: the per-layer choices besides w8a8, e.g. `["w4a4"]`; default every w × a);
 - `[finetune]` (optional; digits data): `epochs`, `lr`, `optimizer`, `batch`, `samples`:
   each point is fine-tuned before lowering (`irflow.search.finetune`); without it,
@@ -88,7 +89,7 @@ GLOBAL_KNOBS: dict[str, tuple[str, ...]] = {
     "weight_clip": ("minmax", "mse"),  # quantize{weight-clip=...}
     # the tiling the simulator runs: "default" (tile's rule, by bytes) or "latency"
     # (`tile{search=latency}` after quantize: the PE-array mapping search, docs/tiling.md;
-    # same numerics, fewer or equal cycles)
+    # same numerics, cycles as that search finds them; docs/search.md §6)
     "mapping": ("default", "latency"),
 }
 
