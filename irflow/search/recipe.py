@@ -57,22 +57,20 @@ def load_float_model(source: str, input_shape: str, weights: str,
 
 
 def zoo_source_at(name: str, input_shape: str) -> str:
-    """A zoo model's DSL text with its input declared at `input_shape` (`x=1x3x112x112`):
-    the image models end in a global average pool, so a smaller image is the same network
-    with fewer MACs per layer (seeded weights are the same: they depend on names and
-    weight shapes only)."""
+    """A zoo model's DSL text with its input declared at `input_shape` (`x=1x3x112x112`),
+    as `irflow.zoo.source_at`; a malformed setting is a `SpaceError`."""
     from irflow import zoo
+    from irflow.diagnostics import IrflowError
     from irflow.search.space import SpaceError
 
-    text = zoo.source(name)
     arg, _, dims = input_shape.partition("=")
-    shape = ", ".join(d for d in dims.lower().split("x"))
-    new, n = re.subn(rf"(model\s+[\w.-]+\s*\(\s*{re.escape(arg.strip())}\s*:\s*\w+)\[[^\]]*\]",
-                     rf"\g<1>[{shape}]", text, count=1)
-    if n != 1 or not re.fullmatch(r"\d+(, \d+)*", shape):
+    if not re.fullmatch(r"\d+(x\d+)*", dims.strip().lower()):
         raise SpaceError(f"[model] input_shape = '{input_shape}': expected "
                          f"INPUT=1x3xHxW naming {name}'s input")
-    return new
+    try:
+        return zoo.source_at(name, {arg.strip(): [int(d) for d in dims.lower().split("x")]})
+    except IrflowError as e:
+        raise SpaceError(f"[model] input_shape = '{input_shape}': {e}") from None
 
 
 def contraction_layers(module: ModuleOp) -> list[str]:
