@@ -8,10 +8,11 @@ its peak RSS is its own.
 
 - `cnn` / `bert`: zoo load + `int8` pipeline (2 random calibration batches) + `simulate`
   (numerics + exact cache + cycles), wall time of each part and peak RSS;
-- `decoder`: one decode step (batch 1, `--cache` positions in the KV cache, fp32) —
-  cycles, DRAM bytes, the physical limit (weights + KV read + KV written) / DRAM
-  bandwidth next to it, tokens/s at the machine's clock; then prefill cycles for
-  S = 128 and 512 with the report's roofline verdict (compute- or memory-bound).
+- `decoder`: one decode step (batch 1, `--cache` positions in the KV cache, per
+  `--precisions`) — cycles, DRAM bytes, the physical limit (weights + KV read + KV
+  written) / DRAM bandwidth next to it and the ratio, the simulated verdict
+  (`limited_by`: bandwidth- or compute-bound), tokens/s at the machine's clock; then
+  prefill cycles for S = 128 and 512 against the compute bound (MACs / peak).
 """
 
 from __future__ import annotations
@@ -131,8 +132,8 @@ def one_decode(name: str, cache: int, precision: str = "fp32") -> dict:
             "simulate_s": t2 - t1, "total_s": t2 - t0, "cycles": total.cycles,
             "dram_bytes": total.dram_bytes_read + total.dram_bytes_written,
             "bound_bytes": bound.total_bytes, "bound_cycles": bound.cycles,
-            "verdict": total.roofline_bound, "tokens_per_s": clock / total.cycles,
-            "rss_mib": _rss_mib()}
+            "verdict": total.roofline_bound, "limited_by": total.limited_by,
+            "tokens_per_s": clock / total.cycles, "rss_mib": _rss_mib()}
 
 
 def one_prefill(name: str, seq: int, precision: str = "fp32",
@@ -154,6 +155,7 @@ def one_prefill(name: str, seq: int, precision: str = "fp32",
     return {"what": f"{name} prefill {precision} S={seq}{what}", "compile_s": t1 - t0,
             "simulate_s": t2 - t1, "total_s": t2 - t0, "cycles": total.cycles,
             "roofline_cycles": total.roofline_cycles, "verdict": total.roofline_bound,
+            "compute_bound": total.pe_busy_cycles, "limited_by": total.limited_by,
             "rss_mib": _rss_mib()}
 
 
@@ -211,14 +213,17 @@ def main(argv: list[str] | None = None) -> int:
             r = run_child("decode", args.decoder, str(args.cache), p)
             print(f"{r['what']}: {r['cycles']:,} cycles, DRAM {r['dram_bytes']:,} B; limit "
                   f"{r['bound_bytes']:,} B = {r['bound_cycles']:,.0f} cycles "
-                  f"(x{r['cycles'] / r['bound_cycles']:.3f}), {r['verdict']}-bound, "
+                  f"(x{r['cycles'] / r['bound_cycles']:.3f}), {r['limited_by']}-bound "
+                  f"(roofline: {r['verdict']}), "
                   f"{r['tokens_per_s']:.1f} tokens/s; simulate {r['simulate_s']:.2f} s, "
                   f"build + quantize {r['compile_s']:.2f} s, peak RSS {r['rss_mib']:.0f} MiB")
         for s in filter(None, args.prefill.split(",")):
             r = run_child("prefill", args.decoder, s, args.prefill_precision,
                           "numerics" if args.prefill_numerics else "cost")
-            print(f"{r['what']}: {r['cycles']:,} cycles (roofline {r['roofline_cycles']:,.0f}, "
-                  f"{r['verdict']}-bound); simulate {r['simulate_s']:.2f} s, "
+            print(f"{r['what']}: {r['cycles']:,} cycles; compute bound (MACs / peak) "
+                  f"{r['compute_bound']:,.0f} (x{r['cycles'] / r['compute_bound']:.3f}), "
+                  f"{r['limited_by']}-bound (roofline {r['roofline_cycles']:,.0f}, "
+                  f"{r['verdict']}); simulate {r['simulate_s']:.2f} s, "
                   f"peak RSS {r['rss_mib']:.0f} MiB")
     return 0
 
