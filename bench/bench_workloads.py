@@ -5,9 +5,13 @@ its peak RSS is its own.
     .venv/bin/python bench/bench_workloads.py                       # everything below
     .venv/bin/python bench/bench_workloads.py --only cnn,bert       # int8 ResNet-50, BERT-base
     .venv/bin/python bench/bench_workloads.py --only decoder --decoder decoder-15m --cache 512
+    .venv/bin/python bench/bench_workloads.py --only growth           # sim time vs model size
 
 - `cnn` / `bert`: zoo load + `int8` pipeline (2 random calibration batches) + `simulate`
   (numerics + exact cache + cycles), wall time of each part and peak RSS;
+- `growth`: simulate time (median of `--growth-runs`) against MACs and DRAM bytes for
+  ResNet-18/34/50 and BERT-base with 2/6/12 encoder layers (`zoo.load("resnet18",
+  blocks=(3, 4, 6, 3))`, `zoo.load("bert-base", layers=N)`), int8;
 - `decoder`: one decode step (batch 1, `--cache` positions in the KV cache, per
   `--precisions`) — cycles, DRAM bytes, the physical limit (weights + KV read + KV
   written) / DRAM bandwidth next to it and the ratio, the simulated verdict
@@ -43,36 +47,7 @@ def _inputs(module, rng):  # noqa: ANN001, ANN202
     return out
 
 
-def _bert_layers(layers: int):  # noqa: ANN202
-    """bert-base with its first `layers` encoder layers (the same weights)."""
-    from irflow import zoo
-    from irflow.frontends.dsl import compile_source
-
-    lines = [ln for ln in zoo.source("bert-base").splitlines()
-             if not any(ln.startswith(f"  encoder.layer.{i} =") for i in range(layers, 12))]
-    text = "\n".join(lines).replace("last_hidden_state = encoder.layer.11",
-                                     f"last_hidden_state = encoder.layer.{layers - 1}")
-    return compile_source(text, f"bert-{layers}.irf")
-
-
-def _resnet34():  # noqa: ANN202
-    """ResNet-34 (21,797,672 params, as torchvision): resnet18.irf's basic blocks, 3-4-6-3."""
-    from irflow import zoo
-    from irflow.frontends.dsl import compile_source
-
-    src = zoo.source("resnet18")
-    head, tail = src.split("  layer1.0 = ")[0], src.split("  avgpool = ")[1]
-    body, prev = [], "maxpool"
-    for stage, (n, planes) in enumerate([(3, 64), (4, 128), (6, 256), (3, 512)], 1):
-        for b in range(n):
-            stride = ", stride=2" if b == 0 and stage > 1 else ""
-            body.append(f"  layer{stage}.{b} = basic({prev}, planes={planes}{stride})")
-            prev = f"layer{stage}.{b}"
-    tail = tail.replace("global_avg_pool(layer4.1)", f"global_avg_pool({prev})")
-    return compile_source(head + "\n".join(body) + "\n  avgpool = " + tail, "resnet34.irf")
-
-
-def one_int8(name: str) -> dict:
+def one_int8(name: str, runs: int = 1) -> dict:
     from irflow import zoo
     from irflow.analysis import total_macs
     from irflow.backends.sim import simulate
@@ -80,20 +55,27 @@ def one_int8(name: str) -> dict:
     from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
-    if name.startswith("bert:"):
-        module = _bert_layers(int(name.split(":")[1]))
+    if name.startswith("bert:"):  # bert-base's first N encoder layers
+        module = zoo.load("bert-base", layers=int(name.split(":")[1]))
     else:
-        module = _resnet34() if name == "resnet34" else zoo.load(name)
+        module = (zoo.load("resnet18", blocks=(3, 4, 6, 3)) if name == "resnet34"
+                  else zoo.load(name))
     macs = total_macs(module)
     rng = np.random.default_rng(0)
     set_calibration_data(module, [_inputs(module, rng) for _ in range(2)])
     run_pipeline(module, "int8")
+    feeds = _inputs(module, rng)
     t1 = time.perf_counter()
-    result = simulate(module, _inputs(module, rng))
-    t2 = time.perf_counter()
+    times = []
+    for _ in range(runs):  # the growth table's median of `runs` simulations
+        start = time.perf_counter()
+        result = simulate(module, feeds)
+        times.append(time.perf_counter() - start)
+    t2 = t1 + float(np.median(times))
     total = result.report.total
     return {"what": f"{name} int8", "compile_s": t1 - t0, "simulate_s": t2 - t1,
-            "total_s": t2 - t0, "cycles": total.cycles, "rss_mib": _rss_mib(), "macs": macs,
+            "total_s": t2 - t0, "simulate_runs": times, "cycles": total.cycles,
+            "rss_mib": _rss_mib(), "macs": macs,
             "dram_bytes": total.dram_bytes_read + total.dram_bytes_written}
 
 
@@ -162,7 +144,7 @@ def one_prefill(name: str, seq: int, precision: str = "fp32",
 def child(argv: list[str]) -> dict:
     kind = argv[0]
     if kind == "int8":
-        return one_int8(argv[1])
+        return one_int8(argv[1], int(argv[2]) if len(argv) > 2 else 1)
     if kind == "decode":
         return one_decode(argv[1], int(argv[2]), argv[3])
     return one_prefill(argv[1], int(argv[2]), argv[3], argv[4])
@@ -187,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=True, help="compute values in the prefill runs (the "
                         "1 B model's prefill takes minutes of numpy; --no-prefill-numerics "
                         "gives the same cycles from the traces alone)")
+    parser.add_argument("--growth-runs", type=int, default=3,
+                        help="simulations per growth-table model (the median is shown)")
     parser.add_argument("--child", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.child:
@@ -200,11 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['compile_s']:.2f} s, simulate {r['simulate_s']:.2f} s; target <= 10 s), "
                   f"{r['cycles']:,} cycles, peak RSS {r['rss_mib']:.0f} MiB")
     if "growth" in only:
-        print("growth (int8, simulate only): time per MAC and per (MAC + DRAM byte)")
+        print(f"growth (int8, simulate only, median of {args.growth_runs}): time per MAC and "
+              "per (MAC + DRAM byte)")
         print(f"{'model':10s} {'MACs':>15s} {'DRAM bytes':>13s} {'simulate s':>10s} "
               f"{'ns/MAC':>7s} {'ns/(MAC+B)':>10s}")
         for name in ("resnet18", "resnet34", "resnet50", "bert:2", "bert:6", "bert:12"):
-            r = run_child("int8", name)
+            r = run_child("int8", name, str(args.growth_runs))
             ns = 1e9 * r["simulate_s"]
             print(f"{name:10s} {r['macs']:15,} {r['dram_bytes']:13,} {r['simulate_s']:10.2f} "
                   f"{ns / r['macs']:7.3f} {ns / (r['macs'] + r['dram_bytes']):10.3f}")
