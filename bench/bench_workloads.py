@@ -66,15 +66,17 @@ def one_int8(name: str, runs: int = 1) -> dict:
     run_pipeline(module, "int8")
     feeds = _inputs(module, rng)
     t1 = time.perf_counter()
-    times = []
+    times, cpu = [], []
     for _ in range(runs):  # the growth table's median of `runs` simulations
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         result = simulate(module, feeds)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     t2 = t1 + float(np.median(times))
     total = result.report.total
     return {"what": f"{name} int8", "compile_s": t1 - t0, "simulate_s": t2 - t1,
-            "total_s": t2 - t0, "simulate_runs": times, "cycles": total.cycles,
+            "total_s": t2 - t0, "simulate_runs": times, "cpu_s": float(np.median(cpu)),
+            "cycles": total.cycles, "line_accesses": total.cache.accesses,
             "rss_mib": _rss_mib(), "macs": macs,
             "dram_bytes": total.dram_bytes_read + total.dram_bytes_written}
 
@@ -184,15 +186,17 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['compile_s']:.2f} s, simulate {r['simulate_s']:.2f} s; target <= 10 s), "
                   f"{r['cycles']:,} cycles, peak RSS {r['rss_mib']:.0f} MiB")
     if "growth" in only:
-        print(f"growth (int8, simulate only, median of {args.growth_runs}): time per MAC and "
-              "per (MAC + DRAM byte)")
-        print(f"{'model':10s} {'MACs':>15s} {'DRAM bytes':>13s} {'simulate s':>10s} "
-              f"{'ns/MAC':>7s} {'ns/(MAC+B)':>10s}")
+        print(f"growth (int8, simulate only, median of {args.growth_runs}): CPU time per MAC "
+              "and per (MAC + DRAM byte); wall times of the runs beside (load-sensitive)")
+        print(f"{'model':10s} {'MACs':>15s} {'DRAM bytes':>13s} {'CPU s':>7s} "
+              f"{'ns/MAC':>7s} {'ns/(MAC+B)':>10s} {'lines':>11s} {'ns/line':>7s}  wall runs (s)")
         for name in ("resnet18", "resnet34", "resnet50", "bert:2", "bert:6", "bert:12"):
             r = run_child("int8", name, str(args.growth_runs))
-            ns = 1e9 * r["simulate_s"]
-            print(f"{name:10s} {r['macs']:15,} {r['dram_bytes']:13,} {r['simulate_s']:10.2f} "
-                  f"{ns / r['macs']:7.3f} {ns / (r['macs'] + r['dram_bytes']):10.3f}")
+            ns = 1e9 * r["cpu_s"]
+            print(f"{name:10s} {r['macs']:15,} {r['dram_bytes']:13,} {r['cpu_s']:7.2f} "
+                  f"{ns / r['macs']:7.3f} {ns / (r['macs'] + r['dram_bytes']):10.3f} "
+                  f"{r['line_accesses']:11,} {ns / r['line_accesses']:7.0f}  "
+                  + " ".join(f"{t:.2f}" for t in r["simulate_runs"]))
     if "decoder" in only:
         for p in filter(None, args.precisions.split(",")):
             r = run_child("decode", args.decoder, str(args.cache), p)
