@@ -102,7 +102,8 @@ def test_estimate_tracks_the_simulation_of_each_layer():
     checked = 0
     for label, (cycles, _dram) in est.items():
         s = by_name[label]
-        assert cycles == pytest.approx(s.cycles, rel=0.35), label
+        alone = s.cycles + s.prefetched_cycles  # its first weight fetch not overlapped
+        assert cycles == pytest.approx(alone, rel=0.35), label
         checked += 1
     assert checked >= 3
 
