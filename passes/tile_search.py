@@ -43,6 +43,7 @@ import numpy as np
 from irflow.backends.sim.machine import Machine
 from irflow.backends.sim.mapping import map_space, nest_cost
 from irflow.dialects import accel
+from irflow.passes import layer_traffic
 from irflow.passes import tile as tl
 
 OBJECTIVES = ("none", "latency", "energy", "edp")
@@ -122,54 +123,18 @@ def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, d
     n = len(sizes)
     pe = nest_cost(ms, dims, sizes, machine.mapping(ms.family), machine, dtype,
                    sparse_factor)
-    grid = {d: sizes[:, i].astype(np.float64) for i, d in enumerate(dims)}
-    trips = {d: np.ceil(space.extents[d] / grid[d]) for d in dims}
-    line = machine.cache.line_bytes
-    cache = machine.cache.size_bytes
-    accesses = (*space.operands, space.result)
-    moved = [tl._grid_line_bytes(a, grid, b, line) * np.ones(n)
-             for a, b in zip(accesses, itemsizes)]
-    steps = np.prod(np.stack([trips[d] for d in dims]), axis=0) if dims else np.ones(n)
-    acc_all, dram_all = [], []
-    for o in orders:
-        def changes(loops: frozenset[str], o: tuple[str, ...] = o) -> np.ndarray:
-            last = max((i for i, d in enumerate(o) if d in loops), default=-1)
-            out = np.ones(n)
-            for d in o[: last + 1]:
-                out = out * trips[d]
-            return out
-
-        acc = np.zeros(n)
-        dram = np.zeros(n)
-        for a, tile, b in zip(space.operands, moved, itemsizes):
-            whole = math.prod(a.view) * b
-            loaded = tile * changes(a.dims)
-            first = np.minimum(whole, loaded)
-            acc += loaded
-            dram += first + (0.0 if whole * 2 <= cache else loaded - first)
-        out_whole = math.prod(space.result.view) * itemsizes[-1]
-        distinct = np.ones(n)
-        for d in o:
-            if d in space.result.dims:
-                distinct = distinct * trips[d]
-        touches = 2 * changes(space.result.dims) - distinct
-        acc += moved[-1] * touches
-        spills = moved[-1] * (touches - distinct)
-        dram += np.minimum(out_whole, moved[-1] * distinct) + (
-            0.0 if out_whole * 2 <= cache else spills)
-        acc_all.append(acc)
-        dram_all.append(np.minimum(dram, acc))
+    psum = machine.psum_bytes(dtype)
+    parts = [layer_traffic.traffic(space, itemsizes, psum, machine, sizes, o, pe.cycles)
+             for o in orders]
     k = len(orders)
-    acc = np.concatenate(acc_all)
-    dram = np.concatenate(dram_all)
-    s = np.tile(steps, k)
+    cycles = np.concatenate([t.cycles for t in parts])
+    dram = np.concatenate([t.dram_bytes for t in parts])
+    events = np.concatenate([t.accesses + t.misses + t.writebacks for t in parts])
+    s = np.concatenate([t.steps for t in parts])
     p = np.tile(pe.cycles.astype(np.float64), k)
-    mem = ((acc - dram) / machine.cache.hit_bytes_per_cycle + dram / machine.dram.bytes_per_cycle
-           + machine.dram.latency_cycles * np.minimum(s + 1, np.ceil(dram / line)))
-    cycles = np.maximum(p, mem * s / (s + 1)) + mem / (s + 1)
     macs = math.prod(space.extents.values()) * space.macs_per_point
     energy = (macs * sparse_factor * getattr(machine.energy.mac_pj, dtype)
-              + (acc + dram) / line * machine.cache_line_pj + dram * machine.dram_pj_per_byte)
+              + events * machine.cache_line_pj + dram * machine.dram_pj_per_byte)
     return Scores(dims, np.tile(sizes, (k, 1)), list(orders),
                   np.repeat(np.arange(k), n), cycles, dram, energy, p, s)
 

@@ -1,0 +1,284 @@
+"""The memory side of one tiled layer on a cold LRU cache, vectorized over candidates.
+
+What `tile_search.estimate` adds to the PE cycles of `mapping.nest_cost`: the cache
+lines each tile step moves, which of them miss, the write-backs, and the cycles of the
+double-buffered stream engine — modelled on what the simulator does (executor.py,
+cache.py, cost.py) for the layer alone on an empty cache, flushed at the end
+(`backends/sim/isolated.py`, the comparison docs/tiling.md states):
+
+- **Loads.** An operand slice is loaded when a loop it depends on steps (or an inner
+  one it depends on wraps); the steps of the nest fall into classes by the loop that
+  stepped (loop q steps Π_{i<q} T_i · (T_q − 1) times), so a class's loads are fixed.
+- **Misses (LRU reuse across the loop order).** The first touch of a line misses
+  (compulsory: the operand's lines over the whole nest, halos and partial lines
+  included). A slice loaded again after a loop p it does not depend on stepped hits
+  iff the body of p — every tensor's lines over the loops inside p — fits the cache
+  (a cyclic sweep larger than an LRU cache misses throughout); when it does not, the
+  operand's lines over the body of p miss once per iteration of p (weights re-fetched
+  per outer tile, inputs per output-channel tile, halos re-read).
+- **Stores (write-allocate, write-back).** Each output tile is stored once at its last
+  reduction step; a store that misses reads the line first, and every dirty line is
+  written back once (evicted, or by the final flush). A reduction loop outside an
+  output loop spills partial sums (`psum_bits` wide) and reloads them when the tile is
+  revisited — each reload misses iff the body of the loop that revisits it does not
+  fit, and a missed reload was written back before.
+- **Cycles.** Per class, a memory phase `ceil(hits·line/hit_bw + dram·line/dram_bw)`
+  (+ DRAM latency when it touches DRAM) against the step's PE cycles; the first
+  load, the last store and the flush are exposed:
+  `cycles = M_first + Σ_q count_q · max(C, M_q) + M_drain + M_flush`.
+
+Line counts of a slice come from `tile._grid_line_bytes` (contiguous runs rounded to
+whole lines). All arrays have one entry per candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from irflow.backends.sim.machine import Machine
+from irflow.dialects import accel
+from irflow.passes import tile as tl
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Memory totals of whole nests, one entry per candidate."""
+
+    cycles: np.ndarray  # float: layer + flush cycles (PE work overlapped with memory)
+    dram_bytes: np.ndarray  # lines read (misses) + lines written back, × line
+    accesses: np.ndarray  # cache line accesses
+    misses: np.ndarray
+    writebacks: np.ndarray  # incl. the final flush
+    steps: np.ndarray
+
+
+def _lines(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: float,
+           line: int) -> np.ndarray:
+    """Expected cache lines of one slice (the executor's `slice_lines` counts a line once
+    per slice). The trailing axes the slice covers whole merge into contiguous runs; a
+    strided axis (a stride-2 conv's input) whose stride stays within a line spans
+    `(count - 1) · stride + 1` rows of the run, otherwise it repeats the run. A run of
+    R bytes starting on a multiple of `a` covers `(R + line - a) / line` lines on
+    average; consecutive runs of the first repeating axis share a line when the gap
+    between them is under a line."""
+    counts = [np.asarray(c, np.float64) for c in tl._grid_counts(acc, grid)]
+    one = np.ones(np.broadcast_shapes(*(c.shape for c in counts), (1,)))
+    run, n = one.copy(), one.copy()
+    is_open = np.ones(one.shape, bool)
+    have_rep = np.zeros(one.shape, bool)
+    first_rep, rep_pitch = one.copy(), one.copy()
+    inner = 1
+    for size, ax, c in reversed(list(zip(acc.view, acc.axes, counts))):
+        s = abs(ax.stride) if ax.kind == "affine" else 1
+        if s == 1 or inner * s * itemsize <= line:
+            span = (c - 1) * s + 1
+            new_rep = ~is_open & ~have_rep
+            run = np.where(is_open, run * span, run)
+        else:  # each element of the axis starts a new run
+            new_rep = ~have_rep
+        first_rep = np.where(new_rep, c, first_rep)
+        rep_pitch = np.where(new_rep, float(inner * s), rep_pitch)
+        have_rep |= new_rep
+        n = np.where(is_open & ~new_rep, n, n * c)
+        is_open = is_open & ~new_rep & (c == size) & (s == 1)
+        inner *= size
+    run_bytes = run * itemsize
+    pitch_bytes = np.round(rep_pitch * itemsize).astype(np.int64)
+    align = np.where(have_rep, np.gcd(np.gcd(pitch_bytes, line),
+                                      np.maximum(np.round(run_bytes).astype(np.int64), 1)),
+                     line).astype(np.float64)
+    per_run = np.where(have_rep, (run_bytes + line - align) / line, np.ceil(run_bytes / line))
+    gap = rep_pitch * itemsize - run_bytes
+    share = np.where(have_rep & (first_rep > 1),
+                     np.clip((line - gap - align) / line, 0.0, 1.0), 0.0)
+    total = n * per_run - n / np.maximum(first_rep, 1) * (first_rep - 1) * share
+    return np.maximum(total, np.ceil(n * run_bytes / line - 1e-9))
+
+
+def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float,
+            machine: Machine, sizes: np.ndarray, order: Sequence[str],
+            pe_cycles: np.ndarray, vector_cycles: np.ndarray | None = None) -> Traffic:
+    """The cold-cache memory model (module docstring) of `sizes[n, j]` (tile of
+    `space.dims[j]`) in loop `order`; `pe_cycles[n]` the nest's PE cycles."""
+    line = machine.cache.line_bytes
+    cap = machine.cache.size_bytes / line  # lines
+    hbw, dbw = machine.cache.hit_bytes_per_cycle, machine.dram.bytes_per_cycle
+    lat = machine.dram.latency_cycles
+    n = len(sizes)
+    tile = {d: sizes[:, i].astype(np.float64) for i, d in enumerate(space.dims)}
+    ext = {d: np.full(n, float(space.extents[d])) for d in space.dims}
+    L = len(order)
+    T = [np.ceil(ext[d] / tile[d]) for d in order]
+    steps = np.prod(np.stack(T), axis=0) if L else np.ones(n)
+    before = [np.prod(np.stack(T[:q]), axis=0) if q else np.ones(n) for q in range(L)]
+    count = [before[q] * (T[q] - 1) for q in range(L)]  # steps where loop q stepped
+
+    def grid_at(p: int) -> dict[str, np.ndarray]:
+        """Tile extents over the body of loop p (loops inside p whole; p = -1: all)."""
+        return {d: (ext[d] if i > p else tile[d]) for i, d in enumerate(order)}
+
+    accesses = (*space.operands, space.result)
+    # the result's partial sums: a reduction loop outside an output loop revisits tiles
+    res = space.result
+    dep_y = [i for i, d in enumerate(order) if d in res.dims]
+    last_y = max(dep_y, default=-1)
+    red_outside = [i for i, d in enumerate(order) if d not in res.dims and i < last_y]
+    revisit = np.zeros(n, bool)
+    for i in red_outside:
+        revisit |= T[i] > 1
+    # lines over the body of each loop p (index p + 1; index 0: the whole nest)
+    body = [[_lines(a, grid_at(p), b, line) for p in range(-1, L)]
+            for a, b in zip(accesses, itemsizes)]
+    psum_body = [_lines(res, grid_at(p), psum_itemsize, line) for p in range(-1, L)]
+    slice_lines = [_lines(a, tile, b, line) for a, b in zip(accesses, itemsizes)]
+    psum_slice = _lines(res, tile, psum_itemsize, line)
+    footprint = [sum(body[k][p + 1] for k in range(len(accesses)))
+                 + np.where(revisit, psum_body[p + 1], 0.0) for p in range(-1, L)]
+    thrash = [footprint[p + 1] > cap for p in range(-1, L)]  # index p + 1
+
+    def reuse_miss(deps: frozenset[str], q: int) -> np.ndarray:
+        """Of the class-q loads of a tensor depending on loop q: the probability the
+        slice is new (compulsory) plus that its last use lies past a loop whose body
+        does not fit (innermost such loop first)."""
+        remaining = np.ones(n)
+        miss = np.zeros(n)
+        for p in range(q - 1, -1, -1):
+            if order[p] in deps:
+                continue
+            miss += remaining * (T[p] - 1) / T[p] * thrash[p + 1]
+            remaining = remaining / T[p]
+        return miss + remaining
+
+    def moves(deps: frozenset[str], q: int) -> np.ndarray:
+        """The slice changes at a class-q step: q or a stepping loop inside it."""
+        out = np.full(n, order[q] in deps)
+        for i in range(q + 1, L):
+            if order[i] in deps:
+                out |= T[i] > 1
+        return out
+
+    ph_hit = [np.zeros(n) for _ in range(L)]
+    ph_miss = [np.zeros(n) for _ in range(L)]
+    first_miss = np.zeros(n)
+    loads_total = np.zeros(n)
+    miss_total = np.zeros(n)
+    for k, a in enumerate(space.operands):
+        deps = a.dims
+        distinct = np.ones(n)
+        for i, d in enumerate(order):
+            if d in deps:
+                distinct = distinct * T[i]
+        whole = body[k][0]
+        # new lines per compulsory (or far-reuse) load: halos and shared partial lines
+        # of the neighbour slice just loaded hit
+        fresh = np.minimum(slice_lines[k], np.where(
+            distinct > 1, (whole - slice_lines[k]) / np.maximum(distinct - 1, 1),
+            slice_lines[k]))
+        first_miss += slice_lines[k]
+        loads_total += slice_lines[k]
+        miss_total += slice_lines[k]
+        for q in range(L):
+            mv = moves(deps, q)
+            if order[q] in deps:
+                m = fresh * reuse_miss(deps, q)
+            else:
+                m = slice_lines[k] * thrash[q + 1]
+            m = np.where(mv, m, 0.0)
+            ph_hit[q] += np.where(mv, slice_lines[k], 0.0) - m
+            ph_miss[q] += m
+            loads_total += count[q] * np.where(mv, slice_lines[k], 0.0)
+            miss_total += count[q] * m
+    # the result: O tiles stored once each (write-allocate: the first store of a line
+    # misses); V visits, V - O of them revisits (psum reloaded, then stored again)
+    out_whole = body[-1][0]
+    psum_whole = psum_body[0]
+    tiles_o = np.ones(n)
+    for i in dep_y:
+        tiles_o = tiles_o * T[i]
+    visits = np.ones(n)
+    store_hit = [np.zeros(n) for _ in range(L)]
+    store_miss = [np.zeros(n) for _ in range(L)]
+    psum_reload_miss = np.zeros(n)
+    psum_acc = np.zeros(n)
+    out_fresh = np.minimum(slice_lines[-1], out_whole / tiles_o)
+    for q in range(L):
+        mv = moves(res.dims, q)
+        visits += count[q] * mv
+    frac_final = tiles_o / visits  # of the stores, the final ones
+    psum_first = np.where(revisit, psum_whole, 0.0)  # the first psum store allocates
+    for q in range(L):
+        mv = moves(res.dims, q)
+        # a store per output-tile change; a revisit also reloads its partial sums
+        comp = _compulsory(order, res.dims, T, q, n)
+        if order[q] in res.dims:  # a revisit iff an outer reduction loop has stepped
+            reload_p = np.where(revisit, 1 - comp, 0.0)
+            rl_miss_p = np.where(revisit, reuse_miss(res.dims, q) - comp, 0.0)
+        else:  # the reduction loop q stepped: the tiles inside are revisited
+            reload_p = np.where(revisit, 1.0, 0.0)
+            rl_miss_p = np.where(revisit, thrash[q + 1], 0.0)
+        st_lines = frac_final * slice_lines[-1] + (1 - frac_final) * psum_slice
+        st_miss = frac_final * out_fresh + np.where(
+            revisit, psum_whole / np.maximum(tiles_o, 1) * (1 - reload_p) * (1 - frac_final),
+            0.0)
+        rl_miss = psum_slice * rl_miss_p
+        rl_lines = psum_slice * reload_p
+        store_hit[q] = np.where(mv, st_lines + rl_lines - st_miss - rl_miss, 0.0)
+        store_miss[q] = np.where(mv, st_miss + rl_miss, 0.0)
+        psum_reload_miss += count[q] * np.where(mv, rl_miss, 0.0)
+        psum_acc += count[q] * np.where(mv, st_lines + rl_lines, 0.0)
+    last_store = slice_lines[-1]
+    psum_acc += last_store
+    # totals: reads = misses (operands, result allocations, psum reloads)
+    reads = miss_total + out_whole + psum_first + psum_reload_miss
+    # the innermost revisiting loop decides whether a tile's last reload hit (its
+    # partial sums stay dirty until evicted or flushed) or missed (written back before)
+    last_rl_thrash = np.zeros(n, bool)
+    for i in reversed(red_outside):
+        last_rl_thrash = np.where(T[i] > 1, thrash[i + 1], last_rl_thrash)
+        break
+    writes = out_whole + psum_reload_miss + np.where(
+        revisit & ~last_rl_thrash, psum_whole, 0.0)
+    dram_lines = reads + writes
+    # what is still dirty at the end: the written lines among the last cache-full
+    dirty = (out_whole + np.where(revisit & ~last_rl_thrash, psum_whole, 0.0)) * np.minimum(
+        1.0, cap / np.maximum(footprint[0], 1.0))
+    wb_in = writes - dirty
+    # write-backs during the layer ride on its misses
+    wb_rate = wb_in / np.maximum(reads, 1.0)
+    compute = pe_cycles.astype(np.float64)
+    if vector_cycles is not None:
+        compute = np.maximum(compute, vector_cycles)
+    per_step = compute / np.maximum(steps, 1)
+
+    def phase(hit: np.ndarray, miss: np.ndarray) -> np.ndarray:
+        d = miss * (1 + wb_rate)
+        return np.ceil(hit * line / hbw + d * line / dbw - 1e-9) + lat * np.minimum(d, 1.0)
+
+    cycles = phase(np.zeros(n), first_miss)
+    for q in range(L):
+        cycles += count[q] * np.maximum(per_step, phase(ph_hit[q] + store_hit[q],
+                                                        ph_miss[q] + store_miss[q]))
+    # the first step's compute overlaps the next phase; the last store drains
+    cycles += per_step + phase(last_store - np.minimum(out_fresh, last_store),
+                               np.minimum(out_fresh, last_store))
+    flush = np.where(dirty > 0, np.ceil(dirty * line / dbw - 1e-9) + lat, 0.0)
+    cycles += flush
+    accesses_total = loads_total + psum_acc
+    return Traffic(cycles, dram_lines * line, accesses_total, reads, writes, steps)
+
+
+def _compulsory(order: Sequence[str], deps: frozenset[str], T: list[np.ndarray], q: int,
+                n: int) -> np.ndarray:
+    """Probability a class-q step's tile of a tensor depending on `deps` is new: every
+    loop outside q it does not depend on is at its first trip."""
+    p = np.ones(n)
+    for i in range(q):
+        if order[i] not in deps:
+            p = p / T[i]
+    return p
+
+
+__all__ = ["Traffic", "traffic"]
