@@ -88,23 +88,54 @@ def layer_estimates(module: ModuleOp, machine: str = "default"
     return out
 
 
-def test_estimate_tracks_the_simulation_of_each_layer():
-    """Each lenet5 PE layer simulated alone is what the estimate models (a cold cache):
-    the measured spread is in docs/tiling.md; asserted here is the bound that holds."""
-    module = zoo.load("lenet5", seed=0)
+def estimate_vs_alone(model: str) -> list[tuple[str, float, int, float, int]]:
+    """Per PE layer of `model` (fp32, search=latency): (label, estimated cycles, cycles
+    of the layer simulated alone on a cold cache and flushed, estimated DRAM bytes,
+    simulated DRAM bytes) — the comparison docs/tiling.md states."""
+    from irflow.backends.sim.isolated import simulate_alone
+    from irflow.graph import input_names
+
+    module = zoo.load(model, seed=0)
     TilePass(search="latency").apply(make_context(), module)
     est = layer_estimates(module)
     fn = main_func(module)
-    inputs = {a.name_hint or f"arg{i}": np.zeros(a.type.get_shape(), np.float32)
-              for i, a in enumerate(fn.body.blocks[0].args)}
-    report = sim.simulate(module, inputs, numerics=False, progress=False).report
-    by_name = {s.name: s for s in report.layers}
-    checked = 0
-    for label, (cycles, _dram) in est.items():
-        s = by_name[label]
-        assert cycles == pytest.approx(s.cycles, rel=0.35), label
-        checked += 1
-    assert checked >= 3
+    inputs = {n: np.zeros(a.type.get_shape(), np.float32)
+              for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
+    traces = {t.name: t for t in sim.simulate(module, inputs, numerics=False,
+                                              progress=False).traces}
+    m = load_machine("default")
+    rows = []
+    for label, (cycles, dram) in est.items():
+        alone = simulate_alone(traces[label], m)
+        rows.append((label, cycles, alone.cycles, dram, alone.dram_bytes))
+    return rows
+
+
+def check_agreement(model: str, dram_within: int, dram_max: float) -> None:
+    rows = estimate_vs_alone(model)
+    for label, c, sc, d, sd in rows:  # recorded with -s; the table is in docs/tiling.md
+        print(f"{model} {label}: cycles est {c:,.0f} sim {sc:,} DRAM est {d:,.0f} sim {sd:,}")
+    for label, c, sc, _, _ in rows:
+        assert c == pytest.approx(sc, rel=0.05), label
+    errors = [abs(d / sd - 1) for _, _, _, d, sd in rows]
+    assert sum(e <= 0.05 for e in errors) >= dram_within
+    assert max(errors) <= dram_max
+
+
+@pytest.mark.parametrize("model, dram_within, dram_max", [
+    ("lenet5", 5, 0.05), ("digits_cnn", 3, 0.05), ("transformer_encoder", 6, 0.16)])
+def test_estimate_agrees_with_the_layer_simulated_alone(model, dram_within, dram_max):
+    """Every PE layer's estimate (the chosen candidate) against the same layer run alone
+    on a cold cache, flushed (backends/sim/isolated.py): cycles within 5 % on every
+    layer; DRAM bytes within 5 % on the layers docs/tiling.md counts."""
+    check_agreement(model, dram_within, dram_max)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, dram_within, dram_max", [
+    ("resnet18", 19, 0.50), ("mobilenetv2", 38, 0.25)])
+def test_estimate_agrees_on_the_large_models(model, dram_within, dram_max):
+    check_agreement(model, dram_within, dram_max)
 
 
 @pytest.mark.parametrize("layers, message", [
