@@ -100,9 +100,13 @@ def _lines(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: float,
 
 def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float,
             machine: Machine, sizes: np.ndarray, order: Sequence[str],
-            pe_cycles: np.ndarray, vector_cycles: np.ndarray | None = None) -> Traffic:
+            pe_cycles: np.ndarray, vector_cycles: np.ndarray | None = None,
+            memo: dict | None = None) -> Traffic:
     """The cold-cache memory model (module docstring) of `sizes[n, j]` (tile of
-    `space.dims[j]`) in loop `order`; `pe_cycles[n]` the nest's PE cycles."""
+    `space.dims[j]`) in loop `order`; `pe_cycles[n]` the nest's PE cycles. `memo`: a
+    dict shared by calls on the same candidates in other orders (line counts depend
+    only on which loops are whole, not on their order)."""
+    memo = {} if memo is None else memo
     line = machine.cache.line_bytes
     cap = machine.cache.size_bytes / line  # lines
     hbw, dbw = machine.cache.hit_bytes_per_cycle, machine.dram.bytes_per_cycle
@@ -129,12 +133,18 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     revisit = np.zeros(n, bool)
     for i in red_outside:
         revisit |= T[i] > 1
+    def body_lines(k: int, p: int, itemsize: float) -> np.ndarray:
+        key = (k, itemsize, frozenset(order[p + 1:]))
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = _lines(accesses[k], grid_at(p), itemsize, line)
+        return got
+
     # lines over the body of each loop p (index p + 1; index 0: the whole nest)
-    body = [[_lines(a, grid_at(p), b, line) for p in range(-1, L)]
-            for a, b in zip(accesses, itemsizes)]
-    psum_body = [_lines(res, grid_at(p), psum_itemsize, line) for p in range(-1, L)]
-    slice_lines = [_lines(a, tile, b, line) for a, b in zip(accesses, itemsizes)]
-    psum_slice = _lines(res, tile, psum_itemsize, line)
+    body = [[body_lines(k, p, b) for p in range(-1, L)] for k, b in enumerate(itemsizes)]
+    psum_body = [body_lines(len(accesses) - 1, p, psum_itemsize) for p in range(-1, L)]
+    slice_lines = [body_lines(k, L - 1, b) for k, b in enumerate(itemsizes)]
+    psum_slice = body_lines(len(accesses) - 1, L - 1, psum_itemsize)
     footprint = [sum(body[k][p + 1] for k in range(len(accesses)))
                  + np.where(revisit, psum_body[p + 1], 0.0) for p in range(-1, L)]
     thrash = [footprint[p + 1] > cap for p in range(-1, L)]  # index p + 1

@@ -47,6 +47,8 @@ from irflow.passes import layer_traffic
 from irflow.passes import tile as tl
 
 OBJECTIVES = ("none", "latency", "energy", "edp")
+TIE = 0.01
+"""Candidates within 1 % of the best objective are tied (`Scores.ranking`)."""
 
 
 def divisors(n: int) -> list[int]:
@@ -89,9 +91,17 @@ class Scores:
         return self.cycles * self.energy_pj
 
     def ranking(self, kind: str) -> np.ndarray:
-        """Candidate indices, best first (deterministic tie-breaks)."""
+        """Candidate indices, best first (deterministic tie-breaks). Candidates within
+        `TIE` of the best objective count as tied: among them the least energy wins
+        (`latency`; fewest cycles for `energy`, `edp`), then DRAM bytes, fewer steps and
+        the lowest index — cycles a layer hides under compute are not worth extra DRAM
+        traffic and energy."""
         idx = np.arange(len(self.cycles))
-        return np.lexsort((idx, self.steps, self.dram_bytes, self.objective(kind)))
+        obj = self.objective(kind)
+        best = obj.min() if len(obj) else 0.0
+        band = np.where(obj <= best * (1 + TIE), best, obj)
+        second = self.energy_pj if kind == "latency" else self.cycles
+        return np.lexsort((idx, self.steps, self.dram_bytes, second, band))
 
     def sizes_of(self, i: int) -> dict[str, int]:
         return {d: int(s) for d, s in zip(self.dims, self.sizes[i])}
@@ -124,8 +134,9 @@ def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, d
     pe = nest_cost(ms, dims, sizes, machine.mapping(ms.family), machine, dtype,
                    sparse_factor)
     psum = machine.psum_bytes(dtype)
-    parts = [layer_traffic.traffic(space, itemsizes, psum, machine, sizes, o, pe.cycles)
-             for o in orders]
+    memo: dict = {}
+    parts = [layer_traffic.traffic(space, itemsizes, psum, machine, sizes, o, pe.cycles,
+                                   memo=memo) for o in orders]
     k = len(orders)
     cycles = np.concatenate([t.cycles for t in parts])
     dram = np.concatenate([t.dram_bytes for t in parts])
@@ -209,5 +220,7 @@ def explain(label: str, choice: Choice, objective: str, top: int = 8) -> str:
            "edp": "least estimated cycles x energy"}[objective]
     bound = "compute (PE array)" if sc.pe_cycles[w] >= sc.cycles[w] * 0.99 else "memory"
     lines.append(f"  winner #0: {why}; {bound}-bound ({sc.pe_cycles[w]:,.0f} PE cycles of "
-                 f"{sc.cycles[w]:,.0f}); ties broken by DRAM bytes, then fewer steps")
+                 f"{sc.cycles[w]:,.0f}); within {TIE:.0%} of the best, ties broken by "
+                 + ("energy" if objective == "latency" else "cycles")
+                 + ", then DRAM bytes, then fewer steps")
     return "\n".join(lines)
