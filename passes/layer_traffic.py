@@ -56,14 +56,19 @@ class Traffic:
 
 
 def _lines(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: float,
-           line: int) -> np.ndarray:
+           line: int, sets: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Expected cache lines of one slice (the executor's `slice_lines` counts a line once
     per slice). The trailing axes the slice covers whole merge into contiguous runs; a
     strided axis (a stride-2 conv's input) whose stride stays within a line spans
     `(count - 1) · stride + 1` rows of the run, otherwise it repeats the run. A run of
     R bytes starting on a multiple of `a` covers `(R + line - a) / line` lines on
     average; consecutive runs of the first repeating axis share a line when the gap
-    between them is under a line."""
+    between them is under a line.
+
+    Also the cache sets the slice occupies (of `sets`): a run of r lines takes r
+    consecutive sets; runs repeating at a pitch P take `sets · line / gcd(P, sets · line)`
+    distinct positions at most (a column tile of a wide row-major matrix lands in a few
+    sets), and the groups of the next axis out are assumed to spread."""
     counts = [np.asarray(c, np.float64) for c in tl._grid_counts(acc, grid)]
     one = np.ones(np.broadcast_shapes(*(c.shape for c in counts), (1,)))
     run, n = one.copy(), one.copy()
@@ -95,7 +100,14 @@ def _lines(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: float,
     share = np.where(have_rep & (first_rep > 1),
                      np.clip((line - gap - align) / line, 0.0, 1.0), 0.0)
     total = n * per_run - n / np.maximum(first_rep, 1) * (first_rep - 1) * share
-    return np.maximum(total, np.ceil(n * run_bytes / line - 1e-9))
+    total = np.maximum(total, np.ceil(n * run_bytes / line - 1e-9))
+    period = sets * line
+    positions = np.minimum(first_rep, period / np.gcd(np.maximum(pitch_bytes, 1), period))
+    spread = pitch_bytes < per_run * line  # runs overlap in sets: contiguous enough
+    group = np.where(spread, total / np.maximum(n / first_rep, 1),
+                     positions * np.ceil(per_run))
+    used = np.where(have_rep, group * np.maximum(n / first_rep, 1), total)
+    return total, np.clip(used, 1.0, sets)
 
 
 def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float,
@@ -111,6 +123,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     cap = machine.cache.size_bytes / line  # lines
     hbw, dbw = machine.cache.hit_bytes_per_cycle, machine.dram.bytes_per_cycle
     lat = machine.dram.latency_cycles
+    n_sets, ways = machine.cache.geometry.sets, machine.cache.geometry.ways
     n = len(sizes)
     tile = {d: sizes[:, i].astype(np.float64) for i, d in enumerate(space.dims)}
     ext = {d: np.full(n, float(space.extents[d])) for d in space.dims}
@@ -137,19 +150,28 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         key = (k, itemsize, frozenset(order[p + 1:]))
         got = memo.get(key)
         if got is None:
-            got = memo[key] = _lines(accesses[k], grid_at(p), itemsize, line)
+            got = memo[key] = _lines(accesses[k], grid_at(p), itemsize, line, n_sets)
         return got
 
     # lines over the body of each loop p (index p + 1; index 0: the whole nest)
-    body = [[body_lines(k, p, b) for p in range(-1, L)] for k, b in enumerate(itemsizes)]
-    psum_body = [body_lines(len(accesses) - 1, p, psum_itemsize) for p in range(-1, L)]
-    slice_lines = [body_lines(k, L - 1, b) for k, b in enumerate(itemsizes)]
-    psum_slice = body_lines(len(accesses) - 1, L - 1, psum_itemsize)
+    body_sets = [[body_lines(k, p, b) for p in range(-1, L)] for k, b in enumerate(itemsizes)]
+    body_sets.append([body_lines(len(accesses) - 1, p, psum_itemsize) for p in range(-1, L)])
+    body = [[ls[0] for ls in per] for per in body_sets]
+    psum_body = body[-1]
+    body = body[:-1]
+    slice_lines = [body[k][L] for k in range(len(accesses))]
+    psum_slice = psum_body[L]
     footprint = [sum(body[k][p + 1] for k in range(len(accesses)))
                  + np.where(revisit, psum_body[p + 1], 0.0) for p in range(-1, L)]
-    thrash = [footprint[p + 1] > cap for p in range(-1, L)]  # index p + 1
+    # per tensor (the psum last) and loop p (index p + 1): the fraction of its lines in
+    # cache sets the body of p overfills (LRU then misses them all on reuse)
+    thrash_of = [[_overfilled(t, [(ls[p + 1][0] * (1.0 if k < len(accesses) else revisit),
+                                   ls[p + 1][1]) for k, ls in enumerate(body_sets)],
+                              n_sets, ways) for p in range(-1, L)]
+                 for t in range(len(body_sets))]
+    thrash = thrash_of[0]  # replaced per tensor below
 
-    def reuse_miss(deps: frozenset[str], q: int) -> np.ndarray:
+    def reuse_miss(deps: frozenset[str], q: int, thrash: list[np.ndarray]) -> np.ndarray:
         """Of the class-q loads of a tensor depending on loop q: the probability the
         slice is new (compulsory) plus that its last use lies past a loop whose body
         does not fit (innermost such loop first)."""
@@ -177,6 +199,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     miss_total = np.zeros(n)
     for k, a in enumerate(space.operands):
         deps = a.dims
+        thrash = thrash_of[k]
         distinct = np.ones(n)
         for i, d in enumerate(order):
             if d in deps:
@@ -193,7 +216,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         for q in range(L):
             mv = moves(deps, q)
             if order[q] in deps:
-                m = fresh * reuse_miss(deps, q)
+                m = fresh * reuse_miss(deps, q, thrash)
             else:
                 m = slice_lines[k] * thrash[q + 1]
             m = np.where(mv, m, 0.0)
@@ -219,13 +242,14 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         visits += count[q] * mv
     frac_final = tiles_o / visits  # of the stores, the final ones
     psum_first = np.where(revisit, psum_whole, 0.0)  # the first psum store allocates
+    thrash = thrash_of[-1]
     for q in range(L):
         mv = moves(res.dims, q)
         # a store per output-tile change; a revisit also reloads its partial sums
         comp = _compulsory(order, res.dims, T, q, n)
         if order[q] in res.dims:  # a revisit iff an outer reduction loop has stepped
             reload_p = np.where(revisit, 1 - comp, 0.0)
-            rl_miss_p = np.where(revisit, reuse_miss(res.dims, q) - comp, 0.0)
+            rl_miss_p = np.where(revisit, reuse_miss(res.dims, q, thrash) - comp, 0.0)
         else:  # the reduction loop q stepped: the tiles inside are revisited
             reload_p = np.where(revisit, 1.0, 0.0)
             rl_miss_p = np.where(revisit, thrash[q + 1], 0.0)
@@ -245,15 +269,15 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     reads = miss_total + out_whole + psum_first + psum_reload_miss
     # the innermost revisiting loop decides whether a tile's last reload hit (its
     # partial sums stay dirty until evicted or flushed) or missed (written back before)
-    last_rl_thrash = np.zeros(n, bool)
+    last_rl_thrash = np.zeros(n)
     for i in reversed(red_outside):
         last_rl_thrash = np.where(T[i] > 1, thrash[i + 1], last_rl_thrash)
         break
-    writes = out_whole + psum_reload_miss + np.where(
-        revisit & ~last_rl_thrash, psum_whole, 0.0)
+    kept = np.where(revisit, psum_whole * (1 - last_rl_thrash), 0.0)
+    writes = out_whole + psum_reload_miss + kept
     dram_lines = reads + writes
     # what is still dirty at the end: the written lines among the last cache-full
-    dirty = (out_whole + np.where(revisit & ~last_rl_thrash, psum_whole, 0.0)) * np.minimum(
+    dirty = (out_whole + kept) * np.minimum(
         1.0, cap / np.maximum(footprint[0], 1.0))
     wb_in = writes - dirty
     # write-backs during the layer ride on its misses
@@ -278,6 +302,30 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     cycles += flush
     accesses_total = loads_total + psum_acc
     return Traffic(cycles, dram_lines * line, accesses_total, reads, writes, steps)
+
+
+def _overfilled(t: int, tensors: Sequence[tuple[np.ndarray, np.ndarray]], sets: int,
+                ways: int) -> np.ndarray:
+    """The fraction of tensor t's lines in sets holding more than `ways` lines, for
+    tensors given as (lines, sets used): each spreads its lines evenly over its sets,
+    and the tensors' sets are placed independently (every overlap pattern weighted by
+    its probability). A set of average load x (some sets x rounded down, some up)
+    overflows in the fraction clip(x - ways, 0, 1) of them."""
+    load_t = tensors[t][0] / tensors[t][1]
+    others = [(lines / used, used / sets) for k, (lines, used) in enumerate(tensors)
+              if k != t and np.any(lines > 0)]
+    out = np.zeros_like(load_t)
+    for pick in range(1 << len(others)):
+        load = load_t.copy()
+        prob = np.ones_like(load_t)
+        for j, (lo, share) in enumerate(others):
+            if pick >> j & 1:
+                load = load + lo
+                prob = prob * share
+            else:
+                prob = prob * (1 - share)
+        out += prob * np.clip(load - ways, 0.0, 1.0)
+    return out
 
 
 def _compulsory(order: Sequence[str], deps: frozenset[str], T: list[np.ndarray], q: int,

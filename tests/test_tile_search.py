@@ -123,7 +123,7 @@ def check_agreement(model: str, dram_within: int, dram_max: float) -> None:
 
 
 @pytest.mark.parametrize("model, dram_within, dram_max", [
-    ("lenet5", 5, 0.05), ("digits_cnn", 3, 0.05), ("transformer_encoder", 6, 0.16)])
+    ("lenet5", 5, 0.05), ("digits_cnn", 3, 0.05), ("transformer_encoder", 16, 0.05)])
 def test_estimate_agrees_with_the_layer_simulated_alone(model, dram_within, dram_max):
     """Every PE layer's estimate (the chosen candidate) against the same layer run alone
     on a cold cache, flushed (backends/sim/isolated.py): cycles within 5 % on every
@@ -133,7 +133,7 @@ def test_estimate_agrees_with_the_layer_simulated_alone(model, dram_within, dram
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model, dram_within, dram_max", [
-    ("resnet18", 19, 0.50), ("mobilenetv2", 38, 0.25)])
+    ("resnet18", 16, 0.11), ("mobilenetv2", 53, 0.05)])
 def test_estimate_agrees_on_the_large_models(model, dram_within, dram_max):
     check_agreement(model, dram_within, dram_max)
 
