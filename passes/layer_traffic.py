@@ -165,10 +165,16 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
                  + np.where(revisit, psum_body[p + 1], 0.0) for p in range(-1, L)]
     # per tensor (the psum last) and loop p (index p + 1): the fraction of its lines in
     # cache sets the body of p overfills (LRU then misses them all on reuse)
-    thrash_of = [[_overfilled(t, [(ls[p + 1][0] * (1.0 if k < len(accesses) else revisit),
-                                   ls[p + 1][1]) for k, ls in enumerate(body_sets)],
-                              n_sets, ways) for p in range(-1, L)]
-                 for t in range(len(body_sets))]
+    def overfilled(t: int, p: int) -> np.ndarray:
+        key = ("over", t, frozenset(order[p + 1:]), revisit.tobytes())
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = _overfilled(
+                t, [(ls[p + 1][0] * (1.0 if k < len(accesses) else revisit), ls[p + 1][1])
+                    for k, ls in enumerate(body_sets)], n_sets, ways)
+        return got
+
+    thrash_of = [[overfilled(t, p) for p in range(-1, L)] for t in range(len(body_sets))]
     thrash = thrash_of[0]  # replaced per tensor below
 
     def reuse_miss(deps: frozenset[str], q: int, thrash: list[np.ndarray]) -> np.ndarray:
@@ -312,8 +318,14 @@ def _overfilled(t: int, tensors: Sequence[tuple[np.ndarray, np.ndarray]], sets: 
     its probability). A set of average load x (some sets x rounded down, some up)
     overflows in the fraction clip(x - ways, 0, 1) of them."""
     load_t = tensors[t][0] / tensors[t][1]
-    others = [(lines / used, used / sets) for k, (lines, used) in enumerate(tensors)
-              if k != t and np.any(lines > 0)]
+    others = []
+    for k, (lines, used) in enumerate(tensors):
+        if k == t or not np.any(lines > 0):
+            continue
+        if np.all(used >= sets):  # spread over every set: always there
+            load_t = load_t + lines / sets
+        else:
+            others.append((lines / used, used / sets))
     out = np.zeros_like(load_t)
     for pick in range(1 << len(others)):
         load = load_t.copy()

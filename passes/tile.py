@@ -550,7 +550,7 @@ class TilePass(ModulePass):
         explain = self.explain or requested
         if self.search == "none":
             if self.explain:
-                raise PassError("tile: explain needs a search (search=latency|energy|edp)")
+                raise PassError("tile: explain needs a search (search=latency|energy|edp|balanced)")
             if not requested:
                 return None
         import dataclasses
