@@ -562,7 +562,7 @@ class TilePass(ModulePass):
         m = load_machine(self.machine or None)
         m = dataclasses.replace(m, cache=dataclasses.replace(
             m.cache, size_bytes=cache, line_bytes=line))
-        objective = self.search if self.search != "none" else "latency"
+        objective = self.search if self.search != "none" else "balanced"
 
         def run(op: Operation, label: str, space: accel.Space, itemsizes: list[float],
                 fixed: dict[str, int], order: tuple[str, ...] | None, rule: Tiling) -> Tiling:
