@@ -5,8 +5,8 @@ is one `accel.layer` op: the nn-level computation it performs (`kind` + `params`
 the nn op's name and properties), its operands, the address of its result, the
 compute unit that runs it, and a *symbolic* loop nest over tiles (`#accel.nest`:
 per loop the trip extent and the tile size, outermost loop first). Tiles are never
-materialized as ops — the simulator expands the nest at run time (DESIGN §3.3,
-notes/xdsl-0.74 §5: text parses at ~3.5k ops/s).
+materialized as ops — the simulator expands the nest at run time (docs/accel.md;
+xDSL 0.74 parses text at ~3.5k ops/s, too slow for one op per tile).
 
     %x = accel.input %arg0 at 4096 : tensor<1x64x56x56xf32>
     %w = accel.weight #nn.weight<"conv.weight"> at 0 : tensor<64x64x3x3xf32>

@@ -18,7 +18,6 @@ from xdsl.dialects.builtin import ModuleOp
 
 from irflow.diagnostics import IrflowError, describe
 from irflow.fileio import is_special, write_output
-from irflow.fileio import write_output as atomic_write  # the former name, for old callers
 from irflow.mlir_text import parse_mlir, print_module
 from irflow.verify import verify_module
 from irflow.weights import (
@@ -135,7 +134,7 @@ def _read_text(path: Path) -> str:
 
 
 __all__ = ["load", "save", "parse_mlir", "print_module", "verify_module", "describe",
-           "check_weights_destination", "atomic_write"]
+           "check_weights_destination", "write_output"]
 
 
 def _install_notebook_display() -> None:

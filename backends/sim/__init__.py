@@ -1,4 +1,4 @@
-"""The streaming-accelerator simulator (DESIGN §4): numerics, exact cache, cycles, energy.
+"""The streaming-accelerator simulator (docs/simulator.md): numerics, exact cache, cycles, energy.
 
     >>> from irflow.backends.sim import simulate
     >>> result = simulate(module, {"x": x}, machine="default")

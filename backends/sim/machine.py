@@ -1,4 +1,4 @@
-"""The simulated streaming accelerator, described by a TOML file (DESIGN §4).
+"""The simulated streaming accelerator, described by a TOML file (docs/machine.md).
 
 A `Machine` is a frozen dataclass tree: PE array, vector unit, cache, DRAM, sparsity
 support and an energy table. Every field carries its unit in its name or in its

@@ -1,6 +1,6 @@
 """How a PE layer's loops map onto the systolic array, and what a tile step costs there.
 
-The cost model of the PE array (DESIGN §9), a pure function of (layer space, tile,
+The cost model of the PE array (docs/simulator.md), a pure function of (layer space, tile,
 mapping, machine): no numerics, no IR. The simulator's report, the tiling search and
 any design-space search call the same `step_cost`, vectorized over any number of
 tiles (one row of `tiles` per tile step or per candidate tile).

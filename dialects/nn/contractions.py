@@ -50,8 +50,18 @@ def conv2d_params(op: Operation | Props) -> ConvParams:
     )
 
 
+class ConvWindow:
+    """The window properties every 2-D convolution op carries (`nn.conv2d` and its
+    gradients): a mixin of IRDL property definitions, read with `conv2d_params`."""
+
+    strides = prop_def(IntArray, default_value=int_array([1, 1]))
+    pads = prop_def(IntArray, default_value=int_array([0, 0, 0, 0]))
+    dilations = prop_def(IntArray, default_value=int_array([1, 1]))
+    groups = prop_def(IntegerAttr[I64], default_value=i64_attr(1))
+
+
 @irdl_op_definition
-class Conv2dOp(NNOp):
+class Conv2dOp(NNOp, ConvWindow):
     """2-D convolution, NCHW input, FCHW weight (F = output channels, C = in / groups).
 
         %y = nn.conv2d %x, %w, %b {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 1>}
@@ -65,10 +75,6 @@ class Conv2dOp(NNOp):
     weight = operand_def(TensorType)
     bias = opt_operand_def(TensorType)
     output = result_def(TensorType)
-    strides = prop_def(IntArray, default_value=int_array([1, 1]))
-    pads = prop_def(IntArray, default_value=int_array([0, 0, 0, 0]))
-    dilations = prop_def(IntArray, default_value=int_array([1, 1]))
-    groups = prop_def(IntegerAttr[I64], default_value=i64_attr(1))
     act = opt_prop_def(StringAttr)
     assembly_format = (
         "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)"

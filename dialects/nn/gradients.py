@@ -34,7 +34,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from irflow.dialects.nn.attributes import F64, IntArray, f64, i64_attr, int_array
 from irflow.dialects.nn.base import NNOp
-from irflow.dialects.nn.contractions import Conv2dOp
+from irflow.dialects.nn.contractions import Conv2dOp, ConvWindow
 from irflow.dialects.nn.math import DIFFERENTIABLE_MATH
 from irflow.dialects.nn.movement import GatherOp, SliceOp
 from irflow.dialects.nn.normalization import ReduceMeanOp
@@ -79,7 +79,7 @@ def _expect(op: str, what: str, want: Shape, got: Shape) -> None:
 
 
 @irdl_op_definition
-class Conv2dInputGradOp(ShapedGradOp):
+class Conv2dInputGradOp(ShapedGradOp, ConvWindow):
     """dL/dx of `nn.conv2d` (a transposed convolution of `%dy` with `%w`); same properties
     as the forward op."""
 
@@ -87,10 +87,6 @@ class Conv2dInputGradOp(ShapedGradOp):
     grad = operand_def(TensorType)
     weight = operand_def(TensorType)
     output = result_def(TensorType)
-    strides = prop_def(IntArray, default_value=int_array([1, 1]))
-    pads = prop_def(IntArray, default_value=int_array([0, 0, 0, 0]))
-    dilations = prop_def(IntArray, default_value=int_array([1, 1]))
-    groups = prop_def(IntegerAttr[I64], default_value=i64_attr(1))
     assembly_format = "$grad `,` $weight attr-dict `:` functional-type(operands, results)"
 
     @classmethod
@@ -101,17 +97,13 @@ class Conv2dInputGradOp(ShapedGradOp):
 
 
 @irdl_op_definition
-class Conv2dWeightGradOp(ShapedGradOp):
+class Conv2dWeightGradOp(ShapedGradOp, ConvWindow):
     """dL/dw of `nn.conv2d` (a correlation of the input `%x` with `%dy`)."""
 
     name = "nn.conv2d_weight_grad"
     input = operand_def(TensorType)
     grad = operand_def(TensorType)
     output = result_def(TensorType)
-    strides = prop_def(IntArray, default_value=int_array([1, 1]))
-    pads = prop_def(IntArray, default_value=int_array([0, 0, 0, 0]))
-    dilations = prop_def(IntArray, default_value=int_array([1, 1]))
-    groups = prop_def(IntegerAttr[I64], default_value=i64_attr(1))
     assembly_format = "$input `,` $grad attr-dict `:` functional-type(operands, results)"
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Hardware-aware design-space search (DESIGN §9): `irflow search SPACE.toml`.
+"""Hardware-aware design-space search (docs/search.md): `irflow search SPACE.toml`.
 
 One concept per module: `space` (the TOML space and its knobs), `recipe` (a point as a
 pipeline text and a machine), `data` (calibration and held-out data), `evaluate`
