@@ -41,13 +41,14 @@ def int8_model(model: str, pipeline: str = "int8"):  # noqa: ANN201
     return module, inputs
 
 
-def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balanced") -> None:
+def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balanced",
+               pipeline: str = "int8") -> None:
     """Wall/CPU time of the whole search, and CPU per candidate inside `estimate`."""
     import os
 
     from irflow.passes import tile_search as ts
 
-    module, _ = int8_model(model)
+    module, _ = int8_model(model, pipeline)
     wall, cpu = [], []
     scored = [0, 0.0]
     plain = ts.estimate
@@ -69,7 +70,7 @@ def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balance
             cpu.append(time.process_time() - c)
     finally:
         ts.estimate = plain
-    print(f"{model} int8: tile{{search={search}}} wall {statistics.median(wall):.2f} s, "
+    print(f"{model} {pipeline}: tile{{search={search}}} wall {statistics.median(wall):.2f} s, "
           f"CPU {statistics.median(cpu):.2f} s (median of {repeats}; target <= 10 s); "
           f"{scored[0] // repeats:,} candidates, {1e6 * scored[1] / max(scored[0], 1):.1f} "
           f"us CPU each; load average {os.getloadavg()[0]:.1f}")
@@ -132,7 +133,7 @@ def main() -> None:
         for model in args.estimates.split(","):
             bench_estimates(model)
         return
-    bench_time()
+    bench_time(pipeline=args.pipeline)
     if args.simulate:
         for model in args.models.split(","):
             bench_simulate(model, tuple(args.objectives.split(",")), args.pipeline)

@@ -185,3 +185,40 @@ def test_explain_prints_top_candidates(capsys):
         tiled(conv_module(), search="latency", explain="nope")
     with pytest.raises(PassError, match="search expects one of"):
         tiled(conv_module(), search="fast")
+
+
+def test_balanced_never_worse_than_the_rule_under_the_estimate():
+    space, itemsizes = conv_space()
+    m = load_machine("default")
+    rule = tl_choose(space, itemsizes, m)
+    choice = ts.search_layer(space, itemsizes, m, "fp32", "balanced", {}, None, rule)
+    sc, w = choice.scores, int(choice.ranked[0])
+    assert choice.rule is not None
+    assert sc.dram_bytes[w] <= sc.dram_bytes[choice.rule]
+    assert sc.energy_pj[w] <= sc.energy_pj[choice.rule]
+    assert sc.cycles[w] <= sc.cycles[choice.rule]
+
+
+def tl_choose(space: accel.Space, itemsizes: list[float], m):  # noqa: ANN001, ANN201
+    from irflow.passes.tile import choose_tiling
+
+    return choose_tiling(space, itemsizes, m.cache.size_bytes, {}, None, m.cache.line_bytes)
+
+
+def test_explain_tiling_flag_routes_to_the_tile_pass(capsys, tmp_path):
+    from irflow.cli import main
+
+    assert main(["sim", "lenet5", "--explain-tiling", "conv2", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "tile: layer 'conv2', search=balanced" in err
+    assert "search=none: the rule's tiling is kept" in err
+    assert main(["opt", "lenet5", "-p", "default,tile{search=latency}", "--explain-tiling",
+                 "fc1", "-o", str(tmp_path / "l.mlir")]) == 0
+    assert "tile: layer 'fc1', search=latency" in capsys.readouterr().err
+    assert main(["sim", "lenet5", "--explain-tiling", "conv", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["irflow: error: --explain-tiling: no layer 'conv'; close names: conv2, "
+                   "conv1"]
+    assert main(["opt", "lenet5", "--explain-tiling", "conv2", "-o",
+                 str(tmp_path / "m.mlir")]) == 1
+    assert "no tile pass ran" in capsys.readouterr().err
