@@ -1,4 +1,4 @@
-"""The mapping search of `tile{search=latency|energy|edp}`: per PE layer, the tile sizes
+"""The mapping search of `tile{search=latency|energy|edp|balanced}`: per PE layer, the tile sizes
 and loop order with the best estimated cycles, energy or energy-delay product.
 
 The mapspace of one layer (the machine fixes the spatial unrolling, `Machine.mapping`):
