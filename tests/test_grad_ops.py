@@ -363,14 +363,6 @@ def test_pad_constant(pads: list[int], value: float) -> None:
                                value=nn.f64(value)))
 
 
-def test_pad_reflect_is_not_differentiable() -> None:
-    from irflow.train.vjp import NotDifferentiable
-
-    with pytest.raises(NotDifferentiable, match="nn.pad is not differentiable .* mode 'reflect'"):
-        check(lambda g, weight: op(g, PadOp, weight((3, 4)), pads=nn.int_array([1, 1, 1, 1]),
-                                   mode=StringAttr("reflect")))
-
-
 @CASES
 @given(shapes, st.integers(0, 2**8))
 def test_where(shape: tuple[int, ...], mask: int) -> None:

@@ -113,3 +113,25 @@ def test_digits_cnn_trains_to_target_on_digits(capsys: pytest.CaptureFixture[str
     trained = load(tmp_path / "t.mlir")
     acc = accuracy(trained, d["X_test"].reshape(-1, 1, 8, 8), d["y_test"])
     assert acc >= 0.975, acc
+
+
+def test_non_differentiable_op_is_one_line_naming_it(capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path) -> None:
+    """nn.floor between a trainable weight and the loss: exit 1, one line naming the op and
+    why, nothing written."""
+    from irflow.dialects import nn
+    from irflow.graph import GraphBuilder
+    from irflow.io import save
+
+    g = GraphBuilder()
+    x = g.input("input", [1, 64])
+    w = g.weight("fc.weight", np.full((10, 64), 0.01, np.float32))
+    y = g.add(nn.MATH_OPS["floor"].make([g.add(nn.LinearOp.make([x, w])).results[0]]))
+    save(g.finish([y.results[0]], ["logits"]), tmp_path / "m.mlir")
+    out = tmp_path / "t.mlir"
+    code, err = train(capsys, str(tmp_path / "m.mlir"), "--data",
+                      str(digits_like(tmp_path / "d.npz")), "-o", str(out), "--checkpoint",
+                      str(tmp_path / "ck.npz"))
+    assert code == 1 and "nn.floor has no gradient" in err and "piecewise constant" in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists() and not (tmp_path / "ck.npz").exists()

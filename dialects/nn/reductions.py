@@ -55,7 +55,8 @@ def _i64(default: int) -> object:
 
 
 class ReduceOp(NNOp):
-    """Reduce `axes` (all when empty), keeping them as size 1 when `keepdims`."""
+    """Reduce `axes`, keeping them as size 1 when `keepdims`; empty `axes` reduces nothing
+    (ONNX's noop_with_empty_axes=1: the importer spells "all axes" out)."""
 
     input = operand_def(TensorType)
     output = result_def(TensorType)

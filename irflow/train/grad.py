@@ -36,7 +36,7 @@ backward pass walks the forward ops in reverse, calling each op's VJP rule
 (`irflow.train.vjp`) for the operands that depend on a trainable weight, and adds the
 contributions of values used more than once. A weight that does not reach the loss gets
 a zero gradient; an op without a VJP on a weight's path is a `NotDifferentiable` error
-naming it.
+naming it. Integer and boolean values carry no gradient (`irflow.train.nondiff`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
 from irflow.graph import NAME_ATTR, SSA_NAME, input_names, main_func, output_names
 from irflow.train.losses import CrossEntropy, Loss
+from irflow.train.nondiff import NO_GRADIENT, carries_gradient
 from irflow.train.vjp import Emitter, NotDifferentiable, rule_for
 from irflow.verify import verify_module
 from irflow.weights import attach_weights, numpy_dtype, weights_of
@@ -187,7 +188,7 @@ def _backward(e: Emitter, ops: list[Operation], loss: SSAValue,
     needs: set[SSAValue] = set(params)
     for op in ops:
         if any(v in needs for v in op.operands):
-            needs.update(op.results)
+            needs.update(r for r in op.results if carries_gradient(r))
     if loss not in needs:
         return {}
     e.loc = None
@@ -201,9 +202,10 @@ def _backward(e: Emitter, ops: list[Operation], loss: SSAValue,
             continue
         rule = rule_for(op)
         if rule is None:
+            why = f": {NO_GRADIENT[op.name]}" if op.name in NO_GRADIENT else ""
             raise NotDifferentiable(
                 f"{op.name} has no gradient (VJP) and lies on the path from a trainable "
-                "weight to the loss", op)
+                f"weight to the loss{why}", op)
         e.loc = op.location
         grads = rule(e, op, dys, want)
         for v, w, d in zip(op.operands, want, grads):

@@ -7,9 +7,10 @@ gradient; it returns one gradient value (or None) per operand. Rules emit forwar
 ops where those express the VJP (add's is `nn.sum_to`, matmul's two matmuls with
 transposes) and the backward ops of `nn/gradients.py` where they do not.
 
-An operand the VJP is not defined for (an exponent of `nn.pow`, the indices of
-`nn.gather`, the teacher logits of `nn.kl_div`) raises `NotDifferentiable`; so does an
-op with no rule, when it lies on the path from a trainable weight to the loss.
+An operand the VJP is not defined for (an exponent of `nn.pow`, the teacher logits of
+`nn.kl_div`) raises `NotDifferentiable`; so does an op with no rule, when it lies on the
+path from a trainable weight to the loss (`irflow.train.nondiff` lists them and why).
+Integer operands (indices, labels) are never asked for: they carry no gradient.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from irflow.dialects import nn
 from irflow.dialects.nn import fake_quant as fq
 from irflow.dialects.nn import gradients as g
 from irflow.dialects.nn import losses as lo
-from irflow.dialects.nn.indexing import PadOp
 from irflow.weights import dense_attr, numpy_dtype
 
 
@@ -375,18 +375,6 @@ def _gather(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bo
                       {"axis": op.properties.get("axis")}).results[0], None]
 
 
-@vjp(PadOp)
-def _pad(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]) -> Grads:
-    """Constant mode: the padding's adjoint is the crop (pad by −pads, which also zero-fills
-    what the forward cropped)."""
-    mode = nn.prop_str(op, "mode", "constant")
-    if mode != "constant":
-        raise _not_differentiable(op, f"its input in mode '{mode}' (only constant mode has a "
-                                  "VJP)")
-    pads = [-p for p in nn.prop_ints(op, "pads", ())]
-    return [e.make(PadOp, [dys[0]], {"pads": nn.int_array(pads)})]  # type: ignore[list-item]
-
-
 # --------------------------------------------------------------------------------------
 # Losses
 
@@ -432,4 +420,4 @@ def _fake_quant(e: Emitter, op: Operation, dys: list[SSAValue | None], want: lis
 
 
 # Rules in their own modules (they import this one): registered on import.
-from irflow.train import vjp_llm, vjp_math  # noqa: E402, F401
+from irflow.train import vjp_indexing, vjp_llm, vjp_math  # noqa: E402, F401
