@@ -56,7 +56,7 @@ class Traffic:
 
 
 def _lines(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: float,
-           line: int, sets: int = 1) -> tuple[np.ndarray, np.ndarray]:
+           line: int, sets: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected cache lines of one slice (the executor's `slice_lines` counts a line once
     per slice). The trailing axes the slice covers whole merge into contiguous runs; a
     strided axis (a stride-2 conv's input) whose stride stays within a line spans
@@ -107,7 +107,7 @@ def _lines(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: float,
     group = np.where(spread, total / np.maximum(n / first_rep, 1),
                      positions * np.ceil(per_run))
     used = np.where(have_rep, group * np.maximum(n / first_rep, 1), total)
-    return total, np.clip(used, 1.0, sets)
+    return total, np.clip(used, 1.0, sets), have_rep & (n > 1)
 
 
 def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float,
@@ -170,8 +170,8 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         got = memo.get(key)
         if got is None:
             got = memo[key] = _overfilled(
-                t, [(ls[p + 1][0] * (1.0 if k < len(accesses) else revisit), ls[p + 1][1])
-                    for k, ls in enumerate(body_sets)], n_sets, ways)
+                t, [(ls[p + 1][0] * (1.0 if k < len(accesses) else revisit), ls[p + 1][1],
+                     ls[p + 1][2]) for k, ls in enumerate(body_sets)], n_sets, ways)
         return got
 
     thrash_of = [[overfilled(t, p) for p in range(-1, L)] for t in range(len(body_sets))]
@@ -310,33 +310,65 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     return Traffic(cycles, dram_lines * line, accesses_total, reads, writes, steps)
 
 
-def _overfilled(t: int, tensors: Sequence[tuple[np.ndarray, np.ndarray]], sets: int,
-                ways: int) -> np.ndarray:
+def _overfilled(t: int, tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                sets: int, ways: int) -> np.ndarray:
     """The fraction of tensor t's lines in sets holding more than `ways` lines, for
-    tensors given as (lines, sets used): each spreads its lines evenly over its sets,
-    and the tensors' sets are placed independently (every overlap pattern weighted by
-    its probability). A set of average load x (some sets x rounded down, some up)
-    overflows in the fraction clip(x - ways, 0, 1) of them."""
-    load_t = tensors[t][0] / tensors[t][1]
+    tensors given as (lines, sets used, scattered): each spreads its lines over its
+    sets — evenly when it is one contiguous run; many runs at scattered offsets add a
+    spread (variance `DISPERSION` × mean) — and the tensors' sets are placed
+    independently (every overlap pattern weighted by its probability)."""
+    lines_t, used_t, scat_t = tensors[t]
+    load_t = lines_t / used_t
+    var_t = np.where(scat_t, load_t, 0.0)
     others = []
-    for k, (lines, used) in enumerate(tensors):
+    for k, (lines, used, scat) in enumerate(tensors):
         if k == t or not np.any(lines > 0):
             continue
         if np.all(used >= sets):  # spread over every set: always there
             load_t = load_t + lines / sets
+            var_t = var_t + np.where(scat, lines / sets, 0.0)
         else:
-            others.append((lines / used, used / sets))
+            others.append((lines / used, used / sets, np.where(scat, lines / used, 0.0)))
     out = np.zeros_like(load_t)
     for pick in range(1 << len(others)):
         load = load_t.copy()
+        var = var_t.copy()
         prob = np.ones_like(load_t)
-        for j, (lo, share) in enumerate(others):
+        for j, (lo, share, v) in enumerate(others):
             if pick >> j & 1:
                 load = load + lo
+                var = var + v
                 prob = prob * share
             else:
                 prob = prob * (1 - share)
-        out += prob * np.clip(load - ways, 0.0, 1.0)
+        out += prob * _excess(load, DISPERSION * var, ways)
+    return out
+
+
+DISPERSION = 0.3
+"""Variance per line of mean set load for a tensor made of many runs at scattered
+offsets (1 would be Poisson; the runs' offsets are an arithmetic progression, less
+dispersed than random)."""
+
+
+def _excess(mean: np.ndarray, var: np.ndarray, ways: int) -> np.ndarray:
+    """E[clip(X - ways, 0, 1)] for a set load X of this mean and variance (a normal
+    approximation where the spread matters; variance 0: the even split,
+    clip(mean - ways, 0, 1))."""
+    out = np.clip(mean - ways, 0.0, 1.0)
+    sd = np.sqrt(np.maximum(var, 0.0))
+    band = np.flatnonzero((sd > 1e-6) & (mean > ways - 6 * sd) & (mean < ways + 1 + 6 * sd))
+    if band.size:
+        m, d = mean.ravel()[band], sd.ravel()[band]
+
+        def above(a: float) -> np.ndarray:  # E[(X - a)+]
+            z = (m - a) / d
+            cdf = 0.5 * (1 + np.tanh(0.7978845608 * (z + 0.044715 * z ** 3)))
+            return d * np.exp(-0.5 * z * z) / 2.5066282746 + (m - a) * cdf
+
+        flat = out.ravel().copy()
+        flat[band] = np.clip(above(ways) - above(ways + 1), 0.0, 1.0)
+        out = flat.reshape(out.shape)
     return out
 
 
