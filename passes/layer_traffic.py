@@ -33,6 +33,7 @@ whole lines). All arrays have one entry per candidate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -317,6 +318,21 @@ def _overfilled(t: int, tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarr
     sets — evenly when it is one contiguous run; many runs at scattered offsets add a
     spread (variance `DISPERSION` × mean) — and the tensors' sets are placed
     independently (every overlap pattern weighted by its probability)."""
+    n = max(np.size(x) for tensor in tensors for x in tensor)
+    full = [tuple(np.broadcast_to(x, (n,)) for x in tensor) for tensor in tensors]
+    # every tensor in one set at once bounds the load: where even that (plus the spread)
+    # stays under `ways`, nothing overflows
+    bound = sum(lines / used for lines, used, _ in full)
+    need = np.flatnonzero(bound + 6 * np.sqrt(DISPERSION * bound) >= ways)
+    out = np.zeros(n)
+    if need.size:
+        out[need] = _overfilled_at(t, [tuple(x[need] for x in tensor) for tensor in full],
+                                   sets, ways)
+    return out
+
+
+def _overfilled_at(t: int, tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                   sets: int, ways: int) -> np.ndarray:
     lines_t, used_t, scat_t = tensors[t]
     load_t = lines_t / used_t
     var_t = np.where(scat_t, load_t, 0.0)
@@ -351,6 +367,12 @@ offsets (1 would be Poisson; the runs' offsets are an arithmetic progression, le
 dispersed than random)."""
 
 
+_U = np.linspace(-8.0, 8.0, 4097)
+_G = (np.exp(-0.5 * _U ** 2) / np.sqrt(2 * np.pi)
+      - _U * 0.5 * (1 - np.vectorize(math.erf)(_U / np.sqrt(2))))
+"""E[(Z - u)+] of a standard normal Z on a grid of u (interpolated by `_excess`)."""
+
+
 def _excess(mean: np.ndarray, var: np.ndarray, ways: int) -> np.ndarray:
     """E[clip(X - ways, 0, 1)] for a set load X of this mean and variance (a normal
     approximation where the spread matters; variance 0: the even split,
@@ -361,10 +383,10 @@ def _excess(mean: np.ndarray, var: np.ndarray, ways: int) -> np.ndarray:
     if band.size:
         m, d = mean.ravel()[band], sd.ravel()[band]
 
-        def above(a: float) -> np.ndarray:  # E[(X - a)+]
-            z = (m - a) / d
-            cdf = 0.5 * (1 + np.tanh(0.7978845608 * (z + 0.044715 * z ** 3)))
-            return d * np.exp(-0.5 * z * z) / 2.5066282746 + (m - a) * cdf
+        def above(a: float) -> np.ndarray:  # E[(X - a)+] = sd · E[(Z - (a - m)/sd)+]
+            u = (a - m) / d
+            return d * np.interp(u, _U, _G, left=0.0, right=0.0) + np.where(
+                u < _U[0], m - a, 0.0)
 
         flat = out.ravel().copy()
         flat[band] = np.clip(above(ways) - above(ways + 1), 0.0, 1.0)
