@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +30,24 @@ import numpy as np
 
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _cpu_s() -> float:
+    """This process's CPU seconds (user + system): steadier than wall time on a shared
+    machine (BLAS runs single-threaded in the simulator and calibration)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _store_mib(module) -> dict[str, float]:  # noqa: ANN001
+    """MiB of the module's weight store per dtype, lazy entries (not made) left out."""
+    from irflow.weights import weights_of
+
+    out: dict[str, float] = {}
+    for _, a in weights_of(module).entries():
+        if isinstance(a, np.ndarray):
+            out[str(a.dtype)] = out.get(str(a.dtype), 0.0) + a.nbytes / 2**20
+    return out
 
 
 def _inputs(module, rng):  # noqa: ANN001, ANN202
@@ -78,7 +98,7 @@ def one_int8(name: str) -> dict:
     from irflow.passes.calibrate import set_calibration_data
     from irflow.pipeline import run_pipeline
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     if name.startswith("bert:"):
         module = _bert_layers(int(name.split(":")[1]))
     else:
@@ -87,13 +107,14 @@ def one_int8(name: str) -> dict:
     rng = np.random.default_rng(0)
     set_calibration_data(module, [_inputs(module, rng) for _ in range(2)])
     run_pipeline(module, "int8")
-    t1 = time.perf_counter()
+    t1, c1, rss1 = time.perf_counter(), _cpu_s(), _rss_mib()
     result = simulate(module, _inputs(module, rng))
     t2 = time.perf_counter()
     total = result.report.total
     return {"what": f"{name} int8", "compile_s": t1 - t0, "simulate_s": t2 - t1,
             "total_s": t2 - t0, "cycles": total.cycles, "rss_mib": _rss_mib(), "macs": macs,
-            "dram_bytes": total.dram_bytes_read + total.dram_bytes_written}
+            "dram_bytes": total.dram_bytes_read + total.dram_bytes_written,
+            "cpu_s": _cpu_s() - c0, "simulate_cpu_s": _cpu_s() - c1, "build_rss_mib": rss1}
 
 
 PRECISIONS = {
@@ -113,7 +134,7 @@ def one_decode(name: str, cache: int, precision: str = "fp32") -> dict:
     from irflow.backends.sim.machine import load_machine
     from irflow.pipeline import run_pipeline
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_s()
     module = zoo.load(name, entry="decode", cache=cache)
     if "calibrate" in PRECISIONS[precision]:  # one batch of random ids and cache
         from irflow.passes.calibrate import set_calibration_data
@@ -123,7 +144,7 @@ def one_decode(name: str, cache: int, precision: str = "fp32") -> dict:
         run_pipeline(module, PRECISIONS[precision])
     bound = decode_bound(module)
     feeds = _inputs(module, np.random.default_rng(0))
-    t1 = time.perf_counter()
+    t1, c1, rss1, store = time.perf_counter(), _cpu_s(), _rss_mib(), _store_mib(module)
     total = simulate(module, feeds).report.total
     t2 = time.perf_counter()
     clock = load_machine("default").clock_ghz * 1e9
@@ -132,7 +153,8 @@ def one_decode(name: str, cache: int, precision: str = "fp32") -> dict:
             "dram_bytes": total.dram_bytes_read + total.dram_bytes_written,
             "bound_bytes": bound.total_bytes, "bound_cycles": bound.cycles,
             "verdict": total.roofline_bound, "tokens_per_s": clock / total.cycles,
-            "rss_mib": _rss_mib()}
+            "rss_mib": _rss_mib(), "build_rss_mib": rss1, "store_mib": store,
+            "compile_cpu_s": c1 - c0, "simulate_cpu_s": _cpu_s() - c1}
 
 
 def one_prefill(name: str, seq: int, precision: str = "fp32",
@@ -172,6 +194,22 @@ def run_child(*args: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def run_median(repeat: int, *args: str) -> tuple[dict, str]:
+    """`repeat` runs of one child: the median of every number (RSS: the largest), and
+    the runs' end-to-end seconds with the 1-minute load average before each."""
+    runs, notes = [], []
+    for _ in range(repeat):
+        load = os.getloadavg()[0]
+        runs.append(run_child(*args))
+        notes.append(f"{runs[-1]['total_s']:.1f} s @ load {load:.1f}")
+    med = dict(runs[0])
+    for k, v in runs[0].items():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            vals = [r[k] for r in runs]
+            med[k] = max(vals) if "rss" in k else statistics.median(vals)
+    return med, ", ".join(notes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="cnn,bert,decoder,growth")
@@ -185,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                         default=True, help="compute values in the prefill runs (the "
                         "1 B model's prefill takes minutes of numpy; --no-prefill-numerics "
                         "gives the same cycles from the traces alone)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each cnn / bert / decode measurement: medians printed "
+                        "(peak RSS: the largest), each run's time and load average after them")
     parser.add_argument("--child", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     if args.child:
@@ -193,10 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     only = set(args.only.split(","))
     for key, name in (("cnn", "resnet50"), ("bert", "bert-base")):
         if key in only:
-            r = run_child("int8", name)
+            r, runs = run_median(args.repeat, "int8", name)
             print(f"{r['what']}: end to end {r['total_s']:.2f} s (compile + int8 pipeline "
-                  f"{r['compile_s']:.2f} s, simulate {r['simulate_s']:.2f} s; target <= 10 s), "
-                  f"{r['cycles']:,} cycles, peak RSS {r['rss_mib']:.0f} MiB")
+                  f"{r['compile_s']:.2f} s, simulate {r['simulate_s']:.2f} s; target <= 10 s; "
+                  f"CPU {r['cpu_s']:.2f} s, simulate {r['simulate_cpu_s']:.2f} s), "
+                  f"{r['cycles']:,} cycles, peak RSS {r['rss_mib']:.0f} MiB (after the "
+                  f"pipeline {r['build_rss_mib']:.0f} MiB); median of {args.repeat}: {runs}")
     if "growth" in only:
         print("growth (int8, simulate only): time per MAC and per (MAC + DRAM byte)")
         print(f"{'model':10s} {'MACs':>15s} {'DRAM bytes':>13s} {'simulate s':>10s} "
@@ -208,12 +251,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"{ns / r['macs']:7.3f} {ns / (r['macs'] + r['dram_bytes']):10.3f}")
     if "decoder" in only:
         for p in filter(None, args.precisions.split(",")):
-            r = run_child("decode", args.decoder, str(args.cache), p)
+            r, runs = run_median(args.repeat, "decode", args.decoder, str(args.cache), p)
+            store = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(r["store_mib"].items()))
             print(f"{r['what']}: {r['cycles']:,} cycles, DRAM {r['dram_bytes']:,} B; limit "
                   f"{r['bound_bytes']:,} B = {r['bound_cycles']:,.0f} cycles "
                   f"(x{r['cycles'] / r['bound_cycles']:.3f}), {r['verdict']}-bound, "
-                  f"{r['tokens_per_s']:.1f} tokens/s; simulate {r['simulate_s']:.2f} s, "
-                  f"build + quantize {r['compile_s']:.2f} s, peak RSS {r['rss_mib']:.0f} MiB")
+                  f"{r['tokens_per_s']:.1f} tokens/s; simulate {r['simulate_s']:.2f} s "
+                  f"(CPU {r['simulate_cpu_s']:.2f} s), build + quantize {r['compile_s']:.2f} s "
+                  f"(CPU {r['compile_cpu_s']:.2f} s), peak RSS {r['rss_mib']:.0f} MiB (after "
+                  f"the build {r['build_rss_mib']:.0f} MiB; weights made by then, MiB by "
+                  f"dtype: {store}); median of {args.repeat}: {runs}")
         for s in filter(None, args.prefill.split(",")):
             r = run_child("prefill", args.decoder, s, args.prefill_precision,
                           "numerics" if args.prefill_numerics else "cost")

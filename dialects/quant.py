@@ -484,10 +484,47 @@ class RequantizeOp(_CastOp):
             raise VerifyException(f"{self.name} expects a per-tensor result type, got {b}")
 
 
+@irdl_op_definition
+class StorageCastOp(IRDLOperation):
+    """quantized ↔ its storage integers, a reinterpretation (upstream MLIR's `quant.scast`):
+    an integer tensor from outside (an ONNX uint8 input) becomes a quantized value, or back.
+
+        %q = quant.scast %i : tensor<4xi8> to tensor<4x!quant.uniform<u8:f32, 0.1:128>>
+    """
+
+    name = "quant.scast"
+    input = operand_def(TensorType)
+    output = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `to` type($output)"
+
+    def __init__(self, input: SSAValue, result_type: Attribute):
+        super().__init__(operands=[input], result_types=[result_type])
+
+    def verify_(self) -> None:
+        in_ty, out_ty = self.input.type, self.output.type
+        if _shape(in_ty) != _shape(out_ty):
+            raise VerifyException(
+                f"{self.name} expects the result shape to equal the input shape "
+                f"{list(_shape(in_ty))}, got {list(_shape(out_ty))}")
+        q = quant_type(in_ty) or quant_type(out_ty)
+        other = (out_ty if quant_type(in_ty) else in_ty).element_type  # type: ignore[attr-defined]
+        # upstream's storage type is signless (i8 for u8 storage); irflow also accepts the
+        # integer type of the storage's own signedness (ONNX's uint8 is ui8)
+        if q is None or not isinstance(other, IntegerType) or (
+                other.width.data != q.storage.width.data) or (
+                other.signedness.data not in (Signedness.SIGNLESS, q.storage.signedness.data)):
+            raise VerifyException(
+                f"{self.name} expects a quantized type and its storage integer type, got "
+                f"{in_ty} and {out_ty}")
+        verify_quantized_tensor(self.name, "quantized side", in_ty if quant_type(in_ty)
+                                else out_ty)
+
+
 from irflow.dialects.quant_block import BlockLinearOp  # noqa: E402  (uses the types above)
 
-QUANT = Dialect("quant", [QuantizeOp, DequantizeOp], [UniformQuantizedType])
-"""MLIR's `quant` namespace: the uniform types and upstream's two casts."""
+QUANT = Dialect("quant", [QuantizeOp, DequantizeOp, StorageCastOp], [UniformQuantizedType])
+"""MLIR's `quant` namespace: the uniform types and upstream's casts (qcast, dcast, scast)."""
 
 IRQ = Dialect("irq", [RequantizeOp, BlockLinearOp], [])
 """irflow's own namespace for the quantized ops upstream lacks (`irq.requantize`,
@@ -495,6 +532,7 @@ IRQ = Dialect("irq", [RequantizeOp, BlockLinearOp], [])
 
 __all__ = [
     "QUANT", "IRQ", "UniformQuantizedType", "QuantizeOp", "DequantizeOp", "RequantizeOp",
+    "StorageCastOp",
     "BlockLinearOp",
     "quant_type", "is_quantized", "storage_bounds", "format_float", "verify_quantized_tensor",
 ]

@@ -70,7 +70,8 @@ def load_model(spec: str | None, *, input_shapes: Sequence[str] = (), seed: int 
     if spec not in zoo.names() and (path.suffix or path.exists()):
         return load(path, input_shapes=parse_shape_flag(input_shapes), weights=weights), path.name
     if spec in zoo.names():
-        return zoo.load(spec, seed=seed), spec
+        shapes = parse_shape_flag(input_shapes)
+        return zoo.load(spec, seed=seed, input_shapes=shapes or None), spec
     hint = did_you_mean(spec, zoo.names(), clause=True)
     raise IrflowError(f"'{spec}' is neither a model file nor a zoo model"
                       + (hint or f" (zoo: {', '.join(zoo.names())})"))
@@ -412,7 +413,8 @@ def _add_pass_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x224x224",
-                   help="fix a dynamic input shape (ONNX; repeatable)")
+                   help="fix a dynamic input shape (ONNX) or resize a zoo model's input"
+                        " (repeatable)")
     p.add_argument("--weights", metavar="NPZ", help="weights for a DSL model (.npz)")
 
 

@@ -23,11 +23,13 @@ import difflib
 import re
 import sys
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, get_type_hints
 
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
@@ -398,14 +400,23 @@ class _IRFingerprint:
 
 class _WeightsFingerprint:
     """Names and array objects of a store; passes replace arrays rather than mutate them,
-    so names + identities tell a change (holding the arrays keeps their identities unique)."""
+    so names + identities tell a change. Arrays are held by weak reference (a dead one
+    was replaced: a change), so a pass that swaps a weight frees the old array at once,
+    and a lazy entry (`WeightStore.add_lazy`) is held as its function, not made."""
 
     def __init__(self, store: WeightStore):
-        self.items = tuple(store.items())
+        self.items = tuple((k, weakref.ref(v) if isinstance(v, np.ndarray) else v)
+                           for k, v in store.entries())
+
+    @staticmethod
+    def _same(a: object, b: object) -> bool:
+        if isinstance(a, weakref.ref) and isinstance(b, weakref.ref):
+            return a() is not None and a() is b()
+        return a is b
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _WeightsFingerprint) and len(self.items) == len(
-            other.items) and all(a[0] == b[0] and a[1] is b[1]
+            other.items) and all(a[0] == b[0] and self._same(a[1], b[1])
                                  for a, b in zip(self.items, other.items))
 
     __hash__ = None  # type: ignore[assignment]

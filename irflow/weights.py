@@ -31,6 +31,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, SSAValue
 
+from irflow import lowp
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn, quant
 from irflow.fileio import write_output
@@ -94,6 +95,25 @@ class WeightStore(MutableMapping[str, np.ndarray]):
         name = self.unique_name(hint)
         self._lazy[name] = make
         return name
+
+    def is_lazy(self, key: str) -> bool:
+        """True while `key` is a function not yet called (`add_lazy`)."""
+        return key in self._lazy
+
+    def transform(self, key: str, fn: Callable[[np.ndarray], np.ndarray]) -> None:
+        """Replace the array of `key` by `fn(array)`; a lazy entry stays lazy (`fn` runs
+        on first access), so e.g. converting a lazily built model to float16 allocates
+        nothing and the float32 array never exists beside the others."""
+        make = self._lazy.get(key)
+        if make is None:
+            self[key] = fn(self[key])
+        else:
+            self._lazy[key] = lambda: fn(np.asarray(make()))
+
+    def entries(self) -> Iterator[tuple[str, object]]:
+        """(name, array or the lazy entry's function) per weight, materializing nothing."""
+        yield from list(self._arrays.items())
+        yield from list(self._lazy.items())
 
     def add(self, hint: str, array: np.ndarray) -> str:
         """Store `array` under `hint` (or `hint.N` if taken) and return the name used."""
@@ -188,6 +208,9 @@ def numpy_dtype(element_type: Attribute) -> np.dtype:
     """
     if isinstance(element_type, quant.UniformQuantizedType):
         element_type = element_type.storage
+    low = lowp.numpy_dtype_of(element_type)  # bf16, f8*, f4 (ml_dtypes)
+    if low is not None:
+        return low
     if isinstance(element_type, Float32Type):
         return np.dtype(np.float32)
     if isinstance(element_type, Float64Type):

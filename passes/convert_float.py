@@ -52,6 +52,10 @@ def _convert(ty: Attribute) -> Attribute:
     return ty
 
 
+def _to_f16(array: np.ndarray) -> np.ndarray:
+    return np.asarray(array, np.float16)
+
+
 @dataclass(frozen=True)
 class ConvertFloatPass(ModulePass):
     """f32 tensors -> f16 (module docstring)."""
@@ -88,7 +92,7 @@ class ConvertFloatPass(ModulePass):
         if isinstance(op.value, nn.WeightAttr):
             key = op.value.key
             if key not in converted:
-                store[key] = np.asarray(store[key], np.float16)  # type: ignore[index]
+                store.transform(key, _to_f16)  # type: ignore[attr-defined]  # lazy stays lazy
                 converted.add(key)
         elif isinstance(op.value, DenseIntOrFPElementsAttr):
             values = np.asarray(op.value.get_values(), np.float16).reshape(ty.get_shape())

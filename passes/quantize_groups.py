@@ -45,25 +45,49 @@ from irflow.passes.calibrate import recorded_range
 from irflow.passes.quantize import activation_type
 from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
 
+_CHUNK_BYTES = 1 << 20
+"""Rows are quantized a block at a time, ~1 MiB of float64 each: the working set stays in
+the CPU cache and the float64 copy never exists for the whole weight (a 1 B model's
+largest linear is 65 M weights)."""
+
 
 def quantize_groups(w: np.ndarray, bits: int, group: int, zero_point: bool
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """RTN group-wise quantization of w [N, K]: (integers [N, K] int8, scales [N, K/g]
-    float64, zero points [N, K/g] int8 or None)."""
+    float64, zero points [N, K/g] int8 or None). Computed in float64 from the weight's
+    float16/float32 values (other dtypes are rounded to float32 first)."""
     n, k = w.shape
-    wg = w.reshape(n, k // group, group).astype(np.float64)
-    if zero_point:
-        qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-        lo, hi = np.minimum(wg.min(-1), 0.0), np.maximum(wg.max(-1), 0.0)
-        scale = np.where(hi > lo, (hi - lo) / (qmax - qmin), 1.0)
-        zp = np.clip(np.round(qmin - lo / scale), qmin, qmax)
-        q = np.clip(np.round(wg / scale[..., None]) + zp[..., None], qmin, qmax)
-        return q.astype(np.int8).reshape(n, k), scale, zp.astype(np.int8)
-    qmax = (1 << (bits - 1)) - 1
-    amax = np.abs(wg).max(-1)
-    scale = np.where(amax > 0, amax / qmax, 1.0)
-    q = np.clip(np.round(wg / scale[..., None]), -qmax, qmax)
-    return q.astype(np.int8).reshape(n, k), scale, None
+    q = np.empty((n, k), np.int8)
+    scale = np.empty((n, k // group), np.float64)
+    zps = np.empty((n, k // group), np.int8) if zero_point else None
+    rows = max(1, _CHUNK_BYTES // (8 * max(k, 1)))
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        src = w[r0:r1]
+        if src.dtype not in (np.float16, np.float32):
+            src = np.asarray(src, np.float32)
+        wg = src.reshape(r1 - r0, k // group, group).astype(np.float64)
+        if zero_point:
+            assert zps is not None
+            qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+            lo, hi = np.minimum(wg.min(-1), 0.0), np.maximum(wg.max(-1), 0.0)
+            sc = np.where(hi > lo, (hi - lo) / (qmax - qmin), 1.0)
+            zp = np.clip(np.round(qmin - lo / sc), qmin, qmax)
+            wg /= sc[..., None]
+            np.rint(wg, out=wg)
+            wg += zp[..., None]
+            np.clip(wg, qmin, qmax, out=wg)
+            zps[r0:r1] = zp
+        else:
+            qmax = (1 << (bits - 1)) - 1
+            amax = np.abs(wg).max(-1)
+            sc = np.where(amax > 0, amax / qmax, 1.0)
+            wg /= sc[..., None]
+            np.rint(wg, out=wg)
+            np.clip(wg, -qmax, qmax, out=wg)
+        q[r0:r1] = wg.reshape(r1 - r0, k)
+        scale[r0:r1] = sc
+    return q, scale, zps
 
 
 @dataclass(frozen=True)
@@ -128,7 +152,7 @@ class QuantizeGroupsPass(ModulePass):
                             f"reduction axis ({k}) of linear '{name.removesuffix('.weight')}'",
                             op)
         act = nn.value_element_type(op.operands[0])
-        q, scale, zp = quantize_groups(np.asarray(constant_value(const, store), np.float32),
+        q, scale, zp = quantize_groups(np.asarray(constant_value(const, store)),
                                        self.bits, self.group, self.zero_point)
         qmax = (1 << (self.bits - 1)) - 1
         qt = UniformQuantizedType.make(

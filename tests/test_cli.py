@@ -95,6 +95,7 @@ def test_show_dot(capsys: pytest.CaptureFixture[str]) -> None:
         (["opt", SMALL, "-p", "fold-batchnrom"], "did you mean"),
         (["run", SMALL, "--backend", "reference", "--inputs", "missing.npz"], "missing.npz"),
         (["opt", "x.onnx", "--input-shape", "input"], "--input-shape expects NAME="),
+        (["opt", "lenet5", "--input-shape", "y=1x1x32x32"], "zoo model 'lenet5' has no input 'y'"),
     ],
 )
 def test_bad_input_is_one_clear_line(capsys: pytest.CaptureFixture[str], argv: list[str],
@@ -149,6 +150,12 @@ def test_run_onnx_model_with_named_inputs(capsys: pytest.CaptureFixture[str],
     with np.load(tmp_path / "out.npz") as got:
         assert got.files == ["logits"]
         np.testing.assert_allclose(got["logits"], ref["logits"][:16], atol=1e-5)
+
+
+def test_input_shape_resizes_a_zoo_model(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "opt", "digits_cnn", "--input-shape", "input=4x1x8x8")
+    assert code == 0
+    assert "tensor<4x1x8x8xf32>" in out and "tensor<1x1x8x8xf32>" not in out
 
 
 def test_export_subcommand_runs_in_onnxruntime(capsys: pytest.CaptureFixture[str],

@@ -90,9 +90,25 @@ def test_rotary_with_position_ids_imports_as_gathered_tables() -> None:
     assert_close(run(module, {"x": x})["y"], ort_run(model, {"x": x})[0], rtol=1e-5)
 
 
+def test_attention_forms_nn_attention_lacks_import_as_the_function_body() -> None:
+    """ONNX's upper-left causal mask with fewer queries than keys, softcap and the QK
+    output (irflow/frontends/onnx_attention.py), checked against onnxruntime."""
+    model = _single("Attention", [_vi("q", [1, 2, 3, 4]), _vi("k", [1, 2, 5, 4]),
+                                  _vi("v", [1, 2, 5, 4])], [_vi("y", [1, 2, 3, 4])],
+                    is_causal=1, softcap=2.0)
+    module = import_onnx(model)
+    assert "nn.attention" not in print_module(module)
+    rng = np.random.default_rng(1)
+    feeds = {n: rng.standard_normal(s).astype(np.float32)
+             for n, s in (("q", (1, 2, 3, 4)), ("k", (1, 2, 5, 4)), ("v", (1, 2, 5, 4)))}
+    assert_close(run(module, feeds)["y"], ort_run(model, feeds)[0], rtol=1e-5)
+
+
 def test_unsupported_attention_forms_are_one_line() -> None:
     model = _single("Attention", [_vi("q", [1, 2, 3, 4]), _vi("k", [1, 2, 5, 4]),
                                   _vi("v", [1, 2, 5, 4])], [_vi("y", [1, 2, 3, 4])],
                     is_causal=1)
-    with pytest.raises(UnsupportedOperatorError, match="upper-left mask"):
+    model.graph.node[0].attribute.append(helper.make_attribute("left_window_size", 2))
+    model.opset_import[0].version = 25
+    with pytest.raises(UnsupportedOperatorError, match="sliding windows"):
         import_onnx(model)

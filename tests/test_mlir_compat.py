@@ -108,8 +108,8 @@ def test_every_op_passes_mlir_opt(dialect: str) -> None:
     from irflow.dialects.quant import IRQ, QUANT
 
     seen: set[str] = set()
-    # nn's table-driven families have their own file
-    files = ["ops.mlir", "families.mlir"] if dialect == "nn" else ["ops.mlir"]
+    # nn's table-driven families and n-D spatial ops have their own files
+    files = ["ops.mlir", "families.mlir", "spatial.mlir"] if dialect == "nn" else ["ops.mlir"]
     cases = [c for f in files for c in (FILECHECK / dialect / f).read_text().split("// -----")]
     for case in cases:
         module = parse_mlir(case)

@@ -26,6 +26,7 @@ from irflow.dialects.nn.reductions import (  # noqa: E402
 )
 from irflow.exporters.onnx import MAX_OPSET, export_onnx  # noqa: E402
 from irflow.frontends.onnx import OnnxImportError  # noqa: E402
+from irflow.lowp import is_low_precision  # noqa: E402
 from irflow.onnx_backend import IrflowBackend  # noqa: E402
 
 FAMILY_ONNX_OPS = {
@@ -55,7 +56,8 @@ def _run_exported(model, feeds: dict[str, np.ndarray], newer: bool) -> list[np.n
 
     try:
         return ort_run(model, feeds)
-    except (OrtMissing, RuntimeException, Fail, InvalidGraph) as e:
+    except (OrtMissing, RuntimeException, Fail, InvalidGraph, RuntimeError) as e:
+        # RuntimeError: onnxruntime's Python binding has no numpy type for bfloat16/float8
         if isinstance(e, InvalidGraph) and not newer:
             raise
         from onnx.reference import ReferenceEvaluator
@@ -98,6 +100,8 @@ def test_import_export_onnxruntime_round_trip() -> None:
                  if n not in rep.bound}
         theirs = _run_exported(model, feeds, version > MAX_OPSET)
         for a, b in zip(ours, theirs):
+            if is_low_precision(a.dtype) and b.dtype != a.dtype:
+                b = b.view(a.dtype)  # onnx's reference evaluator gives float8 as raw bits
             assert a.dtype == b.dtype and a.shape == b.shape, case.name
             np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, equal_nan=True,
                                        err_msg=case.name)

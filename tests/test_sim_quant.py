@@ -143,9 +143,9 @@ def test_grouped_conv_any_tiling_is_bit_exact(groups, stride, tg, tf, tc, toh, o
 def test_requantizing_with_another_tiles_multipliers_is_caught(monkeypatch):
     module, inputs = conv_module("n,g,f,oh,ow,c", "f=8,c=7")
     ref = run(module, inputs)
-    real = executor._channel_slice
-    monkeypatch.setattr(executor, "_channel_slice",
-                        lambda ty, ch: real(ty, (ch + 8) % 24))  # the next tile's parameters
+    real = executor.contraction_plan
+    monkeypatch.setattr(executor, "contraction_plan",
+                        lambda op, ch: real(op, (ch + 8) % 24))  # the next tile's parameters
     out = sim.simulate(module, inputs).outputs
     assert not all(np.array_equal(out[k], ref[k]) for k in ref)
 

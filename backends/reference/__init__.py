@@ -18,6 +18,7 @@ from irflow.backends.reference import (
     quant_kernels,  # noqa: F401  (registers quantized kernels)
     reduction_grad_kernels,  # noqa: F401  (nn.reduce_grad)
     reduction_kernels,  # noqa: F401  (reductions family)
+    spatial_kernels,  # noqa: F401  (n-D spatial: conv_transpose, pool, resize, lrn)
 )
 from irflow.backends.reference.executor import Program, Step, ValueSpec, compile_function, run
 from irflow.backends.reference.kernels import (

@@ -31,6 +31,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
+from irflow import lowp
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
 from irflow.weights import WeightStore, constant_value, weights_of
@@ -68,11 +69,31 @@ def make_kernel(op: Operation) -> Kernel:
     if factory is None:
         raise ExecutionError(f"no reference kernel for op '{op.name}'", op)
     try:
-        return factory(op)
+        return _low_precision(op, factory(op))
     except IrflowError:
         raise
     except Exception as e:  # a malformed property, caught at compile time
         raise ExecutionError(f"cannot compile {op.name}: {type(e).__name__}: {e}", op) from e
+
+
+def _low_precision(op: Operation, kernel: Kernel) -> Kernel:
+    """An op on bf16/f8/f4 values (`irflow.lowp`) computes in float32 and rounds each
+    result to its declared type, as onnx's reference does; other ops are unchanged."""
+    types = [getattr(v.type, "element_type", None) for v in (*op.operands, *op.results)]
+    if not any(t is not None and lowp.numpy_dtype_of(t) is not None for t in types):
+        return kernel
+    outs = [lowp.numpy_dtype_of(getattr(r.type, "element_type", None)) for r in op.results]
+    if isinstance(op, nn.MATH_OPS["cast"]):
+        return kernel  # the cast itself converts (and saturates)
+
+    def widened(*xs: Any) -> Any:
+        args = [x.astype(np.float32) if isinstance(x, np.ndarray) and lowp.is_low_precision(
+            x.dtype) else x for x in xs]
+        res = as_results(kernel(*args))
+        res = [r.astype(d) if d is not None else r for r, d in zip(res, outs)]
+        return res[0] if len(res) == 1 else tuple(res)
+
+    return widened
 
 
 def as_results(value: Any) -> list[np.ndarray]:
@@ -195,16 +216,37 @@ _ERF_BETA = (1.0, 0.49746925110067538, 0.11098505178285362, 0.014070470171167667
              0.0010179625278914885, 0.000023547966471313185, -1.1791602954361697e-7)
 
 
+_BLOCK = 1 << 14
+"""Elements per block of the many-pass elementwise kernels (erf, gelu): the float64
+temporaries stay in the CPU cache instead of streaming whole tensors ~15 times."""
+
+
+def _blockwise(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dtype: np.dtype,
+               out: np.ndarray | None) -> np.ndarray:
+    """`fn` (elementwise) applied block by block: the same numbers as `fn(x)`."""
+    if x.size <= _BLOCK:
+        return _into(fn(x), out)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    res = np.empty(flat.size, dtype)
+    for i in range(0, flat.size, _BLOCK):
+        res[i: i + _BLOCK] = fn(flat[i: i + _BLOCK])
+    return _into(res.reshape(x.shape), out)
+
+
 def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Vectorized erf for float arrays (float32 results within 1 ulp of `math.erf`)."""
     x = np.asarray(x)
+    return _blockwise(_erf, x, x.dtype if x.dtype.kind == "f" else np.dtype(np.float32), out)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
     xc = np.clip(x, -_ERF_CLAMP, _ERF_CLAMP, dtype=np.float64)  # no ±inf in the polynomials
     x2 = xc * xc
     p = _horner(x2, _ERF_ALPHA)
     p *= xc
     p /= _horner(x2, _ERF_BETA)
     np.clip(p, -1.0, 1.0, out=p)
-    return _into(p.astype(x.dtype if x.dtype.kind == "f" else np.float32), out)
+    return p.astype(x.dtype if x.dtype.kind == "f" else np.float32)
 
 
 def _horner(t: np.ndarray, coeffs: Sequence[float]) -> np.ndarray:
@@ -233,11 +275,16 @@ def gelu_fn(approximate: str) -> Unary:
 
         return gelu_tanh
 
-    def gelu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        e = erf(x * _f(x, 1.0 / math.sqrt(2.0)))
+    def gelu_block(x: np.ndarray) -> np.ndarray:
+        e = _erf(x * _f(x, 1.0 / math.sqrt(2.0)))
         e += _f(x, 1.0)
         e *= _f(x, 0.5)
-        return np.multiply(x, e, out=out)
+        return np.multiply(x, e)
+
+    def gelu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if x.dtype.kind != "f":
+            return _into(gelu_block(x), out)
+        return _blockwise(gelu_block, x, x.dtype, out)
 
     return gelu
 
@@ -492,6 +539,11 @@ def _conv2d(op: nn.Conv2dOp) -> Kernel:
     strides, pads, dil, groups = nn.conv2d_params(op)
 
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        if x.dtype == np.float16:  # accumulate in float32, round once (as onnxruntime)
+            wide = conv2d(x.astype(np.float32), w.astype(np.float32),
+                          None if b is None else b.astype(np.float32), strides, pads, dil,
+                          groups)
+            return wide.astype(np.float16)
         return conv2d(x, w, b, strides, pads, dil, groups)
 
     return with_activation(op, kernel)

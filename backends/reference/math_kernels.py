@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 from xdsl.ir import Operation
 
+from irflow import lowp
 from irflow.backends.reference.kernels import Kernel, register_kernel, sigmoid
 from irflow.dialects import nn
 from irflow.dialects.nn.logic import LOGIC_OPS
@@ -87,8 +88,11 @@ def _param(op: Operation) -> Kernel:
 @register_kernel(MATH_OPS["cast"])
 def _cast(op: Operation) -> Kernel:
     to = value_dtype(op.results[0])
+    saturate = bool(nn.prop_int(op, "saturate", 1))
 
     def cast(x: np.ndarray) -> np.ndarray:
+        if lowp.is_low_precision(to) or lowp.is_low_precision(x.dtype):
+            return lowp.cast(x, to, saturate)
         if x.dtype.kind == "f" and to.kind in "iu":
             with np.errstate(invalid="ignore"):
                 return np.trunc(x).astype(to)

@@ -121,6 +121,12 @@ def _dequantize(op: quant.DequantizeOp) -> Kernel:
     return lambda x: intmath.dequantize(x, scale, zp)
 
 
+@register_kernel(quant.StorageCastOp)
+def _storage_cast(op: quant.StorageCastOp) -> Kernel:
+    dtype = numpy_dtype(nn.value_element_type(op.output))
+    return lambda x: np.asarray(x).astype(dtype, copy=False)  # the same integers
+
+
 @register_kernel(quant.RequantizeOp)
 def _requantize(op: quant.RequantizeOp) -> Kernel:
     a, b = quant_type(op.input), quant_type(op.output)
@@ -136,8 +142,13 @@ def _requantize(op: quant.RequantizeOp) -> Kernel:
 # Contractions
 
 
-def _output_stage(op: Operation, s_acc: np.ndarray, channel_axis: int) -> Callable[
-        [np.ndarray], np.ndarray]:
+def _pick(values: np.ndarray, channels: np.ndarray | None) -> np.ndarray:
+    """Per-channel parameters restricted to `channels` (per-tensor ones unchanged)."""
+    return values if channels is None or values.size <= 1 else values[channels]
+
+
+def _output_stage(op: Operation, s_acc: np.ndarray, channel_axis: int,
+                  channels: np.ndarray | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """acc (int64) -> result storage: requantize to int8/int4, or keep the int32 acc.
 
     `s_acc` holds s_x · s_w per output channel (length 1 when per-tensor)."""
@@ -152,7 +163,7 @@ def _output_stage(op: Operation, s_acc: np.ndarray, channel_axis: int) -> Callab
     shape = tuple(-1 if d == channel_axis else 1 for d in range(rank))
     dtype = numpy_dtype(qy)
     if qy.bits == 32:  # the accumulator itself, at scale s_x · s_w
-        got = np.broadcast_to(qy.scale_values(), s_acc.shape)
+        got = np.broadcast_to(_pick(qy.scale_values(), channels), s_acc.shape)
         if not np.allclose(got, s_acc, rtol=1e-6, atol=0) or np.any(qy.zero_point_values()):
             raise _fail(op, f"expects an i32 result of scale s_x·s_w = {s_acc.tolist()} "
                         f"and zero point 0, got {qy}")
@@ -201,8 +212,10 @@ class ContractionPlan:
         return self.output(acc)
 
 
-def contraction_plan(op: Operation) -> ContractionPlan:
-    """The `ContractionPlan` of a quantized nn.conv2d / nn.linear / nn.matmul."""
+def contraction_plan(op: Operation, channels: np.ndarray | None = None) -> ContractionPlan:
+    """The `ContractionPlan` of a quantized nn.conv2d / nn.linear / nn.matmul; with
+    `channels`, for those output channels only (a tile's: the per-channel scales, weight
+    zero points and multipliers of those channels, the same numbers)."""
     if isinstance(op, nn.Conv2dOp):
         weight_axis, channel_axis = 0, 1
     elif isinstance(op, nn.LinearOp):
@@ -219,21 +232,24 @@ def contraction_plan(op: Operation) -> ContractionPlan:
     if qw.is_per_axis and qw.quantized_axis != weight_axis:
         raise _fail(op, f"expects per-axis weight scales on axis {weight_axis}, "
                     f"got axis {qw.quantized_axis}")
-    s_acc = qx.scale * qw.scale_values()
+    s_acc = qx.scale * _pick(qw.scale_values(), channels)
     _, z_w = _params(qw, _rank(w))
     if np.all(z_w == z_w.flat[0]):  # symmetric weights: one zero point, any weight tile
         z_w = z_w.reshape(-1)[:1].reshape(())
+    elif channels is not None:
+        z_w = np.take(z_w, channels, axis=weight_axis)
     bias_shape: tuple[int, ...] | None = None
     if len(op.operands) > 2:
         qb = quant_type(op.operands[2])
         if qb is None or qb.bits != 32 or np.any(qb.zero_point_values()) or not np.allclose(
-                np.broadcast_to(qb.scale_values(), s_acc.shape), s_acc, rtol=1e-6, atol=0):
+                np.broadcast_to(_pick(qb.scale_values(), channels), s_acc.shape), s_acc,
+                rtol=1e-6, atol=0):
             raise _fail(op, f"expects an i32 bias of scale s_x·s_w = {s_acc.tolist()} and "
                         f"zero point 0, got {op.operands[2].type}")
         rank = _rank(op.results[0])
         bias_shape = tuple(-1 if d == channel_axis else 1 for d in range(rank))
     return ContractionPlan(qx.zero_point, z_w, bias_shape,
-                           _output_stage(op, s_acc, channel_axis), op.name)
+                           _output_stage(op, s_acc, channel_axis, channels), op.name)
 
 
 def _contraction(op: Operation, linear_fn: Callable[..., np.ndarray]) -> Kernel:

@@ -54,7 +54,7 @@ from irflow.backends.sim.trace import LayerTrace, Role, Unit
 from irflow.blas import single_threaded_blas
 from irflow.diagnostics import IrflowError, SimulationError, location_string
 from irflow.dialects import accel, nn, quant
-from irflow.dialects.quant import UniformQuantizedType, quant_type
+from irflow.dialects.quant import quant_type
 from irflow.graph import input_names, main_func, output_names
 from irflow.passes.lower_to_accel import check_lowered
 from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
@@ -197,33 +197,13 @@ class Step:
 TileKernel = Callable[[Step], None]
 
 
-def _detached(layer: accel.LayerOp, channels: np.ndarray | None = None) -> Operation:
+def _detached(layer: accel.LayerOp) -> Operation:
     """The layer's computation as a free-standing nn op / quant cast (for the reference
-    kernels). With `channels`, the per-axis quantized types of the weight, the bias and
-    the result keep only those output channels' parameters (a tile's requantization)."""
+    kernels; a tile's per-channel requantization: `contraction_plan(op, channels)`)."""
     cls = NN_OPS[layer.kind.data]
-    types = [v.type for v in layer.inputs]
-    result = layer.output.type
-    if channels is not None:
-        types[1:] = [_channel_slice(t, channels) for t in types[1:]]
-        result = _channel_slice(result, channels)
-    block = Block(arg_types=types)
-    return cls.create(operands=list(block.args), result_types=[result],
+    block = Block(arg_types=[v.type for v in layer.inputs])
+    return cls.create(operands=list(block.args), result_types=[layer.output.type],
                       properties=dict(layer.params.data))
-
-
-def _channel_slice(ty: Attribute, channels: np.ndarray) -> Attribute:
-    """A tensor type whose per-axis quantized element type keeps the parameters of
-    `channels` only (the shape is left alone: the kernels read ranks, not sizes)."""
-    q = quant_type(ty)
-    if q is None or not q.is_per_axis:
-        return ty
-    assert isinstance(ty, TensorType)
-    el = UniformQuantizedType.make(q.bits, q.scale_values()[channels],
-                                   q.zero_point_values()[channels], signed=q.signed,
-                                   axis=q.quantized_axis, storage_range=(q.qmin, q.qmax),
-                                   expressed=q.expressed)
-    return TensorType(el, ty.get_shape())
 
 
 def _is_quantized(layer: accel.LayerOp) -> bool:
@@ -242,11 +222,14 @@ class _IntAccumulator:
         self.out_dims = tuple(out_dims)
         self.plans: dict[tuple, ContractionPlan] = {}
         self.partial: dict[tuple, np.ndarray] = {}
+        self.op: Operation | None = None  # the layer as an nn op, made once
 
     def plan(self, key: tuple, channels: Callable[[], np.ndarray]) -> ContractionPlan:
         got = self.plans.get(key)
         if got is None:
-            got = self.plans[key] = contraction_plan(_detached(self.layer, channels()))
+            if self.op is None:
+                self.op = _detached(self.layer)
+            got = self.plans[key] = contraction_plan(self.op, channels())
         return got
 
     def step(self, step: Step, plan: ContractionPlan, fn: Callable[..., np.ndarray],
@@ -526,8 +509,12 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                     _write_input(t.array, inputs[name], name)
                 values[op.output] = t
             elif isinstance(op, accel.WeightOp):
-                t = _place(dram, op.addr.value.data, op.output.type, Role.WEIGHT, op)
-                if numerics:
+                t = _place(dram, op.addr.value.data, op.output.type, Role.WEIGHT, op,
+                           values_later=numerics)
+                if numerics and t.array is _BESIDE:  # int4 / compressed: the store's
+                    # array itself, read-only (weights are never written; no copy)
+                    t.array = _read_only(constant_value(op, store), op.output.type)  # type: ignore[arg-type]
+                elif numerics:
                     t.array[...] = constant_value(op, store)  # type: ignore[arg-type]
                 if numerics and t.bits == (4, 1):  # the packed bytes, for whoever reads DRAM
                     packed = intmath.pack_int4(t.array)
@@ -557,8 +544,20 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                                   op) from e
 
 
+_BESIDE = np.zeros(0, np.int8)
+"""Placeholder `_place` returns for a weight whose values live beside DRAM (filled next)."""
+
+
+def _read_only(value: np.ndarray, type_: Attribute) -> np.ndarray:
+    assert isinstance(type_, TensorType)
+    view = np.asarray(value, numpy_dtype(type_.element_type)).reshape(
+        tuple(type_.get_shape())).view()
+    view.flags.writeable = False
+    return view
+
+
 def _place(dram: np.ndarray, addr: int, type_: Attribute, role: Role,
-           op: Operation | None = None) -> _Tensor:
+           op: Operation | None = None, values_later: bool = False) -> _Tensor:
     assert isinstance(type_, TensorType)
     dtype = numpy_dtype(type_.element_type)
     shape = tuple(type_.get_shape())
@@ -571,6 +570,8 @@ def _place(dram: np.ndarray, addr: int, type_: Attribute, role: Role,
         bits = (elem_bits, 1)
     if bits == (8 * dtype.itemsize, 1):
         array = dram[addr: addr + size * dtype.itemsize].view(dtype).reshape(shape)
+    elif weight_op is not None and values_later:  # the caller sets the values' array
+        return _Tensor(_BESIDE, addr, role, weight_op, bits)
     else:  # int4 (held one per byte) or compressed: values beside DRAM
         array = np.zeros(shape, dtype)
     return _Tensor(array, addr, role, weight_op, bits)
@@ -737,8 +738,14 @@ def _run_gather(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
     data, idx = operands[0], operands[1]
     axis = nn.prop_int(layer.params.data, "axis", 0) % data.array.ndim
     kernel(Step({}, [data.array, idx.array], [], out.array, True, True))
-    elems = np.arange(data.array.size, dtype=np.int64).reshape(data.array.shape)
-    picked = np.take(elems, np.asarray(idx.array, np.int64), axis=axis).ravel()
+    # the element numbers np.take(arange(size).reshape(shape), idx, axis) would pick,
+    # without the table (an embedding's is its full size in int64)
+    shape = data.array.shape
+    outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
+    rows = np.asarray(idx.array, np.int64).ravel() % max(shape[axis], 1)
+    picked = ((np.arange(outer, dtype=np.int64)[:, None, None] * shape[axis]
+               + rows[None, :, None]) * inner
+              + np.arange(inner, dtype=np.int64)[None, None, :]).ravel()
     num, den = data.bits
     data_lines = np.unique((8 * data.addr + picked * num // den) // (8 * line_bytes))
     full = [(0, s, 1) for s in idx.array.shape]

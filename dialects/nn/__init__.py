@@ -110,6 +110,7 @@ from irflow.dialects.nn.shapes import (
     value_element_type,
     window_out,
 )
+from irflow.dialects.nn.spatial import SPATIAL_OPS
 
 NN = Dialect(
     "nn",
@@ -127,6 +128,7 @@ NN = Dialect(
         *INDEXING_OPS.values(),
         *GRADIENT_OPS, *LOSS_OPS, *FAKE_QUANT_OPS,  # training: gradients, losses, fake_quant
         RMSNormOp, RotaryOp, AttentionOp,
+        *SPATIAL_OPS.values(),  # n-D spatial: conv_transpose, pool, resize, lrn
     ],
     [WeightAttr, SparsityAttr],
 )
@@ -160,6 +162,7 @@ __all__ = [
     "LOGIC_OPS",
     "MATH_OPS",
     "REDUCTION_OPS",
+    "SPATIAL_OPS",
     "IntArray",
     "LayerNormOp",
     "LinearOp",

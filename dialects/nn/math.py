@@ -121,7 +121,9 @@ class PredicateOp(ConvertOp):
 
 _define("cast", ConvertOp,
         "`%y = nn.cast %x : (tensor<4xf32>) -> tensor<4xi64>` — convert to the result's element "
-        "type (ONNX Cast: floats to integers truncate toward zero, to bool is x != 0).")
+        "type (ONNX Cast: floats to integers truncate toward zero, to bool is x != 0; to a "
+        "float8 type with `saturate` = 1, out-of-range values clip to its largest finite one).",
+        {"saturate": prop_def(IntegerAttr[I64], default_value=i64_attr(1))})
 _define("is_nan", PredicateOp, "`%m = nn.is_nan %x : (tensor<4xf32>) -> tensor<4xi1>` (ONNX IsNaN).")
 _define("is_inf", PredicateOp,
         "`%m = nn.is_inf %x : (tensor<4xf32>) -> tensor<4xi1>` — ±inf, as selected by "

@@ -88,7 +88,9 @@ def export_family_op(ex: _Exporter, op: Operation, ins: list[str], outs: list[st
         from onnx import helper
 
         to = helper.np_dtype_to_tensor_dtype(numpy_dtype(op.results[0].type.element_type))  # type: ignore[attr-defined]
-        _node(ex, "Cast", ins, outs, to=int(to))
+        saturate = nn.prop_int(op, "saturate", 1)  # float8 targets only (opset 19+)
+        _node(ex, "Cast", ins, outs, to=int(to), **({} if saturate == 1 else
+                                                    {"saturate": saturate}))
     elif short in REDUCTIONS:
         onnx = REDUCTIONS[short][0]
         axes = nn.prop_ints(op, "axes", ())

@@ -57,6 +57,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
+from irflow import lowp
 from irflow.diagnostics import IrflowError, ParseError
 from irflow.dialects import nn
 from irflow.graph import GraphBuilder
@@ -115,6 +116,9 @@ def element_type_of(dtype: np.dtype | type) -> Attribute:
     try:
         return _NP_TO_ELEMENT[np.dtype(dtype)]
     except KeyError:
+        low = lowp.element_type_of_dtype(np.dtype(dtype))  # bf16, f8*, f4 (ml_dtypes)
+        if low is not None:
+            return low
         raise OnnxImportError(f"unsupported element type {np.dtype(dtype)}") from None
 
 
@@ -970,8 +974,13 @@ def _cast(im: _Importer, node: _Node) -> list[SSAValue | np.ndarray]:
 # The opset-23 LLM ops, the table-driven families and the old-opset forms register their
 # converters here.
 from irflow.frontends import (  # noqa: E402
+    onnx_attention,  # noqa: F401
+    onnx_compose,  # noqa: F401  (wraps Dropout: after its registration above)
     onnx_llm,  # noqa: F401
+    onnx_losses,  # noqa: F401
     onnx_ops,  # noqa: F401
+    onnx_quant,  # noqa: F401
+    onnx_spatial,  # noqa: F401  (after onnx_ops: it wraps MaxPool/AveragePool)
 )
 
 SUPPORTED_OPERATORS: tuple[str, ...] = tuple(sorted(_CONVERTERS))
@@ -1071,8 +1080,7 @@ def import_onnx(
         im.node = node
         try:
             results = _CONVERTERS[node.op_type](im, node)
-            if node.op_type in ("BatchNormalization", "LayerNormalization", "MaxPool",
-                                "Dropout"):
+            if node.op_type in ("BatchNormalization", "MaxPool"):
                 _only_first_output(im, node, consumed)
         except VerifyException as e:
             raise im.error(str(e)) from None
@@ -1091,6 +1099,7 @@ def import_onnx(
     outputs = [im.materialize(im.env[o.name]) for o in graph.output]
     _check_output_shapes(graph.output, outputs, label)
     module = im.g.finish(outputs, [o.name for o in graph.output])
+    onnx_quant.drop_dead_storage_casts(module)
     verify_module(module)
     return module
 

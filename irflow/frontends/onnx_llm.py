@@ -4,7 +4,8 @@ and Attention (registered into `irflow.frontends.onnx`'s converter table on impo
 - RMSNormalization -> `nn.rms_norm` (scale of the normalized axes' shape);
 - RotaryEmbedding, 4-D input, `interleaved = 0`, full rotation -> `nn.rotary`; with
   `position_ids` the cos/sin rows are gathered first (`nn.gather`);
-- Attention, 4-D Q/K/V without past key/value and without softcap -> `nn.attention`:
+- Attention, 4-D Q/K/V without past key/value and without softcap -> `nn.attention`
+  (`fused_attention`; the other forms: irflow/frontends/onnx_attention.py):
   `is_causal = 1` when there are as many queries as keys, or a constant boolean mask that
   is the end-aligned causal mask (what irflow exports) or all true; anything else is an
   `UnsupportedOperatorError` naming the node.
@@ -30,8 +31,9 @@ def _rms_norm(im: _Importer, node: _Node) -> list[SSAValue]:
                     axis=nn.i64_attr(im.attr("axis", -1)), epsilon=im.f64("epsilon"))]
 
 
-@_converter("RotaryEmbedding")
-def _rotary(im: _Importer, node: _Node) -> list[SSAValue]:
+def fused_rotary(im: _Importer, node: _Node) -> list[SSAValue]:
+    """RotaryEmbedding as one `nn.rotary` (registered by irflow/frontends/onnx_attention.py,
+    which takes every form this refuses)."""
     x, cos, sin = im.value(0), im.value(1), im.value(2)
     shape = nn.shape_of(x)
     if len(shape) != 4 or im.attr("interleaved", 0) or im.attr("rotary_embedding_dim", 0) not in (
@@ -47,8 +49,9 @@ def _rotary(im: _Importer, node: _Node) -> list[SSAValue]:
     return [im.make(nn.RotaryOp, [x, cos, sin])]
 
 
-@_converter("Attention")
-def _attention(im: _Importer, node: _Node) -> list[SSAValue]:
+def fused_attention(im: _Importer, node: _Node) -> list[SSAValue]:
+    """Attention as one `nn.attention` (registered by irflow/frontends/onnx_attention.py,
+    which takes every form this refuses)."""
     q, k, v = im.value(0), im.value(1), im.value(2)
     qs, ks = nn.shape_of(q), nn.shape_of(k)
     unsupported = []

@@ -22,6 +22,7 @@ import numpy as np
 from xdsl.dialects.builtin import StringAttr, TensorType, i1, i64
 from xdsl.ir import SSAValue
 
+from irflow import lowp
 from irflow.dialects import nn
 from irflow.dialects.nn import indexing as ix
 from irflow.dialects.nn.logic import BINARIES, COMPARISONS, LOGIC_OPS
@@ -143,11 +144,13 @@ def _predicate(im: _Importer, node: _Node) -> Result:
 
 
 def _cast_to(im: _Importer, x: SSAValue, to: np.dtype) -> SSAValue | np.ndarray:
+    saturate = int(im.attr("saturate", 1))
     if x in im.known:
-        return im.known[x].array.astype(to)
+        return lowp.cast(im.known[x].array, np.dtype(to), bool(saturate))
     if value_dtype(x) == to:
         return x
-    return im.emit1(MATH_OPS["cast"].make([x], {}, element_type=element_type_of(to)))
+    props = {} if saturate == 1 else {"saturate": nn.i64_attr(saturate)}
+    return im.emit1(MATH_OPS["cast"].make([x], props, element_type=element_type_of(to)))
 
 
 @_converter("Cast")

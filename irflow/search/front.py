@@ -92,7 +92,7 @@ def reproduce_command(space: Space, row: dict[str, Any], model: str, machine_fil
             "--no-compare"]
     if "calibrate" in row["pipeline"]:
         args += ["--calib", calib_file]
-    if space.input_shape:
+    if space.input_shape and not model.endswith(".irf"):  # a resized zoo model is a file
         args += ["--input-shape", space.input_shape]
     if space.weights:
         args += ["--weights", space.weights]

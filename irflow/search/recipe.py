@@ -15,6 +15,7 @@ and its machine knobs one machine TOML (`base = "default"` plus the overridden f
 from __future__ import annotations
 
 import functools
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ def load_float_model(source: str, input_shape: str, weights: str,
     from irflow.io import load
     from irflow.weights import WeightStore, attach_weights, read_npz
 
-    if source in zoo.names():
+    if source in zoo.names() and input_shape:
+        module = compile_source(zoo_source_at(source, input_shape), f"{source}.irf", seed=0)
+    elif source in zoo.names():
         module = zoo.load(source, seed=0)
     elif arch:
         text = render_template(Path(source).read_text(), arch, source)
@@ -51,6 +54,23 @@ def load_float_model(source: str, input_shape: str, weights: str,
     if weights:
         attach_weights(module, WeightStore(read_npz(weights, "weights")))
     return module
+
+
+def zoo_source_at(name: str, input_shape: str) -> str:
+    """A zoo model's DSL text with its input declared at `input_shape` (`x=1x3x112x112`),
+    as `irflow.zoo.source_at`; a malformed setting is a `SpaceError`."""
+    from irflow import zoo
+    from irflow.diagnostics import IrflowError
+    from irflow.search.space import SpaceError
+
+    arg, _, dims = input_shape.partition("=")
+    if not re.fullmatch(r"\d+(x\d+)*", dims.strip().lower()):
+        raise SpaceError(f"[model] input_shape = '{input_shape}': expected "
+                         f"INPUT=1x3xHxW naming {name}'s input")
+    try:
+        return zoo.source_at(name, {arg.strip(): [int(d) for d in dims.lower().split("x")]})
+    except IrflowError as e:
+        raise SpaceError(f"[model] input_shape = '{input_shape}': {e}") from None
 
 
 def contraction_layers(module: ModuleOp) -> list[str]:
@@ -99,8 +119,18 @@ def pipeline_parts(space: Space, point: dict[str, Any]) -> tuple[str, str]:
         method = global_setting(space, point, "calibration")
         steps.append("calibrate" if method == "minmax" else f"calibrate{{method={method}}}")
         clip = global_setting(space, point, "weight_clip")
-        return ",".join(steps), _quantize_spec(space, per_layer, clip)
-    return ",".join(steps), ""
+        return ",".join(steps), ",".join(filter(None, [
+            _quantize_spec(space, per_layer, clip), _mapping_step(space, point)]))
+    return ",".join(steps), _mapping_step(space, point)
+
+
+def _mapping_step(space: Space, point: dict[str, Any]) -> str:
+    """`tile{search=latency}` (the PE-array mapping search, docs/tiling.md) for a point
+    with `mapping = "latency"`, after quantize: it tiles for the types the layers run in."""
+    if global_setting(space, point, "mapping") != "latency":
+        return ""
+    base = "" if space.machine_base == "default" else f" machine={space.machine_base}"
+    return f"tile{{search=latency{base}}}"
 
 
 def _prune_steps(space: Space, units: list[Unit]) -> list[str]:

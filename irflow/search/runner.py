@@ -181,7 +181,7 @@ def write_report(space: Space, result: SearchResult) -> list[Path]:
     """front.md, front.csv, pareto.png, pareto.html, and the files their commands name."""
     from irflow.fileio import write_output
     from irflow.search.evaluate import model_context
-    from irflow.search.recipe import load_float_model
+    from irflow.search.recipe import load_float_model, zoo_source_at
     from irflow.search.space import render_template
 
     out = result.out_dir
@@ -209,6 +209,11 @@ def write_report(space: Space, result: SearchResult) -> list[Path]:
             write_output(mpath, render_template(Path(space.source).read_text(), arch,
                                                 space.source))
             load_float_model(str(mpath), "", "", {})  # it compiles
+            model = str(mpath)
+        elif space.input_shape and not Path(space.source).suffix:  # a zoo model, resized
+            mpath = out / "models" / f"{space.source}.irf"
+            mpath.parent.mkdir(exist_ok=True)
+            write_output(mpath, zoo_source_at(space.source, space.input_shape))
             model = str(mpath)
         commands[key] = reproduce_command(space, r, model, str(mfile), str(calib))
     reports = [("front.md", front_markdown(space, result.front, commands, result.baselines)),

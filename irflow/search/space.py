@@ -18,14 +18,16 @@ Sections (docs/search.md has an example of each):
 - `[compression]`: `per` = `model` | `layer` | `group` (`groups = {name = ["pattern", ...]}`)
   and the per-unit knobs `w_bits` (4, 8, or 32 = left float), `a_bits` (4, 8: the
   layer's input activations) and `sparsity` (`dense`, `2:4`, `magnitude:0.5`,
-  `channel:0.25`); whole-model `calibration` (the `calibrate` method) and `weight_clip`;
+  `channel:0.25`); whole-model `calibration` (the `calibrate` method), `weight_clip` and
+  `mapping` (`default` | `latency`: `tile{search=latency}` after quantize);
 - `[machine]`: `base` preset and `"dotted.field" = [values]` (`pe_array.rows`,
   `cache.size_bytes`, `dram.bytes_per_cycle`, any field of docs/machine.md);
 - `[objectives]` `minimize` / `maximize` = metric names (`METRICS`);
 - `[constraints]` `max_accuracy_drop` (points vs float), `min_sqnr_db`, `max_latency_ms`,
   `max_cycles`, `max_energy_pj`, `max_model_bytes`;
 - `[search]` `strategy` (grid | random | nsga2 | haq), `trials`, `population`, `seed`,
-  `budgets` (haq: latency budgets as fractions of uniform int8's cycles);
+  `budgets` (haq: latency budgets as fractions of the space's w8a8 cycles), `settings`
+  (haq: the per-layer choices besides w8a8, e.g. `["w4a4"]`; default every w × a);
 - `[finetune]` (optional; digits data): `epochs`, `lr`, `optimizer`, `batch`, `samples`:
   each point is fine-tuned before lowering (`irflow.search.finetune`); without it,
   accuracy is post-training.
@@ -72,11 +74,12 @@ SECTIONS: dict[str, tuple[str, ...] | None] = {  # None: any key (a knob name)
     "data": ("kind", "calibration", "evaluation", "seed"),
     "architecture": None,
     "compression": ("per", "groups", "w_bits", "a_bits", "sparsity", "calibration",
-                    "weight_clip"),
+                    "weight_clip", "mapping"),
     "machine": None,
     "objectives": ("minimize", "maximize"),
     "constraints": tuple(CONSTRAINTS),
-    "search": ("strategy", "trials", "population", "seed", "budgets"),
+    "search": ("strategy", "trials", "population", "seed", "budgets",
+               "settings"),
     "finetune": FINETUNE_KEYS,
 }
 COMPRESSION_KNOBS: tuple[str, ...] = ("w_bits", "a_bits", "sparsity")
@@ -84,6 +87,10 @@ COMPRESSION_KNOBS: tuple[str, ...] = ("w_bits", "a_bits", "sparsity")
 GLOBAL_KNOBS: dict[str, tuple[str, ...]] = {
     "calibration": ("minmax", "percentile", "mse", "entropy"),  # calibrate{method=...}
     "weight_clip": ("minmax", "mse"),  # quantize{weight-clip=...}
+    # the tiling the simulator runs: "default" (tile's rule, by bytes) or "latency"
+    # (`tile{search=latency}` after quantize: the PE-array mapping search, docs/tiling.md;
+    # same numerics, cycles as that search finds them; docs/search.md §6)
+    "mapping": ("default", "latency"),
 }
 
 
@@ -137,6 +144,7 @@ class Space:
     population: int = 8
     seed: int = 0
     budgets: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)
+    haq_settings: tuple[tuple[int, int], ...] = ()  # (w, a) besides w8a8; () = every w × a
     finetune: FinetuneSpec | None = None  # None: post-training accuracy
     template: bool = False
 
@@ -364,6 +372,11 @@ def parse_space(text: str, path: Path) -> Space:
             raise r.error(f"unknown knob '{key}' in [machine]{did_you_mean(key, fields_)} "
                           "(fields: docs/machine.md)", key, "machine")
         knobs.append(Knob(f"machine.{key}", r.choices("machine", key, value)))
+    if "latency" in as_sequence(comp.get("mapping", ())) and any(
+            k.kind == "machine" for k in knobs):
+        raise r.error("[compression] mapping = 'latency' searches tilings for the base "
+                      "machine: it cannot be combined with [machine] knobs", "mapping",
+                      "compression")
     if machine_base not in PRESETS:
         raise r.error(f"[machine] base = '{machine_base}': expected a preset "
                       f"({', '.join(PRESETS)})", "base", "machine")
@@ -411,7 +424,27 @@ def parse_space(text: str, path: Path) -> Space:
         trials=int(search.get("trials", 32)), population=int(search.get("population", 8)),
         seed=int(search.get("seed", 0)),
         budgets=tuple(float(b) for b in search.get("budgets", (0.5, 0.6, 0.7, 0.8, 0.9))),
-        finetune=finetune, template=template)
+        finetune=finetune, template=template,
+        haq_settings=_haq_settings(r, search, comp))
+
+
+def _haq_settings(r: _Reader, search: dict[str, Any],
+                  comp: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    """`[search] settings = ["w4a4"]`: the (w, a) pairs haq measures besides w8a8, each
+    within the space's w_bits × a_bits."""
+    if "settings" not in search:
+        return ()
+    out = []
+    ws = as_sequence(comp.get("w_bits", (8,)))
+    acts = as_sequence(comp.get("a_bits", (8,)))
+    for text in as_sequence(search["settings"]):
+        m = re.fullmatch(r"w(\d+)a(\d+)", str(text))
+        if not m or int(m[1]) not in ws or int(m[2]) not in acts or m[0] == "w8a8":
+            raise r.error(f"[search] settings = {text!r}: expected 'wNaM' with N in w_bits "
+                          f"{list(ws)} and M in a_bits {list(acts)}, other than w8a8",
+                          "settings", "search")
+        out.append((int(m[1]), int(m[2])))
+    return tuple(out)
 
 
 def _source(spec: str, base: Path) -> str:

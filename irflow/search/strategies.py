@@ -13,7 +13,8 @@ seed and on the rows told, never on the order in which workers finished.
   as failed trials;
 - `haq`: mixed precision under latency budgets, as HAQ poses it (Wang et al., CVPR 2019),
   solved exactly: batch 1 measures each layer's sensitivity (the model with that one
-  layer at a setting, every other at w8a8: its output SQNR and its cycles); batch 2 is,
+  layer at a setting — each w × a, or `[search] settings` — every other at w8a8: its
+  output SQNR and its cycles); batch 2 is,
   for each budget b in `budgets`, the solution of the ILP
 
       minimize   Σ_l Σ_s noise[l, s] · x[l, s]          noise = 10^(−SQNR/10)
@@ -170,7 +171,8 @@ class HAQ:
     def __init__(self, space: Space):
         self.space = space
         self.stage = 0
-        self.settings = [s for s in settings_of(space) if s != (8, 8)]
+        self.settings = list(space.haq_settings) or [s for s in settings_of(space)
+                                                     if s != (8, 8)]
         self.rows: dict[str, dict[str, Any]] = {}
 
     def sensitivity_points(self) -> list[dict[str, Any]]:

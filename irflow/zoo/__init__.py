@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import re
 from importlib.resources.abc import Traversable
 from typing import Any
 
@@ -62,17 +63,41 @@ def source(name: str) -> str:
     return source_path(name).read_text()
 
 
-def load(name: str, *, seed: int = 0, **entry: Any) -> ModuleOp:
-    """Compile a built-in model with weights from the seeded initializer. A decoder
-    preset (`decoder.PRESETS`: `decoder-15m`, `tinyllama-1b`) takes `entry="prefill"`
-    or `"decode"` and `seq` / `cache` (see `irflow.zoo.decoder`)."""
+def source_at(name: str, input_shapes: dict[str, list[int]]) -> str:
+    """A zoo model's DSL text with its inputs declared at `input_shapes`
+    (`{"x": [1, 3, 112, 112]}`): the image models end in a global average pool, so a
+    smaller image is the same network with fewer MACs per layer (seeded weights are the
+    same: they depend on names and weight shapes only)."""
+    text = source(name)
+    for arg, dims in input_shapes.items():
+        shape = ", ".join(str(d) for d in dims)
+        text, n = re.subn(
+            rf"(model\s+[\w.-]+\s*\((?:[^)]*,)?\s*{re.escape(arg)}\s*:\s*\w+)\[[^\]]*\]",
+            rf"\g<1>[{shape}]", text, count=1)
+        if n != 1:
+            header = next((ln.strip() for ln in text.splitlines()
+                           if ln.lstrip().startswith("model ")), name)
+            raise IrflowError(f"zoo model '{name}' has no input '{arg}' to resize "
+                              f"(its header: {header})")
+    return text
+
+
+def load(name: str, *, seed: int = 0, input_shapes: dict[str, list[int]] | None = None,
+         **entry: Any) -> ModuleOp:
+    """Compile a built-in model with weights from the seeded initializer, its inputs at
+    `input_shapes` when given (see `source_at`). A decoder preset (`decoder.PRESETS`:
+    `decoder-15m`, `tinyllama-1b`) takes `entry="prefill"` or `"decode"` and `seq` /
+    `cache` (see `irflow.zoo.decoder`) instead."""
     from irflow.frontends.dsl import compile_source
     from irflow.zoo import decoder
 
     if name in decoder.PRESETS:
+        if input_shapes:
+            raise IrflowError(f"zoo model '{name}' is sized by its preset (seq, cache), "
+                              "not by --input-shape")
         return decoder.load(name, seed=seed, **entry)
+    text = source_at(name, input_shapes) if input_shapes else source(name)
+    return compile_source(text, f"{name}{_SUFFIX}", seed=seed)
 
-    return compile_source(source(name), f"{name}{_SUFFIX}", seed=seed)
 
-
-__all__ = ["DEFAULT_MODEL", "names", "describe", "source_path", "source", "load"]
+__all__ = ["DEFAULT_MODEL", "names", "describe", "source_path", "source", "source_at", "load"]

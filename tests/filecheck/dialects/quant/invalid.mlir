@@ -104,3 +104,17 @@ func.func @f(%x: tensor<2x!quant.uniform<i8:f32, 0.1>>) -> tensor<2x!quant.unifo
   %q = irq.requantize %x : tensor<2x!quant.uniform<i8:f32, 0.1>> to tensor<2x!quant.uniform<i8:f32:0, {0.1,0.2}>> // expected-error {{irq.requantize expects a per-tensor result type}}
   func.return %q : tensor<2x!quant.uniform<i8:f32:0, {0.1,0.2}>>
 }
+
+// -----
+
+func.func @f(%x: tensor<4xi16>) -> tensor<4x!quant.uniform<u8:f32, 0.1>> {
+  %q = quant.scast %x : tensor<4xi16> to tensor<4x!quant.uniform<u8:f32, 0.1>> // expected-error {{quant.scast expects a quantized type and its storage integer type, got tensor<4xi16> and tensor<4x!quant.uniform<u8:f32, 0.1>>}}
+  func.return %q : tensor<4x!quant.uniform<u8:f32, 0.1>>
+}
+
+// -----
+
+func.func @f(%x: tensor<4xi8>) -> tensor<2x!quant.uniform<i8:f32, 0.1>> {
+  %q = quant.scast %x : tensor<4xi8> to tensor<2x!quant.uniform<i8:f32, 0.1>> // expected-error {{quant.scast expects the result shape to equal the input shape [4], got [2]}}
+  func.return %q : tensor<2x!quant.uniform<i8:f32, 0.1>>
+}

@@ -41,3 +41,15 @@ func.func @per_axis(%w: tensor<2x3xf32>) -> tensor<2x3xf32> {
   %d = quant.dcast %q : tensor<2x3x!quant.uniform<i8<-127:127>:f32:0, {0.01, 0.02}>> to tensor<2x3xf32>
   func.return %d : tensor<2x3xf32>
 }
+
+// -----
+
+// Storage casts: integers from outside become a quantized value, and back.
+// CHECK-LABEL: func.func @storage_cast
+// CHECK-NEXT:    %q = quant.scast %i : tensor<4xi8> to tensor<4x!quant.uniform<u8:f32, 0.1:128>>
+// CHECK-NEXT:    %s = quant.scast %q : tensor<4x!quant.uniform<u8:f32, 0.1:128>> to tensor<4xi8>
+func.func @storage_cast(%i: tensor<4xi8>) -> tensor<4xi8> {
+  %q = quant.scast %i : tensor<4xi8> to tensor<4x!quant.uniform<u8:f32, 0.1:128>>
+  %s = quant.scast %q : tensor<4x!quant.uniform<u8:f32, 0.1:128>> to tensor<4xi8>
+  func.return %s : tensor<4xi8>
+}
