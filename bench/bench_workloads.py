@@ -5,13 +5,18 @@ its peak RSS is its own.
     .venv/bin/python bench/bench_workloads.py                       # everything below
     .venv/bin/python bench/bench_workloads.py --only cnn,bert       # int8 ResNet-50, BERT-base
     .venv/bin/python bench/bench_workloads.py --only decoder --decoder decoder-15m --cache 512
+    .venv/bin/python bench/bench_workloads.py --only growth           # sim time vs model size
 
 - `cnn` / `bert`: zoo load + `int8` pipeline (2 random calibration batches) + `simulate`
   (numerics + exact cache + cycles), wall time of each part and peak RSS;
-- `decoder`: one decode step (batch 1, `--cache` positions in the KV cache, fp32) —
-  cycles, DRAM bytes, the physical limit (weights + KV read + KV written) / DRAM
-  bandwidth next to it, tokens/s at the machine's clock; then prefill cycles for
-  S = 128 and 512 with the report's roofline verdict (compute- or memory-bound).
+- `growth`: simulate time (median of `--growth-runs`) against MACs and DRAM bytes for
+  ResNet-18/34/50 and BERT-base with 2/6/12 encoder layers (`zoo.load("resnet18",
+  blocks=(3, 4, 6, 3))`, `zoo.load("bert-base", layers=N)`), int8;
+- `decoder`: one decode step (batch 1, `--cache` positions in the KV cache, per
+  `--precisions`) — cycles, DRAM bytes, the physical limit (weights + KV read + KV
+  written) / DRAM bandwidth next to it and the ratio, the simulated verdict
+  (`limited_by`: bandwidth- or compute-bound), tokens/s at the machine's clock; then
+  prefill cycles for S = 128 and 512 against the compute bound (MACs / peak).
 """
 
 from __future__ import annotations
@@ -62,36 +67,7 @@ def _inputs(module, rng):  # noqa: ANN001, ANN202
     return out
 
 
-def _bert_layers(layers: int):  # noqa: ANN202
-    """bert-base with its first `layers` encoder layers (the same weights)."""
-    from irflow import zoo
-    from irflow.frontends.dsl import compile_source
-
-    lines = [ln for ln in zoo.source("bert-base").splitlines()
-             if not any(ln.startswith(f"  encoder.layer.{i} =") for i in range(layers, 12))]
-    text = "\n".join(lines).replace("last_hidden_state = encoder.layer.11",
-                                     f"last_hidden_state = encoder.layer.{layers - 1}")
-    return compile_source(text, f"bert-{layers}.irf")
-
-
-def _resnet34():  # noqa: ANN202
-    """ResNet-34 (21,797,672 params, as torchvision): resnet18.irf's basic blocks, 3-4-6-3."""
-    from irflow import zoo
-    from irflow.frontends.dsl import compile_source
-
-    src = zoo.source("resnet18")
-    head, tail = src.split("  layer1.0 = ")[0], src.split("  avgpool = ")[1]
-    body, prev = [], "maxpool"
-    for stage, (n, planes) in enumerate([(3, 64), (4, 128), (6, 256), (3, 512)], 1):
-        for b in range(n):
-            stride = ", stride=2" if b == 0 and stage > 1 else ""
-            body.append(f"  layer{stage}.{b} = basic({prev}, planes={planes}{stride})")
-            prev = f"layer{stage}.{b}"
-    tail = tail.replace("global_avg_pool(layer4.1)", f"global_avg_pool({prev})")
-    return compile_source(head + "\n".join(body) + "\n  avgpool = " + tail, "resnet34.irf")
-
-
-def one_int8(name: str) -> dict:
+def one_int8(name: str, runs: int = 1) -> dict:
     from irflow import zoo
     from irflow.analysis import total_macs
     from irflow.backends.sim import simulate
@@ -99,22 +75,31 @@ def one_int8(name: str) -> dict:
     from irflow.pipeline import run_pipeline
 
     t0, c0 = time.perf_counter(), _cpu_s()
-    if name.startswith("bert:"):
-        module = _bert_layers(int(name.split(":")[1]))
+    if name.startswith("bert:"):  # bert-base's first N encoder layers
+        module = zoo.load("bert-base", layers=int(name.split(":")[1]))
     else:
-        module = _resnet34() if name == "resnet34" else zoo.load(name)
+        module = (zoo.load("resnet18", blocks=(3, 4, 6, 3)) if name == "resnet34"
+                  else zoo.load(name))
     macs = total_macs(module)
     rng = np.random.default_rng(0)
     set_calibration_data(module, [_inputs(module, rng) for _ in range(2)])
     run_pipeline(module, "int8")
+    feeds = _inputs(module, rng)
     t1, c1, rss1 = time.perf_counter(), _cpu_s(), _rss_mib()
-    result = simulate(module, _inputs(module, rng))
-    t2 = time.perf_counter()
+    times, cpu = [], []
+    for _ in range(runs):  # the growth table's median of `runs` simulations
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = simulate(module, feeds)
+        times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    t2 = t1 + float(np.median(times))
     total = result.report.total
     return {"what": f"{name} int8", "compile_s": t1 - t0, "simulate_s": t2 - t1,
             "total_s": t2 - t0, "cycles": total.cycles, "rss_mib": _rss_mib(), "macs": macs,
             "dram_bytes": total.dram_bytes_read + total.dram_bytes_written,
-            "cpu_s": _cpu_s() - c0, "simulate_cpu_s": _cpu_s() - c1, "build_rss_mib": rss1}
+            "cpu_s": _cpu_s() - c0, "simulate_cpu_s": _cpu_s() - c1, "build_rss_mib": rss1,
+            "simulate_runs": times, "simulate_cpu_median_s": float(np.median(cpu)),
+            "line_accesses": total.cache.accesses}
 
 
 PRECISIONS = {
@@ -152,7 +137,8 @@ def one_decode(name: str, cache: int, precision: str = "fp32") -> dict:
             "simulate_s": t2 - t1, "total_s": t2 - t0, "cycles": total.cycles,
             "dram_bytes": total.dram_bytes_read + total.dram_bytes_written,
             "bound_bytes": bound.total_bytes, "bound_cycles": bound.cycles,
-            "verdict": total.roofline_bound, "tokens_per_s": clock / total.cycles,
+            "verdict": total.roofline_bound, "limited_by": total.limited_by,
+            "tokens_per_s": clock / total.cycles,
             "rss_mib": _rss_mib(), "build_rss_mib": rss1, "store_mib": store,
             "compile_cpu_s": c1 - c0, "simulate_cpu_s": _cpu_s() - c1}
 
@@ -176,13 +162,14 @@ def one_prefill(name: str, seq: int, precision: str = "fp32",
     return {"what": f"{name} prefill {precision} S={seq}{what}", "compile_s": t1 - t0,
             "simulate_s": t2 - t1, "total_s": t2 - t0, "cycles": total.cycles,
             "roofline_cycles": total.roofline_cycles, "verdict": total.roofline_bound,
+            "compute_bound": total.pe_busy_cycles, "limited_by": total.limited_by,
             "rss_mib": _rss_mib()}
 
 
 def child(argv: list[str]) -> dict:
     kind = argv[0]
     if kind == "int8":
-        return one_int8(argv[1])
+        return one_int8(argv[1], int(argv[2]) if len(argv) > 2 else 1)
     if kind == "decode":
         return one_decode(argv[1], int(argv[2]), argv[3])
     return one_prefill(argv[1], int(argv[2]), argv[3], argv[4])
@@ -223,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=True, help="compute values in the prefill runs (the "
                         "1 B model's prefill takes minutes of numpy; --no-prefill-numerics "
                         "gives the same cycles from the traces alone)")
+    parser.add_argument("--growth-runs", type=int, default=3,
+                        help="simulations per growth-table model (the median is shown)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs of each cnn / bert / decode measurement: medians printed "
                         "(peak RSS: the largest), each run's time and load average after them")
@@ -241,21 +230,26 @@ def main(argv: list[str] | None = None) -> int:
                   f"{r['cycles']:,} cycles, peak RSS {r['rss_mib']:.0f} MiB (after the "
                   f"pipeline {r['build_rss_mib']:.0f} MiB); median of {args.repeat}: {runs}")
     if "growth" in only:
-        print("growth (int8, simulate only): time per MAC and per (MAC + DRAM byte)")
-        print(f"{'model':10s} {'MACs':>15s} {'DRAM bytes':>13s} {'simulate s':>10s} "
-              f"{'ns/MAC':>7s} {'ns/(MAC+B)':>10s}")
+        print(f"growth (int8, simulate only, median of {args.growth_runs}): CPU time per MAC "
+              "and per (MAC + DRAM byte); wall times of the runs beside (load-sensitive)")
+        print(f"{'model':10s} {'MACs':>15s} {'DRAM bytes':>13s} {'CPU s':>7s} "
+              f"{'ns/MAC':>7s} {'ns/(MAC+B)':>10s} {'lines':>11s} {'ns/line':>7s}  wall runs (s)")
         for name in ("resnet18", "resnet34", "resnet50", "bert:2", "bert:6", "bert:12"):
-            r = run_child("int8", name)
-            ns = 1e9 * r["simulate_s"]
-            print(f"{name:10s} {r['macs']:15,} {r['dram_bytes']:13,} {r['simulate_s']:10.2f} "
-                  f"{ns / r['macs']:7.3f} {ns / (r['macs'] + r['dram_bytes']):10.3f}")
+            r = run_child("int8", name, str(args.growth_runs))
+            ns = 1e9 * r["simulate_cpu_median_s"]
+            print(f"{name:10s} {r['macs']:15,} {r['dram_bytes']:13,} "
+                  f"{r['simulate_cpu_median_s']:7.2f} "
+                  f"{ns / r['macs']:7.3f} {ns / (r['macs'] + r['dram_bytes']):10.3f} "
+                  f"{r['line_accesses']:11,} {ns / r['line_accesses']:7.0f}  "
+                  + " ".join(f"{t:.2f}" for t in r["simulate_runs"]))
     if "decoder" in only:
         for p in filter(None, args.precisions.split(",")):
             r, runs = run_median(args.repeat, "decode", args.decoder, str(args.cache), p)
             store = ", ".join(f"{k} {v:,.0f}" for k, v in sorted(r["store_mib"].items()))
             print(f"{r['what']}: {r['cycles']:,} cycles, DRAM {r['dram_bytes']:,} B; limit "
                   f"{r['bound_bytes']:,} B = {r['bound_cycles']:,.0f} cycles "
-                  f"(x{r['cycles'] / r['bound_cycles']:.3f}), {r['verdict']}-bound, "
+                  f"(x{r['cycles'] / r['bound_cycles']:.3f}), {r['limited_by']}-bound "
+                  f"(roofline: {r['verdict']}), "
                   f"{r['tokens_per_s']:.1f} tokens/s; simulate {r['simulate_s']:.2f} s "
                   f"(CPU {r['simulate_cpu_s']:.2f} s), build + quantize {r['compile_s']:.2f} s "
                   f"(CPU {r['compile_cpu_s']:.2f} s), peak RSS {r['rss_mib']:.0f} MiB (after "
@@ -264,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
         for s in filter(None, args.prefill.split(",")):
             r = run_child("prefill", args.decoder, s, args.prefill_precision,
                           "numerics" if args.prefill_numerics else "cost")
-            print(f"{r['what']}: {r['cycles']:,} cycles (roofline {r['roofline_cycles']:,.0f}, "
-                  f"{r['verdict']}-bound); simulate {r['simulate_s']:.2f} s, "
+            print(f"{r['what']}: {r['cycles']:,} cycles; compute bound (MACs / peak) "
+                  f"{r['compute_bound']:,.0f} (x{r['cycles'] / r['compute_bound']:.3f}), "
+                  f"{r['limited_by']}-bound (roofline {r['roofline_cycles']:,.0f}, "
+                  f"{r['verdict']}); simulate {r['simulate_s']:.2f} s, "
                   f"peak RSS {r['rss_mib']:.0f} MiB")
     return 0
 

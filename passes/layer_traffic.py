@@ -284,8 +284,13 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     writes = out_whole + psum_reload_miss + kept
     dram_lines = reads + writes
     # what is still dirty at the end: the written lines among the last cache-full
-    dirty = (out_whole + kept) * np.minimum(
-        1.0, cap / np.maximum(footprint[0], 1.0))
+    # the final stores all fall in the last trip of the outermost reduction loop that
+    # revisits tiles (else they spread over the whole nest): of what that stretch
+    # touches, the last cache-full stays
+    window = footprint[0].copy()
+    for i in reversed(red_outside):
+        window = np.where(T[i] > 1, footprint[i + 1], window)
+    dirty = (out_whole + kept) * np.minimum(1.0, cap / np.maximum(window, 1.0))
     wb_in = writes - dirty
     # write-backs during the layer ride on its misses
     wb_rate = wb_in / np.maximum(reads, 1.0)
@@ -294,14 +299,17 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         compute = np.maximum(compute, vector_cycles)
     per_step = compute / np.maximum(steps, 1)
 
-    def phase(hit: np.ndarray, miss: np.ndarray) -> np.ndarray:
+    def phase(hit: np.ndarray, miss: np.ndarray, latency: bool = True) -> np.ndarray:
+        """A memory phase; those overlapping compute issue while the previous phase's
+        data still arrives, so their DRAM latency is hidden (cost.py)."""
         d = miss * (1 + wb_rate)
-        return np.ceil(hit * line / hbw + d * line / dbw - 1e-9) + lat * np.minimum(d, 1.0)
+        t = np.ceil(hit * line / hbw + d * line / dbw - 1e-9)
+        return t + lat * np.minimum(d, 1.0) if latency else t
 
     cycles = phase(np.zeros(n), first_miss)
     for q in range(L):
         cycles += count[q] * np.maximum(per_step, phase(ph_hit[q] + store_hit[q],
-                                                        ph_miss[q] + store_miss[q]))
+                                                        ph_miss[q] + store_miss[q], False))
     # the first step's compute overlaps the next phase; the last store drains
     cycles += per_step + phase(last_store - np.minimum(out_fresh, last_store),
                                np.minimum(out_fresh, last_store))

@@ -22,9 +22,9 @@ Where the sizes come from, first match wins:
    (output-, input- and weight-stationary) are scored; the cheapest wins.
 
 A size that does not divide its extent leaves a smaller remainder tile (handled by
-the executor). A layer whose smallest tile (every loop 1) still does not fit the
-cache keeps that tile and gets an `accel.warning` (it streams from DRAM; the report
-shows the warning). Loop names per op kind are in `accel.layer_space`. The pass
+the executor). A layer none of whose tiles fits the cache double-buffered takes the
+cheapest tile that fits once, else its smallest tile (every loop 1), and gets an
+`accel.warning` (the report shows it). Loop names per op kind are in `accel.layer_space`. The pass
 does not change the computation; it creates no ops.
 """
 
@@ -238,20 +238,30 @@ def choose_tiling(space: accel.Space, itemsizes: Sequence[int], cache_bytes: int
     ws_b = np.broadcast_to(ws, best_cost.shape)
     total = best_cost + STEP_OVERHEAD_BYTES * np.broadcast_to(steps, best_cost.shape)
     fits = 2 * ws_b <= cache_bytes
+    once = ws_b <= cache_bytes
     if fits.any():
         flat = int(np.argmin(np.where(fits, total, np.inf)))
+    elif once.any():  # nothing fits twice: the cheapest tile that fits once (a tile
+        # whose operand does not shrink with it, e.g. attention's whole K/V, then keeps
+        # its reuse instead of being cut to the smallest)
+        flat = int(np.argmin(np.where(once, total, np.inf)))
     else:
         flat = int(np.argmin(ws_b))  # nothing fits: the smallest working set
     idx = np.unravel_index(flat, best_cost.shape)
     sizes = {d: int(cands[i][idx[i]]) for i, d in enumerate(dims)}
     chosen = orders[int(best_idx[idx])]
     w = int(ws_b[idx])
-    return Tiling(chosen, sizes, w, float(best_cost[idx]), _warning(w, cache_bytes))
+    return Tiling(chosen, sizes, w, float(best_cost[idx]),
+                  _warning(w, cache_bytes, int(ws_b.min())))
 
 
-def _warning(ws: int, cache_bytes: int) -> str | None:
+def _warning(ws: int, cache_bytes: int, smallest: int | None = None) -> str | None:
     if 2 * ws <= cache_bytes:
         return None
+    if smallest is not None and smallest < ws:
+        return (f"no tile fits the cache double-buffered (the smallest needs {2 * smallest} "
+                f"bytes, the cache holds {cache_bytes}): this tile of {ws} bytes fits once, "
+                "so its loads do not overlap the previous step's")
     return (f"smallest tile needs {2 * ws} bytes double-buffered, the cache holds "
             f"{cache_bytes}: this layer streams from DRAM")
 

@@ -2,8 +2,10 @@
 docs/simulator.md §2.1 is one of these tests.
 
 Default machine: 16x16 PEs, rate int8 1 / int4 2 / fp32 1/4 MAC per PE and cycle,
-stationary loads of 16 words per cycle (L = 16), skew K = 16 + 16 - 2 = 30,
-double-buffered stationary registers: cycles = L + folds · (max(L, S) + K).
+a 32 B/cycle stationary load path carrying values at their width (L per fold = the
+fold's weight bytes / 32: 8 for 256 int8 weights), skew K = 16 + 16 - 2 = 30,
+double-buffered stationary registers: cycles = ceil(L + folds · max(L, S)) + K.
+The os drain (and, with `load_bytes_per_cycle = 0`, every load) is 16 words per cycle.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from irflow.dialects import accel
 M = load_machine("default")
 
 
-def machine(dataflow: str = "ws", stationary_words: int = 2, **mapping: str):
+def machine(dataflow: str = "ws", stationary_words: int = 2, load_bytes: float = 32.0,
+            **mapping: str):
     extra = "".join(f'{k} = "{v}"\n' for k, v in mapping.items())
     return machine_from_toml(
         f'base = "default"\n[pe_array]\ndataflow = "{dataflow}"\n'
-        f"stationary_words_per_pe = {stationary_words}\n"
+        f"stationary_words_per_pe = {stationary_words}\nload_bytes_per_cycle = {load_bytes}\n"
         + (f"[pe_array.mapping]\n{extra}" if extra else ""), "test")
 
 
@@ -60,7 +63,9 @@ def test_conv3x3_weight_stationary_fills_the_array():
     ms = conv(64, 64, 56, 56)
     c = cost(ms, tiles={"oh": 14})
     assert c["folds"] == 36 * 4 and c["stream_cycles"] == 144 * 784
-    assert c["cycles"] == 16 + 144 * (784 + 30) == 117_232
+    # 36,864 int8 weights over the 32 B/cycle load path: 8 cycles per fold, hidden
+    assert c["cycles"] == 8 + 144 * 784 + 30 == 112_934
+    assert c["fill_drain_cycles"] == 30 and c["load_cycles"] == 8
     assert 576 * 64 * 784 / 256 / c["stream_cycles"] == 1.0  # spatially full
 
 
@@ -69,7 +74,8 @@ def test_resnet_conv1_is_what_scalesim_counts_with_single_word_registers():
     # 112 x 112 pixels; weights not double-buffered: folds · (L + T + K) = SCALE-Sim's
     # folds · (2·rows + cols + T - 2)
     ms = conv(3, 64, 224, 224, k=7, stride=2, pad=3)
-    assert cost(ms, machine(stationary_words=1))["cycles"] == 40 * (16 + 12544 + 30) \
+    single = machine(stationary_words=1, load_bytes=0)  # a fold loads rows = 16 cycles
+    assert cost(ms, single)["cycles"] == 40 * (16 + 12544 + 30) \
         == 40 * (2 * 16 + 16 + 12544 - 2) == 503_600
 
 
@@ -77,61 +83,72 @@ def test_depthwise_uses_nine_rows_and_one_column():
     # each group is its own fold: 9 of 256 PEs busy while 112² pixels stream
     ms = conv(32, 32, 112, 112, groups=32)
     c = cost(ms)
-    assert c["folds"] == 32 and c["cycles"] == 16 + 32 * (12544 + 30) == 402_384
+    # 288 weights = 9 cycles of load in all; the skew once: the folds run back to back
+    assert c["folds"] == 32 and c["cycles"] == 1 + 32 * 12544 + 30 == 401_439
     assert 32 * 9 * 12544 / 256 / c["stream_cycles"] == pytest.approx(9 / 256)
 
 
 def test_fc_at_batch_one():
     ms = matmul(1, 512, 1000)
-    # ws: 32 x 63 folds, one row each: the load and the skew dominate
-    assert cost(ms)["cycles"] == 16 + 32 * 63 * (max(16, 1) + 30) == 92_752
+    # ws: 32 x 63 folds of one streamed row: the weight load sets the pace, 512,000
+    # int8 bytes at 32 B/cycle = 16,000 cycles (L = 16,000 / 2,016 per fold, S = 1)
+    assert cost(ms)["cycles"] == 16_008 + 30 == 16_038  # ceil(L + 2,016 L) + K
+    # ... with single-word registers every fold's load and skew are exposed
+    assert cost(ms, machine(stationary_words=1))["cycles"] == 2016 * (8 + 1 + 30) == 78_624
     # os: rows = m = 1 (1 of 16 rows), cols = n (63 folds), k = 512 streamed
-    assert cost(ms, machine("os"))["cycles"] == 16 + 63 * (512 + 30) == 34_162
+    assert cost(ms, machine("os"))["cycles"] == 16 + 63 * 512 + 30 == 32_302
 
 
 def test_gemm_short_and_long_temporal_dimension():
     short, long = matmul(8, 768, 768), matmul(4096, 768, 768)
-    assert cost(short)["cycles"] == 16 + 48 * 48 * (16 + 30) == 106_000  # 17 % of 18,432
-    assert cost(long)["cycles"] == 16 + 48 * 48 * (4096 + 30) == 9_506_320  # 99.3 %
+    assert cost(short)["cycles"] == 8 + 48 * 48 * 8 + 30 == 18_470  # 99.8 % of 18,432
+    assert cost(long)["cycles"] == 8 + 48 * 48 * 4096 + 30 == 9_437_222  # 99.96 %
 
 
 def test_a_loop_split_over_rows_and_columns():
     # a narrow GEMM: k = 64, n = 2. ws puts k on 16 rows (4 folds) and uses 2 columns;
     # rows=k:8 cols=n*k puts 8 of k on the rows and the other 8 beside n on the columns
     ms = matmul(100, 64, 2)
-    assert cost(ms)["cycles"] == 16 + 4 * (100 + 30)
+    assert cost(ms)["cycles"] == 1 + 4 * 100 + 30  # 128 weights: 4 cycles, 1 per fold
     split = machine(matmul="rows=k:8 cols=n*k stationary=weight")
     assert split.mapping("matmul").text() == "rows=k:8, cols=n·k"
-    assert cost(ms, split)["cycles"] == 16 + 1 * (100 + 30)
+    assert cost(ms, split)["cycles"] == 4 + 1 * 100 + 30
 
 
 def test_two_four_sparsity_halves_the_reduction_where_the_mapping_puts_it():
     ms = matmul(64, 256, 128)
     # ws: k on the rows, 16 -> 8 row folds
-    assert cost(ms)["cycles"] == 16 + 16 * 8 * (64 + 30) == 12_048
-    assert cost(ms, sparse=0.5)["cycles"] == 16 + 8 * 8 * (64 + 30) == 6_032
+    assert cost(ms)["cycles"] == 8 + 16 * 8 * 64 + 30 == 8_230
+    assert cost(ms, sparse=0.5)["cycles"] == 8 + 8 * 8 * 64 + 30 == 4_134
     # os: k is streamed, 256 -> 128 cycles per fold
-    assert cost(ms, machine("os"))["cycles"] == 16 + 4 * 8 * (256 + 30) == 9_168
-    assert cost(ms, machine("os"), sparse=0.5)["cycles"] == 16 + 32 * (128 + 30) == 5_072
-    # a reduction shorter than the rows gains nothing under ws
-    assert cost(matmul(64, 16, 16), sparse=0.5) == cost(matmul(64, 16, 16))
+    assert cost(ms, machine("os"))["cycles"] == 16 + 4 * 8 * 256 + 30 == 8_238
+    assert cost(ms, machine("os"), sparse=0.5)["cycles"] == 16 + 32 * 128 + 30 == 4_142
+    # a reduction shorter than the rows keeps its folds and stream under ws; only the
+    # load of the (compressed) weights shrinks: 256 -> 128 bytes, 8 -> 4 cycles
+    dense, sparse = cost(matmul(64, 16, 16)), cost(matmul(64, 16, 16), sparse=0.5)
+    assert (dense["folds"], dense["stream_cycles"]) == (sparse["folds"], sparse["stream_cycles"])
+    assert (dense["cycles"], sparse["cycles"]) == (8 + 64 + 30, 4 + 64 + 30)
 
 
 def test_rates_scale_the_stream_only():
     ms = matmul(64, 16, 16)
-    assert cost(ms, dtype="int4")["cycles"] == 16 + 32 + 30  # 2 MACs per PE per cycle
-    assert cost(ms, dtype="fp32")["cycles"] == 16 + 256 + 30
+    # the stream scales with the rate (int4: 2 MACs per PE per cycle), the load with
+    # the width (256 values: int4 128 B = 4 cycles, fp32 1 KiB = 32), the skew with neither
+    assert cost(ms, dtype="int4")["cycles"] == 4 + 32 + 30
+    assert cost(ms, dtype="fp32")["cycles"] == 32 + 256 + 30
 
 
 def test_single_word_registers_expose_every_load():
     ms = matmul(8, 64, 64)  # 4 x 4 folds of 8 streamed rows
-    assert cost(ms, machine(stationary_words=1))["cycles"] == 16 * (16 + 8 + 30)
-    assert cost(ms)["cycles"] == 16 + 16 * (16 + 30)
+    assert cost(ms, machine(stationary_words=1))["cycles"] == 16 * (8 + 8 + 30)
+    assert cost(ms)["cycles"] == 8 + 16 * 8 + 30
+    # whole-word loads (load_bytes_per_cycle = 0): a fold loads 16 rows in 16 cycles
+    assert cost(ms, machine(load_bytes=0))["cycles"] == 16 + 16 * 16 + 30
 
 
 def test_input_stationary_streams_output_channels():
     ms = conv(16, 8, 4, 4, k=1, pad=0)  # rows = c = 16, cols = 16 pixels, f = 8 streamed
-    assert cost(ms, machine("is"))["cycles"] == 16 + 1 * (16 + 30)
+    assert cost(ms, machine("is"))["cycles"] == 8 + 1 * 8 + 30  # 256 int8 inputs: 8 cycles
 
 
 def test_vectorized_over_candidate_tiles_equals_one_by_one():
@@ -182,7 +199,8 @@ def test_nest_cost_sums_the_steps_without_enumerating_them():
             per_loop.append([min(step, e - lo) for lo in range(0, e, step)])
         sizes = np.array(np.meshgrid(*per_loop, indexing="ij")).reshape(len(order), -1).T
         alone = step_cost(ms, tile_matrix(ms, order, sizes), M.mapping("conv2d"), M, "int8")
-        assert (cycles, steps) == (alone.cycles.sum(), len(sizes))
+        pipelined = alone.cycles.sum() - alone.lead_cycles[1:].sum()  # first step: lead
+        assert (cycles, steps) == (pipelined, len(sizes))
 
 
 @pytest.mark.parametrize("name", ["lenet5", "transformer_encoder"])

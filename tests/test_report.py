@@ -24,7 +24,7 @@ from irflow.dialects import accel
 COUNTS = ["accesses", "hits", "misses", "hit_rate", "evictions", "writebacks"]
 LAYER_KEYS = ["name", "op", "unit", "dtype", "steps", "cycles", "macs", "vector_ops",
               "pe_utilization", "pe_array", "psum_bytes", "cache", "dram", "energy_pj",
-              "latency_ms", "roofline", "notes", "loc"]
+              "latency_ms", "roofline", "notes", "loc", "dma", "limited_by"]
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +81,19 @@ def test_json_schema_keys_in_a_stable_order(report):
     assert total["cache"]["misses"] == sum(x["cache"]["misses"] for x in d["layers"])
     assert d["layers"][1]["notes"] == ["a warning"]
     # conv1 under ws: rows = c·r·s = 72 (5 folds of 16, 90 % of the rows), cols = f = 16,
-    # 196 pixels streamed at 1/4 MAC per cycle: 16 + 5 x (784 + 30) cycles per step
+    # 196 pixels streamed at 1/4 MAC per cycle; 1,152 fp32 weights = 144 cycles of load,
+    # 28.8 per fold, hidden behind the stream: the first step ceil(28.8 + 5 x 784) + 30,
+    # the 299 steps after it 5 x 784 (one pipeline: the skew and first load once)
     pe = d["layers"][0]["pe_array"]
     assert pe["mapping"] == "ws: rows=c·r·s, cols=f"
     assert (pe["cycles"], pe["mapped_cycles"], pe["folds"]) == (
-        300 * 4086, 300 * 5 * 784, 300 * 5)
+        3949 + 30 + 299 * 3920, 300 * 5 * 784, 300 * 5)
     assert pe["spatial_utilization"] == pytest.approx(72 / 80)
-    assert pe["temporal_utilization"] == pytest.approx(3920 / 4086)
-    assert (pe["fill_drain_cycles"], pe["load_cycles"]) == (300 * 5 * 30, 300 * 16)
+    assert pe["temporal_utilization"] == pytest.approx(300 * 3920 / (3979 + 299 * 3920))
+    assert (pe["fill_drain_cycles"], pe["load_cycles"]) == (30, 29)
+    conv1 = d["layers"][0]
+    assert conv1["dma"]["cycles"] > 0 and conv1["limited_by"] in ("compute", "bandwidth")
+    assert d["layers"][2]["limited_by"] == "bandwidth"  # a DMA copy computes nothing
     assert d["layers"][1]["pe_array"]["mapping"] == "-"
     psum = d["layers"][0]["cache"]["by_role"]["psum"]["accesses"]
     assert psum > 0 and d["layers"][0]["psum_bytes"] == psum * 64

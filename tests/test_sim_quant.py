@@ -175,9 +175,10 @@ def test_int8_conv_runs_at_the_int8_rate_with_one_byte_elements():
     macs = 24 * 20 * 3 * 3 * 9 * 11  # F · C · kh · kw · OH · OW
     assert conv.macs == macs and conv.dtype == "int8" and conv.steps == 1
     # ws: rows = c·r·s = 180 (12 folds of 16), cols = f = 24 (2 folds), 99 pixels streamed
-    # at 1 MAC per PE and cycle; double-buffered weight loads of 16 cycles, skew 30
+    # at 1 MAC per PE and cycle; 4,320 int8 weights = 135 cycles over the 32 B/cycle
+    # load path, 5.625 per fold, hidden behind the stream; the skew (30) once
     assert m.pe_array.rows == m.pe_array.cols == 16 and m.mapping("conv2d").dataflow == "ws"
-    assert conv.compute_cycles == 16 + 12 * 2 * (99 + 30)
+    assert conv.compute_cycles == 2382 + 30 == 12 * 2 * 99 + 6 + 30  # ceil(5.625 + 24 x 99)
     assert conv.mapped_cycles == 24 * 99 and conv.pe_busy_cycles == macs / 256
     # bytes: u8/i8 input (1 B), i8 weights (1 B), i32 bias (4 B), u8 output (1 B)
     assert result.traces[1].compulsory_bytes == 20 * 9 * 11 + 24 * 20 * 9 + 24 * 4 + 24 * 9 * 11

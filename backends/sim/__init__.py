@@ -26,6 +26,7 @@ from irflow.backends.sim.cache import CacheOutcome, LRUCache
 from irflow.backends.sim.cost import flush_stats, layer_stats
 from irflow.backends.sim.executor import Execution, execute
 from irflow.backends.sim.machine import Machine, load_machine
+from irflow.backends.sim.prefetch import overlap_weight_prefetch
 from irflow.backends.sim.report import SimReport
 from irflow.backends.sim.trace import LayerTrace
 from irflow.context import make_context
@@ -111,6 +112,7 @@ def simulate(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
         outcome = cache.access(trace.line, trace.write)
         outcomes.append(outcome)
         stats.append(layer_stats(trace, outcome, machine))
+    stats = overlap_weight_prefetch(stats, machine)
     dirty = cache.flush()
     if dirty:
         stats.append(flush_stats(dirty, machine))

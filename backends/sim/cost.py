@@ -131,6 +131,10 @@ class LayerStats:
     load_cycles: int = 0  # Σ exposed stationary-operand loads (os: output drains)
     folds: int = 0  # Σ times the array was (re)loaded
     psum_bytes: int = 0  # partial-sum bytes moved between cache and array (role psum)
+    dma_cycles: int = 0  # Σ memory phases: cycles the stream engine moves data
+    prefetch_cycles: int = 0  # of the first load phase, the weights' DRAM fetch (+ latency):
+    # it depends on no earlier layer, so it may run in earlier layers' idle DMA time
+    prefetched_cycles: int = 0  # how much of it did (backends/sim/prefetch.py)
     notes: tuple[str, ...] = ()
     timeline: StepTimeline | None = field(default=None, compare=False, repr=False)
     loc: str = ""  # source location of the IR op the layer came from ("model.irf:12:5")
@@ -151,6 +155,16 @@ class LayerStats:
         """Fraction of the PE array's cycles spent streaming (not loading the stationary
         operand or filling and draining the pipeline): mapped ÷ PE cycles."""
         return self.mapped_cycles / self.pe_cycles if self.pe_cycles else 0.0
+
+    @property
+    def limited_by(self) -> str:
+        """What the simulated run was limited by: "bandwidth" when the stream engine
+        was busy longer than the compute units (its memory phases, the prefetched part
+        included, outlast the compute), else
+        "compute". Unlike `roofline_bound` (MACs ÷ peak against compulsory bytes),
+        this is the cycle model's own verdict: a batch-1 decode's linears are
+        bandwidth-limited here, and so is a layer whose tiling re-reads its operands."""
+        return "bandwidth" if self.dma_cycles > self.compute_cycles else "compute"
 
     @property
     def achieved_over_bound(self) -> float:
@@ -209,11 +223,21 @@ def _compute_cycles(trace: LayerTrace, machine: Machine,
             raise SimulationError(f"layer {trace.name!r} ({trace.op}) has MACs but no "
                                   "loop mapping (map_space/step_tiles) to cost them")
         mapping = machine.mapping(ms.family)
-        c = step_cost(ms, trace.step_tiles, mapping, machine, trace.dtype, mac_factor)
-        pe = np.where(trace.step_macs > 0, c.cycles, 0)
+        width = None
+        if trace.operand_bytes is not None and mapping.stationary != "output":
+            width = trace.operand_bytes[mapping.stationary == "weight"]
+        c = step_cost(ms, trace.step_tiles, mapping, machine, trace.dtype, mac_factor, width)
+        busy = trace.step_macs > 0
+        # double-buffered registers: the layer's steps are one pipeline, so only its
+        # first step pays the first fold's load and the skew (`StepCost.lead_cycles`)
+        later = busy & (np.cumsum(busy) > 1)
+        hidden = np.where(later, c.lead_cycles, 0)
+        fill = np.where(later & (c.lead_cycles > 0), 0, c.fill_drain_cycles)
+        pe = np.where(busy, c.cycles - hidden, 0)
+        fill_total = int(np.where(busy, fill, 0).sum())
         info = _PECost(f"{mapping.dataflow}: {mapping.text()}", int(pe.sum()),
-                       int(c.stream_cycles.sum()), int(c.fill_drain_cycles.sum()),
-                       int(c.load_cycles.sum()), int(c.folds.sum()))
+                       int(c.stream_cycles.sum()), fill_total,
+                       int(pe.sum() - c.stream_cycles.sum()) - fill_total, int(c.folds.sum()))
     if trace.step_vector_ops.any():
         cpe = machine.vector_cycles_per_element(trace.vector_kind)
         work = trace.step_vector_ops.astype(np.float64) * cpe / machine.vector.lanes
@@ -270,6 +294,18 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
     # Shift: phase j carries loads of step j and stores of step j-2; the phase that
     # overlaps compute i is j = i+1; the drain (stores of n-1) is phase n+1.
     mem = _phase_cycles(ph_hit, ph_dram, machine)
+    # The phases that overlap compute (1..n) issue their requests as soon as their
+    # buffer is free, which in a DRAM-bound run is while the previous phase's data is
+    # still arriving: their latency overlaps it (docs/simulator.md §2).
+    mem[1:n + 1] -= np.where(ph_dram[1:n + 1] > 0, machine.dram.latency_cycles, 0)
+    prefetch = 0
+    if trace.unit == Unit.PE_ARRAY and n_acc:
+        first_weights = ((trace.step == 0) & ~trace.write
+                         & (trace.role == int(Role.WEIGHT)))
+        w_lines = int((kind[first_weights]).sum())  # a miss 1 line, + 1 if it wrote back
+        if w_lines:
+            prefetch = min(int(mem[0]), int(_phase_cycles(
+                np.zeros(1, np.int64), np.array([w_lines], np.int64), machine)[0]))
     if n:
         step_time = np.maximum(compute, mem[1: n + 1])
         starts = mem[0] + np.concatenate([[0], np.cumsum(step_time)[:-1]])
@@ -341,6 +377,8 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
         load_cycles=pe_info.load_cycles,
         folds=pe_info.folds,
         psum_bytes=by_role.psum.accesses * line,
+        dma_cycles=int(mem.sum()),
+        prefetch_cycles=prefetch,
         notes=tuple(notes),
         timeline=StepTimeline(starts, compute, mem_start, mem),
         loc=trace.loc,
@@ -360,6 +398,7 @@ def flush_stats(lines: int, machine: Machine, name: str = "cache flush") -> Laye
         energy=EnergyBreakdown(cache_pj=lines * machine.cache_line_pj,
                                dram_pj=written * machine.dram_pj_per_byte),
         latency_ms=machine.cycles_to_ms(cycles), roofline_cycles=0.0, roofline_bound="memory",
+        dma_cycles=cycles,
         timeline=StepTimeline(np.zeros(0, np.int64), np.zeros(0, np.int64),
                               np.zeros(1, np.int64), np.array([cycles], np.int64)),
     )
@@ -402,6 +441,9 @@ def total(stats: Sequence[LayerStats] | Iterable[LayerStats], machine: Machine |
         load_cycles=sum(s.load_cycles for s in stats),
         folds=sum(s.folds for s in stats),
         psum_bytes=sum(s.psum_bytes for s in stats),
+        dma_cycles=sum(s.dma_cycles for s in stats),
+        prefetch_cycles=sum(s.prefetch_cycles for s in stats),
+        prefetched_cycles=sum(s.prefetched_cycles for s in stats),
         notes=tuple(f"{s.name}: {n}" for s in stats for n in s.notes),
     )
 

@@ -794,7 +794,20 @@ def _trace(layer: accel.LayerOp, space: accel.Space, operands: Sequence[_Tensor]
         loc=location_string(layer.location) or "",
         map_space=ms,
         step_tiles=step_tiles,
+        operand_bytes=_operand_bytes(layer, operands, ms),
     )
+
+
+def _operand_bytes(layer: accel.LayerOp, operands: Sequence[_Tensor],
+                   ms: MapSpace | None) -> tuple[float, float] | None:
+    """Stored bytes per input and weight value as the PE array's load path carries them:
+    a block linear's weight values are its map space's n × k (groups + their scales)."""
+    if ms is None or len(operands) < 2:
+        return None
+    if layer.kind.data == accel.BLOCK_LINEAR:
+        values = ms.extents["n"] * ms.extents["k"]
+        return operands[0].itemsize, sum(t.stored_bytes for t in operands[1:]) / values
+    return operands[0].itemsize, operands[1].itemsize
 
 
 from irflow.backends.sim import block_tiles, llm_tiles  # noqa: E402, F401  (register tile kernels)

@@ -215,8 +215,12 @@ class PEArray(_Validated):
         "words", "partial-sum registers per PE (os: >= 2 drains a fold's outputs while "
         "the next fold accumulates)", 1, 1024)
     load_words_per_cycle: int = _spec(
-        "words/cycle", "stationary operands shifted into (outputs out of) the array per "
-        "cycle", 1, 1 << 20)
+        "words/cycle", "outputs drained out of the array per cycle (os); stationary "
+        "operands shifted in per cycle when load_bytes_per_cycle = 0", 1, 1 << 20)
+    load_bytes_per_cycle: float = _spec(
+        "bytes/cycle", "width of the stationary-operand load path (ws weights, is "
+        "inputs), carrying values at their stored width (packed int4: 2 per byte); "
+        "0 = load_words_per_cycle whole words", 0, 1 << 20)
     macs_per_pe_per_cycle: DtypeRates
     psum_bits: PsumBits
     mapping: MappingOverrides

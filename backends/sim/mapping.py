@@ -21,7 +21,11 @@ Per tile (formulas and worked examples: docs/simulator.md §2.1):
     L     = ceil(rows · cols / load_words_per_cycle)     stationary load (or output drain)
     S     = ceil(T / rate[dtype]),  K = rows + cols - 2  systolic skew (fill + drain)
     cycles = folds · (L + S + K)                         stationary registers hold 1 word
-           = L + folds · (max(L, S) + K)                 ≥ 2 words: next load overlaps
+           = ceil(L + folds · max(L, S)) + K             ≥ 2 words: next load overlaps,
+                                                         folds pipeline back to back
+With `load_bytes_per_cycle` > 0 (ws/is) the load is a byte stream of the values the
+folds hold, at their stored width (packed int4: half a byte):
+    L     = Sr · Sc · F · bytes per value / load_bytes_per_cycle / folds   (per fold)
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ FAMILY_OF_KIND: dict[str, str] = {"nn.conv2d": "conv2d", "nn.matmul": "matmul",
 SPARSE_LOOP: dict[str, str] = {"conv2d": "c", "matmul": "k"}
 """The reduction loop N:M weight sparsity compresses (prune's runs of M along it)."""
 STATIONARY = ("weight", "input", "output")
+DTYPE_BYTES: dict[str, float] = {"int4": 0.5, "int8": 1.0, "fp16": 2.0, "bf16": 2.0,
+                                 "fp32": 4.0}
+"""Bytes of one operand value by compute data type (a stationary value's default width)."""
 
 DATAFLOWS: dict[str, dict[str, str]] = {
     "ws": {"conv2d": "rows=c*r*s cols=f stationary=weight",
@@ -148,9 +155,9 @@ def map_space(space: Space) -> MapSpace | None:
     conv2d, matmul and linear map loop for loop (conv adds the window r, s). Two kinds
     are seen as a matmul: `irq.block_linear` (k = kb groups × (group + 1): the group's
     scale multiply is one more MAC per output, as its space counts it) and
-    `nn.attention` (per head `b·g·r`, the m query rows stream past QKᵀ and PV seen as
-    one GEMM with k = d + dv over n = t keys: the same folds as the two GEMMs when d,
-    dv and t fill the array)."""
+    `nn.attention` (per K/V head `b·g`, the r·m query rows of its group stream past
+    QKᵀ and PV seen as one GEMM with k = d + dv over n = t keys: the same folds as the
+    two GEMMs when d, dv and t fill the array; grouped-query heads share one K/V load)."""
     family = FAMILY_OF_KIND.get(space.kind)
     if family is None or space.unit != "pe":
         return None
@@ -166,9 +173,10 @@ def map_space(space: Space) -> MapSpace | None:
     elif space.kind == "nn.attention":
         _, _, t, d = space.operands[1].view
         dv = space.operands[2].view[3]
-        heads = ("b", "g", "r")
-        ext = {"b": ext["b"] * ext["g"] * ext["r"], "m": ext["m"], "n": t, "k": d + dv}
-        src = {"b": (heads, 1), "m": (("m",), 1), "n": ((), t), "k": ((), d + dv)}
+        # K/V are shared by the r query heads of a group (grouped-query attention):
+        # per K/V head (b·g) the group's r·m query rows stream past one K/V load
+        ext = {"b": ext["b"] * ext["g"], "m": ext["r"] * ext["m"], "n": t, "k": d + dv}
+        src = {"b": (("b", "g"), 1), "m": (("r", "m"), 1), "n": ((), t), "k": ((), d + dv)}
         x, w, y = (frozenset({"b", "m", "k"}), frozenset({"b", "n", "k"}),
                    frozenset({"b", "m", "n"}))
     elif family == "conv2d":
@@ -190,7 +198,10 @@ class StepCost:
     folds: np.ndarray  # int64: times the array is (re)loaded
     stream_cycles: np.ndarray  # int64: folds · S, cycles the array streams operands
     load_cycles: np.ndarray  # int64: exposed stationary load (or output drain) cycles
-    fill_drain_cycles: np.ndarray  # int64: folds · (rows + cols - 2)
+    fill_drain_cycles: np.ndarray  # int64: rows + cols - 2 per fold (1 word) or per step
+    lead_cycles: np.ndarray  # int64: the first fold's load + the skew when double-buffered
+    # (paid once per run of back-to-back steps: a later step's folds follow the last
+    # fold of the step before it in the array's pipeline); 0 with 1-word registers
     rows_used: np.ndarray  # int64: Sr (before folding)
     cols_used: np.ndarray  # int64: Sc
 
@@ -200,8 +211,14 @@ def _ceil_div(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
 
 
 def step_cost(ms: MapSpace, tiles: np.ndarray, mapping: Mapping, machine: Machine,
-              dtype: str, sparse_factor: float = 1.0) -> StepCost:
+              dtype: str, sparse_factor: float = 1.0,
+              stationary_bytes: float | None = None) -> StepCost:
     """PE cycles of tiles `tiles[..., i]` = tile extent of loop `ms.dims[i]` (int).
+
+    `stationary_bytes`: stored bytes per value of the stationary operand as the load
+    path carries it (w4a16 weights: packed int4 plus the group scales, per value of the
+    map space's k); None = `DTYPE_BYTES[dtype]`. Used only when the machine's
+    `load_bytes_per_cycle` is set.
 
     `sparse_factor` < 1 (N:M weights the array skips zeros of, e.g. 0.5 for 2:4)
     shrinks the sparse reduction loop (`SPARSE_LOOP`) to `ceil(extent × factor)`
@@ -234,19 +251,33 @@ def step_cost(ms: MapSpace, tiles: np.ndarray, mapping: Mapping, machine: Machin
     folds = _ceil_div(size["rows"], rows) * _ceil_div(size["cols"], cols) * fold
     rate = machine.macs_per_pe_per_cycle(dtype)
     s = np.ceil(stream / rate - 1e-9).astype(np.int64)
-    load = -(-rows * cols // pe.load_words_per_cycle)
     skew = rows + cols - 2
     words = pe.stationary_words_per_pe if mapping.stationary != "output" else (
         pe.psum_words_per_pe)
     busy = np.prod(t, axis=-1) > 0
-    if words >= 2:  # double-buffered: fold i+1's load (drain of i) overlaps fold i
-        exposed = np.where(busy, load + folds * np.maximum(load - s, 0), 0)
+    if pe.load_bytes_per_cycle > 0 and mapping.stationary != "output":
+        # a byte stream of the values the folds hold (partial folds load what they use)
+        width = DTYPE_BYTES[dtype] if stationary_bytes is None else stationary_bytes
+        held_values = size["rows"] * size["cols"] * fold
+        load = held_values * width / pe.load_bytes_per_cycle / np.maximum(folds, 1)
     else:
-        exposed = np.where(busy, folds * load, 0)
+        load = np.full(folds.shape, -(-rows * cols // pe.load_words_per_cycle), np.float64)
+    if words >= 2:
+        # double-buffered: fold i+1's load (drain of i) overlaps fold i, and the folds
+        # of a step enter the array back to back (the skew is paid once per step)
+        steady = folds * np.maximum(load, s)
+        run = np.ceil(load + steady - 1e-9).astype(np.int64)
+        exposed = np.where(busy, run - folds * s, 0)
+        fill = np.where(busy, skew, 0)
+        lead = np.where(busy, run - np.ceil(steady - 1e-9).astype(np.int64) + skew, 0)
+    else:
+        per_fold = np.ceil(load - 1e-9).astype(np.int64)
+        exposed = np.where(busy, folds * per_fold, 0)
+        fill = np.where(busy, folds * skew, 0)
+        lead = np.zeros(folds.shape, np.int64)
     folds = np.where(busy, folds, 0)
-    fill = folds * skew
     streamed = folds * s
-    return StepCost(exposed + streamed + fill, folds, streamed, exposed, fill,
+    return StepCost(exposed + streamed + fill, folds, streamed, exposed, fill, lead,
                     size["rows"], size["cols"])
 
 
@@ -278,13 +309,15 @@ class NestCost:
 
 
 def nest_cost(ms: MapSpace, order: tuple[str, ...], tiles: np.ndarray, mapping: Mapping,
-              machine: Machine, dtype: str, sparse_factor: float = 1.0) -> NestCost:
+              machine: Machine, dtype: str, sparse_factor: float = 1.0,
+              stationary_bytes: float | None = None) -> NestCost:
     """The PE cost of whole nests: `tiles[n, j]` is candidate n's tile size of loop
     `order[j]` (a loop of the layer space, `ms.nest_extents`). Equal to
     summing `step_cost` over every step the executor runs, without enumerating steps: a
     step's cost depends only on its tile sizes, and per loop a step has the full tile
     (`extent // tile` times) or the remainder (once, if any), so the sum runs over the
-    2^loops full/remainder combinations, weighted by how many steps have each."""
+    2^loops full/remainder combinations, weighted by how many steps have each. As in
+    the simulator, only the first step (all tiles full) pays `lead_cycles`."""
     tiles = np.atleast_2d(np.asarray(tiles, np.int64))
     extent = np.array([ms.nest_extents[d] for d in order], np.int64)
     full, rem = extent // tiles, extent % tiles  # [N, L]
@@ -294,11 +327,19 @@ def nest_cost(ms: MapSpace, order: tuple[str, ...], tiles: np.ndarray, mapping: 
     sizes = np.where(combos[None], rem[:, None], tiles[:, None])  # [N, C, L]
     count = np.prod(np.where(combos[None], (rem > 0)[:, None], full[:, None]), axis=-1)
     c = step_cost(ms, tile_matrix(ms, order, np.maximum(sizes, 1)), mapping, machine, dtype,
-                  sparse_factor)  # a zero-size remainder has count 0
+                  sparse_factor, stationary_bytes)  # a zero-size remainder has count 0
 
     def total(a: np.ndarray) -> np.ndarray:
         return (a * count).sum(axis=-1)
 
-    return NestCost(total(c.cycles), total(c.stream_cycles), total(c.fill_drain_cycles),
-                    total(c.load_cycles), total(c.folds), count.sum(axis=-1))
+    # combination 0 (every loop's full tile) is the first step; the others' leads hide
+    lead = c.lead_cycles
+    first = lead[:, 0]
+    hidden = total(lead) - first
+    skew = np.where(lead > 0, c.fill_drain_cycles, 0)
+    fill = total(c.fill_drain_cycles) - (total(skew) - skew[:, 0])
+    cycles = total(c.cycles) - hidden
+    streamed = total(c.stream_cycles)
+    return NestCost(cycles, streamed, fill, cycles - streamed - fill, total(c.folds),
+                    count.sum(axis=-1))
 

@@ -98,6 +98,7 @@ class SimReport:
             ("fill/drain", lambda s: _si(s.fill_drain_cycles), ">"),
             ("roofline", lambda s: _si(s.roofline_cycles), ">"),
             ("bound", lambda s: s.roofline_bound, "<"),
+            ("limited by", lambda s: s.limited_by, "<"),
             ("x bound", lambda s: f"{s.achieved_over_bound:.2f}", ">"),
             ("ms", lambda s: f"{s.latency_ms:.4f}", ">"),
             ("mapping", lambda s: s.mapping, "<"),
@@ -195,6 +196,9 @@ def _stats_dict(s: LayerStats) -> dict[str, Any]:
                      "achieved_over_bound": s.achieved_over_bound},
         "notes": list(s.notes),
         "loc": s.loc,  # the IR op's source location, "" if unknown
+        "dma": {"cycles": s.dma_cycles, "prefetch_cycles": s.prefetch_cycles,
+                "prefetched_cycles": s.prefetched_cycles},
+        "limited_by": s.limited_by,
     }
 
 

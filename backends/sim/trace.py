@@ -77,6 +77,8 @@ class LayerTrace:
     loc: str = ""  # source location of the IR op ("model.irf:12:5"), "" if unknown
     map_space: MapSpace | None = None  # PE layers: loops, extents, operand dependences
     step_tiles: np.ndarray | None = None  # int64 [n_steps, len(map_space.dims)]
+    operand_bytes: tuple[float, float] | None = None  # stored bytes per value of the
+    # input and the weight as the array loads them (w4a16: packed int4 + scales)
 
     @property
     def n_steps(self) -> int:

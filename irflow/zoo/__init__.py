@@ -87,9 +87,10 @@ def load(name: str, *, seed: int = 0, input_shapes: dict[str, list[int]] | None 
     """Compile a built-in model with weights from the seeded initializer, its inputs at
     `input_shapes` when given (see `source_at`). A decoder preset (`decoder.PRESETS`:
     `decoder-15m`, `tinyllama-1b`) takes `entry="prefill"` or `"decode"` and `seq` /
-    `cache` (see `irflow.zoo.decoder`) instead."""
+    `cache` (see `irflow.zoo.decoder`) instead; `bert-base` takes `layers=` (1..12) and
+    `resnet18` `blocks=` per stage ((3, 4, 6, 3): ResNet-34; `irflow.zoo.variants`)."""
     from irflow.frontends.dsl import compile_source
-    from irflow.zoo import decoder
+    from irflow.zoo import decoder, variants
 
     if name in decoder.PRESETS:
         if input_shapes:
@@ -97,6 +98,15 @@ def load(name: str, *, seed: int = 0, input_shapes: dict[str, list[int]] | None 
                               "not by --input-shape")
         return decoder.load(name, seed=seed, **entry)
     text = source_at(name, input_shapes) if input_shapes else source(name)
+    if name == "bert-base" and "layers" in entry:
+        layers = entry.pop("layers")
+        text, name = variants.bert_source(text, layers), f"bert-{layers}"
+    if name == "resnet18" and "blocks" in entry:
+        blocks = tuple(entry.pop("blocks"))
+        text = variants.resnet_source(text, blocks)
+        name = "resnet34" if blocks == (3, 4, 6, 3) else f"resnet-{'-'.join(map(str, blocks))}"
+    if entry:
+        raise IrflowError(f"zoo model '{name}' takes no options {sorted(entry)}")
     return compile_source(text, f"{name}{_SUFFIX}", seed=seed)
 
 
