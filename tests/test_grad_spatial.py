@@ -1,0 +1,52 @@
+"""VJPs of the ONNX einsum and n-D spatial ops (`irflow/train/vjp_spatial.py`) against central
+finite differences in float64, in the style of `test_grad_ops.py` (its `check` harness)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_grad_ops import check, op
+from xdsl.dialects.builtin import StringAttr, f64
+
+from irflow.dialects.nn.einsum import EinsumOp
+from irflow.graph import GraphBuilder
+from irflow.train.grad import grad
+from irflow.train.losses import MSE
+from irflow.train.vjp import NotDifferentiable
+
+# (equation, each operand's `...` axes): matmul, batched, outer, reductions, implicit
+# output, ellipsis with broadcasting, a letter summed over one operand alone, three operands
+EINSUMS = [
+    ("ij,jk->ik", None), ("bij,bjk->bik", None), ("i,j->ij", None), ("ij->j", None),
+    ("ij->", None), ("ij->ji", None), ("ij,jk", None), ("ij,jk->i", None),
+    ("ij,jk,kl->il", None), ("bhqd,bhkd->bhqk", None),
+    ("...ij,...jk->...ik", [(2, 1), (3,)]), ("...i,i", [(2, 3), ()]),
+]
+
+
+def einsum_shapes(equation: str, ellipses: list[tuple[int, ...]] | None,
+                  sizes: dict[str, int]) -> list[tuple[int, ...]]:
+    terms = equation.partition("->")[0].split(",")
+    ells = ellipses or [()] * len(terms)
+    return [tuple(sizes[c] for c in t.partition("...")[0]) + ell
+            + tuple(sizes[c] for c in t.partition("...")[2]) for t, ell in zip(terms, ells)]
+
+
+@pytest.mark.parametrize("equation,ellipses", EINSUMS)
+@settings(max_examples=3, deadline=None, derandomize=True)
+@given(st.fixed_dictionaries({c: st.integers(1, 3) for c in "bhijklqd"}))
+def test_einsum(equation: str, ellipses: list[tuple[int, ...]] | None,
+                sizes: dict[str, int]) -> None:
+    shapes = einsum_shapes(equation, ellipses, sizes)
+    check(lambda g, weight: op(g, EinsumOp, *[weight(s) for s in shapes],
+                               equation=StringAttr(equation)))
+
+
+def test_einsum_diagonal_operand_is_not_differentiable() -> None:
+    g = GraphBuilder()
+    a = g.weight("a", np.eye(3), element_type=f64)
+    y = op(g, EinsumOp, a, equation=StringAttr("ii->i"))
+    with pytest.raises(NotDifferentiable, match="repeat a letter"):
+        grad(g.finish([y], ["y"]), MSE())
