@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from test_grad_ops import check, op
 from xdsl.dialects.builtin import StringAttr, f64
 
+from irflow.dialects import nn
 from irflow.dialects.nn.einsum import EinsumOp
+from irflow.dialects.nn.spatial import ConvTransposeOp
 from irflow.graph import GraphBuilder
 from irflow.train.grad import grad
 from irflow.train.losses import MSE
@@ -49,4 +51,42 @@ def test_einsum_diagonal_operand_is_not_differentiable() -> None:
     a = g.weight("a", np.eye(3), element_type=f64)
     y = op(g, EinsumOp, a, equation=StringAttr("ii->i"))
     with pytest.raises(NotDifferentiable, match="repeat a letter"):
+        grad(g.finish([y], ["y"]), MSE())
+
+
+@settings(max_examples=10, deadline=None, derandomize=True)
+@given(st.data())
+def test_conv_transpose(data: st.DataObject) -> None:
+    nd = data.draw(st.integers(1, 2))
+    groups = data.draw(st.sampled_from([1, 2]))
+    c, fg = groups * data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+    k = [data.draw(st.integers(1, 3)) for _ in range(nd)]
+    s = [data.draw(st.integers(1, 2)) for _ in range(nd)]
+    d = [data.draw(st.integers(1, 2)) for _ in range(nd)]
+    outpad = [data.draw(st.integers(0, si - 1)) for si in s]
+    spatial = [data.draw(st.integers(1, 3)) for _ in range(nd)]
+    full = [(i - 1) * si + (ki - 1) * di + 1 + o
+            for i, si, ki, di, o in zip(spatial, s, k, d, outpad)]
+    pads = [data.draw(st.integers(0, min(1, (f - 1) // 2))) for f in full for _ in (0, 1)]
+    pads = pads[0::2] + pads[1::2]
+    bias = data.draw(st.booleans())
+    props = {"strides": nn.int_array(s), "pads": nn.int_array(pads),
+             "dilations": nn.int_array(d), "output_padding": nn.int_array(outpad),
+             "groups": nn.i64_attr(groups)}
+
+    def build(g, weight):  # noqa: ANN001, ANN202
+        operands = [weight((2, c, *spatial)), weight((c, fg, *k))]
+        if bias:
+            operands.append(weight((fg * groups,)))
+        return op(g, ConvTransposeOp, *operands, **props)
+
+    check(build, seed=nd)
+
+
+def test_conv_transpose_3d_is_not_differentiable() -> None:
+    g = GraphBuilder()
+    x = g.weight("x", np.ones((1, 1, 2, 2, 2)), element_type=f64)
+    w = g.weight("w", np.ones((1, 1, 2, 2, 2)), element_type=f64)
+    y = op(g, ConvTransposeOp, x, w)
+    with pytest.raises(NotDifferentiable, match="3-D"):
         grad(g.finish([y], ["y"]), MSE())

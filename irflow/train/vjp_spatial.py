@@ -8,6 +8,14 @@
                another operand (summed over operand i alone) comes from a ones tensor
                added to the contraction (the gradient is broadcast along it). An operand
                with a repeated letter (a diagonal, `ii->i`) is not differentiated.
+    nn.conv_transpose
+               is the input gradient of the convolution that maps its output back to its
+               input (weight (C, F/groups, k) read as conv2d's (out, in/groups, k); same
+               strides, pads, dilations, groups), so dx = nn.conv2d dy, w and
+               dw = nn.conv2d_weight_grad dy, x (dy as the convolution's input, x as its
+               output gradient); dbias = Σ dy over all but the channel axis. 1-D runs as
+               2-D with a unit height. 3-D and output_padding >= stride (the convolution
+               would not map the output back to the input's size) are not differentiated.
 """
 
 from __future__ import annotations
@@ -17,12 +25,14 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from xdsl.dialects.builtin import StringAttr
+from xdsl.dialects.builtin import StringAttr, TensorType
 from xdsl.ir import Operation, SSAValue
 
 from irflow.dialects import nn
+from irflow.dialects.nn import gradients as g
 from irflow.dialects.nn.einsum import EinsumOp, einsum_shape
 from irflow.dialects.nn.shapes import Shape, broadcast_shapes
+from irflow.dialects.nn.spatial import ConvTransposeOp, window_params
 from irflow.train.vjp import Emitter, Grads, NotDifferentiable, vjp
 
 
@@ -86,6 +96,46 @@ def _einsum(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bo
         grad_eq = ",".join(subs) + "->" + term
         assert einsum_shape(grad_eq, [nn.shape_of(v) for v in operands]) == shapes[i]
         grads.append(e.make(EinsumOp, operands, {"equation": StringAttr(grad_eq)}))
+    return grads
+
+
+@vjp(ConvTransposeOp)
+def _conv_transpose(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]
+                    ) -> Grads:
+    dy = dys[0]
+    assert dy is not None
+    x, w = op.operands[0], op.operands[1]
+    xs, ws, ys = nn.shape_of(x), nn.shape_of(w), nn.shape_of(dy)
+    nd = len(xs) - 2
+    strides, pads, dil = window_params(op.properties, nd)
+    outpad = nn.prop_ints(op, "output_padding", (0,) * nd)
+    why = ("3-D (no 3-D convolution to compose its VJP from)" if nd > 2 else
+           "output_padding >= stride" if any(o >= s for o, s in zip(outpad, strides)) else "")
+    if why and (want[0] or want[1]):
+        raise NotDifferentiable(f"nn.conv_transpose is not differentiated with {why}; it lies "
+                                "on the path from a trainable weight to the loss", op)
+    grads: Grads = [None] * len(op.operands)
+    if want[0] or want[1]:
+        if nd == 1:  # as 2-D with a unit height
+            strides, dil = (1, *strides), (1, *dil)
+            pads = (0, pads[0], 0, pads[1])
+            x2 = e.reshape(x, (*xs[:2], 1, xs[2]))
+            w2 = e.reshape(w, (*ws[:2], 1, ws[2]))
+            dy2 = e.reshape(dy, (*ys[:2], 1, ys[2]))
+        else:
+            x2, w2, dy2 = x, w, dy
+        props = {"strides": nn.int_array(strides), "pads": nn.int_array(pads),
+                 "dilations": nn.int_array(dil), "groups": op.properties.get("groups")}
+        if want[0]:
+            grads[0] = e.reshape(e.make(nn.Conv2dOp, [dy2, w2], props), xs)
+        if want[1]:
+            dw = e.grad_op(g.Conv2dWeightGradOp, [dy2, x2], [w2], props).results[0]
+            grads[1] = e.reshape(dw, ws)
+    if len(op.operands) > 2 and want[2]:
+        f = ys[1]
+        per_channel = e.grad_op(g.SumToOp, [dy], [TensorType(nn.value_element_type(dy),
+                                                                [f] + [1] * nd)]).results[0]
+        grads[2] = e.reshape(per_channel, (f,))
     return grads
 
 
