@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_grad_ops import check, op
-from xdsl.dialects.builtin import StringAttr, f64
+from xdsl.dialects.builtin import FloatAttr, StringAttr, f64
 
 from irflow.dialects import nn
 from irflow.dialects.nn.einsum import EinsumOp
-from irflow.dialects.nn.spatial import ConvTransposeOp
+from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp
 from irflow.graph import GraphBuilder
 from irflow.train.grad import grad
 from irflow.train.losses import MSE
@@ -90,3 +90,13 @@ def test_conv_transpose_3d_is_not_differentiable() -> None:
     y = op(g, ConvTransposeOp, x, w)
     with pytest.raises(NotDifferentiable, match="3-D"):
         grad(g.finish([y], ["y"]), MSE())
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(st.sampled_from([(2, 4, 3), (1, 5, 2, 2), (1, 3, 1, 2, 2)]), st.integers(1, 4),
+       st.sampled_from([(1e-4, 0.75, 1.0), (0.5, 0.6, 2.0), (1.0, 1.5, 0.5)]))
+def test_lrn(shape: tuple[int, ...], size: int, abk: tuple[float, float, float]) -> None:
+    alpha, beta, bias = abk
+    check(lambda g, weight: op(g, LRNOp, weight(shape), size=nn.i64_attr(size),
+                               alpha=FloatAttr(alpha, f64), beta=FloatAttr(beta, f64),
+                               bias=FloatAttr(bias, f64)))

@@ -51,7 +51,6 @@ NO_GRADIENT: dict[str, str] = {
     "nn.sign": _PIECEWISE, "nn.hardmax": _PIECEWISE, "nn.bitcast": _BITS,
     # TODO(issue 12): VJPs for the ONNX spatial ops; until then a clear error on a weight's path
     "nn.pool": _NOT_YET, "nn.resize": _NOT_YET,
-    "nn.lrn": _NOT_YET,
     **{cls.name: _SECOND_ORDER for cls in (*GRADIENT_OPS, CrossEntropyGradOp, KlDivGradOp,
                                           MseGradOp, FakeQuantGradOp)},
 }

@@ -16,6 +16,9 @@
                output gradient); dbias = Σ dy over all but the channel axis. 1-D runs as
                2-D with a unit height. 3-D and output_padding >= stride (the convolution
                would not map the output back to the input's size) are not differentiated.
+    nn.lrn     by decomposition (`vjp_llm.by_decomposition`): x / (bias + alpha/size ·
+               nn.einsum(x·x, band))^beta, the window sum across channels an einsum with
+               a constant 0/1 band matrix [C, C]; the parts' own rules run backward.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from irflow.dialects import nn
 from irflow.dialects.nn import gradients as g
 from irflow.dialects.nn.einsum import EinsumOp, einsum_shape
 from irflow.dialects.nn.shapes import Shape, broadcast_shapes
-from irflow.dialects.nn.spatial import ConvTransposeOp, window_params
+from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp, window_params
 from irflow.train.vjp import Emitter, Grads, NotDifferentiable, vjp
+from irflow.train.vjp_llm import by_decomposition
 
 
 def explicit_einsum(equation: str, shapes: Sequence[Shape]) -> tuple[list[str], str]:
@@ -137,6 +141,29 @@ def _conv_transpose(e: Emitter, op: Operation, dys: list[SSAValue | None], want:
                                                                 [f] + [1] * nd)]).results[0]
         grads[2] = e.reshape(per_channel, (f,))
     return grads
+
+
+def _lrn_parts(e: Emitter, op: Operation) -> SSAValue:
+    x = op.operands[0]
+    shape = nn.shape_of(x)
+    c = shape[1]
+    size = nn.prop_int(op, "size", 1)
+    before, after = (size - 1) // 2, -(-(size - 1) // 2)
+    ch = np.arange(c)
+    band = ((ch[:, None] >= ch[None, :] - before) & (ch[:, None] <= ch[None, :] + after))
+    spatial = string.ascii_uppercase[:len(shape) - 2]
+    total = e.make(EinsumOp, [e.make(nn.MulOp, [x, x]), e.constant(band.astype(float), x)],
+                   {"equation": StringAttr(f"nc{spatial},cd->nd{spatial}")})
+    scale = e.constant(np.full((1,), nn.prop_float(op, "alpha", 1e-4) / size), x)
+    bias = e.constant(np.full((1,), nn.prop_float(op, "bias", 1.0)), x)
+    beta = e.constant(np.full((1,), nn.prop_float(op, "beta", 0.75)), x)
+    denom = e.make(nn.PowOp, [e.make(nn.AddOp, [e.make(nn.MulOp, [total, scale]), bias]), beta])
+    return e.make(nn.DivOp, [x, denom])
+
+
+@vjp(LRNOp)
+def _lrn(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]) -> Grads:
+    return by_decomposition(e, op, dys, want, _lrn_parts)
 
 
 __all__ = ["explicit_einsum"]
