@@ -12,7 +12,7 @@ from xdsl.dialects.builtin import FloatAttr, StringAttr, f64
 
 from irflow.dialects import nn
 from irflow.dialects.nn.einsum import EinsumOp
-from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp
+from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp, ResizeOp, f64_array
 from irflow.graph import GraphBuilder
 from irflow.train.grad import grad
 from irflow.train.losses import MSE
@@ -100,3 +100,25 @@ def test_lrn(shape: tuple[int, ...], size: int, abk: tuple[float, float, float])
     check(lambda g, weight: op(g, LRNOp, weight(shape), size=nn.i64_attr(size),
                                alpha=FloatAttr(alpha, f64), beta=FloatAttr(beta, f64),
                                bias=FloatAttr(bias, f64)))
+
+
+@settings(max_examples=16, deadline=None, derandomize=True)
+@given(st.data())
+def test_resize(data: st.DataObject) -> None:
+    mode = data.draw(st.sampled_from(["nearest", "linear", "cubic"]))
+    coord = data.draw(st.sampled_from(["half_pixel", "half_pixel_symmetric", "align_corners",
+                                       "asymmetric", "pytorch_half_pixel",
+                                       "tf_crop_and_resize"]))
+    shape = (1, 2, data.draw(st.integers(1, 4)), data.draw(st.integers(2, 4)))
+    sizes = (1, 2, data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6)))
+    props = {"sizes": nn.int_array(sizes),
+             "scales": f64_array([o / i for o, i in zip(sizes, shape)]),
+             "mode": StringAttr(mode), "coordinate_transformation_mode": StringAttr(coord),
+             "exclude_outside": nn.i64_attr(data.draw(st.integers(0, 1))),
+             "antialias": nn.i64_attr(data.draw(st.integers(0, 1)) if mode != "nearest" else 0),
+             "nearest_mode": StringAttr(data.draw(st.sampled_from(
+                 ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"])))}
+    if coord == "tf_crop_and_resize":
+        props["roi"] = f64_array([0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3])
+        props["extrapolation_value"] = FloatAttr(0.5, f64)
+    check(lambda g, weight: op(g, ResizeOp, weight(shape), **props))

@@ -50,7 +50,7 @@ NO_GRADIENT: dict[str, str] = {
     "nn.floor": _PIECEWISE, "nn.ceil": _PIECEWISE, "nn.round": _PIECEWISE,
     "nn.sign": _PIECEWISE, "nn.hardmax": _PIECEWISE, "nn.bitcast": _BITS,
     # TODO(issue 12): VJPs for the ONNX spatial ops; until then a clear error on a weight's path
-    "nn.pool": _NOT_YET, "nn.resize": _NOT_YET,
+    "nn.pool": _NOT_YET,
     **{cls.name: _SECOND_ORDER for cls in (*GRADIENT_OPS, CrossEntropyGradOp, KlDivGradOp,
                                           MseGradOp, FakeQuantGradOp)},
 }

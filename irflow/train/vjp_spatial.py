@@ -19,6 +19,11 @@
     nn.lrn     by decomposition (`vjp_llm.by_decomposition`): x / (bias + alpha/size ·
                nn.einsum(x·x, band))^beta, the window sum across channels an einsum with
                a constant 0/1 band matrix [C, C]; the parts' own rules run backward.
+    nn.resize  linear in x and separable (every mode: nearest picks, linear and cubic
+               weigh, tf_crop_and_resize's extrapolated places are constant): per resized
+               axis a constant matrix M [out, in] from the reference kernel's own axis
+               plan (`resize_axis_plan`: source indices and weights), and
+               dx = nn.einsum of dy with every Mᵀ in one contraction.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from irflow.dialects import nn
 from irflow.dialects.nn import gradients as g
 from irflow.dialects.nn.einsum import EinsumOp, einsum_shape
 from irflow.dialects.nn.shapes import Shape, broadcast_shapes
-from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp, window_params
+from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp, ResizeOp, prop_floats, window_params
 from irflow.train.vjp import Emitter, Grads, NotDifferentiable, vjp
 from irflow.train.vjp_llm import by_decomposition
 
@@ -166,4 +171,56 @@ def _lrn(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]
     return by_decomposition(e, op, dys, want, _lrn_parts)
 
 
-__all__ = ["explicit_einsum"]
+def resize_matrices(op: Operation) -> dict[int, np.ndarray]:
+    """Axis -> the [out, in] matrix `nn.resize` applies along it (identity axes left out)."""
+    from irflow.backends.reference.spatial_kernels import resize_axis_plan
+
+    shape_in = nn.shape_of(op.operands[0])
+    rank = len(shape_in)
+    sizes = nn.prop_ints(op, "sizes", ())
+    scales = prop_floats(op.properties, "scales", ())
+    roi = prop_floats(op.properties, "roi", (0.0,) * rank + (1.0,) * rank)
+    mode = nn.prop_str(op, "mode", "nearest")
+    mats: dict[int, np.ndarray] = {}
+    for axis in range(rank):
+        if (np.isclose(scales[axis], 1.0) and sizes[axis] == shape_in[axis]
+                and np.isclose(roi[axis], 0.0) and np.isclose(roi[axis + rank], 1.0)):
+            continue  # the kernel's identity axis
+        idx, coeffs, extrapolated = resize_axis_plan(
+            mode, nn.prop_str(op, "coordinate_transformation_mode", "half_pixel"),
+            nn.prop_str(op, "nearest_mode", "round_prefer_floor"),
+            nn.prop_float(op, "cubic_coeff_a", -0.75),
+            bool(nn.prop_int(op, "exclude_outside", 0)), bool(nn.prop_int(op, "antialias", 0)),
+            sizes[axis], shape_in[axis], scales[axis], (roi[axis], roi[axis + rank]))
+        if mode == "nearest":  # the kernel picks the argmax tap
+            pick = np.argmax(coeffs, axis=1)
+            coeffs = np.zeros_like(coeffs)
+            coeffs[np.arange(len(pick)), pick] = 1.0
+        m = np.zeros((sizes[axis], shape_in[axis]))
+        rows = np.broadcast_to(np.arange(sizes[axis])[:, None], idx.shape)
+        np.add.at(m, (rows, idx), coeffs)
+        if extrapolated is not None:
+            m[extrapolated] = 0.0
+        mats[axis] = m
+    return mats
+
+
+@vjp(ResizeOp)
+def _resize(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]) -> Grads:
+    dy = dys[0]
+    assert dy is not None
+    mats = resize_matrices(op)
+    rank = len(nn.shape_of(dy))
+    lower, upper = string.ascii_lowercase, string.ascii_uppercase
+    dy_sub = "".join(lower[k] if k in mats else upper[k] for k in range(rank))
+    operands, subs = [dy], [dy_sub]
+    for axis, m in mats.items():
+        operands.append(e.constant(m, dy))
+        subs.append(lower[axis] + upper[axis])
+    if len(operands) == 1:
+        return [dy]
+    return [e.make(EinsumOp, operands,
+                   {"equation": StringAttr(",".join(subs) + "->" + upper[:rank])})]
+
+
+__all__ = ["explicit_einsum", "resize_matrices"]
