@@ -12,7 +12,7 @@ from xdsl.dialects.builtin import FloatAttr, StringAttr, f64
 
 from irflow.dialects import nn
 from irflow.dialects.nn.einsum import EinsumOp
-from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp, ResizeOp, f64_array
+from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp, PoolOp, ResizeOp, f64_array
 from irflow.graph import GraphBuilder
 from irflow.train.grad import grad
 from irflow.train.losses import MSE
@@ -122,3 +122,32 @@ def test_resize(data: st.DataObject) -> None:
         props["roi"] = f64_array([0, 0, -0.2, 0.1, 1, 1, 0.9, 1.3])
         props["extrapolation_value"] = FloatAttr(0.5, f64)
     check(lambda g, weight: op(g, ResizeOp, weight(shape), **props))
+
+
+@settings(max_examples=16, deadline=None, derandomize=True)
+@given(st.data())
+def test_pool(data: st.DataObject) -> None:
+    mode = data.draw(st.sampled_from(["avg", "lp", "max"]))
+    nd = 2 if mode == "max" else data.draw(st.integers(1, 3))
+    k = [data.draw(st.integers(1, 3)) for _ in range(nd)]
+    s = [data.draw(st.integers(1, 2)) for _ in range(nd)]
+    d = [1] * nd if mode == "max" else [data.draw(st.integers(1, 2)) for _ in range(nd)]
+    pads = [data.draw(st.integers(0, (ki - 1) // 2)) for ki in k for _ in (0, 1)]
+    pads = pads[0::2] + pads[1::2]
+    spatial = [data.draw(st.integers((ki - 1) * di + 1, (ki - 1) * di + 3 if nd < 3 else
+                                     (ki - 1) * di + 2)) for ki, di in zip(k, d)]
+    props = {"mode": StringAttr(mode), "kernel": nn.int_array(k), "strides": nn.int_array(s),
+             "pads": nn.int_array(pads), "dilations": nn.int_array(d),
+             "ceil_mode": nn.i64_attr(data.draw(st.integers(0, 1))),
+             "count_include_pad": nn.i64_attr(data.draw(st.integers(0, 1))),
+             "p": nn.i64_attr(data.draw(st.integers(1, 3)))}
+    check(lambda g, weight: op(g, PoolOp, weight((1, 2, *spatial)), **props), seed=nd)
+
+
+def test_pool_dilated_max_is_not_differentiable() -> None:
+    g = GraphBuilder()
+    x = g.weight("x", np.ones((1, 1, 5, 5)), element_type=f64)
+    y = op(g, PoolOp, x, mode=StringAttr("max"), kernel=nn.int_array([2, 2]),
+           dilations=nn.int_array([2, 2]))
+    with pytest.raises(NotDifferentiable, match="without dilations"):
+        grad(g.finish([y], ["y"]), MSE())

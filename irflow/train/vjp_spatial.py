@@ -24,10 +24,18 @@
                axis a constant matrix M [out, in] from the reference kernel's own axis
                plan (`resize_axis_plan`: source indices and weights), and
                dx = nn.einsum of dy with every Mᵀ in one contraction.
+    nn.pool    the window sum S (avg: S(x) / count; lp: S(|x|^p)^(1/p)) is linear, and its
+               adjoint Sᵀ is an nn.conv_transpose of dy (N·C as the batch, one channel)
+               with a ones kernel, the pool's strides and dilations, pads cropping back to
+               the input (output_padding for the floor-mode leftover). avg:
+               dx = Sᵀ(dy / count) (count a constant, as the kernel counts);
+               lp: dx = Sᵀ(dy · y^(1−p)) · sign(x)·|x|^(p−1). max: 2-D without dilations
+               is nn.maxpool_grad; n-D or dilated max is not differentiated.
 """
 
 from __future__ import annotations
 
+import itertools
 import string
 from collections import Counter
 from collections.abc import Sequence
@@ -39,8 +47,16 @@ from xdsl.ir import Operation, SSAValue
 from irflow.dialects import nn
 from irflow.dialects.nn import gradients as g
 from irflow.dialects.nn.einsum import EinsumOp, einsum_shape
+from irflow.dialects.nn.math import MATH_OPS
 from irflow.dialects.nn.shapes import Shape, broadcast_shapes
-from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp, ResizeOp, prop_floats, window_params
+from irflow.dialects.nn.spatial import (
+    ConvTransposeOp,
+    LRNOp,
+    PoolOp,
+    ResizeOp,
+    prop_floats,
+    window_params,
+)
 from irflow.train.vjp import Emitter, Grads, NotDifferentiable, vjp
 from irflow.train.vjp_llm import by_decomposition
 
@@ -221,6 +237,76 @@ def _resize(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bo
         return [dy]
     return [e.make(EinsumOp, operands,
                    {"equation": StringAttr(",".join(subs) + "->" + upper[:rank])})]
+
+
+def _pool_count(kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                dil: Sequence[int], in_spatial: Sequence[int], out: Sequence[int],
+                include_pad: bool) -> np.ndarray:
+    """The avg kernel's divisor per output place (1, 1, *out), counted as it counts."""
+    nd = len(kernel)
+    lo = list(pads[:nd])
+    hi = [max(pads[nd + i], (out[i] - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1
+              - in_spatial[i] - lo[i]) for i in range(nd)]
+    valid = np.zeros([in_spatial[i] + lo[i] + hi[i] for i in range(nd)])
+    if include_pad:  # the explicit pads count, the ceil_mode extension does not
+        valid[tuple(slice(0, in_spatial[i] + lo[i] + pads[nd + i]) for i in range(nd))] = 1
+    else:
+        valid[tuple(slice(lo[i], lo[i] + in_spatial[i]) for i in range(nd))] = 1
+    count = np.zeros(out)
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        count += valid[tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
+                             for t, d, s, o in zip(tap, dil, strides, out))]
+    return count.reshape(1, 1, *out)
+
+
+def _window_sum_adjoint(e: Emitter, dy: SSAValue, x: SSAValue, kernel: Sequence[int],
+                        strides: Sequence[int], pads: Sequence[int], dil: Sequence[int]
+                        ) -> SSAValue:
+    """Sᵀ dy: each output place's dy added to every input place of its window."""
+    xs, ys = nn.shape_of(x), nn.shape_of(dy)
+    nd = len(kernel)
+    ends, outpad = [], []
+    for i in range(nd):
+        reach = (ys[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1 - pads[i]
+        ends.append(max(reach - xs[2 + i], 0))
+        outpad.append(max(xs[2 + i] - reach, 0))
+    flat = e.reshape(dy, (xs[0] * xs[1], 1, *ys[2:]))
+    ones = e.constant(np.ones((1, 1, *kernel)), dy)
+    props = {"strides": nn.int_array(strides), "pads": nn.int_array(list(pads[:nd]) + ends),
+             "dilations": nn.int_array(dil), "output_padding": nn.int_array(outpad)}
+    return e.reshape(e.make(ConvTransposeOp, [flat, ones], props), xs)
+
+
+@vjp(PoolOp)
+def _nd_pool(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]) -> Grads:
+    dy = dys[0]
+    assert dy is not None
+    x = op.operands[0]
+    mode = nn.prop_str(op, "mode", "max")
+    kernel = nn.prop_ints(op, "kernel", ())
+    nd = len(kernel)
+    strides, pads, dil = window_params(op.properties, nd)
+    if mode == "max":
+        if nd != 2 or any(d != 1 for d in dil):
+            raise NotDifferentiable("nn.pool max is differentiated in 2-D without dilations "
+                                    f"only (got {nd}-D, dilations {list(dil)}); it lies on the "
+                                    "path from a trainable weight to the loss", op)
+        props = {"kernel": nn.int_array(kernel), "strides": nn.int_array(strides),
+                 "pads": nn.int_array(pads), "ceil_mode": op.properties.get("ceil_mode")}
+        return [e.grad_op(g.MaxPoolGradOp, [x, dy], [x], props).results[0]]
+    if mode == "avg":
+        count = _pool_count(kernel, strides, pads, dil, nn.shape_of(x)[2:],
+                            nn.shape_of(dy)[2:], bool(nn.prop_int(op, "count_include_pad", 0)))
+        scaled = e.make(nn.DivOp, [dy, e.constant(count, dy)])
+        return [_window_sum_adjoint(e, scaled, x, kernel, strides, pads, dil)]
+    p = nn.prop_int(op, "p", 2)
+    y = op.results[0]
+    local = e.make(nn.MulOp, [dy, e.make(nn.PowOp, [y, e.constant(np.full((1,), 1.0 - p), y)])])
+    back = _window_sum_adjoint(e, local, x, kernel, strides, pads, dil)
+    absx = e.make(MATH_OPS["abs"], [x])
+    slope = e.make(nn.MulOp, [e.make(MATH_OPS["sign"], [x]),
+                              e.make(nn.PowOp, [absx, e.constant(np.full((1,), p - 1.0), x)])])
+    return [e.make(nn.MulOp, [back, slope])]
 
 
 __all__ = ["explicit_einsum", "resize_matrices"]
