@@ -30,7 +30,9 @@
                the input (output_padding for the floor-mode leftover). avg:
                dx = Sᵀ(dy / count) (count a constant, as the kernel counts);
                lp: dx = Sᵀ(dy · y^(1−p)) · sign(x)·|x|^(p−1). max: 2-D without dilations
-               is nn.maxpool_grad; n-D or dilated max is not differentiated.
+               is nn.maxpool_grad; n-D or dilated max goes tap by tap (nn.slice of the
+               −inf-padded input, nn.equal to y, first maximum only, nn.where, nn.slice_grad):
+               about 8 ops per kernel tap.
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from xdsl.dialects.builtin import StringAttr, TensorType
+from xdsl.dialects.builtin import FloatAttr, StringAttr, TensorType, f64, i1
 from xdsl.ir import Operation, SSAValue
 
 from irflow.dialects import nn
 from irflow.dialects.nn import gradients as g
+from irflow.dialects.nn import indexing as ix
 from irflow.dialects.nn.einsum import EinsumOp, einsum_shape
+from irflow.dialects.nn.logic import LOGIC_OPS
 from irflow.dialects.nn.math import MATH_OPS
 from irflow.dialects.nn.shapes import Shape, broadcast_shapes
 from irflow.dialects.nn.spatial import (
@@ -277,6 +281,44 @@ def _window_sum_adjoint(e: Emitter, dy: SSAValue, x: SSAValue, kernel: Sequence[
     return e.reshape(e.make(ConvTransposeOp, [flat, ones], props), xs)
 
 
+def _max_pool_by_taps(e: Emitter, op: Operation, dy: SSAValue, kernel: Sequence[int],
+                      strides: Sequence[int], pads: Sequence[int], dil: Sequence[int]
+                      ) -> SSAValue:
+    """n-D or dilated max: per tap (in order) the strided view of the −inf-padded input,
+    dy where it equals the result and no earlier tap did (the first maximum, as
+    nn.maxpool_grad), written back with nn.slice_grad; the sum cropped to the input."""
+    x, y = op.operands[0], op.results[0]
+    xs, out = nn.shape_of(x), nn.shape_of(y)[2:]
+    nd = len(kernel)
+    lo = list(pads[:nd])
+    hi = [max(pads[nd + i], (out[i] - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1
+              - xs[2 + i] - lo[i]) for i in range(nd)]
+    xp = e.make(ix.PadOp, [x], {"pads": nn.int_array([0, 0, *lo, 0, 0, *hi]),
+                                "value": FloatAttr(float("-inf"), f64)})
+    zeros = e.zeros(dy)
+    axes = nn.int_array(range(2, 2 + nd))
+    taken: SSAValue | None = None
+    acc: SSAValue | None = None
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        where = {"starts": nn.int_array([t * d for t, d in zip(tap, dil)]),
+                 "ends": nn.int_array([t * d + (o - 1) * s + 1
+                                       for t, d, s, o in zip(tap, dil, strides, out)]),
+                 "axes": axes, "steps": nn.int_array(strides)}
+        eq = e.value(LOGIC_OPS["equal"].make([e.make(nn.SliceOp, [xp], where), y],
+                                             element_type=i1))
+        take = eq if taken is None else e.make(LOGIC_OPS["and"], [eq, e.make(
+            MATH_OPS["not"], [taken])])
+        taken = eq if taken is None else e.make(LOGIC_OPS["or"], [taken, eq])
+        routed = e.value(LOGIC_OPS["where"].create(operands=[take, dy, zeros],
+                                                   result_types=[dy.type]))
+        back = e.grad_op(g.SliceGradOp, [routed], [xp], where).results[0]
+        acc = back if acc is None else e.make(nn.AddOp, [acc, back])
+    assert acc is not None
+    crop = {"starts": nn.int_array(lo), "ends": nn.int_array([a + b for a, b in zip(lo, xs[2:])]),
+            "axes": axes}
+    return e.make(nn.SliceOp, [acc], crop)
+
+
 @vjp(PoolOp)
 def _nd_pool(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]) -> Grads:
     dy = dys[0]
@@ -288,9 +330,7 @@ def _nd_pool(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[b
     strides, pads, dil = window_params(op.properties, nd)
     if mode == "max":
         if nd != 2 or any(d != 1 for d in dil):
-            raise NotDifferentiable("nn.pool max is differentiated in 2-D without dilations "
-                                    f"only (got {nd}-D, dilations {list(dil)}); it lies on the "
-                                    "path from a trainable weight to the loss", op)
+            return [_max_pool_by_taps(e, op, dy, kernel, strides, pads, dil)]
         props = {"kernel": nn.int_array(kernel), "strides": nn.int_array(strides),
                  "pads": nn.int_array(pads), "ceil_mode": op.properties.get("ceil_mode")}
         return [e.grad_op(g.MaxPoolGradOp, [x, dy], [x], props).results[0]]
