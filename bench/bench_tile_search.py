@@ -2,15 +2,16 @@
 
     .venv/bin/python bench/bench_tile_search.py                  # ResNet-18 search time
     .venv/bin/python bench/bench_tile_search.py --simulate       # + full simulation of
-        ResNet-18 and MobileNetV2 int8 with search=none vs search=latency (minutes)
+        ResNet-18 and MobileNetV2 int8 with search=none vs search=balanced (minutes)
 
-1. Wall and CPU time of `tile{search=latency}` on ResNet-18 int8 (all layers; the
-   target is <= 10 s), median of 3.
+1. Wall and CPU time of `tile{search=balanced}` on ResNet-18 int8 (all layers; the
+   target is <= 10 s), median of 3, and the CPU time per scored candidate.
 2. `--simulate`: total simulated cycles, DRAM bytes and energy of each model compiled
-   with `int8,tile{search=none}` and `int8,tile{search=latency}` (numerics off: the
-   counts are identical, see `simulate(numerics=False)`), and per PE layer the
-   search's estimate beside the simulated cycles / DRAM bytes (the distribution of
-   |estimate / simulated - 1|): `--estimates lenet5,transformer_encoder`.
+   with `<pipeline>,tile{search=none}` and `<pipeline>,tile{search=...}` (numerics off:
+   the counts are identical, see `simulate(numerics=False)`); `--pipeline default`
+   is what `irflow run` compiles with.
+3. `--estimates lenet5,resnet18`: per PE layer the search's estimate beside the
+   layer simulated alone on a cold cache (cycles and DRAM bytes).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from irflow.passes.calibrate import set_calibration_data
 from irflow.pipeline import run_pipeline
 
 
-def int8_model(model: str):  # noqa: ANN201
+def int8_model(model: str, pipeline: str = "int8"):  # noqa: ANN201
     module = zoo.load(model, seed=0)
     fn = main_func(module)
     rng = np.random.default_rng(0)
@@ -36,25 +37,48 @@ def int8_model(model: str):  # noqa: ANN201
               for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
     set_calibration_data(module, [{n: rng.standard_normal(v.shape).astype(np.float32)
                                    for n, v in inputs.items()} for _ in range(2)])
-    run_pipeline(module, "int8")
+    run_pipeline(module, pipeline)
     return module, inputs
 
 
-def bench_time(model: str = "resnet18", repeats: int = 3) -> None:
-    module, _ = int8_model(model)
+def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balanced",
+               pipeline: str = "int8") -> None:
+    """Wall/CPU time of the whole search, and CPU per candidate inside `estimate`."""
+    import os
+
+    from irflow.passes import tile_search as ts
+
+    module, _ = int8_model(model, pipeline)
     wall, cpu = [], []
-    for _ in range(repeats):
-        m = module.clone()
-        t, c = time.perf_counter(), time.process_time()
-        run_pipeline(m, "tile{search=latency}")
-        wall.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    print(f"{model} int8: tile{{search=latency}} wall {statistics.median(wall):.2f} s, "
-          f"CPU {statistics.median(cpu):.2f} s (median of {repeats}; target <= 10 s)")
+    scored = [0, 0.0]
+    plain = ts.estimate
+
+    def counted(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        c0 = time.process_time()
+        sc = plain(*a, **k)
+        scored[0] += len(sc.cycles)
+        scored[1] += time.process_time() - c0
+        return sc
+
+    ts.estimate = counted
+    try:
+        for _ in range(repeats):
+            m = module.clone()
+            t, c = time.perf_counter(), time.process_time()
+            run_pipeline(m, f"tile{{search={search}}}")
+            wall.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+    finally:
+        ts.estimate = plain
+    print(f"{model} {pipeline}: tile{{search={search}}} wall {statistics.median(wall):.2f} s, "
+          f"CPU {statistics.median(cpu):.2f} s (median of {repeats}; target <= 10 s); "
+          f"{scored[0] // repeats:,} candidates, {1e6 * scored[1] / max(scored[0], 1):.1f} "
+          f"us CPU each; load average {os.getloadavg()[0]:.1f}")
 
 
-def bench_simulate(model: str, objectives: tuple[str, ...] = ("none", "latency")) -> None:
-    module, inputs = int8_model(model)
+def bench_simulate(model: str, objectives: tuple[str, ...] = ("none", "balanced"),
+                   pipeline: str = "int8") -> None:
+    module, inputs = int8_model(model, pipeline)
     rows = {}
     for search in objectives:
         m = module.clone()
@@ -62,39 +86,33 @@ def bench_simulate(model: str, objectives: tuple[str, ...] = ("none", "latency")
         r = simulate(m, inputs, numerics=False, progress=False).report
         rows[search] = r.total
     for search, t in rows.items():
-        print(f"{model} int8 search={search:<8} cycles {t.cycles:>14,}  DRAM "
+        print(f"{model} {pipeline} search={search:<8} cycles {t.cycles:>14,}  DRAM "
               f"{t.dram_bytes_read + t.dram_bytes_written:>14,} B  energy "
               f"{t.energy.total_pj / 1e6:>10.1f} uJ")
+    base = rows[objectives[0]]
     for search in objectives[1:]:
-        ratio = rows[search].cycles / rows[objectives[0]].cycles
-        print(f"{model} int8 cycles search={search} / search={objectives[0]} = {ratio:.3f}")
+        t = rows[search]
+        d0 = base.dram_bytes_read + base.dram_bytes_written
+        print(f"{model} {pipeline} search={search} / search={objectives[0]}: cycles "
+              f"{t.cycles / base.cycles:.3f}x, DRAM "
+              f"{(t.dram_bytes_read + t.dram_bytes_written) / d0:.3f}x, energy "
+              f"{t.energy.total_pj / base.energy.total_pj:.3f}x")
 
 
 def bench_estimates(model: str) -> None:
-    """Per PE layer of `model` (fp32, search=latency): estimate vs simulated."""
+    """Per PE layer of `model` (fp32, search=latency): the estimate of the chosen
+    candidate beside the layer simulated alone on a cold cache and flushed
+    (`backends/sim/isolated.py`, the comparison docs/tiling.md states)."""
     import sys
 
     sys.path.insert(0, "tests")
-    from test_tile_search import layer_estimates
+    from test_tile_search import estimate_vs_alone
 
-    from irflow.context import make_context
-    from irflow.passes.tile import TilePass
-
-    module = zoo.load(model, seed=0)
-    TilePass(search="latency").apply(make_context(), module)
-    est = layer_estimates(module)
-    fn = main_func(module)
-    inputs = {n: np.zeros(a.type.get_shape(), np.float32)
-              for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
-    by = {s.name: s for s in simulate(module, inputs, numerics=False,
-                                      progress=False).report.layers}
     ec, ed = [], []
-    for k, (c, d) in est.items():
-        s = by[k]
-        sd = s.dram_bytes_read + s.dram_bytes_written
-        ec.append(c / s.cycles - 1)
+    for label, c, sc, d, sd in estimate_vs_alone(model):
+        ec.append(c / sc - 1)
         ed.append(d / max(sd, 1) - 1)
-        print(f"{model} {k:32s} cycles est {c:12,.0f} sim {s.cycles:12,} ({ec[-1]:+.1%})  "
+        print(f"{model} {label:32s} cycles est {c:12,.0f} sim {sc:12,} ({ec[-1]:+.1%})  "
               f"DRAM est {d:12,.0f} sim {sd:12,} ({ed[-1]:+.1%})")
     a, b = np.abs(ec), np.abs(ed)
     print(f"{model}: {len(a)} PE layers; |cycles error| median {np.median(a):.1%} max "
@@ -106,17 +124,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--simulate", action="store_true")
     ap.add_argument("--models", default="resnet18,mobilenetv2")
-    ap.add_argument("--objectives", default="none,latency")
+    ap.add_argument("--objectives", default="none,balanced")
+    ap.add_argument("--pipeline", default="int8", help="the pipeline before tile (default: "
+                    "int8; 'default' is what irflow run compiles with)")
     ap.add_argument("--estimates", default="", help="models: estimate vs simulation")
     args = ap.parse_args()
     if args.estimates:
         for model in args.estimates.split(","):
             bench_estimates(model)
         return
-    bench_time()
+    bench_time(pipeline=args.pipeline)
     if args.simulate:
         for model in args.models.split(","):
-            bench_simulate(model, tuple(args.objectives.split(",")))
+            bench_simulate(model, tuple(args.objectives.split(",")), args.pipeline)
 
 
 if __name__ == "__main__":

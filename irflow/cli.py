@@ -430,6 +430,12 @@ def _add_sim_flags(p: argparse.ArgumentParser) -> None:
                    "(plots, roofline, compare, dataflow graph)")
 
 
+def _add_explain_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--explain-tiling", metavar="LAYER", help="print the tiling search's top "
+                   "candidates for LAYER (estimated cycles, DRAM bytes, energy) and why the "
+                   "winner won (docs/tiling.md)")
+
+
 def _add_compare_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--compare", metavar="STAGES", help="comma-separated named pipelines to "
@@ -462,6 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_io_flags(p)
     _add_sim_flags(p)
     _add_compare_flags(p)
+    _add_explain_flag(p)
     p.set_defaults(func=cmd_run, pipeline=DEFAULT_PIPELINE)
 
     p = sub.add_parser("opt", help="run a pass pipeline on IR and print the result")
@@ -474,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hw", metavar="PRESET|FILE.toml", help="machine for --cost-after-each")
     _add_pass_flags(p)
     _add_model_flags(p)
+    _add_explain_flag(p)
     p.set_defaults(func=cmd_opt)
 
     p = sub.add_parser("sim", help="simulate IR on the accelerator and report")
@@ -482,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_flags(p)
     _add_io_flags(p)
     _add_sim_flags(p)
+    _add_explain_flag(p)
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("show", help="Graphviz DOT (or SVG) of the dataflow graph")
@@ -542,7 +551,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.debug:
                 warnings.showwarning = _show_warning
             check_output_flags(args)
-            return int(args.func(args) or 0)
+            from irflow.passes.tile_explain import explaining
+
+            with explaining(getattr(args, "explain_tiling", None)) as request:
+                code = int(args.func(args) or 0)
+                if request is not None:
+                    request.check()
+            return code
     except IrflowError as e:
         if args.debug:
             raise

@@ -498,8 +498,11 @@ class TilePass(ModulePass):
     explain: str = ""  # a layer label: print its top candidates (stderr)
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
+        from irflow.passes import tile_explain
+
         cache, line = cache_of(self.machine, self.cache_bytes, self.line_bytes)
-        searcher = self._searcher(cache, line)
+        request = tile_explain.current() if not self.explain else None
+        searcher = self._searcher(cache, line, request.layer if request else "")
         sparse = pm.SparseSupport.of(self.machine, self.structured, self.unstructured_format)
         sizes = parse_sizes(self.sizes, "sizes")
         order = [s.strip() for s in self.order.split(",") if s.strip()] or None
@@ -531,6 +534,9 @@ class TilePass(ModulePass):
                     del op.attributes[WARNING_ATTR]
         if self.explain and self.explain not in seen:
             raise PassError(f"tile: explain names unknown layer '{self.explain}'")
+        if request is not None:  # `--explain-tiling`: an unknown name fails here, at once
+            request.seen(seen)
+            request.check()
         missing = sorted(set(per_layer) - seen)
         if missing:
             raise PassError(f"tile: layers names unknown layer(s) {missing}")
@@ -542,17 +548,21 @@ class TilePass(ModulePass):
                 raise PassError(f"tile: {option} names loop(s) {unknown} that no layer has "
                                 f"(this model's loops: {', '.join(sorted(loops))})")
 
-    def _searcher(self, cache: int, line: int):  # type: ignore[no-untyped-def]
-        """The per-layer search of `search=...` (None for the default rule)."""
+    def _searcher(self, cache: int, line: int, requested: str = ""):  # type: ignore[no-untyped-def]
+        """The per-layer search of `search=...` (None for the default rule).
+        `requested`: the layer `--explain-tiling` asks for (with `search=none`, that
+        layer is scored by the latency search to explain it; the rule's tiling stays)."""
         from irflow.passes import tile_search as ts
 
         if self.search not in ts.OBJECTIVES:
             raise PassError(f"tile: search expects one of {', '.join(ts.OBJECTIVES)}, "
                             f"got '{self.search}'")
+        explain = self.explain or requested
         if self.search == "none":
             if self.explain:
-                raise PassError("tile: explain needs a search (search=latency|energy|edp)")
-            return None
+                raise PassError("tile: explain needs a search (search=latency|energy|edp|balanced)")
+            if not requested:
+                return None
         import dataclasses
         import sys
 
@@ -562,17 +572,25 @@ class TilePass(ModulePass):
         m = load_machine(self.machine or None)
         m = dataclasses.replace(m, cache=dataclasses.replace(
             m.cache, size_bytes=cache, line_bytes=line))
-        objective = self.search
+        objective = self.search if self.search != "none" else "balanced"
 
         def run(op: Operation, label: str, space: accel.Space, itemsizes: list[float],
                 fixed: dict[str, int], order: tuple[str, ...] | None, rule: Tiling) -> Tiling:
+            if self.search == "none" and label != explain:
+                return rule
             types = [v.type for v in op.operands[:2]]
             dtype = max((dtype_name(t.element_type) for t in types  # type: ignore[attr-defined]
                          if isinstance(t, TensorType)),
                         key=DTYPE_WIDTH.__getitem__, default="fp32")
             choice = ts.search_layer(space, itemsizes, m, dtype, objective, fixed, order, rule)
-            if label == self.explain:
+            if label == explain:
                 print(ts.explain(label, choice, objective), file=sys.stderr)
+                if self.search == "none":
+                    print(f"  search=none: the rule's tiling is kept: order "
+                          f"{','.join(rule.order)} / "
+                          + ",".join(f"{d}={v}" for d, v in rule.sizes.items()),
+                          file=sys.stderr)
+                    return rule
             return choice.tiling
 
         return run

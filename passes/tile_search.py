@@ -1,4 +1,4 @@
-"""The mapping search of `tile{search=latency|energy|edp}`: per PE layer, the tile sizes
+"""The mapping search of `tile{search=latency|energy|edp|balanced}`: per PE layer, the tile sizes
 and loop order with the best estimated cycles, energy or energy-delay product.
 
 The mapspace of one layer (the machine fixes the spatial unrolling, `Machine.mapping`):
@@ -15,20 +15,19 @@ The mapspace of one layer (the machine fixes the spatial unrolling, `Machine.map
 Every candidate is scored at once with numpy (`estimate`), with no numerics:
 
     PE cycles   P = mapping.nest_cost(...)                    (the simulator's step_cost)
-    accesses    A = Σ bytes each slice load/store moves (whole cache lines), per order:
-                    a slice reloads when a loop it depends on steps (`tile._grid_line_bytes`)
-    DRAM bytes  D = Σ operands min(whole, loaded) + reloads of operands that do not fit
-                    half the cache + the result once (+ its partial-sum spills if the
-                    result does not fit half the cache)
-    memory      M = (A - D) / hit_bw + D / dram_bw + dram_latency · min(S + 1, D / line)
-    cycles      C = max(P, M · S / (S + 1)) + M / (S + 1)      (S steps, double-buffered:
-                    the first load is exposed, then compute and memory overlap)
-    energy      E = macs · mac_pj + (A / line + D / line) · cache_line_pj + D · dram_pj/B
+    memory      `layer_traffic.traffic`: the layer alone on a cold LRU cache, flushed at
+                the end (loads per step class, misses from reuse across the loop order,
+                set conflicts, write-allocate, write-backs, partial sums, partial lines)
+    cycles      C = M_first + Σ_q count_q · max(P / S, M_q) + M_drain + M_flush
+    energy      E = macs · mac_pj + (accesses + misses + write-backs) · cache_line_pj
+                    + DRAM bytes · dram_pj/B                      (as the simulator's)
 
-Candidates dominated in (C, D, E) are dropped; the winner minimises C (latency), E
-(energy) or C·E (edp), ties broken by fewer steps, then the lowest candidate index
-(deterministic). The simplifications (no cache state carried between layers, average
-memory phase per step) are measured against the simulator in docs/tiling.md.
+Candidates dominated in (C, D, E) are dropped; the winner minimises C (latency,
+balanced), E (energy) or C·E (edp); candidates within 1 % of the best are tied and
+go to the least energy (latency, balanced) or fewest cycles, then DRAM bytes, fewer
+steps, the lowest index (deterministic). `balanced` (the default of `irflow run` /
+`irflow sim`) only takes candidates with no more estimated DRAM bytes and energy
+than the default rule's tiling. The estimate against the simulator: docs/tiling.md.
 """
 
 from __future__ import annotations
@@ -43,9 +42,12 @@ import numpy as np
 from irflow.backends.sim.machine import Machine
 from irflow.backends.sim.mapping import map_space, nest_cost
 from irflow.dialects import accel
+from irflow.passes import layer_traffic
 from irflow.passes import tile as tl
 
-OBJECTIVES = ("none", "latency", "energy", "edp")
+OBJECTIVES = ("none", "latency", "energy", "edp", "balanced")
+TIE = 0.01
+"""Candidates within 1 % of the best objective are tied (`Scores.ranking`)."""
 
 
 def divisors(n: int) -> list[int]:
@@ -81,16 +83,34 @@ class Scores:
     steps: np.ndarray
 
     def objective(self, kind: str) -> np.ndarray:
-        if kind == "latency":
+        if kind in ("latency", "balanced"):
             return self.cycles
         if kind == "energy":
             return self.energy_pj
         return self.cycles * self.energy_pj
 
-    def ranking(self, kind: str) -> np.ndarray:
-        """Candidate indices, best first (deterministic tie-breaks)."""
+    def ranking(self, kind: str, rule: int | None = None) -> np.ndarray:
+        """Candidate indices, best first (deterministic tie-breaks). Candidates within
+        `TIE` of the best objective count as tied: among them the least energy wins
+        (`latency`; fewest cycles for `energy`, `edp`), then DRAM bytes, fewer steps and
+        the lowest index — cycles a layer hides under compute are not worth extra DRAM
+        traffic and energy. `balanced` ranks like `latency` among the candidates that
+        move no more DRAM bytes and spend no more energy than candidate `rule` (the
+        default rule's tiling), all others after them; the rule's tiling wins a tie
+        (a layer's tiling changes only for more than `TIE` fewer estimated cycles)."""
         idx = np.arange(len(self.cycles))
-        return np.lexsort((idx, self.steps, self.dram_bytes, self.objective(kind)))
+        obj = self.objective(kind)
+        worse = np.zeros(len(obj), bool)
+        if kind == "balanced" and rule is not None:
+            worse = ((self.dram_bytes > self.dram_bytes[rule])
+                     | (self.energy_pj > self.energy_pj[rule]))
+        best = obj[~worse].min() if (~worse).any() else 0.0
+        band = np.where(obj <= best * (1 + TIE), best, obj)
+        second = self.energy_pj if kind in ("latency", "balanced") else self.cycles
+        not_rule = np.ones(len(obj), bool)
+        if kind == "balanced" and rule is not None:
+            not_rule[rule] = False  # the rule keeps its tiling unless 1 % is to be had
+        return np.lexsort((idx, self.steps, self.dram_bytes, second, not_rule, band, worse))
 
     def sizes_of(self, i: int) -> dict[str, int]:
         return {d: int(s) for d, s in zip(self.dims, self.sizes[i])}
@@ -122,54 +142,19 @@ def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, d
     n = len(sizes)
     pe = nest_cost(ms, dims, sizes, machine.mapping(ms.family), machine, dtype,
                    sparse_factor)
-    grid = {d: sizes[:, i].astype(np.float64) for i, d in enumerate(dims)}
-    trips = {d: np.ceil(space.extents[d] / grid[d]) for d in dims}
-    line = machine.cache.line_bytes
-    cache = machine.cache.size_bytes
-    accesses = (*space.operands, space.result)
-    moved = [tl._grid_line_bytes(a, grid, b, line) * np.ones(n)
-             for a, b in zip(accesses, itemsizes)]
-    steps = np.prod(np.stack([trips[d] for d in dims]), axis=0) if dims else np.ones(n)
-    acc_all, dram_all = [], []
-    for o in orders:
-        def changes(loops: frozenset[str], o: tuple[str, ...] = o) -> np.ndarray:
-            last = max((i for i, d in enumerate(o) if d in loops), default=-1)
-            out = np.ones(n)
-            for d in o[: last + 1]:
-                out = out * trips[d]
-            return out
-
-        acc = np.zeros(n)
-        dram = np.zeros(n)
-        for a, tile, b in zip(space.operands, moved, itemsizes):
-            whole = math.prod(a.view) * b
-            loaded = tile * changes(a.dims)
-            first = np.minimum(whole, loaded)
-            acc += loaded
-            dram += first + (0.0 if whole * 2 <= cache else loaded - first)
-        out_whole = math.prod(space.result.view) * itemsizes[-1]
-        distinct = np.ones(n)
-        for d in o:
-            if d in space.result.dims:
-                distinct = distinct * trips[d]
-        touches = 2 * changes(space.result.dims) - distinct
-        acc += moved[-1] * touches
-        spills = moved[-1] * (touches - distinct)
-        dram += np.minimum(out_whole, moved[-1] * distinct) + (
-            0.0 if out_whole * 2 <= cache else spills)
-        acc_all.append(acc)
-        dram_all.append(np.minimum(dram, acc))
+    psum = machine.psum_bytes(dtype)
+    memo: dict = {}
+    parts = [layer_traffic.traffic(space, itemsizes, psum, machine, sizes, o, pe.cycles,
+                                   memo=memo) for o in orders]
     k = len(orders)
-    acc = np.concatenate(acc_all)
-    dram = np.concatenate(dram_all)
-    s = np.tile(steps, k)
+    cycles = np.concatenate([t.cycles for t in parts])
+    dram = np.concatenate([t.dram_bytes for t in parts])
+    events = np.concatenate([t.accesses + t.misses + t.writebacks for t in parts])
+    s = np.concatenate([t.steps for t in parts])
     p = np.tile(pe.cycles.astype(np.float64), k)
-    mem = ((acc - dram) / machine.cache.hit_bytes_per_cycle + dram / machine.dram.bytes_per_cycle
-           + machine.dram.latency_cycles * np.minimum(s + 1, np.ceil(dram / line)))
-    cycles = np.maximum(p, mem * s / (s + 1)) + mem / (s + 1)
     macs = math.prod(space.extents.values()) * space.macs_per_point
     energy = (macs * sparse_factor * getattr(machine.energy.mac_pj, dtype)
-              + (acc + dram) / line * machine.cache_line_pj + dram * machine.dram_pj_per_byte)
+              + events * machine.cache_line_pj + dram * machine.dram_pj_per_byte)
     return Scores(dims, np.tile(sizes, (k, 1)), list(orders),
                   np.repeat(np.arange(k), n), cycles, dram, energy, p, s)
 
@@ -194,6 +179,7 @@ class Choice:
     tiling: tl.Tiling
     scores: Scores | None  # None: the default rule decided (no PE layer / nothing fits)
     ranked: np.ndarray  # candidate indices, best first (Pareto-pruned)
+    rule: int | None = None  # the default rule's tiling among the candidates
 
 
 def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machine,
@@ -212,7 +198,10 @@ def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
     if rule.order not in orders and not order:
         orders.append(rule.order)
     sc = estimate(space, itemsizes, machine, dtype, rows, orders, sparse_factor)
-    rank = sc.ranking(objective)
+    rule_row = np.flatnonzero((rows == [rule.sizes[d] for d in space.dims]).all(1))
+    rule_idx = (orders.index(rule.order) * len(rows) + int(rule_row[0])
+                if rule.order in orders and len(rule_row) else None)
+    rank = sc.ranking(objective, rule_idx)
     front = pareto(sc, rank[:256])
     keep = np.isin(rank, front)
     ranked = rank[keep]
@@ -220,7 +209,7 @@ def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
     sizes = sc.sizes_of(best)
     ws = tl.working_set(space, sizes, itemsizes)
     return Choice(tl.Tiling(sc.orders[int(sc.order[best])], sizes, ws,
-                            float(sc.dram_bytes[best])), sc, ranked)
+                            float(sc.dram_bytes[best])), sc, ranked, rule_idx)
 
 
 def explain(label: str, choice: Choice, objective: str, top: int = 8) -> str:
@@ -232,17 +221,26 @@ def explain(label: str, choice: Choice, objective: str, top: int = 8) -> str:
                 f"{','.join(choice.tiling.order)}")
     lines = [f"tile: layer '{label}', search={objective}: {len(sc.cycles)} candidates "
              f"scored, {len(choice.ranked)} on the Pareto front of the best 256",
-             f"  {'#':>2} {'cycles':>12} {'DRAM B':>12} {'energy uJ':>10} {'steps':>7}  "
+             f"  {'#':>4} {'cycles':>12} {'DRAM B':>12} {'energy uJ':>10} {'steps':>7}  "
              "order / tile sizes"]
+    def row(tag: str, i: int) -> str:
+        sizes = ",".join(f"{d}={s}" for d, s in sc.sizes_of(i).items())
+        return (f"  {tag:>4} {sc.cycles[i]:>12,.0f} {sc.dram_bytes[i]:>12,.0f} "
+                f"{sc.energy_pj[i] / 1e6:>10.3f} {int(sc.steps[i]):>7}  "
+                f"{','.join(sc.orders[int(sc.order[i])])} / {sizes}")
+
     for r, i in enumerate(choice.ranked[:top]):
-        sizes = ",".join(f"{d}={s}" for d, s in sc.sizes_of(int(i)).items())
-        lines.append(f"  {r:>2} {sc.cycles[i]:>12,.0f} {sc.dram_bytes[i]:>12,.0f} "
-                     f"{sc.energy_pj[i] / 1e6:>10.3f} {int(sc.steps[i]):>7}  "
-                     f"{','.join(sc.orders[int(sc.order[i])])} / {sizes}")
+        lines.append(row(str(r), int(i)))
+    if choice.rule is not None:
+        lines.append(row("rule", choice.rule))
     w = int(choice.ranked[0])
     why = {"latency": "fewest estimated cycles", "energy": "least estimated energy",
-           "edp": "least estimated cycles x energy"}[objective]
+           "edp": "least estimated cycles x energy",
+           "balanced": "fewest estimated cycles among the candidates with no more DRAM "
+                       "bytes and energy than the rule's tiling (the rule wins ties)"}[objective]
     bound = "compute (PE array)" if sc.pe_cycles[w] >= sc.cycles[w] * 0.99 else "memory"
     lines.append(f"  winner #0: {why}; {bound}-bound ({sc.pe_cycles[w]:,.0f} PE cycles of "
-                 f"{sc.cycles[w]:,.0f}); ties broken by DRAM bytes, then fewer steps")
+                 f"{sc.cycles[w]:,.0f}); within {TIE:.0%} of the best, ties broken by "
+                 + ("energy" if objective in ("latency", "balanced") else "cycles")
+                 + ", then DRAM bytes, then fewer steps")
     return "\n".join(lines)

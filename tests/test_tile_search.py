@@ -88,24 +88,81 @@ def layer_estimates(module: ModuleOp, machine: str = "default"
     return out
 
 
-def test_estimate_tracks_the_simulation_of_each_layer():
-    """Each lenet5 PE layer simulated alone is what the estimate models (a cold cache):
-    the measured spread is in docs/tiling.md; asserted here is the bound that holds."""
-    module = zoo.load("lenet5", seed=0)
-    TilePass(search="latency").apply(make_context(), module)
+SMALL_INPUTS = {"resnet50": (("f32[1, 3, 224, 224]", "f32[1, 3, 64, 64]"),),
+                "bert-base": (("i64[1, 128]", "i64[1, 16]"), ("ends=[128]", "ends=[16]"))}
+"""The big zoo models at a small input, to keep the comparison quick (every layer kind
+and weight shape stays; the activations shrink)."""
+
+
+def zoo_model(model: str) -> ModuleOp:
+    if model not in SMALL_INPUTS:
+        return zoo.load(model, seed=0)
+    from irflow.frontends.dsl import compile_source
+
+    text = zoo.source(model)
+    for big, small in SMALL_INPUTS[model]:
+        text = text.replace(big, small)
+    return compile_source(text, f"{model}.irf", seed=0)
+
+
+def estimate_vs_alone(model: str, search: str = "latency"
+                      ) -> list[tuple[str, float, int, float, int]]:
+    """Per PE layer of `model` (fp32): (label, estimated cycles, cycles of the layer
+    simulated alone on a cold cache and flushed, estimated DRAM bytes, simulated DRAM
+    bytes) — the comparison docs/tiling.md states."""
+    from irflow.backends.sim.isolated import simulate_alone
+    from irflow.graph import input_names
+
+    module = zoo_model(model)
+    TilePass(search=search).apply(make_context(), module)
     est = layer_estimates(module)
     fn = main_func(module)
-    inputs = {a.name_hint or f"arg{i}": np.zeros(a.type.get_shape(), np.float32)
-              for i, a in enumerate(fn.body.blocks[0].args)}
-    report = sim.simulate(module, inputs, numerics=False, progress=False).report
-    by_name = {s.name: s for s in report.layers}
-    checked = 0
-    for label, (cycles, _dram) in est.items():
-        s = by_name[label]
-        alone = s.cycles + s.prefetched_cycles  # its first weight fetch not overlapped
-        assert cycles == pytest.approx(alone, rel=0.35), label
-        checked += 1
-    assert checked >= 3
+    inputs = {n: np.zeros(a.type.get_shape(), np.float32 if "f32" in str(a.type)
+                          else np.int64)
+              for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
+    traces = {t.name: t for t in sim.simulate(module, inputs, numerics=False,
+                                              progress=False).traces}
+    m = load_machine("default")
+    rows = []
+    for label, (cycles, dram) in est.items():
+        alone = simulate_alone(traces[label], m)
+        rows.append((label, cycles, alone.cycles, dram, alone.dram_bytes))
+    return rows
+
+
+def check_agreement(model: str, cycles_within: int, cycles_max: float, dram_within: int,
+                    dram_max: float) -> None:
+    rows = estimate_vs_alone(model)
+    for label, c, sc, d, sd in rows:  # recorded with -s; the table is in docs/tiling.md
+        print(f"{model} {label}: cycles est {c:,.0f} sim {sc:,} DRAM est {d:,.0f} sim {sd:,}")
+    for within, worst, errors in (
+            (cycles_within, cycles_max, [abs(c / sc - 1) for _, c, sc, _, _ in rows]),
+            (dram_within, dram_max, [abs(d / sd - 1) for _, _, _, d, sd in rows])):
+        assert sum(e <= 0.05 for e in errors) >= within
+        assert max(errors) <= worst
+
+
+AGREEMENT = {  # model: (cycles within 5 %, max cycles error, DRAM within 5 %, max DRAM error)
+    "lenet5": (4, 0.06, 5, 0.05), "digits_cnn": (2, 0.16, 3, 0.05),
+    "transformer_encoder": (16, 0.05, 8, 0.07), "resnet18": (21, 0.05, 14, 0.12),
+    "mobilenetv2": (53, 0.05, 45, 0.11), "resnet50": (54, 0.05, 52, 0.49),
+    "bert-base": (97, 0.05, 97, 0.05)}
+"""What holds since the PE model's batch-1 change (pipelined folds, in-flight DRAM
+latency: docs/tiling.md); before it every layer was within 5 % in cycles."""
+
+
+@pytest.mark.parametrize("model", ["lenet5", "digits_cnn", "transformer_encoder"])
+def test_estimate_agrees_with_the_layer_simulated_alone(model):
+    """Every PE layer's estimate (the chosen candidate) against the same layer run alone
+    on a cold cache, flushed (backends/sim/isolated.py): the counts docs/tiling.md
+    states."""
+    check_agreement(model, *AGREEMENT[model])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["resnet18", "mobilenetv2", "resnet50", "bert-base"])
+def test_estimate_agrees_on_the_large_models(model):
+    check_agreement(model, *AGREEMENT[model])
 
 
 @pytest.mark.parametrize("layers, message", [
@@ -136,3 +193,40 @@ def test_explain_prints_top_candidates(capsys):
         tiled(conv_module(), search="latency", explain="nope")
     with pytest.raises(PassError, match="search expects one of"):
         tiled(conv_module(), search="fast")
+
+
+def test_balanced_never_worse_than_the_rule_under_the_estimate():
+    space, itemsizes = conv_space()
+    m = load_machine("default")
+    rule = tl_choose(space, itemsizes, m)
+    choice = ts.search_layer(space, itemsizes, m, "fp32", "balanced", {}, None, rule)
+    sc, w = choice.scores, int(choice.ranked[0])
+    assert choice.rule is not None
+    assert sc.dram_bytes[w] <= sc.dram_bytes[choice.rule]
+    assert sc.energy_pj[w] <= sc.energy_pj[choice.rule]
+    assert sc.cycles[w] <= sc.cycles[choice.rule]
+
+
+def tl_choose(space: accel.Space, itemsizes: list[float], m):  # noqa: ANN001, ANN201
+    from irflow.passes.tile import choose_tiling
+
+    return choose_tiling(space, itemsizes, m.cache.size_bytes, {}, None, m.cache.line_bytes)
+
+
+def test_explain_tiling_flag_routes_to_the_tile_pass(capsys, tmp_path):
+    from irflow.cli import main
+
+    assert main(["sim", "lenet5", "--explain-tiling", "conv2", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "tile: layer 'conv2', search=balanced" in err
+    assert "search=none: the rule's tiling is kept" in err
+    assert main(["opt", "lenet5", "-p", "default,tile{search=latency}", "--explain-tiling",
+                 "fc1", "-o", str(tmp_path / "l.mlir")]) == 0
+    assert "tile: layer 'fc1', search=latency" in capsys.readouterr().err
+    assert main(["sim", "lenet5", "--explain-tiling", "conv", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["irflow: error: --explain-tiling: no layer 'conv'; close names: conv2, "
+                   "conv1"]
+    assert main(["opt", "lenet5", "--explain-tiling", "conv2", "-o",
+                 str(tmp_path / "m.mlir")]) == 1
+    assert "no tile pass ran" in capsys.readouterr().err

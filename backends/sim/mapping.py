@@ -321,8 +321,9 @@ def nest_cost(ms: MapSpace, order: tuple[str, ...], tiles: np.ndarray, mapping: 
     tiles = np.atleast_2d(np.asarray(tiles, np.int64))
     extent = np.array([ms.nest_extents[d] for d in order], np.int64)
     full, rem = extent // tiles, extent % tiles  # [N, L]
-    combos = np.array(np.meshgrid(*[[0, 1]] * len(order), indexing="ij")).reshape(
-        len(order), -1).T  # [C, L]: 1 = the remainder tile of that loop
+    split = (rem > 0).any(axis=0)  # loops no candidate leaves a remainder in: full only
+    combos = np.array(np.meshgrid(*[[0, 1] if s else [0] for s in split], indexing="ij")
+                      ).reshape(len(order), -1).T  # [C, L]: 1 = the remainder tile of that loop
     sizes = np.where(combos[None], rem[:, None], tiles[:, None])  # [N, C, L]
     count = np.prod(np.where(combos[None], (rem > 0)[:, None], full[:, None]), axis=-1)
     c = step_cost(ms, tile_matrix(ms, order, np.maximum(sizes, 1)), mapping, machine, dtype,
