@@ -420,4 +420,4 @@ def _fake_quant(e: Emitter, op: Operation, dys: list[SSAValue | None], want: lis
 
 
 # Rules in their own modules (they import this one): registered on import.
-from irflow.train import vjp_indexing, vjp_llm, vjp_math  # noqa: E402, F401
+from irflow.train import vjp_indexing, vjp_llm, vjp_math, vjp_spatial  # noqa: E402, F401
