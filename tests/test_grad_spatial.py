@@ -17,7 +17,6 @@ from irflow.dialects.nn.spatial import ConvTransposeOp, LRNOp, PoolOp, ResizeOp,
 from irflow.graph import GraphBuilder
 from irflow.train.grad import GRAD_PREFIX, STEP_FUNC, grad
 from irflow.train.losses import MSE
-from irflow.train.vjp import NotDifferentiable
 
 # (equation, each operand's `...` axes): matmul, batched, outer, reductions, implicit
 # output, ellipsis with broadcasting, a letter summed over one operand alone, three operands
@@ -26,6 +25,9 @@ EINSUMS = [
     ("ij->", None), ("ij->ji", None), ("ij,jk", None), ("ij,jk->i", None),
     ("ij,jk,kl->il", None), ("bhqd,bhkd->bhqk", None),
     ("...ij,...jk->...ik", [(2, 1), (3,)]), ("...i,i", [(2, 3), ()]),
+    # repeated letters (diagonals): trace, diagonal, a repeat with a summed letter,
+    # a letter three times, a diagonal contracted with another operand
+    ("ii", None), ("ii->i", None), ("iij->j", None), ("iii->i", None), ("iji,jk->ik", None),
 ]
 
 
@@ -47,25 +49,18 @@ def test_einsum(equation: str, ellipses: list[tuple[int, ...]] | None,
                                equation=StringAttr(equation)))
 
 
-def test_einsum_diagonal_operand_is_not_differentiable() -> None:
-    g = GraphBuilder()
-    a = g.weight("a", np.eye(3), element_type=f64)
-    y = op(g, EinsumOp, a, equation=StringAttr("ii->i"))
-    with pytest.raises(NotDifferentiable, match="repeat a letter"):
-        grad(g.finish([y], ["y"]), MSE())
-
-
-@settings(max_examples=10, deadline=None, derandomize=True)
+@settings(max_examples=16, deadline=None, derandomize=True)
 @given(st.data())
 def test_conv_transpose(data: st.DataObject) -> None:
-    nd = data.draw(st.integers(1, 2))
+    nd = data.draw(st.integers(1, 3))
     groups = data.draw(st.sampled_from([1, 2]))
     c, fg = groups * data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
     k = [data.draw(st.integers(1, 3)) for _ in range(nd)]
     s = [data.draw(st.integers(1, 2)) for _ in range(nd)]
     d = [data.draw(st.integers(1, 2)) for _ in range(nd)]
-    outpad = [data.draw(st.integers(0, si - 1)) for si in s]
-    spatial = [data.draw(st.integers(1, 3)) for _ in range(nd)]
+    # output_padding up to max(stride, dilation) - 1: ≥ stride where the dilation is larger
+    outpad = [data.draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d)]
+    spatial = [data.draw(st.integers(1, 3 if nd < 3 else 2)) for _ in range(nd)]
     full = [(i - 1) * si + (ki - 1) * di + 1 + o
             for i, si, ki, di, o in zip(spatial, s, k, d, outpad)]
     pads = [data.draw(st.integers(0, min(1, (f - 1) // 2))) for f in full for _ in (0, 1)]
@@ -84,13 +79,17 @@ def test_conv_transpose(data: st.DataObject) -> None:
     check(build, seed=nd)
 
 
-def test_conv_transpose_3d_is_not_differentiable() -> None:
-    g = GraphBuilder()
-    x = g.weight("x", np.ones((1, 1, 2, 2, 2)), element_type=f64)
-    w = g.weight("w", np.ones((1, 1, 2, 2, 2)), element_type=f64)
-    y = op(g, ConvTransposeOp, x, w)
-    with pytest.raises(NotDifferentiable, match="3-D"):
-        grad(g.finish([y], ["y"]), MSE())
+@pytest.mark.parametrize("s,d,outpad,pads", [
+    ((2, 1, 2), (1, 2, 1), (1, 0, 1), (1, 0, 0, 0, 1, 0)),  # depth stride, pads
+    ((1, 2, 1), (3, 1, 2), (2, 1, 1), (0, 1, 0, 1, 0, 0)),  # output_padding >= stride
+])
+def test_conv_transpose_3d(s: tuple[int, ...], d: tuple[int, ...], outpad: tuple[int, ...],
+                           pads: tuple[int, ...]) -> None:
+    props = {"strides": nn.int_array(s), "pads": nn.int_array(pads),
+             "dilations": nn.int_array(d), "output_padding": nn.int_array(outpad),
+             "groups": nn.i64_attr(2)}
+    check(lambda g, weight: op(g, ConvTransposeOp, weight((1, 2, 2, 2, 1)),
+                               weight((2, 1, 2, 1, 2)), weight((2,)), **props))
 
 
 @settings(max_examples=8, deadline=None, derandomize=True)

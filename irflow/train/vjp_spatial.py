@@ -7,15 +7,20 @@
                is spelled out. A letter of operand i found neither in the output nor in
                another operand (summed over operand i alone) comes from a ones tensor
                added to the contraction (the gradient is broadcast along it). An operand
-               with a repeated letter (a diagonal, `ii->i`) is not differentiated.
+               with a repeated letter (a diagonal, `ii->i`): each later occurrence gets
+               a fresh letter tied to the first by an identity constant in the same
+               contraction (`ii->i`: d a = einsum('i,ij->ij', dy, eye)).
     nn.conv_transpose
                is the input gradient of the convolution that maps its output back to its
                input (weight (C, F/groups, k) read as conv2d's (out, in/groups, k); same
-               strides, pads, dilations, groups), so dx = nn.conv2d dy, w and
-               dw = nn.conv2d_weight_grad dy, x (dy as the convolution's input, x as its
-               output gradient); dbias = Σ dy over all but the channel axis. 1-D runs as
-               2-D with a unit height. 3-D and output_padding >= stride (the convolution
-               would not map the output back to the input's size) are not differentiated.
+               strides, dilations, groups). dy is first padded by the pads and cropped by
+               output_padding (nn.pad; negative pads crop) to the full correlation's reach
+               (n-1)·s + (k-1)·d + 1, so the unpadded convolution maps it back to exactly
+               x's size, whatever the output_padding (also >= stride, with a larger
+               dilation). Then dx = nn.conv2d dy, w and dw = nn.conv2d_weight_grad dy, x
+               (dy as the convolution's input, x as its output gradient); dbias = Σ dy
+               over all but the channel axis. 1-D runs as 2-D with a unit height; 3-D as a
+               sum over the depth taps of 2-D ones (`_conv_transpose_3d`).
     nn.lrn     by decomposition (`vjp_llm.by_decomposition`): x / (bias + alpha/size ·
                nn.einsum(x·x, band))^beta, the window sum across channels an einsum with
                a constant 0/1 band matrix [C, C]; the parts' own rules run backward.
@@ -44,7 +49,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from xdsl.dialects.builtin import FloatAttr, StringAttr, TensorType, f64, i1
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from irflow.dialects import nn
 from irflow.dialects.nn import gradients as g
@@ -61,7 +66,7 @@ from irflow.dialects.nn.spatial import (
     prop_floats,
     window_params,
 )
-from irflow.train.vjp import Emitter, Grads, NotDifferentiable, vjp
+from irflow.train.vjp import Emitter, Grads, vjp
 from irflow.train.vjp_llm import by_decomposition
 
 
@@ -110,19 +115,29 @@ def _einsum(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bo
         if not want[i]:
             grads.append(None)
             continue
-        if len(set(term)) != len(term):
-            raise NotDifferentiable(
-                f"nn.einsum is not differentiated with respect to operand {i}: its "
-                f"subscripts '{term}' repeat a letter (a diagonal); this operand lies on the "
-                "path from a trainable weight to the loss", op)
+        # a repeated letter (a diagonal): each later occurrence gets a fresh letter, tied
+        # to the first by an identity matrix, so the gradient lands on the diagonal
+        fresh = iter(c for c in string.ascii_letters if c not in "".join(terms) + out)
+        target, eyes, first = "", [], set()
+        for c in term:
+            if c in first:
+                f = next(fresh)
+                eyes.append((c + f, np.eye(sizes[c])))
+                target += f
+            else:
+                first.add(c)
+                target += c
         others = [(t, v) for j, (t, v) in enumerate(zip(terms, op.operands)) if j != i]
-        seen = set(out).union(*[set(t) for t, _ in others])
-        alone = "".join(c for c in term if c not in seen)
+        seen = set(out).union(*[set(t) for t, _ in others], *[set(s) for s, _ in eyes])
+        alone = "".join(c for c in target if c not in seen)
         operands, subs = [dy] + [v for _, v in others], [out] + [t for t, _ in others]
+        for sub, eye in eyes:
+            operands.append(e.constant(eye, dy))
+            subs.append(sub)
         if alone:
             operands.append(e.constant(np.ones([sizes[c] for c in alone]), dy))
             subs.append(alone)
-        grad_eq = ",".join(subs) + "->" + term
+        grad_eq = ",".join(subs) + "->" + target
         assert einsum_shape(grad_eq, [nn.shape_of(v) for v in operands]) == shapes[i]
         grads.append(e.make(EinsumOp, operands, {"equation": StringAttr(grad_eq)}))
     return grads
@@ -138,34 +153,82 @@ def _conv_transpose(e: Emitter, op: Operation, dys: list[SSAValue | None], want:
     nd = len(xs) - 2
     strides, pads, dil = window_params(op.properties, nd)
     outpad = nn.prop_ints(op, "output_padding", (0,) * nd)
-    why = ("3-D (no 3-D convolution to compose its VJP from)" if nd > 2 else
-           "output_padding >= stride" if any(o >= s for o, s in zip(outpad, strides)) else "")
-    if why and (want[0] or want[1]):
-        raise NotDifferentiable(f"nn.conv_transpose is not differentiated with {why}; it lies "
-                                "on the path from a trainable weight to the loss", op)
     grads: Grads = [None] * len(op.operands)
     if want[0] or want[1]:
+        # dy padded by the pads and cropped by output_padding (nn.pad, negative crops) to the
+        # full correlation's reach, (n-1)·s + (k-1)·d + 1 per axis: the convolution then
+        # runs without pads and maps it back to exactly x's size, any output_padding
+        lo, hi = pads[:nd], [p - o for p, o in zip(pads[nd:], outpad)]
+        if any(lo) or any(hi):
+            dy = e.make(ix.PadOp, [dy], {"pads": nn.int_array([0, 0, *lo, 0, 0, *hi])})
+        ys = nn.shape_of(dy)
+        props = {"strides": nn.int_array(strides[-2:] if nd > 1 else (1, *strides)),
+                 "pads": nn.int_array([0] * 4),
+                 "dilations": nn.int_array(dil[-2:] if nd > 1 else (1, *dil)),
+                 "groups": op.properties.get("groups")}
         if nd == 1:  # as 2-D with a unit height
-            strides, dil = (1, *strides), (1, *dil)
-            pads = (0, pads[0], 0, pads[1])
             x2 = e.reshape(x, (*xs[:2], 1, xs[2]))
             w2 = e.reshape(w, (*ws[:2], 1, ws[2]))
             dy2 = e.reshape(dy, (*ys[:2], 1, ys[2]))
         else:
             x2, w2, dy2 = x, w, dy
-        props = {"strides": nn.int_array(strides), "pads": nn.int_array(pads),
-                 "dilations": nn.int_array(dil), "groups": op.properties.get("groups")}
-        if want[0]:
-            grads[0] = e.reshape(e.make(nn.Conv2dOp, [dy2, w2], props), xs)
-        if want[1]:
-            dw = e.grad_op(g.Conv2dWeightGradOp, [dy2, x2], [w2], props).results[0]
-            grads[1] = e.reshape(dw, ws)
+        if nd == 3:
+            grads[0], grads[1] = _conv_transpose_3d(e, x, w, dy, strides[0], dil[0], props,
+                                                    want)
+        else:
+            if want[0]:
+                grads[0] = e.reshape(e.make(nn.Conv2dOp, [dy2, w2], props), xs)
+            if want[1]:
+                dw = e.grad_op(g.Conv2dWeightGradOp, [dy2, x2], [w2], props).results[0]
+                grads[1] = e.reshape(dw, ws)
     if len(op.operands) > 2 and want[2]:
-        f = ys[1]
-        per_channel = e.grad_op(g.SumToOp, [dy], [TensorType(nn.value_element_type(dy),
+        f = nn.shape_of(dys[0])[1]
+        per_channel = e.grad_op(g.SumToOp, [dys[0]], [TensorType(nn.value_element_type(dy),
                                                                 [f] + [1] * nd)]).results[0]
         grads[2] = e.reshape(per_channel, (f,))
     return grads
+
+
+def _conv_transpose_3d(e: Emitter, x: SSAValue, w: SSAValue, dy: SSAValue, stride: int,
+                       dil: int, props: dict[str, Attribute | None],
+                       want: list[bool]
+                       ) -> tuple[SSAValue | None, SSAValue | None]:
+    """3-D as a sum over the depth taps of 2-D ones: for tap t the depth-strided slice of the
+    padded dy (depth folded into the batch) against w[:, :, t]; dx the sum of the taps'
+    nn.conv2d, dw the taps' nn.conv2d_weight_grad concatenated along depth."""
+    xs, ws = nn.shape_of(x), nn.shape_of(w)
+    n, c, depth = xs[:3]
+    fold = [0, 2, 1, 3, 4]
+    xt = e.reshape(e.make(nn.TransposeOp, [x], {"perm": nn.int_array(fold)}),
+                   (n * depth, c, *xs[3:])) if want[1] else x
+    dx: SSAValue | None = None
+    dws: list[SSAValue] = []
+    elem = nn.value_element_type(w)
+    for t in range(ws[2]):
+        slab = e.make(nn.SliceOp, [dy], {
+            "starts": nn.int_array([t * dil]), "ends": nn.int_array([t * dil + (depth - 1)
+                                                                     * stride + 1]),
+            "axes": nn.int_array([2]), "steps": nn.int_array([stride])})
+        slab = e.make(nn.TransposeOp, [slab], {"perm": nn.int_array(fold)})
+        sh = nn.shape_of(slab)
+        slab = e.reshape(slab, (n * depth, sh[2], *sh[3:]))
+        w_t = e.reshape(e.make(nn.SliceOp, [w], {
+            "starts": nn.int_array([t]), "ends": nn.int_array([t + 1]),
+            "axes": nn.int_array([2])}), (ws[0], ws[1], *ws[3:]))
+        if want[0]:
+            part = e.make(nn.Conv2dOp, [slab, w_t], props)
+            dx = part if dx is None else e.make(nn.AddOp, [dx, part])
+        if want[1]:
+            dw_t = e.grad_op(g.Conv2dWeightGradOp, [slab, xt],
+                             [TensorType(elem, [ws[0], ws[1], *ws[3:]])], props).results[0]
+            dws.append(e.reshape(dw_t, (ws[0], ws[1], 1, *ws[3:])))
+    if dx is not None:
+        dx = e.make(nn.TransposeOp, [e.reshape(dx, (n, depth, c, *xs[3:]))],
+                    {"perm": nn.int_array(fold)})
+    dw = None
+    if dws:
+        dw = dws[0] if len(dws) == 1 else e.make(nn.ConcatOp, dws, {"axis": nn.i64_attr(2)})
+    return dx, dw
 
 
 def _lrn_parts(e: Emitter, op: Operation) -> SSAValue:
