@@ -128,16 +128,6 @@ def test_batchnorm_statistics_are_not_trainable() -> None:
     assert not any(p.endswith("running_mean") or p.endswith("running_var") for p in params)
 
 
-def test_trainable_exponent_is_not_differentiable() -> None:
-    g = GraphBuilder()
-    x = g.input("x", [2, 3], f64)
-    e = g.weight("exponent", np.full((3,), 2.0), element_type=f64)
-    y = g.add(nn.PowOp.make([x, e])).results[0]
-    with pytest.raises(NotDifferentiable, match="nn.pow is not differentiable with respect "
-                                                "to its exponent"):
-        grad(g.finish([y]), MSE())
-
-
 def test_op_without_vjp_on_the_path_is_named() -> None:
     from irflow.dialects import quant
 
