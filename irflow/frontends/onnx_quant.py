@@ -35,9 +35,9 @@ from irflow.frontends.onnx import (
     _Importer,
     _Node,
     _onnx_elem_to_np,
-    _spatial_pads,
     element_type_of,
 )
+from irflow.frontends.onnx_core import _spatial_pads
 from irflow.weights import value_dtype
 
 Result = list[SSAValue | np.ndarray]

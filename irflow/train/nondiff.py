@@ -44,14 +44,10 @@ _PIECEWISE = ("piecewise constant (zero derivative almost everywhere; torch retu
               "nn.fake_quant's straight-through estimator)")
 _SECOND_ORDER = "a backward op (no second-order gradients)"
 _BITS = "reinterprets the bits of its operand (no derivative)"
-_NOT_YET = "differentiable, but its VJP is not written yet (an op imported from ONNX)"
 
 NO_GRADIENT: dict[str, str] = {
     "nn.floor": _PIECEWISE, "nn.ceil": _PIECEWISE, "nn.round": _PIECEWISE,
     "nn.sign": _PIECEWISE, "nn.hardmax": _PIECEWISE, "nn.bitcast": _BITS,
-    # TODO(issue 12): VJPs for the ONNX spatial ops; until then a clear error on a weight's path
-    "nn.conv_transpose": _NOT_YET, "nn.pool": _NOT_YET, "nn.resize": _NOT_YET,
-    "nn.lrn": _NOT_YET, "nn.einsum": _NOT_YET,
     **{cls.name: _SECOND_ORDER for cls in (*GRADIENT_OPS, CrossEntropyGradOp, KlDivGradOp,
                                           MseGradOp, FakeQuantGradOp)},
 }

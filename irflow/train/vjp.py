@@ -175,15 +175,20 @@ def _div(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]
 
 @vjp(nn.PowOp)
 def _pow(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]) -> Grads:
+    """d(a^b)/da = b·a^(b−1); d(a^b)/db = a^b·ln a (real for a > 0, as torch)."""
     _unfused(op)
-    if want[1]:
-        raise _not_differentiable(op, "its exponent")
     a, b = op.operands
     dy = dys[0]
     assert dy is not None
-    bm1 = e.make(nn.SubOp, [b, e.constant(1.0, b)])
-    local = e.make(nn.MulOp, [e.make(nn.PowOp, [a, bm1]), b])
-    return [e.sum_to(e.make(nn.MulOp, [dy, local]), a), None]
+    da = db = None
+    if want[0]:
+        bm1 = e.make(nn.SubOp, [b, e.constant(1.0, b)])
+        local = e.make(nn.MulOp, [e.make(nn.PowOp, [a, bm1]), b])
+        da = e.sum_to(e.make(nn.MulOp, [dy, local]), a)
+    if want[1]:
+        local = e.make(nn.MulOp, [op.results[0], e.make(nn.MATH_OPS["log"], [a])])
+        db = e.sum_to(e.make(nn.MulOp, [dy, local]), b)
+    return [da, db]
 
 
 # --------------------------------------------------------------------------------------
@@ -420,4 +425,4 @@ def _fake_quant(e: Emitter, op: Operation, dys: list[SSAValue | None], want: lis
 
 
 # Rules in their own modules (they import this one): registered on import.
-from irflow.train import vjp_indexing, vjp_llm, vjp_math  # noqa: E402, F401
+from irflow.train import vjp_indexing, vjp_llm, vjp_math, vjp_spatial  # noqa: E402, F401
