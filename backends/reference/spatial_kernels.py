@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from xdsl.ir import Operation
 
 from irflow.backends.reference.kernels import Kernel, register_kernel
 from irflow.dialects import nn
@@ -259,26 +260,37 @@ def resize_axis_plan(mode: str, coord: str, nearest: str, a: float, exclude: boo
     return np.clip(idx, 0, in_len - 1), coeffs, extrapolated
 
 
-@register_kernel(ResizeOp)
-def _resize(op: ResizeOp) -> Kernel:
+ResizePlan = tuple[int, np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def resize_plans(op: Operation) -> list[ResizePlan]:
+    """(axis, source indices, weights, extrapolated mask) of every axis `nn.resize`
+    changes (identity axes left out): what its kernel and its VJP both apply."""
     shape_in = nn.shape_of(op.operands[0])
     rank = len(shape_in)
     sizes = nn.prop_ints(op, "sizes", ())
     scales = prop_floats(op.properties, "scales", ())
     roi = prop_floats(op.properties, "roi", (0.0,) * rank + (1.0,) * rank)
-    mode = nn.prop_str(op, "mode", "nearest")
-    extrapolation = nn.prop_float(op, "extrapolation_value", 0.0)
-    plans = []
+    plans: list[ResizePlan] = []
     for axis in range(rank):
         if (math.isclose(scales[axis], 1.0) and sizes[axis] == shape_in[axis]
                 and math.isclose(roi[axis], 0.0) and math.isclose(roi[axis + rank], 1.0)):
             continue  # identity along this axis
         plans.append((axis, *resize_axis_plan(
-            mode, nn.prop_str(op, "coordinate_transformation_mode", "half_pixel"),
+            nn.prop_str(op, "mode", "nearest"),
+            nn.prop_str(op, "coordinate_transformation_mode", "half_pixel"),
             nn.prop_str(op, "nearest_mode", "round_prefer_floor"),
             nn.prop_float(op, "cubic_coeff_a", -0.75),
             bool(nn.prop_int(op, "exclude_outside", 0)), bool(nn.prop_int(op, "antialias", 0)),
             sizes[axis], shape_in[axis], scales[axis], (roi[axis], roi[axis + rank]))))
+    return plans
+
+
+@register_kernel(ResizeOp)
+def _resize(op: ResizeOp) -> Kernel:
+    mode = nn.prop_str(op, "mode", "nearest")
+    extrapolation = nn.prop_float(op, "extrapolation_value", 0.0)
+    plans = resize_plans(op)
 
     def resize(x: np.ndarray) -> np.ndarray:
         y = x.astype(np.float64)

@@ -63,7 +63,6 @@ from irflow.dialects.nn.spatial import (
     LRNOp,
     PoolOp,
     ResizeOp,
-    prop_floats,
     window_params,
 )
 from irflow.train.vjp import Emitter, Grads, vjp
@@ -256,31 +255,17 @@ def _lrn(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]
 
 def resize_matrices(op: Operation) -> dict[int, np.ndarray]:
     """Axis -> the [out, in] matrix `nn.resize` applies along it (identity axes left out)."""
-    from irflow.backends.reference.spatial_kernels import resize_axis_plan
+    from irflow.backends.reference.spatial_kernels import resize_plans
 
-    shape_in = nn.shape_of(op.operands[0])
-    rank = len(shape_in)
-    sizes = nn.prop_ints(op, "sizes", ())
-    scales = prop_floats(op.properties, "scales", ())
-    roi = prop_floats(op.properties, "roi", (0.0,) * rank + (1.0,) * rank)
-    mode = nn.prop_str(op, "mode", "nearest")
+    in_shape, out_shape = nn.shape_of(op.operands[0]), nn.shape_of(op.results[0])
     mats: dict[int, np.ndarray] = {}
-    for axis in range(rank):
-        if (np.isclose(scales[axis], 1.0) and sizes[axis] == shape_in[axis]
-                and np.isclose(roi[axis], 0.0) and np.isclose(roi[axis + rank], 1.0)):
-            continue  # the kernel's identity axis
-        idx, coeffs, extrapolated = resize_axis_plan(
-            mode, nn.prop_str(op, "coordinate_transformation_mode", "half_pixel"),
-            nn.prop_str(op, "nearest_mode", "round_prefer_floor"),
-            nn.prop_float(op, "cubic_coeff_a", -0.75),
-            bool(nn.prop_int(op, "exclude_outside", 0)), bool(nn.prop_int(op, "antialias", 0)),
-            sizes[axis], shape_in[axis], scales[axis], (roi[axis], roi[axis + rank]))
-        if mode == "nearest":  # the kernel picks the argmax tap
+    for axis, idx, coeffs, extrapolated in resize_plans(op):
+        if nn.prop_str(op, "mode", "nearest") == "nearest":  # the kernel picks the argmax tap
             pick = np.argmax(coeffs, axis=1)
             coeffs = np.zeros_like(coeffs)
             coeffs[np.arange(len(pick)), pick] = 1.0
-        m = np.zeros((sizes[axis], shape_in[axis]))
-        rows = np.broadcast_to(np.arange(sizes[axis])[:, None], idx.shape)
+        m = np.zeros((out_shape[axis], in_shape[axis]))
+        rows = np.broadcast_to(np.arange(out_shape[axis])[:, None], idx.shape)
         np.add.at(m, (rows, idx), coeffs)
         if extrapolated is not None:
             m[extrapolated] = 0.0
