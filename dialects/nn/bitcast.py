@@ -8,15 +8,12 @@ Kernel: `backends/reference/spatial_kernels.py` (a numpy view).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Attribute
-from xdsl.irdl import irdl_op_definition, operand_def, result_def
+from xdsl.irdl import irdl_op_definition
 from xdsl.utils.exceptions import VerifyException
 
-from irflow.dialects.nn.base import NNOp
-from irflow.dialects.nn.shapes import Shape, value_element_type
+from irflow.dialects.nn.math import ConvertOp
+from irflow.dialects.nn.shapes import value_element_type
 
 
 def _bits(element_type: Attribute) -> int | None:
@@ -28,17 +25,10 @@ def _bits(element_type: Attribute) -> int | None:
 
 
 @irdl_op_definition
-class BitcastOp(NNOp):
+class BitcastOp(ConvertOp):
     """Reinterpret the bits: `%y = nn.bitcast %x : (tensor<3xf32>) -> tensor<3xi32>`."""
 
     name = "nn.bitcast"
-    input = operand_def(TensorType)
-    output = result_def(TensorType)
-    assembly_format = "$input attr-dict `:` functional-type(operands, results)"
-
-    @classmethod
-    def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
-        return [shapes[0]]
 
     def verify_(self) -> None:
         super().verify_()
