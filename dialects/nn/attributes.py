@@ -17,7 +17,7 @@ from xdsl.dialects.builtin import (
     i64,
 )
 from xdsl.ir import ParametrizedAttribute
-from xdsl.irdl import irdl_attr_definition, param_def
+from xdsl.irdl import irdl_attr_definition, param_def, prop_def
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
@@ -160,6 +160,11 @@ def f64(value: float) -> FloatAttr:
 
 def i64_attr(value: int) -> IntegerAttr:
     return IntegerAttr(int(value), i64)
+
+
+def i64_prop(default: int) -> object:
+    """An i64 property definition with a default (`axis = i64_prop(0)` in an op class)."""
+    return prop_def(IntegerAttr[I64], default_value=i64_attr(default))
 
 
 IntArray = DenseArrayBase.constr(i64)

@@ -25,7 +25,7 @@ from xdsl.irdl import (
 )
 from xdsl.utils.exceptions import VerifyException
 
-from irflow.dialects.nn.attributes import F64, IntArray, f64, i64_attr
+from irflow.dialects.nn.attributes import F64, IntArray, f64, i64_prop
 from irflow.dialects.nn.base import NNOp
 from irflow.dialects.nn.shapes import (
     Shape,
@@ -37,10 +37,6 @@ from irflow.dialects.nn.shapes import (
     value_element_type,
 )
 from irflow.dialects.nn.shapes import format_shape as _fmt
-
-
-def _i64(default: int) -> object:
-    return prop_def(IntegerAttr[I64], default_value=i64_attr(default))
 
 
 class _Unary(NNOp):
@@ -124,8 +120,8 @@ class TriluOp(_Unary):
     keep the upper (or lower) triangle from diagonal `k` of the last two axes (ONNX Trilu)."""
 
     name = "nn.trilu"
-    upper = _i64(1)
-    k = _i64(0)
+    upper = i64_prop(1)
+    k = i64_prop(0)
 
     @classmethod
     def infer_shapes(cls, shapes: Sequence[Shape], props: Mapping[str, Attribute]) -> list[Shape]:
@@ -183,7 +179,7 @@ class GatherElementsOp(_Indexed):
     data = operand_def(TensorType)
     indices = operand_def(TensorType)
     output = result_def(TensorType)
-    axis = _i64(0)
+    axis = i64_prop(0)
     assembly_format = "$data `,` $indices attr-dict `:` functional-type(operands, results)"
 
     @classmethod
@@ -205,7 +201,7 @@ class GatherNDOp(_Indexed):
     data = operand_def(TensorType)
     indices = operand_def(TensorType)
     output = result_def(TensorType)
-    batch_dims = _i64(0)
+    batch_dims = i64_prop(0)
     assembly_format = "$data `,` $indices attr-dict `:` functional-type(operands, results)"
 
     @classmethod
@@ -240,7 +236,7 @@ class ScatterElementsOp(_Scatter):
     (ONNX ScatterElements, with `reduction`)."""
 
     name = "nn.scatter_elements"
-    axis = _i64(0)
+    axis = i64_prop(0)
 
 
 @irdl_op_definition
@@ -260,7 +256,7 @@ class OneHotOp(_Indexed):
     values = operand_def(TensorType)
     output = result_def(TensorType)
     depth = prop_def(IntegerAttr[I64])
-    axis = _i64(-1)
+    axis = i64_prop(-1)
     assembly_format = "$indices `,` $values attr-dict `:` functional-type(operands, results)"
 
     @classmethod

@@ -24,7 +24,7 @@ from xdsl.irdl import (
 )
 from xdsl.utils.exceptions import VerifyException
 
-from irflow.dialects.nn.attributes import IntArray, i64_attr
+from irflow.dialects.nn.attributes import IntArray, i64_prop
 from irflow.dialects.nn.base import NNOp
 from irflow.dialects.nn.shapes import Shape, normalize_axis, prop_int, prop_ints
 
@@ -50,9 +50,6 @@ ARG_REDUCTIONS: dict[str, str] = {"arg_max": "ArgMax", "arg_min": "ArgMin"}
 REDUCTION_OPS: dict[str, type[NNOp]] = {}
 
 
-def _i64(default: int) -> object:
-    return prop_def(IntegerAttr[I64], default_value=i64_attr(default))
-
 
 class ReduceOp(NNOp):
     """Reduce `axes`, keeping them as size 1 when `keepdims`; empty `axes` reduces nothing
@@ -61,7 +58,7 @@ class ReduceOp(NNOp):
     input = operand_def(TensorType)
     output = result_def(TensorType)
     axes = prop_def(IntArray)
-    keepdims = _i64(1)
+    keepdims = i64_prop(1)
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
     @classmethod
@@ -78,9 +75,9 @@ class ArgReduceOp(NNOp):
 
     input = operand_def(TensorType)
     output = result_def(TensorType)
-    axis = _i64(0)
-    keepdims = _i64(1)
-    select_last_index = _i64(0)
+    axis = i64_prop(0)
+    keepdims = i64_prop(1)
+    select_last_index = i64_prop(0)
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
     @classmethod
@@ -96,7 +93,7 @@ class AxisMapOp(NNOp):
 
     input = operand_def(TensorType)
     output = result_def(TensorType)
-    axis = _i64(-1)
+    axis = i64_prop(-1)
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
     @classmethod
@@ -109,8 +106,8 @@ class ScanOp(AxisMapOp):
     """A running sum or product along `axis`; `exclusive` starts from the identity,
     `reverse` runs from the end."""
 
-    exclusive = _i64(0)
-    reverse = _i64(0)
+    exclusive = i64_prop(0)
+    reverse = i64_prop(0)
 
 
 def _define(short: str, base_cls: type[NNOp], doc: str) -> None:
@@ -147,9 +144,9 @@ class TopKOp(NNOp):
     values = result_def(TensorType)
     indices = result_def(TensorType)
     k = prop_def(IntegerAttr[I64])
-    axis = _i64(-1)
-    largest = _i64(1)
-    sorted = _i64(1)
+    axis = i64_prop(-1)
+    largest = i64_prop(1)
+    sorted = i64_prop(1)
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
     @classmethod

@@ -29,7 +29,7 @@ from xdsl.irdl import (
 )
 from xdsl.utils.exceptions import VerifyException
 
-from irflow.dialects.nn.attributes import F64, IntArray, i64_attr
+from irflow.dialects.nn.attributes import F64, IntArray, i64_prop
 from irflow.dialects.nn.attributes import f64 as f64_attr
 from irflow.dialects.nn.base import NNOp
 from irflow.dialects.nn.shapes import Shape, prop_int, prop_ints, prop_str, window_out
@@ -50,9 +50,6 @@ def prop_floats(props: Mapping[str, Attribute], name: str,
     assert isinstance(attr, DenseArrayBase)
     return tuple(float(v) for v in attr.get_values())
 
-
-def _i64(default: int) -> object:
-    return prop_def(IntegerAttr[I64], default_value=i64_attr(default))
 
 
 def window_params(props: Mapping[str, Attribute], n: int
@@ -93,7 +90,7 @@ class ConvTransposeOp(NNOp):
     pads = opt_prop_def(IntArray)
     dilations = opt_prop_def(IntArray)
     output_padding = opt_prop_def(IntArray)
-    groups = _i64(1)
+    groups = i64_prop(1)
     assembly_format = (
         "$input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)"
     )
@@ -143,9 +140,9 @@ class PoolOp(NNOp):
     strides = opt_prop_def(IntArray)
     pads = opt_prop_def(IntArray)
     dilations = opt_prop_def(IntArray)
-    ceil_mode = _i64(0)
-    count_include_pad = _i64(0)
-    p = _i64(2)
+    ceil_mode = i64_prop(0)
+    count_include_pad = i64_prop(0)
+    p = i64_prop(2)
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
     @classmethod
@@ -194,9 +191,9 @@ class ResizeOp(NNOp):
                                               default_value=StringAttr("half_pixel"))
     nearest_mode = prop_def(StringAttr, default_value=StringAttr("round_prefer_floor"))
     cubic_coeff_a = prop_def(F64, default_value=f64_attr(-0.75))
-    exclude_outside = _i64(0)
+    exclude_outside = i64_prop(0)
     extrapolation_value = prop_def(F64, default_value=f64_attr(0.0))
-    antialias = _i64(0)
+    antialias = i64_prop(0)
     assembly_format = "$input attr-dict `:` functional-type(operands, results)"
 
     @classmethod
