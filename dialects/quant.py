@@ -399,7 +399,8 @@ def _shape(ty: Attribute) -> tuple[int, ...]:
 
 
 class _CastOp(IRDLOperation):
-    """Shared shape of the three casts: one tensor in, one tensor of the same shape out."""
+    """Shared shape of the casts (qcast, dcast, scast, requantize): one tensor in, one tensor
+    of the same shape out."""
 
     input = operand_def(TensorType)
     output = result_def(TensorType)
@@ -412,13 +413,17 @@ class _CastOp(IRDLOperation):
     def __init__(self, input: SSAValue, result_type: Attribute):
         super().__init__(operands=[input], result_types=[result_type])
 
-    def verify_(self) -> None:
+    def _verify_shape(self) -> tuple[Attribute, Attribute]:
         in_ty, out_ty = self.input.type, self.output.type
         if _shape(in_ty) != _shape(out_ty):
             raise VerifyException(
                 f"{self.name} expects the result shape to equal the input shape "
                 f"{list(_shape(in_ty))}, got {list(_shape(out_ty))}"
             )
+        return in_ty, out_ty
+
+    def verify_(self) -> None:
+        in_ty, out_ty = self._verify_shape()
         for role, ty, want_q in (("input", in_ty, self.KINDS[0]),
                                  ("result", out_ty, self.KINDS[1])):
             elem = ty.element_type  # type: ignore[attr-defined]
@@ -485,7 +490,7 @@ class RequantizeOp(_CastOp):
 
 
 @irdl_op_definition
-class StorageCastOp(IRDLOperation):
+class StorageCastOp(_CastOp):
     """quantized ↔ its storage integers, a reinterpretation (upstream MLIR's `quant.scast`):
     an integer tensor from outside (an ONNX uint8 input) becomes a quantized value, or back.
 
@@ -493,20 +498,9 @@ class StorageCastOp(IRDLOperation):
     """
 
     name = "quant.scast"
-    input = operand_def(TensorType)
-    output = result_def(TensorType)
-    traits = traits_def(Pure())
-    assembly_format = "$input attr-dict `:` type($input) `to` type($output)"
-
-    def __init__(self, input: SSAValue, result_type: Attribute):
-        super().__init__(operands=[input], result_types=[result_type])
 
     def verify_(self) -> None:
-        in_ty, out_ty = self.input.type, self.output.type
-        if _shape(in_ty) != _shape(out_ty):
-            raise VerifyException(
-                f"{self.name} expects the result shape to equal the input shape "
-                f"{list(_shape(in_ty))}, got {list(_shape(out_ty))}")
+        in_ty, out_ty = self._verify_shape()
         q = quant_type(in_ty) or quant_type(out_ty)
         other = (out_ty if quant_type(in_ty) else in_ty).element_type  # type: ignore[attr-defined]
         # upstream's storage type is signless (i8 for u8 storage); irflow also accepts the
