@@ -45,9 +45,11 @@ def core_layer(layer: accel.LayerOp) -> accel.LayerOp:
     block = Block(arg_types=[v.type for v in layer.core_inputs])
     ty = ep.core_type(layer)
     assert isinstance(ty, TensorType)
-    return accel.LayerOp(layer.label.data, layer.kind.data, block.args, ty,
+    core = accel.LayerOp(layer.label.data, layer.kind.data, block.args, ty,
                          layer.addr.value.data, layer.unit.data, layer.tiles,
                          dict(layer.params.data), layer.notes)
+    core.location = layer.location  # the report's and the Chrome trace's `loc`
+    return core
 
 
 class _Params:
