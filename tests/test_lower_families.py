@@ -337,3 +337,40 @@ def test_torch_where_pad_amax_head_simulates() -> None:
     x = np.load(data / "torch_where_pad_amax.ref.npz")["input"]
     result = check_exact(module, {"input": x})
     assert [tr.op for tr in result.traces] == ["nn.greater", "nn.mul", "nn.where"]
+
+
+def test_onnx_family_ops_simulate_bit_exactly() -> None:
+    """An ONNX graph of the issue's operators: variadic broadcast Max/Min, Equal, Where,
+    Cast at run time, PRelu, ReduceMax/L2/LogSumExp, ArgMax, CumSum, TopK, Not/And."""
+    pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    from onnx_helpers import model
+
+    from irflow.frontends.onnx import import_onnx
+
+    rng = _rng()
+    a = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    b = rng.standard_normal((3, 1)).astype(np.float32)
+    c = rng.standard_normal((4,)).astype(np.float32)
+    node = helper.make_node
+    nodes = [
+        node("Max", ["a", "b", "c"], ["mx"]), node("Min", ["a", "b", "c"], ["mn"]),
+        node("Equal", ["mx", "a"], ["eq"]), node("Where", ["eq", "mn", "c"], ["w"]),
+        node("Cast", ["w"], ["wi"], to=TensorProto.INT32),
+        node("Cast", ["wi"], ["wf"], to=TensorProto.FLOAT),
+        node("PRelu", ["wf", "c"], ["pr"]),
+        node("ReduceMax", ["pr", "ax"], ["rmax"], keepdims=0),
+        node("ReduceL2", ["pr", "ax"], ["rl2"]),
+        node("ReduceLogSumExp", ["a", "ax"], ["rlse"]),
+        node("ArgMax", ["a"], ["am"], axis=2),
+        node("CumSum", ["a", "one"], ["cs"]),
+        node("TopK", ["a", "k"], ["tv", "ti"], axis=1),
+        node("Not", ["eq"], ["ne"]), node("And", ["eq", "ne"], ["nd"]),
+    ]
+    outs = ["rmax", "rl2", "rlse", "am", "cs", "tv", "ti", "nd", "wi"]
+    m = model(nodes, {"a": a, "b": b, "c": c}, outs,
+              {"ax": np.array([1], np.int64), "one": np.array(1, np.int64),
+               "k": np.array([2], np.int64)}, opset=18)
+    module = import_onnx(m)
+    result = check_exact(module, {"a": a, "b": b, "c": c}, "d0=1,d1=2,d2=3")
+    assert all(tr.unit == Unit.VECTOR for tr in result.traces)
