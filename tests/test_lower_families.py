@@ -290,6 +290,10 @@ def test_every_family_kind_has_a_cost_class() -> None:
 
     assert set(accel_vector.KINDS) <= set(accel_vector.COST_CLASS)
     assert {VECTOR_KIND[k] for k in accel_vector.COST_CLASS} <= set(VECTOR_KINDS)
+    # and the family graphs above run every kind
+    ran = {op.name for family in (math_graph, logic_graph, reduction_graph)
+           for op in main_func(family().finish()).body.blocks[0].ops}
+    assert accel_vector.KINDS <= ran
 
 
 def test_training_ops_keep_a_located_error() -> None:
