@@ -4,7 +4,8 @@ dynamo exporter (asked for opset 17), the TorchScript exporter (`_ts`, opset 17)
 the last four, the dynamo exporter at its default opset (`_default`, 20);
 `bench/export_torch_models.py` made the files in tests/data/. Every one imports, the
 reference executor reproduces torch's own outputs (1e-5) and onnxruntime's (1e-4
-relative), and the simulator runs it and matches the reference executor — or, where
+relative), exporting the imported module again gives a model onnxruntime agrees with, and
+the simulator runs it and matches the reference executor — or, where
 `lower-to-accel` has no accel form for one of its ops yet, an expected failure naming
 that op (strict: it flips to a failure once the lowering lands)."""
 
@@ -53,6 +54,20 @@ def test_matches_torch_and_onnxruntime(name: str) -> None:
 
     (theirs,) = ort_run(onnx.load(str(DATA / f"{name}.onnx")), feeds)
     np.testing.assert_allclose(y, theirs, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_exports_back_and_onnxruntime_agrees(name: str) -> None:
+    """import -> export (opset 17) -> onnxruntime reproduces the reference executor."""
+    pytest.importorskip("onnxruntime")
+    from onnx_helpers import ort_run
+
+    from irflow.exporters.onnx import export_onnx
+
+    module, feeds, _ = _load(name)
+    (y,) = run(module, feeds).values()  # type: ignore[arg-type]
+    (theirs,) = ort_run(export_onnx(module, opset=17), feeds)  # type: ignore[arg-type]
+    np.testing.assert_allclose(theirs, y, rtol=1e-4, atol=1e-6)
 
 
 def _simulate_params() -> list[object]:
