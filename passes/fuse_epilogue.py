@@ -178,6 +178,10 @@ def replan(fn: func.FuncOp, align: int = 64) -> int:
     return span
 
 
+SHORT = {k.split(".", 1)[1]: k for k in ep.KINDS}
+"""The `only` option's names: a kind without its dialect (`add` for `nn.add`, `dcast`)."""
+
+
 @dataclass(frozen=True)
 class FuseEpiloguePass(ModulePass):
     """Fuse bias/residual adds, activations, batchnorm, quant casts into the PE layer before.
@@ -211,19 +215,19 @@ class FuseEpiloguePass(ModulePass):
     align: int = 64
     """Byte alignment of the re-placed activations (the machine's cache line)."""
     only: tuple[str, ...] = ()
-    """Point-wise kinds to fuse, e.g. `only=nn.add,nn.relu` (default: all of them)."""
+    """Point-wise kinds to fuse, without their dialect: `only=add,relu,dcast` (default: all)."""
 
     def __post_init__(self) -> None:
-        unknown = [k for k in self.only if k not in ep.KINDS]
+        unknown = [k for k in self.only if k not in SHORT]
         if unknown:
-            raise PassError(f"option 'only' expects kinds from {sorted(ep.KINDS)}, "
+            raise PassError(f"option 'only' expects kinds from {sorted(SHORT)}, "
                             f"got '{unknown[0]}'")
         if self.align < 1 or self.align & (self.align - 1):
             raise PassError(f"fuse-epilogue expects align to be a power of two, "
                             f"got {self.align}")
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
-        only = frozenset(self.only or ep.KINDS)
+        only = frozenset(SHORT[k] for k in self.only) if self.only else ep.KINDS
         for fn in module.ops:
             if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
                 continue

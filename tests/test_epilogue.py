@@ -209,3 +209,18 @@ def test_worked_example_of_the_pipelined_epilogue():
     assert fused.vector_ops == 5 * 1024
     own = cost(trace((), 1024))  # the layer alone: its requantization, V = 32
     assert own.cycles == 102
+
+
+def test_pass_options_and_errors():
+    from irflow.diagnostics import PassError
+    from irflow.passes.fuse_epilogue import FuseEpiloguePass
+
+    module, _ = build("ffn", "none")
+    plain = sim.lower(module, M, epilogue=False)
+    only_add = attach_weights(plain.clone(), weights_of(plain))
+    run_pipeline(only_add, "fuse-epilogue{only=add}")
+    assert sorted(epilogues(only_add).values()) == [["nn.add"], ["nn.add", "nn.add"]]
+    with pytest.raises(PassError, match="option 'only' expects kinds from"):
+        FuseEpiloguePass(only=("softmax",))
+    with pytest.raises(PassError, match="run it after lower-to-accel"):
+        run_pipeline(module, "fuse-epilogue")
