@@ -132,8 +132,8 @@ class LayerStats:
     folds: int = 0  # Σ times the array was (re)loaded
     psum_bytes: int = 0  # partial-sum bytes moved between cache and array (role psum)
     dma_cycles: int = 0  # Σ memory phases: cycles the stream engine moves data
-    prefetch_cycles: int = 0  # of the first load phase, the weights' DRAM fetch (+ latency):
-    # it depends on no earlier layer, so it may run in earlier layers' idle DMA time
+    prefetch_cycles: int = 0  # of the first load phase, the DRAM fetch (+ latency) of constants
+    # and `LayerTrace.ready` rows: no earlier layer writes them, so they may stream earlier
     prefetched_cycles: int = 0  # how much of it did (backends/sim/prefetch.py)
     notes: tuple[str, ...] = ()
     timeline: StepTimeline | None = field(default=None, compare=False, repr=False)

@@ -491,6 +491,15 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     return result
 
 
+def _reads_of(trace: LayerTrace, lines: np.ndarray) -> np.ndarray:
+    """Per access of `trace`: a load of one of the sorted `lines` (the range test first
+    leaves the weight region, below every activation, out of the search)."""
+    out = (trace.line >= lines[0]) & (trace.line <= lines[-1]) & ~trace.write
+    idx = np.flatnonzero(out)
+    out[idx] = np.isin(trace.line[idx], lines, assume_unique=False)
+    return out
+
+
 def _is_input(v: SSAValue) -> bool:
     """`v` is a graph input's tensor (through views): known before anything runs."""
     while isinstance(v.owner, accel.ViewOp):
@@ -546,7 +555,7 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                 operands = [values[v] for v in op.inputs]
                 trace = run_layer(op, operands, out, line_bytes, psum, numerics)
                 if ready.size:  # reads of KV rows written before the step
-                    trace = replace(trace, ready=~trace.write & np.isin(trace.line, ready))
+                    trace = replace(trace, ready=_reads_of(trace, ready))
                 if op in appends:  # the KV cache updated in place (kv_inplace.py)
                     past = operands[0]
                     trace, rows = in_place(trace, op, slice_lines(
