@@ -82,6 +82,8 @@ class LayerTrace:
     epilogue: tuple[str, ...] = ()  # a PE layer with a fused epilogue: the vector cost
     # class of each op applied per output element (its own write-back first), one
     # element operation each (`step_vector_ops` counts them all)
+    ready: np.ndarray | None = None  # bool [n_access]: loads of data no layer of this
+    # run writes (a KV cache's past rows): prefetchable like weights (prefetch.py)
 
     @property
     def n_steps(self) -> int:
@@ -93,7 +95,8 @@ class LayerTrace:
 
     def __post_init__(self) -> None:
         n = len(self.line)
-        if not (len(self.write) == len(self.role) == len(self.step) == n):
+        if not (len(self.write) == len(self.role) == len(self.step) == n) or (
+                self.ready is not None and len(self.ready) != n):
             raise ValueError("LayerTrace access arrays must have equal length")
         if len(self.step_vector_ops) != len(self.step_macs):
             raise ValueError("LayerTrace step arrays must have equal length")
