@@ -396,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="ZigZag LOMA's lpf_limit (its API default: 6)")
     ap.add_argument("--venv", type=Path, default=None,
                     help="ZigZag's virtual environment (default: the user cache)")
+    ap.add_argument("--no-dram-latency", action="store_true",
+                    help="irflow's machine with dram.latency_cycles = 0 (ZigZag has none)")
     ap.add_argument("--tie", type=float, default=0.001,
                     help="irflow's tie band (tile's `tie`; 0: strictly the fewest cycles)")
     ap.add_argument("--verbose", action="store_true", help="print both mappings per layer")
@@ -404,6 +406,11 @@ def main(argv: list[str] | None = None) -> int:
 
     py = zigzag_python(args.venv or venv_path())
     machine = load_machine(args.hw)
+    if args.no_dram_latency:
+        import dataclasses
+
+        machine = dataclasses.replace(
+            machine, dram=dataclasses.replace(machine.dram, latency_cycles=0))
     print(f"ZigZag 3.9.1 (LOMA, lpf_limit {args.lpf_limit}, latency) vs irflow "
           f"tile{{search=latency tie={args.tie}}}, int8, machine {machine.name!r}; load "
           f"average {os.getloadavg()[0]:.1f}")
