@@ -434,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
         module, inputs = int8(zoo.load("resnet18", seed=0))
         ir, ir_s = run_irflow(module, inputs, machine, args.tie)
         res = run_zigzag(py, machine, ir, args.lpf_limit)
+        by_name = {z["name"]: z for z in res["layers"]}
+        res["layers"] = [by_name[r.label] for r in ir]  # ZigZag's order is its graph's
         total = {k: sum(z[k] for z in res["layers"]) for k in ("latency", "energy_pj",
                                                                "dram_bytes")}
         if args.verbose:
