@@ -496,6 +496,7 @@ class TilePass(ModulePass):
     # the mapping search (passes/tile_search.py): none = the default rule above
     search: str = "none"
     explain: str = ""  # a layer label: print its top candidates (stderr)
+    tie: float = 0.01  # candidates within this fraction of the best are tied (0: strict)
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
         from irflow.passes import tile_explain
@@ -582,9 +583,10 @@ class TilePass(ModulePass):
             dtype = max((dtype_name(t.element_type) for t in types  # type: ignore[attr-defined]
                          if isinstance(t, TensorType)),
                         key=DTYPE_WIDTH.__getitem__, default="fp32")
-            choice = ts.search_layer(space, itemsizes, m, dtype, objective, fixed, order, rule)
+            choice = ts.search_layer(space, itemsizes, m, dtype, objective, fixed, order, rule,
+                                     tie=self.tie)
             if label == explain:
-                print(ts.explain(label, choice, objective), file=sys.stderr)
+                print(ts.explain(label, choice, objective, tie=self.tie), file=sys.stderr)
                 if self.search == "none":
                     print(f"  search=none: the rule's tiling is kept: order "
                           f"{','.join(rule.order)} / "
