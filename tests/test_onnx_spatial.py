@@ -63,16 +63,17 @@ def test_dilated_3d_pool_matches_onnxruntime() -> None:
     _check(m, {"x": x})
 
 
-def test_lowering_a_spatial_op_is_a_located_error() -> None:
-    """No accel form yet: lower-to-accel stops at the op and names its ONNX node."""
+def test_lowering_a_3d_conv_transpose_is_a_located_error() -> None:
+    """The PE array runs 1-D and 2-D transposed convolutions (docs/accel.md §1); a 3-D one
+    stops lower-to-accel at the op, naming its ONNX node."""
     from irflow.backends.sim import lower
     from irflow.backends.sim.machine import load_machine
 
-    m = single("ConvTranspose", {"x": _f32(1, 2, 4, 4)}, {"w": _f32(2, 2, 2, 2)},
-               strides=[2, 2])
+    m = single("ConvTranspose", {"x": _f32(1, 2, 4, 4, 4)}, {"w": _f32(2, 2, 2, 2, 2)},
+               strides=[2, 2, 2])
     module = import_onnx(m)
-    with pytest.raises(IrflowError, match=r"the_ConvTranspose.*no tiled form for kind "
-                       r"'nn\.conv_transpose'"):
+    with pytest.raises(IrflowError, match=r"the_ConvTranspose.*no tiled form for a 3-D "
+                       r"nn\.conv_transpose"):
         lower(module, load_machine("default"))
 
 

@@ -50,7 +50,8 @@ conv kernel window (r = kernel rows, s = kernel columns), which is never tiled."
 
 FAMILY_OF_KIND: dict[str, str] = {"nn.conv2d": "conv2d", "nn.matmul": "matmul",
                                   "nn.linear": "matmul", "irq.block_linear": "matmul",
-                                  "nn.attention": "matmul"}
+                                  "nn.attention": "matmul",
+                                  "nn.conv_transpose": "conv2d", "nn.einsum": "matmul"}
 SPARSE_LOOP: dict[str, str] = {"conv2d": "c", "matmul": "k"}
 """The reduction loop N:M weight sparsity compresses (prune's runs of M along it)."""
 STATIONARY = ("weight", "input", "output")
