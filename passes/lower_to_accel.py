@@ -9,7 +9,9 @@ Per op, in program order:
   address of its result, its compute unit and its tile loop nest (from `tile`, or the
   default rule for `machine` when the op was not tiled); conv2d/matmul/linear run on
   the PE array, elementwise/activations/batchnorm/pooling/softmax/layernorm/reductions
-  on the vector unit, transpose/slice/concat/gather are DMA copies;
+  on the vector unit, transpose/slice/concat/gather are DMA copies (the n-D spatial
+  and data-movement kinds — conv_transpose, einsum, pool, resize, pad, ...: their
+  spaces in `dialects/accel_spatial.py`);
 - `quant.qcast` / `quant.dcast` / `irq.requantize` -> a vector-unit
   `accel.layer` of that kind (a per-axis cast keeps its quantized axis whole per tile);
   nn ops on `!quant.uniform` tensors lower like float ones (the types say the rest);

@@ -80,7 +80,12 @@ PE_CASES: dict[str, Any] = {
     "einsum_bmm": lambda: _einsum("bij,bjk->bik", (3, 5, 7), (3, 7, 4)),
     "einsum_attention": lambda: _einsum("bhqd,bhkd->bhqk", (2, 3, 5, 4), (2, 3, 6, 4)),
     "einsum_multi_k": lambda: _einsum("ijk,jkl->il", (5, 3, 4), (3, 4, 6)),
+    # not a plain contraction: the vector unit, one loop per output axis
+    "einsum_broadcast_implicit": lambda: _einsum("...ij,...jk", (2, 1, 3, 4), (3, 4, 5)),
+    "einsum_three_operands": lambda: _einsum("ij,jk,kl->il", (4, 3), (3, 5), (5, 2)),
+    "einsum_summed_in_one": lambda: _einsum("ijk,jl->il", (4, 3, 5), (3, 6)),
 }
+VECTOR_EINSUMS = {"einsum_broadcast_implicit", "einsum_three_operands", "einsum_summed_in_one"}
 CASES: dict[str, Any] = {
     "pool_max_3d": lambda: one_op(spm.PoolOp, [(1, 3, 6, 7, 5)], mode="max",
                                   kernel=[2, 3, 2], strides=[2, 1, 2], pads=[1, 1, 0, 0, 1, 1]),
@@ -156,10 +161,58 @@ def test_vector_and_copy_layers_equal_the_reference(name: str, tiles: str) -> No
 
 @pytest.mark.parametrize("tiles", ["default", "odd"])
 @pytest.mark.parametrize("name", sorted(PE_CASES))
-def test_pe_layers_match_the_reference(name: str, tiles: str) -> None:
+def test_summing_layers_match_the_reference(name: str, tiles: str) -> None:
     module, inputs = PE_CASES[name]()
     ref, out, low = _simulate(module, inputs, **({"sizes": ODD} if tiles == "odd" else {}))
     (layer,) = [op for op in low.walk() if isinstance(op, accel.LayerOp)]
-    assert layer.unit.data == "pe"
+    assert layer.unit.data == ("vector" if name in VECTOR_EINSUMS else "pe")
     for k in ref:
         np.testing.assert_allclose(out[k], ref[k], rtol=RTOL, atol=ATOL, err_msg=k)
+
+
+def test_conv_transpose_costs_its_equivalent_convolution() -> None:
+    """docs/simulator.md §2.2's worked example: a 3×3 stride-2 transposed conv 16→16 on
+    8×8 (pads 1, output_padding 1: 16×16 out) is charged as the stride-1 conv over the
+    15×15 zero-inserted input — the same 589,824 MACs (4× the 147,456 useful ones) and
+    PE cycles 32 + 9·1024 + 30 = 9,278; it reads the 8×8 input, not the 15×15 one."""
+    ct, inputs = one_op(spm.ConvTransposeOp, [(1, 16, 8, 8), (16, 16, 3, 3)], 1,
+                        strides=[2, 2], pads=[1, 1, 1, 1], output_padding=[1, 1])
+    w = weights_of(ct)[next(iter(weights_of(ct)))]
+    u = np.zeros((1, 16, 15, 15), np.float32)
+    u[:, :, ::2, ::2] = inputs["x0"]
+    g = GraphBuilder()
+    flipped = np.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1])
+    conv = g.add(nn.Conv2dOp.make([g.input("u", u.shape), g.weight("w", flipped)],
+                                  {"pads": nn.int_array([1, 1, 2, 2])}))
+    eq = g.finish([conv.results[0]])
+    runs = []
+    for module, feeds in ((ct, inputs), (eq, {"u": u})):
+        low = lowered(attach_weights(module.clone(), weights_of(module)))
+        runs.append(sim.simulate(low, feeds))
+    a, b = (r.report.layers[0] for r in runs)
+    np.testing.assert_allclose(*(next(iter(r.outputs.values())) for r in runs), rtol=1e-5,
+                               atol=1e-5)
+    assert (a.macs, a.pe_cycles, a.steps) == (b.macs, b.pe_cycles, b.steps) == (589_824, 9_278, 1)
+    assert (a.cycles, b.cycles) == (10_406, 10_728)
+    assert a.dram_bytes_read < b.dram_bytes_read
+
+
+def test_a_whole_indexed_axis_too_big_for_the_cache_is_a_warning() -> None:
+    """gather_elements loads its indexed axis whole (the addresses in it depend on the
+    data): when one row cannot fit the cache the layer says so, and still computes."""
+    module, inputs = _indexed(ix.GatherElementsOp, (2, 6000),
+                              np.random.default_rng(9).integers(0, 6000, (2, 4000)), axis=1)
+    ref, out, low = _simulate(module, inputs, machine="micro")
+    (layer,) = [op for op in low.walk() if isinstance(op, accel.LayerOp)]
+    assert any("this layer streams from DRAM" in n for n in layer.notes)
+    np.testing.assert_array_equal(next(iter(out.values())), next(iter(ref.values())))
+
+
+def test_a_vector_layer_costs_its_ops() -> None:
+    """docs/simulator.md §2.2: LRN size 5 on 1×32×8×8 fp32, one step on the default
+    machine: 2,048 outputs × 5 = 10,240 ops at 5 cycles (`layernorm`) over 64 lanes =
+    800 cycles; 8 KiB in (128 cold lines: 256 + 100) and out (write-allocate, 256 + 100)."""
+    module, inputs = one_op(spm.LRNOp, [(1, 32, 8, 8)], size=5)
+    low = lowered(attach_weights(module.clone(), weights_of(module)))
+    s = sim.simulate(low, inputs).report.layers[0]
+    assert (s.steps, s.vector_ops, s.compute_cycles, s.cycles) == (1, 10_240, 800, 1_512)
