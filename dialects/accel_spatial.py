@@ -2,11 +2,11 @@
 delegates these kinds here (formulas and costs: docs/accel.md §1, docs/simulator.md §2.2).
 
 PE array
-- `nn.conv_transpose` (1-/2-D): the equivalent stride-1 convolution over the
-  zero-inserted input — loops n, g, f, oh, ow, c like `nn.conv2d`, MACs per point
-  KH·KW (the array multiplies the inserted zeros too). An output tile reads the input
-  rows its zero-inserted window covers (`table` axes); the weight is seen as
-  (G, C/G, F/G, KH, KW).
+- `nn.conv_transpose` (1-/2-/3-D): the equivalent stride-1 convolution over the
+  zero-inserted input — loops n, g, f, oh, ow, c like `nn.conv2d` (3-D: od before oh),
+  MACs per point = the kernel's taps (the array multiplies the inserted zeros too). An
+  output tile reads the input rows its zero-inserted window covers (`table` axes); the
+  weight is seen as (G, C/G, F/G, *kernel).
 - `nn.einsum`, two operands, a (batched) contraction whose batch, free and contracted
   letters each sit together in every operand in one order: the matmul space b, m, n, k.
 
@@ -130,46 +130,48 @@ def source_axis(dim: str, src: np.ndarray, size: int) -> accel.Axis:
 
 def conv_transpose_geometry(params: Mapping[str, Attribute], x: Shape, w: Shape
                             ) -> list[tuple[int, int, int, int, int]]:
-    """Per spatial axis (2-D view: a 1-D op gets a unit H axis first): (input size,
-    stride, dilation, kernel, P) with P = dilation·(kernel − 1) − pad_begin, the leading
-    padding of the equivalent stride-1 convolution over the zero-inserted input."""
+    """Per spatial axis (a 1-D op gets a unit H axis first): (input size, stride,
+    dilation, kernel, P) with P = dilation·(kernel − 1) − pad_begin, the leading padding
+    of the equivalent stride-1 convolution over the zero-inserted input."""
     nd = len(x) - 2
     strides, pads, dil = window_params(params, nd)
     axes = [(x[2 + i], strides[i], dil[i], w[2 + i], dil[i] * (w[2 + i] - 1) - pads[i])
             for i in range(nd)]
-    return [(1, 1, 1, 1, 0)] * (2 - nd) + axes
+    return [(1, 1, 1, 1, 0)] * max(0, 2 - nd) + axes
 
 
 def _conv_transpose(shapes: Sequence[Shape], out: Shape,
                     params: Mapping[str, Attribute]) -> accel.Space:
     x, w = shapes[0], shapes[1]
-    if len(x) not in (3, 4):
+    if len(x) not in (3, 4, 5):
         raise VerifyException(f"accel.layer has no tiled form for a {len(x) - 2}-D "
-                              f"nn.conv_transpose (the PE array runs 1-D and 2-D)")
+                              f"nn.conv_transpose (the PE array runs 1-, 2- and 3-D)")
     groups = nn.prop_int(params, "groups", 1)
     n, c = x[0], x[1]
     cg, fg = c // groups, w[1]
     geo = conv_transpose_geometry(params, x, w)
-    (h, _, _, kh, _), (wd, _, _, kw, _) = geo
-    oh, ow = (1, out[2]) if len(out) == 3 else (out[2], out[3])
+    names = SPATIAL_NAMES[len(geo)]
+    osp = (1,) * (len(geo) + 2 - len(out)) + tuple(out[2:])  # 1-D: a unit oh
     rows = []
-    for (size, s, d, k, p), loop, length in zip(geo, ("oh", "ow"), (oh, ow)):
+    for (size, s, d, k, p), loop, length in zip(geo, names, osp):
         i = np.arange(length)
         start = -(-(i - p) // s)  # ceil((o − P) / s): the first real row the window meets
         stop = (i - p + d * (k - 1)) // s + 1
         rows.append(table_axis(loop, np.clip(start, 0, size), np.clip(stop, 0, size), size))
-    xa = accel.Access((n, groups, cg, h, wd), (accel.on("n"), accel.on("g"), accel.on("c"),
+    insz = tuple(g[0] for g in geo)
+    ksz = tuple(g[3] for g in geo)
+    xa = accel.Access((n, groups, cg, *insz), (accel.on("n"), accel.on("g"), accel.on("c"),
                                                *rows))
-    wa = accel.Access((groups, cg, fg, kh, kw), (accel.on("g"), accel.on("c"), accel.on("f"),
-                                                 accel.FULL, accel.FULL))
+    wa = accel.Access((groups, cg, fg, *ksz), (accel.on("g"), accel.on("c"), accel.on("f"),
+                                               *(accel.FULL for _ in ksz)))
     accesses = [xa, wa]
     if len(shapes) > 2:
         accesses.append(accel.Access((groups, fg), (accel.on("g"), accel.on("f"))))
-    y = accel.Access((n, groups, fg, oh, ow), tuple(accel.on(d) for d in
-                                                     ("n", "g", "f", "oh", "ow")))
-    ext = {"n": n, "g": groups, "f": fg, "oh": oh, "ow": ow, "c": cg}
+    y = accel.Access((n, groups, fg, *osp), tuple(accel.on(d) for d in
+                                                  ("n", "g", "f", *names)))
+    ext = {"n": n, "g": groups, "f": fg, **dict(zip(names, osp)), "c": cg}
     return accel.Space("nn.conv_transpose", "pe", tuple(ext), ext, tuple(accesses), y,
-                       frozenset({"c"}), macs_per_point=kh * kw)
+                       frozenset({"c"}), macs_per_point=math.prod(ksz))
 
 
 def einsum_terms(equation: str, shapes: Sequence[Shape]) -> tuple[list[str], str]:

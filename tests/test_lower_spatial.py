@@ -73,6 +73,10 @@ PE_CASES: dict[str, Any] = {
     "conv_transpose_grouped_dil_outpad": lambda: one_op(
         spm.ConvTransposeOp, [(2, 4, 4, 5), (4, 3, 2, 3)], 1, strides=[3, 2], groups=2,
         dilations=[2, 1], output_padding=[1, 1], pads=[0, 2, 1, 0]),
+    "conv_transpose_3d": lambda: one_op(spm.ConvTransposeOp, [(1, 3, 3, 4, 3),
+                                                              (3, 4, 2, 3, 2), (4,)], 2,
+                                        strides=[2, 1, 2], pads=[0, 1, 1, 1, 0, 0],
+                                        dilations=[2, 1, 1], output_padding=[1, 0, 0]),
     "conv_transpose_1d": lambda: one_op(spm.ConvTransposeOp, [(1, 3, 9), (3, 4, 4)], 1,
                                         strides=[2], pads=[1, 2]),
     "conv_transpose_crop": lambda: one_op(spm.ConvTransposeOp, [(1, 2, 4, 4), (2, 2, 2, 2)],
@@ -216,3 +220,16 @@ def test_a_vector_layer_costs_its_ops() -> None:
     low = lowered(attach_weights(module.clone(), weights_of(module)))
     s = sim.simulate(low, inputs).report.layers[0]
     assert (s.steps, s.vector_ops, s.compute_cycles, s.cycles) == (1, 10_240, 800, 1_512)
+
+
+def test_a_layer_the_accelerator_cannot_run_is_a_located_error() -> None:
+    """A 4-D pooling window has no tiled form: lower-to-accel stops at the op's node."""
+    from xdsl.dialects.builtin import FileLineColLoc, IntAttr
+
+    from irflow.diagnostics import IrflowError
+
+    module, inputs = one_op(spm.PoolOp, [(1, 2, 3, 3, 3, 3)], mode="max", kernel=[2, 2, 2, 2])
+    pool = next(op for op in module.walk() if isinstance(op, spm.PoolOp))
+    pool.location = FileLineColLoc(StringAttr("pool4d.irf"), IntAttr(3), IntAttr(7))
+    with pytest.raises(IrflowError, match=r"pool4d\.irf:3:7.*no tiled form for a 4-D nn\.pool"):
+        _simulate(module, inputs)

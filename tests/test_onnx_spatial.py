@@ -13,7 +13,6 @@ pytest.importorskip("onnxruntime")
 from onnx_helpers import ort_run, single  # noqa: E402
 
 from irflow.backends.reference import run  # noqa: E402
-from irflow.diagnostics import IrflowError  # noqa: E402
 from irflow.frontends.onnx import import_onnx  # noqa: E402
 
 RNG = np.random.default_rng(7)
@@ -63,18 +62,18 @@ def test_dilated_3d_pool_matches_onnxruntime() -> None:
     _check(m, {"x": x})
 
 
-def test_lowering_a_3d_conv_transpose_is_a_located_error() -> None:
-    """The PE array runs 1-D and 2-D transposed convolutions (docs/accel.md §1); a 3-D one
-    stops lower-to-accel at the op, naming its ONNX node."""
-    from irflow.backends.sim import lower
-    from irflow.backends.sim.machine import load_machine
+def test_a_3d_conv_transpose_simulates_like_onnxruntime() -> None:
+    """The ONNX node lowers to one PE layer (docs/accel.md §1) and the simulator's
+    output matches onnxruntime's."""
+    from irflow.backends.sim import simulate
 
-    m = single("ConvTranspose", {"x": _f32(1, 2, 4, 4, 4)}, {"w": _f32(2, 2, 2, 2, 2)},
-               strides=[2, 2, 2])
-    module = import_onnx(m)
-    with pytest.raises(IrflowError, match=r"the_ConvTranspose.*no tiled form for a 3-D "
-                       r"nn\.conv_transpose"):
-        lower(module, load_machine("default"))
+    feeds = {"x": _f32(1, 2, 3, 4, 3)}
+    m = single("ConvTranspose", feeds, {"w": _f32(2, 3, 2, 2, 2)}, strides=[2, 2, 1],
+               pads=[1, 0, 0, 0, 1, 1])
+    result = simulate(import_onnx(m), feeds, machine="default")
+    assert [s.op for s in result.report.layers[:1]] == ["nn.conv_transpose"]
+    np.testing.assert_allclose(next(iter(result.outputs.values())), ort_run(m, feeds)[0],
+                               rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("equation, shapes", [

@@ -49,30 +49,47 @@ def _no_quant(layer: accel.LayerOp) -> None:
 
 def conv_transpose_tiles(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
     """The stride-1 convolution of the tile's zero-inserted input window with the
-    flipped, transposed weight (docs/accel.md §1); partial sums over c tiles."""
+    flipped, transposed weight (docs/accel.md §1); partial sums over c tiles. A 3-D
+    tile sums its depth taps' 2-D convolutions (output depth folded into the batch)."""
     _no_quant(layer)
     x_shape, w_shape = nn.shape_of(layer.inputs[0]), nn.shape_of(layer.inputs[1])
     geo = sp.conv_transpose_geometry(layer.params.data, x_shape, w_shape)
+    names = sp.SPATIAL_NAMES[len(geo)]
     xa = space.operands[0]
     has_bias = len(layer.inputs) > 2
+    nd = len(geo)
 
     def run(step: Step) -> None:
-        x, w = step.operands[0], step.operands[1]  # (n, tg, tc, hs, ws), (tg, tc, tf, kh, kw)
-        n, tg, tc, hs, ws = x.shape
-        tf, kh, kw = w.shape[2:]
-        lengths, places = [], []
-        for (size, s, d, k, p), ax, loop, count in zip(geo, xa.axes[3:], ("oh", "ow"),
-                                                      (hs, ws)):
+        x, w = step.operands[0], step.operands[1]  # (n, tg, tc, *in), (tg, tc, tf, *k)
+        n, tg, tc = x.shape[:3]
+        tf = w.shape[2]
+        kernel = w.shape[3:]
+        lengths, places, outs = [], [], []
+        for (size, s, d, k, p), ax, loop, count in zip(geo, xa.axes[3:], names, x.shape[3:]):
             lo, hi = step.tile[loop]
             at = _start(ax, size, lo, hi) * s - (lo - p)  # local row of the first real row
             lengths.append(hi - lo - 1 + d * (k - 1) + 1)
             places.append(slice(at, at + (count - 1) * s + 1, s) if count else slice(0, 0))
+            outs.append(hi - lo)
         u = np.zeros((n, tg * tc, *lengths), x.dtype)
-        u[:, :, places[0], places[1]] = x.reshape(n, tg * tc, hs, ws)
-        wf = np.ascontiguousarray(
-            w.transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]).reshape(tg * tf, tc, kh, kw)
-        y = conv2d(u, wf, None, (1, 1), (0, 0, 0, 0), (geo[0][2], geo[1][2]), tg)
-        _accumulate(step, y.reshape(step.out.shape), has_bias, None, (1, tg, tf, 1, 1))
+        u[(slice(None), slice(None), *places)] = x.reshape(n, tg * tc, *x.shape[3:])
+        flip = (Ellipsis,) + (slice(None, None, -1),) * nd
+        wf = np.ascontiguousarray(np.swapaxes(w, 1, 2)[flip]).reshape(tg * tf, tc, *kernel)
+        dil = (geo[-2][2], geo[-1][2])
+        if nd == 2:
+            y = conv2d(u, wf, None, (1, 1), (0, 0, 0, 0), dil, tg)
+        else:  # depth taps: each a 2-D conv over the od rows it meets
+            dd, od = geo[0][2], outs[0]
+            y = None
+            for t in range(kernel[0]):
+                part = u[:, :, t * dd: t * dd + od].transpose(0, 2, 1, 3, 4)
+                part = part.reshape(n * od, tg * tc, *lengths[1:])
+                term = conv2d(np.ascontiguousarray(part), np.ascontiguousarray(wf[:, :, t]),
+                              None, (1, 1), (0, 0, 0, 0), dil, tg)
+                y = term if y is None else y + term
+            y = y.reshape(n, od, tg * tf, *outs[1:]).transpose(0, 2, 1, 3, 4)
+        _accumulate(step, y.reshape(step.out.shape), has_bias, None,
+                    (1, tg, tf) + (1,) * nd)
 
     return run
 
