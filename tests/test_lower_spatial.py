@@ -233,3 +233,18 @@ def test_a_layer_the_accelerator_cannot_run_is_a_located_error() -> None:
     pool.location = FileLineColLoc(StringAttr("pool4d.irf"), IntAttr(3), IntAttr(7))
     with pytest.raises(IrflowError, match=r"pool4d\.irf:3:7.*no tiled form for a 4-D nn\.pool"):
         _simulate(module, inputs)
+
+
+@pytest.mark.parametrize("name", ["pad_reflect", "resize_linear_align", "gather_nd_batch",
+                                  "conv_transpose_3d"])
+def test_traces_do_not_depend_on_the_numbers(name: str) -> None:
+    """The lines a spatial or copy layer touches follow from shapes, params and tiles
+    alone (indexed axes are whole), so `numerics=False` records the same trace."""
+    from irflow.backends.sim.executor import execute
+
+    module, inputs = {**CASES, **PE_CASES}[name]()
+    low = lowered(attach_weights(module.clone(), weights_of(module)), sizes=ODD)
+    full, bare = execute(low, inputs), execute(low, inputs, numerics=False)
+    for a, b in zip(full.traces, bare.traces, strict=True):
+        np.testing.assert_array_equal(a.line, b.line)
+        np.testing.assert_array_equal(a.step_vector_ops, b.step_vector_ops)
