@@ -1,5 +1,5 @@
 """Iteration spaces of the n-D spatial and data-movement ops; `accel.layer_space`
-delegates these kinds here (formulas and costs: docs/accel.md §1, docs/simulator.md §2.2).
+delegates these kinds here (formulas and costs: docs/accel.md §1, docs/simulator.md §2.3).
 
 PE array
 - `nn.conv_transpose` (1-/2-/3-D): the equivalent stride-1 convolution over the

@@ -175,7 +175,7 @@ def test_summing_layers_match_the_reference(name: str, tiles: str) -> None:
 
 
 def test_conv_transpose_costs_its_equivalent_convolution() -> None:
-    """docs/simulator.md §2.2's worked example: a 3×3 stride-2 transposed conv 16→16 on
+    """docs/simulator.md §2.3's worked example: a 3×3 stride-2 transposed conv 16→16 on
     8×8 (pads 1, output_padding 1: 16×16 out) is charged as the stride-1 conv over the
     15×15 zero-inserted input — the same 589,824 MACs (4× the 147,456 useful ones) and
     PE cycles 32 + 9·1024 + 30 = 9,278; it reads the 8×8 input, not the 15×15 one."""
@@ -213,7 +213,7 @@ def test_a_whole_indexed_axis_too_big_for_the_cache_is_a_warning() -> None:
 
 
 def test_a_vector_layer_costs_its_ops() -> None:
-    """docs/simulator.md §2.2: LRN size 5 on 1×32×8×8 fp32, one step on the default
+    """docs/simulator.md §2.3: LRN size 5 on 1×32×8×8 fp32, one step on the default
     machine: 2,048 outputs × 5 = 10,240 ops at 5 cycles (`layernorm`) over 64 lanes =
     800 cycles; 8 KiB in (128 cold lines: 256 + 100) and out (write-allocate, 256 + 100)."""
     module, inputs = one_op(spm.LRNOp, [(1, 32, 8, 8)], size=5)
