@@ -277,6 +277,8 @@ def _grid_counts(acc: accel.Access, grid: Mapping[str, np.ndarray]) -> list[np.n
         elif ax.kind == "window":
             out.append(np.minimum(size, (grid[ax.dim] - 1) * ax.stride
                                   + ax.dilation * (ax.kernel - 1) + 1))
+        elif ax.kind == "table":
+            out.append(np.vectorize(lambda t, a=ax, n=size: a.span(n, int(t)))(grid[ax.dim]))
         else:
             out.append(np.array(1))
     return out
@@ -341,7 +343,7 @@ def _grid_traffic(space: accel.Space, order: Sequence[str], moved: Sequence[np.n
 
 
 # Every loop name of `accel.layer_space`: conv/pool/matmul loops, `d<i>` of elementwise ops.
-LOOP_NAME = re.compile(r"n|g|f|oh|ow|c|k|m|b|d\d+")
+LOOP_NAME = re.compile(r"n|g|f|od|oh|ow|c|k|m|b|d\d+")
 
 
 def parse_sizes(text: str, where: str) -> dict[str, int]:
