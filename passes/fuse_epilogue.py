@@ -6,7 +6,7 @@ linear) whose result has one use, by a point-wise layer — a bias or residual
 `quant.qcast` / `quant.dcast` / `irq.requantize` — takes that layer into its
 `epilogue`, and so on down the chain while each result has one use. The vector unit
 then applies the chain to each finished output tile as the PE array produces it
-(docs/simulator.md §2.3): the intermediate tensors are never written to memory and
+(docs/simulator.md §2.4): the intermediate tensors are never written to memory and
 read back; the extra operands (a bias, the residual) are read per output tile. Then
 the activations are placed again (`replan`, plan-memory's liveness and best-fit on the
 fused program), since the fused layer reads its inputs and writes its result at one

@@ -1,4 +1,4 @@
-"""Epilogue fusion (`fuse-epilogue`, docs/simulator.md §2.3): the fused program computes
+"""Epilogue fusion (`fuse-epilogue`, docs/simulator.md §2.4): the fused program computes
 the unfused program's numbers (bit for bit; integer programs equal the reference
 executor's), never stores or re-reads the intermediates, still reads the residual, and
 costs per step max(PE, vector) plus the epilogue's drain."""
@@ -183,7 +183,7 @@ def test_intermediates_are_not_stored_and_the_residual_is_read():
 
 
 def test_worked_example_of_the_pipelined_epilogue():
-    """docs/simulator.md §2.3: one int8 step of a 64×16·16×16 matmul (8 + 64 + 30 = 102
+    """docs/simulator.md §2.4: one int8 step of a 64×16·16×16 matmul (8 + 64 + 30 = 102
     PE cycles) with its requantization and a dcast, add, gelu, qcast epilogue: per
     output element 2 + 2 + 1 + 8 + 2 = 15 vector cycles over 64 lanes,
     V = ceil(1024 · 15 / 64) = 240; C = max(102, 240) + ceil(16 · 15 / 64) = 244."""

@@ -60,7 +60,7 @@ def is_lowered(module: ModuleOp) -> bool:
 def lower(module: ModuleOp, machine: Machine, epilogue: bool = True) -> ModuleOp:
     """A lowered copy of an nn-level module (the original is left as it was):
     `tile` (unless the module is tiled already), `plan-memory`, `lower-to-accel`, and
-    `fuse-epilogue` unless `epilogue=False` (docs/simulator.md §2.3)."""
+    `fuse-epilogue` unless `epilogue=False` (docs/simulator.md §2.4)."""
     from irflow.passes.fuse_epilogue import FuseEpiloguePass
     from irflow.passes.lower_to_accel import LowerToAccelPass
     from irflow.passes.plan_memory import PlanMemoryPass

@@ -243,7 +243,7 @@ def _compute_cycles(trace: LayerTrace, machine: Machine,
         work = trace.step_vector_ops.astype(np.float64) * cpe / machine.vector.lanes
         vec = np.ceil(work - 1e-9).astype(np.int64)
     compute = np.maximum(pe, vec)
-    if trace.epilogue and trace.n_steps:  # a fused epilogue's drain (docs/simulator.md §2.3)
+    if trace.epilogue and trace.n_steps:  # a fused epilogue's drain (docs/simulator.md §2.4)
         compute[-1] += epilogue_drain(trace, machine)
     return compute, info
 

@@ -13,7 +13,7 @@ the final values are written to the layer's result in DRAM. The trace records:
   intermediate tensors are neither stored nor re-read);
 - vector work: per output element one operation per epilogue op (and one for the
   layer's own bias/activation/requantization, if any), with their cost classes in
-  `LayerTrace.epilogue` (docs/simulator.md §2.3).
+  `LayerTrace.epilogue` (docs/simulator.md §2.4).
 
 Numerics equal the unfused program's bit for bit: the same kernels on the same values,
 an element at a time.
