@@ -81,9 +81,10 @@ def test_conv2d_matches_the_direct_formula(name: str, dtype: type, jit: str,
         pytest.skip("the numba kernel serves depthwise float layers (numba installed)")
     monkeypatch.setenv("IRFLOW_REFERENCE_JIT", jit)
     x, w, b = _inputs(xs, ws, dtype)
-    for bias in (None, b):
-        got = conv.conv2d(x, w, bias, strides, pads, dil, groups)
+    for bias, act in ((None, None), (b, None), (b, "relu"), (None, "relu6")):
+        got = conv.conv2d(x, w, bias, strides, pads, dil, groups, act)
         want = direct_conv(x, w, bias, strides, pads, dil, groups)
+        want = want if act is None else np.clip(want, 0, None if act == "relu" else 6)
         assert got.dtype == dtype and got.shape == want.shape
         if np.dtype(dtype).kind == "f":
             tol = 1e-4 if dtype == np.float32 else 1e-12
@@ -100,12 +101,34 @@ def test_numba_depthwise_is_bit_identical_to_numpy(name: str, dtype: type,
         pytest.skip("numba is not installed (the `fast` extra)")
     xs, ws, strides, pads, dil, groups = CASES[name]
     x, w, b = _inputs(xs, ws, dtype, seed=3)
+    x.flat[::7] *= 1e3  # some outputs above 6, for relu6
+    x.flat[5] = np.nan
     outs = {}
     for mode in ("off", "on"):
         monkeypatch.setenv("IRFLOW_REFERENCE_JIT", mode)
-        outs[mode] = [conv.conv2d(x, w, bias, strides, pads, dil, groups) for bias in (None, b)]
+        outs[mode] = [conv.conv2d(x, w, bias, strides, pads, dil, groups, act)
+                      for bias in (None, b) for act in (None, "relu", "relu6")]
     for a, c in zip(outs["off"], outs["on"], strict=True):
-        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(a, c)  # NaN where NaN, the same bits elsewhere
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_epilogue_is_bit_identical_to_numpy(dtype: type,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    if not conv.jit_available():
+        pytest.skip("numba is not installed (the `fast` extra)")
+    rng = np.random.default_rng(4)
+    y0 = (rng.standard_normal((2, 5, 3, 4)) * 8).astype(dtype)
+    y0[0, 1, 2, 3], y0[1, 0, 0, 0] = np.nan, -np.inf
+    b = rng.standard_normal(5).astype(dtype)
+    for bias in (None, b):
+        for act in (None, "relu", "relu6"):
+            got = {}
+            for mode in ("off", "on"):
+                monkeypatch.setenv("IRFLOW_REFERENCE_JIT", mode)
+                got[mode] = conv.epilogue(y0.copy(), bias, act)
+            np.testing.assert_array_equal(got["off"], got["on"])
+            assert not np.signbit(got["on"][got["on"] == 0]).any() or act is None
 
 
 def test_auto_mode_keeps_small_layers_on_numpy(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,18 +40,23 @@ def jit_mode() -> str:
     return mode if mode in ("auto", "on", "off") else "auto"
 
 
+EPILOGUE_ACTS = ("relu", "relu6")
+"""Fused activations `conv2d` applies itself (with the bias, in one pass when jitted)."""
+
+
 @functools.cache
-def _jit_depthwise() -> Callable[..., None] | None:
+def _jit() -> Any:
+    """The `conv_jit` module, or None without numba (imported on first use: ~1 s)."""
     if importlib.util.find_spec("numba") is None:
         return None
-    from irflow.backends.reference.conv_jit import depthwise_into
+    from irflow.backends.reference import conv_jit
 
-    return depthwise_into
+    return conv_jit
 
 
 def jit_available() -> bool:
-    """Whether the numba depthwise kernel can be used here."""
-    return _jit_depthwise() is not None
+    """Whether the numba kernels can be used here."""
+    return _jit() is not None
 
 
 def _valid_range(offset: int, stride: int, size: int, count: int) -> tuple[int, int]:
@@ -187,34 +193,58 @@ def _depthwise_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     return y
 
 
-def _use_jit(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, macs: int) -> bool:
+def _use_jit(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, work: int) -> bool:
+    """Whether to run the numba kernel on these operands (`work`: MACs or elements)."""
     mode = jit_mode()
-    if mode == "off" or x.dtype != w.dtype or x.dtype not in (np.float32, np.float64):
+    if mode == "off" or x.dtype not in (np.float32, np.float64):
         return False
-    if b is not None and b.dtype != x.dtype:
+    if any(a is not None and a.dtype != x.dtype for a in (w, b)):
         return False
-    return (mode == "on" or macs >= JIT_MIN_MACS) and jit_available()
+    return (mode == "on" or work >= JIT_MIN_MACS) and jit_available()
+
+
+def _activate(y: np.ndarray, act: str | None) -> np.ndarray:
+    """relu / relu6 in place, as `kernels.relu` / `kernels.relu6` compute them."""
+    if act == "relu":
+        np.maximum(y, y.dtype.type(0), out=y)
+    elif act == "relu6":
+        np.clip(y, y.dtype.type(0), y.dtype.type(6), out=y)
+    return y
+
+
+def epilogue(y: np.ndarray, b: np.ndarray | None, act: str | None) -> np.ndarray:
+    """y (N, F, ...) fresh and C-contiguous, in place: act(y + b[f]) — one pass with numba
+    for large float outputs, else a numpy pass for the bias and one for act."""
+    if b is None and act is None:
+        return y
+    if y.flags.c_contiguous and _use_jit(y, None, b, y.size):
+        _jit().epilogue(y, b, act)
+        return y
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * (y.ndim - 2))
+    return _activate(y, act)
 
 
 def depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, kernel: Sequence[int],
               strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int],
-              out_hw: Sequence[int]) -> np.ndarray:
+              out_hw: Sequence[int], act: str | None = None) -> np.ndarray:
     """Depthwise convolution: x (N, C, H, W), w (C, KH·KW), b (C,) or None."""
     n, f = x.shape[:2]
     macs = n * f * out_hw[0] * out_hw[1] * kernel[0] * kernel[1]
     if not _use_jit(x, w, b, macs):
-        return _depthwise_numpy(x, w, b, kernel, strides, pads, dilations, out_hw)
-    fn = _jit_depthwise()
-    assert fn is not None
+        y = _depthwise_numpy(x, w, b, kernel, strides, pads, dilations, out_hw)
+        return _activate(y, act)
     y = np.empty((n, f, out_hw[0], out_hw[1]), x.dtype)
-    fn(np.ascontiguousarray(x), np.ascontiguousarray(w), b, kernel, strides, pads, dilations,
-       y)
+    _jit().depthwise_into(np.ascontiguousarray(x), np.ascontiguousarray(w), b, kernel,
+                          strides, pads, dilations, act, y)
     return y
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence[int],
-           pads: Sequence[int], dilations: Sequence[int], groups: int) -> np.ndarray:
-    """ONNX Conv (NCHW, FCHW weight); the path follows the shapes (module docstring)."""
+           pads: Sequence[int], dilations: Sequence[int], groups: int,
+           act: str | None = None) -> np.ndarray:
+    """ONNX Conv (NCHW, FCHW weight), then `act` (None or one of `EPILOGUE_ACTS`); the
+    path follows the shapes (module docstring)."""
     n, _, h, wd = x.shape
     f, cg, kh, kw = w.shape
     oh = nn.window_out(h, kh, strides[0], pads[0], pads[2], dilations[0])
@@ -224,7 +254,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
         if fg > 1:  # channel multiplier: output channel g*fg + m reads input channel g
             x = np.repeat(x, fg, axis=1)
         return depthwise(x, w.reshape(f, kh * kw), b, (kh, kw), strides, pads, dilations,
-                         (oh, ow))
+                         (oh, ow), act)
     if kh == kw == 1 and not any(pads):
         if tuple(strides) != (1, 1):
             x = x[:, :, ::strides[0], ::strides[1]]
@@ -233,6 +263,4 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
         cols = im2col(x, (kh, kw), strides, pads, dilations, (oh, ow))
         cols = cols.reshape(n, groups, cg * kh * kw, oh * ow)
     y = np.matmul(w.reshape(groups, fg, cg * kh * kw), cols).reshape(n, f, oh, ow)
-    if b is not None:
-        y += b.reshape(1, f, 1, 1)
-    return y
+    return epilogue(y, b, act)

@@ -1,15 +1,22 @@
-"""Optional numba kernel for depthwise convolution (the `fast` extra: `pip install
-irflow[fast]`); `conv.py` falls back to numpy without it.
+"""Optional numba kernels for the reference convolution (the `fast` extra: `pip install
+irflow[fast]`); `conv.py` falls back to numpy without them.
 
-Per channel, the input plane is copied into a zero-bordered scratch plane of width
-Wp (the padded width, rounded up to the stride), and the output is accumulated on a
-"wide" grid of Wq = Wp / sw columns: then every tap, for stride-1 rows, is one flat
-multiply-add over OH·Wq contiguous elements (the columns ≥ OW are garbage from the
-next row and dropped), which LLVM vectorizes. The sum per output element is the one of
-`conv._depthwise_numpy` in the same order (taps in (i, j) order, padding included as
+**Depthwise.** Per channel, the zero-padded input plane is split into sh·sw phase planes
+(row phase R mod sh, column phase C mod sw) of Wq = ceil(Wp / sw) columns, and the output
+is accumulated on a "wide" grid of OH × Wq: tap (i, j) then reads one phase plane at a
+fixed offset, so every tap is a single flat multiply-add over OH·Wq contiguous elements
+(the columns ≥ OW read the next row and are dropped), which LLVM vectorizes — for any
+stride and dilation. The sum per output element is the one of
+`conv._depthwise_numpy`, in the same order (taps in (i, j) order, padding included as
 zeros, each product rounded, then the bias), so the two agree bit for bit
-(`tests/test_conv_kernels.py`). Compiled once per dtype and cached on disk by numba.
-Importing this module raises ImportError when numba is not installed.
+(`tests/test_conv_kernels.py`).
+
+**Epilogue.** Bias and relu/relu6 in one pass over a convolution's output, instead of
+one pass each.
+
+Activation codes: 0 none, 1 relu (max(x, 0)), 2 relu6 (clip to [0, 6]); NaN passes
+through both, as with numpy's maximum and clip. Compiled once per dtype and cached on
+disk by numba. Importing this module raises ImportError when numba is not installed.
 """
 
 from __future__ import annotations
@@ -19,75 +26,124 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
+ACT_CODES = {None: 0, "relu": 1, "relu6": 2}
+
 
 @numba.njit(cache=True, nogil=True)
-def _kernel(x, w, b, has_bias, kh, kw, sh, sw, dh, dw, top, left, hp, wp,
-            y):  # pragma: no cover - jitted
+def _fill(planes, x, sh, sw, top, left, wq, size):  # pragma: no cover - jitted
+    """Scatter one (H, W) plane into the interior of the phase planes (a function of its
+    own: inlined, the strided branch kept LLVM from vectorizing the tap loops)."""
+    h, wd = x.shape
+    for r in range(h):
+        rr = top + r
+        base = (rr % sh) * sw * size + (rr // sh) * wq
+        src = x[r]
+        if sw == 1:
+            d1 = planes[base + left: base + left + wd]
+            for t in range(wd):
+                d1[t] = src[t]
+            continue
+        for pc in range(sw):
+            c_first = (pc - left) % sw  # first input column of this phase
+            if c_first >= wd:
+                continue
+            count = (wd - 1 - c_first) // sw + 1
+            d0 = base + pc * size + (left + c_first) // sw
+            dst = planes[d0: d0 + count]
+            s = src[c_first: c_first + (count - 1) * sw + 1: sw]
+            for t in range(count):
+                dst[t] = s[t]
+
+
+@numba.njit(cache=True, nogil=True)
+def _depthwise(x, w, b, has_bias, act, zero, six, kh, kw, sh, sw, dh, dw, top, left, hq, wq,
+               y):  # pragma: no cover - jitted
     n, c, h, wd = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    wq = wp // sw
-    extra = ((kw - 1) * dw) // wp + 2  # zero rows after the plane for the wrapped reads
-    plane = np.zeros((hp + extra) * wp, y.dtype)
-    flat = oh * wq
+    size = hq * wq
+    planes = np.zeros(sh * sw * size, y.dtype)  # borders stay zero: only the interior is
+    flat = oh * wq                              # ever written (1-D: slices stay 'C' layout)
     acc = np.empty(flat, y.dtype)
     for ni in range(n):
         for ci in range(c):
-            for r in range(h):  # the interior; the zero border is never written
-                dst = plane[(top + r) * wp + left: (top + r) * wp + left + wd]
-                src = x[ni, ci, r]
-                for q in range(wd):
-                    dst[q] = src[q]
+            _fill(planes, x[ni, ci], sh, sw, top, left, wq, size)
             for k in range(kh * kw):
-                off = (k // kw) * dh * wp + (k % kw) * dw
+                ri, cj = (k // kw) * dh, (k % kw) * dw
+                off = ((ri % sh) * sw + cj % sw) * size + (ri // sh) * wq + cj // sw
+                src1 = planes[off: off + flat]
                 wv = w[ci, k]
-                if sh == 1:
-                    if sw == 1:
-                        s1 = plane[off: off + flat]
-                        if k == 0:
-                            for t in range(flat):
-                                acc[t] = s1[t] * wv
-                        else:
-                            for t in range(flat):
-                                acc[t] += s1[t] * wv
-                    else:
-                        ss = plane[off: off + (flat - 1) * sw + 1: sw]
-                        if k == 0:
-                            for t in range(flat):
-                                acc[t] = ss[t] * wv
-                        else:
-                            for t in range(flat):
-                                acc[t] += ss[t] * wv
+                if k == 0:
+                    for t in range(flat):
+                        acc[t] = src1[t] * wv
                 else:
-                    for r in range(oh):
-                        a = acc[r * wq: (r + 1) * wq]
-                        base = off + r * sh * wp
-                        sr = plane[base: base + (wq - 1) * sw + 1: sw]
-                        if k == 0:
-                            for t in range(wq):
-                                a[t] = sr[t] * wv
-                        else:
-                            for t in range(wq):
-                                a[t] += sr[t] * wv
+                    for t in range(flat):
+                        acc[t] += src1[t] * wv
+            _finish(acc, b[ci] if has_bias else zero, has_bias, act, zero, six)
             for r in range(oh):
                 out = y[ni, ci, r]
                 a = acc[r * wq: r * wq + ow]
-                if has_bias:
-                    bv = b[ci]
-                    for q in range(ow):
-                        out[q] = a[q] + bv
-                else:
-                    for q in range(ow):
-                        out[q] = a[q]
+                for q in range(ow):
+                    out[q] = a[q]
+
+
+@numba.njit(cache=True, nogil=True)
+def _finish(a, bv, has_bias, act, zero, six):  # pragma: no cover - jitted
+    """In place on a 1-D run: a = act(a + bv); one loop per case, so each vectorizes."""
+    if has_bias:
+        if act == 0:
+            for t in range(a.size):
+                a[t] += bv
+        elif act == 1:
+            for t in range(a.size):
+                v = a[t] + bv
+                a[t] = zero if v < zero else v
+        else:
+            for t in range(a.size):
+                v = a[t] + bv
+                v = zero if v < zero else v
+                a[t] = six if v > six else v
+    elif act == 1:
+        for t in range(a.size):
+            v = a[t]
+            a[t] = zero if v < zero else v
+    elif act == 2:
+        for t in range(a.size):
+            v = a[t]
+            v = zero if v < zero else v
+            a[t] = six if v > six else v
+
+
+@numba.njit(cache=True, nogil=True)
+def _epilogue(y, b, has_bias, act, zero, six):  # pragma: no cover - jitted
+    n, f = y.shape[0], y.shape[1]
+    for ni in range(n):
+        for fi in range(f):
+            _finish(y[ni, fi], b[fi] if has_bias else zero, has_bias, act, zero, six)
+
+
+def _bounds(y: np.ndarray) -> tuple[np.generic, np.generic]:
+    """0 and 6 in y's type (so relu/relu6 stay in float32)."""
+    return y.dtype.type(0), y.dtype.type(6)
 
 
 def depthwise_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                    kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
-                   dilations: Sequence[int], y: np.ndarray) -> None:
-    """y[n, c] = sum over taps k of tap_k(pad(x))[n, c] · w[c, k] (+ b[c]); x (N, C, H, W)
-    and w (C, KH·KW) C-contiguous, of y's dtype."""
+                   dilations: Sequence[int], act: str | None, y: np.ndarray) -> None:
+    """y[n, c] = act(sum over taps k of tap_k(pad(x))[n, c] · w[c, k] (+ b[c])); x (N, C,
+    H, W) and w (C, KH·KW) C-contiguous, of y's dtype."""
     top, left, bottom, right = pads
-    hp = top + x.shape[2] + bottom
-    wp = -(-(left + x.shape[3] + right) // strides[1]) * strides[1]
+    sh, sw = strides
+    wq = -(-(left + x.shape[3] + right) // sw)
+    # rows of a phase plane: the padded height, plus the wide grid's overrun past the
+    # last tap (at most one row of Wq, and the last tap's row offset)
+    hq = -(-(top + x.shape[2] + bottom) // sh) + 2
     bias = np.zeros(0, y.dtype) if b is None else np.ascontiguousarray(b)
-    _kernel(x, w, bias, b is not None, kernel[0], kernel[1], strides[0], strides[1],
-            dilations[0], dilations[1], top, left, hp, wp, y)
+    _depthwise(x, w, bias, b is not None, ACT_CODES[act], *_bounds(y), kernel[0],
+               kernel[1], sh, sw, dilations[0], dilations[1], top, left, hq, wq, y)
+
+
+def epilogue(y: np.ndarray, b: np.ndarray | None, act: str | None) -> None:
+    """In place on a C-contiguous (N, F, …) y: y = act(y + b[f])."""
+    n, f = y.shape[:2]
+    bias = np.zeros(0, y.dtype) if b is None else np.ascontiguousarray(b, y.dtype)
+    _epilogue(y.reshape(n, f, -1), bias, b is not None, ACT_CODES[act], *_bounds(y))

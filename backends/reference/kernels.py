@@ -32,7 +32,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
 from irflow import lowp
-from irflow.backends.reference.conv import conv2d
+from irflow.backends.reference.conv import EPILOGUE_ACTS, conv2d
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
 from irflow.weights import WeightStore, constant_value, weights_of
@@ -444,16 +444,18 @@ def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
 @register_kernel(nn.Conv2dOp)
 def _conv2d(op: nn.Conv2dOp) -> Kernel:
     strides, pads, dil, groups = nn.conv2d_params(op)
+    act = nn.fused_act(op)  # relu/relu6 run inside conv2d, with the bias (one pass)
+    inner = act if act in EPILOGUE_ACTS else None
 
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         if x.dtype == np.float16:  # accumulate in float32, round once (as onnxruntime)
             wide = conv2d(x.astype(np.float32), w.astype(np.float32),
                           None if b is None else b.astype(np.float32), strides, pads, dil,
-                          groups)
+                          groups, inner)
             return wide.astype(np.float16)
-        return conv2d(x, w, b, strides, pads, dil, groups)
+        return conv2d(x, w, b, strides, pads, dil, groups, inner)
 
-    return with_activation(op, kernel)
+    return kernel if inner is not None else with_activation(op, kernel)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
