@@ -29,13 +29,18 @@ import numpy as np
 from irflow.dialects import nn
 
 JIT_MIN_MACS = 1 << 18
-"""The depthwise numba kernel serves float layers with at least this many MACs: below,
-numpy is as fast, and a small model never pays numba's import (~1 s of CPU)."""
+"""The numba kernels (depthwise, bias+activation epilogue) serve float layers with at
+least this much work (MACs; output elements for the epilogue), so a small model never
+pays numba's import (~1 s of CPU)."""
+
+JIT_LOADED_MIN = 1 << 12
+"""Once the numba kernels are loaded, layers with at least this much work use them."""
 
 
 def jit_mode() -> str:
-    """"auto" (numba for large float depthwise layers when installed), "off" (numpy only)
-    or "on" (numba whenever the dtype allows): the IRFLOW_REFERENCE_JIT variable."""
+    """The IRFLOW_REFERENCE_JIT variable: "auto" (the default: numba for large float
+    layers when installed), "off" (numpy only) or "on" (numba whenever the dtype allows).
+    Both paths give the same bits; only the time differs."""
     mode = os.environ.get("IRFLOW_REFERENCE_JIT", "auto")
     return mode if mode in ("auto", "on", "off") else "auto"
 
@@ -57,6 +62,18 @@ def _jit() -> Any:
 def jit_available() -> bool:
     """Whether the numba kernels can be used here."""
     return _jit() is not None
+
+
+def preload(dtype: np.dtype) -> None:
+    """Import numba and load (compiling on the very first use) the kernels for `dtype`
+    now, e.g. while a program compiles, so that the first run's time is the ops' own."""
+    jit = _jit() if jit_mode() != "off" else None
+    if jit is None or dtype not in (np.float32, np.float64):
+        return
+    x = np.zeros((1, 1, 3, 3), dtype)
+    jit.depthwise_into(x, np.zeros((1, 9), dtype), None, (3, 3), (1, 1), (1, 1, 1, 1),
+                       (1, 1), "relu", np.empty_like(x))
+    jit.epilogue(x, np.zeros(1, dtype), "relu6")
 
 
 def _valid_range(offset: int, stride: int, size: int, count: int) -> tuple[int, int]:
@@ -200,7 +217,11 @@ def _use_jit(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, work: in
         return False
     if any(a is not None and a.dtype != x.dtype for a in (w, b)):
         return False
-    return (mode == "on" or work >= JIT_MIN_MACS) and jit_available()
+    if mode == "on" or work >= JIT_MIN_MACS:
+        return jit_available()
+    # once loaded (a large layer needed it), smaller layers use it too: both paths give
+    # the same bits
+    return work >= JIT_LOADED_MIN and _jit.cache_info().currsize > 0 and _jit() is not None
 
 
 def _activate(y: np.ndarray, act: str | None) -> np.ndarray:

@@ -32,10 +32,10 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
 from irflow import lowp
-from irflow.backends.reference.conv import EPILOGUE_ACTS, conv2d
+from irflow.backends.reference.conv import EPILOGUE_ACTS, JIT_MIN_MACS, conv2d, preload
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
-from irflow.weights import WeightStore, constant_value, weights_of
+from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
 
 Kernel = Callable[..., Any]  # (*arrays) -> ndarray | tuple[ndarray, ...]
 KernelFactory = Callable[[Any], Kernel]
@@ -441,11 +441,25 @@ def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
                      j * dw : j * dw + (ow - 1) * sw + 1 : sw]
 
 
+def _preload_jit(op: nn.Conv2dOp) -> None:
+    """Load the numba conv kernels at compile time when this layer is large enough to
+    use them (`conv.JIT_MIN_MACS`), instead of inside its first run."""
+    out, w = nn.shape_of(op.results[0]), nn.shape_of(op.operands[1])
+    if math.prod(out) * math.prod(w[1:]) < JIT_MIN_MACS:
+        return
+    try:
+        dtype = numpy_dtype(op.results[0].type.element_type)  # type: ignore[attr-defined]
+    except (IrflowError, AttributeError):
+        return
+    preload(dtype)
+
+
 @register_kernel(nn.Conv2dOp)
 def _conv2d(op: nn.Conv2dOp) -> Kernel:
     strides, pads, dil, groups = nn.conv2d_params(op)
     act = nn.fused_act(op)  # relu/relu6 run inside conv2d, with the bias (one pass)
     inner = act if act in EPILOGUE_ACTS else None
+    _preload_jit(op)
 
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         if x.dtype == np.float16:  # accumulate in float32, round once (as onnxruntime)
