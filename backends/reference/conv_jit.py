@@ -11,6 +11,9 @@ stride and dilation. The sum per output element is the one of
 zeros, each product rounded, then the bias), so the two agree bit for bit
 (`tests/test_conv_kernels.py`).
 
+Rows of at most 8 outputs with many channels go channels-last instead
+(`_depthwise_nhwc`): per output pixel and tap, one multiply-add over the channels.
+
 **Epilogue.** Bias and relu/relu6 in one pass over a convolution's output, instead of
 one pass each.
 
@@ -87,6 +90,57 @@ def _depthwise(x, w, b, has_bias, act, zero, six, kh, kw, sh, sw, dh, dw, top, l
 
 
 @numba.njit(cache=True, nogil=True)
+def _depthwise_nhwc(x, w, b, has_bias, act, zero, six, kh, kw, sh, sw, dh, dw, top, left,
+                    hp, wp, y):  # pragma: no cover - jitted
+    """Channels-last: one padded (H, W, C) copy of each image, then per output pixel a
+    multiply-add over the C channels per tap (contiguous, vectorized) — for rows of at
+    most 8 outputs and many channels, where the per-channel planes would be a few dozen
+    elements (measured 2.4x faster for MobileNetV2's 7x7x960 layers, slower from 14x14
+    on: the two transposes cost more than the short loops)."""
+    n, c, h, wd = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    xt = np.zeros((hp, wp, c), y.dtype)  # the border stays zero
+    wt = np.empty((kh * kw, c), y.dtype)
+    for ci in range(c):
+        for k in range(kh * kw):
+            wt[k, ci] = w[ci, k]
+    acc = np.empty((ow, c), y.dtype)
+    for ni in range(n):
+        for ci in range(c):
+            for r in range(h):
+                for q in range(wd):
+                    xt[top + r, left + q, ci] = x[ni, ci, r, q]
+        for r in range(oh):
+            for q in range(ow):
+                a = acc[q]
+                for k in range(kh * kw):
+                    src = xt[r * sh + (k // kw) * dh, q * sw + (k % kw) * dw]
+                    wk = wt[k]
+                    if k == 0:
+                        for ci in range(c):
+                            a[ci] = src[ci] * wk[ci]
+                    else:
+                        for ci in range(c):
+                            a[ci] += src[ci] * wk[ci]
+                if has_bias:
+                    for ci in range(c):
+                        a[ci] += b[ci]
+                if act == 1:
+                    for ci in range(c):
+                        v = a[ci]
+                        a[ci] = zero if v < zero else v
+                elif act == 2:
+                    for ci in range(c):
+                        v = a[ci]
+                        v = zero if v < zero else v
+                        a[ci] = six if v > six else v
+            for ci in range(c):
+                out = y[ni, ci, r]
+                for q in range(ow):
+                    out[q] = acc[q, ci]
+
+
+@numba.njit(cache=True, nogil=True)
 def _finish(a, bv, has_bias, act, zero, six):  # pragma: no cover - jitted
     """In place on a 1-D run: a = act(a + bv); one loop per case, so each vectorizes."""
     if has_bias:
@@ -133,11 +187,16 @@ def depthwise_into(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     H, W) and w (C, KH·KW) C-contiguous, of y's dtype."""
     top, left, bottom, right = pads
     sh, sw = strides
+    bias = np.zeros(0, y.dtype) if b is None else np.ascontiguousarray(b)
+    if y.shape[3] <= 8 and x.shape[1] >= 16 * y.shape[3]:  # short rows, many channels
+        _depthwise_nhwc(x, w, bias, b is not None, ACT_CODES[act], *_bounds(y), kernel[0],
+                        kernel[1], sh, sw, dilations[0], dilations[1], top, left,
+                        top + x.shape[2] + bottom, left + x.shape[3] + right, y)
+        return
     wq = -(-(left + x.shape[3] + right) // sw)
     # rows of a phase plane: the padded height, plus the wide grid's overrun past the
     # last tap (at most one row of Wq, and the last tap's row offset)
     hq = -(-(top + x.shape[2] + bottom) // sh) + 2
-    bias = np.zeros(0, y.dtype) if b is None else np.ascontiguousarray(b)
     _depthwise(x, w, bias, b is not None, ACT_CODES[act], *_bounds(y), kernel[0],
                kernel[1], sh, sw, dilations[0], dilations[1], top, left, hq, wq, y)
 
