@@ -45,6 +45,7 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     StringAttr,
     TensorType,
+    i1,
     i64,
 )
 from xdsl.ir import Attribute, Dialect, ParametrizedAttribute, SSAValue
@@ -311,7 +312,7 @@ ELEMENTWISE_VECTOR = {
 }
 """nn ops computed point-wise on the vector unit (output element i reads input element i)."""
 
-QUANT_CASTS = {"quant.qcast", "quant.dcast", "irq.requantize"}
+QUANT_CASTS = {"quant.qcast", "quant.dcast", "irq.requantize", "quant.scast"}
 """The `quant` casts: point-wise on the vector unit. A per-axis cast's quantized axis
 is whole in every tile (its scales are indexed by position: params `axis`)."""
 
@@ -454,6 +455,10 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
 
     if kind in accel_llm.KINDS:
         return accel_llm.llm_space(kind, shapes, out, params)
+    from irflow.dialects import accel_vector  # math, logic, reductions, scans, topk
+
+    if kind in accel_vector.KINDS:
+        return accel_vector.vector_space(kind, shapes, out, params)
     raise VerifyException(f"accel.layer has no tiled form for kind '{kind}'")
 
 
@@ -698,10 +703,13 @@ def address_of(value: SSAValue) -> int:
 
 def element_bits(element_type: Attribute) -> int:
     """Bits one element takes in DRAM: a `!quant.uniform` type its storage width (int4:
-    4, packed two per byte), an integer or float type its width (fp32 otherwise)."""
+    4, packed two per byte), a boolean (i1) 8, an integer or float type its width (fp32
+    otherwise)."""
     storage = getattr(element_type, "storage", None)  # !quant.uniform<...>
     if isinstance(storage, FixedBitwidthType):
         return int(storage.bitwidth)
+    if element_type == i1:  # a boolean takes a byte, as numpy and ONNX hold it
+        return 8
     if isinstance(element_type, FixedBitwidthType):
         return int(element_type.bitwidth)
     return 32

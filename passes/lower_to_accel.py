@@ -5,12 +5,14 @@ Per op, in program order:
 - `nn.reshape` / `nn.flatten`, and a transpose that only moves size-1 axes -> `accel.view`
   (a dense row-major buffer reshapes in place);
 - `nn.split` -> one `accel.layer` copy (`nn.slice`) per piece;
+- `nn.topk` -> one vector layer per result (`<label>.values`, `<label>.indices`: params
+  `result = 0 / 1`, `dialects/accel_vector.py`);
 - every other nn op -> one `accel.layer` carrying the op's kind and properties, the
   address of its result, its compute unit and its tile loop nest (from `tile`, or the
   default rule for `machine` when the op was not tiled); conv2d/matmul/linear run on
-  the PE array, elementwise/activations/batchnorm/pooling/softmax/layernorm/reductions
-  on the vector unit, transpose/slice/concat/gather are DMA copies;
-- `quant.qcast` / `quant.dcast` / `irq.requantize` -> a vector-unit
+  the PE array, elementwise/activations/math/logic/batchnorm/pooling/softmax/layernorm/
+  reductions/scans on the vector unit, transpose/slice/concat/gather are DMA copies;
+- `quant.qcast` / `quant.dcast` / `quant.scast` / `irq.requantize` -> a vector-unit
   `accel.layer` of that kind (a per-axis cast keeps its quantized axis whole per tile);
   nn ops on `!quant.uniform` tensors lower like float ones (the types say the rest);
 - function arguments -> `accel.input` at their planned addresses.
@@ -38,14 +40,21 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import (
+    DenseArrayBase,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    i64,
+)
 from xdsl.ir import Attribute, Operation
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import VerifyException
 
 from irflow.diagnostics import LoweringError
-from irflow.dialects import accel, nn
+from irflow.dialects import accel, accel_vector, nn
 from irflow.passes import plan_memory as pm
 from irflow.passes.tile import (
     NEST_ATTR,
@@ -151,6 +160,12 @@ def _lower_op(op: Operation, labels: dict[Operation, str],
     except VerifyException as e:
         raise LoweringError(f"cannot lower '{op.name}' to accel: {e}", op) from None
     nest, notes = _nest(op, space, cache)
+    if op.name in accel_vector.PER_RESULT:  # nn.topk: one layer per result, same nest
+        names = [n for n, _ in type(op).get_irdl_definition().results]  # type: ignore[attr-defined]
+        return [accel.LayerOp(f"{labels[op]}.{name}", op.name, op.operands, r.type, addr,
+                              space.unit, nest, {**op.properties,
+                              accel_vector.RESULT_PARAM: IntegerAttr(i, i64)}, notes)
+                for i, (name, r, addr) in enumerate(zip(names, op.results, _addrs(op)))]
     ty = op.results[0].type
     assert isinstance(ty, TensorType)
     return [accel.LayerOp(labels[op], op.name, op.operands, ty, _addrs(op)[0], space.unit,

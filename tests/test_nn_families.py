@@ -125,12 +125,16 @@ def test_out_of_range_index_is_a_located_error() -> None:
              "x: f32[2, 3], i: i64[2, 2]")
 
 
-def test_lowering_a_family_op_is_a_located_error_not_a_cpu_fallback() -> None:
-    """The families have no accel form yet: lowering stops at the op, naming it and its
-    source line, instead of running it anywhere else."""
+def test_a_family_op_lowers_to_the_vector_unit() -> None:
+    """The math family has an accel form (`dialects/accel_vector.py`; the simulator's
+    numbers: tests/test_lower_families.py)."""
     from irflow.backends.sim import lower
     from irflow.backends.sim.machine import load_machine
+    from irflow.dialects import accel
+    from irflow.graph import main_func
 
     module = compile_source("model t(x: f32[1, 8]) {\n  return abs(relu(x))\n}\n", "t.irf")
-    with pytest.raises(IrflowError, match=r"t\.irf:2:10: .*no tiled form for kind 'nn\.abs'"):
-        lower(module, load_machine("default"))
+    low = lower(module, load_machine("default"))
+    units = {op.kind.data: op.unit.data for op in main_func(low).body.blocks[0].ops
+             if isinstance(op, accel.LayerOp)}
+    assert units == {"nn.relu": "vector", "nn.abs": "vector"}

@@ -3,6 +3,7 @@ hardmax, cumulative sum/product and top-k."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -58,13 +59,27 @@ REDUCE_FNS: dict[str, Reduce] = {
 assert set(REDUCE_FNS) == set(REDUCTIONS)
 
 
+def over_rows(fn: Reduce, x: np.ndarray, axes: tuple[int, ...], keep: bool) -> np.ndarray:
+    """`fn` over `axes` computed as rows: the reduced axes moved last and flattened into
+    one contiguous row per result element, reduced along it. Each result element then
+    depends on its own row only — not on how numpy orders the loops for this array's
+    shape — so a tile of the kept axes (the simulator's) gives the same bits."""
+    if not axes:
+        return fn(x, axes, keep)
+    kept = [d for i, d in enumerate(x.shape) if i not in axes]
+    size = math.prod(x.shape[a] for a in axes)
+    rows = np.ascontiguousarray(np.moveaxis(x, axes, range(-len(axes), 0)))
+    y = np.asarray(fn(rows.reshape(math.prod(kept), size), (1,), False))
+    return y.reshape([1 if i in axes else d for i, d in enumerate(x.shape)] if keep else kept)
+
+
 @register_kernel(*(REDUCTION_OPS[s] for s in REDUCTIONS))
 def _reduce(op: Operation) -> Kernel:
     fn = REDUCE_FNS[op.name.removeprefix("nn.")]
     rank = len(nn.shape_of(op.operands[0]))
     axes = tuple(sorted({a % rank for a in nn.prop_ints(op, "axes", ())}))
     keep = bool(nn.prop_int(op, "keepdims", 1))
-    return lambda x: np.asarray(fn(x, axes, keep)).astype(x.dtype, copy=False)
+    return lambda x: np.asarray(over_rows(fn, x, axes, keep)).astype(x.dtype, copy=False)
 
 
 @register_kernel(REDUCTION_OPS["arg_max"], REDUCTION_OPS["arg_min"])
@@ -91,7 +106,9 @@ def _log_softmax(op: Operation) -> Kernel:
 
     def log_softmax(x: np.ndarray) -> np.ndarray:
         y = x - x.max(axis=axis, keepdims=True)
-        return y - np.log(np.sum(np.exp(y), axis=axis, keepdims=True))
+        a = (axis % x.ndim,)
+        return y - np.log(over_rows(lambda r, ax, k: np.sum(r, axis=ax, keepdims=k),
+                                    np.exp(y), a, True))
 
     return log_softmax
 
@@ -146,4 +163,4 @@ def _topk(op: Operation) -> Kernel:
     return topk
 
 
-__all__ = ["REDUCE_FNS"]
+__all__ = ["REDUCE_FNS", "over_rows"]

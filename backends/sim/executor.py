@@ -100,7 +100,7 @@ def dtype_name(element_type: Attribute) -> str:
     if isinstance(element_type, BFloat16Type):
         return "bf16"
     if isinstance(element_type, IntegerType):
-        return "int4" if element_type.width.data <= 4 else "int8"
+        return "int4" if 1 < element_type.width.data <= 4 else "int8"  # i1: a byte
     storage = getattr(element_type, "storage", None)  # !quant.uniform: its storage integers
     return dtype_name(storage) if storage is not None else "fp32"
 
@@ -111,8 +111,10 @@ DTYPE_WIDTH = {"int4": 4, "int8": 8, "fp16": 16, "bf16": 16, "fp32": 32}
 def layer_dtype(layer: accel.LayerOp, unit: str) -> str:
     """The data type a layer computes in: on the PE array the wider of its two
     multiplied operands (w4a8 multiplies int8 activations: int8 rate; int4 only when
-    both are 4-bit), elsewhere its first operand's."""
-    types = [v.type.element_type for v in layer.inputs[: 2 if unit == "pe" else 1]]  # type: ignore[attr-defined]
+    both are 4-bit), elsewhere its first operand's (a where's first value operand's)."""
+    first = 1 if layer.kind.data == "nn.where" else 0  # a where's first operand is its mask
+    types = [v.type.element_type  # type: ignore[attr-defined]
+             for v in layer.inputs[first: first + (2 if unit == "pe" else 1)]]
     return max((dtype_name(t) for t in types), key=DTYPE_WIDTH.__getitem__)
 
 
@@ -810,4 +812,4 @@ def _operand_bytes(layer: accel.LayerOp, operands: Sequence[_Tensor],
     return operands[0].itemsize, operands[1].itemsize
 
 
-from irflow.backends.sim import block_tiles, llm_tiles  # noqa: E402, F401  (register tile kernels)
+from irflow.backends.sim import block_tiles, llm_tiles, vector_tiles  # noqa: E402, F401  (register tile kernels)
