@@ -58,6 +58,13 @@ def _fill(planes, x, sh, sw, top, left, wq, size):  # pragma: no cover - jitted
                 dst[t] = s[t]
 
 
+@numba.njit(inline="always")
+def _tap_offset(k, kw, sh, sw, dh, dw, wq, size):  # pragma: no cover - jitted
+    """Where tap k's flat run starts: its phase plane, then its row and column offset."""
+    ri, cj = (k // kw) * dh, (k % kw) * dw
+    return ((ri % sh) * sw + cj % sw) * size + (ri // sh) * wq + cj // sw
+
+
 @numba.njit(cache=True, nogil=True)
 def _depthwise(x, w, b, has_bias, act, zero, six, kh, kw, sh, sw, dh, dw, top, left, hq, wq,
                y):  # pragma: no cover - jitted
@@ -70,17 +77,31 @@ def _depthwise(x, w, b, has_bias, act, zero, six, kh, kw, sh, sw, dh, dw, top, l
     for ni in range(n):
         for ci in range(c):
             _fill(planes, x[ni, ci], sh, sw, top, left, wq, size)
-            for k in range(kh * kw):
-                ri, cj = (k // kw) * dh, (k % kw) * dw
-                off = ((ri % sh) * sw + cj % sw) * size + (ri // sh) * wq + cj // sw
-                src1 = planes[off: off + flat]
-                wv = w[ci, k]
-                if k == 0:
-                    for t in range(flat):
-                        acc[t] = src1[t] * wv
+            taps = kh * kw
+            k = 0
+            while k < taps:  # three taps per pass over acc where possible: the same
+                o0 = _tap_offset(k, kw, sh, sw, dh, dw, wq, size)  # additions, in order
+                s0, w0 = planes[o0: o0 + flat], w[ci, k]
+                if k + 3 <= taps:
+                    o1 = _tap_offset(k + 1, kw, sh, sw, dh, dw, wq, size)
+                    o2 = _tap_offset(k + 2, kw, sh, sw, dh, dw, wq, size)
+                    s1, w1 = planes[o1: o1 + flat], w[ci, k + 1]
+                    s2, w2 = planes[o2: o2 + flat], w[ci, k + 2]
+                    if k == 0:
+                        for t in range(flat):
+                            acc[t] = s0[t] * w0 + s1[t] * w1 + s2[t] * w2
+                    else:
+                        for t in range(flat):
+                            acc[t] = acc[t] + s0[t] * w0 + s1[t] * w1 + s2[t] * w2
+                    k += 3
                 else:
-                    for t in range(flat):
-                        acc[t] += src1[t] * wv
+                    if k == 0:
+                        for t in range(flat):
+                            acc[t] = s0[t] * w0
+                    else:
+                        for t in range(flat):
+                            acc[t] += s0[t] * w0
+                    k += 1
             _finish(acc, b[ci] if has_bias else zero, has_bias, act, zero, six)
             for r in range(oh):
                 out = y[ni, ci, r]
