@@ -132,8 +132,8 @@ class LayerStats:
     folds: int = 0  # Σ times the array was (re)loaded
     psum_bytes: int = 0  # partial-sum bytes moved between cache and array (role psum)
     dma_cycles: int = 0  # Σ memory phases: cycles the stream engine moves data
-    prefetch_cycles: int = 0  # of the first load phase, the weights' DRAM fetch (+ latency):
-    # it depends on no earlier layer, so it may run in earlier layers' idle DMA time
+    prefetch_cycles: int = 0  # of the first load phase, the DRAM fetch (+ latency) of constants
+    # and `LayerTrace.ready` rows: no earlier layer writes them, so they may stream earlier
     prefetched_cycles: int = 0  # how much of it did (backends/sim/prefetch.py)
     notes: tuple[str, ...] = ()
     timeline: StepTimeline | None = field(default=None, compare=False, repr=False)
@@ -299,9 +299,10 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
     # still arriving: their latency overlaps it (docs/simulator.md §2).
     mem[1:n + 1] -= np.where(ph_dram[1:n + 1] > 0, machine.dram.latency_cycles, 0)
     prefetch = 0
-    if trace.unit == Unit.PE_ARRAY and n_acc:
-        first_weights = ((trace.step == 0) & ~trace.write
-                         & (trace.role == int(Role.WEIGHT)))
+    if n_acc:  # any layer's constants (a norm's scale, rotary tables, linear weights)
+        ahead = trace.role == int(Role.WEIGHT)  # ... and data no layer writes (KV rows)
+        first_weights = (trace.step == 0) & ~trace.write & (
+            ahead if trace.ready is None else ahead | trace.ready)
         w_lines = int((kind[first_weights]).sum())  # a miss 1 line, + 1 if it wrote back
         if w_lines:
             prefetch = min(int(mem[0]), int(_phase_cycles(

@@ -2,7 +2,10 @@
 cross the DRAM interface once per token.
 
     bytes  = weight bytes (as stored) + KV bytes read (the `past.*` inputs)
-             + KV bytes written (the `present.*` outputs)
+             + KV bytes written (the rows `present.*` adds to `past.*`)
+
+The cache is updated in place, as decoders run it (`kv_inplace.py`): a step writes the
+new rows only; `present` is `past` plus those rows in the same buffer.
 
 A table read only through `nn.gather` (an untied embedding) counts the rows the step
 gathers, not the whole table.
@@ -56,7 +59,7 @@ def decode_bound(module: ModuleOp, machine: Machine | str | None = None) -> Deco
     kv_in = sum(_nbytes(t) for n, t in zip(input_names(fn), ftype.inputs.data)
                 if n.startswith("past."))
     kv_out = sum(_nbytes(t) for n, t in zip(output_names(fn), ftype.outputs.data)
-                 if n.startswith("present."))
+                 if n.startswith("present.")) - kv_in  # the appended rows (in place)
     weights = model_bytes(module, m)
     for const in fn.body.walk():
         if not isinstance(const, nn.ConstantOp):

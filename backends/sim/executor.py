@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from xdsl.dialects import func
@@ -49,6 +49,7 @@ from irflow import intmath
 from irflow.alloc import check_bytes
 from irflow.backends.reference.kernels import conv2d, fused_activation, make_kernel
 from irflow.backends.reference.quant_kernels import ContractionPlan, contraction_plan
+from irflow.backends.sim.kv_inplace import in_place, kv_appends
 from irflow.backends.sim.mapping import MapSpace, map_space, tile_matrix
 from irflow.backends.sim.trace import LayerTrace, Role, Unit
 from irflow.blas import single_threaded_blas
@@ -454,12 +455,13 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     """Run the lowered `@main` on `inputs` (by input name); outputs by output name.
 
     `psum_bits`: width of a spilled partial sum per operand data type (default 32).
-    `numerics=False` records the same traces without computing any value (no inputs
-    written, no weights loaded, no tile kernels; `outputs` is empty): the cache lines,
-    steps and work of a layer depend only on addresses, shapes and the loop nest. A
-    program with an `nn.gather` layer (whose lines follow run-time indices) is always
-    run with numerics, so the counts are exact either way. `progress` is called once
-    per layer executed."""
+    `numerics=False` records the same traces without computing any value (no weights
+    loaded, no tile kernels; `outputs` is empty): the cache lines, steps and work of a
+    layer depend only on addresses, shapes and the loop nest. An `nn.gather` layer's
+    lines follow its run-time indices: when they are a graph input (a decoder's
+    `input_ids`), the inputs are written and the gather's lines come from them; when a
+    layer computes them, the program runs with numerics. Either way the counts are
+    exact. `progress` is called once per layer executed."""
     check_lowered(module)
     fn = main_func(module)
     block = fn.body.blocks[0]
@@ -478,14 +480,33 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
         raise SimulationError(f"missing input(s) {missing} (the model takes {names})")
     store = weights_of(module)
     result = Execution({}, [], size)
-    if not numerics and any(isinstance(op, accel.LayerOp) and op.kind.data == "nn.gather"
-                            for op in block.ops):
-        numerics = True  # data-dependent lines: the counts need the real indices
+    write_inputs = numerics
+    if not numerics:  # data-dependent lines: the counts need the real indices
+        gathers = [op for op in block.ops
+                   if isinstance(op, accel.LayerOp) and op.kind.data == "nn.gather"]
+        write_inputs = bool(gathers)
+        numerics = not all(_is_input(op.inputs[1]) for op in gathers)
     psum = _PsumArea(-(-size // line_bytes) * line_bytes, {**PSUM_BITS, **(psum_bits or {})})
     with single_threaded_blas():
         _run_block(block, values, inputs, names, arg_index, store, dram, fn, result, line_bytes,
-                   psum, numerics, progress)
+                   psum, numerics, progress, write_inputs)
     return result
+
+
+def _reads_of(trace: LayerTrace, lines: np.ndarray) -> np.ndarray:
+    """Per access of `trace`: a load of one of the sorted `lines` (the range test first
+    leaves the weight region, below every activation, out of the search)."""
+    out = (trace.line >= lines[0]) & (trace.line <= lines[-1]) & ~trace.write
+    idx = np.flatnonzero(out)
+    out[idx] = np.isin(trace.line[idx], lines, assume_unique=False)
+    return out
+
+
+def _is_input(v: SSAValue) -> bool:
+    """`v` is a graph input's tensor (through views): known before anything runs."""
+    while isinstance(v.owner, accel.ViewOp):
+        v = v.owner.source
+    return isinstance(v.owner, accel.InputOp)
 
 
 @dataclass(frozen=True)
@@ -501,13 +522,16 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                names: list[str], arg_index: dict[SSAValue, int], store: WeightStore,
                dram: np.ndarray, fn: func.FuncOp, result: Execution, line_bytes: int,
                psum: _PsumArea, numerics: bool = True,
-               progress: Callable[[], None] | None = None) -> None:
+               progress: Callable[[], None] | None = None,
+               write_inputs: bool = True) -> None:
+    appends = kv_appends(fn)
+    ready = np.empty(0, np.int64)  # lines of KV rows no layer writes (kv_inplace.py)
     for op in block.ops:
         try:
             if isinstance(op, accel.InputOp):
                 name = names[arg_index[op.source]]  # type: ignore[index]
                 t = _place(dram, op.addr.value.data, op.output.type, Role.INPUT)
-                if numerics:
+                if numerics or write_inputs:
                     _write_input(t.array, inputs[name], name)
                 values[op.output] = t
             elif isinstance(op, accel.WeightOp):
@@ -530,8 +554,18 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
             elif isinstance(op, accel.LayerOp):
                 out = _place(dram, op.addr.value.data, op.output.type, Role.OUTPUT, op)
                 values[op.output] = out
-                result.traces.append(run_layer(op, [values[v] for v in op.inputs], out,
-                                               line_bytes, psum, numerics))
+                operands = [values[v] for v in op.inputs]
+                trace = run_layer(op, operands, out, line_bytes, psum, numerics)
+                if ready.size:  # reads of KV rows written before the step
+                    trace = replace(trace, ready=_reads_of(trace, ready))
+                if op in appends:  # the KV cache updated in place (kv_inplace.py)
+                    past = operands[0]
+                    trace, rows = in_place(trace, op, slice_lines(
+                        past.addr, past.array.shape, past.itemsize,
+                        [(0, n, 1) for n in past.array.shape], line_bytes, past.bits),
+                        out.addr, out.itemsize, line_bytes)
+                    ready = np.union1d(ready, rows)
+                result.traces.append(trace)
                 if progress is not None:
                     progress()
             elif isinstance(op, func.ReturnOp) and numerics:
@@ -627,7 +661,6 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
             chunk_step.append(step)
 
     if kind == "nn.gather":
-        assert kernel is not None  # `execute` keeps numerics on for gathers
         return _run_gather(layer, operands, out, kernel, line_bytes)
     bounds = [[(lo, min(lo + tile[d], extent[d])) for lo in range(0, extent[d], tile[d])]
               for d in order]
@@ -735,14 +768,17 @@ def _index(ranges: Sequence[tuple[int, int, int]]) -> tuple[slice, ...]:
 
 
 def _run_gather(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
-                kernel: TileKernel, line_bytes: int) -> LayerTrace:
-    """One step; the data lines are the rows the run-time indices select."""
+                kernel: TileKernel | None, line_bytes: int) -> LayerTrace:
+    """One step; the data lines are the rows the run-time indices select (`kernel`
+    None: the lines only, from indices that are a graph input)."""
     data, idx = operands[0], operands[1]
-    axis = nn.prop_int(layer.params.data, "axis", 0) % data.array.ndim
-    kernel(Step({}, [data.array, idx.array], [], out.array, True, True))
+    shape = tuple(data.array.shape) if data.array.ndim else tuple(
+        layer.inputs[0].type.get_shape())  # type: ignore[attr-defined]
+    axis = nn.prop_int(layer.params.data, "axis", 0) % len(shape)
+    if kernel is not None:
+        kernel(Step({}, [data.array, idx.array], [], out.array, True, True))
     # the element numbers np.take(arange(size).reshape(shape), idx, axis) would pick,
     # without the table (an embedding's is its full size in int64)
-    shape = data.array.shape
     outer, inner = math.prod(shape[:axis]), math.prod(shape[axis + 1:])
     rows = np.asarray(idx.array, np.int64).ravel() % max(shape[axis], 1)
     picked = ((np.arange(outer, dtype=np.int64)[:, None, None] * shape[axis]

@@ -79,6 +79,8 @@ class LayerTrace:
     step_tiles: np.ndarray | None = None  # int64 [n_steps, len(map_space.dims)]
     operand_bytes: tuple[float, float] | None = None  # stored bytes per value of the
     # input and the weight as the array loads them (w4a16: packed int4 + scales)
+    ready: np.ndarray | None = None  # bool [n_access]: loads of data no layer of this
+    # run writes (a KV cache's past rows): prefetchable like weights (prefetch.py)
 
     @property
     def n_steps(self) -> int:
@@ -90,7 +92,8 @@ class LayerTrace:
 
     def __post_init__(self) -> None:
         n = len(self.line)
-        if not (len(self.write) == len(self.role) == len(self.step) == n):
+        if not (len(self.write) == len(self.role) == len(self.step) == n) or (
+                self.ready is not None and len(self.ready) != n):
             raise ValueError("LayerTrace access arrays must have equal length")
         if len(self.step_vector_ops) != len(self.step_macs):
             raise ValueError("LayerTrace step arrays must have equal length")

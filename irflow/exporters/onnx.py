@@ -35,12 +35,12 @@ from xdsl.ir import Operation, SSAValue
 
 from irflow.diagnostics import IrflowError
 from irflow.dialects import nn
-from irflow.exporters import onnx_llm, onnx_ops
+from irflow.exporters import onnx_llm, onnx_ops, onnx_spatial
 from irflow.fileio import write_output
 from irflow.graph import input_names, main_func, output_names
 from irflow.weights import constant_value, numpy_dtype, value_dtype, weights_of
 
-MIN_OPSET, MAX_OPSET = 13, 23
+MIN_OPSET, MAX_OPSET = 13, 26  # 26: ONNX BitCast, CumProd (onnxruntime 1.31 runs 26)
 
 
 class ExportError(IrflowError):
@@ -56,6 +56,7 @@ class _Exporter:
     used: set[str] = field(default_factory=set)
     node_names: set[str] = field(default_factory=set)
     dequantized: dict[str, str] = field(default_factory=dict)  # QDQ: tensor -> its float twin
+    integers: set[str] = field(default_factory=set)  # int32 accumulators kept as integers
     op: Operation | None = None
     op_name: str = ""
 
@@ -274,6 +275,8 @@ def _export_main(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) 
         onnx_llm.export_llm_op(ex, op, ins, outs)
     elif isinstance(op, onnx_ops.OPS):
         onnx_ops.export_family_op(ex, op, ins, outs)
+    elif isinstance(op, onnx_spatial.OPS):
+        onnx_spatial.export_spatial_op(ex, op, ins, outs)
     else:
         raise ex.error(f"cannot export '{op.name}' to ONNX (no ONNX counterpart in irflow's "
                        "exporter; supported: the nn dialect, see docs/onnx.md)")
@@ -341,6 +344,9 @@ def export_onnx(module: ModuleOp, path: str | os.PathLike[str] | None = None, *,
     weight_keys = {op.value.key for op in block.ops
                    if isinstance(op, nn.ConstantOp) and isinstance(op.value, nn.WeightAttr)}
     ex.used.update(weight_keys)
+    # a weight named like a graph output or input (a returned constant) is renamed
+    initializer_names = {k: ex.fresh(f"{k}_weight") if k in in_names or k in out_names else k
+                         for k in sorted(weight_keys)}
     for arg, name in zip(block.args, in_names):
         ex.names[arg] = name
 
@@ -365,7 +371,7 @@ def export_onnx(module: ModuleOp, path: str | os.PathLike[str] | None = None, *,
         if isinstance(op, nn.ConstantOp):
             value = op.output
             if isinstance(op.value, nn.WeightAttr):
-                key = op.value.key
+                key = initializer_names[op.value.key]
                 ex.names[value] = key
                 if key not in exported_weights:
                     array = constant_value(op, store)

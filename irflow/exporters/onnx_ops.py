@@ -77,6 +77,18 @@ def _int64(ex: _Exporter, values: Any, hint: str) -> str:
     return ex.const(np.asarray(values, np.int64), hint)
 
 
+def _space_to_depth_crd(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]
+                        ) -> None:
+    """SpaceToDepth in CRD order as Reshape, Transpose, Reshape (before opset 28)."""
+    n, c, h, w = nn.shape_of(op.operands[0])
+    b = nn.prop_int(op, "blocksize", 1)
+    split, moved = ex.temp("blocks"), ex.temp("moved")
+    ex.node("Reshape", [ins[0], _int64(ex, [n, c, h // b, b, w // b, b], "blocks_shape")],
+            [split], "/reshape_in")
+    ex.node("Transpose", [split], [moved], "/transpose", perm=[0, 1, 3, 5, 2, 4])
+    ex.node("Reshape", [moved, _int64(ex, nn.shape_of(op.results[0]), "shape")], outs)
+
+
 def export_family_op(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) -> None:
     name = op.name
     short = name.removeprefix("nn.")
@@ -129,6 +141,9 @@ def export_family_op(ex: _Exporter, op: Operation, ins: list[str], outs: list[st
         attrs = _attrs(op)
         if isinstance(op, ix.SpaceToDepthOp) and attrs.get("mode") == "DCR":
             del attrs["mode"]  # SpaceToDepth's mode attribute is newer than the op
+        elif isinstance(op, ix.SpaceToDepthOp) and ex.opset < 28:
+            _space_to_depth_crd(ex, op, ins, outs)  # `mode` CRD is opset 28's
+            return
         _node(ex, _SAME_NAME[name], ins, outs, **attrs)
     else:  # pragma: no cover - OPS and the branches above list the same classes
         raise ex.error(f"cannot export '{name}' to ONNX")

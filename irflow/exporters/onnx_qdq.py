@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 def is_quantized_op(op: Operation) -> bool:
     """Whether `export_quantized` must handle `op` (a quant cast or an nn op on quant types)."""
-    if isinstance(op, quant.QuantizeOp | quant.DequantizeOp | quant.RequantizeOp):
+    if isinstance(op, quant.QuantizeOp | quant.DequantizeOp | quant.RequantizeOp
+                  | quant.StorageCastOp):
         return True
     if isinstance(op, nn.ConstantOp):
         return False  # the exporter writes the storage array as an initializer
@@ -57,6 +58,19 @@ def is_quantized_op(op: Operation) -> bool:
 
 def _is_accumulator(q: UniformQuantizedType) -> bool:
     return q.bits == 32
+
+
+def _is_accumulator_type(value: SSAValue) -> bool:
+    q = quant_type(value)
+    return q is not None and _is_accumulator(q)
+
+
+def _float_accumulator(ex: _Exporter, value: SSAValue, name: str) -> bool:
+    """Whether `value` is an int32 accumulator exported as the float it stands for (not a
+    constant, nor an integer operator's int32 result, `onnx_qlinear`)."""
+    q = quant_type(value)
+    return (q is not None and _is_accumulator(q) and not isinstance(value.owner, nn.ConstantOp)
+            and name not in ex.integers)
 
 
 def _params(ex: _Exporter, q: UniformQuantizedType, hint: str) -> tuple[str, str, dict[str, Any]]:
@@ -74,7 +88,7 @@ def _params(ex: _Exporter, q: UniformQuantizedType, hint: str) -> tuple[str, str
 def _as_float(ex: _Exporter, value: SSAValue, name: str) -> str:
     """The float ONNX tensor standing for `value` (a shared DequantizeLinear)."""
     q = quant_type(value)
-    if q is None or _is_accumulator(q) and not isinstance(value.owner, nn.ConstantOp):
+    if q is None or _float_accumulator(ex, value, name):
         return name  # float already (an exported accumulator is float too)
     if name not in ex.dequantized:
         out = ex.fresh(f"{name}/dequantized")
@@ -99,7 +113,19 @@ def _float_twin(op: Operation) -> Operation:
 def export_quantized(ex: _Exporter, op: Operation, ins: list[str], outs: list[str]) -> None:
     """Emit the QDQ nodes of one quantized op (see the module docstring)."""
     from irflow.exporters.onnx import ExportError, _export_op
+    from irflow.exporters.onnx_qlinear import try_export_integer
 
+    if isinstance(op, quant.StorageCastOp):  # ONNX holds quantized values as their integers
+        if _float_accumulator(ex, op.input, ins[0]):
+            raise ex.error("cannot export quant.scast of an int32 accumulator held as float")
+        ex.node("Identity", ins, outs)
+        if quant_type(op.input) is None and _is_accumulator_type(op.output):
+            ex.integers.add(outs[0])
+        elif ins[0] in ex.integers:
+            ex.integers.add(outs[0])
+        return
+    if try_export_integer(ex, op, ins, outs):
+        return
     if isinstance(op, quant.QuantizeOp):
         q = quant_type(op.output)
         assert q is not None
@@ -109,7 +135,7 @@ def export_quantized(ex: _Exporter, op: Operation, ins: list[str], outs: list[st
     if isinstance(op, quant.DequantizeOp):
         q = quant_type(op.input)
         assert q is not None
-        if _is_accumulator(q) and not isinstance(op.input.owner, nn.ConstantOp):
+        if _float_accumulator(ex, op.input, ins[0]):
             ex.node("Identity", ins, outs)
             return
         scale, zp, attrs = _params(ex, q, "dq")

@@ -5,8 +5,9 @@
 What it does, in order:
 
 1. loads the file (external data included) and checks the default-domain opset is in
-   13–23, every operator is supported, every node input is defined and the graph has
-   no cycle (nodes are visited in topological order, so an unsorted file still imports);
+   7–28 (older ones converted to 13), every operator is supported, every node input is
+   defined and the graph has no cycle (nodes are visited in topological order, so an
+   unsorted file still imports);
 2. fixes the input shapes: every dimension must be static, or set by `input_shapes`
    (the CLI's `--input-shape name=1x1x8x8`);
 3. converts node by node. A value known at import time (an initializer, a `Constant`
