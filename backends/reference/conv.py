@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,23 +133,26 @@ def im2col(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
     return cols
 
 
-def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
-          dilations: Sequence[int], out_hw: Sequence[int]) -> list[np.ndarray]:
-    """For each tap (i, j), the (N, C, OH, OW) strided view of the padded input it reads."""
+def tap_views(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
+              dilations: Sequence[int], out_hw: Sequence[int]) -> Iterator[np.ndarray]:
+    """For each kernel tap (i, j), the (N, C, OH, OW) strided view of the padded input it
+    reads. Reducing over KH·KW such views is much faster than reducing a window view."""
     sh, sw = strides
     dh, dw = dilations
     oh, ow = out_hw
-    return [xp[:, :, i * dh: i * dh + (oh - 1) * sh + 1: sh,
-               j * dw: j * dw + (ow - 1) * sw + 1: sw]
-            for i in range(kernel[0]) for j in range(kernel[1])]
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            yield xp[:, :, i * dh: i * dh + (oh - 1) * sh + 1: sh,
+                     j * dw: j * dw + (ow - 1) * sw + 1: sw]
 
 
-def _pad(x: np.ndarray, pads: Sequence[int]) -> np.ndarray:
+def pad_nchw(x: np.ndarray, pads: Sequence[int], value: float = 0.0) -> np.ndarray:
+    """Pad H and W by [top, left, bottom, right] with `value` (x itself when all are 0)."""
     top, left, bottom, right = pads
     if not (top or left or bottom or right):
         return x
     n, c, h, w = x.shape
-    out = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+    out = np.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
     out[:, :, top:top + h, left:left + w] = x
     return out
 
@@ -180,7 +183,7 @@ def _depthwise_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         wt = np.ascontiguousarray(w.T)  # (taps, C)
         yt = np.empty((n, oh, ow, f), dtype=dtype)
         tmp = np.empty_like(yt)
-        for k, tap in enumerate(_taps(xt.transpose(0, 3, 1, 2), kernel, strides, dilations,
+        for k, tap in enumerate(tap_views(xt.transpose(0, 3, 1, 2), kernel, strides, dilations,
                                       out_hw)):
             tap_t = tap.transpose(0, 2, 3, 1)
             if k == 0:
@@ -191,14 +194,14 @@ def _depthwise_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         if b is not None:
             yt += b
         return np.ascontiguousarray(yt.transpose(0, 3, 1, 2))
-    xp = _pad(x, pads)
+    xp = pad_nchw(x, pads)
     y = np.empty((n, f, oh, ow), dtype=dtype)
     chunk = max(1, _CHUNK_BYTES // max(1, n * oh * ow * dtype.itemsize))
     tmp_all = np.empty((n, min(chunk, f), oh, ow), dtype=dtype)
     for c0 in range(0, f, chunk):
         c1 = min(f, c0 + chunk)
         yc, tmp = y[:, c0:c1], tmp_all[:, : c1 - c0]
-        for k, tap in enumerate(_taps(xp[:, c0:c1], kernel, strides, dilations, out_hw)):
+        for k, tap in enumerate(tap_views(xp[:, c0:c1], kernel, strides, dilations, out_hw)):
             wk = w[c0:c1, k].reshape(1, c1 - c0, 1, 1)
             if k == 0:
                 np.multiply(tap, wk, out=yc)

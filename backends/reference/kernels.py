@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,14 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
 from irflow import lowp
-from irflow.backends.reference.conv import EPILOGUE_ACTS, JIT_MIN_MACS, conv2d, preload
+from irflow.backends.reference.conv import (
+    EPILOGUE_ACTS,
+    JIT_MIN_MACS,
+    conv2d,
+    pad_nchw,
+    preload,
+    tap_views,
+)
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
 from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
@@ -405,17 +412,6 @@ def _binary(op: Operation) -> Kernel:
 # Contractions
 
 
-def _pad_nchw(x: np.ndarray, pads: Sequence[int], value: float = 0.0) -> np.ndarray:
-    """Pad H and W by [top, left, bottom, right]."""
-    top, left, bottom, right = pads
-    if not (top or left or bottom or right):
-        return x
-    n, c, h, w = x.shape
-    out = np.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
-    out[:, :, top:top + h, left:left + w] = x
-    return out
-
-
 def _windows(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
              dilations: Sequence[int], out_hw: Sequence[int]) -> np.ndarray:
     """View (N, C, OH, OW, KH, KW) of the windows of a padded NCHW array (no copy)."""
@@ -426,19 +422,6 @@ def _windows(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
     span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
     v = sliding_window_view(xp, (span_h, span_w), axis=(2, 3))
     return v[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, ::dh, ::dw]
-
-
-def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
-          dilations: Sequence[int], out_hw: Sequence[int]) -> Iterator[np.ndarray]:
-    """For each kernel tap (i, j), the (N, C, OH, OW) strided view of the padded input it
-    reads. Reducing over KH·KW such views is much faster than reducing a window view."""
-    sh, sw = strides
-    dh, dw = dilations
-    oh, ow = out_hw
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            yield xp[:, :, i * dh : i * dh + (oh - 1) * sh + 1 : sh,
-                     j * dw : j * dw + (ow - 1) * sw + 1 : sw]
 
 
 def _preload_jit(op: nn.Conv2dOp) -> None:
@@ -631,8 +614,8 @@ def _pool(op: nn.Pool2dOp) -> Kernel:
         pl = plan(x.shape[2], x.shape[3])
         fill = 0.0 if average else -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         if not average:  # max is exact: rows, then columns (4 passes for 3x3, not 8)
-            return _separable_max(_pad_nchw(x, pl.pads, fill), k, s, pl.out_hw)
-        taps = _taps(_pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw)
+            return _separable_max(pad_nchw(x, pl.pads, fill), k, s, pl.out_hw)
+        taps = tap_views(pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw)
         y = next(taps).copy()
         for tap in taps:
             combine(y, tap, out=y)
