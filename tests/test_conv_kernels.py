@@ -58,6 +58,8 @@ CASES = {  # name: (x shape, w shape, strides, pads, dilations, groups)
     "depthwise-nhwc": ((2, 40, 7, 7), (40, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 40),
     "depthwise-mult-dil": ((1, 4, 9, 9), (8, 1, 3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 4),
     "depthwise-5x5-asym": ((1, 6, 12, 9), (6, 1, 5, 5), (2, 1), (2, 0, 1, 3), (1, 1), 6),
+    "depthwise-pad-beyond-reach": ((1, 4, 3, 3), (4, 1, 3, 3), (1, 1), (3, 2, 3, 4), (2, 2), 4),
+    "depthwise-s3-even-width": ((2, 5, 13, 12), (5, 1, 3, 3), (3, 3), (1, 1, 0, 2), (1, 1), 5),
     # rows of <= 8 outputs and >= 16x as many channels: the channels-last numba kernel
     "depthwise-nhwc-jit": ((2, 80, 5, 5), (80, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 80),
     "depthwise-nhwc-jit-s2-dil": ((1, 96, 9, 8), (96, 1, 3, 3), (2, 2), (2, 1, 1, 2), (2, 1),
