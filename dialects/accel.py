@@ -181,7 +181,10 @@ class Axis:
     kind: `dim` (the tile range of loop `dim`), `full` (the whole axis), `zero`
     (index 0: a broadcast axis), `window` (rows `o*stride - pad + [0, dil*(k-1)+1)`
     for output range `o` of loop `dim`; clipped to the tensor, the clipped part is
-    padding), `affine` (index `offset + stride*i` for `i` in the range of `dim`).
+    padding), `affine` (index `offset + stride*i` for `i` in the range of `dim`), `table`
+    (loop index `i` reads rows `table[i] = (start, stop)`; a tile reads from the least
+    start to the greatest stop, clipped: resize, transposed-conv and pad-like maps that
+    no stride describes; an entry `(size, 0)` reads nothing).
     """
 
     kind: str
@@ -190,6 +193,7 @@ class Axis:
     dilation: int = 1
     kernel: int = 1
     offset: int = 0
+    table: tuple[tuple[int, int], ...] = ()
 
 
     def range(self, size: int, lo: int, hi: int) -> tuple[Range, tuple[int, int]]:
@@ -202,6 +206,10 @@ class Axis:
             return (0, size, 1), (0, 0)
         if k == "zero":
             return (0, 1, 1), (0, 0)
+        if k == "table":
+            rows = self.table[lo:hi]
+            a = min(max(min(r[0] for r in rows), 0), size)
+            return (a, max(min(max(r[1] for r in rows), size), a), 1), (0, 0)
         if k == "window":
             start = lo * self.stride - self.offset
             stop = (hi - 1) * self.stride - self.offset + self.dilation * (self.kernel - 1) + 1
@@ -212,6 +220,13 @@ class Axis:
         start = self.offset + self.stride * lo  # affine
         last = self.offset + self.stride * (hi - 1)
         return (start, last + (1 if self.stride > 0 else -1), self.stride), (0, 0)
+
+    def span(self, size: int, tile: int) -> int:
+        """A `table` axis: the most rows one tile of `tile` loop indices reads (tiles
+        start at multiples of `tile`)."""
+        n = len(self.table)
+        spans = [self.range(size, lo, min(lo + tile, n))[0] for lo in range(0, n, tile)]
+        return max(b - a for a, b, _ in spans)
 
 
 FULL = Axis("full")
@@ -232,7 +247,8 @@ class Access:
     @property
     def dims(self) -> frozenset[str]:
         """The loops this access depends on (its slice changes when they step)."""
-        return frozenset(a.dim for a in self.axes if a.kind in ("dim", "window", "affine"))
+        return frozenset(a.dim for a in self.axes
+                         if a.kind in ("dim", "window", "affine", "table"))
 
     def slice(self, tile: Mapping[str, tuple[int, int]]) -> tuple[list[Range], list[tuple[int, int]]]:
         """The tensor slice one tile step touches, and the zero padding around it.
@@ -260,6 +276,8 @@ class Access:
             elif ax.kind == "window":
                 n *= min(size, (tile_sizes[ax.dim] - 1) * ax.stride
                          + ax.dilation * (ax.kernel - 1) + 1)
+            elif ax.kind == "table":
+                n *= ax.span(size, tile_sizes[ax.dim])
         return n
 
 
@@ -349,6 +367,10 @@ def layer_space(kind: str, operand_shapes: Sequence[Shape], result_shape: Shape,
     """
     shapes = [tuple(s) for s in operand_shapes]
     out = tuple(result_shape)
+    from irflow.dialects import accel_spatial  # n-D spatial ops and data movement
+
+    if kind in accel_spatial.KINDS:
+        return accel_spatial.spatial_space(kind, shapes, out, params)
     if kind == "nn.conv2d":
         (n, c, h, w), (f, cg, kh, kw) = shapes[0], shapes[1]
         (sh, sw), (pt, pl, _, _), (dh, dw), groups = nn.conv2d_params(params)

@@ -11,7 +11,9 @@ Per op, in program order:
   address of its result, its compute unit and its tile loop nest (from `tile`, or the
   default rule for `machine` when the op was not tiled); conv2d/matmul/linear run on
   the PE array, elementwise/activations/math/logic/batchnorm/pooling/softmax/layernorm/
-  reductions/scans on the vector unit, transpose/slice/concat/gather are DMA copies;
+  reductions/scans on the vector unit, transpose/slice/concat/gather are DMA copies (the
+  n-D spatial and data-movement kinds — conv_transpose, einsum, pool, resize, pad, ...:
+  their spaces in `dialects/accel_spatial.py`);
 - `quant.qcast` / `quant.dcast` / `quant.scast` / `irq.requantize` -> a vector-unit
   `accel.layer` of that kind (a per-axis cast keeps its quantized axis whole per tile);
   nn ops on `!quant.uniform` tensors lower like float ones (the types say the rest);

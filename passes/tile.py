@@ -277,6 +277,8 @@ def _grid_counts(acc: accel.Access, grid: Mapping[str, np.ndarray]) -> list[np.n
         elif ax.kind == "window":
             out.append(np.minimum(size, (grid[ax.dim] - 1) * ax.stride
                                   + ax.dilation * (ax.kernel - 1) + 1))
+        elif ax.kind == "table":
+            out.append(np.vectorize(lambda t, a=ax, n=size: a.span(n, int(t)))(grid[ax.dim]))
         else:
             out.append(np.array(1))
     return out
@@ -341,7 +343,7 @@ def _grid_traffic(space: accel.Space, order: Sequence[str], moved: Sequence[np.n
 
 
 # Every loop name of `accel.layer_space`: conv/pool/matmul loops, `d<i>` of elementwise ops.
-LOOP_NAME = re.compile(r"n|g|f|oh|ow|c|k|m|b|d\d+")
+LOOP_NAME = re.compile(r"n|g|f|od|oh|ow|c|k|m|b|d\d+")
 
 
 def parse_sizes(text: str, where: str) -> dict[str, int]:
@@ -496,6 +498,7 @@ class TilePass(ModulePass):
     # the mapping search (passes/tile_search.py): none = the default rule above
     search: str = "none"
     explain: str = ""  # a layer label: print its top candidates (stderr)
+    tie: float = 0.01  # candidates within this fraction of the best are tied (0: strict)
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
         from irflow.passes import tile_explain
@@ -582,9 +585,10 @@ class TilePass(ModulePass):
             dtype = max((dtype_name(t.element_type) for t in types  # type: ignore[attr-defined]
                          if isinstance(t, TensorType)),
                         key=DTYPE_WIDTH.__getitem__, default="fp32")
-            choice = ts.search_layer(space, itemsizes, m, dtype, objective, fixed, order, rule)
+            choice = ts.search_layer(space, itemsizes, m, dtype, objective, fixed, order, rule,
+                                     tie=self.tie)
             if label == explain:
-                print(ts.explain(label, choice, objective), file=sys.stderr)
+                print(ts.explain(label, choice, objective, tie=self.tie), file=sys.stderr)
                 if self.search == "none":
                     print(f"  search=none: the rule's tiling is kept: order "
                           f"{','.join(rule.order)} / "

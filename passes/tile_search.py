@@ -89,15 +89,16 @@ class Scores:
             return self.energy_pj
         return self.cycles * self.energy_pj
 
-    def ranking(self, kind: str, rule: int | None = None) -> np.ndarray:
+    def ranking(self, kind: str, rule: int | None = None, tie: float = TIE) -> np.ndarray:
         """Candidate indices, best first (deterministic tie-breaks). Candidates within
-        `TIE` of the best objective count as tied: among them the least energy wins
-        (`latency`; fewest cycles for `energy`, `edp`), then DRAM bytes, fewer steps and
-        the lowest index — cycles a layer hides under compute are not worth extra DRAM
-        traffic and energy. `balanced` ranks like `latency` among the candidates that
-        move no more DRAM bytes and spend no more energy than candidate `rule` (the
-        default rule's tiling), all others after them; the rule's tiling wins a tie
-        (a layer's tiling changes only for more than `TIE` fewer estimated cycles)."""
+        `tie` (default `TIE`; 0: strictly by the objective) of the best count as tied:
+        among them the least energy wins (`latency`; fewest cycles for `energy`, `edp`),
+        then DRAM bytes, fewer steps and the lowest index — cycles a layer hides under
+        compute are not worth extra DRAM traffic and energy. `balanced` ranks like
+        `latency` among the candidates that move no more DRAM bytes and spend no more
+        energy than candidate `rule` (the default rule's tiling), all others after them;
+        the rule's tiling wins a tie (a layer's tiling changes only for more than `tie`
+        fewer estimated cycles)."""
         idx = np.arange(len(self.cycles))
         obj = self.objective(kind)
         worse = np.zeros(len(obj), bool)
@@ -105,7 +106,7 @@ class Scores:
             worse = ((self.dram_bytes > self.dram_bytes[rule])
                      | (self.energy_pj > self.energy_pj[rule]))
         best = obj[~worse].min() if (~worse).any() else 0.0
-        band = np.where(obj <= best * (1 + TIE), best, obj)
+        band = np.where(obj <= best * (1 + tie), best, obj)
         second = self.energy_pj if kind in ("latency", "balanced") else self.cycles
         not_rule = np.ones(len(obj), bool)
         if kind == "balanced" and rule is not None:
@@ -185,9 +186,10 @@ class Choice:
 def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machine,
                  dtype: str, objective: str, fixed: Mapping[str, int],
                  order: Sequence[str] | None, rule: tl.Tiling,
-                 sparse_factor: float = 1.0) -> Choice:
-    """The best candidate of one layer by `objective`; the default rule's `rule` when
-    the layer is not on the PE array or no candidate fits."""
+                 sparse_factor: float = 1.0, tie: float = TIE) -> Choice:
+    """The best candidate of one layer by `objective` (candidates within `tie` of the
+    best tied, `Scores.ranking`); the default rule's `rule` when the layer is not on
+    the PE array or no candidate fits."""
     none = Choice(rule, None, np.zeros(0, np.int64))
     if map_space(space) is None or rule.warning:
         return none
@@ -201,7 +203,7 @@ def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
     rule_row = np.flatnonzero((rows == [rule.sizes[d] for d in space.dims]).all(1))
     rule_idx = (orders.index(rule.order) * len(rows) + int(rule_row[0])
                 if rule.order in orders and len(rule_row) else None)
-    rank = sc.ranking(objective, rule_idx)
+    rank = sc.ranking(objective, rule_idx, tie)
     front = pareto(sc, rank[:256])
     keep = np.isin(rank, front)
     ranked = rank[keep]
@@ -212,7 +214,8 @@ def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
                             float(sc.dram_bytes[best])), sc, ranked, rule_idx)
 
 
-def explain(label: str, choice: Choice, objective: str, top: int = 8) -> str:
+def explain(label: str, choice: Choice, objective: str, top: int = 8,
+            tie: float = TIE) -> str:
     """The top candidates of one layer and why the winner won (`tile{explain=...}`)."""
     sc = choice.scores
     if sc is None:
@@ -240,7 +243,7 @@ def explain(label: str, choice: Choice, objective: str, top: int = 8) -> str:
                        "bytes and energy than the rule's tiling (the rule wins ties)"}[objective]
     bound = "compute (PE array)" if sc.pe_cycles[w] >= sc.cycles[w] * 0.99 else "memory"
     lines.append(f"  winner #0: {why}; {bound}-bound ({sc.pe_cycles[w]:,.0f} PE cycles of "
-                 f"{sc.cycles[w]:,.0f}); within {TIE:.0%} of the best, ties broken by "
+                 f"{sc.cycles[w]:,.0f}); within {tie * 100:g}% of the best, ties broken by "
                  + ("energy" if objective in ("latency", "balanced") else "cycles")
                  + ", then DRAM bytes, then fewer steps")
     return "\n".join(lines)

@@ -14,7 +14,6 @@ import pytest
 from nn_helpers import as_props
 from xdsl.dialects.builtin import (
     FileLineColLoc,
-    FunctionType,
     IntAttr,
     IntegerType,
     ModuleOp,
@@ -307,40 +306,6 @@ def test_training_ops_keep_a_located_error() -> None:
     with pytest.raises(IrflowError, match=r"train\.irf:4:9.*no tiled form for kind 'nn\.mse'"):
         lowered(t.finish())
 
-
-def test_torch_where_pad_amax_head_simulates() -> None:
-    """The torch `where`/`pad`/`amax` block now lowers up to `nn.pad` (its accel form is
-    another family's); the graph up to there — greater, mul, where — simulates exactly."""
-    pytest.importorskip("onnx")
-    from pathlib import Path
-
-    from irflow.frontends.onnx import import_onnx
-
-    data = Path(__file__).parent / "data"
-    module = import_onnx(data / "torch_where_pad_amax.onnx")
-    block = main_func(module).body.blocks[0]
-    missing = []
-    for op in block.ops:
-        if op.name.startswith("nn.") and op.name != "nn.constant":
-            try:
-                accel.space_of_op(op)  # type: ignore[arg-type]
-            except Exception:
-                missing.append(op.name)
-    assert set(missing) <= {"nn.pad"}
-    pad = next((op for op in block.ops if op.name == "nn.pad"), None)
-    if pad is not None:  # cut the graph at the pad: return its input
-        ret = block.last_op
-        assert ret is not None
-        ret.operands = [pad.operands[0]]  # type: ignore[misc]
-        for op in reversed(list(block.ops)):
-            if op is not ret and not op.results[0].uses:
-                block.erase_op(op)
-        fn = main_func(module)
-        fn.function_type = FunctionType.from_lists(list(fn.function_type.inputs.data),
-                                                   [pad.operands[0].type])
-    x = np.load(data / "torch_where_pad_amax.ref.npz")["input"]
-    result = check_exact(module, {"input": x})
-    assert [tr.op for tr in result.traces] == ["nn.greater", "nn.mul", "nn.where"]
 
 
 def test_onnx_family_ops_simulate_bit_exactly() -> None:

@@ -176,10 +176,10 @@ def test_squeeze_axis_out_of_range_is_an_error_not_a_wrapped_axis(axes: list[int
     assert f"Squeeze axes {axes} are out of range for shape [1, 3]" in error_of(m)
 
 
-def test_3d_conv_is_rejected_clearly() -> None:
-    m = single("Conv", {"x": np.zeros((1, 2, 4, 4, 4), np.float32)},
-               {"w": np.zeros((3, 2, 1, 1, 1), np.float32)})
-    assert "only 2-D Conv" in error_of(m)
+def test_4d_conv_is_rejected_clearly() -> None:
+    m = single("Conv", {"x": np.zeros((1, 2, 4, 4, 4, 4), np.float32)},
+               {"w": np.zeros((3, 2, 1, 1, 1, 1), np.float32)})
+    assert "only 1-, 2- and 3-D Conv" in error_of(m)
 
 
 def test_irflow_load_picks_the_onnx_frontend(tmp_path: Path) -> None:

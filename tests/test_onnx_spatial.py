@@ -13,7 +13,6 @@ pytest.importorskip("onnxruntime")
 from onnx_helpers import ort_run, single  # noqa: E402
 
 from irflow.backends.reference import run  # noqa: E402
-from irflow.diagnostics import IrflowError  # noqa: E402
 from irflow.frontends.onnx import import_onnx  # noqa: E402
 
 RNG = np.random.default_rng(7)
@@ -63,17 +62,18 @@ def test_dilated_3d_pool_matches_onnxruntime() -> None:
     _check(m, {"x": x})
 
 
-def test_lowering_a_spatial_op_is_a_located_error() -> None:
-    """No accel form yet: lower-to-accel stops at the op and names its ONNX node."""
-    from irflow.backends.sim import lower
-    from irflow.backends.sim.machine import load_machine
+def test_a_3d_conv_transpose_simulates_like_onnxruntime() -> None:
+    """The ONNX node lowers to one PE layer (docs/accel.md §1) and the simulator's
+    output matches onnxruntime's."""
+    from irflow.backends.sim import simulate
 
-    m = single("ConvTranspose", {"x": _f32(1, 2, 4, 4)}, {"w": _f32(2, 2, 2, 2)},
-               strides=[2, 2])
-    module = import_onnx(m)
-    with pytest.raises(IrflowError, match=r"the_ConvTranspose.*no tiled form for kind "
-                       r"'nn\.conv_transpose'"):
-        lower(module, load_machine("default"))
+    feeds = {"x": _f32(1, 2, 3, 4, 3)}
+    m = single("ConvTranspose", feeds, {"w": _f32(2, 3, 2, 2, 2)}, strides=[2, 2, 1],
+               pads=[1, 0, 0, 0, 1, 1])
+    result = simulate(import_onnx(m), feeds, machine="default")
+    assert [s.op for s in result.report.layers[:1]] == ["nn.conv_transpose"]
+    np.testing.assert_allclose(next(iter(result.outputs.values())), ort_run(m, feeds)[0],
+                               rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("equation, shapes", [
@@ -84,3 +84,22 @@ def test_lowering_a_spatial_op_is_a_located_error() -> None:
 def test_einsum_matches_onnxruntime(equation: str, shapes: list[tuple[int, ...]]) -> None:
     feeds = {f"x{i}": _f32(*s) for i, s in enumerate(shapes)}
     _check(single("Einsum", feeds, equation=equation), feeds, rtol=1e-5)
+
+
+@pytest.mark.parametrize("attrs, x, w", [
+    ({"strides": [2, 1, 2], "pads": [1, 0, 1, 0, 1, 1], "dilations": [2, 1, 1]},
+     (1, 3, 7, 5, 6), (4, 3, 3, 2, 3)),
+    ({"group": 2, "auto_pad": "SAME_UPPER", "strides": [1, 2, 1]}, (2, 4, 4, 5, 4),
+     (6, 2, 2, 3, 3)),
+])
+def test_3d_conv_imports_simulates_and_matches_onnxruntime(attrs, x, w) -> None:  # type: ignore[no-untyped-def]
+    """Conv on a rank-5 input imports as one 2-D conv over the stacked depth taps
+    (irflow/frontends/onnx_conv3d.py); reference and simulator match onnxruntime."""
+    from irflow.backends.sim import simulate
+
+    feeds = {"x": _f32(*x)}
+    m = single("Conv", feeds, {"w": _f32(*w), "b": _f32(w[0])}, **attrs)
+    _check(m, feeds, rtol=1e-4)
+    result = simulate(import_onnx(m), feeds, machine="default")
+    np.testing.assert_allclose(next(iter(result.outputs.values())), ort_run(m, feeds)[0],
+                               rtol=1e-4, atol=1e-4)

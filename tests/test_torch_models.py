@@ -28,15 +28,11 @@ NEW = ("resnet", "mobilenet", "vit_block", "bert_block")
 MODELS = [f"torch_{m}{s}" for m in LEGACY for s in ("", "_ts")] + [
     f"torch_{m}{s}" for m in NEW for s in ("", "_ts", "_default")]
 # ops the accel dialect has no form for yet: the simulator stops at the first of them,
-# naming the node. Branches onnx-lower-ew (comparisons, cast) and onnx-lower-spatial
-# (conv_transpose, resize, pad) add them: an entry whose model then simulates XPASSes
-# (strict), and is to be removed.
-NOT_SIMULATED: dict[str, tuple[tuple[str, ...], str]] = {
-    "torch_unet": (("nn.conv_transpose", "nn.resize"),
-                   "no accel form for ConvTranspose and nearest Upsample yet"),
-    "torch_where_pad_amax": (("nn.greater", "nn.pad"),
-                             "no accel form for Greater and Pad yet"),
-}
+# naming the node (an entry whose model then simulates XPASSes, strict, and is to be
+# removed). Every model simulates now: the U-Net's ConvTranspose/Upsample and the
+# where/pad block's Pad lower (dialects/accel_spatial.py), its Greater/Where/ReduceMax
+# too (dialects/accel_vector.py).
+NOT_SIMULATED: dict[str, tuple[tuple[str, ...], str]] = {}
 
 
 def _load(name: str) -> tuple[object, dict[str, np.ndarray], np.ndarray]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from xdsl.ir import Operation
+from xdsl.ir import Attribute, Operation
 
 from irflow.backends.reference.kernels import Kernel, register_kernel
 from irflow.dialects import nn
@@ -266,11 +266,18 @@ ResizePlan = tuple[int, np.ndarray, np.ndarray, np.ndarray | None]
 def resize_plans(op: Operation) -> list[ResizePlan]:
     """(axis, source indices, weights, extrapolated mask) of every axis `nn.resize`
     changes (identity axes left out): what its kernel and its VJP both apply."""
-    shape_in = nn.shape_of(op.operands[0])
+    return resize_plans_of(nn.shape_of(op.operands[0]), op.properties)
+
+
+def resize_plans_of(shape_in: Sequence[int], props: Mapping[str, Attribute]
+                    ) -> list[ResizePlan]:
+    """`resize_plans` from the input shape and the op's properties (the simulator's
+    tiles read the same plans)."""
+    op = props
     rank = len(shape_in)
     sizes = nn.prop_ints(op, "sizes", ())
-    scales = prop_floats(op.properties, "scales", ())
-    roi = prop_floats(op.properties, "roi", (0.0,) * rank + (1.0,) * rank)
+    scales = prop_floats(op, "scales", ())
+    roi = prop_floats(op, "roi", (0.0,) * rank + (1.0,) * rank)
     plans: list[ResizePlan] = []
     for axis in range(rank):
         if (math.isclose(scales[axis], 1.0) and sizes[axis] == shape_in[axis]

@@ -848,4 +848,9 @@ def _operand_bytes(layer: accel.LayerOp, operands: Sequence[_Tensor],
     return operands[0].itemsize, operands[1].itemsize
 
 
-from irflow.backends.sim import block_tiles, llm_tiles, vector_tiles  # noqa: E402, F401  (register tile kernels)
+from irflow.backends.sim import (  # noqa: E402, F401  (register tile kernels)
+    block_tiles,
+    llm_tiles,
+    spatial_tiles,
+    vector_tiles,
+)

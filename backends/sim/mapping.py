@@ -30,6 +30,7 @@ folds hold, at their stored width (packed int4: half a byte):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping as MappingT
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ conv kernel window (r = kernel rows, s = kernel columns), which is never tiled."
 
 FAMILY_OF_KIND: dict[str, str] = {"nn.conv2d": "conv2d", "nn.matmul": "matmul",
                                   "nn.linear": "matmul", "irq.block_linear": "matmul",
-                                  "nn.attention": "matmul"}
+                                  "nn.attention": "matmul",
+                                  "nn.conv_transpose": "conv2d", "nn.einsum": "matmul"}
 SPARSE_LOOP: dict[str, str] = {"conv2d": "c", "matmul": "k"}
 """The reduction loop N:M weight sparsity compresses (prune's runs of M along it)."""
 STATIONARY = ("weight", "input", "output")
@@ -180,9 +182,15 @@ def map_space(space: Space) -> MapSpace | None:
         x, w, y = (frozenset({"b", "m", "k"}), frozenset({"b", "n", "k"}),
                    frozenset({"b", "m", "n"}))
     elif family == "conv2d":
-        kh, kw = space.operands[1].view[3], space.operands[1].view[4]
+        kernel = space.operands[1].view[3:]  # (KH, KW); a 3-D window (KD, KH, KW)
+        kh, kw = math.prod(kernel[:-1]), kernel[-1]
         ext.update(r=kh, s=kw)
         src.update(r=((), kh), s=((), kw))
+        if "od" in ext:  # 3-D: output depth streams like rows (oh), kernel depth folds into r
+            ext["oh"] = ext.pop("od") * ext["oh"]
+            src["oh"] = (("od", "oh"), 1)
+            del src["od"]
+            x, w, y = (x - {"od"}) | {"oh"}, w, (y - {"od"}) | {"oh"}
         window = frozenset({"r", "s"})
         x, w = x | window, w | window
     return MapSpace(family, FAMILY_LOOPS[family], ext,

@@ -117,6 +117,14 @@ def _require_rank4(im: _Importer, x: SSAValue) -> tuple[int, ...]:
 def _conv(im: _Importer, node: _Node) -> list[SSAValue]:
     x, w = im.value(0), im.value(1)
     b = im.value(2) if im.has(2) else None
+    if len(nn.shape_of(x)) == 5:  # 3-D: depth taps stacked as channels of one 2-D conv
+        from irflow.frontends.onnx_conv3d import conv3d
+
+        return conv3d(im, x, w, b)
+    if len(nn.shape_of(x)) != 4:
+        raise UnsupportedOperatorError(
+            f"only 1-, 2- and 3-D Conv (a rank-3, 4 or 5 input) is supported, got input "
+            f"shape {list(nn.shape_of(x))}", im.where())
     shape = _require_rank4(im, x)
     kernel = im.ints("kernel_shape", nn.shape_of(w)[2:])
     strides = im.ints("strides", [1, 1])

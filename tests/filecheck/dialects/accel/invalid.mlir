@@ -76,6 +76,24 @@ func.func @kind(%arg0: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
+func.func @pool_4d(%arg0: tensor<1x1x2x2x2x2xf32>) -> tensor<1x1x1x1x1x1xf32> {
+  %x = accel.input %arg0 at 0 : tensor<1x1x2x2x2x2xf32>
+  // expected-error@+1 {{accel.layer has no tiled form for a 4-D nn.pool}}
+  %y = accel.layer "p" "nn.pool"(%x) at 128 on "vector" tiles <d0 = 1> params {mode = "max", kernel = array<i64: 2, 2, 2, 2>} : (tensor<1x1x2x2x2x2xf32>) -> tensor<1x1x1x1x1x1xf32>
+  func.return %y : tensor<1x1x1x1x1x1xf32>
+}
+
+// -----
+
+func.func @conv_transpose_4d(%arg0: tensor<1x1x1x1x1x1xf32>) -> tensor<1x1x1x1x1x1xf32> {
+  %x = accel.input %arg0 at 0 : tensor<1x1x1x1x1x1xf32>
+  // expected-error@+1 {{accel.layer has no tiled form for a 4-D nn.conv_transpose (the PE array runs 1-, 2- and 3-D)}}
+  %y = accel.layer "t" "nn.conv_transpose"(%x, %x) at 128 on "pe" tiles <d0 = 1> params {} : (tensor<1x1x1x1x1x1xf32>, tensor<1x1x1x1x1x1xf32>) -> tensor<1x1x1x1x1x1xf32>
+  func.return %y : tensor<1x1x1x1x1x1xf32>
+}
+
+// -----
+
 func.func @params(%arg0: tensor<4xf32>) -> tensor<4xf32> {
   %x = accel.input %arg0 at 0 : tensor<4xf32>
   // expected-error@+1 {{accel.layer 'c' has params that do not fit kind 'nn.conv2d'}}
