@@ -308,36 +308,24 @@ def run_irflow(module, inputs, machine,  # noqa: ANN001
                tie: float) -> tuple[list[IrflowLayer], float]:
     """Search every PE layer (`tile{search=latency}`), then simulate each alone."""
     from irflow.backends.sim import simulate
-    from irflow.backends.sim.executor import dtype_name
     from irflow.backends.sim.isolated import simulate_alone
-    from irflow.dialects import accel
     from irflow.graph import main_func
     from irflow.passes import tile_search as ts
-    from irflow.passes.tile import NEST_ATTR, elem_bytes, is_layer, layer_labels
     from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
     run_pipeline(module, f"tile{{search=latency tie={tie}}}")
     search_s = time.perf_counter() - t0
-    traces = {t.name: t for t in simulate(module, inputs, numerics=False,
-                                          progress=False).traces}
+    # each layer as ZigZag costs it: alone and unfused (its epilogue layers separate)
+    traces = {t.name: t for t in simulate(module, inputs, numerics=False, progress=False,
+                                          epilogue=False).traces}
     out = []
-    for op, label in layer_labels(main_func(module)).items():
-        if not is_layer(op) or NEST_ATTR not in op.attributes:
-            continue
-        space = accel.space_of_op(op)
-        if ts.map_space(space) is None:
-            continue
-        nest = op.attributes[NEST_ATTR]
-        itemsizes = [elem_bytes(v.type) for v in (*op.operands, op.results[0])]
-        dtype = dtype_name(op.operands[0].type.element_type)
-        sizes = np.array([[nest.tile[d] for d in space.dims]])
-        sc = ts.estimate(space, itemsizes, machine, dtype, sizes, [tuple(nest.order)])
+    for label, e in ts.chosen_estimates(main_func(module), machine).items():
         alone = simulate_alone(traces[label], machine)
-        tiles = ",".join(f"{d}={nest.tile[d]}" for d in nest.order
-                         if space.extents[d] > 1)
-        bits = tuple(int(8 * b) for b in (itemsizes[0], itemsizes[1], itemsizes[-1]))
-        out.append(IrflowLayer(label, space, float(sc.cycles[0]), alone.cycles,
+        tiles = ",".join(f"{d}={e.nest.tile[d]}" for d in e.nest.order
+                         if e.space.extents[d] > 1)
+        bits = tuple(int(8 * b) for b in (e.itemsizes[0], e.itemsizes[1], e.itemsizes[-1]))
+        out.append(IrflowLayer(label, e.space, float(e.scores.cycles[0]), alone.cycles,
                                alone.dram_bytes, alone.energy_pj, alone.flush.cycles,
                                tiles, bits))
     return out, search_s
