@@ -56,6 +56,7 @@ from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     param_def,
     prop_def,
     result_def,
@@ -521,7 +522,7 @@ def _matmul_space(kind: str, shapes: list[Shape], out: Shape) -> Space:
 def space_of_op(op: IRDLOperation) -> Space:
     """The iteration space of an nn op or `quant` cast (or of an `accel.layer`)."""
     if isinstance(op, LayerOp):
-        kind, operands, result = op.kind.data, list(op.inputs), op.output
+        kind, operands, result = op.kind.data, op.core_inputs, op.output
         params: Mapping[str, Attribute] = op.params.data
     else:
         kind, operands, result, params = op.name, list(op.operands), op.results[0], op.properties
@@ -652,10 +653,12 @@ class LayerOp(IRDLOperation):
     unit = prop_def(StringAttr)
     tiles = prop_def(NestAttr)
     params = prop_def(DictionaryAttr)
+    epilogue = opt_prop_def(ArrayAttr)  # point-wise ops fused into the output path
+    # (`fuse-epilogue`, dialects/accel_epilogue.py); their extra operands end `inputs`
     traits = traits_def(Pure())
     assembly_format = (
         "$label $kind `(` $inputs `)` `at` $addr `on` $unit `tiles` $tiles `params` $params "
-        "attr-dict `:` functional-type($inputs, $output)"
+        "(`epilogue` $epilogue^)? attr-dict `:` functional-type($inputs, $output)"
     )
 
     def __init__(self, label: str, kind: str, inputs: Sequence[SSAValue], type: TensorType,
@@ -674,8 +677,19 @@ class LayerOp(IRDLOperation):
         attr = self.attributes.get("notes")
         return [s.data for s in attr.data] if isinstance(attr, ArrayAttr) else []  # type: ignore[union-attr]
 
+    @property
+    def core_inputs(self) -> list[SSAValue]:
+        """The operands of the layer's own computation (`inputs` without the epilogue's)."""
+        from irflow.dialects import accel_epilogue
+
+        return list(self.inputs)[: len(self.inputs) - accel_epilogue.extra_count(self)]
+
     def verify_(self) -> None:
         _verify_addr(self, self.addr)
+        if self.epilogue is not None:
+            from irflow.dialects import accel_epilogue
+
+            accel_epilogue.verify(self)
         if self.unit.data not in UNITS:
             raise VerifyException(
                 f"accel.layer expects unit in {list(UNITS)}, got '{self.unit.data}'")

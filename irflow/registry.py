@@ -55,6 +55,7 @@ PASSES: dict[str, str] = {
     "tile": "irflow.passes.tile:TilePass",
     "plan-memory": "irflow.passes.plan_memory:PlanMemoryPass",
     "lower-to-accel": "irflow.passes.lower_to_accel:LowerToAccelPass",
+    "fuse-epilogue": "irflow.passes.fuse_epilogue:FuseEpiloguePass",
 }
 
 # Passes that come from xDSL itself; `irflow.universe` must not re-export them

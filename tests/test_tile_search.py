@@ -134,8 +134,8 @@ def estimate_vs_alone(model: str, search: str = "latency"
     inputs = {n: np.zeros(a.type.get_shape(), np.float32 if "f32" in str(a.type)
                           else np.int64)
               for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
-    traces = {t.name: t for t in sim.simulate(module, inputs, numerics=False,
-                                              progress=False).traces}
+    traces = {t.name: t for t in sim.simulate(module, inputs, numerics=False,  # the layer
+                                              progress=False, epilogue=False).traces}  # alone
     m = load_machine("default")
     rows = []
     for label, (cycles, dram) in est.items():

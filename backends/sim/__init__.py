@@ -57,9 +57,11 @@ def is_lowered(module: ModuleOp) -> bool:
                    for op in module.walk())
 
 
-def lower(module: ModuleOp, machine: Machine) -> ModuleOp:
+def lower(module: ModuleOp, machine: Machine, epilogue: bool = True) -> ModuleOp:
     """A lowered copy of an nn-level module (the original is left as it was):
-    `tile` (unless the module is tiled already), `plan-memory`, `lower-to-accel`."""
+    `tile` (unless the module is tiled already), `plan-memory`, `lower-to-accel`, and
+    `fuse-epilogue` unless `epilogue=False` (docs/simulator.md §2.4)."""
+    from irflow.passes.fuse_epilogue import FuseEpiloguePass
     from irflow.passes.lower_to_accel import LowerToAccelPass
     from irflow.passes.plan_memory import PlanMemoryPass
     from irflow.passes.tile import NEST_ATTR, TilePass
@@ -71,6 +73,8 @@ def lower(module: ModuleOp, machine: Machine) -> ModuleOp:
               "unstructured_format": machine.sparsity.unstructured_format}
     passes: tuple[ModulePass, ...] = (PlanMemoryPass(align=line, **sparse),
                                       LowerToAccelPass(cache_bytes=cache, line_bytes=line))
+    if epilogue:
+        passes = (*passes, FuseEpiloguePass(align=line))
     if not any(NEST_ATTR in op.attributes for op in lowered.walk()):
         # not tiled yet; a module a pipeline already tiled (`-p "default,tile{...}"`)
         # keeps its tiles (ops it left untiled get the default rule when lowered)
@@ -84,20 +88,22 @@ def lower(module: ModuleOp, machine: Machine) -> ModuleOp:
 
 def simulate(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
              machine: Machine | str | None = None, model: str = "", numerics: bool = True,
-             misses: bool = False, progress: bool | None = None) -> SimResult:
+             misses: bool = False, progress: bool | None = None,
+             epilogue: bool = True) -> SimResult:
     """Run `module` on the simulated machine (a `Machine`, preset name, TOML path or None
     for the default); lowers it first if it is still nn-level.
 
     `numerics=False`: the cost model only (no values computed, `outputs` empty; the
     report's counts are identical, `execute`). `misses=True` adds the 3C miss
     attribution to the report (`misses.py`; a second, fully associative cache pass).
-    `progress`: a bar per layer (`irflow.progress`; None: when stdout is a terminal)."""
+    `progress`: a bar per layer (`irflow.progress`; None: when stdout is a terminal).
+    `epilogue=False`: lower without `fuse-epilogue` (each point-wise layer on its own)."""
     from irflow.progress import Progress
 
     if not isinstance(machine, Machine):
         machine = load_machine(machine)
     if not is_lowered(module):
-        module = lower(module, machine)
+        module = lower(module, machine, epilogue)
     psum_bits = {f.name: getattr(machine.pe_array.psum_bits, f.name)
                  for f in fields(machine.pe_array.psum_bits)}
     n_layers = sum(1 for op in main_func(module).body.blocks[0].ops

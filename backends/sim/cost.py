@@ -239,10 +239,29 @@ def _compute_cycles(trace: LayerTrace, machine: Machine,
                        int(c.stream_cycles.sum()), fill_total,
                        int(pe.sum() - c.stream_cycles.sum()) - fill_total, int(c.folds.sum()))
     if trace.step_vector_ops.any():
-        cpe = machine.vector_cycles_per_element(trace.vector_kind)
+        cpe = vector_cpe(trace, machine)
         work = trace.step_vector_ops.astype(np.float64) * cpe / machine.vector.lanes
         vec = np.ceil(work - 1e-9).astype(np.int64)
-    return np.maximum(pe, vec), info
+    compute = np.maximum(pe, vec)
+    if trace.epilogue and trace.n_steps:  # a fused epilogue's drain (docs/simulator.md §2.4)
+        compute[-1] += epilogue_drain(trace, machine)
+    return compute, info
+
+
+def vector_cpe(trace: LayerTrace, machine: Machine) -> float:
+    """Vector cycles per element operation: the layer's cost class, or for a fused
+    epilogue the mean over its ops' classes (one operation each per output element)."""
+    if trace.epilogue:
+        return sum(machine.vector_cycles_per_element(k) for k in trace.epilogue) / len(
+            trace.epilogue)
+    return machine.vector_cycles_per_element(trace.vector_kind)
+
+
+def epilogue_drain(trace: LayerTrace, machine: Machine) -> int:
+    """Cycles the vector unit runs on after the PE array's last output row: that row
+    (`cols` elements) through every op of the epilogue, `ceil(cols · Σ cpe / lanes)`."""
+    cpe = sum(machine.vector_cycles_per_element(k) for k in trace.epilogue)
+    return math.ceil(machine.pe_array.cols * cpe / machine.vector.lanes - 1e-9)
 
 
 def layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> LayerStats:
@@ -327,7 +346,7 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
         if macs:
             pe_busy = macs * mac_factor / machine.peak_macs_per_cycle(trace.dtype)
         if vector_ops:
-            vec_busy = vector_ops * machine.vector_cycles_per_element(trace.vector_kind) / (
+            vec_busy = vector_ops * vector_cpe(trace, machine) / (
                 machine.vector.lanes)
             bound_compute = max(pe_busy, vec_busy)
         else:
@@ -346,7 +365,7 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
         machine.macs_per_pe_per_cycle(dt)  # an unknown data type is an error here
     energy = EnergyBreakdown(
         mac_pj=macs * mac_factor * getattr(machine.energy.mac_pj, dt) if macs else 0.0,
-        vector_pj=vector_ops * machine.vector_cycles_per_element(trace.vector_kind)
+        vector_pj=vector_ops * vector_cpe(trace, machine)
         * getattr(machine.energy.vector_op_pj, dt) if vector_ops else 0.0,
         cache_pj=(total.accesses + total.misses + total.writebacks) * machine.cache_line_pj,
         dram_pj=(read + written) * machine.dram_pj_per_byte,

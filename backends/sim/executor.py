@@ -627,13 +627,23 @@ def _write_input(dest: np.ndarray, value: np.ndarray, name: str) -> None:
     dest[...] = value.astype(dest.dtype, copy=False)
 
 
+EpilogueHook = Callable[[int, dict[str, tuple[int, int]], tuple, Callable[..., None]], None]
+"""Called on each step that finishes an output tile with (step, tile, the tile's numpy
+index into the result view, `record(lines, write, role, step)`): a fused epilogue
+(`backends/sim/epilogue.py`)."""
+
+
 def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
               line_bytes: int, psum: _PsumArea | None = None,
-              numerics: bool = True) -> LayerTrace:
+              numerics: bool = True, epilogue: EpilogueHook | None = None) -> LayerTrace:
     """Execute one layer tile by tile; return its trace (module docstring). With
     `numerics=False` the tile kernels are not called (the trace is the same)."""
     if psum is None:
         psum = _PsumArea(out.addr, PSUM_BITS)
+    if layer.epilogue is not None:
+        from irflow.backends.sim.epilogue import run_fused
+
+        return run_fused(layer, operands, out, line_bytes, psum, numerics)
     space = accel.space_of_op(layer)
     nest = layer.tiles
     order = nest.order
@@ -716,10 +726,12 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
             pending_store = (lines(n_out + 1, okey, psum_tensor, space.result.view,
                                    out_ranges), s, int(Role.PSUM))
         last_steps.append(last)
-        if kernel is None:
-            continue
-        kernel(Step(t, slices, pads, out_view[(*(c[2] for c in out_cells), ...)], first,
-                    last))
+        # `...`: a 0-d tensor's tile stays an array (a view), not a scalar
+        out_index = (*(c[2] for c in out_cells), ...)
+        if kernel is not None:
+            kernel(Step(t, slices, pads, out_view[out_index], first, last))
+        if epilogue is not None and last:
+            epilogue(s, t, out_index, record)
     if pending_store is not None:
         record(pending_store[0], True, pending_store[2], pending_store[1])
     # Work per step: the product of the tile sizes, in the nest's iteration order.

@@ -127,3 +127,64 @@ func.func @extent(%arg0: tensor<4xf32>) -> tensor<4xf32> {
   %y = accel.layer "r" "nn.relu"(%x) at 64 on "vector" tiles <d0 = 8> params {} : (tensor<4xf32>) -> tensor<4xf32>
   func.return %y : tensor<4xf32>
 }
+
+// -----
+
+// The epilogue (dialects/accel_epilogue.py, `fuse-epilogue`): one case per branch.
+func.func @epi_not_pe(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<4xf32>
+  // expected-error@+1 {{accel.layer epilogue expects a ['nn.conv2d', 'nn.linear', 'nn.matmul'] layer, got 'nn.relu'}}
+  %y = accel.layer "r" "nn.relu"(%x) at 64 on "vector" tiles <d0 = 4> params {} epilogue [{kind = "nn.relu", label = "r2", operands = array<i64: -1>, in = tensor<4xf32>, out = tensor<4xf32>}] : (tensor<4xf32>) -> tensor<4xf32>
+  func.return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @epi_entry(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  // expected-error@+1 {{accel.layer epilogue entry 0 expects a dictionary with keys kind, label, operands, in, out (and optional params), got {kind = "nn.relu"}}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.relu"}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @epi_kind(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  // expected-error@+1 {{accel.layer epilogue expects point-wise kinds, got 'nn.softmax'}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.softmax", label = "s", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4xf32>}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @epi_operands(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  // expected-error@+1 {{accel.layer epilogue op 'a' (nn.add) expects 2 operands, one of them the chain value (-1), got [-1]}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.add", label = "a", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4xf32>}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @epi_result(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  // expected-error@+1 {{accel.layer epilogue ends with type tensor<2x4xf16>, but the layer's result is tensor<2x4xf32>}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.relu", label = "r", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4xf16>}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @epi_grow(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>, %arg2: tensor<3x2x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  %r = accel.input %arg2 at 192 : tensor<3x2x4xf32>
+  // expected-error@+1 {{accel.layer epilogue expects operands that broadcast to the result [2, 4] without growing it, got [3, 2, 4]}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w, %r) at 320 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.add", label = "a", operands = array<i64: -1, 0>, in = tensor<2x4xf32>, out = tensor<2x4xf32>}] : (tensor<2x4xf32>, tensor<4x4xf32>, tensor<3x2x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
+}

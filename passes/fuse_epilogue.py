@@ -1,0 +1,242 @@
+"""`fuse-epilogue`: apply point-wise layers in the output path of the PE layer before them.
+
+On the lowered `accel` program (after `lower-to-accel`), a PE layer (conv2d, matmul,
+linear) whose result has one use, by a point-wise layer — a bias or residual
+`nn.add` (any elementwise op), an activation, `nn.batchnorm` in inference form, a
+`quant.qcast` / `quant.dcast` / `irq.requantize` — takes that layer into its
+`epilogue`, and so on down the chain while each result has one use. The vector unit
+then applies the chain to each finished output tile as the PE array produces it
+(docs/simulator.md §2.4): the intermediate tensors are never written to memory and
+read back; the extra operands (a bias, the residual) are read per output tile. Then
+the activations are placed again (`replan`, plan-memory's liveness and best-fit on the
+fused program), since the fused layer reads its inputs and writes its result at one
+point of the schedule.
+
+    // before
+    %m = accel.layer "ff1.mm" "nn.matmul"(%x, %w) at 4096 on "pe" tiles <...> params {}
+           : (tensor<1x128x312x!q>, tensor<312x1200x!qw>) -> tensor<1x128x1200x!q1>
+    %d = accel.layer "dcast_5" "quant.dcast"(%m) at 157696 on "vector" tiles <...>
+           params {} : (tensor<1x128x1200x!q1>) -> tensor<1x128x1200xf32>
+    %a = accel.layer "ff1" "nn.add"(%d, %b) at 771072 on "vector" tiles <...> params {}
+           : (tensor<1x128x1200xf32>, tensor<1200xf32>) -> tensor<1x128x1200xf32>
+    %g = accel.layer "gelu" "nn.gelu"(%a) at 157696 on "vector" tiles <...> params {}
+           : (tensor<1x128x1200xf32>) -> tensor<1x128x1200xf32>
+    // after
+    %g = accel.layer "ff1.mm" "nn.matmul"(%x, %w, %b) at 4096 on "pe" tiles <...>
+           params {} epilogue [
+             {in = tensor<1x128x1200x!q1>, kind = "quant.dcast", label = "dcast_5",
+              operands = array<i64: -1>, out = tensor<1x128x1200xf32>},
+             {in = tensor<1x128x1200xf32>, kind = "nn.add", label = "ff1",
+              operands = array<i64: -1, 0>, out = tensor<1x128x1200xf32>},
+             {in = tensor<1x128x1200xf32>, kind = "nn.gelu", label = "gelu",
+              operands = array<i64: -1>, out = tensor<1x128x1200xf32>}]
+           : (tensor<1x128x312x!q>, tensor<312x1200x!qw>, tensor<1200xf32>)
+             -> tensor<1x128x1200xf32>
+
+Does not fuse: a result with another use (or returned); a consumer that is not
+point-wise (softmax, layernorm, pooling, a copy) or that broadcasts the chain value to
+a larger shape; through an `accel.view`; a per-axis quantized cast (its scales follow
+the channel, which the PE layer's tiles cut); an extra operand that broadcasts across
+axes the layer's tile view merges; a batchnorm whose channels are not the result's
+axis 1. Numerics are the unfused program's, bit for bit (the same reference kernels,
+per output tile). The tiles stay those `tile` chose for the PE layer alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
+from xdsl.ir import SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.utils.exceptions import VerifyException
+
+from irflow.diagnostics import PassError
+from irflow.dialects import accel, nn
+from irflow.dialects import accel_epilogue as ep
+from irflow.passes import plan_memory as pm
+
+
+@dataclass
+class _Chain:
+    stages: list[ep.Stage]
+    extras: list[SSAValue]
+    ops: list[accel.LayerOp]
+
+
+def _chain(layer: accel.LayerOp, only: frozenset[str]) -> _Chain:
+    """The point-wise layers after `layer` that its output path can take (module doc)."""
+    chain = _Chain([], [], [])
+    v: SSAValue = layer.output
+    shape = nn.shape_of(v)
+    core = accel.space_of_op(layer)
+    while v.has_one_use():
+        user = v.get_user_of_unique_use()
+        if not (isinstance(user, accel.LayerOp) and user.kind.data in ep.KINDS
+                and user.kind.data in only and user.epilogue is None):
+            break
+        operands = list(user.inputs)
+        kind = user.kind.data
+        if (operands.count(v) != 1 or len(operands) != ep.arity(kind)
+                or nn.shape_of(user.output) != shape
+                or (kind == ep.BATCHNORM and operands[0] is not v)
+                or any(ep.per_axis(o.type) for o in operands if o is not v)):
+            break
+        extras = list(chain.extras)
+        idx = []
+        try:
+            ep.check_per_axis(kind, user.label.data, v.type, user.output.type, core.result,
+                              shape)
+            for o in operands:
+                if o is v:
+                    idx.append(ep.CHAIN)
+                    continue
+                ep.extra_access(core.result, shape,
+                                ep.aligned_shape(kind, nn.shape_of(o), shape))
+                if o not in extras:
+                    extras.append(o)
+                idx.append(extras.index(o))
+        except VerifyException:
+            break
+        chain.extras = extras
+        chain.stages.append(ep.Stage(kind, user.label.data, tuple(idx), v.type,
+                                     user.output.type, dict(user.params.data)))
+        chain.ops.append(user)
+        v = user.output
+    return chain
+
+
+def fuse_function(fn: func.FuncOp, align: int = 64,
+                  only: frozenset[str] = ep.KINDS) -> int:
+    """Fuse every chain of `fn` (module docstring) and re-place its activations;
+    returns how many point-wise layers were fused."""
+    block = fn.body.blocks[0]
+    rewriter = Rewriter()
+    fused = 0
+    for op in list(block.ops):
+        if not (isinstance(op, accel.LayerOp) and op.parent is block
+                and op.kind.data in ep.PRODUCERS and op.epilogue is None):
+            continue
+        chain = _chain(op, only)
+        if not chain.ops:
+            continue
+        last = chain.ops[-1]
+        notes = op.notes + [n for c in chain.ops for n in c.notes]
+        new = accel.LayerOp(op.label.data, op.kind.data, [*op.inputs, *chain.extras],
+                            last.output.type, last.addr.value.data, op.unit.data, op.tiles,
+                            dict(op.params.data), notes)
+        new.properties["epilogue"] = ep.make_attr(chain.stages)
+        for k, a in op.attributes.items():
+            new.attributes.setdefault(k, a)
+        new.location = op.location
+        rewriter.insert_op(new, InsertPoint.before(last))
+        new.output.name_hint = last.output.name_hint
+        last.output.replace_all_uses_with(new.output)
+        for dead in reversed([op, *chain.ops]):
+            rewriter.erase_op(dead)
+        fused += len(chain.ops)
+    if fused:
+        replan(fn, align)
+    return fused
+
+
+def replan(fn: func.FuncOp, align: int = 64) -> int:
+    """Place the activations of a lowered function again (plan-memory's liveness and
+    greedy best fit; weights keep their addresses); returns the activation span."""
+    block = fn.body.blocks[0]
+    ops = list(block.ops)
+    position = {op: i for i, op in enumerate(ops)}
+    end = len(ops)
+    root: dict[SSAValue, SSAValue] = {}
+    buffers: dict[SSAValue, pm.Buffer] = {}
+    base = 0
+    for i, op in enumerate(ops):
+        if isinstance(op, accel.WeightOp):
+            base = max(base, op.addr.value.data + accel.stored_nbytes(op))
+        elif isinstance(op, accel.ViewOp):
+            root[op.output] = root.get(op.source, op.source)
+        elif isinstance(op, accel.InputOp | accel.LayerOp):
+            size = pm.align_up(accel.stored_nbytes(op), align)
+            buffers[op.output] = pm.Buffer(op.output, size, -1 if isinstance(
+                op, accel.InputOp) else i, i)
+    for op in ops:
+        for v in op.operands:
+            b = buffers.get(root.get(v, v))
+            if b is not None:
+                b.end = max(b.end, end if isinstance(op, func.ReturnOp) else position[op])
+    base = pm.align_up(base, align)
+    span = pm.assign_offsets(buffers.values())
+    for v, b in buffers.items():
+        owner = v.owner
+        assert isinstance(owner, accel.InputOp | accel.LayerOp)
+        owner.properties["addr"] = accel.addr_attr(base + b.offset)
+    if pm.PEAK_ATTR in fn.attributes:
+        fn.attributes[pm.PEAK_ATTR] = IntegerAttr(span, i64)
+    return span
+
+
+SHORT = {k.split(".", 1)[1]: k for k in ep.KINDS}
+"""The `only` option's names: a kind without its dialect (`add` for `nn.add`, `dcast`)."""
+
+
+@dataclass(frozen=True)
+class FuseEpiloguePass(ModulePass):
+    """Fuse bias/residual adds, activations, batchnorm, quant casts into the PE layer before.
+
+    Runs on the lowered `accel` program (after `lower-to-accel`; the simulator's
+    default lowering runs it). A conv2d/matmul/linear layer whose result has one use,
+    by a point-wise layer, takes it into its `epilogue` (and the next, while each
+    result has one use); the vector unit applies it to each output tile on its way
+    out, so the intermediate is never stored and re-read.
+
+        // before
+        %c = accel.layer "conv2" "nn.conv2d"(%x, %w, %b) at 8192 on "pe" tiles <...>
+               params {pads = array<i64: 1, 1, 1, 1>} : (...) -> tensor<1x64x56x56xf32>
+        %y = accel.layer "add_3" "nn.add"(%c, %skip) at 811008 on "vector" tiles <...>
+               params {act = "relu"} : (...) -> tensor<1x64x56x56xf32>
+        // after
+        %y = accel.layer "conv2" "nn.conv2d"(%x, %w, %b, %skip) at 8192 on "pe"
+               tiles <...> params {pads = array<i64: 1, 1, 1, 1>}
+               epilogue [{in = tensor<1x64x56x56xf32>, kind = "nn.add", label = "add_3",
+                          operands = array<i64: -1, 0>, out = tensor<1x64x56x56xf32>,
+                          params = {act = "relu"}}] : (...) -> tensor<1x64x56x56xf32>
+
+    Does not fuse a result with another use, a non-point-wise consumer, a consumer
+    that grows the shape, per-axis quantized casts, or through views (see
+    passes/fuse_epilogue.py). Results are bit-identical to the unfused program.
+    Activations are placed again afterwards (`align`: the cache line).
+    """
+
+    name = "fuse-epilogue"
+
+    align: int = 64
+    """Byte alignment of the re-placed activations (the machine's cache line)."""
+    only: tuple[str, ...] = ()
+    """Point-wise kinds to fuse, without their dialect: `only=add,relu,dcast` (default: all)."""
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.only if k not in SHORT]
+        if unknown:
+            raise PassError(f"option 'only' expects kinds from {sorted(SHORT)}, "
+                            f"got '{unknown[0]}'")
+        if self.align < 1 or self.align & (self.align - 1):
+            raise PassError(f"fuse-epilogue expects align to be a power of two, "
+                            f"got {self.align}")
+
+    def apply(self, ctx: Context, module: ModuleOp) -> None:
+        only = frozenset(SHORT[k] for k in self.only) if self.only else ep.KINDS
+        for fn in module.ops:
+            if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
+                continue
+            stray = next((op for op in fn.body.blocks[0].ops
+                          if op.name.startswith(("nn.", "quant.", "irq."))), None)
+            if stray is not None:
+                raise PassError(f"fuse-epilogue runs on the accel program: run it after "
+                                f"lower-to-accel (found '{stray.name}')")
+            fuse_function(fn, self.align, only)
+
+
+__all__ = ["FuseEpiloguePass", "fuse_function", "replan"]

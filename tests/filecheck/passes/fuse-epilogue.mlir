@@ -1,0 +1,29 @@
+// fuse-epilogue: a PE layer takes the point-wise layers after it into its output path
+// (`epilogue [...]`, one entry per fused layer), its extra operands (the residual %x, the
+// bias %bv) appended to its inputs; the intermediates disappear and the activations are
+// placed again (peak 13312 -> 9216 bytes).
+
+// CHECK-LABEL: func.func @main
+// CHECK-SAME:    accel.peak_bytes = 9216 : i64
+// CHECK:         %[[X:.*]] = accel.input %x at 17728
+// CHECK:         %[[T:.*]] = accel.input %t at 25920
+// CHECK:         %[[Y:.*]] = accel.layer "conv2d_0" "nn.conv2d"(%[[X]], %w, %b, %[[X]]) at 21824 on "pe"
+// CHECK-SAME:      epilogue [{kind = "nn.add", label = "add_0", operands = array<i64: -1, 0>, in = tensor<1x16x8x8xf32>, out = tensor<1x16x8x8xf32>, params = {act = "relu"}}]
+// CHECK:         %[[G:.*]] = accel.layer "matmul_0" "nn.matmul"(%[[T]], %v, %bv) at 17728 on "pe"
+// CHECK-SAME:      epilogue [{kind = "nn.add", label = "add_1", operands = array<i64: -1, 0>, in = tensor<1x8x64xf32>, out = tensor<1x8x64xf32>}, {kind = "nn.gelu", label = "gelu_0", operands = array<i64: -1>, in = tensor<1x8x64xf32>, out = tensor<1x8x64xf32>, params = {approximate = "none"}}]
+// CHECK-NEXT:    func.return %[[Y]], %[[G]]
+// CHECK-NOT:     "vector"
+func.func @main(%x: tensor<1x16x8x8xf32>, %t: tensor<1x8x32xf32>) -> (tensor<1x16x8x8xf32>, tensor<1x8x64xf32>) attributes {accel.weight_bytes = 17728 : i64, accel.activation_base = 17728 : i64, accel.peak_bytes = 13312 : i64} {
+  %x_1 = accel.input %x at 17728 : tensor<1x16x8x8xf32>
+  %t_1 = accel.input %t at 30016 : tensor<1x8x32xf32>
+  %w = accel.weight dense<5.000000e-01> : tensor<16x16x3x3xf32> at 0 : tensor<16x16x3x3xf32>
+  %b = accel.weight dense<2.500000e-01> : tensor<16xf32> at 9216 : tensor<16xf32>
+  %c = accel.layer "conv2d_0" "nn.conv2d"(%x_1, %w, %b) at 21824 on "pe" tiles <n = 1, g = 1, f = 16, oh = 8, ow = 8, c = 16> params {pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 1, 1>, dilations = array<i64: 1, 1>, groups = 1 : i64} : (tensor<1x16x8x8xf32>, tensor<16x16x3x3xf32>, tensor<16xf32>) -> tensor<1x16x8x8xf32>
+  %y = accel.layer "add_0" "nn.add"(%c, %x_1) at 25920 on "vector" tiles <d0 = 1, d1 = 16, d2 = 8, d3 = 8> params {act = "relu"} : (tensor<1x16x8x8xf32>, tensor<1x16x8x8xf32>) -> tensor<1x16x8x8xf32>
+  %v = accel.weight dense<1.250000e-01> : tensor<32x64xf32> at 9280 : tensor<32x64xf32>
+  %bv = accel.weight dense<5.000000e-01> : tensor<64xf32> at 17472 : tensor<64xf32>
+  %m = accel.layer "matmul_0" "nn.matmul"(%t_1, %v) at 17728 on "pe" tiles <b = 1, m = 8, n = 64, k = 32> params {} : (tensor<1x8x32xf32>, tensor<32x64xf32>) -> tensor<1x8x64xf32>
+  %a = accel.layer "add_1" "nn.add"(%m, %bv) at 19776 on "vector" tiles <d0 = 1, d1 = 8, d2 = 64> params {} : (tensor<1x8x64xf32>, tensor<64xf32>) -> tensor<1x8x64xf32>
+  %g = accel.layer "gelu_0" "nn.gelu"(%a) at 17728 on "vector" tiles <d0 = 1, d1 = 8, d2 = 64> params {approximate = "none"} : (tensor<1x8x64xf32>) -> tensor<1x8x64xf32>
+  func.return %y, %g : tensor<1x16x8x8xf32>, tensor<1x8x64xf32>
+}

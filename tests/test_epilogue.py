@@ -1,0 +1,226 @@
+"""Epilogue fusion (`fuse-epilogue`, docs/simulator.md §2.4): the fused program computes
+the unfused program's numbers (bit for bit; integer programs equal the reference
+executor's), never stores or re-reads the intermediates, still reads the residual, and
+costs per step max(PE, vector) plus the epilogue's drain."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import TensorType
+
+from irflow.backends import sim
+from irflow.backends.reference.executor import run
+from irflow.backends.sim.cache import LRUCache
+from irflow.backends.sim.cost import layer_stats
+from irflow.backends.sim.machine import load_machine
+from irflow.backends.sim.trace import LayerTrace, Role, Unit
+from irflow.dialects import accel, quant
+from irflow.dialects import accel_epilogue as ep
+from irflow.dialects.quant import UniformQuantizedType, quant_type
+from irflow.graph import main_func
+from irflow.io import parse_mlir, print_module
+from irflow.passes.calibrate import set_calibration_data
+from irflow.passes.fuse_epilogue import fuse_function
+from irflow.pipeline import run_pipeline
+from irflow.weights import attach_weights, weights_of
+
+M = load_machine("default")
+
+
+def _w(rng: np.random.Generator, *shape: int, scale: float = 0.3) -> str:
+    values = (rng.standard_normal(shape) * scale).astype(np.float32)
+    return np.array2string(values, separator=", ", threshold=10**6, floatmode="unique")
+
+
+def resnet_block() -> str:
+    """conv → batchnorm → relu → conv → batchnorm → add(skip) → relu, batchnorm unfolded."""
+    rng = np.random.default_rng(0)
+    c = "tensor<8xf32>"
+    vec = {f"{p}{i}": _w(rng, 8) if p != "v" else np.array2string(
+        rng.uniform(0.5, 2, 8).astype(np.float32), separator=", ", floatmode="unique")
+        for p in "sbmv" for i in (1, 2)}
+    consts = "\n".join(f"  %{k} = nn.constant dense<{v}> : {c}" for k, v in vec.items())
+    t = "tensor<1x8x10x10xf32>"
+    return f"""
+func.func @main(%x: {t}) -> {t} {{
+  %w1 = nn.constant dense<{_w(rng, 8, 8, 3, 3)}> : tensor<8x8x3x3xf32>
+  %w2 = nn.constant dense<{_w(rng, 8, 8, 3, 3)}> : tensor<8x8x3x3xf32>
+{consts}
+  %c1 = nn.conv2d %x, %w1 {{pads = array<i64: 1, 1, 1, 1>}} : ({t}, tensor<8x8x3x3xf32>) -> {t}
+  %n1 = nn.batchnorm %c1, %s1, %b1, %m1, %v1 : ({t}, {c}, {c}, {c}, {c}) -> {t}
+  %r1 = nn.relu %n1 : {t}
+  %c2 = nn.conv2d %r1, %w2 {{pads = array<i64: 1, 1, 1, 1>}} : ({t}, tensor<8x8x3x3xf32>) -> {t}
+  %n2 = nn.batchnorm %c2, %s2, %b2, %m2, %v2 : ({t}, {c}, {c}, {c}, {c}) -> {t}
+  %a = nn.add %n2, %x : ({t}, {t}) -> {t}
+  %y = nn.relu %a : {t}
+  func.return %y : {t}
+}}"""
+
+
+def ffn_block() -> str:
+    """A transformer FFN: matmul → add(bias) → gelu → matmul → add(bias) → add(residual)."""
+    rng = np.random.default_rng(1)
+    t, h = "tensor<1x12x24xf32>", "tensor<1x12x40xf32>"
+    return f"""
+func.func @main(%x: {t}) -> {t} {{
+  %w1 = nn.constant dense<{_w(rng, 24, 40)}> : tensor<24x40xf32>
+  %b1 = nn.constant dense<{_w(rng, 40)}> : tensor<40xf32>
+  %w2 = nn.constant dense<{_w(rng, 40, 24)}> : tensor<40x24xf32>
+  %b2 = nn.constant dense<{_w(rng, 24)}> : tensor<24xf32>
+  %m1 = nn.matmul %x, %w1 : ({t}, tensor<24x40xf32>) -> {h}
+  %a1 = nn.add %m1, %b1 : ({h}, tensor<40xf32>) -> {h}
+  %g = nn.gelu %a1 : {h}
+  %m2 = nn.matmul %g, %w2 : ({h}, tensor<40x24xf32>) -> {t}
+  %a2 = nn.add %b2, %m2 : (tensor<24xf32>, {t}) -> {t}
+  %y = nn.add %a2, %x : ({t}, {t}) -> {t}
+  func.return %y : {t}
+}}"""
+
+
+TILES = {"resnet": 'tile{sizes="f=3,oh=4,c=5"}', "ffn": 'tile{sizes="m=5,n=16,k=7"}'}
+"""Tiles that cut channels, rows and the reduction, with remainders everywhere."""
+SOURCES = {"resnet": resnet_block, "ffn": ffn_block}
+
+
+def build(name: str, pipeline: str) -> tuple[object, dict[str, np.ndarray]]:
+    module = parse_mlir(SOURCES[name](), f"{name}.mlir")
+    shape = main_func(module).body.blocks[0].args[0].type.get_shape()
+    rng = np.random.default_rng(2)
+    sample = lambda: {"x": rng.standard_normal(shape).astype(np.float32)}  # noqa: E731
+    if pipeline != "none":
+        set_calibration_data(module, [sample() for _ in range(2)])
+        run_pipeline(module, pipeline)
+    return module, sample()
+
+
+def lowered(module, tiles: str = "") -> tuple[object, object]:
+    """(unfused, fused) lowered copies of `module` (tiled with `tiles` first if given)."""
+    if tiles:
+        module = attach_weights(module.clone(), weights_of(module))
+        run_pipeline(module, tiles)
+    plain = sim.lower(module, M, epilogue=False)
+    fused = attach_weights(plain.clone(), weights_of(plain))
+    fuse_function(main_func(fused), M.cache.line_bytes)
+    return plain, fused
+
+
+def epilogues(module) -> dict[str, list[str]]:
+    return {op.label.data: [s.kind for s in ep.stages(op)] for op in module.walk()
+            if isinstance(op, accel.LayerOp) and op.epilogue is not None}
+
+
+@pytest.mark.parametrize("tiles", [False, True])
+@pytest.mark.parametrize("name,pipeline", [("resnet", "none"), ("resnet", "int8"),
+                                           ("ffn", "none"), ("ffn", "int8")])
+def test_fused_numbers_equal_the_unfused_program(name, pipeline, tiles):
+    module, x = build(name, pipeline)
+    plain, fused = lowered(module, TILES[name] if tiles else "")
+    kinds = epilogues(fused)
+    want = {("resnet", "none"): [["nn.batchnorm", "nn.relu"], ["nn.batchnorm", "nn.add",
+                                                               "nn.relu"]],
+            ("resnet", "int8"): [["nn.add", "quant.dcast"]],  # bn folded, relus are `act`s
+            ("ffn", "none"): [["nn.add", "nn.gelu"], ["nn.add", "nn.add"]],
+            ("ffn", "int8"): [["quant.dcast", "nn.add", "nn.gelu", "quant.qcast"],
+                              ["quant.dcast", "nn.add", "nn.add"]]}[name, pipeline]
+    assert sorted(kinds.values()) == sorted(want)
+    ref = run(module, x)
+    a, b = sim.simulate(plain, x).outputs, sim.simulate(fused, x).outputs
+    for k in ref:
+        np.testing.assert_array_equal(b[k], a[k])
+        if pipeline == "int8":  # integer programs: the reference executor's bits
+            np.testing.assert_array_equal(b[k], ref[k])
+        else:
+            np.testing.assert_allclose(b[k], ref[k], rtol=1e-4, atol=1e-5)
+
+
+def test_requantize_chain_is_fused_and_bit_exact():
+    """matmul (int32, per-channel scales) → irq.requantize (cut per tile) → dcast → ..."""
+    module, x = build("ffn", "int8")
+    fn = main_func(module)
+    d = next(op for op in fn.walk() if isinstance(op, quant.DequantizeOp)
+             and quant_type(op.input).is_per_axis)
+    shape = d.output.type.get_shape()
+    q8 = TensorType(UniformQuantizedType.make(8, 0.02, 3), shape)
+    r = quant.RequantizeOp(d.input, q8)
+    d2 = quant.DequantizeOp(r.output, d.output.type)
+    fn.body.blocks[0].insert_ops_before([r, d2], d)
+    d.output.replace_all_uses_with(d2.output)
+    d.detach()
+    d.erase()
+    plain, fused = lowered(module, TILES["ffn"])
+    assert any(k[:2] == ["irq.requantize", "quant.dcast"] for k in epilogues(fused).values())
+    ref = run(module, x)
+    out = sim.simulate(fused, x).outputs
+    for k in ref:
+        np.testing.assert_array_equal(out[k], ref[k])
+    text = print_module(fused)  # the epilogue prints and parses back
+    again = attach_weights(parse_mlir(text, "f.mlir"), weights_of(fused))
+    assert print_module(again) == text
+
+
+def test_intermediates_are_not_stored_and_the_residual_is_read():
+    module, x = build("ffn", "none")
+    plain, fused = lowered(module)
+    a, b = sim.simulate(plain, x), sim.simulate(fused, x)
+    layer = next(op for op in main_func(fused).walk() if isinstance(op, accel.LayerOp)
+                 and [s.kind for s in ep.stages(op)] == ["nn.add", "nn.add"])
+    trace = next(t for t in b.traces if t.name == layer.label.data)
+    line = M.cache.line_bytes
+
+    def lines_of(value) -> set[int]:
+        addr = accel.address_of(value)
+        return set(range(addr // line, -(-(addr + accel.nbytes(value.type)) // line)))
+
+    residual, out = layer.inputs[-1], layer.output
+    read = set(trace.line[~trace.write & (trace.role == int(Role.INPUT))].tolist())
+    assert lines_of(residual) <= read  # the residual is still read
+    assert set(trace.line[trace.write].tolist()) == lines_of(out)  # only the final result
+    assert len(b.traces) == len(a.traces) - 4  # two adds, a gelu, an add: no layers now
+    ta, tb = a.report.total, b.report.total
+    assert tb.dram_bytes_read + tb.dram_bytes_written < ta.dram_bytes_read + ta.dram_bytes_written
+    assert tb.cycles < ta.cycles
+
+
+def test_worked_example_of_the_pipelined_epilogue():
+    """docs/simulator.md §2.4: one int8 step of a 64×16·16×16 matmul (8 + 64 + 30 = 102
+    PE cycles) with its requantization and a dcast, add, gelu, qcast epilogue: per
+    output element 2 + 2 + 1 + 8 + 2 = 15 vector cycles over 64 lanes,
+    V = ceil(1024 · 15 / 64) = 240; C = max(102, 240) + ceil(16 · 15 / 64) = 244."""
+    ms_space = accel.layer_space("nn.matmul", [(64, 16), (16, 16)], (64, 16), {})
+    from irflow.backends.sim.mapping import map_space
+
+    ms = map_space(ms_space)
+    kinds = ("quantize", "quantize", "add", "gelu", "quantize")
+
+    def trace(epilogue: tuple[str, ...], ops: int) -> LayerTrace:
+        e = np.zeros(0)
+        return LayerTrace("l", "nn.matmul", Unit.PE_ARRAY, "int8", e.astype(np.int64),
+                          e.astype(bool), e.astype(np.int8), e.astype(np.int32),
+                          np.array([64 * 16 * 16]), np.array([ops]), "quantize",
+                          map_space=ms, step_tiles=np.array([[1, 64, 16, 16]]),
+                          epilogue=epilogue)
+
+    def cost(t: LayerTrace):
+        return layer_stats(t, LRUCache(M.cache.geometry).access(t.line, t.write), M)
+
+    fused = cost(trace(kinds, 1024 * len(kinds)))
+    assert fused.pe_cycles == 102 and fused.cycles == 244
+    assert fused.vector_ops == 5 * 1024
+    own = cost(trace((), 1024))  # the layer alone: its requantization, V = 32
+    assert own.cycles == 102
+
+
+def test_pass_options_and_errors():
+    from irflow.diagnostics import PassError
+    from irflow.passes.fuse_epilogue import FuseEpiloguePass
+
+    module, _ = build("ffn", "none")
+    plain = sim.lower(module, M, epilogue=False)
+    only_add = attach_weights(plain.clone(), weights_of(plain))
+    run_pipeline(only_add, "fuse-epilogue{only=add}")
+    assert sorted(epilogues(only_add).values()) == [["nn.add"], ["nn.add", "nn.add"]]
+    with pytest.raises(PassError, match="option 'only' expects kinds from"):
+        FuseEpiloguePass(only=("softmax",))
+    with pytest.raises(PassError, match="run it after lower-to-accel"):
+        run_pipeline(module, "fuse-epilogue")
