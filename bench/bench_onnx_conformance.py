@@ -17,7 +17,8 @@ its `assert_similar_outputs`: same shapes and dtypes, rtol/atol of the case). A 
 
 `--simulate` (issue 11 item 3): every case that passes on the reference executor is also
 lowered (`tile`, `plan-memory`, `lower-to-accel`) and run on the simulator
-(`irflow.backends.sim.simulate`, machine "default") on every data set, compared with the
+(`irflow.backends.sim.simulate`, machine "default", with `fuse-epilogue` unless
+`--no-epilogue`) on every data set, compared with the
 case's expected outputs the same way (its rtol/atol; integers and booleans exact). Such a
 case is
 
@@ -93,8 +94,9 @@ def classify(case: object) -> tuple[str, str]:
 SIM_KINDS = ("sim-pass", "sim-located", "sim-mismatch", "sim-crash")
 
 
-def simulate_case(case: object) -> tuple[str, str]:
-    """(one of SIM_KINDS, message) for a case that passes on the reference executor."""
+def simulate_case(case: object, epilogue: bool = True) -> tuple[str, str]:
+    """(one of SIM_KINDS, message) for a case that passes on the reference executor;
+    `epilogue=False` lowers without `fuse-epilogue`."""
     from onnx.backend.test.runner import Runner, _normalize_tensor
 
     from irflow.backends.sim import simulate
@@ -108,7 +110,8 @@ def simulate_case(case: object) -> tuple[str, str]:
         try:
             module, feeds = rep.specialize(inputs)
             with np.errstate(all="ignore"):
-                result = simulate(module, feeds, machine="default", progress=False)
+                result = simulate(module, feeds, machine="default", progress=False,
+                                  epilogue=epilogue)
             outs = [result.outputs[n] for n in rep.output_names]
         except IrflowError as e:
             cause = e.__cause__  # the simulator wraps a Python exception with its op:
@@ -131,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", default="", help="only cases whose name contains this")
     parser.add_argument("--simulate", action="store_true",
                         help="also simulate every passing case (lower-to-accel + simulator)")
+    parser.add_argument("--no-epilogue", action="store_true",
+                        help="with --simulate: lower without fuse-epilogue")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     from onnx.backend.test.loader import load_node_model_tests
@@ -148,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         if outcome != "pass":
             failures.append((case.name, outcome, message))
         elif args.simulate:
-            outcome, message = simulate_case(case)
+            outcome, message = simulate_case(case, epilogue=not args.no_epilogue)
             table[_op_of(case, by_name)][outcome] += 1
             if outcome != "sim-pass":
                 sim_failures.append((case.name, outcome, message))
