@@ -1,6 +1,7 @@
 """Reference executor vs onnxruntime on ResNet-18 (224×224, batch 1).
 
     .venv/bin/python bench/bench_reference.py [--runs 7] [--threads 1] [--zoo mobilenetv2,...]
+        [--jit auto|on|off]
 
 Builds ResNet-18 twice from the same seeded weights — as `nn` IR with `GraphBuilder`
 and as an ONNX graph with `onnx.helper` — so the benchmark needs neither the zoo nor
@@ -322,6 +323,20 @@ def bench_zoo(name: str, args: argparse.Namespace) -> None:
             "ONNX from irflow's exporter)", sess, progs, inputs, args.runs)
 
 
+def _kernels_used() -> str:
+    """Which conv kernels the reference executor runs here (numba or numpy only)."""
+    from irflow.backends.reference import conv
+
+    mode = conv.jit_mode()
+    if mode == "off" or not conv.jit_available():
+        state = "installed" if conv.jit_available() else "not installed"
+        return f"numpy only (IRFLOW_REFERENCE_JIT={mode}, numba {state})"
+    import numba
+
+    return (f"numba {numba.__version__} for depthwise conv and the bias+relu epilogue "
+            f"(IRFLOW_REFERENCE_JIT={mode}), numpy/OpenBLAS for the rest")
+
+
 def main(argv: list[str] | None = None) -> int:
     from extras import require
 
@@ -334,9 +349,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--zoo", default="",
                     help="also compare these zoo models (comma-separated, e.g. "
                          "mobilenetv2,transformer_encoder)")
+    ap.add_argument("--jit", choices=("auto", "on", "off"), default=None,
+                    help="the reference conv's numba kernels (IRFLOW_REFERENCE_JIT; "
+                         "default: the variable's value, else auto)")
     args = ap.parse_args(argv)
+    if args.jit is not None:
+        os.environ["IRFLOW_REFERENCE_JIT"] = args.jit
 
     print("command:", " ".join([os.path.basename(sys.executable), *sys.argv]))
+    print(f"reference conv kernels: {_kernels_used()}")
     bench_resnet18(args)
     for name in filter(None, args.zoo.split(",")):
         bench_zoo(name, args)

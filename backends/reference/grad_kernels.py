@@ -13,11 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from irflow.backends.reference.conv import pad_nchw, tap_views
 from irflow.backends.reference.kernels import (
     Kernel,
-    _pad_nchw,
     _pool_planner,
-    _taps,
     erf,
     register_kernel,
     sigmoid,
@@ -51,7 +50,7 @@ def conv2d_weight_grad(x: np.ndarray, dy: np.ndarray, w_shape: Sequence[int],
     oh, ow = dy.shape[2], dy.shape[3]
     d = _grad_by_group(dy, groups)
     dw = np.empty((f, cg, kh, kw), dtype=dy.dtype)
-    for k, tap in enumerate(_taps(_pad_nchw(x, pads), (kh, kw), strides, dilations, (oh, ow))):
+    for k, tap in enumerate(tap_views(pad_nchw(x, pads), (kh, kw), strides, dilations, (oh, ow))):
         t = np.ascontiguousarray(tap.reshape(n, groups, cg, oh, ow).transpose(1, 2, 0, 3, 4))
         dw[:, :, k // kw, k % kw] = np.matmul(
             d, t.reshape(groups, cg, n * oh * ow).transpose(0, 2, 1)).reshape(f, cg)
@@ -71,7 +70,7 @@ def conv2d_input_grad(dy: np.ndarray, w: np.ndarray, x_shape: Sequence[int],
     d = _grad_by_group(dy, groups)
     wt = np.ascontiguousarray(w.reshape(groups, f // groups, cg, kh * kw).transpose(3, 0, 2, 1))
     dxp = np.zeros((c, n, h + top + bottom, wd + left + right), dtype=dy.dtype)  # C first
-    for k, tap in enumerate(_taps(dxp, (kh, kw), strides, dilations, (oh, ow))):
+    for k, tap in enumerate(tap_views(dxp, (kh, kw), strides, dilations, (oh, ow))):
         tap += np.matmul(wt[k], d).reshape(c, n, oh, ow)
     return dxp[:, :, top:top + h, left:left + wd].transpose(1, 0, 2, 3)
 
@@ -109,14 +108,14 @@ def _pool_grad(op: g.Pool2dGradOp) -> Kernel:
         top, left = pl.pads[0], pl.pads[1]
         shape = (n, c, h + pl.pads[0] + pl.pads[2], w + pl.pads[1] + pl.pads[3])
         dxp = np.zeros(shape, dtype=dy.dtype)
-        dtaps = _taps(dxp, k, s, (1, 1), pl.out_hw)
+        dtaps = tap_views(dxp, k, s, (1, 1), pl.out_hw)
         if average:
             share = dy / pl.count.astype(dy.dtype)  # type: ignore[union-attr]
             for tap in dtaps:
                 tap += share
         else:
             fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-            xtaps = list(_taps(_pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw))
+            xtaps = list(tap_views(pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw))
             y = xtaps[0].copy()
             for tap in xtaps[1:]:
                 np.maximum(y, tap, out=y)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +32,17 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
 
 from irflow import lowp
+from irflow.backends.reference.conv import (
+    EPILOGUE_ACTS,
+    JIT_MIN_MACS,
+    conv2d,
+    pad_nchw,
+    preload,
+    tap_views,
+)
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
-from irflow.weights import WeightStore, constant_value, weights_of
+from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
 
 Kernel = Callable[..., Any]  # (*arrays) -> ndarray | tuple[ndarray, ...]
 KernelFactory = Callable[[Any], Kernel]
@@ -404,17 +412,6 @@ def _binary(op: Operation) -> Kernel:
 # Contractions
 
 
-def _pad_nchw(x: np.ndarray, pads: Sequence[int], value: float = 0.0) -> np.ndarray:
-    """Pad H and W by [top, left, bottom, right]."""
-    top, left, bottom, right = pads
-    if not (top or left or bottom or right):
-        return x
-    n, c, h, w = x.shape
-    out = np.full((n, c, h + top + bottom, w + left + right), value, dtype=x.dtype)
-    out[:, :, top:top + h, left:left + w] = x
-    return out
-
-
 def _windows(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
              dilations: Sequence[int], out_hw: Sequence[int]) -> np.ndarray:
     """View (N, C, OH, OW, KH, KW) of the windows of a padded NCHW array (no copy)."""
@@ -427,126 +424,35 @@ def _windows(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
     return v[:, :, : (oh - 1) * sh + 1 : sh, : (ow - 1) * sw + 1 : sw, ::dh, ::dw]
 
 
-def _taps(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
-          dilations: Sequence[int], out_hw: Sequence[int]) -> Iterator[np.ndarray]:
-    """For each kernel tap (i, j), the (N, C, OH, OW) strided view of the padded input it
-    reads. Reducing over KH·KW such views is much faster than reducing a window view."""
-    sh, sw = strides
-    dh, dw = dilations
-    oh, ow = out_hw
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            yield xp[:, :, i * dh : i * dh + (oh - 1) * sh + 1 : sh,
-                     j * dw : j * dw + (ow - 1) * sw + 1 : sw]
-
-
-_CHUNK_BYTES = 1 << 17
-"""Depthwise convolution in NCHW works on channel chunks whose output is about this size,
-so the accumulator stays in the L2 cache across the KH·KW taps."""
-
-
-def _depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, kernel: Sequence[int],
-               strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int],
-               out_hw: Sequence[int]) -> np.ndarray:
-    """y[:, c] = sum over taps k of w[c, k] · tap_k(pad(x))[:, c] (+ b[c]).
-
-    Each tap is one broadcast multiply-add over a strided view. Numpy's inner loop runs
-    along the last axis, so the layout follows the longer of W and C: NCHW (inner loop
-    OW) for large images with few channels, NHWC (inner loop C, one transpose each way)
-    when C >= 4·OW — measured 1.5–3× faster for MobileNetV2's 14×14 and 7×7 layers and
-    slower for its 112×112 and 56×56 ones.
-    """
-    n, f, h, wd = x.shape
-    oh, ow = out_hw
-    dtype = np.result_type(x, w)
-    if f >= 4 * ow:
-        top, left, bottom, right = pads
-        xt = np.zeros((n, h + top + bottom, wd + left + right, f), dtype=x.dtype)
-        xt[:, top : top + h, left : left + wd] = x.transpose(0, 2, 3, 1)  # padded NHWC
-        wt = np.ascontiguousarray(w.T)  # (taps, C)
-        yt = np.empty((n, oh, ow, f), dtype=dtype)
-        tmp = np.empty_like(yt)
-        for k, tap in enumerate(_taps(xt.transpose(0, 3, 1, 2), kernel, strides, dilations,
-                                      out_hw)):
-            tap_t = tap.transpose(0, 2, 3, 1)
-            if k == 0:
-                np.multiply(tap_t, wt[k], out=yt)
-            else:
-                np.multiply(tap_t, wt[k], out=tmp)
-                yt += tmp
-        if b is not None:
-            yt += b
-        return np.ascontiguousarray(yt.transpose(0, 3, 1, 2))
-    xp = _pad_nchw(x, pads)
-    y = np.empty((n, f, oh, ow), dtype=dtype)
-    chunk = max(1, _CHUNK_BYTES // max(1, n * oh * ow * dtype.itemsize))
-    tmp_all = np.empty((n, min(chunk, f), oh, ow), dtype=dtype)
-    for c0 in range(0, f, chunk):
-        c1 = min(f, c0 + chunk)
-        yc, tmp = y[:, c0:c1], tmp_all[:, : c1 - c0]
-        taps = _taps(xp[:, c0:c1], kernel, strides, dilations, out_hw)
-        for k, tap in enumerate(taps):
-            wk = w[c0:c1, k].reshape(1, c1 - c0, 1, 1)
-            if k == 0:
-                np.multiply(tap, wk, out=yc)
-            else:
-                np.multiply(tap, wk, out=tmp)
-                yc += tmp
-        if b is not None:
-            yc += b[c0:c1].reshape(1, c1 - c0, 1, 1)
-    return y
-
-
-def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence[int],
-           pads: Sequence[int], dilations: Sequence[int], groups: int) -> np.ndarray:
-    """ONNX Conv (NCHW, FCHW weight), vectorized.
-
-    - 1×1, stride 1, no padding: one matmul over the channels.
-    - depthwise-like (one input channel per group): a sum over the KH·KW taps of
-      broadcast multiplies — KH·KW vectorized passes per cache-sized channel chunk,
-      never a per-channel loop.
-    - otherwise im2col: the window view copied to (N, G, C/G·KH·KW, OH·OW) once, then
-      one batched matmul with the (G, F/G, C/G·KH·KW) weight.
-    """
-    n, _, h, wd = x.shape
-    f, cg, kh, kw = w.shape
-    oh = nn.window_out(h, kh, strides[0], pads[0], pads[2], dilations[0])
-    ow = nn.window_out(wd, kw, strides[1], pads[1], pads[3], dilations[1])
-    out_hw = (oh, ow)
-    fg = f // groups
-    if kh == kw == 1 and tuple(strides) == (1, 1) and not any(pads):
-        y = np.matmul(w.reshape(groups, fg, cg), x.reshape(n, groups, cg, oh * ow))
-    elif cg == 1 and groups > 1:
-        if fg > 1:  # channel multiplier: output channel g*fg + m reads input channel g
-            x = np.repeat(x, fg, axis=1)
-        return _depthwise(x, w.reshape(f, kh * kw), b, (kh, kw), strides, pads, dilations,
-                          out_hw)
-    else:
-        xp = _pad_nchw(x, pads)
-        win = _windows(xp, (kh, kw), strides, dilations, out_hw)  # N,C,OH,OW,KH,KW
-        win = win.reshape(n, groups, cg, oh, ow, kh, kw)
-        cols = np.ascontiguousarray(win.transpose(0, 1, 2, 5, 6, 3, 4))
-        cols = cols.reshape(n, groups, cg * kh * kw, oh * ow)
-        y = np.matmul(w.reshape(groups, fg, cg * kh * kw), cols)
-    y = y.reshape(n, f, oh, ow)
-    if b is not None:
-        y += b.reshape(1, f, 1, 1)
-    return y
+def _preload_jit(op: nn.Conv2dOp) -> None:
+    """Load the numba conv kernels at compile time when this layer is large enough to
+    use them (`conv.JIT_MIN_MACS`), instead of inside its first run."""
+    out, w = nn.shape_of(op.results[0]), nn.shape_of(op.operands[1])
+    if math.prod(out) * math.prod(w[1:]) < JIT_MIN_MACS:
+        return
+    try:
+        dtype = numpy_dtype(op.results[0].type.element_type)  # type: ignore[attr-defined]
+    except (IrflowError, AttributeError):
+        return
+    preload(dtype)
 
 
 @register_kernel(nn.Conv2dOp)
 def _conv2d(op: nn.Conv2dOp) -> Kernel:
     strides, pads, dil, groups = nn.conv2d_params(op)
+    act = nn.fused_act(op)  # relu/relu6 run inside conv2d, with the bias (one pass)
+    inner = act if act in EPILOGUE_ACTS else None
+    _preload_jit(op)
 
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         if x.dtype == np.float16:  # accumulate in float32, round once (as onnxruntime)
             wide = conv2d(x.astype(np.float32), w.astype(np.float32),
                           None if b is None else b.astype(np.float32), strides, pads, dil,
-                          groups)
+                          groups, inner)
             return wide.astype(np.float16)
-        return conv2d(x, w, b, strides, pads, dil, groups)
+        return conv2d(x, w, b, strides, pads, dil, groups, inner)
 
-    return with_activation(op, kernel)
+    return kernel if inner is not None else with_activation(op, kernel)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -678,6 +584,23 @@ def _pool_planner(op: Operation, average: bool) -> Callable[[int, int], _PoolPla
     return plan
 
 
+def _separable_max(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
+                   out_hw: Sequence[int]) -> np.ndarray:
+    """The max over each KH×KW window of the padded xp: the max over KH strided row
+    views, then over KW strided column views of that — the same values as the max over
+    all taps (max is exact and NaN-propagating in any order)."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, strides, out_hw
+    rows = [xp[:, :, i: i + (oh - 1) * sh + 1: sh] for i in range(kh)]
+    m = rows[0].copy()
+    for r in rows[1:]:
+        np.maximum(m, r, out=m)
+    cols = [m[..., j: j + (ow - 1) * sw + 1: sw] for j in range(kw)]
+    y = cols[0].copy()
+    for c in cols[1:]:
+        np.maximum(y, c, out=y)
+    return y
+
+
 @register_kernel(nn.MaxPoolOp, nn.AvgPoolOp)
 def _pool(op: nn.Pool2dOp) -> Kernel:
     """Max or average over the KH·KW taps; padding is -inf (max) or 0 and not counted
@@ -690,7 +613,9 @@ def _pool(op: nn.Pool2dOp) -> Kernel:
     def pool(x: np.ndarray) -> np.ndarray:
         pl = plan(x.shape[2], x.shape[3])
         fill = 0.0 if average else -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-        taps = _taps(_pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw)
+        if not average:  # max is exact: rows, then columns (4 passes for 3x3, not 8)
+            return _separable_max(pad_nchw(x, pl.pads, fill), k, s, pl.out_hw)
+        taps = tap_views(pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw)
         y = next(taps).copy()
         for tap in taps:
             combine(y, tap, out=y)
