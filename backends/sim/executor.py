@@ -259,6 +259,8 @@ def _conv_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
 
     def run(step: Step) -> None:
         x, w = step.operands[0], step.operands[1]
+        if x.dtype == np.float16:  # products summed in float32 (the reference's conv, and
+            x, w = x.astype(np.float32), w.astype(np.float32)  # onnxruntime's), one rounding
         n, tg, tc, hh, ww = x.shape
         _, tf, _, kh, kw = w.shape
         (ph0, ph1), (pw0, pw1) = step.pads[0][3], step.pads[0][4]
@@ -570,6 +572,10 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                     progress()
             elif isinstance(op, func.ReturnOp) and numerics:
                 for name, v in zip(output_names(fn), op.operands):
+                    if v in arg_index:  # a graph input returned as it is (an Identity
+                        # graph): no layer moves it, the output is the input's value
+                        result.outputs[name] = np.array(inputs[names[arg_index[v]]])
+                        continue
                     result.outputs[name] = values[v].array.copy()
         except IrflowError as e:
             if e.where is None:  # say which op (e.g. a quantize of NaN)
@@ -701,7 +707,8 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
                        False, int(_operand_role(opnd)), s)
                 prev_keys[i] = key
             if kernel is not None:
-                slices.append(views[i][tuple(c[2] for c in cells)])
+                # `...`: a 0-d tensor's tile stays an array (a view), not a scalar
+                slices.append(views[i][(*(c[2] for c in cells), ...)])
                 pads.append([c[1] for c in cells])
         first = all(idx[p] == 0 for p in red_pos)
         last = all(idx[p] == trips[p] - 1 for p in red_pos)
@@ -719,7 +726,8 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
             pending_store = (lines(n_out + 1, okey, psum_tensor, space.result.view,
                                    out_ranges), s, int(Role.PSUM))
         last_steps.append(last)
-        out_index = tuple(c[2] for c in out_cells)
+        # `...`: a 0-d tensor's tile stays an array (a view), not a scalar
+        out_index = (*(c[2] for c in out_cells), ...)
         if kernel is not None:
             kernel(Step(t, slices, pads, out_view[out_index], first, last))
         if epilogue is not None and last:
