@@ -42,30 +42,18 @@ import sys
 import tempfile
 import textwrap
 import venv
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from irflow.backends.sim import simulate
 from irflow.backends.sim.machine import Machine, machine_from_toml
-from irflow.dialects import accel, nn
-from irflow.graph import GraphBuilder
+from irflow.dialects import accel
 from irflow.pipeline import run_pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling bench modules
+from reference_layers import Layer, layer_module  # noqa: E402
 
 SCALESIM = "scalesim==3.0.0"
 HERE = Path(__file__).resolve().parent
-
-
-@dataclass(frozen=True)
-class Layer:
-    name: str
-    kind: str  # conv, linear, matmul
-    x: tuple[int, ...]
-    w: tuple[int, ...]
-    stride: int = 1
-    pad: int = 0
-    groups: int = 1
 
 
 LAYERS = [
@@ -210,22 +198,6 @@ def run_scalesim(py: Path, layer: Layer, df: str, machine: Machine, tmp: Path) -
                           str(tmp / "topo.csv"), str(tmp / "layout.csv")], check=True,
                          capture_output=True, text=True, cwd=tmp).stdout
     return groups * sum(r["cycles"] for r in json.loads(out.strip().splitlines()[-1]))
-
-
-def layer_module(layer: Layer):  # noqa: ANN201
-    rng = np.random.default_rng(0)
-    g = GraphBuilder()
-    x = g.input("x", layer.x)
-    w = g.weight("w", rng.standard_normal(layer.w).astype(np.float32))
-    if layer.kind == "conv":
-        op = nn.Conv2dOp(x, w, strides=(layer.stride,) * 2, pads=(layer.pad,) * 4,
-                         groups=layer.groups)
-    elif layer.kind == "linear":
-        op = nn.LinearOp.make([x, w])
-    else:
-        op = nn.MatmulOp.make([x, w])
-    y = g.add(op).results[0]
-    return g.finish([y]), {"x": rng.standard_normal(layer.x).astype(np.float32)}
 
 
 def irflow_pe_cycles(layer: Layer, machine: Machine, whole: bool) -> tuple[int, int]:

@@ -61,20 +61,12 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling bench modules
+from reference_layers import Layer, layer_module  # noqa: E402
+
 ZIGZAG = "zigzag-dse==3.9.1"
 EXTRA = "six==1.17.0"
 """ZigZag's `parser/upgraded_validator.py` imports `six`, which its wheel does not declare."""
-
-
-@dataclass(frozen=True)
-class Layer:
-    name: str
-    kind: str  # conv, linear, matmul
-    x: tuple[int, ...]
-    w: tuple[int, ...]
-    stride: int = 1
-    pad: int = 0
-    groups: int = 1
 
 
 LAYERS = {
@@ -281,35 +273,18 @@ def run_zigzag(py: Path, machine, layers: list[IrflowLayer],  # noqa: ANN001
 
 # --- irflow's side --------------------------------------------------------------------
 
-def layer_module(layer: Layer):  # noqa: ANN201
-    from irflow.dialects import nn
-    from irflow.graph import GraphBuilder
-
-    rng = np.random.default_rng(0)
-    g = GraphBuilder()
-    x = g.input("x", layer.x)
-    w = g.weight("w", rng.standard_normal(layer.w).astype(np.float32))
-    if layer.kind == "conv":
-        op = nn.Conv2dOp(x, w, strides=(layer.stride,) * 2, pads=(layer.pad,) * 4,
-                         groups=layer.groups)
-    elif layer.kind == "linear":
-        op = nn.LinearOp.make([x, w])
-    else:
-        op = nn.MatmulOp.make([x, w])
-    y = g.add(op).results[0]
-    return g.finish([y])
-
-
-def int8(module):  # noqa: ANN001, ANN201
-    """`module` through the `int8` pipeline (calibrated on random inputs), and inputs."""
+def int8(module, inputs=None):  # noqa: ANN001, ANN201
+    """`module` through the `int8` pipeline (calibrated on random inputs), and inputs
+    (seeded random ones unless given)."""
     from irflow.graph import input_names, main_func
     from irflow.passes.calibrate import set_calibration_data
     from irflow.pipeline import run_pipeline
 
-    fn = main_func(module)
     rng = np.random.default_rng(0)
-    inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
-              for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
+    if inputs is None:
+        fn = main_func(module)
+        inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
+                  for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
     set_calibration_data(module, [{n: rng.standard_normal(v.shape).astype(np.float32)
                                    for n, v in inputs.items()} for _ in range(2)])
     run_pipeline(module, "int8")
@@ -333,36 +308,24 @@ def run_irflow(module, inputs, machine,  # noqa: ANN001
                tie: float) -> tuple[list[IrflowLayer], float]:
     """Search every PE layer (`tile{search=latency}`), then simulate each alone."""
     from irflow.backends.sim import simulate
-    from irflow.backends.sim.executor import dtype_name
     from irflow.backends.sim.isolated import simulate_alone
-    from irflow.dialects import accel
     from irflow.graph import main_func
     from irflow.passes import tile_search as ts
-    from irflow.passes.tile import NEST_ATTR, elem_bytes, is_layer, layer_labels
     from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
     run_pipeline(module, f"tile{{search=latency tie={tie}}}")
     search_s = time.perf_counter() - t0
-    traces = {t.name: t for t in simulate(module, inputs, numerics=False,
-                                          progress=False).traces}
+    # each layer as ZigZag costs it: alone and unfused (its epilogue layers separate)
+    traces = {t.name: t for t in simulate(module, inputs, numerics=False, progress=False,
+                                          epilogue=False).traces}
     out = []
-    for op, label in layer_labels(main_func(module)).items():
-        if not is_layer(op) or NEST_ATTR not in op.attributes:
-            continue
-        space = accel.space_of_op(op)
-        if ts.map_space(space) is None:
-            continue
-        nest = op.attributes[NEST_ATTR]
-        itemsizes = [elem_bytes(v.type) for v in (*op.operands, op.results[0])]
-        dtype = dtype_name(op.operands[0].type.element_type)
-        sizes = np.array([[nest.tile[d] for d in space.dims]])
-        sc = ts.estimate(space, itemsizes, machine, dtype, sizes, [tuple(nest.order)])
+    for label, e in ts.chosen_estimates(main_func(module), machine).items():
         alone = simulate_alone(traces[label], machine)
-        tiles = ",".join(f"{d}={nest.tile[d]}" for d in nest.order
-                         if space.extents[d] > 1)
-        bits = tuple(int(8 * b) for b in (itemsizes[0], itemsizes[1], itemsizes[-1]))
-        out.append(IrflowLayer(label, space, float(sc.cycles[0]), alone.cycles,
+        tiles = ",".join(f"{d}={e.nest.tile[d]}" for d in e.nest.order
+                         if e.space.extents[d] > 1)
+        bits = tuple(int(8 * b) for b in (e.itemsizes[0], e.itemsizes[1], e.itemsizes[-1]))
+        out.append(IrflowLayer(label, e.space, float(e.scores.cycles[0]), alone.cycles,
                                alone.dram_bytes, alone.energy_pj, alone.flush.cycles,
                                tiles, bits))
     return out, search_s
@@ -418,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [n for n in args.layers.split(",") if n]
     for name in names:
         layer = LAYERS[name]
-        module, inputs = int8(layer_module(layer))
+        module, inputs = int8(*layer_module(layer))
         ir, ir_s = run_irflow(module, inputs, machine, args.tie)
         res = run_zigzag(py, machine, ir, args.lpf_limit)
         print(row(layer.name, res["layers"][0], res["wall"], ir, ir_s), flush=True)

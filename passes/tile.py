@@ -569,7 +569,6 @@ class TilePass(ModulePass):
         import dataclasses
         import sys
 
-        from irflow.backends.sim.executor import DTYPE_WIDTH, dtype_name
         from irflow.backends.sim.machine import load_machine
 
         m = load_machine(self.machine or None)
@@ -581,11 +580,8 @@ class TilePass(ModulePass):
                 fixed: dict[str, int], order: tuple[str, ...] | None, rule: Tiling) -> Tiling:
             if self.search == "none" and label != explain:
                 return rule
-            types = [v.type for v in op.operands[:2]]
-            dtype = max((dtype_name(t.element_type) for t in types  # type: ignore[attr-defined]
-                         if isinstance(t, TensorType)),
-                        key=DTYPE_WIDTH.__getitem__, default="fp32")
-            choice = ts.search_layer(space, itemsizes, m, dtype, objective, fixed, order, rule,
+            choice = ts.search_layer(space, itemsizes, m, ts.pe_dtype(op), objective, fixed,
+                                     order, rule,
                                      tie=self.tie)
             if label == explain:
                 print(ts.explain(label, choice, objective, tie=self.tie), file=sys.stderr)

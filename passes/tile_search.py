@@ -38,6 +38,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import TensorType
+from xdsl.ir import Operation
 
 from irflow.backends.sim.machine import Machine
 from irflow.backends.sim.mapping import map_space, nest_cost
@@ -247,3 +250,43 @@ def explain(label: str, choice: Choice, objective: str, top: int = 8,
                  + ("energy" if objective in ("latency", "balanced") else "cycles")
                  + ", then DRAM bytes, then fewer steps")
     return "\n".join(lines)
+
+
+def pe_dtype(op: Operation) -> str:
+    """The data type a PE layer multiplies in: the wider of its two multiplied operands
+    (w4a8 runs at the int8 rate), fp32 when neither is a tensor."""
+    from irflow.backends.sim.executor import DTYPE_WIDTH, dtype_name
+
+    types = [v.type for v in op.operands[:2]]
+    return max((dtype_name(t.element_type) for t in types if isinstance(t, TensorType)),
+               key=DTYPE_WIDTH.__getitem__, default="fp32")
+
+
+@dataclass(frozen=True)
+class ChosenEstimate:
+    """The estimate of the tiling `tile` chose for one PE layer."""
+
+    op: Operation
+    space: accel.Space
+    nest: accel.NestAttr
+    itemsizes: list[float]  # operands', then the result's, bytes per element
+    scores: Scores  # one candidate: the chosen sizes and order
+
+
+def chosen_estimates(fn: func.FuncOp, machine: Machine) -> dict[str, ChosenEstimate]:
+    """Per label, the estimate of each tiled PE layer of `fn` (after `tile`) for the
+    tiling it carries: what the search believed of the candidate it kept."""
+    out = {}
+    for op, label in tl.layer_labels(fn).items():
+        if not tl.is_layer(op) or tl.NEST_ATTR not in op.attributes:
+            continue
+        space = accel.space_of_op(op)  # type: ignore[arg-type]
+        if map_space(space) is None:
+            continue
+        nest = op.attributes[tl.NEST_ATTR]
+        assert isinstance(nest, accel.NestAttr)
+        itemsizes = [tl.elem_bytes(v.type) for v in (*op.operands, op.results[0])]
+        sizes = np.array([[nest.tile[d] for d in space.dims]])
+        out[label] = ChosenEstimate(op, space, nest, itemsizes, estimate(
+            space, itemsizes, machine, pe_dtype(op), sizes, [tuple(nest.order)]))
+    return out

@@ -20,7 +20,7 @@ _spec.loader.exec_module(bz)
 
 
 def space_of(layer: bz.Layer) -> accel.Space:
-    op = next(o for o in main_func(bz.layer_module(layer)).body.walk()
+    op = next(o for o in main_func(bz.layer_module(layer)[0]).body.walk()
               if o.name in ("nn.conv2d", "nn.linear", "nn.matmul"))
     return accel.space_of_op(op)
 

@@ -9,14 +9,13 @@ from xdsl.dialects.builtin import ModuleOp
 
 from irflow import zoo
 from irflow.backends import sim
-from irflow.backends.sim.executor import dtype_name
 from irflow.backends.sim.machine import load_machine
 from irflow.context import make_context
 from irflow.diagnostics import PassError
 from irflow.dialects import accel, nn
 from irflow.graph import GraphBuilder, main_func
 from irflow.passes import tile_search as ts
-from irflow.passes.tile import NEST_ATTR, TilePass, elem_bytes, is_layer, layer_labels
+from irflow.passes.tile import NEST_ATTR, TilePass, elem_bytes, layer_labels
 
 
 def conv_module(c: int = 16, f: int = 32, hw: int = 20) -> ModuleOp:
@@ -85,21 +84,9 @@ def test_search_is_deterministic_and_objectives_are_selectable():
 def layer_estimates(module: ModuleOp, machine: str = "default"
                     ) -> dict[str, tuple[float, float]]:
     """The search's estimate (cycles, DRAM bytes) of each PE layer's chosen tiling."""
-    m = load_machine(machine)
-    out = {}
-    for op, label in layer_labels(main_func(module)).items():
-        if not is_layer(op) or NEST_ATTR not in op.attributes:
-            continue
-        space = accel.space_of_op(op)
-        if ts.map_space(space) is None:
-            continue
-        nest = op.attributes[NEST_ATTR]
-        itemsizes = [elem_bytes(v.type) for v in (*op.operands, op.results[0])]
-        dtype = dtype_name(op.operands[0].type.element_type)
-        sizes = np.array([[nest.tile[d] for d in space.dims]])
-        sc = ts.estimate(space, itemsizes, m, dtype, sizes, [tuple(nest.order)])
-        out[label] = (float(sc.cycles[0]), float(sc.dram_bytes[0]))
-    return out
+    return {label: (float(e.scores.cycles[0]), float(e.scores.dram_bytes[0]))
+            for label, e in ts.chosen_estimates(main_func(module),
+                                                load_machine(machine)).items()}
 
 
 SMALL_INPUTS = {"resnet50": (("f32[1, 3, 224, 224]", "f32[1, 3, 64, 64]"),),

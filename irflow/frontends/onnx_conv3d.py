@@ -17,35 +17,12 @@ rows hold c·kd·kh·kw (the copies that stack the taps are DMA layers: KD× the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from xdsl.ir import SSAValue
 
 from irflow.dialects import nn
 from irflow.dialects.nn import indexing as ix
 from irflow.frontends.onnx import _Importer
-
-
-def _pads(im: _Importer, size: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
-          dilations: Sequence[int]) -> list[int]:
-    """ONNX `pads` / `auto_pad` of a 3-D window as [d0, h0, w0, d1, h1, w1]."""
-    auto = im.attr("auto_pad", "NOTSET")
-    if auto == "NOTSET":
-        pads = im.ints("pads", [0] * 6)
-        if len(pads) != 6:
-            raise im.error(f"expects 6 pads for a 3-D window, got {pads}")
-        return pads
-    if auto == "VALID":
-        return [0] * 6
-    if auto not in ("SAME_UPPER", "SAME_LOWER"):
-        raise im.error(f"unknown auto_pad '{auto}'")
-    lo, hi = [], []
-    for n, k, s, d in zip(size, kernel, strides, dilations):
-        total = max((-(-n // s) - 1) * s + (k - 1) * d + 1 - n, 0)
-        small, big = total // 2, total - total // 2
-        lo.append(small if auto == "SAME_UPPER" else big)
-        hi.append(big if auto == "SAME_UPPER" else small)
-    return lo + hi
+from irflow.frontends.onnx_spatial import window_pads
 
 
 def conv3d(im: _Importer, x: SSAValue, w: SSAValue, b: SSAValue | None) -> list[SSAValue]:
@@ -57,7 +34,7 @@ def conv3d(im: _Importer, x: SSAValue, w: SSAValue, b: SSAValue | None) -> list[
     if len(strides) != 3 or len(dil) != 3:
         raise im.error(f"expects 3 strides and dilations for a 3-D Conv, got {strides} "
                        f"and {dil}")
-    pads = _pads(im, (depth, h, wd), (kd, kh, kw), strides, dil)
+    pads = window_pads(im, (depth, h, wd), (kd, kh, kw), strides, dil)
     od = nn.window_out(depth, kd, strides[0], pads[0], pads[3], dil[0])
     if pads[0] or pads[3]:
         x = im.make(ix.PadOp, [x], pads=nn.int_array([0, 0, pads[0], 0, 0,
