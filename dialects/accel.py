@@ -394,11 +394,16 @@ def default_nest(space: Space) -> NestAttr:
                     [space.extents[d] for d in space.dims])
 
 
+def view_source(value: SSAValue) -> SSAValue:
+    """The value a chain of `accel.view`s reads (`value` itself when it is no view)."""
+    while isinstance(value.owner, ViewOp):
+        value = value.owner.source
+    return value
+
+
 def address_of(value: SSAValue) -> int:
     """The DRAM byte address of an accel value (views resolve to their source)."""
-    owner = value.owner
-    while isinstance(owner, ViewOp):
-        owner = owner.source.owner
+    owner = view_source(value).owner
     if isinstance(owner, InputOp | WeightOp | LayerOp):
         return owner.addr.value.data
     raise VerifyException(f"value {value} is not placed in DRAM (no accel producer)")
