@@ -199,13 +199,19 @@ class NestAttr(ParametrizedAttribute):
 def space_of_op(op: IRDLOperation) -> Space:
     """The iteration space of an nn op or `quant` cast (or of an `accel.layer`)."""
     if isinstance(op, LayerOp):
-        kind, operands, result = op.kind.data, op.core_inputs, op.output
+        from irflow.dialects import accel_epilogue
+
+        kind, operands = op.kind.data, op.core_inputs
+        result_type = accel_epilogue.core_type(op)  # its own result, before any epilogue
         params: Mapping[str, Attribute] = op.params.data
     else:
-        kind, operands, result, params = op.name, list(op.operands), op.results[0], op.properties
+        kind, operands, params = op.name, list(op.operands), op.properties
+        result_type = op.results[0].type
     if kind in QUANT_CASTS:
-        params = {**params, **quant_axis_param(operands[0].type, result.type)}
-    return layer_space(kind, [nn.shape_of(o) for o in operands], nn.shape_of(result), params)
+        params = {**params, **quant_axis_param(operands[0].type, result_type)}
+    assert isinstance(result_type, TensorType)
+    return layer_space(kind, [nn.shape_of(o) for o in operands], result_type.get_shape(),
+                       params)
 
 
 # --------------------------------------------------------------------------------------

@@ -29,10 +29,6 @@ LOCATED: dict[str, str] = {
     # nn.matmul whose batch dims broadcast partly ([3, 1] against [3, 2]): `tile` lowers
     # broadcasting of all batch dims at once only
     "test_matmul_bcast": "nn.matmul batch broadcasting",
-    # a bug, not a limit: since main's vector-chain fusion (fuse-epilogue) a per-axis
-    # dequantize's chained layer loses the axis loop (verify error); fine with
-    # `--no-epilogue`. To fix in fuse-epilogue and remove here.
-    "test_dequantizelinear_axis": "expects loops ['d0', 'd1', 'd2', 'd3'] for quant.scast",
 }
 
 
@@ -53,6 +49,8 @@ FIXED = {
     "test_einsum_batch_matmul_bfloat16": "np.einsum cannot take bf16 (ml_dtypes) tiles",
     "test_einsum_sum_bfloat16": "the same, on the vector unit",
     "test_causal_conv_with_state_silu_fp16": "fp16 conv summed in fp16, 2 ulp off",
+    "test_dequantizelinear_axis": "a per-axis cast fused into a vector producer lost its "
+                                  "axis loop (the space read the chain's float result)",
 }
 
 
