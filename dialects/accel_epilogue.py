@@ -1,10 +1,12 @@
-"""A PE layer's epilogue: point-wise ops applied in its output path (`fuse-epilogue`).
+"""A layer's epilogue: point-wise ops applied in its output path (`fuse-epilogue`).
 
 An `accel.layer` on the PE array may carry `epilogue [...]`: the point-wise ops that
 followed it in the program (bias or residual add, activation, batchnorm in inference
 form, the `quant` casts), applied by the vector unit to each finished output tile
-before it is stored, so the intermediate tensors never reach memory. One dictionary
-per op, in order:
+before it is stored, so the intermediate tensors never reach memory. A layer on the
+vector unit (layernorm, softmax, batchnorm, a point-wise op or cast) may carry one too:
+the unit chains the ops on the tile in its registers (`VECTOR_PRODUCERS`). One
+dictionary per op, in order:
 
     %y = accel.layer "l0.ff1.mm" "nn.matmul"(%x, %w, %b) at 81920 on "pe"
            tiles <b = 1, m = 128, n = 1200 step 400, k = 312> params {}
@@ -43,11 +45,17 @@ from xdsl.utils.exceptions import VerifyException
 
 from irflow.dialects import accel, nn
 
-PRODUCERS = frozenset({"nn.conv2d", "nn.matmul", "nn.linear"})
-"""PE-array kinds whose output path can carry an epilogue."""
+PE_PRODUCERS = frozenset({"nn.conv2d", "nn.matmul", "nn.linear"})
+"""PE-array kinds whose output path can carry an epilogue (pipelined with the array)."""
 BATCHNORM = "nn.batchnorm"
 KINDS = frozenset(accel.ELEMENTWISE_VECTOR | accel.QUANT_CASTS | {BATCHNORM})
 """Point-wise kinds an epilogue can apply."""
+VECTOR_PRODUCERS = KINDS | {"nn.layernorm", "nn.softmax"}
+"""Vector-unit kinds whose output path can carry an epilogue: each does one element
+operation per output element, so the chain is the same unit's work on the same tile
+(docs/simulator.md §2.4)."""
+PRODUCERS = PE_PRODUCERS | VECTOR_PRODUCERS
+"""Kinds whose output path can carry an epilogue."""
 CHAIN = -1
 """In `operands`: the value flowing down the chain."""
 
@@ -224,12 +232,13 @@ def verify(layer: accel.LayerOp) -> None:
     """The epilogue's own rules (the layer verifier calls this)."""
     st = stages(layer)
     if layer.kind.data not in PRODUCERS:
-        raise VerifyException(f"accel.layer epilogue expects a {sorted(PRODUCERS)} layer, "
-                              f"got '{layer.kind.data}'")
+        raise VerifyException(f"accel.layer epilogue expects a conv2d/matmul/linear layer or "
+                              f"a point-wise, layernorm or softmax layer, got "
+                              f"'{layer.kind.data}'")
     if not st:
         raise VerifyException("accel.layer epilogue expects at least one op")
     n_extra = extra_count(layer)
-    if n_extra > len(layer.inputs) - 2:
+    if n_extra > len(layer.inputs) - (2 if layer.kind.data in PE_PRODUCERS else 1):
         raise VerifyException(f"accel.layer epilogue uses {n_extra} extra operands, but the "
                               f"layer has {len(layer.inputs)} inputs")
     used: set[int] = set()

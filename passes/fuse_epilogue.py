@@ -1,4 +1,4 @@
-"""`fuse-epilogue`: apply point-wise layers in the output path of the PE layer before them.
+"""`fuse-epilogue`: apply point-wise layers in the output path of the layer before them.
 
 On the lowered `accel` program (after `lower-to-accel`), a PE layer (conv2d, matmul,
 linear) whose result has one use, by a point-wise layer — a bias or residual
@@ -33,13 +33,35 @@ point of the schedule.
            : (tensor<1x128x312x!q>, tensor<312x1200x!qw>, tensor<1200xf32>)
              -> tensor<1x128x1200xf32>
 
+A layer on the vector unit that does one operation per output element — layernorm,
+softmax, batchnorm, a point-wise op or cast (`accel_epilogue.VECTOR_PRODUCERS`) — takes
+its point-wise consumers the same way: the vector unit chains the ops on each tile in
+its registers, so the intermediate is not written and re-read; its cycles are the sum
+of the chained ops' vector work (the same unit, no pipelining with itself). The
+producer's tiles stay its own (softmax's and layernorm's normalized axes whole), which
+suits any point-wise consumer: the rules below are the same.
+
+    // before (int8: a LayerNorm feeding an integer MatMul)
+    %n = accel.layer "ln" "nn.layernorm"(%a, %g, %b) at 8192 on "vector"
+           tiles <d0 = 1, d1 = 128 step 32> params {axis = -1 : i64} : (...)
+           -> tensor<1x128x312xf32>
+    %q = accel.layer "qcast_7" "quant.qcast"(%n) at 168960 on "vector" tiles <...>
+           params {} : (tensor<1x128x312xf32>) -> tensor<1x128x312x!q>
+    // after
+    %q = accel.layer "ln" "nn.layernorm"(%a, %g, %b) at 8192 on "vector"
+           tiles <d0 = 1, d1 = 128 step 32> params {axis = -1 : i64}
+           epilogue [{in = tensor<1x128x312xf32>, kind = "quant.qcast", label = "qcast_7",
+                      operands = array<i64: -1>, out = tensor<1x128x312x!q>}]
+           : (...) -> tensor<1x128x312x!q>
+
 Does not fuse: a result with another use (or returned); a consumer that is not
 point-wise (softmax, layernorm, pooling, a copy) or that broadcasts the chain value to
-a larger shape; through an `accel.view`; a per-axis quantized cast (its scales follow
-the channel, which the PE layer's tiles cut); an extra operand that broadcasts across
-axes the layer's tile view merges; a batchnorm whose channels are not the result's
-axis 1. Numerics are the unfused program's, bit for bit (the same reference kernels,
-per output tile). The tiles stay those `tile` chose for the PE layer alone.
+a larger shape; a producer that is neither (pooling, reductions, copies); through an
+`accel.view`; a per-axis quantized cast (its scales follow the channel, which the
+producer's tiles cut); an extra operand that broadcasts across axes the layer's tile
+view merges; a batchnorm whose channels are not the result's axis 1. Numerics are the
+unfused program's, bit for bit (the same reference kernels, per output tile). The tiles
+stay those `tile` chose for the producer alone.
 """
 
 from __future__ import annotations
@@ -184,13 +206,16 @@ SHORT = {k.split(".", 1)[1]: k for k in ep.KINDS}
 
 @dataclass(frozen=True)
 class FuseEpiloguePass(ModulePass):
-    """Fuse bias/residual adds, activations, batchnorm, quant casts into the PE layer before.
+    """Fuse bias/residual adds, activations, batchnorm, quant casts into the layer before.
 
     Runs on the lowered `accel` program (after `lower-to-accel`; the simulator's
     default lowering runs it). A conv2d/matmul/linear layer whose result has one use,
     by a point-wise layer, takes it into its `epilogue` (and the next, while each
     result has one use); the vector unit applies it to each output tile on its way
-    out, so the intermediate is never stored and re-read.
+    out, so the intermediate is never stored and re-read. A vector-unit layer
+    (layernorm, softmax, batchnorm, a point-wise op or cast) does the same: the unit
+    chains the ops on its tile (`%n = layernorm` then `qcast %n` becomes one
+    `"nn.layernorm"` layer with `epilogue [{kind = "quant.qcast", ...}]`).
 
         // before
         %c = accel.layer "conv2" "nn.conv2d"(%x, %w, %b) at 8192 on "pe" tiles <...>

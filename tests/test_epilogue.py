@@ -78,9 +78,38 @@ func.func @main(%x: {t}) -> {t} {{
 }}"""
 
 
-TILES = {"resnet": 'tile{sizes="f=3,oh=4,c=5"}', "ffn": 'tile{sizes="m=5,n=16,k=7"}'}
+def norm_block() -> str:
+    """Vector-unit producers: matmul → add → layernorm → relu → matmul → softmax → mul
+    (a per-column scale) → matmul → add(residual); `int8` puts a `quant.qcast` after the
+    relu and the mul (they feed integer matmuls)."""
+    rng = np.random.default_rng(3)
+    t, h = "tensor<1x12x24xf32>", "tensor<1x12x40xf32>"
+    return f"""
+func.func @main(%x: {t}) -> {t} {{
+  %w1 = nn.constant dense<{_w(rng, 24, 40)}> : tensor<24x40xf32>
+  %b1 = nn.constant dense<{_w(rng, 40)}> : tensor<40xf32>
+  %g = nn.constant dense<{_w(rng, 40, scale=1.0)}> : tensor<40xf32>
+  %be = nn.constant dense<{_w(rng, 40)}> : tensor<40xf32>
+  %w2 = nn.constant dense<{_w(rng, 40, 40)}> : tensor<40x40xf32>
+  %c = nn.constant dense<{_w(rng, 40, scale=1.0)}> : tensor<40xf32>
+  %w3 = nn.constant dense<{_w(rng, 40, 24)}> : tensor<40x24xf32>
+  %m1 = nn.matmul %x, %w1 : ({t}, tensor<24x40xf32>) -> {h}
+  %a1 = nn.add %m1, %b1 : ({h}, tensor<40xf32>) -> {h}
+  %n = nn.layernorm %a1, %g, %be : ({h}, tensor<40xf32>, tensor<40xf32>) -> {h}
+  %r = nn.relu %n : {h}
+  %m2 = nn.matmul %r, %w2 : ({h}, tensor<40x40xf32>) -> {h}
+  %s = nn.softmax %m2 {{axis = -1 : i64}} : {h}
+  %p = nn.mul %s, %c : ({h}, tensor<40xf32>) -> {h}
+  %m3 = nn.matmul %p, %w3 : ({h}, tensor<40x24xf32>) -> {t}
+  %y = nn.add %m3, %x : ({t}, {t}) -> {t}
+  func.return %y : {t}
+}}"""
+
+
+TILES = {"resnet": 'tile{sizes="f=3,oh=4,c=5"}', "ffn": 'tile{sizes="m=5,n=16,k=7"}',
+         "norm": 'tile{sizes="m=5,n=16,k=7,d1=5"}'}
 """Tiles that cut channels, rows and the reduction, with remainders everywhere."""
-SOURCES = {"resnet": resnet_block, "ffn": ffn_block}
+SOURCES = {"resnet": resnet_block, "ffn": ffn_block, "norm": norm_block}
 
 
 def build(name: str, pipeline: str) -> tuple[object, dict[str, np.ndarray]]:
@@ -112,7 +141,8 @@ def epilogues(module) -> dict[str, list[str]]:
 
 @pytest.mark.parametrize("tiles", [False, True])
 @pytest.mark.parametrize("name,pipeline", [("resnet", "none"), ("resnet", "int8"),
-                                           ("ffn", "none"), ("ffn", "int8")])
+                                           ("ffn", "none"), ("ffn", "int8"),
+                                           ("norm", "none"), ("norm", "int8")])
 def test_fused_numbers_equal_the_unfused_program(name, pipeline, tiles):
     module, x = build(name, pipeline)
     plain, fused = lowered(module, TILES[name] if tiles else "")
@@ -122,7 +152,11 @@ def test_fused_numbers_equal_the_unfused_program(name, pipeline, tiles):
             ("resnet", "int8"): [["nn.add", "quant.dcast"]],  # bn folded, relus are `act`s
             ("ffn", "none"): [["nn.add", "nn.gelu"], ["nn.add", "nn.add"]],
             ("ffn", "int8"): [["quant.dcast", "nn.add", "nn.gelu", "quant.qcast"],
-                              ["quant.dcast", "nn.add", "nn.add"]]}[name, pipeline]
+                              ["quant.dcast", "nn.add", "nn.add"]],
+            ("norm", "none"): [["nn.add"], ["nn.relu"], ["nn.mul"], ["nn.add"]],
+            ("norm", "int8"): [["quant.dcast", "nn.add"], ["nn.relu", "quant.qcast"],
+                               ["quant.dcast"], ["nn.mul", "quant.qcast"],
+                               ["nn.add", "quant.dcast"]]}[name, pipeline]
     assert sorted(kinds.values()) == sorted(want)
     ref = run(module, x)
     a, b = sim.simulate(plain, x).outputs, sim.simulate(fused, x).outputs
@@ -224,3 +258,58 @@ def test_pass_options_and_errors():
         FuseEpiloguePass(only=("softmax",))
     with pytest.raises(PassError, match="run it after lower-to-accel"):
         run_pipeline(module, "fuse-epilogue")
+
+
+def test_vector_producers_chain_their_point_wise_consumers():
+    """layernorm → relu → qcast and softmax → mul → qcast run as one vector layer each
+    (tiled with a remainder, softmax's axis whole): the intermediates are neither
+    stored nor re-read, the per-column operand is still read, and each fused layer's
+    compute is the sum of its ops' vector work (no drain: the same unit)."""
+    module, x = build("norm", "int8")
+    plain, fused = lowered(module, TILES["norm"])
+    by_kind = {op.kind.data: [s.kind for s in ep.stages(op)] for op in main_func(
+        fused).walk() if isinstance(op, accel.LayerOp) and op.epilogue is not None}
+    assert by_kind["nn.layernorm"] == ["nn.relu", "quant.qcast"]
+    assert by_kind["nn.softmax"] == ["nn.mul", "quant.qcast"]
+    a, b = sim.simulate(plain, x), sim.simulate(fused, x)
+    soft = next(op for op in main_func(fused).walk() if isinstance(op, accel.LayerOp)
+                and op.kind.data == "nn.softmax")
+    trace = next(t for t in b.traces if t.name == soft.label.data)
+    line = M.cache.line_bytes
+
+    def lines_of(value) -> set[int]:
+        addr = accel.address_of(value)
+        return set(range(addr // line, -(-(addr + accel.nbytes(value.type)) // line)))
+
+    assert trace.unit == Unit.VECTOR and trace.epilogue == ("softmax", "mul", "quantize")
+    assert set(trace.line[trace.write].tolist()) == lines_of(soft.output)  # int8 only
+    read = set(trace.line[~trace.write].tolist())
+    assert lines_of(soft.inputs[-1]) <= read  # the per-column scale is read
+    assert trace.step_vector_ops.sum() == 3 * 12 * 40  # one op per element per op
+    stats = next(s for s in b.report.layers if s.name == soft.label.data)
+    cpe = 5 + 1 + 2
+    assert stats.vector_ops == 3 * 12 * 40
+    assert stats.compute_cycles == sum(-(-e * cpe // M.vector.lanes) for e in (200, 200, 80))
+    assert len(b.traces) == len(a.traces) - 9  # relu, mul, two qcasts; 5 into the matmuls
+    ta, tb = a.report.total, b.report.total
+    assert tb.dram_bytes_read + tb.dram_bytes_written < ta.dram_bytes_read + ta.dram_bytes_written
+    assert tb.cycles < ta.cycles
+
+
+def test_worked_example_of_a_vector_chain():
+    """docs/simulator.md §2.4: one step of a softmax over 8 rows of 128 (1,024 elements)
+    with a `nn.mul` and a `quant.qcast` in its epilogue: Σ cpe = 5 + 1 + 2 = 8,
+    C = V = ceil(1024 · 8 / 64) = 128 — the three layers' vector work, without a drain."""
+    def trace(epilogue: tuple[str, ...]) -> LayerTrace:
+        e = np.zeros(0)
+        return LayerTrace("s", "nn.softmax", Unit.VECTOR, "fp32", e.astype(np.int64),
+                          e.astype(bool), e.astype(np.int8), e.astype(np.int32),
+                          np.array([0]), np.array([1024 * max(len(epilogue), 1)]),
+                          "softmax", epilogue=epilogue)
+
+    def cost(t: LayerTrace):
+        return layer_stats(t, LRUCache(M.cache.geometry).access(t.line, t.write), M)
+
+    fused = cost(trace(("softmax", "mul", "quantize")))
+    assert fused.cycles == 128 and fused.vector_ops == 3 * 1024
+    assert cost(trace(())).cycles == 80  # the softmax alone: ceil(1024 · 5 / 64)

@@ -243,7 +243,9 @@ def _compute_cycles(trace: LayerTrace, machine: Machine,
         work = trace.step_vector_ops.astype(np.float64) * cpe / machine.vector.lanes
         vec = np.ceil(work - 1e-9).astype(np.int64)
     compute = np.maximum(pe, vec)
-    if trace.epilogue and trace.n_steps:  # a fused epilogue's drain (docs/simulator.md §2.4)
+    if trace.epilogue and trace.n_steps and trace.unit == Unit.PE_ARRAY:
+        # a fused epilogue's drain after the PE array (docs/simulator.md §2.4); a vector
+        # layer's epilogue is the same unit's work, already in `vec`
         compute[-1] += epilogue_drain(trace, machine)
     return compute, info
 

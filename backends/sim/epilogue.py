@@ -1,8 +1,9 @@
-"""Running a PE layer with a fused epilogue (`fuse-epilogue`, dialects/accel_epilogue.py).
+"""Running a layer with a fused epilogue (`fuse-epilogue`, dialects/accel_epilogue.py).
 
 The layer's own computation runs as before (`run_layer` on the layer without its
 epilogue), its output tiles held in a buffer beside DRAM — the PE array's output
-registers, never stored — and on each step that finishes an output tile the epilogue
+registers, or for a vector-unit layer (layernorm, softmax, a point-wise op) the vector
+unit's own registers, never stored — and on each step that finishes an output tile the epilogue
 runs on that tile, in the layer's result view: each op's reference kernel (per-axis
 `quant` casts and batchnorm with their per-channel parameters cut to the tile), then
 the final values are written to the layer's result in DRAM. The trace records:
@@ -12,8 +13,9 @@ the final values are written to the layer's result in DRAM. The trace records:
 - the result's stores at the fused result's address and element size (the
   intermediate tensors are neither stored nor re-read);
 - vector work: per output element one operation per epilogue op (and one for the
-  layer's own bias/activation/requantization, if any), with their cost classes in
-  `LayerTrace.epilogue` (docs/simulator.md §2.4).
+  layer's own bias/activation/requantization, if any; a vector layer's own operation,
+  one per output element, always), with their cost classes in `LayerTrace.epilogue`
+  (docs/simulator.md §2.4).
 
 Numerics equal the unfused program's bit for bit: the same kernels on the same values,
 an element at a time.
@@ -104,8 +106,8 @@ class _Fused:
                         t.addr, acc.view, t.itemsize, ranges, self.line_bytes, t.bits)
                 record(got, False, int(ex._operand_role(t)), step)
                 self.prev[i] = key
-        self.done[step] = int(np.prod([hi - lo for d, (lo, hi) in tile.items()
-                                       if d in self.result.dims]))
+        # the tile's result elements (a vector layer's whole axes, e.g. softmax's, too)
+        self.done[step] = self.result.tile_elems({d: hi - lo for d, (lo, hi) in tile.items()})
         if not self.numerics:
             return
         y = np.array(self.scratch[index])

@@ -79,7 +79,7 @@ class LayerTrace:
     step_tiles: np.ndarray | None = None  # int64 [n_steps, len(map_space.dims)]
     operand_bytes: tuple[float, float] | None = None  # stored bytes per value of the
     # input and the weight as the array loads them (w4a16: packed int4 + scales)
-    epilogue: tuple[str, ...] = ()  # a PE layer with a fused epilogue: the vector cost
+    epilogue: tuple[str, ...] = ()  # a layer with a fused epilogue: the vector cost
     # class of each op applied per output element (its own write-back first), one
     # element operation each (`step_vector_ops` counts them all)
     ready: np.ndarray | None = None  # bool [n_access]: loads of data no layer of this

@@ -27,3 +27,23 @@ func.func @main(%x: tensor<1x16x8x8xf32>, %t: tensor<1x8x32xf32>) -> (tensor<1x1
   %g = accel.layer "gelu_0" "nn.gelu"(%a) at 17728 on "vector" tiles <d0 = 1, d1 = 8, d2 = 64> params {approximate = "none"} : (tensor<1x8x64xf32>) -> tensor<1x8x64xf32>
   func.return %y, %g : tensor<1x16x8x8xf32>, tensor<1x8x64xf32>
 }
+
+// -----
+
+// A vector-unit producer (softmax, its axis whole in each tile of 3 rows) takes the
+// point-wise layer after it: the unit chains the mul on each tile, its per-column
+// operand %c appended to the inputs; the intermediate disappears (the peak, 512 bytes,
+// is now the input and the result).
+
+// CHECK-LABEL: func.func @vec
+// CHECK-SAME:    accel.peak_bytes = 512 : i64
+// CHECK:         %[[P:.*]] = accel.layer "softmax_0" "nn.softmax"(%{{.*}}, %c) at {{[0-9]+}} on "vector" tiles <d0 = 4 step 3> params {axis = -1 : i64}
+// CHECK-SAME:      epilogue [{kind = "nn.mul", label = "mul_0", operands = array<i64: -1, 0>, in = tensor<4x16xf32>, out = tensor<4x16xf32>}] : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+// CHECK-NEXT:    func.return %[[P]]
+func.func @vec(%t: tensor<4x16xf32>) -> tensor<4x16xf32> attributes {accel.weight_bytes = 64 : i64, accel.activation_base = 64 : i64, accel.peak_bytes = 512 : i64} {
+  %t_1 = accel.input %t at 64 : tensor<4x16xf32>
+  %c = accel.weight dense<5.000000e-01> : tensor<16xf32> at 0 : tensor<16xf32>
+  %s = accel.layer "softmax_0" "nn.softmax"(%t_1) at 320 on "vector" tiles <d0 = 4 step 3> params {axis = -1 : i64} : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %p = accel.layer "mul_0" "nn.mul"(%s, %c) at 64 on "vector" tiles <d0 = 4, d1 = 16> params {} : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+  func.return %p : tensor<4x16xf32>
+}

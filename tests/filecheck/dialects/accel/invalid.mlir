@@ -133,8 +133,8 @@ func.func @extent(%arg0: tensor<4xf32>) -> tensor<4xf32> {
 // The epilogue (dialects/accel_epilogue.py, `fuse-epilogue`): one case per branch.
 func.func @epi_not_pe(%arg0: tensor<4xf32>) -> tensor<4xf32> {
   %x = accel.input %arg0 at 0 : tensor<4xf32>
-  // expected-error@+1 {{accel.layer epilogue expects a ['nn.conv2d', 'nn.linear', 'nn.matmul'] layer, got 'nn.relu'}}
-  %y = accel.layer "r" "nn.relu"(%x) at 64 on "vector" tiles <d0 = 4> params {} epilogue [{kind = "nn.relu", label = "r2", operands = array<i64: -1>, in = tensor<4xf32>, out = tensor<4xf32>}] : (tensor<4xf32>) -> tensor<4xf32>
+  // expected-error@+1 {{accel.layer epilogue expects a conv2d/matmul/linear layer or a point-wise, layernorm or softmax layer, got 'nn.transpose'}}
+  %y = accel.layer "r" "nn.transpose"(%x) at 64 on "dma" tiles <d0 = 4> params {perm = array<i64: 0>} epilogue [{kind = "nn.relu", label = "r2", operands = array<i64: -1>, in = tensor<4xf32>, out = tensor<4xf32>}] : (tensor<4xf32>) -> tensor<4xf32>
   func.return %y : tensor<4xf32>
 }
 
