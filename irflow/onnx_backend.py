@@ -60,6 +60,7 @@ class IrflowBackendRep(BackendRep):
         self.dynamic = [vi.name for vi in model.graph.input if vi.name in self.input_names
                         and not _static(vi)]
         self._programs: dict[bytes, Program] = {}
+        self._modules: dict[bytes, ModuleOp] = {}  # the imported module of each program
         self._why: dict[str, ConstantRequiredError] = {}  # why each input is bound
         self.module: ModuleOp | None = None
         self._compile({})  # import now; learns `bound` (and raises for what cannot import)
@@ -87,10 +88,23 @@ class IrflowBackendRep(BackendRep):
                 continue
             program = compile_function(module)
             self._programs[key] = program
+            self._modules[key] = module
             self.module = module  # the last specialization (tests export it)
             return program
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[np.ndarray, ...]:
+        program, feeds = self._program_for(inputs)
+        outs = program.run(feeds)
+        return tuple(outs[n] for n in self.output_names)
+
+    def specialize(self, inputs: Any) -> tuple[ModuleOp, dict[str, np.ndarray]]:
+        """The imported module `run(inputs)` executes and its feeds (the inputs that are not
+        bound at import): what another executor (the simulator) runs for these inputs."""
+        program, feeds = self._program_for(inputs)
+        module = next(m for k, m in self._modules.items() if self._programs[k] is program)
+        return module, feeds
+
+    def _program_for(self, inputs: Any) -> tuple[Program, dict[str, np.ndarray]]:
         if isinstance(inputs, Mapping):
             values = {k: np.asarray(v) for k, v in inputs.items()}
         else:
@@ -105,8 +119,7 @@ class IrflowBackendRep(BackendRep):
         program = self._compile(values)
         assert program is not None
         feeds = {n: v for n, v in values.items() if n not in self.bound}
-        outs = program.run(feeds)
-        return tuple(outs[n] for n in self.output_names)
+        return program, feeds
 
 
 def _has_zero_dim(value_info: Any) -> bool:

@@ -23,7 +23,7 @@ from xdsl.dialects.builtin import ModuleOp
 from irflow import zoo
 from irflow.backends import sim
 from irflow.backends.reference import run
-from irflow.backends.sim import executor
+from irflow.backends.sim import executor, tile_kernels
 from irflow.backends.sim.machine import load_machine
 from irflow.dialects import accel, nn
 from irflow.graph import GraphBuilder, input_names, main_func
@@ -143,8 +143,8 @@ def test_grouped_conv_any_tiling_is_bit_exact(groups, stride, tg, tf, tc, toh, o
 def test_requantizing_with_another_tiles_multipliers_is_caught(monkeypatch):
     module, inputs = conv_module("n,g,f,oh,ow,c", "f=8,c=7")
     ref = run(module, inputs)
-    real = executor.contraction_plan
-    monkeypatch.setattr(executor, "contraction_plan",
+    real = tile_kernels.contraction_plan
+    monkeypatch.setattr(tile_kernels, "contraction_plan",
                         lambda op, ch: real(op, (ch + 8) % 24))  # the next tile's parameters
     out = sim.simulate(module, inputs).outputs
     assert not all(np.array_equal(out[k], ref[k]) for k in ref)

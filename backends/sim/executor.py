@@ -41,24 +41,41 @@ from xdsl.dialects.builtin import (
     Float32Type,
     IntegerType,
     ModuleOp,
-    TensorType,
 )
-from xdsl.ir import Attribute, Block, Operation, SSAValue
+from xdsl.ir import Attribute, Block, SSAValue
 
 from irflow import intmath
 from irflow.alloc import check_bytes
-from irflow.backends.reference.kernels import conv2d, fused_activation, make_kernel
-from irflow.backends.reference.quant_kernels import ContractionPlan, contraction_plan
 from irflow.backends.sim.kv_inplace import in_place, kv_appends
 from irflow.backends.sim.mapping import MapSpace, map_space, tile_matrix
+
+# Placement and the tile kernels are re-exported: the tile families and the fused
+# epilogue read them as `executor.X`.
+from irflow.backends.sim.placement import (
+    _BESIDE,
+    _place,
+    _PsumArea,
+    _read_only,
+    _Tensor,
+    _write_input,
+)
+from irflow.backends.sim.tile_kernels import (
+    NN_OPS,  # noqa: F401
+    TILE_KERNELS,
+    Step,
+    TileKernel,
+    _accumulate,  # noqa: F401
+    _detached,  # noqa: F401
+    _is_quantized,
+    _reference_kernel,
+)
 from irflow.backends.sim.trace import LayerTrace, Role, Unit
 from irflow.blas import single_threaded_blas
 from irflow.diagnostics import IrflowError, SimulationError, location_string
-from irflow.dialects import accel, nn, quant
-from irflow.dialects.quant import quant_type
+from irflow.dialects import accel, nn
 from irflow.graph import input_names, main_func, output_names
 from irflow.passes.lower_to_accel import check_lowered
-from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
+from irflow.weights import WeightStore, constant_value, weights_of
 
 UNIT = {"pe": Unit.PE_ARRAY, "vector": Unit.VECTOR, "dma": Unit.DMA}
 
@@ -76,9 +93,6 @@ VECTOR_KIND: dict[str, str] = {
 }
 """nn kind -> the cost class of the machine's vector-unit table (per-element cost);
 PE-array layers use "add" (bias/activation on write-back), copies use "copy"."""
-NN_OPS: dict[str, type[Operation]] = {
-    op.name: op for op in (*nn.NN.operations, *quant.QUANT.operations, *quant.IRQ.operations)}
-"""Layer kinds -> op classes (nn ops and the quant casts) for the reference kernels."""
 VECTOR_KIND.update(dict.fromkeys(accel.QUANT_CASTS, "quantize"))
 VECTOR_KIND.update({"nn.rms_norm": "layernorm", "nn.rotary": "mul"})
 
@@ -181,267 +195,7 @@ def slice_lines(base: int, shape: Sequence[int], itemsize: float,
 
 
 # --------------------------------------------------------------------------------------
-# Tile kernels: (layer, space) -> step function
-
-
-@dataclass
-class Step:
-    """One tile step handed to a tile kernel."""
-
-    tile: dict[str, tuple[int, int]]
-    operands: list[np.ndarray]  # operand slices (views into DRAM), clipped to the tensor
-    pads: list[list[tuple[int, int]]]  # per operand, per view axis: (before, after) zeros
-    # the kernel must add around the slice (a window crossing the tensor's edge)
-    out: np.ndarray  # the result slice (a view into DRAM) to write
-    first: bool  # first step of the reduction for this output tile
-    last: bool  # last step of the reduction
-
-
-TileKernel = Callable[[Step], None]
-
-
-def _detached(layer: accel.LayerOp) -> Operation:
-    """The layer's computation as a free-standing nn op / quant cast (for the reference
-    kernels; a tile's per-channel requantization: `contraction_plan(op, channels)`)."""
-    cls = NN_OPS[layer.kind.data]
-    block = Block(arg_types=[v.type for v in layer.inputs])
-    return cls.create(operands=list(block.args), result_types=[layer.output.type],
-                      properties=dict(layer.params.data))
-
-
-def _is_quantized(layer: accel.LayerOp) -> bool:
-    return any(quant_type(v) is not None for v in (*layer.inputs, layer.output))
-
-
-class _IntAccumulator:
-    """Integer contraction tiles through `contraction_plan` (the reference kernel's own
-    three steps): exact int64 partial sums per K-tile, kept per output tile (the PE
-    array's int32 accumulators) until the last K-tile; then the int32 bias,
-    requantization to the result type (or the int32 accumulator) and the store.
-    Plans are made per output-channel range, so per-channel multipliers follow the tile."""
-
-    def __init__(self, layer: accel.LayerOp, out_dims: Sequence[str]):
-        self.layer = layer
-        self.out_dims = tuple(out_dims)
-        self.plans: dict[tuple, ContractionPlan] = {}
-        self.partial: dict[tuple, np.ndarray] = {}
-        self.op: Operation | None = None  # the layer as an nn op, made once
-
-    def plan(self, key: tuple, channels: Callable[[], np.ndarray]) -> ContractionPlan:
-        got = self.plans.get(key)
-        if got is None:
-            if self.op is None:
-                self.op = _detached(self.layer)
-            got = self.plans[key] = contraction_plan(self.op, channels())
-        return got
-
-    def step(self, step: Step, plan: ContractionPlan, fn: Callable[..., np.ndarray],
-             x: np.ndarray, w: np.ndarray, shape: tuple[int, ...]) -> None:
-        part = plan.accumulate(fn, x, w)
-        key = tuple(step.tile[d] for d in self.out_dims)
-        if step.first:
-            self.partial[key] = part
-        else:
-            self.partial[key] += part
-        if step.last:
-            total = self.partial.pop(key).reshape(shape)
-            bias = step.operands[2].reshape(-1) if len(step.operands) > 2 else None
-            step.out[...] = plan.finish(total, bias).reshape(step.out.shape)
-
-
-def _conv_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
-    params = layer.params.data
-    strides, _, dil, _ = nn.conv2d_params(params)
-    if _is_quantized(layer):
-        return _qconv_kernel(layer, space, strides, dil)
-    act = fused_activation(_detached(layer))
-    has_bias = len(layer.inputs) > 2
-
-    def run(step: Step) -> None:
-        x, w = step.operands[0], step.operands[1]
-        n, tg, tc, hh, ww = x.shape
-        _, tf, _, kh, kw = w.shape
-        (ph0, ph1), (pw0, pw1) = step.pads[0][3], step.pads[0][4]
-        oh = step.tile["oh"][1] - step.tile["oh"][0]
-        ow = step.tile["ow"][1] - step.tile["ow"][0]
-        y = conv2d(x.reshape(n, tg * tc, hh, ww), w.reshape(tg * tf, tc, kh, kw), None,
-                   strides, (ph0, pw0, ph1, pw1), dil, tg)
-        y = y.reshape(n, tg, tf, oh, ow)
-        _accumulate(step, y, has_bias, act, bias_shape=(1, tg, tf, 1, 1))
-
-    return run
-
-
-def _qconv_kernel(layer: accel.LayerOp, space: accel.Space, strides: tuple[int, ...],
-                  dil: tuple[int, ...]) -> TileKernel:
-    fg = space.extents["f"]
-    acc = _IntAccumulator(layer, ("n", "g", "f", "oh", "ow"))
-
-    def run(step: Step) -> None:
-        x, w = step.operands[0], step.operands[1]
-        n, tg, tc, hh, ww = x.shape
-        _, tf, _, kh, kw = w.shape
-        (ph0, ph1), (pw0, pw1) = step.pads[0][3], step.pads[0][4]
-        (g0, g1), (f0, f1) = step.tile["g"], step.tile["f"]
-        plan = acc.plan((g0, g1, f0, f1), lambda: (
-            np.arange(g0, g1)[:, None] * fg + np.arange(f0, f1)[None, :]).ravel())
-        oh = step.tile["oh"][1] - step.tile["oh"][0]
-        ow = step.tile["ow"][1] - step.tile["ow"][0]
-
-        def conv(xx: np.ndarray, wk: np.ndarray) -> np.ndarray:
-            return conv2d(xx, wk, None, strides, (ph0, pw0, ph1, pw1), dil, tg)
-
-        acc.step(step, plan, conv, x.reshape(n, tg * tc, hh, ww),
-                 w.reshape(tg * tf, tc, kh, kw), (n, tg * tf, oh, ow))
-
-    return run
-
-
-def _qmatmul_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
-    linear = layer.kind.data == "nn.linear"
-    acc = _IntAccumulator(layer, ("b", "m", "n"))
-
-    def fn(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.matmul(a, b.T) if linear else np.matmul(a, b)
-
-    def run(step: Step) -> None:
-        n0, n1 = step.tile["n"]
-        plan = acc.plan((n0, n1), lambda: np.arange(n0, n1))
-        acc.step(step, plan, fn, step.operands[0], step.operands[1], step.out.shape)
-
-    return run
-
-
-def _matmul_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
-    linear = layer.kind.data == "nn.linear"
-    if _is_quantized(layer):
-        return _qmatmul_kernel(layer, space)
-    act = fused_activation(_detached(layer))
-    has_bias = linear and len(layer.inputs) > 2
-
-    def run(step: Step) -> None:
-        a, b = step.operands[0], step.operands[1]
-        y = np.matmul(a, b.T) if linear else np.matmul(a, b)
-        _accumulate(step, y.reshape(step.out.shape), has_bias, act, bias_shape=(1, 1, -1))
-
-    return run
-
-
-def _accumulate(step: Step, partial: np.ndarray, has_bias: bool,
-                act: Callable[..., np.ndarray] | None, bias_shape: tuple[int, ...]) -> None:
-    out = step.out
-    if step.first:
-        out[...] = partial
-    else:
-        out += partial
-    if step.last:
-        if has_bias:
-            out += step.operands[2].reshape(bias_shape)
-        if act is not None:
-            out[...] = act(np.array(out))
-
-
-def _pool_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
-    if layer.kind.data == "nn.avgpool" and _is_quantized(layer):
-        # integer window sums, requantized: the reference kernel on the tile's windows
-        # (quantized average pooling has no padding, so a tile is a smaller pool)
-        return _reference_kernel(layer, space)
-    params = layer.params.data
-    k, s, p, _, include_pad = nn.pool2d_params(params)
-    is_max = layer.kind.data == "nn.maxpool"
-    _, _, h, w = nn.shape_of(layer.inputs[0])
-    x_axes = space.operands[0].axes
-
-    def count(axis: accel.Axis, lo: int, hi: int, size: int, pad_lo: int, pad_hi: int,
-              kern: int, stride: int) -> np.ndarray:
-        """Per output position along one axis: window cells that count in the divisor."""
-        rows = np.arange(lo * stride - axis.offset, (hi - 1) * stride - axis.offset + kern)
-        lo_ok, hi_ok = (-pad_lo, size + pad_hi) if include_pad else (0, size)
-        valid = ((rows >= lo_ok) & (rows < hi_ok)).astype(np.float32)
-        win = np.lib.stride_tricks.sliding_window_view(valid, kern)[::stride]
-        return win.sum(axis=1)
-
-    def run(step: Step) -> None:
-        x = step.operands[0]
-        (ph0, ph1), (pw0, pw1) = step.pads[0][2], step.pads[0][3]
-        fill = (-np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min) if is_max else 0
-        xp = np.pad(x, ((0, 0), (0, 0), (ph0, ph1), (pw0, pw1)), constant_values=fill)
-        oh = step.tile["oh"][1] - step.tile["oh"][0]
-        ow = step.tile["ow"][1] - step.tile["ow"][0]
-        win = np.lib.stride_tricks.sliding_window_view(xp, k, axis=(2, 3))
-        win = win[:, :, : (oh - 1) * s[0] + 1 : s[0], : (ow - 1) * s[1] + 1 : s[1]]
-        if is_max:
-            step.out[...] = win.max(axis=(4, 5))
-            return
-        total = win.sum(axis=(4, 5), dtype=x.dtype)
-        ch = count(x_axes[2], *step.tile["oh"], h, p[0], p[2], k[0], s[0])
-        cw = count(x_axes[3], *step.tile["ow"], w, p[1], p[3], k[1], s[1])
-        step.out[...] = total / np.outer(ch, cw).astype(x.dtype)
-
-    return run
-
-
-def _slice_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
-    def run(step: Step) -> None:
-        step.out[...] = step.operands[0]  # the load already took the strided slice
-
-    return run
-
-
-def _reference_kernel(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
-    """Vector and copy kinds: the reference kernel applied to the slices (the loops
-    that the kernel reduces over are whole in every tile)."""
-    kernel = make_kernel(_detached(layer))
-
-    def run(step: Step) -> None:
-        y = kernel(*step.operands)
-        step.out[...] = np.asarray(y).reshape(step.out.shape)
-
-    return run
-
-
-TILE_KERNELS: dict[str, Callable[[accel.LayerOp, accel.Space], TileKernel]] = {
-    "nn.conv2d": _conv_kernel,
-    "nn.matmul": _matmul_kernel,
-    "nn.linear": _matmul_kernel,
-    "nn.maxpool": _pool_kernel,
-    "nn.avgpool": _pool_kernel,
-    "nn.slice": _slice_kernel,
-}
-"""Kinds with their own tile kernel; every other kind uses `_reference_kernel`."""
-
-
-# --------------------------------------------------------------------------------------
 # The executor
-
-
-class _Tensor:
-    """A placed tensor: its values, DRAM address, stored bits and role.
-
-    `array` is a view into DRAM for a byte-aligned dense tensor; an int4 or compressed
-    tensor keeps its values beside DRAM (weights are never overwritten) while its
-    accesses use its stored layout: element i at bit floor(i · num / den) of `addr`
-    (`bits = (num, den)`: dense `(element bits, 1)`, compressed `(stored bits, elements)`).
-    """
-
-    __slots__ = ("array", "addr", "bits", "role", "weight_op")
-
-    def __init__(self, array: np.ndarray, addr: int, role: Role,
-                 weight_op: accel.WeightOp | None = None,
-                 bits: tuple[int, int] | None = None):
-        self.array = array
-        self.addr = addr
-        self.bits = bits if bits is not None else (8 * array.itemsize, 1)
-        self.role = role
-        self.weight_op = weight_op
-
-    @property
-    def itemsize(self) -> float:
-        return self.bits[0] / self.bits[1] / 8
-
-    @property
-    def stored_bytes(self) -> int:
-        return -(-self.array.size * self.bits[0] // (self.bits[1] * 8))
 
 
 PSUM_BITS = dict.fromkeys(DTYPE_WIDTH, 32)
@@ -504,18 +258,7 @@ def _reads_of(trace: LayerTrace, lines: np.ndarray) -> np.ndarray:
 
 def _is_input(v: SSAValue) -> bool:
     """`v` is a graph input's tensor (through views): known before anything runs."""
-    while isinstance(v.owner, accel.ViewOp):
-        v = v.owner.source
-    return isinstance(v.owner, accel.InputOp)
-
-
-@dataclass(frozen=True)
-class _PsumArea:
-    """Where spilled partial sums live: one scratch area after the program's last tensor
-    (a layer's partial sums are dead when it ends, so every layer reuses it)."""
-
-    addr: int
-    bits: Mapping[str, int]
+    return isinstance(accel.view_source(v).owner, accel.InputOp)
 
 
 def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[str, np.ndarray],
@@ -570,6 +313,10 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                     progress()
             elif isinstance(op, func.ReturnOp) and numerics:
                 for name, v in zip(output_names(fn), op.operands):
+                    if v in arg_index:  # a graph input returned as it is (an Identity
+                        # graph): no layer moves it, the output is the input's value
+                        result.outputs[name] = np.array(inputs[names[arg_index[v]]])
+                        continue
                     result.outputs[name] = values[v].array.copy()
         except IrflowError as e:
             if e.where is None:  # say which op (e.g. a quantize of NaN)
@@ -578,47 +325,6 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
         except Exception as e:
             raise SimulationError(f"while executing {op.name}: {type(e).__name__}: {e}",
                                   op) from e
-
-
-_BESIDE = np.zeros(0, np.int8)
-"""Placeholder `_place` returns for a weight whose values live beside DRAM (filled next)."""
-
-
-def _read_only(value: np.ndarray, type_: Attribute) -> np.ndarray:
-    assert isinstance(type_, TensorType)
-    view = np.asarray(value, numpy_dtype(type_.element_type)).reshape(
-        tuple(type_.get_shape())).view()
-    view.flags.writeable = False
-    return view
-
-
-def _place(dram: np.ndarray, addr: int, type_: Attribute, role: Role,
-           op: Operation | None = None, values_later: bool = False) -> _Tensor:
-    assert isinstance(type_, TensorType)
-    dtype = numpy_dtype(type_.element_type)
-    shape = tuple(type_.get_shape())
-    size = math.prod(shape)
-    weight_op = op if isinstance(op, accel.WeightOp) else None
-    elem_bits = accel.element_bits(type_.element_type)
-    if weight_op is not None and accel.STORED_BITS_ATTR in weight_op.attributes:
-        bits = (accel.stored_bits(weight_op), max(size, 1))  # compressed
-    else:
-        bits = (elem_bits, 1)
-    if bits == (8 * dtype.itemsize, 1):
-        array = dram[addr: addr + size * dtype.itemsize].view(dtype).reshape(shape)
-    elif weight_op is not None and values_later:  # the caller sets the values' array
-        return _Tensor(_BESIDE, addr, role, weight_op, bits)
-    else:  # int4 (held one per byte) or compressed: values beside DRAM
-        array = np.zeros(shape, dtype)
-    return _Tensor(array, addr, role, weight_op, bits)
-
-
-def _write_input(dest: np.ndarray, value: np.ndarray, name: str) -> None:
-    value = np.asarray(value)
-    if value.shape != dest.shape:
-        raise SimulationError(
-            f"input '{name}' expects shape {list(dest.shape)}, got {list(value.shape)}")
-    dest[...] = value.astype(dest.dtype, copy=False)
 
 
 EpilogueHook = Callable[[int, dict[str, tuple[int, int]], tuple, Callable[..., None]], None]
@@ -701,7 +407,8 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
                        False, int(_operand_role(opnd)), s)
                 prev_keys[i] = key
             if kernel is not None:
-                slices.append(views[i][tuple(c[2] for c in cells)])
+                # `...`: a 0-d tensor's tile stays an array (a view), not a scalar
+                slices.append(views[i][(*(c[2] for c in cells), ...)])
                 pads.append([c[1] for c in cells])
         first = all(idx[p] == 0 for p in red_pos)
         last = all(idx[p] == trips[p] - 1 for p in red_pos)
@@ -719,7 +426,8 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
             pending_store = (lines(n_out + 1, okey, psum_tensor, space.result.view,
                                    out_ranges), s, int(Role.PSUM))
         last_steps.append(last)
-        out_index = tuple(c[2] for c in out_cells)
+        # `...`: a 0-d tensor's tile stays an array (a view), not a scalar
+        out_index = (*(c[2] for c in out_cells), ...)
         if kernel is not None:
             kernel(Step(t, slices, pads, out_view[out_index], first, last))
         if epilogue is not None and last:

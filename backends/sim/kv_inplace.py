@@ -35,12 +35,6 @@ from irflow.dialects import accel, nn
 from irflow.graph import input_names, output_names
 
 
-def _source(v: SSAValue) -> SSAValue:
-    while isinstance(v.owner, accel.ViewOp):
-        v = v.owner.source
-    return v
-
-
 def _returned_as(v: SSAValue, names: dict[SSAValue, str]) -> str | None:
     """The output name `v` is returned as (through views), if any."""
     if v in names:
@@ -68,7 +62,7 @@ def kv_appends(fn: func.FuncOp) -> set[accel.LayerOp]:
         if not (isinstance(op, accel.LayerOp) and op.kind.data == "nn.concat"
                 and len(op.inputs) == 2):
             continue
-        src = _source(op.inputs[0]).owner
+        src = accel.view_source(op.inputs[0]).owner
         if not isinstance(src, accel.InputOp) or not ins.get(src.source, "").startswith(
                 "past."):
             continue

@@ -94,6 +94,12 @@ def conv_transpose_tiles(layer: accel.LayerOp, space: accel.Space) -> TileKernel
     return run
 
 
+def _widened(operands: list[np.ndarray]) -> list[np.ndarray]:
+    """Low-precision float tiles (bf16, float8: `ml_dtypes`, which np.einsum cannot take)
+    as float32, the way irflow/lowp.py computes on them; others as they are."""
+    return [o.astype(np.float32) if o.dtype.kind == "V" else o for o in operands]
+
+
 def einsum_tiles(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
     _no_quant(layer)
     equation = nn.prop_str(layer.params.data, "equation", "").replace(" ", "")
@@ -106,14 +112,15 @@ def einsum_tiles(layer: accel.LayerOp, space: accel.Space) -> TileKernel:
         groups = sp.einsum_groups(equation, shapes)
 
         def contract(step: Step) -> None:
-            y = np.einsum(groups, step.operands[0], step.operands[1])
+            y = np.einsum(groups, *_widened(step.operands))
             _accumulate(step, y.reshape(step.out.shape), False, None, ())
 
         return contract
     optimize = len(shapes) > 2
 
     def run(step: Step) -> None:
-        y = np.asarray(np.einsum(equation, *step.operands, optimize=optimize), out_dtype)
+        y = np.asarray(np.einsum(equation, *_widened(step.operands), optimize=optimize),
+                       out_dtype)
         step.out[...] = y.reshape(step.out.shape)
 
     return run
