@@ -64,8 +64,8 @@ def test_decode_is_dram_bound_and_int4_takes_correspondingly_fewer_cycles():
     b4, r4 = _decode("w4a16")
     t16, t4 = r16.total, r4.total
     assert t16.limited_by == t4.limited_by == "bandwidth"
-    assert b16.cycles < t16.cycles <= 1.10 * b16.cycles  # measured x1.029
-    assert b4.cycles < t4.cycles <= 1.10 * b4.cycles  # measured x1.083 (fixed costs)
+    assert b16.cycles < t16.cycles <= 1.10 * b16.cycles  # measured x1.022
+    assert b4.cycles < t4.cycles <= 1.10 * b4.cycles  # measured x1.080 (fixed costs)
     for t in (t16, t4):  # the prefetch moves time, never bytes: the channel carries all
         assert t.cycles >= (t.dram_bytes_read + t.dram_bytes_written) / M.dram.bytes_per_cycle
     # w4a16's weights: 4 bits + a 16-bit scale per 32 = 4.5 / 16 of fp16's bytes
