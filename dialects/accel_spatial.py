@@ -293,7 +293,7 @@ def resize_source_rows(shape_in: Shape, params: Mapping[str, Attribute]
                        ) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray | None]]:
     """Per resized axis: (axis, source rows [out] or [out, taps], weights, extrapolated
     mask) — the reference kernel's plans, with nearest reduced to the row it picks."""
-    from irflow.backends.reference.spatial_kernels import resize_plans_of  # pure numpy
+    from irflow.dialects.nn.resize_plan import resize_plans_of
 
     nearest = nn.prop_str(params, "mode", "nearest") == "nearest"
     plans = []

@@ -255,7 +255,7 @@ def _lrn(e: Emitter, op: Operation, dys: list[SSAValue | None], want: list[bool]
 
 def resize_matrices(op: Operation) -> dict[int, np.ndarray]:
     """Axis -> the [out, in] matrix `nn.resize` applies along it (identity axes left out)."""
-    from irflow.backends.reference.spatial_kernels import resize_plans
+    from irflow.dialects.nn.resize_plan import resize_plans
 
     in_shape, out_shape = nn.shape_of(op.operands[0]), nn.shape_of(op.results[0])
     mats: dict[int, np.ndarray] = {}
