@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -134,16 +135,14 @@ def im2col(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
 
 
 def tap_views(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
-              dilations: Sequence[int], out_hw: Sequence[int]) -> Iterator[np.ndarray]:
-    """For each kernel tap (i, j), the (N, C, OH, OW) strided view of the padded input it
-    reads. Reducing over KH·KW such views is much faster than reducing a window view."""
-    sh, sw = strides
-    dh, dw = dilations
-    oh, ow = out_hw
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            yield xp[:, :, i * dh: i * dh + (oh - 1) * sh + 1: sh,
-                     j * dw: j * dw + (ow - 1) * sw + 1: sw]
+              dilations: Sequence[int], out: Sequence[int]) -> Iterator[np.ndarray]:
+    """For each kernel tap (taps in row-major order), the (N, C, *out) strided view of the
+    padded input it reads, for any number of spatial axes. Reducing over the taps' views
+    is much faster than reducing a window view."""
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        yield xp[(slice(None), slice(None), *(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, s, o in zip(tap, dilations, strides, out)))]
 
 
 def pad_nchw(x: np.ndarray, pads: Sequence[int], value: float = 0.0) -> np.ndarray:

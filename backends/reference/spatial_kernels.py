@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from irflow.backends.reference.conv import tap_views
 from irflow.backends.reference.kernels import Kernel, register_kernel
 from irflow.dialects import nn
 from irflow.dialects.nn.resize_plan import (  # noqa: F401 (re-exported)
@@ -91,14 +92,6 @@ def _pad(x: np.ndarray, lo: Sequence[int], hi: Sequence[int], value: float) -> n
     return np.pad(x, width, constant_values=value)
 
 
-def _tap_views(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int],
-               dilations: Sequence[int], out: Sequence[int]):  # type: ignore[no-untyped-def]
-    for tap in itertools.product(*(range(k) for k in kernel)):
-        yield xp[(slice(None), slice(None)) + tuple(
-            slice(t * d, t * d + (o - 1) * s + 1, s)
-            for t, d, s, o in zip(tap, dilations, strides, out))]
-
-
 @register_kernel(PoolOp)
 def _pool(op: PoolOp) -> Kernel:
     """Max / average / Lp over the window taps. The output size is the op's; padding that
@@ -123,24 +116,24 @@ def _pool(op: PoolOp) -> Kernel:
                                  for i in range(nd))] = 1
         else:
             valid[(0, 0) + tuple(slice(lo[i], lo[i] + in_spatial[i]) for i in range(nd))] = 1
-        count = sum(_tap_views(valid, kernel, strides, dil, out))
+        count = sum(tap_views(valid, kernel, strides, dil, out))
 
     def pool(x: np.ndarray) -> np.ndarray:
         if mode == "max":
             fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-            views = _tap_views(_pad(x, lo, hi, fill), kernel, strides, dil, out)
+            views = tap_views(_pad(x, lo, hi, fill), kernel, strides, dil, out)
             y = next(views).copy()
             for v in views:
                 np.maximum(y, v, out=y)
             return y
         if mode == "avg":
-            views = _tap_views(_pad(x, lo, hi, 0.0), kernel, strides, dil, out)
+            views = tap_views(_pad(x, lo, hi, 0.0), kernel, strides, dil, out)
             y = next(views).copy()
             for v in views:
                 y += v
             return (y / count).astype(x.dtype)
         xp = _pad(np.abs(x) ** p, lo, hi, 0.0)
-        y = sum(_tap_views(xp, kernel, strides, dil, out))
+        y = sum(tap_views(xp, kernel, strides, dil, out))
         return np.power(y, 1.0 / p).astype(x.dtype)  # type: ignore[no-any-return]
 
     return pool
