@@ -29,6 +29,7 @@ per-channel vectors on axis 1) and must not grow it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -129,12 +130,11 @@ def core_type(layer: accel.LayerOp) -> Attribute:
     return st[0].in_type if st else layer.output.type
 
 
+@functools.cache
 def arity(kind: str) -> int:
-    if kind == BATCHNORM:
-        return 5
-    if kind in ("nn.add", "nn.sub", "nn.mul", "nn.div", "nn.pow"):
-        return 2
-    return 1
+    """How many operands the epilogue op `kind` takes: its nn op's (a quant cast: one)."""
+    op = next((o for o in nn.NN.operations if o.name == kind), None)
+    return len(op.get_irdl_definition().operands) if op is not None else 1
 
 
 def per_axis(ty: Attribute) -> bool:
