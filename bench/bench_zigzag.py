@@ -16,9 +16,9 @@ layer is costed alone, from DRAM to DRAM, as irflow's side is), and prints per l
 
 - ZigZag: latency (`latency_total2`: compute, stalls, on/offloading, systolic drain),
   energy, DRAM bytes (its DRAM-level word accesses × 32 B), search time (wall);
-- irflow (`int8` pipeline, `tile{search=latency tie=0.001}`: the fewest estimated
-  cycles, as ZigZag's minimal-latency reduction, candidates within 0.1 % broken by
-  energy; the pass's default band is 1 %, `--tie`): the chosen mapping's estimated
+- irflow (`int8` pipeline, `tile{search=latency}`: the fewest estimated cycles, ties
+  within the pass's 1 % band broken by energy; `--tie 0.001` narrows the band to ZigZag's
+  minimal-latency reduction): the chosen mapping's estimated
   cycles, the layer simulated alone (`backends/sim/isolated.py` `simulate_alone`: the
   layer's trace on a cold cache, flushed), its DRAM bytes and energy, and the search
   time (wall of the `tile` pass over the module);
@@ -319,8 +319,13 @@ def matched_machine(machine):  # noqa: ANN001, ANN201
                                dram=dataclasses.replace(machine.dram, latency_cycles=0))
 
 
+def tile_pass(tie: float | None) -> str:
+    """irflow's searched tiling: `tile{search=latency}`, with `tie` if given."""
+    return "tile{search=latency" + ("" if tie is None else f" tie={tie}") + "}"
+
+
 def run_irflow(module, inputs, machine,  # noqa: ANN001
-               tie: float) -> tuple[list[IrflowLayer], float]:
+               tie: float | None) -> tuple[list[IrflowLayer], float]:
     """Search every PE layer (`tile{search=latency}`), then simulate each alone: as
     irflow's simulator runs it, and under ZigZag's assumptions (`matched`)."""
     from irflow.backends.sim import simulate
@@ -330,7 +335,7 @@ def run_irflow(module, inputs, machine,  # noqa: ANN001
     from irflow.pipeline import run_pipeline
 
     t0 = time.perf_counter()
-    run_pipeline(module, f"tile{{search=latency tie={tie}}}")
+    run_pipeline(module, tile_pass(tie))
     search_s = time.perf_counter() - t0
     # each layer as ZigZag costs it: alone and unfused (its epilogue layers separate)
     traces = {t.name: t for t in simulate(module, inputs, numerics=False, progress=False,
@@ -379,8 +384,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="ZigZag LOMA's lpf_limit (its API default: 6)")
     ap.add_argument("--venv", type=Path, default=None,
                     help="ZigZag's virtual environment (default: the user cache)")
-    ap.add_argument("--tie", type=float, default=0.001,
-                    help="irflow's tie band (tile's `tie`; 0: strictly the fewest cycles)")
+    ap.add_argument("--tie", type=float, default=None,
+                    help="irflow's tie band (tile's `tie`; default the pass's, 1 %%; 0.001: "
+                         "the fewest estimated cycles, as ZigZag's minimal-latency reduction)")
     ap.add_argument("--verbose", action="store_true", help="print both mappings per layer")
     args = ap.parse_args(argv)
     from irflow.backends.sim.machine import load_machine
@@ -388,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     py = zigzag_python(args.venv or venv_path())
     machine = load_machine(args.hw)
     print(f"ZigZag 3.9.1 (LOMA, lpf_limit {args.lpf_limit}, latency) vs irflow "
-          f"tile{{search=latency tie={args.tie}}}, int8, machine {machine.name!r}; load "
+          f"{tile_pass(args.tie)}, int8, machine {machine.name!r}; load "
           f"average {os.getloadavg()[0]:.1f}")
     print(HEAD)
     names = [n for n in args.layers.split(",") if n]

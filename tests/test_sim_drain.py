@@ -51,11 +51,12 @@ def test_drain_writes_back_final_lines_under_compute():
     # the last step's are exposed (+100): 318 + 4 x 256 + 120
     assert plain.layer.cycles == drained.layer.cycles == 1462
     assert plain.flush.cycles == 50 * 2 + 100  # 50 dirty lines flushed at the end
-    # steps 0, 1, 2's lines leave in phases 3, 4, 5 (idle 236 cycles each: room for 118
-    # lines); steps 3 and 4 store in phases 5 and 6, too late: 20 lines at the end
+    # steps 0..3's lines leave in phases 2..5, after their own stores (idle 236 cycles
+    # each: room for 118 lines); step 4 stores in phase 6, with no compute left to hide
+    # under: its 10 lines are flushed at the end
     assert list(final_write_steps(t, t.line)) == [s for s in range(5) for _ in range(10)]
-    assert drained.drained_lines == 30
-    assert drained.flush.cycles == 20 * 2 + 100 and drained.cycles == 1462 + 140
+    assert drained.drained_lines == 40
+    assert drained.flush.cycles == 10 * 2 + 100 and drained.cycles == 1462 + 120
     # the same lines, bytes and energy: only when they leave changes
     assert drained.dram_bytes == plain.dram_bytes == 100 * 64
     assert drained.energy_pj == plain.energy_pj
@@ -64,12 +65,27 @@ def test_drain_writes_back_final_lines_under_compute():
 def test_drain_is_limited_by_the_idle_time_of_each_phase():
     t = five_storing_steps(4)  # C = 94, 32, 32, 32, 32; memory 20 a phase: idle 12 = 6 lines
     drained = simulate_alone(t, M, drain=True)
-    # ready 10 lines in each of phases 3, 4, 5, room 6: 4, 8, then 12 left; + 20 from
-    # steps 3 and 4 = 32 lines at the end
-    assert drained.drained_lines == 50 - 32
-    assert drained.flush.cycles == 32 * 2 + 100
+    # ready 10 lines in each of phases 2..5, room 6: 4, 8, 12, then 16 left; + 10 from
+    # step 4 = 26 lines at the end
+    assert drained.drained_lines == 50 - 26
+    assert drained.flush.cycles == 26 * 2 + 100
 
 
 def test_defaults_are_unchanged():
     t = two_steps()
     assert simulate_alone(t, M) == simulate_alone(t, M, drain=False, overlap_ports=False)
+
+
+def test_drain_keeps_lines_stored_once_clean_in_the_cache():
+    # 15 lines of one set (512 sets, 8 ways), 3 per step: the last 7 stores evict dirty
+    # lines the plain run writes back during the layer; drained, the stream engine wrote
+    # them back already, so the cache evicts them clean
+    sets = M.cache.geometry.sets
+    acc = [a for s in range(5) for a in stores([sets * k for k in range(3 * s, 3 * s + 3)], s)]
+    t = trace(acc, tiles=[(64, 16, 16)] * 5)
+    plain, drained = simulate_alone(t, M), simulate_alone(t, M, drain=True)
+    assert plain.layer.cache.writebacks == 7 and plain.flush.dram_bytes_written == 8 * 64
+    assert drained.layer.cache.writebacks == 0
+    assert drained.flush.dram_bytes_written == 15 * 64 and drained.drained_lines == 12
+    assert drained.dram_bytes == plain.dram_bytes and drained.energy_pj == plain.energy_pj
+    assert drained.cycles < plain.cycles

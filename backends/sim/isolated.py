@@ -11,11 +11,12 @@ cache flushed — its cycles are the layer's cycles plus the flush's, its DRAM b
 every line read plus every dirty line written (during the layer or by the flush).
 
 `drain=True` (the DRAM-to-DRAM view a layer-at-a-time cost model such as ZigZag takes,
-docs/simulator.md §2.5): the stream engine writes each dirty line back once the layer
-has stored it for the last time, in the memory phases' idle time under compute; only
-what does not fit there (at least the last two steps' stores) is flushed at the end.
-The same lines, bytes and energy; fewer exposed cycles. `overlap_ports=True`: within a
-memory phase the cache port and the DRAM channel work at once (`cost.layer_stats`).
+docs/simulator.md §2.5): the stream engine writes each line back once the layer has
+stored it for the last time, in the memory phases' idle time under compute, so the
+cache never evicts it dirty; only what does not fit there (at least the last step's
+stores) is flushed at the end. The same lines, bytes and energy; fewer exposed cycles.
+`overlap_ports=True`: within a memory phase the cache port and the DRAM channel work
+at once (`cost.layer_stats`).
 
     >>> result = simulate(module, inputs, numerics=False)
     >>> alone = [simulate_alone(t, machine) for t in result.traces]
@@ -63,18 +64,32 @@ def simulate_alone(trace: LayerTrace, machine: Machine, *, drain: bool = False,
     `drain`: dirty lines written back under compute once final (`drained_lines`);
     `overlap_ports`: `cost.layer_stats`'s (hits and DRAM transfers of a phase at once)."""
     cache = LRUCache(machine.cache.geometry)
-    stats = layer_stats(trace, cache.access(trace.line, trace.write), machine,
-                        overlap_ports=overlap_ports)
     if not drain:
+        stats = layer_stats(trace, cache.access(trace.line, trace.write), machine,
+                            overlap_ports=overlap_ports)
         return AloneStats(stats, flush_stats(cache.flush(), machine))
+    # A line the layer stores once is final at that store: the stream engine writes it
+    # back itself (the queue below), so the cache never holds it dirty and never evicts
+    # it with a write-back. Lines stored more than once (partial sums) stay the cache's.
+    once = stored_once(trace)
+    stats = layer_stats(trace, cache.access(trace.line, trace.write & ~once), machine,
+                        overlap_ports=overlap_ports)
     lines, dirty = cache.contents()
-    final = final_write_steps(trace, lines[dirty])
-    flush = flush_stats(final.size, machine)
+    final = np.concatenate([trace.step[once].astype(np.int64),
+                            final_write_steps(trace, lines[dirty])])
+    flush = flush_stats(final.size, machine)  # every line's bytes and energy, once
     left = undrained_lines(final, stats, machine)
     exposed = flush_stats(left, machine).cycles
     flush = dataclasses.replace(flush, cycles=exposed, stall_cycles=exposed,
                                 latency_ms=machine.cycles_to_ms(exposed))
     return AloneStats(stats, flush, final.size - left)
+
+
+def stored_once(trace: LayerTrace) -> np.ndarray:
+    """Per access: the store of a line that the layer stores exactly once."""
+    write = trace.write.astype(bool)
+    lines, count = np.unique(trace.line[write], return_counts=True)
+    return write & np.isin(trace.line, lines[count == 1])
 
 
 def final_write_steps(trace: LayerTrace, lines: np.ndarray) -> np.ndarray:
@@ -93,10 +108,11 @@ def undrained_lines(final: np.ndarray, stats: LayerStats, machine: Machine) -> i
     write back in the idle time of memory phases 1..n (docs/simulator.md §2.5).
 
     Step w's stores go to the cache in phase w+2 (`cost.py`), so its lines can leave in
-    phase j >= w+3; phase j (under compute j-1) has `max(0, C[j-1] - M[j])` idle cycles,
-    room for `floor(idle · dram_bw / line)` lines. Lines wait in a queue: with a_j lines
-    becoming ready and room c_j, what is left after the last phase is Lindley's
-    `max(0, max_k Σ_{j>=k} (a_j - c_j))`."""
+    the idle time that follows them, phase j >= w+2; phase j (under compute j-1) has
+    `max(0, C[j-1] - M[j])` idle cycles, room for `floor(idle · dram_bw / line)` lines
+    (the last step's stores, phase n+1, have no compute to hide under). Lines wait in a
+    queue: with a_j lines becoming ready and room c_j, what is left after the last phase
+    is Lindley's `max(0, max_k Σ_{j>=k} (a_j - c_j))`."""
     tl = stats.timeline
     n = stats.steps
     if not final.size or tl is None or n == 0:
@@ -104,11 +120,11 @@ def undrained_lines(final: np.ndarray, stats: LayerStats, machine: Machine) -> i
     idle = np.maximum(0, tl.compute_cycles - tl.memory_cycles[1:n + 1])
     room = np.floor(idle * machine.dram.bytes_per_cycle / machine.cache.line_bytes + 1e-9)
     # ready[j-1]: lines that may leave from phase j on; ready[n]: only after the last
-    ready = np.bincount(np.minimum(final + 3, n + 1), minlength=n + 2)[1:n + 2]
+    ready = np.bincount(np.minimum(final + 2, n + 1), minlength=n + 2)[1:n + 2]
     excess = ready[:n].astype(np.float64) - room  # phases 1..n
     tail = np.cumsum(excess[::-1])[::-1]  # Σ_{j>=k}
     left = max(0.0, float(tail.max())) + float(ready[n])
     return int(round(left))
 
 
-__all__ = ["AloneStats", "final_write_steps", "simulate_alone", "undrained_lines"]
+__all__ = ["AloneStats", "final_write_steps", "simulate_alone", "stored_once", "undrained_lines"]
