@@ -14,14 +14,17 @@ selected; `--python` names one). This script writes Stream's inputs from irflow'
   same function), Stream's example SIMD and pooling cores for the layers irflow runs on
   its vector unit, and an off-chip core with irflow's DRAM (bandwidth and pJ/B), all on
   one bus of the DRAM's bandwidth;
-- workload: the zoo model after `fold-batchnorm`, exported to ONNX by irflow's exporter
-  (Stream reads the shapes; precision is the hardware's: int8 operands, int32 sums);
+- workload: the zoo model after `fold-batchnorm`, exported to ONNX by irflow's exporter,
+  its float tensors retyped int8 (Stream takes a tensor's width from its element type;
+  the values do not matter to it) and ReLU6 written as Relu (Stream parses no Clip);
 
 then runs `stream.api.evaluate_mapping` twice under a per-solve time limit (its MILP
 allocation through OR-Tools): `fusion_cut_points = "per-layer"` (every layer its own
 group) and Stream's own fusion groups (its mapping generator's cuts). It prints Stream's
-cycles (the sum of its groups' estimated cycles), its off-chip accesses where its
-memory-access estimate has them, and its wall time, beside irflow's `int8` pipeline with
+cycles (the sum of its groups' estimated cycles), its off-chip bytes (its memory-access
+estimate's port-wide transfers at the off-chip core), its energy (the allocation's
+`energy` report, a family added to the default ones: it adds no constraint) and its wall
+time, beside irflow's `int8` pipeline with
 `tile{search=latency}` simulated as a whole network (cycles, DRAM bytes, energy). When
 `irflow.passes.fuse_layers` exists (the `fuse-layers` pass, issue 10 item 3) a fused
 irflow column is added (`fuse-layers` before `tile`); the layer-by-layer comparison
@@ -42,6 +45,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling bench modules
 import bench_zigzag as bz  # noqa: E402
 
@@ -53,7 +58,7 @@ DRIVER = textwrap.dedent('''
     import json, logging, shutil, sys, time
     from importlib.resources import files
     logging.disable(logging.CRITICAL)
-    from stream.api import SolveOptions, evaluate_mapping
+    from stream.api import SolveOptions, default_families, evaluate_mapping
 
     import yaml
 
@@ -67,9 +72,21 @@ DRIVER = textwrap.dedent('''
                       ("cores/offchip.yaml", job["offchip_core"])):
         with open(job["dir"] + "/" + name, "w") as f:
             yaml.safe_dump(doc, f, sort_keys=False)
+    def energy(tree):  # the solve's EnergyIR (the `energy` family's report), anywhere
+        if isinstance(tree, dict):
+            if "total_pj" in tree and "per_iteration_pj" in tree:
+                return tree["total_pj"]
+            return next((e for e in map(energy, tree.values()) if e is not None), None)
+        if isinstance(tree, list):
+            return next((e for e in map(energy, tree) if e is not None), None)
+        return None
+
+    families = tuple(default_families(job["hw"]))
+    if "energy" not in families:  # off by default: it adds no constraint, only the report
+        families += ("energy",)
     out = {}
     for mode in job["modes"]:
-        opts = SolveOptions(time_limit_s=job["time_limit"], artifacts=False,
+        opts = SolveOptions(time_limit_s=job["time_limit"], artifacts=False, families=families,
                             stage_options={"fusion_cut_points": "per-layer"}
                             if mode == "per-layer" else {})
         t0 = time.perf_counter()
@@ -81,15 +98,17 @@ DRIVER = textwrap.dedent('''
                          "wall": time.perf_counter() - t0}
             continue
         wall = time.perf_counter() - t0
-        offchip = 0.0
+        dram = 0.0  # its count of port-wide transfers at the off-chip core, in bytes
         accesses = est.context.get("group_memory_accesses") or {}
         for group in accesses.values():
             for core in (group or {}).get("cores", []):
-                if core.get("core_id") == job["offchip"]:
-                    for t in core.get("tensors", []):
-                        offchip += t.get("reads", 0) + t.get("writes", 0)
+                if core.get("is_offchip"):
+                    dram += (core["read"] * core["read_bandwidth"]
+                             + core["write"] * core["write_bandwidth"]) / 8
+        pj = [energy(g) for g in (est.context.get("group_allocations") or {}).values()]
         out[mode] = {"cycles": float(est.cycles), "groups": len(est.group_cycles),
-                     "offchip_accesses": offchip, "wall": wall}
+                     "dram_bytes": dram, "wall": wall,
+                     "energy_uj": sum(pj) / 1e6 if pj and None not in pj else None}
     print(json.dumps(out))
 ''')
 
@@ -191,14 +210,37 @@ def system(machine) -> dict:  # noqa: ANN001
 
 
 def write_onnx(model: str, path: Path) -> None:
-    """The zoo model with batchnorm folded (Stream has no BatchNormalization), as ONNX."""
+    """The zoo model with batchnorm folded (Stream has no BatchNormalization), as ONNX
+    whose float tensors are retyped int8: Stream takes a tensor's width from its ONNX
+    element type, and irflow's side runs int8 (the values are irrelevant to Stream)."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
     from irflow import zoo
     from irflow.exporters.onnx import export_onnx
     from irflow.pipeline import run_pipeline
 
     module = zoo.load(model, seed=0)
     run_pipeline(module, "fold-batchnorm")
-    export_onnx(module, path)
+    proto = export_onnx(module)
+    g = proto.graph
+    for vi in (*g.input, *g.output, *g.value_info):
+        if vi.type.tensor_type.elem_type == TensorProto.FLOAT:
+            vi.type.tensor_type.elem_type = TensorProto.INT8
+    for i, init in enumerate(g.initializer):
+        if init.data_type == TensorProto.FLOAT:
+            g.initializer[i].CopyFrom(numpy_helper.from_array(
+                np.zeros(tuple(init.dims), np.int8), init.name))
+    # Stream parses neither Clip nor Constant: ReLU6 (MobileNetV2) becomes a Relu, the
+    # same one-operation-per-element work on its SIMD core, without its bound constants
+    nodes = [n for n in g.node if n.op_type != "Constant"]
+    for n in nodes:
+        if n.op_type == "Clip":
+            n.op_type = "Relu"
+            del n.input[1:]
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.save(proto, path)
 
 
 def run_stream(py: Path, machine, model: str, modes: list[str],  # noqa: ANN001
@@ -272,10 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     for mode in modes:
         r = res[mode]
         if "error" in r:
-            print(f"Stream {mode:<10} no result ({r['wall']:.0f} s): {r['error']}")
+            print(f"Stream {mode:<14} no result ({r['wall']:.0f} s): {r['error']}")
         else:
-            print(f"Stream {mode:<10} {r['cycles']:>14,.0f} cycles  {r['groups']:>4} groups  "
-                  f"off-chip accesses {r['offchip_accesses']:>14,.0f}  {r['wall']:.0f} s")
+            uj = "-" if r["energy_uj"] is None else f"{r['energy_uj']:.1f}"
+            print(f"Stream {mode:<14} {r['cycles']:>14,.0f} cycles  {r['groups']:>4} groups  "
+                  f"DRAM {r['dram_bytes']:>12,.0f} B  {uj:>8} uJ  {r['wall']:.0f} s")
     runs = [("layer by layer", False)] + ([("fuse-layers", True)]
                                           if fuse_layers_available() else [])
     for label, fused in runs:
