@@ -209,7 +209,7 @@ def system(machine) -> dict:  # noqa: ANN001
                  "bandwidth": int(machine.dram.bytes_per_cycle * 8)}]}
 
 
-def write_onnx(model: str, path: Path) -> None:
+def write_onnx(model: str, path: Path, retype: bool = True) -> None:
     """The zoo model with batchnorm folded (Stream has no BatchNormalization), as ONNX
     whose float tensors are retyped int8: Stream takes a tensor's width from its ONNX
     element type, and irflow's side runs int8 (the values are irrelevant to Stream)."""
@@ -224,11 +224,11 @@ def write_onnx(model: str, path: Path) -> None:
     run_pipeline(module, "fold-batchnorm")
     proto = export_onnx(module)
     g = proto.graph
-    for vi in (*g.input, *g.output, *g.value_info):
+    for vi in (*g.input, *g.output, *g.value_info) if retype else ():
         if vi.type.tensor_type.elem_type == TensorProto.FLOAT:
             vi.type.tensor_type.elem_type = TensorProto.INT8
     for i, init in enumerate(g.initializer):
-        if init.data_type == TensorProto.FLOAT:
+        if retype and init.data_type == TensorProto.FLOAT:
             g.initializer[i].CopyFrom(numpy_helper.from_array(
                 np.zeros(tuple(init.dims), np.int8), init.name))
     # Stream parses neither Clip nor Constant: ReLU6 (MobileNetV2) becomes a Relu, the
@@ -244,26 +244,29 @@ def write_onnx(model: str, path: Path) -> None:
 
 
 def run_stream(py: Path, machine, model: str, modes: list[str],  # noqa: ANN001
-               time_limit: float, timeout: float) -> dict:
+               time_limit: float, timeout: float, retype: bool = True) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(os.environ.get("IRFLOW_STREAM_KEEP") or tmp)
         (t / "cores").mkdir(exist_ok=True)
-        write_onnx(model, t / "model.onnx")
+        write_onnx(model, t / "model.onnx", retype)
         (t / "driver.py").write_text(DRIVER)
-        (t / "job.json").write_text(json.dumps({
-            "system": system(machine), "pe": pe_core(machine),
-            "offchip_core": offchip_core(machine),
-            "hw": str(t / "hw.yaml"), "onnx": str(t / "model.onnx"), "dir": str(t),
-            "modes": modes, "time_limit": time_limit, "offchip": 3}))
-        try:
-            run = subprocess.run([str(py), str(t / "driver.py"), str(t / "job.json")],
-                                 capture_output=True, text=True, cwd=t, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return {m: {"error": f"no result within {timeout:.0f} s", "wall": timeout}
-                    for m in modes}
-    if run.returncode:
-        raise RuntimeError(f"Stream failed:\n{run.stderr[-3000:]}")
-    return json.loads(run.stdout.strip().splitlines()[-1])
+        out = {}
+        for mode in modes:  # one process each, so a run over the cap loses only itself
+            (t / "job.json").write_text(json.dumps({
+                "system": system(machine), "pe": pe_core(machine),
+                "offchip_core": offchip_core(machine),
+                "hw": str(t / "hw.yaml"), "onnx": str(t / "model.onnx"), "dir": str(t),
+                "modes": [mode], "time_limit": time_limit, "offchip": 3}))
+            try:
+                run = subprocess.run([str(py), str(t / "driver.py"), str(t / "job.json")],
+                                     capture_output=True, text=True, cwd=t, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                out[mode] = {"error": f"no result within {timeout:.0f} s", "wall": timeout}
+                continue
+            if run.returncode:
+                raise RuntimeError(f"Stream failed:\n{run.stderr[-3000:]}")
+            out.update(json.loads(run.stdout.strip().splitlines()[-1]))
+    return out
 
 
 # --- irflow's side ------------------------------------------------------------------
@@ -297,8 +300,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="Stream runs: per-layer, fused (its own fusion groups)")
     ap.add_argument("--time-limit", type=float, default=20.0,
                     help="Stream's per-solve time limit (s; its default is 300)")
-    ap.add_argument("--timeout", type=float, default=900.0,
-                    help="wall-clock cap on all of Stream's runs (s)")
+    ap.add_argument("--timeout", type=float, default=300.0,
+                    help="wall-clock cap on each of Stream's runs (s)")
+    ap.add_argument("--float-workload", action="store_true",
+                    help="keep the ONNX tensors fp32 (Stream then moves 32-bit data)")
     ap.add_argument("--venv", type=Path, default=None, help="Stream's virtual environment")
     ap.add_argument("--python", default=None, help="a Python 3.12 to create it with")
     args = ap.parse_args(argv)
@@ -307,10 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     machine = load_machine(args.hw)
     py = stream_python(args.venv or venv_path(), args.python)
     modes = [m for m in args.modes.split(",") if m]
-    print(f"Stream 2.1.1 ({', '.join(modes)}; solve limit {args.time_limit:g} s) vs irflow "
+    print(f"Stream 2.1.1 ({', '.join(modes)}; solve limit {args.time_limit:g} s; "
+          f"{'fp32' if args.float_workload else 'int8'} workload) vs irflow "
           f"int8 tile{{search=latency}}, {args.model}, machine {machine.name!r}; load "
           f"average {os.getloadavg()[0]:.1f}", flush=True)
-    res = run_stream(py, machine, args.model, modes, args.time_limit, args.timeout)
+    res = run_stream(py, machine, args.model, modes, args.time_limit, args.timeout,
+                     not args.float_workload)
     for mode in modes:
         r = res[mode]
         if "error" in r:
