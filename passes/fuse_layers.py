@@ -102,7 +102,7 @@ class _Layer:
     est: Estimate
     pe_cycles: float
     macs: int
-    weight_bytes: int
+    weight_bytes: int  # operands each band reads whole again (weights, a matmul's B)
     dtype: str
 
 
@@ -140,9 +140,9 @@ def layer_estimate(op: accel.LayerOp, machine: Machine) -> _Layer:
 
     space = accel.space_of_op(op)
     core = op.core_inputs
-    weights = sum(_bytes(v) for v in op.inputs
-                  if isinstance(v.owner, accel.WeightOp)
-                  or (isinstance(v.owner, Block) and _is_weight_arg(op, v)))
+    # what every band reads whole again: the operands after the row-banded first one
+    # (weights and bias, a matmul's second matrix: attention's K and V)
+    weights = sum(_bytes(v) for v in core[1:])
     macs = math.prod(space.extents.values()) * space.macs_per_point
     if map_space(space) is not None:
         dtype = ts.pe_dtype(op)
@@ -164,15 +164,6 @@ def layer_estimate(op: accel.LayerOp, machine: Machine) -> _Layer:
     return _Layer(op, Estimate(cycles, float(moved), energy), work, 0, weights, dt)
 
 
-def _is_weight_arg(op: accel.LayerOp, v: SSAValue) -> bool:
-    group = op.parent_op()
-    if not isinstance(group, accel.FusedOp):
-        return False
-    assert isinstance(v.owner, Block)
-    src = group.inputs[v.index]  # type: ignore[attr-defined]
-    return isinstance(src.owner, accel.WeightOp)
-
-
 def fused_estimate(members: Sequence[_Layer], band: int, overlap: str,
                    machine: Machine) -> tuple[Estimate, int]:
     """The fused estimate of `members` at `band` rows (module docstring) and its ring
@@ -191,7 +182,7 @@ def fused_estimate(members: Sequence[_Layer], band: int, overlap: str,
     weights = sum(m.weight_bytes for m in members)
     refetch = weights + rings > machine.cache.size_bytes
     bw = machine.dram.bytes_per_cycle
-    restart = machine.dram.latency_cycles + machine.pe_array.rows + machine.pe_array.cols
+    restart = machine.pe_array.rows + machine.pe_array.cols  # a band's fill and drain
     total = ZERO
     for i, m in enumerate(members):
         f = computed[i] / af.accel_shape(m.op.output)[-2]

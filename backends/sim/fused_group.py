@@ -162,9 +162,11 @@ def service(cache: LRUCache, trace: LayerTrace, last_band: bool) -> CacheOutcome
 def merge_groups(stats: Sequence[LayerStats], traces: Sequence[LayerTrace],
                  machine: Machine) -> list[LayerStats]:
     """One row per layer: the bands of each fused group's layer added up (`cost.total`,
-    keeping the layer's own op, unit, type and mapping), at its first band's place."""
+    keeping the layer's own op, unit, type and mapping), at its first band's place, with
+    the group's bands timed as one pipeline (`_pipeline`)."""
     out: list[LayerStats | tuple[str, str]] = []
     parts: dict[tuple[str, str], list[LayerStats]] = {}
+    runs: dict[str, list[tuple[str, LayerStats]]] = {}
     for s, t in zip(stats, traces):
         if not t.group:
             out.append(s)
@@ -174,7 +176,12 @@ def merge_groups(stats: Sequence[LayerStats], traces: Sequence[LayerTrace],
             parts[key] = []
             out.append(key)
         parts[key].append(s)
+        runs.setdefault(t.group, []).append((t.name, s))
     out += stats[len(traces):]  # the final flush
+    cycles: dict[tuple[str, str], int] = {}
+    for group, seq in runs.items():
+        for name, c in _pipeline(seq).items():
+            cycles[group, name] = c
     merged: list[LayerStats] = []
     for item in out:
         if isinstance(item, LayerStats):
@@ -183,12 +190,53 @@ def merge_groups(stats: Sequence[LayerStats], traces: Sequence[LayerTrace],
         ps = parts[item]
         first = ps[0]
         t = total(ps, machine, name=first.name)
+        c = cycles[item]
         note = f"fused group '{item[0]}': {len(ps)} bands, intermediates on chip"
         merged.append(replace(t, op=first.op, unit=first.unit, dtype=first.dtype,
                               mapping=first.mapping, loc=first.loc, timeline=None,
-                              notes=(*first.notes, note),
+                              notes=(*first.notes, note), cycles=c,
+                              stall_cycles=c - t.compute_cycles,
+                              latency_ms=machine.cycles_to_ms(c),
                               roofline_bound=first.roofline_bound))
     return merged
+
+
+def _pipeline(seq: Sequence[tuple[str, LayerStats]]) -> dict[str, int]:
+    """Cycles per layer of a group's bands run as one double-buffered pipeline: the
+    steps of all its (band, layer) runs in order, each run's first loads overlapping
+    the previous run's last step and the previous run's last stores overlapping its
+    first step (docs/simulator.md §2.5); a step's `max(compute, memory phase)` is
+    charged to its layer, the exposed first load to the first layer, the drain to the
+    last."""
+    comp: list[np.ndarray] = []
+    over: list[np.ndarray] = []
+    owner: list[str] = []
+    tls = [s.timeline for _, s in seq]
+    assert all(tl is not None for tl in tls)
+    for k, ((name, _), tl) in enumerate(zip(seq, tls)):
+        assert tl is not None
+        n = len(tl.compute_cycles)
+        c = tl.compute_cycles.astype(np.int64)
+        m = tl.memory_cycles.astype(np.int64)
+        ov = m[1: n + 1].copy()
+        if k > 0 and n:
+            prev = tls[k - 1]
+            assert prev is not None
+            ov[0] += int(prev.memory_cycles[-1])  # the previous run's drain
+            if over and len(over[-1]):
+                over[-1][-1] += int(m[0])  # this run's first loads
+        comp.append(c)
+        over.append(ov)
+        owner += [name] * n
+    first, last = tls[0], tls[-1]
+    assert first is not None and last is not None
+    times = np.maximum(np.concatenate(comp), np.concatenate(over))
+    out: dict[str, int] = {}
+    for name, t in zip(owner, times.tolist()):
+        out[name] = out.get(name, 0) + int(t)
+    out[seq[0][0]] = out.get(seq[0][0], 0) + int(first.memory_cycles[0])
+    out[seq[-1][0]] = out.get(seq[-1][0], 0) + int(last.memory_cycles[-1])
+    return out
 
 
 def group_macs(traces: Sequence[LayerTrace]) -> int:
