@@ -237,9 +237,6 @@ class FusedOp(IRDLOperation):
                 raise VerifyException(f"{where}: layer '{name}' must read the previous "
                                       f"layer's result as its first operand and nothing else "
                                       f"from the group")
-            if i < len(layers) - 1 and not lay.output.has_one_use():
-                raise VerifyException(f"{where}: the result of layer '{name}' must have one "
-                                      f"use (the next layer)")
         if self.band_loop.data != row_loop(layers[-1]):
             raise VerifyException(f"{where} expects band loop '{row_loop(layers[-1])}' (the "
                                   f"last layer's rows), got '{self.band_loop.data}'")

@@ -191,7 +191,8 @@ def merge_groups(stats: Sequence[LayerStats], traces: Sequence[LayerTrace],
         first = ps[0]
         t = total(ps, machine, name=first.name)
         c = cycles[item]
-        note = f"fused group '{item[0]}': {len(ps)} bands, intermediates on chip"
+        note = (f"fused group '{item[0]}': {len(ps)} band{'s' if len(ps) > 1 else ''}, "
+                f"intermediates on chip")
         merged.append(replace(t, op=first.op, unit=first.unit, dtype=first.dtype,
                               mapping=first.mapping, loc=first.loc, timeline=None,
                               notes=(*first.notes, note), cycles=c,
