@@ -207,6 +207,25 @@ def test_attention_matmul_softmax_matmul() -> None:
     assert b.dram_bytes_read + b.dram_bytes_written < a.dram_bytes_read + a.dram_bytes_written
 
 
+def test_transformer_every_chain_fused() -> None:
+    """`always` on the transformer encoder: attention and the feed-forward pair
+    (linear → gelu epilogue → linear, its residual add in linear2's epilogue, then the
+    layernorm) run depth-first with the unfused numbers."""
+    from irflow import zoo
+    from irflow.inputs import random_inputs
+
+    m = zoo.load("transformer_encoder", seed=0)
+    run_pipeline(m, "default")
+    x = random_inputs(m, 0)
+    plain = sim.simulate(m, x)
+    fused = sim.simulate(m, x, fuse_layers={"objective": "always"})
+    kinds = [[op.kind.data for op in g.layers] for g in _groups(fused)]
+    assert ["nn.matmul", "nn.softmax", "nn.matmul"] in kinds
+    assert ["nn.linear", "nn.linear", "nn.layernorm"] in kinds
+    for k in plain.outputs:
+        np.testing.assert_allclose(fused.outputs[k], plain.outputs[k], rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_int8_mobilenetv2_fused_bit_exact_and_fewer_dram_bytes() -> None:
     """Issue 10's "fused MobileNetV2 moves measurably fewer DRAM bytes than layer by
