@@ -64,6 +64,37 @@ def row(label: str, r: object, base: object | None, wall: float, diff: str) -> s
             f"{ratio} {len(groups):>6} {fused:>6} {t.macs:>13,} {wall:>6.1f} {diff}")
 
 
+def estimate_vs_simulation(module: object, x: dict[str, np.ndarray], base: object,
+                           objective: str) -> str:
+    """The pass's estimates for the groups it forms against the simulated figures of
+    the same layers (fused and layer by layer)."""
+    from irflow.backends.sim import lower
+    from irflow.backends.sim.machine import load_machine
+    from irflow.passes.fuse_layers import FuseLayersPass
+
+    machine = load_machine("default")
+    low = lower(module, machine)  # type: ignore[arg-type]
+    chosen = [d for d in FuseLayersPass(objective=objective).fuse(low, machine) if d.chosen]
+    fused = simulate(low, x, numerics=False, progress=False)
+    a = {s.name: s for s in base.report.layers}  # type: ignore[attr-defined]
+    b = {s.name: s for s in fused.report.layers}
+    labels = [lab for d in chosen for lab in d.labels]
+
+    def dram(rows: dict, lab: str) -> int:
+        return rows[lab].dram_bytes_read + rows[lab].dram_bytes_written
+
+    est_u = sum(d.unfused.dram_bytes for d in chosen)
+    est_f = sum(d.fused.dram_bytes for d in chosen)
+    sim_u = sum(dram(a, lab) for lab in labels)
+    sim_f = sum(dram(b, lab) for lab in labels)
+    cyc_e = sum(d.fused.cycles for d in chosen) / max(sum(d.unfused.cycles for d in chosen), 1)
+    cyc_s = sum(b[lab].cycles for lab in labels) / max(sum(a[lab].cycles for lab in labels), 1)
+    return (f"  the {len(labels)} fused layers ({objective}): DRAM bytes fused / layer by layer "
+            f"estimated {est_f:,.0f} / {est_u:,.0f} = {est_f / max(est_u, 1):.3f}, simulated "
+            f"{sim_f:,} / {sim_u:,} = {sim_f / max(sim_u, 1):.3f}; cycles estimated "
+            f"{cyc_e:.3f}, simulated {cyc_s:.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=",".join(MODELS))
@@ -96,6 +127,8 @@ def main() -> None:
                                 for k in base.outputs)
                     diff = f"{worst:.2e}"
                 print(row(f"fused {obj}", r, base, wall, diff))
+            if "dram" in args.objectives.split(","):
+                print(estimate_vs_simulation(module, x, base, "dram"))
 
 
 if __name__ == "__main__":
