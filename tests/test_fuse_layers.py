@@ -5,6 +5,8 @@ that cannot be honoured is a located PassError."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -231,7 +233,6 @@ def test_int8_mobilenetv2_fused_bit_exact_and_fewer_dram_bytes() -> None:
     """Issue 10's "fused MobileNetV2 moves measurably fewer DRAM bytes than layer by
     layer", in int8, with the unfused program's integers bit for bit."""
     import sys
-    from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
     from bench_fusion import compile_model
@@ -246,3 +247,15 @@ def test_int8_mobilenetv2_fused_bit_exact_and_fewer_dram_bytes() -> None:
     assert b.dram_bytes_read + b.dram_bytes_written < 0.5 * (
         a.dram_bytes_read + a.dram_bytes_written)
     assert a.macs == b.macs
+
+
+def test_cli_fuse_layers_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from irflow.cli import main
+
+    path = tmp_path / "block.mlir"
+    path.write_text(inverted_residual())
+    assert main(["run", str(path), "--fuse-layers", "always"]) == 0
+    out = capsys.readouterr().out
+    assert "fused group 'conv2d_0'" in out
+    assert main(["run", str(path)]) == 0
+    assert "fused group" not in capsys.readouterr().out
