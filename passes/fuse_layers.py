@@ -14,9 +14,11 @@ its layers one after another under `objective` (`latency`, `energy`, `edp`, `dra
   cache); per vector layer its element work against its compulsory bytes;
 - **fused** with band `B` (rows of the last layer per band; `nb` bands), per layer i
   with MAC factor `f_i` (rows computed ÷ rows: 1 with `overlap=cache`, more with
-  `recompute`): DRAM `D'_i = D_i − (bytes of the intermediates it writes and reads)
-  + (nb − 1) · W_i` when the group's weights `ΣW` and ring buffers do not fit the cache
-  together (each band re-fetches the weights), cycles
+  `recompute`): DRAM `D'_i = D_i − (bytes of the intermediates it writes and reads,
+  unless one spills: its rings plus its consumer's whole operands overflow the cache)
+  + (nb − 1) · W_i` when the group's whole operands `ΣW` and ring buffers exceed ¾ of
+  the cache (each band re-fetches them) + for the first layer the halo rows of its
+  input every band reads again, cycles
   `max(P_i·f_i, C_i − (D_i − D'_i)/bw + P_i·(f_i − 1)) + (nb − 1)·(latency + rows + cols)`
   (a restart per band), energy `E_i − (D_i − D'_i)·dram_pJ + MACs_i·(f_i − 1)·mac_pJ`.
 
@@ -174,25 +176,38 @@ def fused_estimate(members: Sequence[_Layer], band: int, overlap: str,
     rings = af.footprint(ops, band)
     computed = [0] * len(ops)
     done = [0] * len(ops)
+    read = 0  # rows of the group's input the first layer reads, halos again in every band
     for lo in range(0, extent, band):
         for i, (a, b) in enumerate(af.band_rows(ops, lo, min(lo + band, extent))):
             a = a if overlap == "recompute" else max(a, done[i])
             computed[i] += max(b - a, 0)
             done[i] = max(done[i], b)
+            if i == 0 and b > a:
+                lo_in, hi_in = af.window(ops[0]).need(a, b)
+                read += hi_in - lo_in
+    # the halo rows bands share are taken to miss again (the streamed weights between
+    # two bands evict them)
+    halo = (read / af.accel_shape(ops[0].inputs[0])[-2] - 1) * _bytes(ops[0].inputs[0])
     weights = sum(m.weight_bytes for m in members)
-    refetch = weights + rings > machine.cache.size_bytes
+    refetch = weights + rings > 0.75 * machine.cache.size_bytes  # room for the streamed tiles
     bw = machine.dram.bytes_per_cycle
     restart = machine.pe_array.rows + machine.pe_array.cols  # a band's fill and drain
+    # an intermediate whose ring and its consumer's whole operands overflow the cache
+    # spills between bands (written back and read again): no saving
+    spill = [nb > 1 and rings + members[i + 1].weight_bytes > machine.cache.size_bytes
+             for i in range(len(members) - 1)]
     total = ZERO
     for i, m in enumerate(members):
         f = computed[i] / af.accel_shape(m.op.output)[-2]
         saved = 0.0
-        if i > 0:
+        if i > 0 and not spill[i - 1]:
             saved += _bytes(m.op.inputs[0])
-        if i < len(members) - 1:
+        if i < len(members) - 1 and not spill[i]:
             saved += _bytes(m.op.output)
         saved = min(saved, m.est.dram_bytes)
         extra = (nb - 1) * m.weight_bytes if refetch else 0
+        if i == 0:
+            extra += halo
         d = m.est.dram_bytes - saved + extra
         cyc = max(m.pe_cycles * f, m.est.cycles - (saved - extra) / bw
                   + m.pe_cycles * (f - 1)) + (nb - 1) * restart
