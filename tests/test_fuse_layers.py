@@ -207,6 +207,10 @@ def test_attention_matmul_softmax_matmul() -> None:
         np.testing.assert_allclose(fused.outputs[k], plain.outputs[k], rtol=1e-5, atol=1e-6)
     a, b = plain.report.total, fused.report.total
     assert b.dram_bytes_read + b.dram_bytes_written < a.dram_bytes_read + a.dram_bytes_written
+    low = sim.lower(m, M)
+    with pytest.raises(PassError, match=r"layer 'transpose_0' \(nn.transpose\) cannot be "
+                                        "banded by rows"):
+        FuseLayersPass(layers="transpose_0,matmul_0").fuse(low, M)
 
 
 def test_transformer_every_chain_fused() -> None:
