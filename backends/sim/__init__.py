@@ -124,16 +124,24 @@ def simulate(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
                                  progress=bar.advance)
     cache = LRUCache(machine.cache.geometry)
     stats, outcomes = [], []
-    for i, trace in enumerate(run.traces):
-        if trace.group:  # a fused group's band (its rings: a scratchpad)
+    i = 0
+    while i < len(run.traces):
+        trace = run.traces[i]
+        if trace.group:  # a fused group's bands, one cache call (rings: a scratchpad)
             from irflow.backends.sim.fused_group import service
 
-            nxt = run.traces[i + 1].group if i + 1 < len(run.traces) else ""
-            outcome = service(cache, trace, nxt != trace.group)
-        else:
-            outcome = cache.access(trace.line, trace.write)
+            j = i
+            while j < len(run.traces) and run.traces[j].group == trace.group:
+                j += 1
+            for t, outcome in zip(run.traces[i:j], service(cache, run.traces[i:j])):
+                outcomes.append(outcome)
+                stats.append(layer_stats(t, outcome, machine))
+            i = j
+            continue
+        outcome = cache.access(trace.line, trace.write)
         outcomes.append(outcome)
         stats.append(layer_stats(trace, outcome, machine))
+        i += 1
     stats = overlap_weight_prefetch(stats, machine)
     if any(t.group for t in run.traces):  # a fused group's bands: one row per layer
         from irflow.backends.sim.fused_group import merge_groups

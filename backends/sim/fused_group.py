@@ -142,21 +142,27 @@ def _on_chip(trace: LayerTrace, folds: Sequence[_Ring], group: str, line_bytes: 
     return replace(trace, line=line, group=group, compulsory_bytes=compulsory)
 
 
-def service(cache: LRUCache, trace: LayerTrace, last_band: bool) -> CacheOutcome:
-    """`cache.access` for a trace; for a fused group's band, the ring buffers behave as
-    a scratchpad: a store that misses allocates its line without reading DRAM (the
-    band writes whole rows), and after the group's last band its ring lines are dead:
-    they are dropped dirty, never written back. Lines the cache evicted in between
-    (the rings did not fit beside the streamed tiles) were written back and re-read:
-    that traffic stays."""
-    outcome = cache.access(trace.line, trace.write)
-    if not trace.group:
-        return outcome
-    ring = trace.line >= SCRATCH // cache.geometry.line_bytes
-    outcome.hit |= ring & trace.write
-    if last_band:
-        cache._dirty &= cache._lines < SCRATCH // cache.geometry.line_bytes
-    return outcome
+def service(cache: LRUCache, traces: Sequence[LayerTrace]) -> list[CacheOutcome]:
+    """`cache.access` for one fused group's band traces (in one call), split per trace.
+    The ring buffers behave as a scratchpad: a store that misses allocates its line
+    without reading DRAM (the band writes whole rows), and after the group's last band
+    its ring lines are dead: they are dropped dirty, never written back. Lines the cache
+    evicted in between (the rings did not fit beside the streamed tiles) were written
+    back and re-read: that traffic stays."""
+    line = np.concatenate([t.line for t in traces])
+    write = np.concatenate([t.write for t in traces])
+    outcome = cache.access(line, write)
+    scratch = SCRATCH // cache.geometry.line_bytes
+    outcome.hit |= (line >= scratch) & write
+    cache._dirty &= cache._lines < scratch
+    out = []
+    start = 0
+    for t in traces:
+        end = start + len(t.line)
+        out.append(CacheOutcome(outcome.hit[start:end], outcome.evict[start:end],
+                                outcome.writeback[start:end]))
+        start = end
+    return out
 
 
 def merge_groups(stats: Sequence[LayerStats], traces: Sequence[LayerTrace],
