@@ -100,6 +100,8 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--dtype", default="fp32", help="fp32, int8 or fp32,int8")
     ap.add_argument("--objectives", default=",".join(OBJECTIVES))
+    ap.add_argument("--overlap", default="cache", choices=("cache", "recompute"),
+                    help="rows two bands share: kept in a line buffer, or recomputed")
     ap.add_argument("--numerics", action="store_true",
                     help="compute the values too and print the largest output difference")
     args = ap.parse_args()
@@ -119,7 +121,7 @@ def main() -> None:
             for obj in args.objectives.split(","):
                 t0 = time.perf_counter()
                 r = simulate(module, x, numerics=args.numerics, progress=False,
-                             fuse_layers={"objective": obj})
+                             fuse_layers={"objective": obj, "overlap": args.overlap})
                 wall = time.perf_counter() - t0
                 diff = ""
                 if args.numerics:
@@ -127,7 +129,7 @@ def main() -> None:
                                 for k in base.outputs)
                     diff = f"{worst:.2e}"
                 print(row(f"fused {obj}", r, base, wall, diff))
-            if "dram" in args.objectives.split(","):
+            if "dram" in args.objectives.split(",") and args.overlap == "cache":
                 print(estimate_vs_simulation(module, x, base, "dram"))
 
 
