@@ -459,4 +459,6 @@ def stored_nbytes(op: IRDLOperation) -> int:
     return -(-stored_bits(op) // 8)
 
 
-ACCEL = Dialect("accel", [InputOp, WeightOp, ViewOp, LayerOp], [NestAttr])
+from irflow.dialects.accel_fused import FusedOp, YieldOp  # noqa: E402  (fused groups)
+
+ACCEL = Dialect("accel", [InputOp, WeightOp, ViewOp, LayerOp, FusedOp, YieldOp], [NestAttr])

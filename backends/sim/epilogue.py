@@ -23,7 +23,7 @@ an element at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from xdsl.dialects.builtin import TensorType
@@ -173,7 +173,8 @@ class _Fused:
 
 
 def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Tensor,
-              line_bytes: int, psum: ex._PsumArea, numerics: bool) -> LayerTrace:
+              line_bytes: int, psum: ex._PsumArea, numerics: bool,
+              rows: Mapping[str, tuple[int, int]] | None = None) -> LayerTrace:
     """`run_layer` for a layer with an epilogue (module docstring)."""
     core = core_layer(layer)
     n_core = len(core.inputs)
@@ -189,7 +190,8 @@ def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Ten
         scratch = np.broadcast_to(np.zeros((), dtype), shape)
     held = ex._Tensor(scratch, out.addr, Role.OUTPUT, bits=out.bits)
     hook = _Fused(layer, space, operands[n_core:], out, scratch, line_bytes, numerics)
-    trace = ex.run_layer(core, operands[:n_core], held, line_bytes, psum, numerics, hook)
+    trace = ex.run_layer(core, operands[:n_core], held, line_bytes, psum, numerics, hook,
+                         rows)
     own = (trace.vector_kind,) if trace.step_vector_ops.any() else ()
     trace.epilogue = own + tuple(ex.VECTOR_KIND.get(s.kind, "add") for s in hook.stages)
     ops = np.zeros(trace.n_steps, np.int64)

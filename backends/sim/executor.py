@@ -221,6 +221,8 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     block = fn.body.blocks[0]
     size = 0
     for op in block.ops:
+        if isinstance(op, accel.FusedOp):  # its result is its last layer's
+            op = op.layers[-1]
         if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp):
             size = max(size, op.addr.value.data + accel.stored_nbytes(op))
     check_bytes(size + line_bytes, "the simulated memory (inputs, weights and layer "
@@ -311,6 +313,14 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                 result.traces.append(trace)
                 if progress is not None:
                     progress()
+            elif isinstance(op, accel.FusedOp):  # layers run depth-first (fused_group.py)
+                from irflow.backends.sim.fused_group import run_group
+
+                values[op.output], traces = run_group(op, [values[v] for v in op.inputs],
+                                                      dram, line_bytes, psum, numerics)
+                result.traces.extend(traces)
+                if progress is not None:
+                    progress()
             elif isinstance(op, func.ReturnOp) and numerics:
                 for name, v in zip(output_names(fn), op.operands):
                     if v in arg_index:  # a graph input returned as it is (an Identity
@@ -335,15 +345,18 @@ index into the result view, `record(lines, write, role, step)`): a fused epilogu
 
 def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
               line_bytes: int, psum: _PsumArea | None = None,
-              numerics: bool = True, epilogue: EpilogueHook | None = None) -> LayerTrace:
+              numerics: bool = True, epilogue: EpilogueHook | None = None,
+              rows: Mapping[str, tuple[int, int]] | None = None) -> LayerTrace:
     """Execute one layer tile by tile; return its trace (module docstring). With
-    `numerics=False` the tile kernels are not called (the trace is the same)."""
+    `numerics=False` the tile kernels are not called (the trace is the same). `rows`
+    restricts loops to index ranges (a band of a fused group, `fused_group.py`): the
+    tiles start at the range's start and are clipped to its end."""
     if psum is None:
         psum = _PsumArea(out.addr, PSUM_BITS)
     if layer.epilogue is not None:
         from irflow.backends.sim.epilogue import run_fused
 
-        return run_fused(layer, operands, out, line_bytes, psum, numerics)
+        return run_fused(layer, operands, out, line_bytes, psum, numerics, rows)
     space = accel.space_of_op(layer)
     nest = layer.tiles
     order = nest.order
@@ -378,7 +391,8 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
 
     if kind == "nn.gather":
         return _run_gather(layer, operands, out, kernel, line_bytes)
-    bounds = [[(lo, min(lo + tile[d], extent[d])) for lo in range(0, extent[d], tile[d])]
+    span = {d: (rows or {}).get(d, (0, extent[d])) for d in order}
+    bounds = [[(lo, min(lo + tile[d], span[d][1])) for lo in range(*span[d], tile[d])]
               for d in order]
     trips = [len(b) for b in bounds]
     pos = {d: i for i, d in enumerate(order)}

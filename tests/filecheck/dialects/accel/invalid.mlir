@@ -188,3 +188,164 @@ func.func @epi_grow(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>, %arg2: tenso
   %y = accel.layer "m" "nn.matmul"(%x, %w, %r) at 320 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.add", label = "a", operands = array<i64: -1, 0>, in = tensor<2x4xf32>, out = tensor<2x4xf32>}] : (tensor<2x4xf32>, tensor<4x4xf32>, tensor<3x2x4xf32>) -> tensor<2x4xf32>
   func.return %y : tensor<2x4xf32>
 }
+
+// -----
+
+// accel.fused (dialects/accel_fused.py), one case per verifier branch.
+
+func.func @fused_args(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g' expects block arguments of its input types}}
+  %y = accel.fused "g" band "oh" = 2 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<8x4x1x1xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%a, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.conv2d"(%e, %v) at 8192 on "pe" tiles <n = 1, g = 1, f = 4, oh = 8 step 4, ow = 8, c = 8> params {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32>
+    accel.yield %p : tensor<1x4x8x8xf32>
+  }
+  func.return %y : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+func.func @fused_one(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x8x8x8xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g' expects two or more accel.layer ops and a yield, got ['accel.layer', 'accel.yield']}}
+  %y = accel.fused "g" band "oh" = 2 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x8x8x8xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %p = accel.layer "p" "nn.conv2d"(%a, %b) at 8192 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    accel.yield %p : tensor<1x8x8x8xf32>
+  }
+  func.return %y : tensor<1x8x8x8xf32>
+}
+
+// -----
+
+func.func @fused_yield(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g' expects to yield its last layer's result}}
+  %y = accel.fused "g" band "oh" = 2 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%a, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.conv2d"(%e, %c) at 8192 on "pe" tiles <n = 1, g = 1, f = 4, oh = 8 step 4, ow = 8, c = 8> params {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32>
+    accel.yield %a : tensor<1x4x8x8xf32>
+  }
+  func.return %y : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+func.func @fused_type(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf16> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g' expects its result type to be the last layer's, got tensor<1x4x8x8xf16>}}
+  %y = accel.fused "g" band "oh" = 2 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf16> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%a, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.conv2d"(%e, %c) at 8192 on "pe" tiles <n = 1, g = 1, f = 4, oh = 8 step 4, ow = 8, c = 8> params {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32>
+    accel.yield %p : tensor<1x4x8x8xf32>
+  }
+  func.return %y : tensor<1x4x8x8xf16>
+}
+
+// -----
+
+func.func @fused_kind(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x8x4x4xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g': layer 'p' (nn.maxpool) cannot be banded by rows with the group's first layer (nn.conv2d)}}
+  %y = accel.fused "g" band "oh" = 2 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x8x4x4xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%a, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.maxpool"(%e) at 8192 on "vector" tiles <n = 1, c = 8, oh = 4, ow = 4> params {kernel = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<1x8x8x8xf32>) -> tensor<1x8x4x4xf32>
+    accel.yield %p : tensor<1x8x4x4xf32>
+  }
+  func.return %y : tensor<1x8x4x4xf32>
+}
+
+// -----
+
+func.func @fused_outside(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g': layer 'e' reads a value that is not a group input}}
+  %y = accel.fused "g" band "oh" = 2 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%x, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.conv2d"(%e, %c) at 8192 on "pe" tiles <n = 1, g = 1, f = 4, oh = 8 step 4, ow = 8, c = 8> params {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32>
+    accel.yield %p : tensor<1x4x8x8xf32>
+  }
+  func.return %y : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+func.func @fused_chain(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x8x8x8xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g': layer 'p' must read the previous layer's result as its first operand and nothing else from the group}}
+  %y = accel.fused "g" band "oh" = 2 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x8x8x8xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%a, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.conv2d"(%a, %b) at 8192 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    accel.yield %p : tensor<1x8x8x8xf32>
+  }
+  func.return %y : tensor<1x8x8x8xf32>
+}
+
+// -----
+
+func.func @fused_loop(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g' expects band loop 'oh' (the last layer's rows), got 'ow'}}
+  %y = accel.fused "g" band "ow" = 2 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%a, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.conv2d"(%e, %c) at 8192 on "pe" tiles <n = 1, g = 1, f = 4, oh = 8 step 4, ow = 8, c = 8> params {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32>
+    accel.yield %p : tensor<1x4x8x8xf32>
+  }
+  func.return %y : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+func.func @fused_band(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g' expects 1 <= band <= 8, got 9}}
+  %y = accel.fused "g" band "oh" = 9 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%a, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.conv2d"(%e, %c) at 8192 on "pe" tiles <n = 1, g = 1, f = 4, oh = 8 step 4, ow = 8, c = 8> params {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32>
+    accel.yield %p : tensor<1x4x8x8xf32>
+  }
+  func.return %y : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+func.func @fused_overlap(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  // expected-error@+1 {{accel.fused 'g' expects overlap in ['cache', 'recompute'], got 'keep'}}
+  %y = accel.fused "g" band "oh" = 2 overlap "keep" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%a, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.conv2d"(%e, %c) at 8192 on "pe" tiles <n = 1, g = 1, f = 4, oh = 8 step 4, ow = 8, c = 8> params {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32>
+    accel.yield %p : tensor<1x4x8x8xf32>
+  }
+  func.return %y : tensor<1x4x8x8xf32>
+}
