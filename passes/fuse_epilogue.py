@@ -70,8 +70,8 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
-from xdsl.ir import SSAValue
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, ModuleOp, TensorType, i64
+from xdsl.ir import Attribute, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import VerifyException
@@ -86,10 +86,10 @@ from irflow.passes import plan_memory as pm
 class _Chain:
     stages: list[ep.Stage]
     extras: list[SSAValue]
-    ops: list[accel.LayerOp]
+    ops: list[accel.LayerOp | accel.ViewOp]
 
 
-def _chain(layer: accel.LayerOp, only: frozenset[str]) -> _Chain:
+def _chain(layer: accel.LayerOp, only: frozenset[str], layouts: bool = True) -> _Chain:
     """The point-wise layers after `layer` that its output path can take (module doc)."""
     chain = _Chain([], [], [])
     v: SSAValue = layer.output
@@ -128,13 +128,59 @@ def _chain(layer: accel.LayerOp, only: frozenset[str]) -> _Chain:
                                      user.output.type, dict(user.params.data)))
         chain.ops.append(user)
         v = user.output
+    if layouts:
+        _fold_layout(chain, v, shape, only)
     return chain
 
 
+def _fold_layout(chain: _Chain, v: SSAValue, shape: tuple[int, ...],
+                 only: frozenset[str]) -> None:
+    """A transpose (through an `accel.view`) that takes the chain value `v` as its only
+    input becomes the chain's layout stage, and the one-operand point-wise layers after
+    it (casts, activations: they commute with a permutation) its stages before that,
+    with the layer's own shape (module docstring)."""
+    if not v.has_one_use() or ep.per_axis(v.type):
+        return
+    user = v.get_user_of_unique_use()
+    views: list[accel.ViewOp] = []
+    if isinstance(user, accel.ViewOp) and user.output.has_one_use():
+        views.append(user)
+        user = user.output.get_user_of_unique_use()
+    if not (isinstance(user, accel.LayerOp) and user.kind.data == ep.LAYOUT
+            and user.epilogue is None and len(user.inputs) == 1):
+        return
+    perm = user.params.data.get("perm")
+    seen = nn.shape_of(user.inputs[0])
+    if not isinstance(perm, DenseArrayBase):
+        return
+    stages: list[ep.Stage] = []
+    ops: list[accel.LayerOp] = []
+    t = v.type
+    w: SSAValue = user.output
+    while w.has_one_use():
+        u = w.get_user_of_unique_use()
+        if not (isinstance(u, accel.LayerOp) and u.kind.data in ep.KINDS
+                and u.kind.data in only and u.epilogue is None and len(u.inputs) == 1
+                and ep.arity(u.kind.data) == 1 and nn.shape_of(u.output) == nn.shape_of(w)
+                and not ep.per_axis(u.output.type)):
+            break
+        out = TensorType(u.output.type.element_type, shape)  # type: ignore[attr-defined]
+        stages.append(ep.Stage(u.kind.data, u.label.data, (ep.CHAIN,), t, out,
+                               dict(u.params.data)))
+        ops.append(u)
+        t, w = out, u.output
+    params: dict[str, Attribute] = {"perm": perm}
+    if seen != shape:
+        params["shape"] = DenseArrayBase.from_list(i64, list(seen))
+    chain.stages += [*stages, ep.Stage(ep.LAYOUT, user.label.data, (ep.CHAIN,), t, w.type,
+                                       params)]
+    chain.ops += [*views, user, *ops]
+
+
 def fuse_function(fn: func.FuncOp, align: int = 64,
-                  only: frozenset[str] = ep.KINDS) -> int:
+                  only: frozenset[str] = ep.KINDS, layouts: bool = True) -> int:
     """Fuse every chain of `fn` (module docstring) and re-place its activations;
-    returns how many point-wise layers were fused."""
+    returns how many layers (point-wise and transposes) were fused."""
     block = fn.body.blocks[0]
     rewriter = Rewriter()
     fused = 0
@@ -142,11 +188,12 @@ def fuse_function(fn: func.FuncOp, align: int = 64,
         if not (isinstance(op, accel.LayerOp) and op.parent is block
                 and op.kind.data in ep.PRODUCERS and op.epilogue is None):
             continue
-        chain = _chain(op, only)
-        if not chain.ops:
+        chain = _chain(op, only, layouts)
+        layers = [c for c in chain.ops if isinstance(c, accel.LayerOp)]
+        if not layers:
             continue
-        last = chain.ops[-1]
-        notes = op.notes + [n for c in chain.ops for n in c.notes]
+        last = layers[-1]
+        notes = op.notes + [n for c in layers for n in c.notes]
         new = accel.LayerOp(op.label.data, op.kind.data, [*op.inputs, *chain.extras],
                             last.output.type, last.addr.value.data, op.unit.data, op.tiles,
                             dict(op.params.data), notes)
@@ -159,7 +206,7 @@ def fuse_function(fn: func.FuncOp, align: int = 64,
         last.output.replace_all_uses_with(new.output)
         for dead in reversed([op, *chain.ops]):
             rewriter.erase_op(dead)
-        fused += len(chain.ops)
+        fused += len(layers)
     if fused:
         replan(fn, align)
     return fused
@@ -241,6 +288,8 @@ class FuseEpiloguePass(ModulePass):
     """Byte alignment of the re-placed activations (the machine's cache line)."""
     only: tuple[str, ...] = ()
     """Point-wise kinds to fuse, without their dialect: `only=add,relu,dcast` (default: all)."""
+    layouts: bool = True
+    """Fold a transpose after the chain into the output path (`layouts=false`: keep it)."""
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.only if k not in SHORT]
@@ -261,7 +310,7 @@ class FuseEpiloguePass(ModulePass):
             if stray is not None:
                 raise PassError(f"fuse-epilogue runs on the accel program: run it after "
                                 f"lower-to-accel (found '{stray.name}')")
-            fuse_function(fn, self.align, only)
+            fuse_function(fn, self.align, only, self.layouts)
 
 
 __all__ = ["FuseEpiloguePass", "fuse_function", "replan"]

@@ -106,10 +106,44 @@ func.func @main(%x: {t}) -> {t} {{
 }}"""
 
 
+def attn_block() -> str:
+    """Attention with the exporters' head transposes: q/k/v matmul → add(bias) → reshape
+    → transpose (k: to 0,2,3,1) → scores matmul → mul → softmax → context matmul →
+    transpose → reshape → output matmul → add(residual); `int8` puts a `quant.qcast`
+    after each transpose (the integer score and context matmuls read it)."""
+    rng = np.random.default_rng(4)
+    t, h4, k4 = "tensor<1x12x24xf32>", "tensor<1x12x2x12xf32>", "tensor<1x2x12x12xf32>"
+    w = "tensor<24x24xf32>"
+    proj = "\n".join(f"""  %w{n} = nn.constant dense<{_w(rng, 24, 24)}> : {w}
+  %b{n} = nn.constant dense<{_w(rng, 24)}> : tensor<24xf32>
+  %m{n} = nn.matmul %x, %w{n} : ({t}, {w}) -> {t}
+  %a{n} = nn.add %m{n}, %b{n} : ({t}, tensor<24xf32>) -> {t}
+  %r{n} = nn.reshape %a{n} : ({t}) -> {h4}""" for n in "qkv")
+    return f"""
+func.func @main(%x: {t}) -> {t} {{
+{proj}
+  %wo = nn.constant dense<{_w(rng, 24, 24)}> : {w}
+  %sc = nn.constant dense<0.288675> : tensor<f32>
+  %q = nn.transpose %rq {{perm = array<i64: 0, 2, 1, 3>}} : ({h4}) -> {k4}
+  %k = nn.transpose %rk {{perm = array<i64: 0, 2, 3, 1>}} : ({h4}) -> {k4}
+  %v = nn.transpose %rv {{perm = array<i64: 0, 2, 1, 3>}} : ({h4}) -> {k4}
+  %s = nn.matmul %q, %k : ({k4}, {k4}) -> {k4}
+  %s2 = nn.mul %s, %sc : ({k4}, tensor<f32>) -> {k4}
+  %p = nn.softmax %s2 {{axis = -1 : i64}} : {k4}
+  %c = nn.matmul %p, %v : ({k4}, {k4}) -> {k4}
+  %ct = nn.transpose %c {{perm = array<i64: 0, 2, 1, 3>}} : ({k4}) -> {h4}
+  %cr = nn.reshape %ct : ({h4}) -> {t}
+  %o = nn.matmul %cr, %wo : ({t}, {w}) -> {t}
+  %y = nn.add %o, %x : ({t}, {t}) -> {t}
+  func.return %y : {t}
+}}"""
+
+
 TILES = {"resnet": 'tile{sizes="f=3,oh=4,c=5"}', "ffn": 'tile{sizes="m=5,n=16,k=7"}',
-         "norm": 'tile{sizes="m=5,n=16,k=7,d1=5"}'}
+         "norm": 'tile{sizes="m=5,n=16,k=7,d1=5"}', "attn": 'tile{sizes="m=5,n=7,k=5"}'}
 """Tiles that cut channels, rows and the reduction, with remainders everywhere."""
-SOURCES = {"resnet": resnet_block, "ffn": ffn_block, "norm": norm_block}
+SOURCES = {"resnet": resnet_block, "ffn": ffn_block, "norm": norm_block,
+           "attn": attn_block}
 
 
 def build(name: str, pipeline: str) -> tuple[object, dict[str, np.ndarray]]:
@@ -142,7 +176,8 @@ def epilogues(module) -> dict[str, list[str]]:
 @pytest.mark.parametrize("tiles", [False, True])
 @pytest.mark.parametrize("name,pipeline", [("resnet", "none"), ("resnet", "int8"),
                                            ("ffn", "none"), ("ffn", "int8"),
-                                           ("norm", "none"), ("norm", "int8")])
+                                           ("norm", "none"), ("norm", "int8"),
+                                           ("attn", "none"), ("attn", "int8")])
 def test_fused_numbers_equal_the_unfused_program(name, pipeline, tiles):
     module, x = build(name, pipeline)
     plain, fused = lowered(module, TILES[name] if tiles else "")
@@ -156,7 +191,12 @@ def test_fused_numbers_equal_the_unfused_program(name, pipeline, tiles):
             ("norm", "none"): [["nn.add"], ["nn.relu"], ["nn.mul"], ["nn.add"]],
             ("norm", "int8"): [["quant.dcast", "nn.add"], ["nn.relu", "quant.qcast"],
                                ["quant.dcast"], ["nn.mul", "quant.qcast"],
-                               ["nn.add", "quant.dcast"]]}[name, pipeline]
+                               ["nn.add", "quant.dcast"]],
+            ("attn", "none"): [["nn.add", "nn.transpose"]] * 3 + [["nn.mul"], ["nn.transpose"],
+                                                                  ["nn.add"]],
+            ("attn", "int8"): [["quant.dcast", "nn.add", "quant.qcast", "nn.transpose"]] * 3
+            + [["quant.dcast", "nn.mul"], ["quant.qcast"], ["nn.transpose"],
+               ["nn.add", "quant.dcast"]]}[name, pipeline]
     assert sorted(kinds.values()) == sorted(want)
     ref = run(module, x)
     a, b = sim.simulate(plain, x).outputs, sim.simulate(fused, x).outputs
@@ -313,3 +353,60 @@ def test_worked_example_of_a_vector_chain():
     fused = cost(trace(("softmax", "mul", "quantize")))
     assert fused.cycles == 128 and fused.vector_ops == 3 * 1024
     assert cost(trace(())).cycles == 80  # the softmax alone: ceil(1024 · 5 / 64)
+
+
+def test_transposes_are_stored_through_the_layout():
+    """The head transposes fold into the matmuls' output paths (and the qcast after each
+    into the chain before the layout): no transpose or cast layer is left, each fused
+    layer writes exactly the lines of its transposed result (no intermediate), the
+    program moves fewer DRAM bytes and the IR prints and parses back."""
+    module, x = build("attn", "int8")
+    plain, fused = lowered(module, TILES["attn"])
+    kinds = [op.kind.data for op in main_func(fused).walk() if isinstance(op, accel.LayerOp)]
+    assert "nn.transpose" not in kinds and "quant.qcast" in kinds  # the input's qcast
+    assert kinds.count("quant.qcast") == 1
+    a, b = sim.simulate(plain, x), sim.simulate(fused, x)
+    line = M.cache.line_bytes
+    for op in main_func(fused).walk():
+        if not (isinstance(op, accel.LayerOp) and ep.layout(op) is not None):
+            continue
+        trace = next(t for t in b.traces if t.name == op.label.data)
+        addr, n = accel.address_of(op.output), accel.nbytes(op.output.type)
+        written = set(trace.line[trace.write & (trace.role == int(Role.OUTPUT))].tolist())
+        assert written == set(range(addr // line, -(-(addr + n) // line)))
+    ta, tb = a.report.total, b.report.total
+    assert tb.dram_bytes_read + tb.dram_bytes_written < ta.dram_bytes_read + ta.dram_bytes_written
+    assert tb.cycles < ta.cycles
+    text = print_module(fused)
+    again = attach_weights(parse_mlir(text, "f.mlir"), weights_of(fused))
+    assert print_module(again) == text
+    for k, v in sim.simulate(again, x).outputs.items():
+        np.testing.assert_array_equal(v, a.outputs[k])
+
+
+def test_worked_example_of_a_layout_store():
+    """docs/simulator.md §2.4: a 16-row tile of TinyBERT's 128×312 Q/K projection stored
+    through the head split (1×128×12×26) and a permutation, in int8: contiguous, its
+    4,992 bytes are 78 lines; as Q's `0,2,1,3` (12 runs of 16·26 = 416 bytes) 84 lines;
+    as K's `0,2,3,1` (312 runs of 16 bytes) 312 lines, each a quarter written. In fp32
+    all three are 312 lines (K's runs of 64 bytes fill a line each)."""
+    from xdsl.dialects.builtin import DenseArrayBase, f32, i8, i64
+
+    from irflow.backends.sim.epilogue import layout_lines
+    from irflow.backends.sim.placement import _Tensor
+
+    result = accel.layer_space("nn.matmul", [(1, 128, 312), (312, 312)], (1, 128, 312),
+                               {}).result
+    tile = [(0, 1, 1), (16, 32, 1), (0, 312, 1)]
+
+    def lines(perm: tuple[int, ...], elem) -> int:
+        stage = ep.Stage(ep.LAYOUT, "t", (ep.CHAIN,), TensorType(elem, [1, 128, 312]),
+                         TensorType(elem, [1, 12, 128, 26]),
+                         {"perm": DenseArrayBase.from_list(i64, list(perm)),
+                          "shape": DenseArrayBase.from_list(i64, [1, 128, 12, 26])})
+        out = _Tensor(np.zeros(0, np.int8), 4096, Role.OUTPUT, bits=(elem.bitwidth, 1))
+        return len(layout_lines(stage, result, out, 64, tile))
+
+    assert (lines((0, 1, 2, 3), i8), lines((0, 2, 1, 3), i8), lines((0, 2, 3, 1), i8)) == (
+        78, 84, 312)
+    assert {lines(p, f32) for p in ((0, 1, 2, 3), (0, 2, 1, 3), (0, 2, 3, 1))} == {312}

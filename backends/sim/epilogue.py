@@ -17,6 +17,12 @@ the final values are written to the layer's result in DRAM. The trace records:
   one per output element, always), with their cost classes in `LayerTrace.epilogue`
   (docs/simulator.md §2.4).
 
+A layout stage (`accel_epilogue.LAYOUT`, the epilogue's last entry) stores each finished
+tile through its permutation: the tile's store covers the lines its elements occupy in
+the transposed result (`layout_lines`: a row of the tile that lands in short runs
+touches more lines, each partly, than a contiguous row does), and no vector work. The
+values are the unfused transpose's: the chain's results, permuted.
+
 Numerics equal the unfused program's bit for bit: the same kernels on the same values,
 an element at a time.
 """
@@ -69,13 +75,32 @@ class _Params:
         return self.view[ex._index(ranges)]
 
 
+def layout_lines(stage: ep.Stage, result: accel.Access, out: ex._Tensor, line_bytes: int,
+                 ranges: Sequence[tuple[int, int, int]]) -> np.ndarray:
+    """The cache lines a finished tile (`ranges` in the layer's result view) covers when
+    stored through the layout `stage` into `out` (the permuted result), in address order."""
+    shape = ep.layout_shape(stage)
+    perm = ep.perm_of(stage)
+    flat = np.ravel_multi_index(np.ix_(*(np.arange(*r, dtype=np.int64) for r in ranges)),
+                                result.view).ravel()
+    src = np.unravel_index(flat, shape)
+    dest = np.ravel_multi_index(tuple(src[p] for p in perm), tuple(shape[p] for p in perm))
+    num, den = out.bits
+    bit0 = 8 * out.addr + dest * num // den
+    line_bits = 8 * line_bytes
+    first = bit0 // line_bits
+    last = (8 * out.addr - (-(dest + 1) * num // den) - 1) // line_bits
+    return np.unique(np.concatenate([first, last]))
+
+
 class _Fused:
     """The epilogue hook `run_layer` calls (module docstring)."""
 
     def __init__(self, layer: accel.LayerOp, space: accel.Space, extras: Sequence[ex._Tensor],
                  out: ex._Tensor, scratch: np.ndarray, line_bytes: int, numerics: bool):
-        self.stages = ep.stages(layer)
-        self.shape = nn.shape_of(layer.output)
+        self.stages = ep.compute_stages(layer)
+        self.layout = ep.layout(layer)
+        self.shape = ep.core_shape(layer)
         self.result = space.result
         self.extras = list(extras)
         kinds = {i: s.kind for s in self.stages for i in s.operands if i >= 0}
@@ -90,7 +115,15 @@ class _Fused:
         if numerics:
             self.views = [t.array.reshape(a.view) for t, a in zip(self.extras, self.access)]
             self.scratch = scratch.reshape(space.result.view)
-            self.out = out.array.reshape(space.result.view)
+            if self.layout is not None:  # the chain's results, permuted at the end
+                ty = self.layout.in_type
+                assert isinstance(ty, TensorType)
+                check_alloc(self.shape, numpy_dtype(ty.element_type),
+                            f"the result tiles of layer '{layer.label.data}'")
+                self.final = np.zeros(self.shape, numpy_dtype(ty.element_type))
+                self.out = self.final.reshape(space.result.view)
+            else:
+                self.out = out.array.reshape(space.result.view)
             types = [v.type for v in list(layer.inputs)[len(layer.inputs) - len(extras):]]
             self.fns = [self._stage_fn(s, types) for s in self.stages]
 
@@ -189,7 +222,13 @@ def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Ten
         scratch = np.broadcast_to(np.zeros((), dtype), shape)
     held = ex._Tensor(scratch, out.addr, Role.OUTPUT, bits=out.bits)
     hook = _Fused(layer, space, operands[n_core:], out, scratch, line_bytes, numerics)
-    trace = ex.run_layer(core, operands[:n_core], held, line_bytes, psum, numerics, hook)
+    lay = hook.layout
+    store = None if lay is None else (
+        lambda ranges: layout_lines(lay, space.result, out, line_bytes, ranges))
+    trace = ex.run_layer(core, operands[:n_core], held, line_bytes, psum, numerics, hook,
+                         store)
+    if lay is not None and numerics:
+        out.array[...] = hook.final.reshape(ep.layout_shape(lay)).transpose(ep.perm_of(lay))
     own = (trace.vector_kind,) if trace.step_vector_ops.any() else ()
     trace.epilogue = own + tuple(ex.VECTOR_KIND.get(s.kind, "add") for s in hook.stages)
     ops = np.zeros(trace.n_steps, np.int64)

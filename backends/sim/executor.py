@@ -335,9 +335,13 @@ index into the result view, `record(lines, write, role, step)`): a fused epilogu
 
 def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
               line_bytes: int, psum: _PsumArea | None = None,
-              numerics: bool = True, epilogue: EpilogueHook | None = None) -> LayerTrace:
+              numerics: bool = True, epilogue: EpilogueHook | None = None,
+              store_lines: Callable[[Sequence[tuple[int, int, int]]], np.ndarray] | None = None,
+              ) -> LayerTrace:
     """Execute one layer tile by tile; return its trace (module docstring). With
-    `numerics=False` the tile kernels are not called (the trace is the same)."""
+    `numerics=False` the tile kernels are not called (the trace is the same).
+    `store_lines`: the lines a finished output tile's store covers, from its ranges in
+    the result view (a fused layout stores through a permutation; default: the box)."""
     if psum is None:
         psum = _PsumArea(out.addr, PSUM_BITS)
     if layer.epilogue is not None:
@@ -419,7 +423,12 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
                        False, int(Role.PSUM), s)
             visited.add(okey)
             prev_out = okey
-        if last:
+        if last and store_lines is not None:
+            got = memo[n_out].get(okey)
+            if got is None:
+                got = memo[n_out][okey] = store_lines(out_ranges)
+            pending_store = (got, s, int(Role.OUTPUT))
+        elif last:
             pending_store = (lines(n_out, okey, out, space.result.view, out_ranges), s,
                              int(Role.OUTPUT))
         else:  # the reduction goes on in a later step: spill partial sums
