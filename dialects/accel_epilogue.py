@@ -70,8 +70,11 @@ from irflow.dialects import accel, nn
 PE_PRODUCERS = frozenset({"nn.conv2d", "nn.matmul", "nn.linear"})
 """PE-array kinds whose output path can carry an epilogue (pipelined with the array)."""
 BATCHNORM = "nn.batchnorm"
-KINDS = frozenset(accel.ELEMENTWISE_VECTOR | accel.QUANT_CASTS | {BATCHNORM})
-"""Point-wise kinds an epilogue can apply."""
+ROWWISE = frozenset({"nn.softmax", "nn.layernorm"})
+"""Row-wise kinds an epilogue can apply when every tile of the layer's result holds the
+normalized axes whole (`check_rows`): softmax over its axis, layernorm from its axis on."""
+KINDS = frozenset(accel.ELEMENTWISE_VECTOR | accel.QUANT_CASTS | {BATCHNORM} | ROWWISE)
+"""Kinds an epilogue can apply: point-wise ones, and the `ROWWISE` ones on whole rows."""
 VECTOR_PRODUCERS = KINDS | {"nn.layernorm", "nn.softmax"}
 """Vector-unit kinds whose output path can carry an epilogue: each does one element
 operation per output element, so the chain is the same unit's work on the same tile
@@ -82,6 +85,8 @@ LAYOUT = "nn.transpose"
 """The layout stage's kind: the output path stores through a permutation (module doc)."""
 CHAIN = -1
 """In `operands`: the value flowing down the chain."""
+FIRST = ROWWISE | {BATCHNORM}
+"""Kinds whose chain value must be their first operand (the others are parameters)."""
 
 
 @dataclass(frozen=True)
@@ -232,6 +237,25 @@ def check_per_axis(kind: str, label: str, in_type: Attribute, out_type: Attribut
                                           for d in range(len(shape))))
 
 
+def check_rows(kind: str, label: str, params: Mapping[str, Attribute], result: accel.Access,
+               shape: Sequence[int], nest: accel.NestAttr) -> None:
+    """A `ROWWISE` epilogue op needs the axes it normalizes whole in every tile of the
+    layer's result (`nest`: its loop nest); raises `VerifyException` otherwise."""
+    if kind not in ROWWISE:
+        return
+    rank = len(shape)
+    axis = nn.prop_int(params, "axis", -1) % max(rank, 1)
+    axes = range(axis, rank) if kind == "nn.layernorm" else (axis,)
+    rows = tuple(shape[d] if d in axes else 1 for d in range(rank))
+    extent, tile = nest.extent, nest.tile
+    acc = extra_access(result, shape, rows)
+    cut = [a.dim for a in acc.axes if a.dim and tile.get(a.dim, 0) < extent.get(a.dim, 0)]
+    if cut:
+        raise VerifyException(f"accel.layer epilogue op '{label}' ({kind}) expects the axes "
+                              f"it normalizes whole in every tile, but loop '{cut[0]}' "
+                              f"steps by {tile[cut[0]]} of {extent[cut[0]]}")
+
+
 def aligned_shape(kind: str, operand: Sequence[int], result: Sequence[int]) -> tuple[int, ...]:
     """An extra operand's shape aligned to the result's rank: numpy broadcasting (right
     aligned), or for batchnorm's per-channel vectors the channel axis 1."""
@@ -327,7 +351,7 @@ def verify(layer: accel.LayerOp) -> None:
                                   f"{prev}, got {s.in_type}")
         prev = s.out_type
         if len(s.operands) != arity(s.kind) or s.operands.count(CHAIN) != 1 or (
-                s.kind == BATCHNORM and s.operands[0] != CHAIN):
+                s.kind in FIRST and s.operands[0] != CHAIN):
             raise VerifyException(
                 f"accel.layer epilogue op '{s.label}' ({s.kind}) expects {arity(s.kind)} "
                 f"operands, one of them the chain value (-1), got {list(s.operands)}")
@@ -354,6 +378,7 @@ def verify(layer: accel.LayerOp) -> None:
     core = accel.space_of_op(layer)
     for s in st[:-1] if st[-1].kind == LAYOUT else st:
         check_per_axis(s.kind, s.label, s.in_type, s.out_type, core.result, shape)
+        check_rows(s.kind, s.label, s.params, core.result, shape, layer.tiles)
     for i, v in enumerate(extras):
         kind = next(s.kind for s in st if i in s.operands) if i in used else ""
         if not kind:

@@ -104,7 +104,7 @@ def _chain(layer: accel.LayerOp, only: frozenset[str], layouts: bool = True) -> 
         kind = user.kind.data
         if (operands.count(v) != 1 or len(operands) != ep.arity(kind)
                 or nn.shape_of(user.output) != shape
-                or (kind == ep.BATCHNORM and operands[0] is not v)
+                or (kind in ep.FIRST and operands[0] is not v)
                 or any(ep.per_axis(o.type) for o in operands if o is not v)):
             break
         extras = list(chain.extras)
@@ -112,6 +112,8 @@ def _chain(layer: accel.LayerOp, only: frozenset[str], layouts: bool = True) -> 
         try:
             ep.check_per_axis(kind, user.label.data, v.type, user.output.type, core.result,
                               shape)
+            ep.check_rows(kind, user.label.data, user.params.data, core.result, shape,
+                          layer.tiles)
             for o in operands:
                 if o is v:
                     idx.append(ep.CHAIN)

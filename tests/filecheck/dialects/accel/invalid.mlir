@@ -153,8 +153,8 @@ func.func @epi_entry(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2
 func.func @epi_kind(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
   %x = accel.input %arg0 at 0 : tensor<2x4xf32>
   %w = accel.input %arg1 at 64 : tensor<4x4xf32>
-  // expected-error@+1 {{accel.layer epilogue expects point-wise kinds (and a layout 'nn.transpose' last), got 'nn.softmax'}}
-  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.softmax", label = "s", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4xf32>}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  // expected-error@+1 {{accel.layer epilogue expects point-wise kinds (and a layout 'nn.transpose' last), got 'nn.maxpool'}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.maxpool", label = "s", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4xf32>}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
   func.return %y : tensor<2x4xf32>
 }
 
@@ -257,4 +257,14 @@ func.func @epi_layout_per_axis(%arg0: tensor<2x4xi8>, %arg1: tensor<4x4xi8>) -> 
   // expected-error@+1 {{accel.layer epilogue layout 't' expects a per-tensor quantized or float input, got tensor<2x4x!quant.uniform<i32:f32:1, {1.0,2.0,3.0,4.0}>>}}
   %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.transpose", label = "t", operands = array<i64: -1>, in = tensor<2x4x!quant.uniform<i32:f32:1, {1.0, 2.0, 3.0, 4.0}>>, out = tensor<4x2x!quant.uniform<i32:f32:1, {1.0, 2.0, 3.0, 4.0}>>, params = {perm = array<i64: 1, 0>}}] : (tensor<2x4xi8>, tensor<4x4xi8>) -> tensor<4x2x!quant.uniform<i32:f32:1, {1.0, 2.0, 3.0, 4.0}>>
   func.return %y : tensor<4x2x!quant.uniform<i32:f32:1, {1.0, 2.0, 3.0, 4.0}>>
+}
+
+// -----
+
+func.func @epi_rows(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  // expected-error@+1 {{accel.layer epilogue op 's' (nn.softmax) expects the axes it normalizes whole in every tile, but loop 'n' steps by 2 of 4}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4 step 2, k = 4> params {} epilogue [{kind = "nn.softmax", label = "s", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4xf32>, params = {axis = -1 : i64}}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
 }
