@@ -58,6 +58,7 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
     DictionaryAttr,
+    IntegerAttr,
     StringAttr,
     TensorType,
     i64,
@@ -100,6 +101,8 @@ class Stage:
     in_type: Attribute
     out_type: Attribute
     params: Mapping[str, Attribute] = field(default_factory=dict)
+    side: int = -1
+    """>= 0: the op's result is side output `side` (an `accel.side`), not the chain's."""
 
     def attr(self) -> DictionaryAttr:
         d: dict[str, Attribute] = {
@@ -108,6 +111,8 @@ class Stage:
             "in": self.in_type, "out": self.out_type}
         if self.params:
             d["params"] = DictionaryAttr(dict(self.params))
+        if self.side >= 0:
+            d["side"] = IntegerAttr(self.side, i64)
         return DictionaryAttr(d)
 
 
@@ -129,15 +134,19 @@ def stages(layer: accel.LayerOp) -> list[Stage]:
                 f"accel.layer epilogue entry {i} expects a dictionary with keys "
                 f"{', '.join(need)} (and optional params), got {entry}")
         kind, label, ops, params = d["kind"], d["label"], d["operands"], d.get("params")
+        side = d.get("side")
         if not (isinstance(kind, StringAttr) and isinstance(label, StringAttr)
                 and isinstance(ops, DenseArrayBase) and isinstance(d["in"], TypeAttribute)
                 and isinstance(d["out"], TypeAttribute)
-                and (params is None or isinstance(params, DictionaryAttr))):
+                and (params is None or isinstance(params, DictionaryAttr))
+                and (side is None or isinstance(side, IntegerAttr))):
             raise VerifyException(
                 f"accel.layer epilogue entry {i} expects kind and label strings, operands "
-                f"array<i64>, in and out types and a params dictionary, got {entry}")
+                f"array<i64>, in and out types, a params dictionary and an integer side, "
+                f"got {entry}")
         out.append(Stage(kind.data, label.data, tuple(int(v) for v in ops.get_values()),
-                         d["in"], d["out"], dict(params.data) if params else {}))
+                         d["in"], d["out"], dict(params.data) if params else {},
+                         int(side.value.data) if side is not None else -1))
     return out
 
 
@@ -194,6 +203,15 @@ def perm_of(stage: Stage) -> tuple[int, ...]:
                               f"perm, a permutation of {rank} axes, got "
                               f"{list(perm) if perm else attr}")
     return perm
+
+
+def side_stages(layer: accel.LayerOp) -> list[Stage]:
+    """The epilogue's side outputs (`Stage.side`), by index ([] when malformed)."""
+    try:
+        st = [s for s in stages(layer) if s.side >= 0]
+    except VerifyException:
+        return []
+    return sorted(st, key=lambda s: s.side)
 
 
 def compute_stages(layer: accel.LayerOp) -> list[Stage]:
@@ -339,6 +357,7 @@ def verify(layer: accel.LayerOp) -> None:
         raise VerifyException(f"accel.layer epilogue uses {n_extra} extra operands, but the "
                               f"layer has {len(layer.inputs)} inputs")
     used: set[int] = set()
+    sides = 0
     shape = core_shape(layer)
     extras = list(layer.inputs)[len(layer.inputs) - n_extra:]
     prev = st[0].in_type
@@ -349,7 +368,11 @@ def verify(layer: accel.LayerOp) -> None:
         if s.in_type != prev:
             raise VerifyException(f"accel.layer epilogue op '{s.label}' expects input type "
                                   f"{prev}, got {s.in_type}")
-        prev = s.out_type
+        if s.side >= 0:
+            _verify_side(s, sides)
+            sides += 1
+        else:
+            prev = s.out_type
         if len(s.operands) != arity(s.kind) or s.operands.count(CHAIN) != 1 or (
                 s.kind in FIRST and s.operands[0] != CHAIN):
             raise VerifyException(
@@ -385,6 +408,16 @@ def verify(layer: accel.LayerOp) -> None:
             raise VerifyException(f"accel.layer epilogue does not use extra operand {i}")
         extra_access(core.result, shape, aligned_shape(kind, nn.shape_of(v), shape))
 
+
+
+def _verify_side(s: Stage, index: int) -> None:
+    """A side output entry, the `index`-th in the list: a one-operand point-wise op."""
+    if s.side != index:
+        raise VerifyException(f"accel.layer epilogue op '{s.label}' expects side output "
+                              f"{index} (side outputs are numbered in order), got {s.side}")
+    if arity(s.kind) != 1 or s.kind in ROWWISE:
+        raise VerifyException(f"accel.layer epilogue side output '{s.label}' expects a "
+                              f"one-operand point-wise op, got '{s.kind}'")
 
 
 def _verify_layout(s: Stage, prev: Attribute) -> Attribute:

@@ -139,11 +139,45 @@ func.func @main(%x: {t}) -> {t} {{
 }}"""
 
 
+def enc_block() -> str:
+    """A BERT encoder's second half: matmul → add(bias) → add(residual) → layernorm,
+    whose result feeds the FFN (matmul → add → gelu → matmul → add) and its residual add
+    → layernorm; `int8` puts a `quant.qcast` between the first layernorm and the FFN
+    matmul: the layernorm's result has two uses, the cast and the float residual add."""
+    rng = np.random.default_rng(5)
+    t, h = "tensor<1x12x24xf32>", "tensor<1x12x40xf32>"
+    v24, v40 = "tensor<24xf32>", "tensor<40xf32>"
+    return f"""
+func.func @main(%x: {t}) -> {t} {{
+  %w1 = nn.constant dense<{_w(rng, 24, 24)}> : tensor<24x24xf32>
+  %b1 = nn.constant dense<{_w(rng, 24)}> : {v24}
+  %g = nn.constant dense<{_w(rng, 24, scale=1.0)}> : {v24}
+  %be = nn.constant dense<{_w(rng, 24)}> : {v24}
+  %w2 = nn.constant dense<{_w(rng, 24, 40)}> : tensor<24x40xf32>
+  %b2 = nn.constant dense<{_w(rng, 40)}> : {v40}
+  %w3 = nn.constant dense<{_w(rng, 40, 24)}> : tensor<40x24xf32>
+  %b3 = nn.constant dense<{_w(rng, 24)}> : {v24}
+  %m1 = nn.matmul %x, %w1 : ({t}, tensor<24x24xf32>) -> {t}
+  %a1 = nn.add %m1, %b1 : ({t}, {v24}) -> {t}
+  %r1 = nn.add %a1, %x : ({t}, {t}) -> {t}
+  %n1 = nn.layernorm %r1, %g, %be : ({t}, {v24}, {v24}) -> {t}
+  %m2 = nn.matmul %n1, %w2 : ({t}, tensor<24x40xf32>) -> {h}
+  %a2 = nn.add %m2, %b2 : ({h}, {v40}) -> {h}
+  %gl = nn.gelu %a2 : {h}
+  %m3 = nn.matmul %gl, %w3 : ({h}, tensor<40x24xf32>) -> {t}
+  %a3 = nn.add %m3, %b3 : ({t}, {v24}) -> {t}
+  %r2 = nn.add %a3, %n1 : ({t}, {t}) -> {t}
+  %y = nn.layernorm %r2, %g, %be : ({t}, {v24}, {v24}) -> {t}
+  func.return %y : {t}
+}}"""
+
+
 TILES = {"resnet": 'tile{sizes="f=3,oh=4,c=5"}', "ffn": 'tile{sizes="m=5,n=16,k=7"}',
-         "norm": 'tile{sizes="m=5,n=16,k=7,d1=5"}', "attn": 'tile{sizes="m=5,n=7,k=5"}'}
+         "norm": 'tile{sizes="m=5,n=16,k=7,d1=5"}', "attn": 'tile{sizes="m=5,n=7,k=5"}',
+         "enc": 'tile{sizes="m=5,k=7,d1=5"}'}
 """Tiles that cut channels, rows and the reduction, with remainders everywhere."""
 SOURCES = {"resnet": resnet_block, "ffn": ffn_block, "norm": norm_block,
-           "attn": attn_block}
+           "attn": attn_block, "enc": enc_block}
 
 
 def build(name: str, pipeline: str) -> tuple[object, dict[str, np.ndarray]]:
@@ -177,7 +211,8 @@ def epilogues(module) -> dict[str, list[str]]:
 @pytest.mark.parametrize("name,pipeline", [("resnet", "none"), ("resnet", "int8"),
                                            ("ffn", "none"), ("ffn", "int8"),
                                            ("norm", "none"), ("norm", "int8"),
-                                           ("attn", "none"), ("attn", "int8")])
+                                           ("attn", "none"), ("attn", "int8"),
+                                           ("enc", "none"), ("enc", "int8")])
 def test_fused_numbers_equal_the_unfused_program(name, pipeline, tiles):
     module, x = build(name, pipeline)
     plain, fused = lowered(module, TILES[name] if tiles else "")
@@ -196,7 +231,13 @@ def test_fused_numbers_equal_the_unfused_program(name, pipeline, tiles):
                                                                   ["nn.add"]],
             ("attn", "int8"): [["quant.dcast", "nn.add", "quant.qcast", "nn.transpose"]] * 3
             + [["quant.dcast", "nn.mul"], ["quant.qcast"], ["nn.transpose"],
-               ["nn.add", "quant.dcast"]]}[name, pipeline]
+               ["nn.add", "quant.dcast"]],
+            ("enc", "none"): [["nn.add", "nn.add", "nn.layernorm"], ["nn.add", "nn.gelu"],
+                              ["nn.add", "nn.add", "nn.layernorm"]],
+            ("enc", "int8"): [  # the first layernorm's qcast: a side output
+                ["quant.dcast", "nn.add", "nn.add", "nn.layernorm", "quant.qcast"],
+                ["quant.dcast", "nn.add", "nn.gelu", "quant.qcast"],
+                ["quant.dcast", "nn.add", "nn.add", "nn.layernorm"]]}[name, pipeline]
     if not tiles:  # untiled, the matmuls' tiles hold whole rows: softmax/layernorm join
         want = {("norm", "none"): [["nn.add"], ["nn.add", "nn.layernorm", "nn.relu"],
                                    ["nn.softmax", "nn.mul"]],
@@ -452,3 +493,40 @@ def test_worked_example_of_a_row_wise_stage():
     assert (fused.pe_cycles, fused.cycles, fused.vector_ops) == (3109, 4611, 5 * elems)
     assert cost(("quantize", "quantize", "mul")).cycles == 3111
     assert -(-elems * (5 + 2) // M.vector.lanes) == 2688
+
+
+def test_a_two_use_value_stores_its_cast_as_a_side_output():
+    """int8: the first layernorm's result feeds the float residual add and, through a
+    qcast, the FFN's integer matmul. The matmul before it applies the layernorm in its
+    output path and stores both the float result and the int8 cast (`accel.side`): no
+    qcast layer is left, the side output's lines are written by that layer and read by
+    the FFN matmul; the IR prints, parses and verifies back."""
+    from irflow.dialects.accel_side import SideOp
+
+    module, x = build("enc", "int8")
+    plain, fused = lowered(module, TILES["enc"])
+    fn = main_func(fused)
+    assert [op.kind.data for op in fn.walk() if isinstance(op, accel.LayerOp)] == [
+        "quant.qcast"] + ["nn.matmul"] * 3  # the input's cast, then three matmuls
+    side = next(op for op in fn.walk() if isinstance(op, SideOp))
+    layer = side.source.owner
+    assert isinstance(layer, accel.LayerOp)
+    assert [(s.kind, s.side) for s in ep.stages(layer)][-2:] == [
+        ("nn.layernorm", -1), ("quant.qcast", 0)]
+    b = sim.simulate(fused, x)
+    line = M.cache.line_bytes
+    addr, n = accel.address_of(side.output), accel.nbytes(side.output.type)
+    lines = set(range(addr // line, -(-(addr + n) // line)))
+    trace = next(t for t in b.traces if t.name == layer.label.data)
+    writes = trace.line[trace.write & np.isin(trace.line, list(lines))]
+    assert set(writes.tolist()) == lines  # by this layer, tile by tile (5-row tiles
+    # share lines: a line two tiles touch is written twice, as the main result's are)
+    user = next(u.operation for u in side.output.uses)
+    read = next(t for t in b.traces if t.name == user.label.data)
+    assert lines <= set(read.line[~read.write].tolist())
+    text = print_module(fused)
+    assert "accel.side %" in text
+    again = attach_weights(parse_mlir(text, "f.mlir"), weights_of(fused))
+    assert print_module(again) == text
+    for k, v in sim.simulate(again, x).outputs.items():
+        np.testing.assert_array_equal(v, b.outputs[k])

@@ -29,7 +29,7 @@ an element at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 from xdsl.dialects.builtin import TensorType
@@ -97,8 +97,10 @@ class _Fused:
     """The epilogue hook `run_layer` calls (module docstring)."""
 
     def __init__(self, layer: accel.LayerOp, space: accel.Space, extras: Sequence[ex._Tensor],
-                 out: ex._Tensor, scratch: np.ndarray, line_bytes: int, numerics: bool):
+                 out: ex._Tensor, scratch: np.ndarray, line_bytes: int, numerics: bool,
+                 sides: Mapping[int, ex._Tensor]):
         self.stages = ep.compute_stages(layer)
+        self.sides = dict(sides)
         self.layout = ep.layout(layer)
         self.shape = ep.core_shape(layer)
         self.result = space.result
@@ -141,12 +143,21 @@ class _Fused:
                 self.prev[i] = key
         # the tile's result elements (a vector layer's whole axes, e.g. softmax's, too)
         self.done[step] = self.result.tile_elems({d: hi - lo for d, (lo, hi) in tile.items()})
+        if self.sides:  # side outputs: stored with the tile, in the result's layout
+            ranges, _ = self.result.slice(tile)
+            for t in self.sides.values():
+                record(ex.slice_lines(t.addr, self.result.view, t.itemsize, ranges,
+                                      self.line_bytes, t.bits), True, int(Role.OUTPUT), step)
         if not self.numerics:
             return
         y = np.array(self.scratch[index])
         tiles = [v[ex._index(a.slice(tile)[0])] for v, a in zip(self.views, self.access)]
         for s, fn in zip(self.stages, self.fns):
-            y = fn(tile, [y if o == ep.CHAIN else tiles[o] for o in s.operands])
+            got = fn(tile, [y if o == ep.CHAIN else tiles[o] for o in s.operands])
+            if s.side < 0:
+                y = got
+            elif s.side in self.sides:
+                self.sides[s.side].array.reshape(self.result.view)[index] = got
         self.out[index] = y
 
     def _stage_fn(self, s: ep.Stage, extra_types: Sequence[Attribute]) -> StageFn:
@@ -206,7 +217,8 @@ class _Fused:
 
 
 def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Tensor,
-              line_bytes: int, psum: ex._PsumArea, numerics: bool) -> LayerTrace:
+              line_bytes: int, psum: ex._PsumArea, numerics: bool,
+              sides: Mapping[int, ex._Tensor] | None = None) -> LayerTrace:
     """`run_layer` for a layer with an epilogue (module docstring)."""
     core = core_layer(layer)
     n_core = len(core.inputs)
@@ -221,7 +233,8 @@ def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Ten
     else:
         scratch = np.broadcast_to(np.zeros((), dtype), shape)
     held = ex._Tensor(scratch, out.addr, Role.OUTPUT, bits=out.bits)
-    hook = _Fused(layer, space, operands[n_core:], out, scratch, line_bytes, numerics)
+    hook = _Fused(layer, space, operands[n_core:], out, scratch, line_bytes, numerics,
+                  sides or {})
     lay = hook.layout
     store = None if lay is None else (
         lambda ranges: layout_lines(lay, space.result, out, line_bytes, ranges))
@@ -238,4 +251,5 @@ def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Ten
     seen = {id(t) for t in operands[:n_core]}
     trace.compulsory_bytes += sum(t.stored_bytes for t in {
         id(t): t for t in operands[n_core:] if id(t) not in seen}.values())
+    trace.compulsory_bytes += sum(t.stored_bytes for t in (sides or {}).values())
     return trace

@@ -268,3 +268,56 @@ func.func @epi_rows(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x
   %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4 step 2, k = 4> params {} epilogue [{kind = "nn.softmax", label = "s", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4xf32>, params = {axis = -1 : i64}}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
   func.return %y : tensor<2x4xf32>
 }
+
+// -----
+
+func.func @epi_side_order(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  // expected-error@+1 {{accel.layer epilogue op 'c' expects side output 0 (side outputs are numbered in order), got 1}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "quant.qcast", label = "c", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4x!quant.uniform<i8:f32, 0.05>>, side = 1 : i64}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @epi_side_kind(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  // expected-error@+1 {{accel.layer epilogue side output 'c' expects a one-operand point-wise op, got 'nn.softmax'}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "nn.softmax", label = "c", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4xf32>, side = 0 : i64}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @side_index(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "quant.qcast", label = "c", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4x!quant.uniform<i8:f32, 0.05>>, side = 0 : i64}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  // expected-error@+1 {{accel.side expects the result of a layer whose epilogue has side output 1, got 1 side outputs}}
+  %s = accel.side %y, 1 at 256 : (tensor<2x4xf32>) -> tensor<2x4x!quant.uniform<i8:f32, 0.05>>
+  func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @side_type(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "quant.qcast", label = "c", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4x!quant.uniform<i8:f32, 0.05>>, side = 0 : i64}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  // expected-error@+1 {{accel.side expects type tensor<2x4x!quant.uniform<i8:f32, 0.05>> (side output 0, 'c'), got tensor<2x4xf32>}}
+  %s = accel.side %y, 0 at 256 : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  func.return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @side_addr(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<2x4xf32>
+  %w = accel.input %arg1 at 64 : tensor<4x4xf32>
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 128 on "pe" tiles <b = 1, m = 2, n = 4, k = 4> params {} epilogue [{kind = "quant.qcast", label = "c", operands = array<i64: -1>, in = tensor<2x4xf32>, out = tensor<2x4x!quant.uniform<i8:f32, 0.05>>, side = 0 : i64}] : (tensor<2x4xf32>, tensor<4x4xf32>) -> tensor<2x4xf32>
+  // expected-error@+1 {{accel.side expects a byte address >= 0, got -64}}
+  %s = accel.side %y, 0 at -64 : (tensor<2x4xf32>) -> tensor<2x4x!quant.uniform<i8:f32, 0.05>>
+  func.return %y : tensor<2x4xf32>
+}
