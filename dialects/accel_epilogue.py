@@ -265,6 +265,11 @@ def check_rows(kind: str, label: str, params: Mapping[str, Attribute], result: a
     axis = nn.prop_int(params, "axis", -1) % max(rank, 1)
     axes = range(axis, rank) if kind == "nn.layernorm" else (axis,)
     rows = tuple(shape[d] if d in axes else 1 for d in range(rank))
+    tail = tuple(shape[axis:])
+    if tuple(result.view[len(result.view) - len(tail):]) != tail:
+        raise VerifyException(f"accel.layer epilogue op '{label}' ({kind}) expects the "
+                              f"axes it normalizes, {list(tail)}, to end the layer's tile "
+                              f"view, got view {list(result.view)}")
     extent, tile = nest.extent, nest.tile
     acc = extra_access(result, shape, rows)
     cut = [a.dim for a in acc.axes if a.dim and tile.get(a.dim, 0) < extent.get(a.dim, 0)]

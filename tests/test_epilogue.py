@@ -108,7 +108,8 @@ func.func @main(%x: {t}) -> {t} {{
 
 def attn_block() -> str:
     """Attention with the exporters' head transposes: q/k/v matmul → add(bias) → reshape
-    → transpose (k: to 0,2,3,1) → scores matmul → mul → softmax → context matmul →
+    → transpose (k: to 0,2,3,1) → scores matmul → mul → softmax (axis 3 of 4; the
+    matmul's tile view merges the batch axes) → context matmul →
     transpose → reshape → output matmul → add(residual); `int8` puts a `quant.qcast`
     after each transpose (the integer score and context matmuls read it)."""
     rng = np.random.default_rng(4)
@@ -129,7 +130,7 @@ func.func @main(%x: {t}) -> {t} {{
   %v = nn.transpose %rv {{perm = array<i64: 0, 2, 1, 3>}} : ({h4}) -> {k4}
   %s = nn.matmul %q, %k : ({k4}, {k4}) -> {k4}
   %s2 = nn.mul %s, %sc : ({k4}, tensor<f32>) -> {k4}
-  %p = nn.softmax %s2 {{axis = -1 : i64}} : {k4}
+  %p = nn.softmax %s2 {{axis = 3 : i64}} : {k4}
   %c = nn.matmul %p, %v : ({k4}, {k4}) -> {k4}
   %ct = nn.transpose %c {{perm = array<i64: 0, 2, 1, 3>}} : ({k4}) -> {h4}
   %cr = nn.reshape %ct : ({h4}) -> {t}
@@ -530,3 +531,29 @@ def test_a_two_use_value_stores_its_cast_as_a_side_output():
     assert print_module(again) == text
     for k, v in sim.simulate(again, x).outputs.items():
         np.testing.assert_array_equal(v, b.outputs[k])
+
+
+def test_worked_example_of_a_side_output():
+    """docs/simulator.md §2.4: one int8 step of TinyBERT's attention-output matmul (16
+    rows × 312, k = 312: PE 6,438 cycles) with its requantization, dcast, bias add,
+    residual add, LayerNorm and the side output's qcast: Σ cpe = 2 + 2 + 1 + 1 + 5 + 2
+    = 13, V = ceil(4,992 · 13 / 64) = 1,014, C = max(6,438, 1,014) + ceil(16 · 13 / 64)
+    = 6,442 — the LayerNorm and the cast hide under the PE array (6,440 without them)."""
+    from irflow.backends.sim.mapping import map_space
+
+    ms = map_space(accel.layer_space("nn.matmul", [(1, 16, 312), (312, 312)], (1, 16, 312),
+                                     {}))
+    elems = 16 * 312
+
+    def cost(epilogue: tuple[str, ...]):
+        e = np.zeros(0)
+        t = LayerTrace("o", "nn.matmul", Unit.PE_ARRAY, "int8", e.astype(np.int64),
+                       e.astype(bool), e.astype(np.int8), e.astype(np.int32),
+                       np.array([elems * 312]), np.array([elems * len(epilogue)]),
+                       "quantize", map_space=ms, step_tiles=np.array([[1, 16, 312, 312]]),
+                       epilogue=epilogue)
+        return layer_stats(t, LRUCache(M.cache.geometry).access(t.line, t.write), M)
+
+    fused = cost(("quantize", "quantize", "add", "add", "layernorm", "quantize"))
+    assert (fused.pe_cycles, fused.cycles, fused.vector_ops) == (6438, 6442, 6 * elems)
+    assert cost(("quantize", "quantize", "add", "add")).cycles == 6440

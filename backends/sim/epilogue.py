@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from xdsl.dialects.builtin import TensorType
+from xdsl.dialects.builtin import IntegerAttr, TensorType, i64
 from xdsl.ir import Attribute, Block
 
 from irflow import intmath
@@ -179,9 +179,17 @@ class _Fused:
                 q is not None and q.is_per_axis for q in (q_in, q_out)):
             return self._per_axis_cast(s.kind, q_in, q_out)
         cls = ex.NN_OPS[s.kind]
+        params, out_type = dict(s.params), s.out_type
+        if s.kind in ep.ROWWISE:  # on tiles of the result view, whose last axes are the
+            # normalized ones (`check_rows`): the axis counted from the end
+            rank = len(self.shape)
+            params["axis"] = IntegerAttr(nn.prop_int(s.params, "axis", -1) % rank - rank, i64)
+            types = [TensorType(t.element_type, self.result.view)  # type: ignore[attr-defined]
+                     if o == ep.CHAIN else t for o, t in zip(s.operands, types)]
+            out_type = TensorType(s.out_type.element_type, self.result.view)  # type: ignore[attr-defined]
         block = Block(arg_types=types)
-        kernel = make_kernel(cls.create(operands=list(block.args), result_types=[s.out_type],
-                                        properties=dict(s.params)))
+        kernel = make_kernel(cls.create(operands=list(block.args), result_types=[out_type],
+                                        properties=params))
         return lambda tile, a: np.asarray(kernel(*a))
 
     def _per_axis_cast(self, kind: str, a: UniformQuantizedType | None,

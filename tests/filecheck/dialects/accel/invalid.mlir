@@ -321,3 +321,13 @@ func.func @side_addr(%arg0: tensor<2x4xf32>, %arg1: tensor<4x4xf32>) -> tensor<2
   %s = accel.side %y, 0 at -64 : (tensor<2x4xf32>) -> tensor<2x4x!quant.uniform<i8:f32, 0.05>>
   func.return %y : tensor<2x4xf32>
 }
+
+// -----
+
+func.func @epi_rows_view(%arg0: tensor<1x2x4x4xf32>, %arg1: tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  %x = accel.input %arg0 at 0 : tensor<1x2x4x4xf32>
+  %w = accel.input %arg1 at 128 : tensor<1x2x4x4xf32>
+  // expected-error@+1 {{accel.layer epilogue op 's' (nn.softmax) expects the axes it normalizes, [1, 2, 4, 4], to end the layer's tile view, got view [2, 4, 4]}}
+  %y = accel.layer "m" "nn.matmul"(%x, %w) at 256 on "pe" tiles <b = 2, m = 4, n = 4, k = 4> params {} epilogue [{kind = "nn.softmax", label = "s", operands = array<i64: -1>, in = tensor<1x2x4x4xf32>, out = tensor<1x2x4x4xf32>, params = {axis = 0 : i64}}] : (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  func.return %y : tensor<1x2x4x4xf32>
+}
