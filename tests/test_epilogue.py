@@ -557,3 +557,27 @@ def test_worked_example_of_a_side_output():
     fused = cost(("quantize", "quantize", "add", "add", "layernorm", "quantize"))
     assert (fused.pe_cycles, fused.cycles, fused.vector_ops) == (6438, 6442, 6 * elems)
     assert cost(("quantize", "quantize", "add", "add")).cycles == 6440
+
+
+def test_layouts_and_sides_can_be_turned_off():
+    """`fuse-epilogue{layouts=false}` keeps the transposes as layers, `{sides=false}` the
+    two-use value's qcast."""
+    from irflow.dialects.accel_side import SideOp
+
+    for name, option, gone in (("attn", "layouts=false", "nn.transpose"),
+                               ("enc", "sides=false", "quant.qcast")):
+        module, _ = build(name, "int8")
+        plain = sim.lower(module, M, epilogue=False)
+        on = attach_weights(plain.clone(), weights_of(plain))
+        off = attach_weights(plain.clone(), weights_of(plain))
+        run_pipeline(on, "fuse-epilogue")
+        run_pipeline(off, f"fuse-epilogue{{{option}}}")
+
+        def layers(m) -> list[str]:
+            return [op.kind.data for op in main_func(m).walk()
+                    if isinstance(op, accel.LayerOp)]
+
+        assert layers(off).count(gone) == layers(on).count(gone) + (
+            4 if gone == "nn.transpose" else 1)  # q, k, v and the context
+        assert any(isinstance(op, SideOp) for op in on.walk()) == (name == "enc")
+        assert not any(isinstance(op, SideOp) for op in off.walk())
