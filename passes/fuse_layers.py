@@ -67,7 +67,9 @@ from irflow.backends.sim.machine import Machine, load_machine
 from irflow.backends.sim.mapping import map_space
 from irflow.diagnostics import PassError
 from irflow.dialects import accel
+from irflow.dialects import accel_epilogue as ep
 from irflow.dialects import accel_fused as af
+from irflow.dialects.accel_side import sides_of
 from irflow.passes import plan_memory as pm
 from irflow.passes import tile as tl
 from irflow.passes import tile_search as ts
@@ -138,8 +140,6 @@ def _bytes(v: SSAValue) -> int:
 
 def layer_estimate(op: accel.LayerOp, machine: Machine) -> _Layer:
     """The layer-by-layer estimate of one layer (module docstring)."""
-    from irflow.dialects import accel_epilogue as ep
-
     space = accel.space_of_op(op)
     core = op.core_inputs
     # what every band reads whole again: the operands after the row-banded first one
@@ -275,6 +275,10 @@ def link(op: accel.LayerOp) -> accel.LayerOp | str:
                 f"(its kind, or it normalizes over the rows)")
     if af.family(user.kind.data) != af.family(op.kind.data):
         return f"layer '{user.label.data}' ({user.kind.data}) is of another family"
+    if ep.layout(op) is not None:  # the ring buffers hold rows in the natural layout
+        return f"layer '{op.label.data}' stores its result through a layout (a permutation)"
+    if sides_of(user):  # a group runs its layers without their side outputs
+        return f"layer '{user.label.data}' writes a side output (accel.side)"
     return user
 
 
