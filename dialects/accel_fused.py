@@ -63,7 +63,7 @@ def row_loop(layer: accel.LayerOp) -> str | None:
     layer cannot be banded by rows (docstring: the kinds; a vector layer normalizing
     over its rows)."""
     kind = layer.kind.data
-    shape = accel_shape(layer.output)
+    shape = rows_shape(layer)
     if len(shape) < 2:
         return None
     if kind == CONV:
@@ -85,6 +85,14 @@ def accel_shape(v: SSAValue) -> tuple[int, ...]:
     ty = v.type
     assert isinstance(ty, TensorType)
     return tuple(ty.get_shape())
+
+
+def rows_shape(layer: accel.LayerOp) -> tuple[int, ...]:
+    """The shape whose axis −2 is `layer`'s rows: its own result before an epilogue's
+    layout (a matmul storing through a head-merge transpose still computes rows `m`)."""
+    from irflow.dialects import accel_epilogue as ep
+
+    return ep.core_shape(layer) if layer.epilogue is not None else accel_shape(layer.output)
 
 
 def family(kind: str) -> str:
@@ -148,7 +156,7 @@ def row_bytes(v: SSAValue) -> int:
 def ring_rows(layers: Sequence[accel.LayerOp], band: int) -> list[int]:
     """Per intermediate (every layer but the last), the rows its ring buffer holds: the
     most rows any band of `band` output rows needs of it."""
-    extent = accel_shape(layers[-1].output)[-2]
+    extent = rows_shape(layers[-1])[-2]
     most = [0] * (len(layers) - 1)
     for lo in range(0, extent, band):
         for i, (a, b) in enumerate(band_rows(layers, lo, min(lo + band, extent))[:-1]):

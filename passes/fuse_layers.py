@@ -171,7 +171,7 @@ def fused_estimate(members: Sequence[_Layer], band: int, overlap: str,
     """The fused estimate of `members` at `band` rows (module docstring) and its ring
     buffers' bytes."""
     ops = [m.op for m in members]
-    extent = af.accel_shape(ops[-1].output)[-2]
+    extent = af.rows_shape(ops[-1])[-2]
     nb = -(-extent // band)
     rings = af.footprint(ops, band)
     computed = [0] * len(ops)
@@ -198,7 +198,7 @@ def fused_estimate(members: Sequence[_Layer], band: int, overlap: str,
              for i in range(len(members) - 1)]
     total = ZERO
     for i, m in enumerate(members):
-        f = computed[i] / af.accel_shape(m.op.output)[-2]
+        f = computed[i] / af.rows_shape(m.op)[-2]
         saved = 0.0
         if i > 0 and not spill[i - 1]:
             saved += _bytes(m.op.inputs[0])
@@ -229,7 +229,7 @@ def best_band(members: Sequence[_Layer], overlap: str, machine: Machine, budget:
     """The band with the least objective whose rings fit `budget` (`band` > 0: that one,
     if it fits); None if none fits."""
     ops = [m.op for m in members]
-    extent = af.accel_shape(ops[-1].output)[-2]
+    extent = af.rows_shape(ops[-1])[-2]
     best = None
     for b in ([band] if band else bands(extent)):
         if af.footprint(ops, min(b, extent)) > budget:

@@ -245,6 +245,9 @@ def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Ten
     hook = _Fused(layer, space, operands[n_core:], out, scratch, line_bytes, numerics,
                   sides or {})
     lay = hook.layout
+    if lay is not None and numerics and rows:  # a band of a fused group: keep the other rows
+        inverse = np.argsort(ep.perm_of(lay))
+        hook.final[...] = out.array.transpose(inverse).reshape(hook.final.shape)
     store = None if lay is None else (
         lambda ranges: layout_lines(lay, space.result, out, line_bytes, ranges))
     trace = ex.run_layer(core, operands[:n_core], held, line_bytes, psum, numerics, hook,

@@ -100,7 +100,7 @@ def run_group(op: accel.FusedOp, operands: Sequence[_Tensor], dram: np.ndarray,
     last = layers[-1]
     out = _place(dram, last.addr.value.data, last.output.type, Role.OUTPUT, last)
     values[last.output] = out
-    extent = af.accel_shape(last.output)[-2]
+    extent = af.rows_shape(last)[-2]
     done = [0] * len(layers)  # rows of each layer computed so far (overlap = cache)
     traces: list[LayerTrace] = []
     first_band = [True] * len(layers)
