@@ -51,6 +51,7 @@ from irflow.backends.reference.activations import (
 from irflow.backends.reference.conv import (
     EPILOGUE_ACTS,
     JIT_MIN_MACS,
+    WeightCache,
     conv2d,
     pad_nchw,
     preload,
@@ -255,13 +256,15 @@ def _conv2d(op: nn.Conv2dOp) -> Kernel:
     inner = act if act in EPILOGUE_ACTS else None
     _preload_jit(op)
 
+    cache = WeightCache()  # the Winograd-transformed weight (conv.py), kept across runs
+
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         if x.dtype == np.float16:  # accumulate in float32, round once (as onnxruntime)
             wide = conv2d(x.astype(np.float32), w.astype(np.float32),
                           None if b is None else b.astype(np.float32), strides, pads, dil,
                           groups, inner)
             return wide.astype(np.float16)
-        return conv2d(x, w, b, strides, pads, dil, groups, inner)
+        return conv2d(x, w, b, strides, pads, dil, groups, inner, cache)
 
     return kernel if inner is not None else with_activation(op, kernel)
 

@@ -1,0 +1,165 @@
+"""Winograd F(4×4, 3×3) for float 3×3, stride-1, undilated, ungrouped convolutions
+(numba transforms, numpy/OpenBLAS batched GEMM); `conv.py` decides when to use it.
+
+A 6×6 input tile d gives a 4×4 output tile Y = Aᵀ[(G w Gᵀ) ⊙ (Bᵀ d B)]A (Lavin & Gray,
+"Fast Algorithms for Convolutional Neural Networks", 2016, interpolation points 0, ±1, ±2,
+∞): 36 multiplications per tile and channel pair instead of 144. Summed over the input
+channels, the 36 element-wise products become 36 independent GEMMs, one per transform
+position p:
+
+    M[p] (T × K) = V[p] (T × C) @ U[p] (C × K)
+
+with T the tiles of all images, V the transformed input tiles and U the transformed
+weight (computed once per weight array in float64, then rounded: `transform_weight`).
+Both transforms run channels-last, so their inner loops run over C (or K) and vectorize
+for any image size; the input is read into a zero-bordered (H, W, C) buffer once per
+image, and the output transform adds the bias, applies relu/relu6 and writes NCHW.
+
+The result is the convolution's, rounded differently: the transforms' constants (up to
+8 in Aᵀ, 5 in Bᵀ) grow the float32 rounding error to about 10× the direct sum's (bounded
+in `tests/test_winograd.py`). Importing this module raises ImportError without numba.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from irflow.backends.reference.conv_jit import ACT_CODES
+
+TILE = 4
+"""Output tile side m of F(m, 3)."""
+
+G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64)
+"""The weight transform (6 × 3)."""
+
+
+def transform_weight(w: np.ndarray) -> np.ndarray:
+    """U (36, C, K) = G w Gᵀ per (K, C) pair of w (K, C, 3, 3), in float64, then w's
+    dtype; position p = 6·a + b for row a and column b of the 6×6 tile."""
+    k, c = w.shape[:2]
+    gw = np.tensordot(G, w.astype(np.float64), axes=(1, 2))  # (6 a, K, C, 3 j): one GEMM
+    u = np.tensordot(gw, G, axes=(3, 1))  # (6 a, K, C, 6 b)
+    return np.ascontiguousarray(u.transpose(0, 3, 2, 1).reshape(36, c, k).astype(w.dtype))
+
+
+@numba.njit(inline="always")
+def _bt(d0, d1, d2, d3, d4, d5, o0, o1, o2, o3, o4, o5):  # pragma: no cover - jitted
+    """o = Bᵀ d over six 1-D views, one loop per output (few pointers per loop: LLVM's
+    alias checks stay cheap and each loop vectorizes)."""
+    for k in range(d0.size):
+        o0[k] = 4 * d0[k] - 5 * d2[k] + d4[k]
+    for k in range(d0.size):
+        o1[k] = d3[k] + d4[k] - 4 * (d1[k] + d2[k])
+    for k in range(d0.size):
+        o2[k] = d4[k] - d3[k] + 4 * (d1[k] - d2[k])
+    for k in range(d0.size):
+        o3[k] = d4[k] - d2[k] + 2 * (d3[k] - d1[k])
+    for k in range(d0.size):
+        o4[k] = d4[k] - d2[k] + 2 * (d1[k] - d3[k])
+    for k in range(d0.size):
+        o5[k] = 4 * d1[k] - 5 * d3[k] + d5[k]
+
+
+@numba.njit(inline="always")
+def _at(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3):  # pragma: no cover - jitted
+    """o = Aᵀ m over six 1-D views, one loop per output."""
+    for k in range(m0.size):
+        o0[k] = m0[k] + m1[k] + m2[k] + m3[k] + m4[k]
+    for k in range(m0.size):
+        o1[k] = m1[k] - m2[k] + 2 * (m3[k] - m4[k])
+    for k in range(m0.size):
+        o2[k] = m1[k] + m2[k] + 4 * (m3[k] + m4[k])
+    for k in range(m0.size):
+        o3[k] = m1[k] - m2[k] + 8 * (m3[k] - m4[k]) + m5[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _input_tiles(xt, t0, th, tw, v):  # pragma: no cover - jitted
+    """v[t, p] = (Bᵀ d B)[p] for tile t = t0 + ty·tw + tx, d the 6×6 tile at (4·ty, 4·tx)
+    of xt (one image, zero-padded, channels-last, (H, W·C)); v (T, 36, C).
+
+    Loops index 1-D views with the loop counter only: numba's negative-index handling
+    of a computed flat index keeps LLVM from vectorizing."""
+    c = v.shape[2]
+    tmp = np.empty((6, xt.shape[1]), xt.dtype)  # Bᵀ d of one tile row, (a, W·C)
+    for ty in range(th):
+        r = ty * 4
+        _bt(xt[r], xt[r + 1], xt[r + 2], xt[r + 3], xt[r + 4], xt[r + 5],
+            tmp[0], tmp[1], tmp[2], tmp[3], tmp[4], tmp[5])
+        for tx in range(tw):
+            vt = v[t0 + ty * tw + tx]
+            for a in range(6):  # (Bᵀ d) B per row a: v[6a + b] = (Bᵀ d B)[a, b]
+                e = tmp[a, tx * 4 * c: (tx * 4 + 6) * c]
+                _bt(e[:c], e[c: 2 * c], e[2 * c: 3 * c], e[3 * c: 4 * c], e[4 * c: 5 * c],
+                    e[5 * c:], vt[6 * a], vt[6 * a + 1], vt[6 * a + 2], vt[6 * a + 3],
+                    vt[6 * a + 4], vt[6 * a + 5])
+
+
+@numba.njit(cache=True, nogil=True)
+def _output_tiles(m, t0, th, tw, b, has_bias, act, zero, six, yt):  # pragma: no cover - jitted
+    """yt[4·ty + r, (4·tx + s)·K: …] = act((Aᵀ M A)[r, s] + b) for tiles t = t0 + ty·tw +
+    tx, M[p] = m[t, p] (m (T, 36, K)); yt one image channels-last, (OH', OW'·K)."""
+    kk = m.shape[2]
+    tmp = np.empty((6, 4, kk), m.dtype)
+    out = np.empty((4, 4, kk), m.dtype)
+    for ty in range(th):
+        for tx in range(tw):
+            mt = m[t0 + ty * tw + tx]
+            for a in range(6):  # along the tile columns: tmp[a, s] = (M A)[a, s]
+                ta = tmp[a]
+                _at(mt[6 * a], mt[6 * a + 1], mt[6 * a + 2], mt[6 * a + 3], mt[6 * a + 4],
+                    mt[6 * a + 5], ta[0], ta[1], ta[2], ta[3])
+            for s in range(4):  # then along the tile rows: out[r, s]
+                _at(tmp[0, s], tmp[1, s], tmp[2, s], tmp[3, s], tmp[4, s], tmp[5, s],
+                    out[0, s], out[1, s], out[2, s], out[3, s])
+            for r in range(4):
+                row = yt[ty * 4 + r]
+                for s in range(4):
+                    o = out[r, s]
+                    dst = row[(tx * 4 + s) * kk: (tx * 4 + s + 1) * kk]
+                    if has_bias:
+                        for k in range(kk):
+                            o[k] += b[k]
+                    if act == 1:
+                        for k in range(kk):
+                            dst[k] = zero if o[k] < zero else o[k]
+                    elif act == 2:
+                        for k in range(kk):
+                            vv = zero if o[k] < zero else o[k]
+                            dst[k] = six if vv > six else vv
+                    else:
+                        for k in range(kk):
+                            dst[k] = o[k]
+
+
+def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads: tuple[int, ...],
+            out_hw: tuple[int, int], act: str | None) -> np.ndarray:
+    """act(conv(x, w) + b) for a 3×3 stride-1 undilated ungrouped w, given as
+    U = `transform_weight(w)`; x (N, C, H, W) float, pads (top, left, bottom, right)."""
+    n = x.shape[0]
+    k = u.shape[2]
+    oh, ow = out_hw
+    th, tw = -(-oh // TILE), -(-ow // TILE)
+    c, h, wd = x.shape[1:]
+    top, left = pads[0], pads[1]
+    tiles = th * tw
+    v = np.empty((n * tiles, 36, c), x.dtype)
+    xt = np.zeros((th * TILE + 2, tw * TILE + 2, c), x.dtype)  # the border stays zero
+    rows, cols = min(h, xt.shape[0] - top), min(wd, xt.shape[1] - left)
+    for ni in range(n):
+        xt[top: top + rows, left: left + cols] = x[ni, :, :rows, :cols].transpose(1, 2, 0)
+        _input_tiles(xt.reshape(xt.shape[0], -1), ni * tiles, th, tw, v)
+    # one BLAS GEMM per transform position p: M[:, p] (T × K) = V[:, p] (T × C) @ U[p];
+    # tile-major (T, 36, ·) so that the transforms read and write one block per tile
+    m = np.empty((n * tiles, 36, k), x.dtype)
+    np.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
+    y = np.empty((n, k, oh, ow), x.dtype)
+    yt = np.empty((th * TILE, tw * TILE, k), x.dtype)
+    bias = np.zeros(0, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
+    for ni in range(n):
+        _output_tiles(m, ni * tiles, th, tw, bias, b is not None, ACT_CODES[act],
+                      x.dtype.type(0), x.dtype.type(6), yt.reshape(yt.shape[0], -1))
+        y[ni] = yt[:oh, :ow].transpose(2, 0, 1)
+    return y
