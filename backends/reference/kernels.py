@@ -57,7 +57,7 @@ from irflow.backends.reference.conv import (
     preload,
     tap_views,
 )
-from irflow.backends.reference.pooling import _pool_planner, _separable_max
+from irflow.backends.reference.pooling import _pool_planner, max_pool
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
 from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
@@ -374,7 +374,7 @@ def _pool(op: nn.Pool2dOp) -> Kernel:
         pl = plan(x.shape[2], x.shape[3])
         fill = 0.0 if average else -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         if not average:  # max is exact: rows, then columns (4 passes for 3x3, not 8)
-            return _separable_max(pad_nchw(x, pl.pads, fill), k, s, pl.out_hw)
+            return max_pool(x, pl.pads, k, s, pl.out_hw, fill)
         taps = tap_views(pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw)
         y = next(taps).copy()
         for tap in taps:
