@@ -1,9 +1,10 @@
-"""The Winograd F(4×4, 3×3) path of the reference conv (backends/reference/winograd.py).
+"""The Winograd paths of the reference conv (backends/reference/winograd.py).
 
-It computes the convolution with different rounding, so it is checked against the
-direct formula in float64 with an error bound (measured: ~10× the direct float32 sum's
-error), against onnxruntime on a ResNet layer through the executor, and for which layers
-take it (float32 3×3 stride-1 only; integers and the simulator's tiles stay direct).
+They compute the convolution with different rounding, so they are checked against the
+direct formula in float64 with an error bound (measured: F(4×4, 3×3) ~10× the direct
+float32 sum's error, F(2×2, 3×3) about the same), against onnxruntime on a ResNet layer
+through the executor, and for which layers take them (float32 3×3 stride-1 only;
+integers and the simulator's tiles stay direct).
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ from test_conv_kernels import direct_conv  # noqa: E402
 from irflow.backends.reference import winograd  # noqa: E402
 
 
-@pytest.fixture
-def always(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Winograd for any eligible layer, however small."""
-    monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 1)
+@pytest.fixture(params=[4, 2])
+def always(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> int:
+    """Winograd F(m×m, 3×3), m = the param, for any eligible layer, however small."""
+    if request.param == 4:
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 1)
+    else:
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 1 << 30)
+        monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES2", 1)
     monkeypatch.setattr(conv, "WINOGRAD_MIN_MACS", 0)
     monkeypatch.setenv("IRFLOW_REFERENCE_WINOGRAD", "auto")
     monkeypatch.setenv("IRFLOW_REFERENCE_JIT", "auto")
+    return int(request.param)
 
 
 def _layer(n: int, c: int, k: int, h: int, w: int, seed: int = 0
@@ -43,7 +49,7 @@ def _layer(n: int, c: int, k: int, h: int, w: int, seed: int = 0
     ((1, 3, 5, 6, 6), (0, 0, 0, 0), None),            # no padding (4x4 output: one tile)
     ((1, 4, 3, 3, 5), (3, 2, 4, 1), None),            # padding wider than the kernel
 ])
-def test_winograd_matches_the_direct_formula(always: None, shape: tuple[int, ...],
+def test_winograd_matches_the_direct_formula(always: int, shape: tuple[int, ...],
                                              pads: tuple[int, ...], act: str | None) -> None:
     x, w, b = _layer(*shape)
     ref = direct_conv(x, w, b, (1, 1), pads, (1, 1), 1)
@@ -53,39 +59,43 @@ def test_winograd_matches_the_direct_formula(always: None, shape: tuple[int, ...
     real = winograd.conv3x3
     got = None
     try:
-        winograd.conv3x3 = lambda *a: calls.append(1) or real(*a)  # type: ignore[assignment]
+        winograd.conv3x3 = lambda *a: calls.append(a[1].shape[0]) or real(*a)  # type: ignore
         got = conv.conv2d(x, w, b, (1, 1), pads, (1, 1), 1, act, conv.WeightCache())
     finally:
         winograd.conv3x3 = real  # type: ignore[assignment]
-    assert calls, "the Winograd path was not taken"
+    assert calls == [(always + 2) ** 2], "the Winograd path was not taken"
     assert got.dtype == np.float32 and got.shape == ref.shape
     assert np.abs(got - ref).max() <= 1e-5 * max(1.0, float(np.abs(ref).max()))
 
 
-def test_winograd_error_is_bounded_on_resnet_layers() -> None:
-    """At ResNet's 56×56×64 layer the auto mode takes Winograd; its error against the
-    float64 sum stays within 16× the direct float32 path's (measured ~10×) and 2e-5 of
-    the output scale."""
-    x, w, b = _layer(1, 64, 64, 56, 56)
-    assert conv._use_winograd(x, w, b, (1, 1), (1, 1), 1, (56, 56)) or not conv.jit_available()
+@pytest.mark.parametrize("c,hw,tile,factor", [(64, 56, 4, 16), (256, 14, 2, 2)])
+def test_winograd_error_is_bounded_on_resnet_layers(c: int, hw: int, tile: int,
+                                                    factor: int) -> None:
+    """ResNet's 56×56×64 layer takes F(4, 3) in auto mode, its 14×14×256 one F(2, 3);
+    their error against the float64 sum stays within `factor`× the direct float32
+    path's (measured ~10× and ~1×) and 2e-5 of the output scale."""
+    x, w, b = _layer(1, c, c, hw, hw)
+    if conv.jit_available():
+        assert conv.winograd_tile(x, w, b, (1, 1), (1, 1), 1, (hw, hw)) == tile
     ref = direct_conv(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1)
     fast = conv.conv2d(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, conv.WeightCache())
     direct = conv.conv2d(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1)
     err, err_direct = np.abs(fast - ref).max(), np.abs(direct - ref).max()
-    assert err <= 16 * err_direct
+    assert err <= factor * err_direct
     assert err <= 2e-5 * np.abs(ref).max()
 
 
-def test_the_transformed_weight_is_cached_per_array(always: None,
+def test_the_transformed_weight_is_cached_per_array(always: int,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     x, w, b = _layer(1, 4, 4, 8, 8)
     count = []
     real = winograd.transform_weight
-    monkeypatch.setattr(winograd, "transform_weight", lambda a: count.append(1) or real(a))
+    monkeypatch.setattr(winograd, "transform_weight",
+                        lambda a, tile: count.append(tile) or real(a, tile))
     cache = conv.WeightCache()
     y1 = conv.conv2d(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, cache)
     y2 = conv.conv2d(x, w, b, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, cache)
-    assert len(count) == 1 and np.array_equal(y1, y2)
+    assert count == [always] and np.array_equal(y1, y2)
     w2 = w * 2  # another array: transformed again, never the stale one
     y3 = conv.conv2d(x, w2, b, (1, 1), (1, 1, 1, 1), (1, 1), 1, None, cache)
     assert len(count) == 2
@@ -93,9 +103,12 @@ def test_the_transformed_weight_is_cached_per_array(always: None,
                                2 * (y1 - b[None, :, None, None]), rtol=1e-5, atol=1e-5)
 
 
-def test_which_layers_take_winograd(always: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_which_layers_take_winograd(always: int, monkeypatch: pytest.MonkeyPatch) -> None:
     x, w, b = _layer(1, 4, 4, 8, 8)
-    use = conv._use_winograd
+
+    def use(*args: object) -> bool:
+        return conv.winograd_tile(*args) != 0  # type: ignore[arg-type]
+
     assert use(x, w, b, (1, 1), (1, 1), 1, (8, 8))
     assert not use(x, w, b, (2, 2), (1, 1), 1, (4, 4))  # strided
     assert not use(x, w, b, (1, 1), (2, 2), 1, (6, 6))  # dilated

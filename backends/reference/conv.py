@@ -9,11 +9,12 @@ Three paths, chosen from the shapes alone (all compute the same sum; see
   multiplies of strided views (`_depthwise_numpy`), or — for large float layers when
   numba is installed (the `fast` extra) — the same loop compiled (`conv_jit.py`),
   bit-identical to the numpy path.
-- **Winograd F(4×4, 3×3)** (`winograd.py`) for large float32 3×3 stride-1 undilated
-  ungrouped layers, when the caller passes a `WeightCache` (the reference executor does;
-  the simulator's tiles stay direct) and numba is installed: 36 GEMMs of the transformed
-  tiles instead of one of 9× the columns — 4× fewer multiplications, rounded differently
-  (about 10× the direct sum's float32 error; `IRFLOW_REFERENCE_WINOGRAD=off` turns it off).
+- **Winograd** (`winograd.py`) for large float32 3×3 stride-1 undilated ungrouped
+  layers, when the caller passes a `WeightCache` (the reference executor does; the
+  simulator's tiles stay direct) and numba is installed: F(4×4, 3×3) on large images
+  (36 GEMMs of the transformed tiles, 4× fewer multiplications, about 10× the direct
+  sum's float32 rounding error), F(2×2, 3×3) on small ones (16 GEMMs, 2.25× fewer, the
+  direct sum's error). `IRFLOW_REFERENCE_WINOGRAD=off` turns it off.
 - **im2col** otherwise: the (N, G, C/G·KH·KW, OH·OW) column matrix is written tap by
   tap straight from the unpadded input (the padding cells are zeroed, never copied), then
   one batched matmul with the (G, F/G, C/G·KH·KW) weight.
@@ -59,29 +60,36 @@ def winograd_mode() -> str:
 
 
 WINOGRAD_MIN_TILES = 32
-"""Winograd serves layers with at least this many 4×4 output tiles (N·⌈OH/4⌉·⌈OW/4⌉):
-each of its 36 GEMMs has one row per tile, and the transformed weight (4× the weight) is
-read once per GEMM. Measured on ResNet's 3×3 layers (1 thread, CPU time): 56×56×64
-(196 tiles) 1.6 vs 2.8 ms direct, 28×28×128 (49) 1.0 vs 2.1, but 14×14×256 (16)
-1.5–2.3 vs 2.0 and 7×7×512 (4) 3.6 vs 2.8."""
+"""F(4×4, 3×3) serves layers with at least this many 4×4 output tiles
+(N·⌈OH/4⌉·⌈OW/4⌉), F(2×2, 3×3) those with at least `WINOGRAD_MIN_TILES2` 2×2 tiles:
+each of the 36 (16) GEMMs has one row per tile and reads the whole transformed weight
+(4× (1.8×) the weight). Measured on ResNet's 3×3 layers (1 thread, CPU ms, direct /
+F(4,3) / F(2,3)): 56×56×64 2.8 / 1.6 / 2.6, 28×28×128 2.1 / 1.1 / 1.3, 14×14×256
+2.0 / 2.0 / 1.35, 7×7×512 2.7 / 5.1 / 2.45."""
+
+WINOGRAD_MIN_TILES2 = 16
+"""See `WINOGRAD_MIN_TILES`."""
 
 WINOGRAD_MIN_MACS = 1 << 22
 """... and at least this many MACs (smaller layers: the transforms' fixed costs)."""
 
 
 class WeightCache:
-    """The Winograd-transformed weight of one conv op, kept while the op is given the
+    """The Winograd-transformed weights of one conv op, kept while the op is given the
     same weight array (the reference executor passes its constants' arrays on every run;
     a new array is transformed again)."""
 
     def __init__(self) -> None:
         self.weight: np.ndarray | None = None
-        self.transformed: np.ndarray | None = None
+        self.transformed: dict[int, np.ndarray] = {}
 
-    def get(self, w: np.ndarray, transform: Any) -> np.ndarray:
-        if self.weight is not w or self.transformed is None:
-            self.transformed, self.weight = transform(w), w
-        return self.transformed
+    def get(self, w: np.ndarray, tile: int, transform: Any) -> np.ndarray:
+        """`transform(w, tile)`, computed once per weight array and tile size."""
+        if self.weight is not w:
+            self.weight, self.transformed = w, {}
+        if tile not in self.transformed:
+            self.transformed[tile] = transform(w, tile)
+        return self.transformed[tile]
 
 
 @functools.cache
@@ -94,22 +102,26 @@ def _winograd() -> Any:
     return winograd
 
 
-def _use_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+def winograd_tile(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
                   strides: Sequence[int], dilations: Sequence[int], groups: int,
-                  out_hw: Sequence[int]) -> bool:
-    """Whether this conv takes the Winograd path (the shapes and dtypes allow it, it is
-    large enough to gain, and the modes allow it)."""
+                  out_hw: Sequence[int]) -> int:
+    """The Winograd output tile (4 or 2) this conv takes, or 0 for the direct path (the
+    shapes and dtypes must allow it, the layer be large enough to gain, the modes allow
+    it)."""
     if w.shape[2:] != (3, 3) or groups != 1 or tuple(strides) != (1, 1):
-        return False
+        return 0
     if tuple(dilations) != (1, 1) or x.dtype != np.float32 or w.dtype != np.float32:
-        return False
+        return 0
     if b is not None and b.dtype != np.float32:
-        return False
-    tiles = x.shape[0] * -(-out_hw[0] // 4) * -(-out_hw[1] // 4)
-    macs = x.shape[0] * w.shape[0] * w.shape[1] * 9 * out_hw[0] * out_hw[1]
-    if tiles < WINOGRAD_MIN_TILES or macs < WINOGRAD_MIN_MACS:
-        return False
-    return winograd_mode() != "off" and jit_mode() != "off" and _winograd() is not None
+        return 0
+    if x.shape[0] * w.shape[0] * w.shape[1] * 9 * out_hw[0] * out_hw[1] < WINOGRAD_MIN_MACS:
+        return 0
+    if winograd_mode() == "off" or jit_mode() == "off" or _winograd() is None:
+        return 0
+    for tile, least in ((4, WINOGRAD_MIN_TILES), (2, WINOGRAD_MIN_TILES2)):
+        if x.shape[0] * -(-out_hw[0] // tile) * -(-out_hw[1] // tile) >= least:
+            return tile
+    return 0
 
 
 EPILOGUE_ACTS = ("relu", "relu6")
@@ -345,10 +357,12 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
             x = np.repeat(x, fg, axis=1)
         return depthwise(x, w.reshape(f, kh * kw), b, (kh, kw), strides, pads, dilations,
                          (oh, ow), act)
-    if winograd is not None and _use_winograd(x, w, b, strides, dilations, groups, (oh, ow)):
+    tile = 0 if winograd is None else winograd_tile(x, w, b, strides, dilations, groups,
+                                                    (oh, ow))
+    if tile:
         wg = _winograd()
-        return wg.conv3x3(x, winograd.get(w, wg.transform_weight), b, tuple(pads), (oh, ow),
-                          act)
+        return wg.conv3x3(x, winograd.get(w, tile, wg.transform_weight), b, tuple(pads),
+                          (oh, ow), act)
     if kh == kw == 1 and not any(pads):
         if tuple(strides) != (1, 1):
             x = x[:, :, ::strides[0], ::strides[1]]

@@ -1,23 +1,25 @@
-"""Winograd F(4×4, 3×3) for float 3×3, stride-1, undilated, ungrouped convolutions
-(numba transforms, numpy/OpenBLAS batched GEMM); `conv.py` decides when to use it.
+"""Winograd F(4×4, 3×3) and F(2×2, 3×3) for float 3×3, stride-1, undilated, ungrouped
+convolutions (numba transforms, numpy/OpenBLAS batched GEMM); `conv.py` decides when.
 
-A 6×6 input tile d gives a 4×4 output tile Y = Aᵀ[(G w Gᵀ) ⊙ (Bᵀ d B)]A (Lavin & Gray,
-"Fast Algorithms for Convolutional Neural Networks", 2016, interpolation points 0, ±1, ±2,
-∞): 36 multiplications per tile and channel pair instead of 144. Summed over the input
-channels, the 36 element-wise products become 36 independent GEMMs, one per transform
+An A×A input tile d (A = m + 2) gives an m×m output tile Y = Aᵀ[(G w Gᵀ) ⊙ (Bᵀ d B)]A
+(Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016; F(4, 3) with
+interpolation points 0, ±1, ±2, ∞): A² multiplications per tile and channel pair
+instead of 9·m² (36 vs 144 for m = 4, 16 vs 36 for m = 2). Summed over the input
+channels, the A² element-wise products become A² independent GEMMs, one per transform
 position p:
 
-    M[p] (T × K) = V[p] (T × C) @ U[p] (C × K)
+    M[:, p] (T × K) = V[:, p] (T × C) @ U[p] (C × K)
 
 with T the tiles of all images, V the transformed input tiles and U the transformed
 weight (computed once per weight array in float64, then rounded: `transform_weight`).
 Both transforms run channels-last, so their inner loops run over C (or K) and vectorize
-for any image size; the input is read into a zero-bordered (H, W, C) buffer once per
+for any image size; the input is copied into a zero-bordered (H, W, C) buffer once per
 image, and the output transform adds the bias, applies relu/relu6 and writes NCHW.
 
-The result is the convolution's, rounded differently: the transforms' constants (up to
-8 in Aᵀ, 5 in Bᵀ) grow the float32 rounding error to about 10× the direct sum's (bounded
-in `tests/test_winograd.py`). Importing this module raises ImportError without numba.
+The result is the convolution's, rounded differently: F(4, 3)'s transform constants (up
+to 8 in Aᵀ, 5 in Bᵀ) grow the float32 rounding error to about 10× the direct sum's;
+F(2, 3)'s (0 and ±1 only in Aᵀ and Bᵀ) keep it at the direct sum's (both bounded in
+`tests/test_winograd.py`). Importing this module raises ImportError without numba.
 """
 
 from __future__ import annotations
@@ -27,21 +29,24 @@ import numpy as np
 
 from irflow.backends.reference.conv_jit import ACT_CODES
 
-TILE = 4
-"""Output tile side m of F(m, 3)."""
+G4 = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+               [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64)
+"""F(4×4, 3×3)'s weight transform (6 × 3)."""
 
-G = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
-              [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64)
-"""The weight transform (6 × 3)."""
+G2 = np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]],
+              np.float64)
+"""F(2×2, 3×3)'s weight transform (4 × 3)."""
 
 
-def transform_weight(w: np.ndarray) -> np.ndarray:
-    """U (36, C, K) = G w Gᵀ per (K, C) pair of w (K, C, 3, 3), in float64, then w's
-    dtype; position p = 6·a + b for row a and column b of the 6×6 tile."""
+def transform_weight(w: np.ndarray, tile: int = 4) -> np.ndarray:
+    """U (A², C, K) = G w Gᵀ per (K, C) pair of w (K, C, 3, 3), in float64, then w's
+    dtype; A = tile + 2, position p = A·a + b for row a and column b of the A×A tile."""
     k, c = w.shape[:2]
-    gw = np.tensordot(G, w.astype(np.float64), axes=(1, 2))  # (6 a, K, C, 3 j): one GEMM
-    u = np.tensordot(gw, G, axes=(3, 1))  # (6 a, K, C, 6 b)
-    return np.ascontiguousarray(u.transpose(0, 3, 2, 1).reshape(36, c, k).astype(w.dtype))
+    g = G4 if tile == 4 else G2
+    a = tile + 2
+    gw = np.tensordot(g, w.astype(np.float64), axes=(1, 2))  # (A a, K, C, 3 j): one GEMM
+    u = np.tensordot(gw, g, axes=(3, 1))  # (A a, K, C, A b)
+    return np.ascontiguousarray(u.transpose(0, 3, 2, 1).reshape(a * a, c, k).astype(w.dtype))
 
 
 @numba.njit(inline="always")
@@ -134,32 +139,109 @@ def _output_tiles(m, t0, th, tw, b, has_bias, act, zero, six, yt):  # pragma: no
                             dst[k] = o[k]
 
 
+@numba.njit(inline="always")
+def _bt2(d0, d1, d2, d3, o0, o1, o2, o3):  # pragma: no cover - jitted
+    """o = Bᵀ d for F(2, 3) over four 1-D views."""
+    for k in range(d0.size):
+        o0[k] = d0[k] - d2[k]
+    for k in range(d0.size):
+        o1[k] = d1[k] + d2[k]
+    for k in range(d0.size):
+        o2[k] = d2[k] - d1[k]
+    for k in range(d0.size):
+        o3[k] = d1[k] - d3[k]
+
+
+@numba.njit(inline="always")
+def _at2(m0, m1, m2, m3, o0, o1):  # pragma: no cover - jitted
+    """o = Aᵀ m for F(2, 3) over four 1-D views."""
+    for k in range(m0.size):
+        o0[k] = m0[k] + m1[k] + m2[k]
+    for k in range(m0.size):
+        o1[k] = m1[k] - m2[k] - m3[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _input_tiles2(xt, t0, th, tw, v):  # pragma: no cover - jitted
+    """`_input_tiles` for F(2, 3): 4×4 tiles at (2·ty, 2·tx), v (T, 16, C)."""
+    c = v.shape[2]
+    tmp = np.empty((4, xt.shape[1]), xt.dtype)
+    for ty in range(th):
+        r = ty * 2
+        _bt2(xt[r], xt[r + 1], xt[r + 2], xt[r + 3], tmp[0], tmp[1], tmp[2], tmp[3])
+        for tx in range(tw):
+            vt = v[t0 + ty * tw + tx]
+            for a in range(4):
+                e = tmp[a, tx * 2 * c: (tx * 2 + 4) * c]
+                _bt2(e[:c], e[c: 2 * c], e[2 * c: 3 * c], e[3 * c:], vt[4 * a],
+                     vt[4 * a + 1], vt[4 * a + 2], vt[4 * a + 3])
+
+
+@numba.njit(cache=True, nogil=True)
+def _output_tiles2(m, t0, th, tw, b, has_bias, act, zero, six, yt):  # pragma: no cover - jitted
+    """`_output_tiles` for F(2, 3): m (T, 16, K), 2×2 output tiles."""
+    kk = m.shape[2]
+    tmp = np.empty((4, 2, kk), m.dtype)
+    out = np.empty((2, 2, kk), m.dtype)
+    for ty in range(th):
+        for tx in range(tw):
+            mt = m[t0 + ty * tw + tx]
+            for a in range(4):
+                _at2(mt[4 * a], mt[4 * a + 1], mt[4 * a + 2], mt[4 * a + 3], tmp[a, 0],
+                     tmp[a, 1])
+            for s in range(2):
+                _at2(tmp[0, s], tmp[1, s], tmp[2, s], tmp[3, s], out[0, s], out[1, s])
+            for r in range(2):
+                row = yt[ty * 2 + r]
+                for s in range(2):
+                    o = out[r, s]
+                    dst = row[(tx * 2 + s) * kk: (tx * 2 + s + 1) * kk]
+                    if has_bias:
+                        for k in range(kk):
+                            o[k] += b[k]
+                    if act == 1:
+                        for k in range(kk):
+                            dst[k] = zero if o[k] < zero else o[k]
+                    elif act == 2:
+                        for k in range(kk):
+                            vv = zero if o[k] < zero else o[k]
+                            dst[k] = six if vv > six else vv
+                    else:
+                        for k in range(kk):
+                            dst[k] = o[k]
+
+
 def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads: tuple[int, ...],
             out_hw: tuple[int, int], act: str | None) -> np.ndarray:
     """act(conv(x, w) + b) for a 3×3 stride-1 undilated ungrouped w, given as
-    U = `transform_weight(w)`; x (N, C, H, W) float, pads (top, left, bottom, right)."""
+    U = `transform_weight(w, tile)` (the tile size follows from U: 36 positions for
+    F(4×4, 3×3), 16 for F(2×2, 3×3)); x (N, C, H, W) float, pads (top, left, bottom,
+    right)."""
     n = x.shape[0]
-    k = u.shape[2]
+    pos, _, k = u.shape
+    tile = 4 if pos == 36 else 2
+    inputs, outputs = (_input_tiles, _output_tiles) if tile == 4 else (_input_tiles2,
+                                                                        _output_tiles2)
     oh, ow = out_hw
-    th, tw = -(-oh // TILE), -(-ow // TILE)
+    th, tw = -(-oh // tile), -(-ow // tile)
     c, h, wd = x.shape[1:]
     top, left = pads[0], pads[1]
     tiles = th * tw
-    v = np.empty((n * tiles, 36, c), x.dtype)
-    xt = np.zeros((th * TILE + 2, tw * TILE + 2, c), x.dtype)  # the border stays zero
+    v = np.empty((n * tiles, pos, c), x.dtype)
+    xt = np.zeros((th * tile + 2, tw * tile + 2, c), x.dtype)  # the border stays zero
     rows, cols = min(h, xt.shape[0] - top), min(wd, xt.shape[1] - left)
     for ni in range(n):
         xt[top: top + rows, left: left + cols] = x[ni, :, :rows, :cols].transpose(1, 2, 0)
-        _input_tiles(xt.reshape(xt.shape[0], -1), ni * tiles, th, tw, v)
+        inputs(xt.reshape(xt.shape[0], -1), ni * tiles, th, tw, v)
     # one BLAS GEMM per transform position p: M[:, p] (T × K) = V[:, p] (T × C) @ U[p];
-    # tile-major (T, 36, ·) so that the transforms read and write one block per tile
-    m = np.empty((n * tiles, 36, k), x.dtype)
+    # tile-major (T, A², ·) so that the transforms read and write one block per tile
+    m = np.empty((n * tiles, pos, k), x.dtype)
     np.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
     y = np.empty((n, k, oh, ow), x.dtype)
-    yt = np.empty((th * TILE, tw * TILE, k), x.dtype)
+    yt = np.empty((th * tile, tw * tile, k), x.dtype)
     bias = np.zeros(0, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
     for ni in range(n):
-        _output_tiles(m, ni * tiles, th, tw, bias, b is not None, ACT_CODES[act],
-                      x.dtype.type(0), x.dtype.type(6), yt.reshape(yt.shape[0], -1))
+        outputs(m, ni * tiles, th, tw, bias, b is not None, ACT_CODES[act],
+                x.dtype.type(0), x.dtype.type(6), yt.reshape(yt.shape[0], -1))
         y[ni] = yt[:oh, :ow].transpose(2, 0, 1)
     return y
