@@ -67,7 +67,7 @@ each of the 36 (16) GEMMs has one row per tile and reads the whole transformed w
 F(4,3) / F(2,3)): 56×56×64 2.8 / 1.6 / 2.6, 28×28×128 2.1 / 1.1 / 1.3, 14×14×256
 2.0 / 2.0 / 1.35, 7×7×512 2.7 / 5.1 / 2.45."""
 
-WINOGRAD_MIN_TILES2 = 16
+WINOGRAD_MIN_TILES2 = 32
 """See `WINOGRAD_MIN_TILES`."""
 
 WINOGRAD_MIN_MACS = 1 << 22

@@ -103,40 +103,39 @@ def _input_tiles(xt, t0, th, tw, v):  # pragma: no cover - jitted
 
 
 @numba.njit(cache=True, nogil=True)
-def _output_tiles(m, t0, th, tw, b, has_bias, act, zero, six, yt):  # pragma: no cover - jitted
+def _output_tiles(m, t0, th, tw, b4, has_bias, act, zero, six, yt):  # pragma: no cover - jitted
     """yt[4·ty + r, (4·tx + s)·K: …] = act((Aᵀ M A)[r, s] + b) for tiles t = t0 + ty·tw +
-    tx, M[p] = m[t, p] (m (T, 36, K)); yt one image channels-last, (OH', OW'·K)."""
+    tx, M[p] = m[t, p] (m (T, 36, K)); yt one image channels-last, (OH', OW'·K); b4 the
+    bias repeated 4 times (one output row of a tile: 4 cells of K channels)."""
     kk = m.shape[2]
-    tmp = np.empty((6, 4, kk), m.dtype)
-    out = np.empty((4, 4, kk), m.dtype)
+    tmp = np.empty((6, 4 * kk), m.dtype)  # (a, (s, K))
+    out = np.empty((4, 4 * kk), m.dtype)  # (r, (s, K))
     for ty in range(th):
         for tx in range(tw):
             mt = m[t0 + ty * tw + tx]
             for a in range(6):  # along the tile columns: tmp[a, s] = (M A)[a, s]
                 ta = tmp[a]
                 _at(mt[6 * a], mt[6 * a + 1], mt[6 * a + 2], mt[6 * a + 3], mt[6 * a + 4],
-                    mt[6 * a + 5], ta[0], ta[1], ta[2], ta[3])
-            for s in range(4):  # then along the tile rows: out[r, s]
-                _at(tmp[0, s], tmp[1, s], tmp[2, s], tmp[3, s], tmp[4, s], tmp[5, s],
-                    out[0, s], out[1, s], out[2, s], out[3, s])
-            for r in range(4):
-                row = yt[ty * 4 + r]
-                for s in range(4):
-                    o = out[r, s]
-                    dst = row[(tx * 4 + s) * kk: (tx * 4 + s + 1) * kk]
-                    if has_bias:
-                        for k in range(kk):
-                            o[k] += b[k]
-                    if act == 1:
-                        for k in range(kk):
-                            dst[k] = zero if o[k] < zero else o[k]
-                    elif act == 2:
-                        for k in range(kk):
-                            vv = zero if o[k] < zero else o[k]
-                            dst[k] = six if vv > six else vv
-                    else:
-                        for k in range(kk):
-                            dst[k] = o[k]
+                    mt[6 * a + 5], ta[:kk], ta[kk: 2 * kk], ta[2 * kk: 3 * kk], ta[3 * kk:])
+            # then along the tile rows, all four columns s at once: out[r] = (Aᵀ tmp)[r]
+            _at(tmp[0], tmp[1], tmp[2], tmp[3], tmp[4], tmp[5], out[0], out[1], out[2],
+                out[3])
+            for r in range(4):  # bias and activation, into the 4 cells (contiguous in yt)
+                o = out[r]
+                dst = yt[ty * 4 + r, tx * 4 * kk: (tx * 4 + 4) * kk]
+                if has_bias:
+                    for k in range(o.size):
+                        o[k] += b4[k]
+                if act == 1:
+                    for k in range(o.size):
+                        dst[k] = zero if o[k] < zero else o[k]
+                elif act == 2:
+                    for k in range(o.size):
+                        vv = zero if o[k] < zero else o[k]
+                        dst[k] = six if vv > six else vv
+                else:
+                    for k in range(o.size):
+                        dst[k] = o[k]
 
 
 @numba.njit(inline="always")
@@ -178,37 +177,35 @@ def _input_tiles2(xt, t0, th, tw, v):  # pragma: no cover - jitted
 
 
 @numba.njit(cache=True, nogil=True)
-def _output_tiles2(m, t0, th, tw, b, has_bias, act, zero, six, yt):  # pragma: no cover - jitted
-    """`_output_tiles` for F(2, 3): m (T, 16, K), 2×2 output tiles."""
+def _output_tiles2(m, t0, th, tw, b2, has_bias, act, zero, six, yt
+                   ):  # pragma: no cover - jitted
+    """`_output_tiles` for F(2, 3): m (T, 16, K), 2×2 output tiles, b2 the bias twice."""
     kk = m.shape[2]
-    tmp = np.empty((4, 2, kk), m.dtype)
-    out = np.empty((2, 2, kk), m.dtype)
+    tmp = np.empty((4, 2 * kk), m.dtype)  # (a, (s, K))
+    out = np.empty((2, 2 * kk), m.dtype)  # (r, (s, K))
     for ty in range(th):
         for tx in range(tw):
             mt = m[t0 + ty * tw + tx]
             for a in range(4):
-                _at2(mt[4 * a], mt[4 * a + 1], mt[4 * a + 2], mt[4 * a + 3], tmp[a, 0],
-                     tmp[a, 1])
-            for s in range(2):
-                _at2(tmp[0, s], tmp[1, s], tmp[2, s], tmp[3, s], out[0, s], out[1, s])
+                ta = tmp[a]
+                _at2(mt[4 * a], mt[4 * a + 1], mt[4 * a + 2], mt[4 * a + 3], ta[:kk], ta[kk:])
+            _at2(tmp[0], tmp[1], tmp[2], tmp[3], out[0], out[1])
             for r in range(2):
-                row = yt[ty * 2 + r]
-                for s in range(2):
-                    o = out[r, s]
-                    dst = row[(tx * 2 + s) * kk: (tx * 2 + s + 1) * kk]
-                    if has_bias:
-                        for k in range(kk):
-                            o[k] += b[k]
-                    if act == 1:
-                        for k in range(kk):
-                            dst[k] = zero if o[k] < zero else o[k]
-                    elif act == 2:
-                        for k in range(kk):
-                            vv = zero if o[k] < zero else o[k]
-                            dst[k] = six if vv > six else vv
-                    else:
-                        for k in range(kk):
-                            dst[k] = o[k]
+                o = out[r]
+                dst = yt[ty * 2 + r, tx * 2 * kk: (tx * 2 + 2) * kk]
+                if has_bias:
+                    for k in range(o.size):
+                        o[k] += b2[k]
+                if act == 1:
+                    for k in range(o.size):
+                        dst[k] = zero if o[k] < zero else o[k]
+                elif act == 2:
+                    for k in range(o.size):
+                        vv = zero if o[k] < zero else o[k]
+                        dst[k] = six if vv > six else vv
+                else:
+                    for k in range(o.size):
+                        dst[k] = o[k]
 
 
 def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads: tuple[int, ...],
@@ -239,7 +236,7 @@ def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads: tuple[int,
     np.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
     y = np.empty((n, k, oh, ow), x.dtype)
     yt = np.empty((th * tile, tw * tile, k), x.dtype)
-    bias = np.zeros(0, x.dtype) if b is None else np.ascontiguousarray(b, x.dtype)
+    bias = np.zeros(0, x.dtype) if b is None else np.tile(b.astype(x.dtype), tile)
     for ni in range(n):
         outputs(m, ni * tiles, th, tw, bias, b is not None, ACT_CODES[act],
                 x.dtype.type(0), x.dtype.type(6), yt.reshape(yt.shape[0], -1))
