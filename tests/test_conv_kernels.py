@@ -64,6 +64,8 @@ CASES = {  # name: (x shape, w shape, strides, pads, dilations, groups)
     "depthwise-nhwc-jit": ((2, 80, 5, 5), (80, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 80),
     "depthwise-nhwc-jit-s2-dil": ((1, 96, 9, 8), (96, 1, 3, 3), (2, 2), (2, 1, 1, 2), (2, 1),
                                   96),
+    "depthwise-nhwc-jit-14": ((2, 112, 14, 13), (112, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1),
+                              112),
 }
 
 
