@@ -326,6 +326,17 @@ def epilogue(y: np.ndarray, b: np.ndarray | None, act: str | None) -> np.ndarray
     return _activate(y, act)
 
 
+def add_act(a: np.ndarray, b: np.ndarray, act: str) -> np.ndarray | None:
+    """relu/relu6(a + b) in one numba pass (a residual add with its fused activation) when
+    a and b are large C-contiguous float arrays of one shape and dtype; else None (the
+    caller runs np.add, then the activation: the same bits)."""
+    if a.shape != b.shape or a.dtype != b.dtype or not isinstance(a, np.ndarray):
+        return None
+    if not (a.flags.c_contiguous and b.flags.c_contiguous) or not _use_jit(a, b, None, a.size):
+        return None
+    return _jit().add_act(a, b, act)
+
+
 def depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, kernel: Sequence[int],
               strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int],
               out_hw: Sequence[int], act: str | None = None) -> np.ndarray:

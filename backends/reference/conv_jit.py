@@ -20,7 +20,8 @@ Rows of at most 14 outputs with at least 8× as many channels go channels-last i
 one pass each.
 
 Activation codes: 0 none, 1 relu (max(x, 0)), 2 relu6 (clip to [0, 6]); NaN passes
-through both, as with numpy's maximum and clip. Compiled once per dtype and cached on
+through both, and -0.0 becomes +0.0 under relu but stays under relu6, as with numpy's
+maximum and clip. Compiled once per dtype and cached on
 disk by numba. Importing this module raises ImportError when numba is not installed.
 """
 
@@ -157,7 +158,7 @@ def _depthwise_nhwc(xt, wt, b, has_bias, act, zero, six, kh, kw, sh, sw, dh, dw,
             if act == 1:
                 for ci in range(c):
                     v = a[ci]
-                    a[ci] = zero if v < zero else v
+                    a[ci] = zero if v <= zero else v
             elif act == 2:
                 for ci in range(c):
                     v = a[ci]
@@ -175,7 +176,7 @@ def _finish(a, bv, has_bias, act, zero, six):  # pragma: no cover - jitted
         elif act == 1:
             for t in range(a.size):
                 v = a[t] + bv
-                a[t] = zero if v < zero else v
+                a[t] = zero if v <= zero else v
         else:
             for t in range(a.size):
                 v = a[t] + bv
@@ -184,7 +185,7 @@ def _finish(a, bv, has_bias, act, zero, six):  # pragma: no cover - jitted
     elif act == 1:
         for t in range(a.size):
             v = a[t]
-            a[t] = zero if v < zero else v
+            a[t] = zero if v <= zero else v
     elif act == 2:
         for t in range(a.size):
             v = a[t]
@@ -198,6 +199,23 @@ def _epilogue(y, b, has_bias, act, zero, six):  # pragma: no cover - jitted
     for ni in range(n):
         for fi in range(f):
             _finish(y[ni, fi], b[fi] if has_bias else zero, has_bias, act, zero, six)
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_act(a, b, act, zero, six, out):  # pragma: no cover - jitted
+    """out = act(a + b) over flat arrays, one loop per case (each vectorizes)."""
+    if act == 1:
+        for t in range(out.size):
+            v = a[t] + b[t]
+            out[t] = zero if v <= zero else v
+    elif act == 2:
+        for t in range(out.size):
+            v = a[t] + b[t]
+            v = zero if v < zero else v
+            out[t] = six if v > six else v
+    else:
+        for t in range(out.size):
+            out[t] = a[t] + b[t]
 
 
 def _bounds(y: np.ndarray) -> tuple[np.generic, np.generic]:
@@ -237,3 +255,11 @@ def epilogue(y: np.ndarray, b: np.ndarray | None, act: str | None) -> None:
     n, f = y.shape[:2]
     bias = np.zeros(0, y.dtype) if b is None else np.ascontiguousarray(b, y.dtype)
     _epilogue(y.reshape(n, f, -1), bias, b is not None, ACT_CODES[act], *_bounds(y))
+
+
+def add_act(a: np.ndarray, b: np.ndarray, act: str | None) -> np.ndarray:
+    """act(a + b) in one pass; a and b C-contiguous, of one shape and float dtype."""
+    out = np.empty_like(a)
+    zero, six = _bounds(out)
+    _add_act(a.reshape(-1), b.reshape(-1), ACT_CODES[act], zero, six, out.reshape(-1))
+    return out

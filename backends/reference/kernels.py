@@ -52,6 +52,7 @@ from irflow.backends.reference.conv import (
     EPILOGUE_ACTS,
     JIT_MIN_MACS,
     WeightCache,
+    add_act,
     conv2d,
     pad_nchw,
     preload,
@@ -229,6 +230,10 @@ BINARY: dict[type[Operation], Callable[[np.ndarray, np.ndarray], np.ndarray]] = 
 @register_kernel(*BINARY)
 def _binary(op: Operation) -> Kernel:
     fn = BINARY[type(op)]
+    act = nn.fused_act(op)
+    if type(op) is nn.AddOp and act in EPILOGUE_ACTS:  # residual add + relu: one pass
+        plain = with_activation(op, fn)
+        return lambda a, b: (y if (y := add_act(a, b, act)) is not None else plain(a, b))
     return with_activation(op, fn)
 
 

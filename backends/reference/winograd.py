@@ -128,7 +128,7 @@ def _output_tiles(m, t0, th, tw, b4, has_bias, act, zero, six, yt):  # pragma: n
                         o[k] += b4[k]
                 if act == 1:
                     for k in range(o.size):
-                        dst[k] = zero if o[k] < zero else o[k]
+                        dst[k] = zero if o[k] <= zero else o[k]
                 elif act == 2:
                     for k in range(o.size):
                         vv = zero if o[k] < zero else o[k]
@@ -198,7 +198,7 @@ def _output_tiles2(m, t0, th, tw, b2, has_bias, act, zero, six, yt
                         o[k] += b2[k]
                 if act == 1:
                     for k in range(o.size):
-                        dst[k] = zero if o[k] < zero else o[k]
+                        dst[k] = zero if o[k] <= zero else o[k]
                 elif act == 2:
                     for k in range(o.size):
                         vv = zero if o[k] < zero else o[k]
