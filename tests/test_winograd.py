@@ -29,6 +29,7 @@ def always(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> i
         monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES", 1 << 30)
         monkeypatch.setattr(conv, "WINOGRAD_MIN_TILES2", 1)
     monkeypatch.setattr(conv, "WINOGRAD_MIN_MACS", 0)
+    monkeypatch.setattr(conv, "WINOGRAD_MIN_CHANNELS", 1)
     monkeypatch.setenv("IRFLOW_REFERENCE_WINOGRAD", "auto")
     monkeypatch.setenv("IRFLOW_REFERENCE_JIT", "auto")
     return int(request.param)

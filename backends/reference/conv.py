@@ -73,6 +73,12 @@ WINOGRAD_MIN_TILES2 = 32
 WINOGRAD_MIN_MACS = 1 << 22
 """... and at least this many MACs (smaller layers: the transforms' fixed costs)."""
 
+WINOGRAD_MIN_CHANNELS = 32
+"""... and at least this many input channels: with fewer, each position's GEMM sums
+fewer products than the transforms spend additions per tile, and F(4×4, 3×3)'s larger
+rounding error (~10× the direct sum's) is not bought with a large gain (the digits CNN's
+16-channel layer at batch 360 moved 1.1e-5 from onnxruntime, past its test's 1e-5)."""
+
 
 class WeightCache:
     """The Winograd-transformed weights of one conv op, kept while the op is given the
@@ -115,6 +121,8 @@ def winograd_tile(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     if b is not None and b.dtype != np.float32:
         return 0
     if x.shape[0] * w.shape[0] * w.shape[1] * 9 * out_hw[0] * out_hw[1] < WINOGRAD_MIN_MACS:
+        return 0
+    if w.shape[1] < WINOGRAD_MIN_CHANNELS:
         return 0
     if winograd_mode() == "off" or jit_mode() == "off" or _winograd() is None:
         return 0
