@@ -8,7 +8,7 @@ instead of 9·m² (36 vs 144 for m = 4, 16 vs 36 for m = 2). Summed over the inp
 channels, the A² element-wise products become A² independent GEMMs, one per transform
 position p:
 
-    M[:, p] (T × K) = V[:, p] (T × C) @ U[p] (C × K)
+    M[p] (T × K) = V[p] (T × C) @ U[p] (C × K)
 
 with T the tiles of all images, V the transformed input tiles and U the transformed
 weight (computed once per weight array in float64, then rounded: `transform_weight`).
@@ -82,8 +82,8 @@ def _at(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3):  # pragma: no cover - jitted
 
 @numba.njit(cache=True, nogil=True)
 def _input_tiles(xt, t0, th, tw, v):  # pragma: no cover - jitted
-    """v[t, p] = (Bᵀ d B)[p] for tile t = t0 + ty·tw + tx, d the 6×6 tile at (4·ty, 4·tx)
-    of xt (one image, zero-padded, channels-last, (H, W·C)); v (T, 36, C).
+    """v[p, t] = (Bᵀ d B)[p] for tile t = t0 + ty·tw + tx, d the 6×6 tile at (4·ty, 4·tx)
+    of xt (one image, zero-padded, channels-last, (H, W·C)); v (36, T, C).
 
     Loops index 1-D views with the loop counter only: numba's negative-index handling
     of a computed flat index keeps LLVM from vectorizing."""
@@ -94,29 +94,30 @@ def _input_tiles(xt, t0, th, tw, v):  # pragma: no cover - jitted
         _bt(xt[r], xt[r + 1], xt[r + 2], xt[r + 3], xt[r + 4], xt[r + 5],
             tmp[0], tmp[1], tmp[2], tmp[3], tmp[4], tmp[5])
         for tx in range(tw):
-            vt = v[t0 + ty * tw + tx]
+            t = t0 + ty * tw + tx
             for a in range(6):  # (Bᵀ d) B per row a: v[6a + b] = (Bᵀ d B)[a, b]
                 e = tmp[a, tx * 4 * c: (tx * 4 + 6) * c]
                 _bt(e[:c], e[c: 2 * c], e[2 * c: 3 * c], e[3 * c: 4 * c], e[4 * c: 5 * c],
-                    e[5 * c:], vt[6 * a], vt[6 * a + 1], vt[6 * a + 2], vt[6 * a + 3],
-                    vt[6 * a + 4], vt[6 * a + 5])
+                    e[5 * c:], v[6 * a, t], v[6 * a + 1, t], v[6 * a + 2, t],
+                    v[6 * a + 3, t], v[6 * a + 4, t], v[6 * a + 5, t])
 
 
 @numba.njit(cache=True, nogil=True)
 def _output_tiles(m, t0, th, tw, b4, has_bias, act, zero, six, yt):  # pragma: no cover - jitted
     """yt[4·ty + r, (4·tx + s)·K: …] = act((Aᵀ M A)[r, s] + b) for tiles t = t0 + ty·tw +
-    tx, M[p] = m[t, p] (m (T, 36, K)); yt one image channels-last, (OH', OW'·K); b4 the
+    tx, M[p] = m[p, t] (m (36, T, K)); yt one image channels-last, (OH', OW'·K); b4 the
     bias repeated 4 times (one output row of a tile: 4 cells of K channels)."""
     kk = m.shape[2]
     tmp = np.empty((6, 4 * kk), m.dtype)  # (a, (s, K))
     out = np.empty((4, 4 * kk), m.dtype)  # (r, (s, K))
     for ty in range(th):
         for tx in range(tw):
-            mt = m[t0 + ty * tw + tx]
+            t = t0 + ty * tw + tx
             for a in range(6):  # along the tile columns: tmp[a, s] = (M A)[a, s]
                 ta = tmp[a]
-                _at(mt[6 * a], mt[6 * a + 1], mt[6 * a + 2], mt[6 * a + 3], mt[6 * a + 4],
-                    mt[6 * a + 5], ta[:kk], ta[kk: 2 * kk], ta[2 * kk: 3 * kk], ta[3 * kk:])
+                _at(m[6 * a, t], m[6 * a + 1, t], m[6 * a + 2, t], m[6 * a + 3, t],
+                    m[6 * a + 4, t], m[6 * a + 5, t], ta[:kk], ta[kk: 2 * kk],
+                    ta[2 * kk: 3 * kk], ta[3 * kk:])
             # then along the tile rows, all four columns s at once: out[r] = (Aᵀ tmp)[r]
             _at(tmp[0], tmp[1], tmp[2], tmp[3], tmp[4], tmp[5], out[0], out[1], out[2],
                 out[3])
@@ -162,33 +163,34 @@ def _at2(m0, m1, m2, m3, o0, o1):  # pragma: no cover - jitted
 
 @numba.njit(cache=True, nogil=True)
 def _input_tiles2(xt, t0, th, tw, v):  # pragma: no cover - jitted
-    """`_input_tiles` for F(2, 3): 4×4 tiles at (2·ty, 2·tx), v (T, 16, C)."""
+    """`_input_tiles` for F(2, 3): 4×4 tiles at (2·ty, 2·tx), v (16, T, C)."""
     c = v.shape[2]
     tmp = np.empty((4, xt.shape[1]), xt.dtype)
     for ty in range(th):
         r = ty * 2
         _bt2(xt[r], xt[r + 1], xt[r + 2], xt[r + 3], tmp[0], tmp[1], tmp[2], tmp[3])
         for tx in range(tw):
-            vt = v[t0 + ty * tw + tx]
+            t = t0 + ty * tw + tx
             for a in range(4):
                 e = tmp[a, tx * 2 * c: (tx * 2 + 4) * c]
-                _bt2(e[:c], e[c: 2 * c], e[2 * c: 3 * c], e[3 * c:], vt[4 * a],
-                     vt[4 * a + 1], vt[4 * a + 2], vt[4 * a + 3])
+                _bt2(e[:c], e[c: 2 * c], e[2 * c: 3 * c], e[3 * c:], v[4 * a, t],
+                     v[4 * a + 1, t], v[4 * a + 2, t], v[4 * a + 3, t])
 
 
 @numba.njit(cache=True, nogil=True)
 def _output_tiles2(m, t0, th, tw, b2, has_bias, act, zero, six, yt
                    ):  # pragma: no cover - jitted
-    """`_output_tiles` for F(2, 3): m (T, 16, K), 2×2 output tiles, b2 the bias twice."""
+    """`_output_tiles` for F(2, 3): m (16, T, K), 2×2 output tiles, b2 the bias twice."""
     kk = m.shape[2]
     tmp = np.empty((4, 2 * kk), m.dtype)  # (a, (s, K))
     out = np.empty((2, 2 * kk), m.dtype)  # (r, (s, K))
     for ty in range(th):
         for tx in range(tw):
-            mt = m[t0 + ty * tw + tx]
+            t = t0 + ty * tw + tx
             for a in range(4):
                 ta = tmp[a]
-                _at2(mt[4 * a], mt[4 * a + 1], mt[4 * a + 2], mt[4 * a + 3], ta[:kk], ta[kk:])
+                _at2(m[4 * a, t], m[4 * a + 1, t], m[4 * a + 2, t], m[4 * a + 3, t], ta[:kk],
+                     ta[kk:])
             _at2(tmp[0], tmp[1], tmp[2], tmp[3], out[0], out[1])
             for r in range(2):
                 o = out[r]
@@ -224,16 +226,13 @@ def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads: tuple[int,
     c, h, wd = x.shape[1:]
     top, left = pads[0], pads[1]
     tiles = th * tw
-    v = np.empty((n * tiles, pos, c), x.dtype)
+    v = np.empty((pos, n * tiles, c), x.dtype)
     xt = np.zeros((th * tile + 2, tw * tile + 2, c), x.dtype)  # the border stays zero
     rows, cols = min(h, xt.shape[0] - top), min(wd, xt.shape[1] - left)
     for ni in range(n):
         xt[top: top + rows, left: left + cols] = x[ni, :, :rows, :cols].transpose(1, 2, 0)
         inputs(xt.reshape(xt.shape[0], -1), ni * tiles, th, tw, v)
-    # one BLAS GEMM per transform position p: M[:, p] (T × K) = V[:, p] (T × C) @ U[p];
-    # tile-major (T, A², ·) so that the transforms read and write one block per tile
-    m = np.empty((n * tiles, pos, k), x.dtype)
-    np.matmul(v.transpose(1, 0, 2), u, out=m.transpose(1, 0, 2))
+    m = np.matmul(v, u)  # (A², T, K): one BLAS GEMM per transform position
     y = np.empty((n, k, oh, ow), x.dtype)
     yt = np.empty((th * tile, tw * tile, k), x.dtype)
     bias = np.zeros(0, x.dtype) if b is None else np.tile(b.astype(x.dtype), tile)
