@@ -136,6 +136,7 @@ from irflow.dialects import accel, nn
 from irflow.dialects import accel_epilogue as ep
 from irflow.dialects.accel_side import SideOp
 from irflow.passes import plan_memory as pm
+from irflow.passes.lower_to_accel import lowered_functions
 
 
 @dataclass
@@ -402,14 +403,12 @@ class FuseEpiloguePass(ModulePass):
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
         only = frozenset(SHORT[k] for k in self.only) if self.only else ep.KINDS
-        for fn in module.ops:
-            if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
-                continue
-            stray = next((op for op in fn.body.blocks[0].ops
-                          if op.name.startswith(("nn.", "quant.", "irq."))), None)
-            if stray is not None:
-                raise PassError(f"fuse-epilogue runs on the accel program: run it after "
-                                f"lower-to-accel (found '{stray.name}')")
+        for fn in lowered_functions(module, "fuse-epilogue"):
+            group = next((op for op in fn.body.blocks[0].ops if isinstance(op, accel.FusedOp)),
+                         None)
+            if group is not None:  # its memory re-plan does not know fused groups
+                raise PassError(f"fuse-epilogue runs before fuse-layers (found the fused group "
+                                f"'{group.label.data}')")
             fuse_function(fn, self.align, only, self.layouts, self.sides)
 
 

@@ -73,6 +73,7 @@ from irflow.dialects.accel_side import sides_of
 from irflow.passes import plan_memory as pm
 from irflow.passes import tile as tl
 from irflow.passes import tile_search as ts
+from irflow.passes.lower_to_accel import lowered_functions
 
 OBJECTIVES = ("latency", "energy", "edp", "dram", "always")
 
@@ -503,14 +504,7 @@ class FuseLayersPass(ModulePass):
         import sys
 
         out: list[Decision] = []
-        for fn in module.ops:
-            if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
-                continue
-            stray = next((op for op in fn.body.blocks[0].ops
-                          if op.name.startswith(("nn.", "quant.", "irq."))), None)
-            if stray is not None:
-                raise PassError(f"fuse-layers runs on the accel program: run it after "
-                                f"lower-to-accel (found '{stray.name}')")
+        for fn in lowered_functions(module, "fuse-layers"):
             out += fuse_function(fn, machine, self.objective, self.overlap, self.budget,
                                  self.band, self.layers)
         if self.explain:

@@ -166,6 +166,8 @@ def test_pipeline_option_runs_on_the_accel_program() -> None:
     run_pipeline(m, "tile,plan-memory,lower-to-accel,fuse-epilogue,"
                     "fuse-layers{objective=always band=4}")
     assert sum(isinstance(op, accel.FusedOp) for op in m.walk()) == 1
+    with pytest.raises(PassError, match="fuse-epilogue runs before fuse-layers"):
+        run_pipeline(m, "fuse-epilogue")  # its memory re-plan does not know fused groups
 
 
 def test_decision_follows_the_estimate() -> None:

@@ -122,21 +122,26 @@ def _output_tiles(m, t0, th, tw, b4, has_bias, act, zero, six, yt):  # pragma: n
             _at(tmp[0], tmp[1], tmp[2], tmp[3], tmp[4], tmp[5], out[0], out[1], out[2],
                 out[3])
             for r in range(4):  # bias and activation, into the 4 cells (contiguous in yt)
-                o = out[r]
-                dst = yt[ty * 4 + r, tx * 4 * kk: (tx * 4 + 4) * kk]
-                if has_bias:
-                    for k in range(o.size):
-                        o[k] += b4[k]
-                if act == 1:
-                    for k in range(o.size):
-                        dst[k] = zero if o[k] <= zero else o[k]
-                elif act == 2:
-                    for k in range(o.size):
-                        vv = zero if o[k] < zero else o[k]
-                        dst[k] = six if vv > six else vv
-                else:
-                    for k in range(o.size):
-                        dst[k] = o[k]
+                _finish(out[r], yt[ty * 4 + r, tx * 4 * kk: (tx * 4 + 4) * kk], b4, has_bias,
+                        act, zero, six)
+
+
+@numba.njit(inline="always")
+def _finish(o, dst, bias, has_bias, act, zero, six):  # pragma: no cover - jitted
+    """dst = act(o + bias) for one output row of tiles (act 1 relu, 2 relu6, else none)."""
+    if has_bias:
+        for k in range(o.size):
+            o[k] += bias[k]
+    if act == 1:
+        for k in range(o.size):
+            dst[k] = zero if o[k] <= zero else o[k]
+    elif act == 2:
+        for k in range(o.size):
+            vv = zero if o[k] < zero else o[k]
+            dst[k] = six if vv > six else vv
+    else:
+        for k in range(o.size):
+            dst[k] = o[k]
 
 
 @numba.njit(inline="always")
@@ -193,21 +198,8 @@ def _output_tiles2(m, t0, th, tw, b2, has_bias, act, zero, six, yt
                      ta[kk:])
             _at2(tmp[0], tmp[1], tmp[2], tmp[3], out[0], out[1])
             for r in range(2):
-                o = out[r]
-                dst = yt[ty * 2 + r, tx * 2 * kk: (tx * 2 + 2) * kk]
-                if has_bias:
-                    for k in range(o.size):
-                        o[k] += b2[k]
-                if act == 1:
-                    for k in range(o.size):
-                        dst[k] = zero if o[k] <= zero else o[k]
-                elif act == 2:
-                    for k in range(o.size):
-                        vv = zero if o[k] < zero else o[k]
-                        dst[k] = six if vv > six else vv
-                else:
-                    for k in range(o.size):
-                        dst[k] = o[k]
+                _finish(out[r], yt[ty * 2 + r, tx * 2 * kk: (tx * 2 + 2) * kk], b2, has_bias,
+                        act, zero, six)
 
 
 def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads: tuple[int, ...],
