@@ -23,7 +23,7 @@ layer is costed alone, from DRAM to DRAM, as irflow's side is), and prints per l
   layer's trace on a cold cache, flushed), its DRAM bytes and energy, and the search
   time (wall of the `tile` pass over the module);
 - irflow *matched* (column `matched`, `m/ZZ`): the same trace under ZigZag's own
-  assumptions, each one a documented simulator option (docs/simulator.md §2.5): no DRAM
+  assumptions, each one a documented simulator option (docs/simulator.md §2.6): no DRAM
   latency (ZigZag has none), a memory phase's cache hits overlapping its DRAM transfers
   (ZigZag's memory ports work in parallel), and the layer's output written back under
   compute once final (ZigZag offloads outputs during compute and exposes only the last

@@ -1,5 +1,5 @@
 """The simulator's two options for a layer-at-a-time peer's assumptions (docs/simulator.md
-§2.5), on hand-computed cases: `overlap_ports` (a memory phase's cache hits overlap its
+§2.6), on hand-computed cases: `overlap_ports` (a memory phase's cache hits overlap its
 DRAM transfers) and `simulate_alone(drain=True)` (dirty lines written back under compute
 once the layer has stored them for the last time). Default machine: hits 1 cycle a
 line, DRAM 2 cycles a line + 100 latency on the exposed phases; fp32 matmul steps of one

@@ -195,7 +195,7 @@ def _phase_cycles(hit_lines: np.ndarray, dram_lines: np.ndarray, machine: Machin
                   overlap_ports: bool = False) -> np.ndarray:
     """P(X) for arrays of phases: hit time + DRAM time (+ latency if DRAM is touched).
     `overlap_ports`: the cache port (every line: hits, fills, victims) and the DRAM
-    channel work at once, the slower one sets the time (docs/simulator.md §2.5)."""
+    channel work at once, the slower one sets the time (docs/simulator.md §2.6)."""
     line = machine.cache.line_bytes
     hit_t = hit_lines * line / machine.cache.hit_bytes_per_cycle
     dram_t = dram_lines * line / machine.dram.bytes_per_cycle
@@ -276,7 +276,7 @@ def epilogue_drain(trace: LayerTrace, machine: Machine) -> int:
 def layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine, *,
                 overlap_ports: bool = False) -> LayerStats:
     """Cost one executed layer. `outcome` is `LRUCache.access(trace.line, trace.write)`.
-    `overlap_ports`: a memory phase's hits overlap its DRAM transfers (§2.5; default:
+    `overlap_ports`: a memory phase's hits overlap its DRAM transfers (§2.6; default:
     one after another, as every simulation runs)."""
     try:
         return _layer_stats(trace, outcome, machine, overlap_ports)

@@ -11,7 +11,7 @@ cache flushed — its cycles are the layer's cycles plus the flush's, its DRAM b
 every line read plus every dirty line written (during the layer or by the flush).
 
 `drain=True` (the DRAM-to-DRAM view a layer-at-a-time cost model such as ZigZag takes,
-docs/simulator.md §2.5): the stream engine writes each line back once the layer has
+docs/simulator.md §2.6): the stream engine writes each line back once the layer has
 stored it for the last time, in the memory phases' idle time under compute, so the
 cache never evicts it dirty; only what does not fit there (at least the last step's
 stores) is flushed at the end. The same lines, bytes and energy; fewer exposed cycles.
@@ -105,7 +105,7 @@ def final_write_steps(trace: LayerTrace, lines: np.ndarray) -> np.ndarray:
 
 def undrained_lines(final: np.ndarray, stats: LayerStats, machine: Machine) -> int:
     """How many of the dirty lines (last stored at steps `final`) the stream engine cannot
-    write back in the idle time of memory phases 1..n (docs/simulator.md §2.5).
+    write back in the idle time of memory phases 1..n (docs/simulator.md §2.6).
 
     Step w's stores go to the cache in phase w+2 (`cost.py`), so its lines can leave in
     the idle time that follows them, phase j >= w+2; phase j (under compute j-1) has
