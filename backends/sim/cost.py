@@ -191,11 +191,18 @@ def _role_counts(trace: LayerTrace, outcome: CacheOutcome) -> CacheByRole:
     return CacheByRole(*per)
 
 
-def _phase_cycles(hit_lines: np.ndarray, dram_lines: np.ndarray, machine: Machine) -> np.ndarray:
-    """P(X) for arrays of phases: hit time + DRAM time (+ latency if DRAM is touched)."""
+def _phase_cycles(hit_lines: np.ndarray, dram_lines: np.ndarray, machine: Machine,
+                  overlap_ports: bool = False) -> np.ndarray:
+    """P(X) for arrays of phases: hit time + DRAM time (+ latency if DRAM is touched).
+    `overlap_ports`: the cache port (every line: hits, fills, victims) and the DRAM
+    channel work at once, the slower one sets the time (docs/simulator.md §2.6)."""
     line = machine.cache.line_bytes
-    t = hit_lines * line / machine.cache.hit_bytes_per_cycle + dram_lines * line / (
-        machine.dram.bytes_per_cycle)
+    hit_t = hit_lines * line / machine.cache.hit_bytes_per_cycle
+    dram_t = dram_lines * line / machine.dram.bytes_per_cycle
+    if overlap_ports:
+        t = np.maximum(hit_t + dram_lines * line / machine.cache.hit_bytes_per_cycle, dram_t)
+    else:
+        t = hit_t + dram_t
     return np.ceil(t - 1e-9).astype(np.int64) + np.where(
         dram_lines > 0, machine.dram.latency_cycles, 0)
 
@@ -266,15 +273,19 @@ def epilogue_drain(trace: LayerTrace, machine: Machine) -> int:
     return math.ceil(machine.pe_array.cols * cpe / machine.vector.lanes - 1e-9)
 
 
-def layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> LayerStats:
-    """Cost one executed layer. `outcome` is `LRUCache.access(trace.line, trace.write)`."""
+def layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine, *,
+                overlap_ports: bool = False) -> LayerStats:
+    """Cost one executed layer. `outcome` is `LRUCache.access(trace.line, trace.write)`.
+    `overlap_ports`: a memory phase's hits overlap its DRAM transfers (§2.6; default:
+    one after another, as every simulation runs)."""
     try:
-        return _layer_stats(trace, outcome, machine)
+        return _layer_stats(trace, outcome, machine, overlap_ports)
     except MachineError as e:
         raise SimulationError(f"layer {trace.name!r} ({trace.op}): {e.message}") from None
 
 
-def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> LayerStats:
+def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine,
+                 overlap_ports: bool = False) -> LayerStats:
     n_acc = len(trace.line)
     if not (len(outcome.hit) == len(outcome.evict) == len(outcome.writeback) == n_acc):
         raise SimulationError(f"layer {trace.name!r}: cache outcome has {len(outcome.hit)} "
@@ -314,7 +325,7 @@ def _layer_stats(trace: LayerTrace, outcome: CacheOutcome, machine: Machine) -> 
     ph_dram[2: n + 2] += dram_lines[:, stores]
     # Shift: phase j carries loads of step j and stores of step j-2; the phase that
     # overlaps compute i is j = i+1; the drain (stores of n-1) is phase n+1.
-    mem = _phase_cycles(ph_hit, ph_dram, machine)
+    mem = _phase_cycles(ph_hit, ph_dram, machine, overlap_ports)
     # The phases that overlap compute (1..n) issue their requests as soon as their
     # buffer is free, which in a DRAM-bound run is while the previous phase's data is
     # still arriving: their latency overlaps it (docs/simulator.md §2).
