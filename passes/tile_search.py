@@ -149,7 +149,7 @@ def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, d
     psum = machine.psum_bytes(dtype)
     memo: dict = {}
     parts = [layer_traffic.traffic(space, itemsizes, psum, machine, sizes, o, pe.cycles,
-                                   memo=memo) for o in orders]
+                                   memo=memo, first_cycles=pe.first) for o in orders]
     k = len(orders)
     cycles = np.concatenate([t.cycles for t in parts])
     dram = np.concatenate([t.dram_bytes for t in parts])
