@@ -1,7 +1,7 @@
 """Epilogue fusion: what `fuse-epilogue` saves, and int8 against fp32 before and after.
 
     .venv/bin/python bench/bench_epilogue.py            # TinyBERT-4, ResNet-18, MobileNetV2
-    .venv/bin/python bench/bench_epilogue.py --models tinybert
+    .venv/bin/python bench/bench_epilogue.py --models tinybert --by-kind
 
 `tinybert` is a TinyBERT-4-shaped encoder written as ONNX the way exporters write BERT
 (MatMul + Add for every projection, Reshape/Transpose into heads, Softmax,
@@ -10,10 +10,17 @@ FFN 1200), imported with irflow's ONNX frontend. fp32 is the `default` pipeline,
 the `int8` pipeline (calibrate, then quantize: integer MatMuls with quantize/dequantize
 layers between them and the float Adds, Gelus and LayerNorms), both as `irflow run`
 compiles them. Each is simulated on the default machine twice: lowered without the
-epilogue pass, and with it (the default). Cost model only (`numerics=False`: the counts
-are the same as with numerics). Prints cycles and DRAM bytes, the int8 / fp32 ratios,
-and the int8 MAC rate's share (fp32 peak ÷ int8 peak MACs per cycle), the ratio a
-MAC-bound int8 program would reach.
+epilogue pass, and with it (the default: point-wise chains, softmax and layernorm on
+whole rows, head transposes as layouts, the LayerNorm's cast as a side output).
+Cost model only (`numerics=False`: the counts are the same as with numerics). Prints
+cycles and DRAM bytes, the int8 / fp32 ratios, and the int8 MAC rate's share (fp32
+peak ÷ int8 peak MACs per cycle), the ratio a MAC-bound int8 program would reach.
+
+For TinyBERT a third row, "fused, rows whole", tiles both pipelines with the score,
+attention-output and FFN-down matmuls' `n` loop whole (`tile{layers=...}`): fp32's own
+tiles cut those rows (its tiles are 4x the bytes), so by default only int8 applies the
+softmax and LayerNorm in the matmuls' output paths; this row is the matched comparison.
+`--by-kind` prints the fused programs' cycles per layer kind.
 """
 
 from __future__ import annotations
@@ -110,8 +117,15 @@ def load(name: str, tmp: Path):  # noqa: ANN201
     return zoo.load(name, seed=0)
 
 
-def measure(name: str, tmp: Path) -> dict[tuple[str, bool], tuple[int, int]]:
-    """(pipeline, epilogue) -> (cycles, DRAM bytes)."""
+ROWS = ";".join(f"l{i}.{loop}" for i in range(4)
+                for loop in ("scores:n=128", "o.mm:n=312", "ff2.mm:n=312"))
+"""TinyBERT's matmuls whose result rows a softmax or LayerNorm normalizes: `n` whole."""
+
+
+def measure(name: str, tmp: Path, by_kind: bool = False
+            ) -> dict[tuple[str, str], tuple[int, int]]:
+    """(pipeline, lowering) -> (cycles, DRAM bytes); lowering "unfused", "fused" and,
+    for TinyBERT, "rows" (fused, tiled with ROWS)."""
     out = {}
     for pipeline in ("default", "int8"):
         module = load(name, tmp)
@@ -127,33 +141,50 @@ def measure(name: str, tmp: Path) -> dict[tuple[str, bool], tuple[int, int]]:
             set_calibration_data(module, [sample() for _ in range(2)])
         run_pipeline(module, pipeline)
         inputs = sample()
-        for epilogue in (False, True):
-            t = simulate(module, inputs, numerics=False, progress=False,
-                         epilogue=epilogue).report.total
-            out[pipeline, epilogue] = (t.cycles, t.dram_bytes_read + t.dram_bytes_written)
+        for lowering in ("unfused", "fused") + (("rows",) if name == "tinybert" else ()):
+            if lowering == "rows":
+                run_pipeline(module, f'tile{{layers="{ROWS}"}}')
+            report = simulate(module, inputs, numerics=False, progress=False,
+                              epilogue=lowering != "unfused").report
+            t = report.total
+            out[pipeline, lowering] = (t.cycles, t.dram_bytes_read + t.dram_bytes_written)
+            if by_kind and lowering != "unfused":
+                kinds: dict[str, list[int]] = {}
+                for layer in report.layers:
+                    k = kinds.setdefault(f"{layer.op} ({layer.unit}, {layer.dtype})", [0, 0])
+                    k[0] += layer.cycles
+                    k[1] += layer.compute_cycles
+                print(f"  {name} {pipeline} {lowering}: cycles (compute) per layer kind: "
+                      + ", ".join(f"{k} {c:,} ({p:,})" for k, (c, p) in sorted(
+                          kinds.items(), key=lambda kv: -kv[1][0])))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="tinybert,resnet18,mobilenetv2")
+    parser.add_argument("--by-kind", action="store_true",
+                        help="print the fused programs' cycles per layer kind")
     args = parser.parse_args(argv)
     m = load_machine("default")
     share = m.peak_macs_per_cycle("fp32") / m.peak_macs_per_cycle("int8")
     print(f"default machine; the int8 MAC rate's share: fp32 peak {m.peak_macs_per_cycle('fp32'):g}"
           f" / int8 peak {m.peak_macs_per_cycle('int8'):g} MACs per cycle = {share:.2f}; "
           f"load average {os.getloadavg()[0]:.1f}")
-    print(f"{'model':<12} {'epilogue':<9} {'fp32 cycles':>13} {'int8 cycles':>13} "
+    print(f"{'model':<12} {'epilogue':<17} {'fp32 cycles':>13} {'int8 cycles':>13} "
           f"{'int8/fp32':>9} {'fp32 DRAM B':>14} {'int8 DRAM B':>14} {'int8/fp32':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
-            r = measure(name, Path(tmp))
-            for ep in (False, True):
-                (fc, fd), (ic, idr) = r["default", ep], r["int8", ep]
-                print(f"{name:<12} {'fused' if ep else 'unfused':<9} {fc:>13,} {ic:>13,} "
+            r = measure(name, Path(tmp), args.by_kind)
+            for lowering in ("unfused", "fused", "rows"):
+                if ("default", lowering) not in r:
+                    continue
+                (fc, fd), (ic, idr) = r["default", lowering], r["int8", lowering]
+                label = "fused, rows whole" if lowering == "rows" else lowering
+                print(f"{name:<12} {label:<17} {fc:>13,} {ic:>13,} "
                       f"{ic / fc:>9.3f} {fd:>14,} {idr:>14,} {idr / fd:>9.3f}")
             for pipe in ("default", "int8"):
-                (c0, d0), (c1, d1) = r[pipe, False], r[pipe, True]
+                (c0, d0), (c1, d1) = r[pipe, "unfused"], r[pipe, "fused"]
                 print(f"{'':<12} {pipe}: fused / unfused cycles {c1 / c0:.3f}, "
                       f"DRAM bytes {d1 / d0:.3f}")
             sys.stdout.flush()

@@ -17,7 +17,7 @@ import statistics
 import time
 
 import irflow.zoo
-from irflow.frontends import dsl
+from irflow.frontends import dsl, dsl_parse
 from irflow.io import parse_mlir, print_module, verify_module
 
 
@@ -50,7 +50,7 @@ def main() -> None:
     args = ap.parse_args()
 
     t0 = time.perf_counter()
-    dsl._parser()
+    dsl_parse._parser()
     print(f"LALR parser load (built once, cached on disk by lark): "
           f"{1e3 * (time.perf_counter() - t0):.0f} ms")
     header = (f"{'model':<20} {'ops':>5} {'compile':>9} {'verify':>8} {'print':>8} "

@@ -1,7 +1,7 @@
 """Reference executor vs onnxruntime on ResNet-18 (224×224, batch 1).
 
     .venv/bin/python bench/bench_reference.py [--runs 7] [--threads 1] [--zoo mobilenetv2,...]
-        [--jit auto|on|off]
+        [--jit auto|on|off] [--winograd auto|off]
 
 Builds ResNet-18 twice from the same seeded weights — as `nn` IR with `GraphBuilder`
 and as an ONNX graph with `onnx.helper` — so the benchmark needs neither the zoo nor
@@ -333,8 +333,11 @@ def _kernels_used() -> str:
         return f"numpy only (IRFLOW_REFERENCE_JIT={mode}, numba {state})"
     import numba
 
-    return (f"numba {numba.__version__} for depthwise conv and the bias+relu epilogue "
-            f"(IRFLOW_REFERENCE_JIT={mode}), numpy/OpenBLAS for the rest")
+    wino = ("Winograd F(4x4,3x3)/F(2x2,3x3) for large float32 3x3 stride-1 convs"
+            if conv.winograd_mode() != "off" else "no Winograd (IRFLOW_REFERENCE_WINOGRAD=off)")
+    return (f"numba {numba.__version__} for depthwise conv, the bias+relu epilogue, max pool, "
+            f"add+relu and the Winograd transforms (IRFLOW_REFERENCE_JIT={mode}); {wino}; "
+            "numpy/OpenBLAS for the GEMMs")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,9 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jit", choices=("auto", "on", "off"), default=None,
                     help="the reference conv's numba kernels (IRFLOW_REFERENCE_JIT; "
                          "default: the variable's value, else auto)")
+    ap.add_argument("--winograd", choices=("auto", "off"), default=None,
+                    help="the reference conv's Winograd path (IRFLOW_REFERENCE_WINOGRAD; "
+                         "default: the variable's value, else auto)")
     args = ap.parse_args(argv)
     if args.jit is not None:
         os.environ["IRFLOW_REFERENCE_JIT"] = args.jit
+    if args.winograd is not None:
+        os.environ["IRFLOW_REFERENCE_WINOGRAD"] = args.winograd
 
     print("command:", " ".join([os.path.basename(sys.executable), *sys.argv]))
     print(f"reference conv kernels: {_kernels_used()}")

@@ -410,7 +410,7 @@ def view_source(value: SSAValue) -> SSAValue:
 def address_of(value: SSAValue) -> int:
     """The DRAM byte address of an accel value (views resolve to their source)."""
     owner = view_source(value).owner
-    if isinstance(owner, InputOp | WeightOp | LayerOp):
+    if isinstance(owner, InputOp | WeightOp | LayerOp | SideOp):
         return owner.addr.value.data
     raise VerifyException(f"value {value} is not placed in DRAM (no accel producer)")
 
@@ -459,4 +459,8 @@ def stored_nbytes(op: IRDLOperation) -> int:
     return -(-stored_bits(op) // 8)
 
 
-ACCEL = Dialect("accel", [InputOp, WeightOp, ViewOp, LayerOp], [NestAttr])
+from irflow.dialects.accel_fused import FusedOp, YieldOp  # noqa: E402  (fused groups)
+from irflow.dialects.accel_side import SideOp  # noqa: E402  (an epilogue's side output)
+
+ACCEL = Dialect("accel", [InputOp, WeightOp, ViewOp, LayerOp, SideOp, FusedOp, YieldOp],
+                [NestAttr])

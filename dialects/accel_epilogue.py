@@ -25,11 +25,32 @@ with the extras (here `%b`), after the operands of its own computation (`core_in
 type is the first `in`; the last `out` is the layer's result type); `params` (optional)
 the op's properties. Extra operands broadcast to the result (numpy rules; batchnorm's
 per-channel vectors on axis 1) and must not grow it.
+
+The last entry may be a *layout* stage, `kind = "nn.transpose"` (`LAYOUT`): the output
+path stores each finished tile through the permutation `params.perm`, so the layer's
+result is the transposed tensor and no transpose layer follows it. Its `in` is the
+chain value's type; `params.shape` (optional) the shape the transpose saw it as (the
+`accel.view` that stood before it: the same element count); its `out` that shape
+permuted, the layer's result:
+
+    %q = accel.layer "l0.q.mm" "nn.matmul"(%x, %w, %b) at 4096 on "pe" tiles <...>
+           params {} epilogue [
+             {kind = "quant.dcast", ...}, {kind = "nn.add", ...},
+             {kind = "quant.qcast", label = "qcast_0", operands = array<i64: -1>,
+              in = tensor<1x128x312xf32>, out = tensor<1x128x312x!q>},
+             {kind = "nn.transpose", label = "l0.q.t", operands = array<i64: -1>,
+              in = tensor<1x128x312x!q>, out = tensor<1x12x128x26x!q>,
+              params = {perm = array<i64: 0, 2, 1, 3>, shape = array<i64: 1, 128, 12, 26>}}]
+           : (...) -> tensor<1x12x128x26x!q>
+
+Every entry's `in` (and every other entry's `out`) has the shape of the layer's own
+result; a per-axis quantized type cannot go through a layout stage.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -37,6 +58,7 @@ from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
     DictionaryAttr,
+    IntegerAttr,
     StringAttr,
     TensorType,
     i64,
@@ -49,16 +71,23 @@ from irflow.dialects import accel, nn
 PE_PRODUCERS = frozenset({"nn.conv2d", "nn.matmul", "nn.linear"})
 """PE-array kinds whose output path can carry an epilogue (pipelined with the array)."""
 BATCHNORM = "nn.batchnorm"
-KINDS = frozenset(accel.ELEMENTWISE_VECTOR | accel.QUANT_CASTS | {BATCHNORM})
-"""Point-wise kinds an epilogue can apply."""
+ROWWISE = frozenset({"nn.softmax", "nn.layernorm"})
+"""Row-wise kinds an epilogue can apply when every tile of the layer's result holds the
+normalized axes whole (`check_rows`): softmax over its axis, layernorm from its axis on."""
+KINDS = frozenset(accel.ELEMENTWISE_VECTOR | accel.QUANT_CASTS | {BATCHNORM} | ROWWISE)
+"""Kinds an epilogue can apply: point-wise ones, and the `ROWWISE` ones on whole rows."""
 VECTOR_PRODUCERS = KINDS | {"nn.layernorm", "nn.softmax"}
 """Vector-unit kinds whose output path can carry an epilogue: each does one element
 operation per output element, so the chain is the same unit's work on the same tile
 (docs/simulator.md §2.4)."""
 PRODUCERS = PE_PRODUCERS | VECTOR_PRODUCERS
 """Kinds whose output path can carry an epilogue."""
+LAYOUT = "nn.transpose"
+"""The layout stage's kind: the output path stores through a permutation (module doc)."""
 CHAIN = -1
 """In `operands`: the value flowing down the chain."""
+FIRST = ROWWISE | {BATCHNORM}
+"""Kinds whose chain value must be their first operand (the others are parameters)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +101,8 @@ class Stage:
     in_type: Attribute
     out_type: Attribute
     params: Mapping[str, Attribute] = field(default_factory=dict)
+    side: int = -1
+    """>= 0: the op's result is side output `side` (an `accel.side`), not the chain's."""
 
     def attr(self) -> DictionaryAttr:
         d: dict[str, Attribute] = {
@@ -80,6 +111,8 @@ class Stage:
             "in": self.in_type, "out": self.out_type}
         if self.params:
             d["params"] = DictionaryAttr(dict(self.params))
+        if self.side >= 0:
+            d["side"] = IntegerAttr(self.side, i64)
         return DictionaryAttr(d)
 
 
@@ -101,15 +134,19 @@ def stages(layer: accel.LayerOp) -> list[Stage]:
                 f"accel.layer epilogue entry {i} expects a dictionary with keys "
                 f"{', '.join(need)} (and optional params), got {entry}")
         kind, label, ops, params = d["kind"], d["label"], d["operands"], d.get("params")
+        side = d.get("side")
         if not (isinstance(kind, StringAttr) and isinstance(label, StringAttr)
                 and isinstance(ops, DenseArrayBase) and isinstance(d["in"], TypeAttribute)
                 and isinstance(d["out"], TypeAttribute)
-                and (params is None or isinstance(params, DictionaryAttr))):
+                and (params is None or isinstance(params, DictionaryAttr))
+                and (side is None or isinstance(side, IntegerAttr))):
             raise VerifyException(
                 f"accel.layer epilogue entry {i} expects kind and label strings, operands "
-                f"array<i64>, in and out types and a params dictionary, got {entry}")
+                f"array<i64>, in and out types, a params dictionary and an integer side, "
+                f"got {entry}")
         out.append(Stage(kind.data, label.data, tuple(int(v) for v in ops.get_values()),
-                         d["in"], d["out"], dict(params.data) if params else {}))
+                         d["in"], d["out"], dict(params.data) if params else {},
+                         int(side.value.data) if side is not None else -1))
     return out
 
 
@@ -128,6 +165,65 @@ def core_type(layer: accel.LayerOp) -> Attribute:
     """The type of the layer's own result (before its epilogue)."""
     st = stages(layer)
     return st[0].in_type if st else layer.output.type
+
+
+def layout(layer: accel.LayerOp) -> Stage | None:
+    """The layer's layout stage (its epilogue's last entry, `LAYOUT`), if any."""
+    try:
+        st = stages(layer)
+    except VerifyException:
+        return None  # the verifier reports it
+    return st[-1] if st and st[-1].kind == LAYOUT else None
+
+
+def layout_shape(stage: Stage) -> tuple[int, ...]:
+    """The shape a layout stage permutes: `params.shape`, else its input's; raises
+    `VerifyException` if it does not hold the input's elements."""
+    ty = stage.in_type
+    assert isinstance(ty, TensorType)
+    attr = stage.params.get("shape")
+    if attr is None:
+        return tuple(ty.get_shape())
+    shape = tuple(int(v) for v in attr.get_values()) if isinstance(attr, DenseArrayBase) else ()
+    if not shape or min(shape) < 0 or math.prod(shape) != math.prod(ty.get_shape()):
+        raise VerifyException(f"accel.layer epilogue layout '{stage.label}' expects params "
+                              f"shape with the {math.prod(ty.get_shape())} elements of its "
+                              f"input {ty}, got {attr}")
+    return shape
+
+
+def perm_of(stage: Stage) -> tuple[int, ...]:
+    """A layout stage's permutation (`params.perm`); raises `VerifyException` if it is
+    not a permutation of the axes of its `layout_shape`."""
+    attr = stage.params.get("perm")
+    rank = len(layout_shape(stage))
+    perm = tuple(int(v) for v in attr.get_values()) if isinstance(attr, DenseArrayBase) else ()
+    if sorted(perm) != list(range(rank)):
+        raise VerifyException(f"accel.layer epilogue layout '{stage.label}' expects params "
+                              f"perm, a permutation of {rank} axes, got "
+                              f"{list(perm) if perm else attr}")
+    return perm
+
+
+def side_stages(layer: accel.LayerOp) -> list[Stage]:
+    """The epilogue's side outputs (`Stage.side`), by index ([] when malformed)."""
+    try:
+        st = [s for s in stages(layer) if s.side >= 0]
+    except VerifyException:
+        return []
+    return sorted(st, key=lambda s: s.side)
+
+
+def compute_stages(layer: accel.LayerOp) -> list[Stage]:
+    """The epilogue's element operations (its stages without the layout)."""
+    st = stages(layer)
+    return st[:-1] if st and st[-1].kind == LAYOUT else st
+
+
+def core_shape(layer: accel.LayerOp) -> tuple[int, ...]:
+    """The shape of the layer's own result, which every compute stage keeps."""
+    ty = core_type(layer)
+    return tuple(ty.get_shape()) if isinstance(ty, TensorType) else ()
 
 
 @functools.cache
@@ -157,6 +253,30 @@ def check_per_axis(kind: str, label: str, in_type: Attribute, out_type: Attribut
         axis = ty.element_type.quantized_axis % len(shape)  # type: ignore[attr-defined]
         extra_access(result, shape, tuple(shape[d] if d == axis else 1
                                           for d in range(len(shape))))
+
+
+def check_rows(kind: str, label: str, params: Mapping[str, Attribute], result: accel.Access,
+               shape: Sequence[int], nest: accel.NestAttr) -> None:
+    """A `ROWWISE` epilogue op needs the axes it normalizes whole in every tile of the
+    layer's result (`nest`: its loop nest); raises `VerifyException` otherwise."""
+    if kind not in ROWWISE:
+        return
+    rank = len(shape)
+    axis = nn.prop_int(params, "axis", -1) % max(rank, 1)
+    axes = range(axis, rank) if kind == "nn.layernorm" else (axis,)
+    rows = tuple(shape[d] if d in axes else 1 for d in range(rank))
+    tail = tuple(shape[axis:])
+    if tuple(result.view[len(result.view) - len(tail):]) != tail:
+        raise VerifyException(f"accel.layer epilogue op '{label}' ({kind}) expects the "
+                              f"axes it normalizes, {list(tail)}, to end the layer's tile "
+                              f"view, got view {list(result.view)}")
+    extent, tile = nest.extent, nest.tile
+    acc = extra_access(result, shape, rows)
+    cut = [a.dim for a in acc.axes if a.dim and tile.get(a.dim, 0) < extent.get(a.dim, 0)]
+    if cut:
+        raise VerifyException(f"accel.layer epilogue op '{label}' ({kind}) expects the axes "
+                              f"it normalizes whole in every tile, but loop '{cut[0]}' "
+                              f"steps by {tile[cut[0]]} of {extent[cut[0]]}")
 
 
 def aligned_shape(kind: str, operand: Sequence[int], result: Sequence[int]) -> tuple[int, ...]:
@@ -242,19 +362,24 @@ def verify(layer: accel.LayerOp) -> None:
         raise VerifyException(f"accel.layer epilogue uses {n_extra} extra operands, but the "
                               f"layer has {len(layer.inputs)} inputs")
     used: set[int] = set()
-    shape = nn.shape_of(layer.output)
+    sides = 0
+    shape = core_shape(layer)
     extras = list(layer.inputs)[len(layer.inputs) - n_extra:]
     prev = st[0].in_type
-    for s in st:
+    for s in st[:-1] if st[-1].kind == LAYOUT else st:
         if s.kind not in KINDS:
-            raise VerifyException(f"accel.layer epilogue expects point-wise kinds, got "
-                                  f"'{s.kind}'")
+            raise VerifyException(f"accel.layer epilogue expects point-wise kinds (and a "
+                                  f"layout '{LAYOUT}' last), got '{s.kind}'")
         if s.in_type != prev:
             raise VerifyException(f"accel.layer epilogue op '{s.label}' expects input type "
                                   f"{prev}, got {s.in_type}")
-        prev = s.out_type
+        if s.side >= 0:
+            _verify_side(s, sides)
+            sides += 1
+        else:
+            prev = s.out_type
         if len(s.operands) != arity(s.kind) or s.operands.count(CHAIN) != 1 or (
-                s.kind == BATCHNORM and s.operands[0] != CHAIN):
+                s.kind in FIRST and s.operands[0] != CHAIN):
             raise VerifyException(
                 f"accel.layer epilogue op '{s.label}' ({s.kind}) expects {arity(s.kind)} "
                 f"operands, one of them the chain value (-1), got {list(s.operands)}")
@@ -273,15 +398,48 @@ def verify(layer: accel.LayerOp) -> None:
             if per_axis(extras[i].type):
                 raise VerifyException(f"accel.layer epilogue op '{s.label}' expects per-tensor "
                                       f"quantized operands, got {extras[i].type}")
+    if st[-1].kind == LAYOUT:
+        prev = _verify_layout(st[-1], prev)
     if prev != layer.output.type:
         raise VerifyException(f"accel.layer epilogue ends with type {prev}, but the layer's "
                               f"result is {layer.output.type}")
     core = accel.space_of_op(layer)
-    for s in st:
+    for s in st[:-1] if st[-1].kind == LAYOUT else st:
         check_per_axis(s.kind, s.label, s.in_type, s.out_type, core.result, shape)
+        check_rows(s.kind, s.label, s.params, core.result, shape, layer.tiles)
     for i, v in enumerate(extras):
         kind = next(s.kind for s in st if i in s.operands) if i in used else ""
         if not kind:
             raise VerifyException(f"accel.layer epilogue does not use extra operand {i}")
         extra_access(core.result, shape, aligned_shape(kind, nn.shape_of(v), shape))
 
+
+
+def _verify_side(s: Stage, index: int) -> None:
+    """A side output entry, the `index`-th in the list: a one-operand point-wise op."""
+    if s.side != index:
+        raise VerifyException(f"accel.layer epilogue op '{s.label}' expects side output "
+                              f"{index} (side outputs are numbered in order), got {s.side}")
+    if arity(s.kind) != 1 or s.kind in ROWWISE:
+        raise VerifyException(f"accel.layer epilogue side output '{s.label}' expects a "
+                              f"one-operand point-wise op, got '{s.kind}'")
+
+
+def _verify_layout(s: Stage, prev: Attribute) -> Attribute:
+    """A layout stage after a chain value of type `prev`; returns its output type."""
+    a, b = s.in_type, s.out_type
+    if s.operands != (CHAIN,):
+        raise VerifyException(f"accel.layer epilogue layout '{s.label}' expects operands "
+                              f"[-1], got {list(s.operands)}")
+    if a != prev or not isinstance(a, TensorType) or not isinstance(b, TensorType):
+        raise VerifyException(f"accel.layer epilogue layout '{s.label}' expects input type "
+                              f"{prev}, got {a}")
+    if per_axis(a):
+        raise VerifyException(f"accel.layer epilogue layout '{s.label}' expects a per-tensor "
+                              f"quantized or float input, got {a}")
+    perm, shape = perm_of(s), layout_shape(s)
+    want = TensorType(a.element_type, [shape[p] for p in perm])
+    if b != want:
+        raise VerifyException(f"accel.layer epilogue layout '{s.label}' expects the permuted "
+                              f"type {want} as its output, got {b}")
+    return b

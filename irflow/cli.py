@@ -270,8 +270,10 @@ def run_simulator(module: ModuleOp, inputs: dict[str, np.ndarray], name: str,
     start = time.perf_counter()
     run_passes(module, args.pipeline, args)
     compiled = time.perf_counter()
+    fuse = getattr(args, "fuse_layers", None)
     result = simulate(module, inputs, machine=machine, model=name,
-                      misses=getattr(args, "misses", False))
+                      misses=getattr(args, "misses", False),
+                      fuse_layers={"objective": fuse} if fuse else False)
     simulated = time.perf_counter()
     if args.report == "table":
         print(result.report.table(), flush=True)  # before the other stages run
@@ -428,6 +430,9 @@ def _add_sim_flags(p: argparse.ArgumentParser) -> None:
                    "per layer and tensor role, re-fetches by loop (docs/insight.md)")
     p.add_argument("--html", metavar="F.html", help="write a self-contained HTML report "
                    "(plots, roofline, compare, dataflow graph)")
+    p.add_argument("--fuse-layers", metavar="OBJECTIVE", choices=(
+        "latency", "energy", "edp", "dram", "always"), help="fuse layer chains depth-first "
+        "where the estimate pays under OBJECTIVE (fuse-layers; docs/simulator.md §2.5)")
 
 
 def _add_explain_flag(p: argparse.ArgumentParser) -> None:

@@ -64,7 +64,8 @@ def layer_graph(lowered: ModuleOp) -> dict[str, Any]:
     edges: list[list[int]] = []
     n = 0
     for op in main_func(lowered).body.blocks[0].ops:
-        if isinstance(op, accel.ViewOp) and op.source in index:
+        if isinstance(op, accel.ViewOp | accel.SideOp) and op.source in index:  # a side
+            # output (`accel.side`): written by its source's layer
             index[op.output] = index[op.source]
         elif isinstance(op, accel.LayerOp):
             for v in op.inputs:

@@ -56,6 +56,7 @@ PASSES: dict[str, str] = {
     "plan-memory": "irflow.passes.plan_memory:PlanMemoryPass",
     "lower-to-accel": "irflow.passes.lower_to_accel:LowerToAccelPass",
     "fuse-epilogue": "irflow.passes.fuse_epilogue:FuseEpiloguePass",
+    "fuse-layers": "irflow.passes.fuse_layers:FuseLayersPass",
 }
 
 # Passes that come from xDSL itself; `irflow.universe` must not re-export them

@@ -55,7 +55,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.utils.exceptions import VerifyException
 
-from irflow.diagnostics import LoweringError
+from irflow.diagnostics import LoweringError, PassError
 from irflow.dialects import accel, accel_vector, nn
 from irflow.passes import plan_memory as pm
 from irflow.passes.tile import (
@@ -203,6 +203,22 @@ def check_lowered(module: ModuleOp) -> None:
         if isinstance(op, ModuleOp | func.FuncOp | func.ReturnOp) or op.name.startswith("accel."):
             continue
         raise LoweringError(f"'{op_name(op)}' is not lowered to accel (run lower-to-accel)", op)
+
+
+def lowered_functions(module: ModuleOp, pass_name: str) -> list[func.FuncOp]:
+    """The functions of a lowered module, for a pass that runs on the accel program;
+    `PassError` naming the first op of a function still at the nn level."""
+    out = []
+    for fn in module.ops:
+        if not isinstance(fn, func.FuncOp) or not fn.body.blocks:
+            continue
+        stray = next((op for op in fn.body.blocks[0].ops
+                      if op.name.startswith(("nn.", "quant.", "irq."))), None)
+        if stray is not None:
+            raise PassError(f"{pass_name} runs on the accel program: run it after "
+                            f"lower-to-accel (found '{stray.name}')")
+        out.append(fn)
+    return out
 
 
 @dataclass(frozen=True)

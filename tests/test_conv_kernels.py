@@ -64,6 +64,8 @@ CASES = {  # name: (x shape, w shape, strides, pads, dilations, groups)
     "depthwise-nhwc-jit": ((2, 80, 5, 5), (80, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 80),
     "depthwise-nhwc-jit-s2-dil": ((1, 96, 9, 8), (96, 1, 3, 3), (2, 2), (2, 1, 1, 2), (2, 1),
                                   96),
+    "depthwise-nhwc-jit-14": ((2, 112, 14, 13), (112, 1, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1),
+                              112),
 }
 
 
@@ -151,3 +153,26 @@ def test_im2col_zeroes_exactly_the_padding() -> None:
     xp = np.pad(x, ((0, 0), (0, 0), (1, 0), (2, 1)))
     win = sliding_window_view(xp, (3, 5), axis=(2, 3))[:, :, ::2, :, :, ::2][:, :, :2, :2]
     np.testing.assert_array_equal(cols, win.transpose(0, 1, 4, 5, 2, 3))
+
+
+@pytest.mark.parametrize("act", ["relu", "relu6"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_add_act_is_bit_identical_to_numpy(monkeypatch: pytest.MonkeyPatch, act: str,
+                                                 dtype: type) -> None:
+    """A residual add with its fused relu/relu6 in one numba pass (`conv.add_act`) gives
+    np.add then the activation's bits, NaN and -0.0 included."""
+    if not conv.jit_available():
+        pytest.skip("numba not installed")
+    from irflow.backends.reference.activations import relu, relu6
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((2, 8, 5, 7)).astype(dtype) * 4 for _ in range(2))
+    a.reshape(-1)[:3] = [np.nan, -0.0, 0.0]
+    b.reshape(-1)[:3] = [1.0, -0.0, -0.0]
+    monkeypatch.setenv("IRFLOW_REFERENCE_JIT", "on")
+    got = conv.add_act(a, b, act)
+    assert got is not None
+    expected = (relu if act == "relu" else relu6)(np.add(a, b))
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(expected))
+    assert conv.add_act(a, b[:, :1], act) is None  # broadcasting: numpy's path

@@ -106,10 +106,79 @@ func.func @main(%x: {t}) -> {t} {{
 }}"""
 
 
+def attn_block() -> str:
+    """Attention with the exporters' head transposes: q/k/v matmul → add(bias) → reshape
+    → transpose (k: to 0,2,3,1) → scores matmul → mul → softmax (axis 3 of 4; the
+    matmul's tile view merges the batch axes) → context matmul →
+    transpose → reshape → output matmul → add(residual); `int8` puts a `quant.qcast`
+    after each transpose (the integer score and context matmuls read it)."""
+    rng = np.random.default_rng(4)
+    t, h4, k4 = "tensor<1x12x24xf32>", "tensor<1x12x2x12xf32>", "tensor<1x2x12x12xf32>"
+    w = "tensor<24x24xf32>"
+    proj = "\n".join(f"""  %w{n} = nn.constant dense<{_w(rng, 24, 24)}> : {w}
+  %b{n} = nn.constant dense<{_w(rng, 24)}> : tensor<24xf32>
+  %m{n} = nn.matmul %x, %w{n} : ({t}, {w}) -> {t}
+  %a{n} = nn.add %m{n}, %b{n} : ({t}, tensor<24xf32>) -> {t}
+  %r{n} = nn.reshape %a{n} : ({t}) -> {h4}""" for n in "qkv")
+    return f"""
+func.func @main(%x: {t}) -> {t} {{
+{proj}
+  %wo = nn.constant dense<{_w(rng, 24, 24)}> : {w}
+  %sc = nn.constant dense<0.288675> : tensor<f32>
+  %q = nn.transpose %rq {{perm = array<i64: 0, 2, 1, 3>}} : ({h4}) -> {k4}
+  %k = nn.transpose %rk {{perm = array<i64: 0, 2, 3, 1>}} : ({h4}) -> {k4}
+  %v = nn.transpose %rv {{perm = array<i64: 0, 2, 1, 3>}} : ({h4}) -> {k4}
+  %s = nn.matmul %q, %k : ({k4}, {k4}) -> {k4}
+  %s2 = nn.mul %s, %sc : ({k4}, tensor<f32>) -> {k4}
+  %p = nn.softmax %s2 {{axis = 3 : i64}} : {k4}
+  %c = nn.matmul %p, %v : ({k4}, {k4}) -> {k4}
+  %ct = nn.transpose %c {{perm = array<i64: 0, 2, 1, 3>}} : ({k4}) -> {h4}
+  %cr = nn.reshape %ct : ({h4}) -> {t}
+  %o = nn.matmul %cr, %wo : ({t}, {w}) -> {t}
+  %y = nn.add %o, %x : ({t}, {t}) -> {t}
+  func.return %y : {t}
+}}"""
+
+
+def enc_block() -> str:
+    """A BERT encoder's second half: matmul → add(bias) → add(residual) → layernorm,
+    whose result feeds the FFN (matmul → add → gelu → matmul → add) and its residual add
+    → layernorm; `int8` puts a `quant.qcast` between the first layernorm and the FFN
+    matmul: the layernorm's result has two uses, the cast and the float residual add."""
+    rng = np.random.default_rng(5)
+    t, h = "tensor<1x12x24xf32>", "tensor<1x12x40xf32>"
+    v24, v40 = "tensor<24xf32>", "tensor<40xf32>"
+    return f"""
+func.func @main(%x: {t}) -> {t} {{
+  %w1 = nn.constant dense<{_w(rng, 24, 24)}> : tensor<24x24xf32>
+  %b1 = nn.constant dense<{_w(rng, 24)}> : {v24}
+  %g = nn.constant dense<{_w(rng, 24, scale=1.0)}> : {v24}
+  %be = nn.constant dense<{_w(rng, 24)}> : {v24}
+  %w2 = nn.constant dense<{_w(rng, 24, 40)}> : tensor<24x40xf32>
+  %b2 = nn.constant dense<{_w(rng, 40)}> : {v40}
+  %w3 = nn.constant dense<{_w(rng, 40, 24)}> : tensor<40x24xf32>
+  %b3 = nn.constant dense<{_w(rng, 24)}> : {v24}
+  %m1 = nn.matmul %x, %w1 : ({t}, tensor<24x24xf32>) -> {t}
+  %a1 = nn.add %m1, %b1 : ({t}, {v24}) -> {t}
+  %r1 = nn.add %a1, %x : ({t}, {t}) -> {t}
+  %n1 = nn.layernorm %r1, %g, %be : ({t}, {v24}, {v24}) -> {t}
+  %m2 = nn.matmul %n1, %w2 : ({t}, tensor<24x40xf32>) -> {h}
+  %a2 = nn.add %m2, %b2 : ({h}, {v40}) -> {h}
+  %gl = nn.gelu %a2 : {h}
+  %m3 = nn.matmul %gl, %w3 : ({h}, tensor<40x24xf32>) -> {t}
+  %a3 = nn.add %m3, %b3 : ({t}, {v24}) -> {t}
+  %r2 = nn.add %a3, %n1 : ({t}, {t}) -> {t}
+  %y = nn.layernorm %r2, %g, %be : ({t}, {v24}, {v24}) -> {t}
+  func.return %y : {t}
+}}"""
+
+
 TILES = {"resnet": 'tile{sizes="f=3,oh=4,c=5"}', "ffn": 'tile{sizes="m=5,n=16,k=7"}',
-         "norm": 'tile{sizes="m=5,n=16,k=7,d1=5"}'}
+         "norm": 'tile{sizes="m=5,n=16,k=7,d1=5"}', "attn": 'tile{sizes="m=5,n=7,k=5"}',
+         "enc": 'tile{sizes="m=5,k=7,d1=5"}'}
 """Tiles that cut channels, rows and the reduction, with remainders everywhere."""
-SOURCES = {"resnet": resnet_block, "ffn": ffn_block, "norm": norm_block}
+SOURCES = {"resnet": resnet_block, "ffn": ffn_block, "norm": norm_block,
+           "attn": attn_block, "enc": enc_block}
 
 
 def build(name: str, pipeline: str) -> tuple[object, dict[str, np.ndarray]]:
@@ -142,7 +211,9 @@ def epilogues(module) -> dict[str, list[str]]:
 @pytest.mark.parametrize("tiles", [False, True])
 @pytest.mark.parametrize("name,pipeline", [("resnet", "none"), ("resnet", "int8"),
                                            ("ffn", "none"), ("ffn", "int8"),
-                                           ("norm", "none"), ("norm", "int8")])
+                                           ("norm", "none"), ("norm", "int8"),
+                                           ("attn", "none"), ("attn", "int8"),
+                                           ("enc", "none"), ("enc", "int8")])
 def test_fused_numbers_equal_the_unfused_program(name, pipeline, tiles):
     module, x = build(name, pipeline)
     plain, fused = lowered(module, TILES[name] if tiles else "")
@@ -156,7 +227,31 @@ def test_fused_numbers_equal_the_unfused_program(name, pipeline, tiles):
             ("norm", "none"): [["nn.add"], ["nn.relu"], ["nn.mul"], ["nn.add"]],
             ("norm", "int8"): [["quant.dcast", "nn.add"], ["nn.relu", "quant.qcast"],
                                ["quant.dcast"], ["nn.mul", "quant.qcast"],
-                               ["nn.add", "quant.dcast"]]}[name, pipeline]
+                               ["nn.add", "quant.dcast"]],
+            ("attn", "none"): [["nn.add", "nn.transpose"]] * 3 + [["nn.mul"], ["nn.transpose"],
+                                                                  ["nn.add"]],
+            ("attn", "int8"): [["quant.dcast", "nn.add", "quant.qcast", "nn.transpose"]] * 3
+            + [["quant.dcast", "nn.mul"], ["quant.qcast"], ["nn.transpose"],
+               ["nn.add", "quant.dcast"]],
+            ("enc", "none"): [["nn.add", "nn.add", "nn.layernorm"], ["nn.add", "nn.gelu"],
+                              ["nn.add", "nn.add", "nn.layernorm"]],
+            ("enc", "int8"): [  # the first layernorm's qcast: a side output
+                ["quant.dcast", "nn.add", "nn.add", "nn.layernorm", "quant.qcast"],
+                ["quant.dcast", "nn.add", "nn.gelu", "quant.qcast"],
+                ["quant.dcast", "nn.add", "nn.add", "nn.layernorm"]]}[name, pipeline]
+    if not tiles:  # untiled, the matmuls' tiles hold whole rows: softmax/layernorm join
+        want = {("norm", "none"): [["nn.add"], ["nn.add", "nn.layernorm", "nn.relu"],
+                                   ["nn.softmax", "nn.mul"]],
+                ("norm", "int8"): [["nn.add", "quant.dcast"],
+                                   ["quant.dcast", "nn.add", "nn.layernorm", "nn.relu",
+                                    "quant.qcast"],
+                                   ["quant.dcast", "nn.softmax", "nn.mul", "quant.qcast"]],
+                ("attn", "none"): [["nn.add", "nn.transpose"]] * 3 + [
+                    ["nn.add"], ["nn.mul", "nn.softmax"], ["nn.transpose"]],
+                ("attn", "int8"): [["quant.dcast", "nn.add", "quant.qcast", "nn.transpose"]]
+                * 3 + [["nn.add", "quant.dcast"], ["nn.transpose"],
+                       ["quant.dcast", "nn.mul", "nn.softmax", "quant.qcast"]],
+                }.get((name, pipeline), want)
     assert sorted(kinds.values()) == sorted(want)
     ref = run(module, x)
     a, b = sim.simulate(plain, x).outputs, sim.simulate(fused, x).outputs
@@ -255,7 +350,7 @@ def test_pass_options_and_errors():
     run_pipeline(only_add, "fuse-epilogue{only=add}")
     assert sorted(epilogues(only_add).values()) == [["nn.add"], ["nn.add", "nn.add"]]
     with pytest.raises(PassError, match="option 'only' expects kinds from"):
-        FuseEpiloguePass(only=("softmax",))
+        FuseEpiloguePass(only=("maxpool",))
     with pytest.raises(PassError, match="run it after lower-to-accel"):
         run_pipeline(module, "fuse-epilogue")
 
@@ -313,3 +408,176 @@ def test_worked_example_of_a_vector_chain():
     fused = cost(trace(("softmax", "mul", "quantize")))
     assert fused.cycles == 128 and fused.vector_ops == 3 * 1024
     assert cost(trace(())).cycles == 80  # the softmax alone: ceil(1024 · 5 / 64)
+
+
+def test_transposes_are_stored_through_the_layout():
+    """The head transposes fold into the matmuls' output paths (and the qcast after each
+    into the chain before the layout): no transpose or cast layer is left, each fused
+    layer writes exactly the lines of its transposed result (no intermediate), the
+    program moves fewer DRAM bytes and the IR prints and parses back."""
+    module, x = build("attn", "int8")
+    plain, fused = lowered(module, TILES["attn"])
+    kinds = [op.kind.data for op in main_func(fused).walk() if isinstance(op, accel.LayerOp)]
+    assert "nn.transpose" not in kinds and "quant.qcast" in kinds  # the input's qcast
+    assert kinds.count("quant.qcast") == 1
+    a, b = sim.simulate(plain, x), sim.simulate(fused, x)
+    line = M.cache.line_bytes
+    for op in main_func(fused).walk():
+        if not (isinstance(op, accel.LayerOp) and ep.layout(op) is not None):
+            continue
+        trace = next(t for t in b.traces if t.name == op.label.data)
+        addr, n = accel.address_of(op.output), accel.nbytes(op.output.type)
+        written = set(trace.line[trace.write & (trace.role == int(Role.OUTPUT))].tolist())
+        assert written == set(range(addr // line, -(-(addr + n) // line)))
+    ta, tb = a.report.total, b.report.total
+    assert tb.dram_bytes_read + tb.dram_bytes_written < ta.dram_bytes_read + ta.dram_bytes_written
+    assert tb.cycles < ta.cycles
+    text = print_module(fused)
+    again = attach_weights(parse_mlir(text, "f.mlir"), weights_of(fused))
+    assert print_module(again) == text
+    for k, v in sim.simulate(again, x).outputs.items():
+        np.testing.assert_array_equal(v, a.outputs[k])
+
+
+def test_worked_example_of_a_layout_store():
+    """docs/simulator.md §2.4: a 16-row tile of TinyBERT's 128×312 Q/K projection stored
+    through the head split (1×128×12×26) and a permutation, in int8: contiguous, its
+    4,992 bytes are 78 lines; as Q's `0,2,1,3` (12 runs of 16·26 = 416 bytes) 84 lines;
+    as K's `0,2,3,1` (312 runs of 16 bytes) 312 lines, each a quarter written. In fp32
+    all three are 312 lines (K's runs of 64 bytes fill a line each)."""
+    from xdsl.dialects.builtin import DenseArrayBase, f32, i8, i64
+
+    from irflow.backends.sim.epilogue import layout_lines
+    from irflow.backends.sim.placement import _Tensor
+
+    result = accel.layer_space("nn.matmul", [(1, 128, 312), (312, 312)], (1, 128, 312),
+                               {}).result
+    tile = [(0, 1, 1), (16, 32, 1), (0, 312, 1)]
+
+    def lines(perm: tuple[int, ...], elem) -> int:
+        stage = ep.Stage(ep.LAYOUT, "t", (ep.CHAIN,), TensorType(elem, [1, 128, 312]),
+                         TensorType(elem, [1, 12, 128, 26]),
+                         {"perm": DenseArrayBase.from_list(i64, list(perm)),
+                          "shape": DenseArrayBase.from_list(i64, [1, 128, 12, 26])})
+        out = _Tensor(np.zeros(0, np.int8), 4096, Role.OUTPUT, bits=(elem.bitwidth, 1))
+        return len(layout_lines(stage, result, out, 64, tile))
+
+    assert (lines((0, 1, 2, 3), i8), lines((0, 2, 1, 3), i8), lines((0, 2, 3, 1), i8)) == (
+        78, 84, 312)
+    assert {lines(p, f32) for p in ((0, 1, 2, 3), (0, 2, 1, 3), (0, 2, 3, 1))} == {312}
+
+
+def test_worked_example_of_a_row_wise_stage():
+    """docs/simulator.md §2.4: one int8 step of TinyBERT's score matmul (6 heads × 32
+    rows × 128 columns, k = 26: PE 3,109 cycles) whose tile holds whole rows takes the
+    softmax into its output path: its requantization, dcast, the 1/√d mul, softmax and
+    qcast, Σ cpe = 2 + 2 + 1 + 5 + 2 = 12, V = ceil(24,576 · 12 / 64) = 4,608,
+    C = max(3,109, 4,608) + ceil(16 · 12 / 64) = 4,611; without the softmax and qcast
+    the step is 3,109 + 2 = 3,111, and the softmax layer's own vector work alone
+    ceil(24,576 · 7 / 64) = 2,688 more."""
+    from irflow.backends.sim.mapping import map_space
+
+    ms = map_space(accel.layer_space("nn.matmul", [(6, 32, 26), (6, 26, 128)], (6, 32, 128),
+                                     {}))
+    elems = 6 * 32 * 128
+
+    def cost(epilogue: tuple[str, ...]):
+        e = np.zeros(0)
+        t = LayerTrace("s", "nn.matmul", Unit.PE_ARRAY, "int8", e.astype(np.int64),
+                       e.astype(bool), e.astype(np.int8), e.astype(np.int32),
+                       np.array([elems * 26]), np.array([elems * len(epilogue)]), "quantize",
+                       map_space=ms, step_tiles=np.array([[6, 32, 128, 26]]),
+                       epilogue=epilogue)
+        return layer_stats(t, LRUCache(M.cache.geometry).access(t.line, t.write), M)
+
+    fused = cost(("quantize", "quantize", "mul", "softmax", "quantize"))
+    assert (fused.pe_cycles, fused.cycles, fused.vector_ops) == (3109, 4611, 5 * elems)
+    assert cost(("quantize", "quantize", "mul")).cycles == 3111
+    assert -(-elems * (5 + 2) // M.vector.lanes) == 2688
+
+
+def test_a_two_use_value_stores_its_cast_as_a_side_output():
+    """int8: the first layernorm's result feeds the float residual add and, through a
+    qcast, the FFN's integer matmul. The matmul before it applies the layernorm in its
+    output path and stores both the float result and the int8 cast (`accel.side`): no
+    qcast layer is left, the side output's lines are written by that layer and read by
+    the FFN matmul; the IR prints, parses and verifies back."""
+    from irflow.dialects.accel_side import SideOp
+
+    module, x = build("enc", "int8")
+    plain, fused = lowered(module, TILES["enc"])
+    fn = main_func(fused)
+    assert [op.kind.data for op in fn.walk() if isinstance(op, accel.LayerOp)] == [
+        "quant.qcast"] + ["nn.matmul"] * 3  # the input's cast, then three matmuls
+    side = next(op for op in fn.walk() if isinstance(op, SideOp))
+    layer = side.source.owner
+    assert isinstance(layer, accel.LayerOp)
+    assert [(s.kind, s.side) for s in ep.stages(layer)][-2:] == [
+        ("nn.layernorm", -1), ("quant.qcast", 0)]
+    b = sim.simulate(fused, x)
+    line = M.cache.line_bytes
+    addr, n = accel.address_of(side.output), accel.nbytes(side.output.type)
+    lines = set(range(addr // line, -(-(addr + n) // line)))
+    trace = next(t for t in b.traces if t.name == layer.label.data)
+    writes = trace.line[trace.write & np.isin(trace.line, list(lines))]
+    assert set(writes.tolist()) == lines  # by this layer, tile by tile (5-row tiles
+    # share lines: a line two tiles touch is written twice, as the main result's are)
+    user = next(u.operation for u in side.output.uses)
+    read = next(t for t in b.traces if t.name == user.label.data)
+    assert lines <= set(read.line[~read.write].tolist())
+    text = print_module(fused)
+    assert "accel.side %" in text
+    again = attach_weights(parse_mlir(text, "f.mlir"), weights_of(fused))
+    assert print_module(again) == text
+    for k, v in sim.simulate(again, x).outputs.items():
+        np.testing.assert_array_equal(v, b.outputs[k])
+
+
+def test_worked_example_of_a_side_output():
+    """docs/simulator.md §2.4: one int8 step of TinyBERT's attention-output matmul (16
+    rows × 312, k = 312: PE 6,438 cycles) with its requantization, dcast, bias add,
+    residual add, LayerNorm and the side output's qcast: Σ cpe = 2 + 2 + 1 + 1 + 5 + 2
+    = 13, V = ceil(4,992 · 13 / 64) = 1,014, C = max(6,438, 1,014) + ceil(16 · 13 / 64)
+    = 6,442 — the LayerNorm and the cast hide under the PE array (6,440 without them)."""
+    from irflow.backends.sim.mapping import map_space
+
+    ms = map_space(accel.layer_space("nn.matmul", [(1, 16, 312), (312, 312)], (1, 16, 312),
+                                     {}))
+    elems = 16 * 312
+
+    def cost(epilogue: tuple[str, ...]):
+        e = np.zeros(0)
+        t = LayerTrace("o", "nn.matmul", Unit.PE_ARRAY, "int8", e.astype(np.int64),
+                       e.astype(bool), e.astype(np.int8), e.astype(np.int32),
+                       np.array([elems * 312]), np.array([elems * len(epilogue)]),
+                       "quantize", map_space=ms, step_tiles=np.array([[1, 16, 312, 312]]),
+                       epilogue=epilogue)
+        return layer_stats(t, LRUCache(M.cache.geometry).access(t.line, t.write), M)
+
+    fused = cost(("quantize", "quantize", "add", "add", "layernorm", "quantize"))
+    assert (fused.pe_cycles, fused.cycles, fused.vector_ops) == (6438, 6442, 6 * elems)
+    assert cost(("quantize", "quantize", "add", "add")).cycles == 6440
+
+
+def test_layouts_and_sides_can_be_turned_off():
+    """`fuse-epilogue{layouts=false}` keeps the transposes as layers, `{sides=false}` the
+    two-use value's qcast."""
+    from irflow.dialects.accel_side import SideOp
+
+    for name, option, gone in (("attn", "layouts=false", "nn.transpose"),
+                               ("enc", "sides=false", "quant.qcast")):
+        module, _ = build(name, "int8")
+        plain = sim.lower(module, M, epilogue=False)
+        on = attach_weights(plain.clone(), weights_of(plain))
+        off = attach_weights(plain.clone(), weights_of(plain))
+        run_pipeline(on, "fuse-epilogue")
+        run_pipeline(off, f"fuse-epilogue{{{option}}}")
+
+        def layers(m) -> list[str]:
+            return [op.kind.data for op in main_func(m).walk()
+                    if isinstance(op, accel.LayerOp)]
+
+        assert layers(off).count(gone) == layers(on).count(gone) + (
+            4 if gone == "nn.transpose" else 1)  # q, k, v and the context
+        assert any(isinstance(op, SideOp) for op in on.walk()) == (name == "enc")
+        assert not any(isinstance(op, SideOp) for op in off.walk())

@@ -51,12 +51,14 @@ from irflow.backends.reference.activations import (
 from irflow.backends.reference.conv import (
     EPILOGUE_ACTS,
     JIT_MIN_MACS,
+    WeightCache,
+    add_act,
     conv2d,
     pad_nchw,
     preload,
     tap_views,
 )
-from irflow.backends.reference.pooling import _pool_planner, _separable_max
+from irflow.backends.reference.pooling import _pool_planner, max_pool
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
 from irflow.weights import WeightStore, constant_value, numpy_dtype, weights_of
@@ -228,6 +230,10 @@ BINARY: dict[type[Operation], Callable[[np.ndarray, np.ndarray], np.ndarray]] = 
 @register_kernel(*BINARY)
 def _binary(op: Operation) -> Kernel:
     fn = BINARY[type(op)]
+    act = nn.fused_act(op)
+    if type(op) is nn.AddOp and act in EPILOGUE_ACTS:  # residual add + relu: one pass
+        plain = with_activation(op, fn)
+        return lambda a, b: (y if (y := add_act(a, b, act)) is not None else plain(a, b))
     return with_activation(op, fn)
 
 
@@ -255,13 +261,15 @@ def _conv2d(op: nn.Conv2dOp) -> Kernel:
     inner = act if act in EPILOGUE_ACTS else None
     _preload_jit(op)
 
+    cache = WeightCache()  # the Winograd-transformed weight (conv.py), kept across runs
+
     def kernel(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         if x.dtype == np.float16:  # accumulate in float32, round once (as onnxruntime)
             wide = conv2d(x.astype(np.float32), w.astype(np.float32),
                           None if b is None else b.astype(np.float32), strides, pads, dil,
                           groups, inner)
             return wide.astype(np.float16)
-        return conv2d(x, w, b, strides, pads, dil, groups, inner)
+        return conv2d(x, w, b, strides, pads, dil, groups, inner, cache)
 
     return kernel if inner is not None else with_activation(op, kernel)
 
@@ -371,7 +379,7 @@ def _pool(op: nn.Pool2dOp) -> Kernel:
         pl = plan(x.shape[2], x.shape[3])
         fill = 0.0 if average else -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
         if not average:  # max is exact: rows, then columns (4 passes for 3x3, not 8)
-            return _separable_max(pad_nchw(x, pl.pads, fill), k, s, pl.out_hw)
+            return max_pool(x, pl.pads, k, s, pl.out_hw, fill)
         taps = tap_views(pad_nchw(x, pl.pads, fill), k, s, (1, 1), pl.out_hw)
         y = next(taps).copy()
         for tap in taps:

@@ -57,10 +57,12 @@ def is_lowered(module: ModuleOp) -> bool:
                    for op in module.walk())
 
 
-def lower(module: ModuleOp, machine: Machine, epilogue: bool = True) -> ModuleOp:
+def lower(module: ModuleOp, machine: Machine, epilogue: bool = True,
+          fuse_layers: bool | Mapping[str, object] = False) -> ModuleOp:
     """A lowered copy of an nn-level module (the original is left as it was):
     `tile` (unless the module is tiled already), `plan-memory`, `lower-to-accel`, and
-    `fuse-epilogue` unless `epilogue=False` (docs/simulator.md §2.4)."""
+    `fuse-epilogue` unless `epilogue=False` (docs/simulator.md §2.4), then `fuse-layers`
+    if `fuse_layers` (True, or the pass's options as a dict; docs/simulator.md §2.5)."""
     from irflow.passes.fuse_epilogue import FuseEpiloguePass
     from irflow.passes.lower_to_accel import LowerToAccelPass
     from irflow.passes.plan_memory import PlanMemoryPass
@@ -82,6 +84,11 @@ def lower(module: ModuleOp, machine: Machine, epilogue: bool = True) -> ModuleOp
     ctx = make_context()
     for p in passes:  # applied directly and verified once below (no per-pass verification)
         p.apply(ctx, lowered)
+    if fuse_layers:
+        from irflow.passes.fuse_layers import FuseLayersPass
+
+        opts = dict(fuse_layers) if isinstance(fuse_layers, Mapping) else {}
+        FuseLayersPass(**opts).fuse(lowered, machine)  # type: ignore[arg-type]
     verify_module(lowered, "lower-to-accel: ")
     return lowered
 
@@ -89,7 +96,8 @@ def lower(module: ModuleOp, machine: Machine, epilogue: bool = True) -> ModuleOp
 def simulate(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
              machine: Machine | str | None = None, model: str = "", numerics: bool = True,
              misses: bool = False, progress: bool | None = None,
-             epilogue: bool = True) -> SimResult:
+             epilogue: bool = True,
+             fuse_layers: bool | Mapping[str, object] = False) -> SimResult:
     """Run `module` on the simulated machine (a `Machine`, preset name, TOML path or None
     for the default); lowers it first if it is still nn-level.
 
@@ -97,13 +105,15 @@ def simulate(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     report's counts are identical, `execute`). `misses=True` adds the 3C miss
     attribution to the report (`misses.py`; a second, fully associative cache pass).
     `progress`: a bar per layer (`irflow.progress`; None: when stdout is a terminal).
-    `epilogue=False`: lower without `fuse-epilogue` (each point-wise layer on its own)."""
+    `epilogue=False`: lower without `fuse-epilogue` (each point-wise layer on its own).
+    `fuse_layers=True` (or a dict of `fuse-layers` options): fuse layer chains depth-first
+    (docs/simulator.md §2.5; off by default)."""
     from irflow.progress import Progress
 
     if not isinstance(machine, Machine):
         machine = load_machine(machine)
     if not is_lowered(module):
-        module = lower(module, machine, epilogue)
+        module = lower(module, machine, epilogue, fuse_layers)
     psum_bits = {f.name: getattr(machine.pe_array.psum_bits, f.name)
                  for f in fields(machine.pe_array.psum_bits)}
     n_layers = sum(1 for op in main_func(module).body.blocks[0].ops
@@ -114,11 +124,29 @@ def simulate(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
                                  progress=bar.advance)
     cache = LRUCache(machine.cache.geometry)
     stats, outcomes = [], []
-    for trace in run.traces:
+    i = 0
+    while i < len(run.traces):
+        trace = run.traces[i]
+        if trace.group:  # a fused group's bands, one cache call (rings: a scratchpad)
+            from irflow.backends.sim.fused_group import service
+
+            j = i
+            while j < len(run.traces) and run.traces[j].group == trace.group:
+                j += 1
+            for t, outcome in zip(run.traces[i:j], service(cache, run.traces[i:j])):
+                outcomes.append(outcome)
+                stats.append(layer_stats(t, outcome, machine))
+            i = j
+            continue
         outcome = cache.access(trace.line, trace.write)
         outcomes.append(outcome)
         stats.append(layer_stats(trace, outcome, machine))
+        i += 1
     stats = overlap_weight_prefetch(stats, machine)
+    if any(t.group for t in run.traces):  # a fused group's bands: one row per layer
+        from irflow.backends.sim.fused_group import merge_groups
+
+        stats = merge_groups(stats, run.traces, machine)
     dirty = cache.flush()
     if dirty:
         stats.append(flush_stats(dirty, machine))

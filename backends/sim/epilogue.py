@@ -17,16 +17,22 @@ the final values are written to the layer's result in DRAM. The trace records:
   one per output element, always), with their cost classes in `LayerTrace.epilogue`
   (docs/simulator.md §2.4).
 
+A layout stage (`accel_epilogue.LAYOUT`, the epilogue's last entry) stores each finished
+tile through its permutation: the tile's store covers the lines its elements occupy in
+the transposed result (`layout_lines`: a row of the tile that lands in short runs
+touches more lines, each partly, than a contiguous row does), and no vector work. The
+values are the unfused transpose's: the chain's results, permuted.
+
 Numerics equal the unfused program's bit for bit: the same kernels on the same values,
 an element at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from xdsl.dialects.builtin import TensorType
+from xdsl.dialects.builtin import IntegerAttr, TensorType, i64
 from xdsl.ir import Attribute, Block
 
 from irflow import intmath
@@ -69,13 +75,34 @@ class _Params:
         return self.view[ex._index(ranges)]
 
 
+def layout_lines(stage: ep.Stage, result: accel.Access, out: ex._Tensor, line_bytes: int,
+                 ranges: Sequence[tuple[int, int, int]]) -> np.ndarray:
+    """The cache lines a finished tile (`ranges` in the layer's result view) covers when
+    stored through the layout `stage` into `out` (the permuted result), in address order."""
+    shape = ep.layout_shape(stage)
+    perm = ep.perm_of(stage)
+    flat = np.ravel_multi_index(np.ix_(*(np.arange(*r, dtype=np.int64) for r in ranges)),
+                                result.view).ravel()
+    src = np.unravel_index(flat, shape)
+    dest = np.ravel_multi_index(tuple(src[p] for p in perm), tuple(shape[p] for p in perm))
+    num, den = out.bits
+    bit0 = 8 * out.addr + dest * num // den
+    line_bits = 8 * line_bytes
+    first = bit0 // line_bits
+    last = (8 * out.addr - (-(dest + 1) * num // den) - 1) // line_bits
+    return np.unique(np.concatenate([first, last]))
+
+
 class _Fused:
     """The epilogue hook `run_layer` calls (module docstring)."""
 
     def __init__(self, layer: accel.LayerOp, space: accel.Space, extras: Sequence[ex._Tensor],
-                 out: ex._Tensor, scratch: np.ndarray, line_bytes: int, numerics: bool):
-        self.stages = ep.stages(layer)
-        self.shape = nn.shape_of(layer.output)
+                 out: ex._Tensor, scratch: np.ndarray, line_bytes: int, numerics: bool,
+                 sides: Mapping[int, ex._Tensor]):
+        self.stages = ep.compute_stages(layer)
+        self.sides = dict(sides)
+        self.layout = ep.layout(layer)
+        self.shape = ep.core_shape(layer)
         self.result = space.result
         self.extras = list(extras)
         kinds = {i: s.kind for s in self.stages for i in s.operands if i >= 0}
@@ -90,7 +117,15 @@ class _Fused:
         if numerics:
             self.views = [t.array.reshape(a.view) for t, a in zip(self.extras, self.access)]
             self.scratch = scratch.reshape(space.result.view)
-            self.out = out.array.reshape(space.result.view)
+            if self.layout is not None:  # the chain's results, permuted at the end
+                ty = self.layout.in_type
+                assert isinstance(ty, TensorType)
+                check_alloc(self.shape, numpy_dtype(ty.element_type),
+                            f"the result tiles of layer '{layer.label.data}'")
+                self.final = np.zeros(self.shape, numpy_dtype(ty.element_type))
+                self.out = self.final.reshape(space.result.view)
+            else:
+                self.out = out.array.reshape(space.result.view)
             types = [v.type for v in list(layer.inputs)[len(layer.inputs) - len(extras):]]
             self.fns = [self._stage_fn(s, types) for s in self.stages]
 
@@ -108,12 +143,21 @@ class _Fused:
                 self.prev[i] = key
         # the tile's result elements (a vector layer's whole axes, e.g. softmax's, too)
         self.done[step] = self.result.tile_elems({d: hi - lo for d, (lo, hi) in tile.items()})
+        if self.sides:  # side outputs: stored with the tile, in the result's layout
+            ranges, _ = self.result.slice(tile)
+            for t in self.sides.values():
+                record(ex.slice_lines(t.addr, self.result.view, t.itemsize, ranges,
+                                      self.line_bytes, t.bits), True, int(Role.OUTPUT), step)
         if not self.numerics:
             return
         y = np.array(self.scratch[index])
         tiles = [v[ex._index(a.slice(tile)[0])] for v, a in zip(self.views, self.access)]
         for s, fn in zip(self.stages, self.fns):
-            y = fn(tile, [y if o == ep.CHAIN else tiles[o] for o in s.operands])
+            got = fn(tile, [y if o == ep.CHAIN else tiles[o] for o in s.operands])
+            if s.side < 0:
+                y = got
+            elif s.side in self.sides:
+                self.sides[s.side].array.reshape(self.result.view)[index] = got
         self.out[index] = y
 
     def _stage_fn(self, s: ep.Stage, extra_types: Sequence[Attribute]) -> StageFn:
@@ -135,9 +179,17 @@ class _Fused:
                 q is not None and q.is_per_axis for q in (q_in, q_out)):
             return self._per_axis_cast(s.kind, q_in, q_out)
         cls = ex.NN_OPS[s.kind]
+        params, out_type = dict(s.params), s.out_type
+        if s.kind in ep.ROWWISE:  # on tiles of the result view, whose last axes are the
+            # normalized ones (`check_rows`): the axis counted from the end
+            rank = len(self.shape)
+            params["axis"] = IntegerAttr(nn.prop_int(s.params, "axis", -1) % rank - rank, i64)
+            types = [TensorType(t.element_type, self.result.view)  # type: ignore[attr-defined]
+                     if o == ep.CHAIN else t for o, t in zip(s.operands, types)]
+            out_type = TensorType(s.out_type.element_type, self.result.view)  # type: ignore[attr-defined]
         block = Block(arg_types=types)
-        kernel = make_kernel(cls.create(operands=list(block.args), result_types=[s.out_type],
-                                        properties=dict(s.params)))
+        kernel = make_kernel(cls.create(operands=list(block.args), result_types=[out_type],
+                                        properties=params))
         return lambda tile, a: np.asarray(kernel(*a))
 
     def _per_axis_cast(self, kind: str, a: UniformQuantizedType | None,
@@ -173,7 +225,9 @@ class _Fused:
 
 
 def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Tensor,
-              line_bytes: int, psum: ex._PsumArea, numerics: bool) -> LayerTrace:
+              line_bytes: int, psum: ex._PsumArea, numerics: bool,
+              rows: Mapping[str, tuple[int, int]] | None = None,
+              sides: Mapping[int, ex._Tensor] | None = None) -> LayerTrace:
     """`run_layer` for a layer with an epilogue (module docstring)."""
     core = core_layer(layer)
     n_core = len(core.inputs)
@@ -188,8 +242,18 @@ def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Ten
     else:
         scratch = np.broadcast_to(np.zeros((), dtype), shape)
     held = ex._Tensor(scratch, out.addr, Role.OUTPUT, bits=out.bits)
-    hook = _Fused(layer, space, operands[n_core:], out, scratch, line_bytes, numerics)
-    trace = ex.run_layer(core, operands[:n_core], held, line_bytes, psum, numerics, hook)
+    hook = _Fused(layer, space, operands[n_core:], out, scratch, line_bytes, numerics,
+                  sides or {})
+    lay = hook.layout
+    if lay is not None and numerics and rows:  # a band of a fused group: keep the other rows
+        inverse = np.argsort(ep.perm_of(lay))
+        hook.final[...] = out.array.transpose(inverse).reshape(hook.final.shape)
+    store = None if lay is None else (
+        lambda ranges: layout_lines(lay, space.result, out, line_bytes, ranges))
+    trace = ex.run_layer(core, operands[:n_core], held, line_bytes, psum, numerics, hook,
+                         rows, store)
+    if lay is not None and numerics:
+        out.array[...] = hook.final.reshape(ep.layout_shape(lay)).transpose(ep.perm_of(lay))
     own = (trace.vector_kind,) if trace.step_vector_ops.any() else ()
     trace.epilogue = own + tuple(ex.VECTOR_KIND.get(s.kind, "add") for s in hook.stages)
     ops = np.zeros(trace.n_steps, np.int64)
@@ -199,4 +263,5 @@ def run_fused(layer: accel.LayerOp, operands: Sequence[ex._Tensor], out: ex._Ten
     seen = {id(t) for t in operands[:n_core]}
     trace.compulsory_bytes += sum(t.stored_bytes for t in {
         id(t): t for t in operands[n_core:] if id(t) not in seen}.values())
+    trace.compulsory_bytes += sum(t.stored_bytes for t in (sides or {}).values())
     return trace

@@ -73,6 +73,7 @@ from irflow.backends.sim.trace import LayerTrace, Role, Unit
 from irflow.blas import single_threaded_blas
 from irflow.diagnostics import IrflowError, SimulationError, location_string
 from irflow.dialects import accel, nn
+from irflow.dialects.accel_side import SideOp, sides_of
 from irflow.graph import input_names, main_func, output_names
 from irflow.passes.lower_to_accel import check_lowered
 from irflow.weights import WeightStore, constant_value, weights_of
@@ -221,7 +222,9 @@ def execute(module: ModuleOp, inputs: Mapping[str, np.ndarray], *,
     block = fn.body.blocks[0]
     size = 0
     for op in block.ops:
-        if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp):
+        if isinstance(op, accel.FusedOp):  # its result is its last layer's
+            op = op.layers[-1]
+        if isinstance(op, accel.InputOp | accel.WeightOp | accel.LayerOp | SideOp):
             size = max(size, op.addr.value.data + accel.stored_nbytes(op))
     check_bytes(size + line_bytes, "the simulated memory (inputs, weights and layer "
                 "results, placed by plan-memory)", where=fn)
@@ -298,7 +301,11 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                 out = _place(dram, op.addr.value.data, op.output.type, Role.OUTPUT, op)
                 values[op.output] = out
                 operands = [values[v] for v in op.inputs]
-                trace = run_layer(op, operands, out, line_bytes, psum, numerics)
+                sides = {}  # the epilogue's side outputs (`accel.side`), written by the layer
+                for side in sides_of(op):
+                    sides[side.index.value.data] = values[side.output] = _place(
+                        dram, side.addr.value.data, side.output.type, Role.OUTPUT, side)
+                trace = run_layer(op, operands, out, line_bytes, psum, numerics, sides=sides)
                 if ready.size:  # reads of KV rows written before the step
                     trace = replace(trace, ready=_reads_of(trace, ready))
                 if op in appends:  # the KV cache updated in place (kv_inplace.py)
@@ -309,6 +316,14 @@ def _run_block(block: Block, values: dict[SSAValue, _Tensor], inputs: Mapping[st
                         out.addr, out.itemsize, line_bytes)
                     ready = np.union1d(ready, rows)
                 result.traces.append(trace)
+                if progress is not None:
+                    progress()
+            elif isinstance(op, accel.FusedOp):  # layers run depth-first (fused_group.py)
+                from irflow.backends.sim.fused_group import run_group
+
+                values[op.output], traces = run_group(op, [values[v] for v in op.inputs],
+                                                      dram, line_bytes, psum, numerics)
+                result.traces.extend(traces)
                 if progress is not None:
                     progress()
             elif isinstance(op, func.ReturnOp) and numerics:
@@ -335,15 +350,23 @@ index into the result view, `record(lines, write, role, step)`): a fused epilogu
 
 def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
               line_bytes: int, psum: _PsumArea | None = None,
-              numerics: bool = True, epilogue: EpilogueHook | None = None) -> LayerTrace:
+              numerics: bool = True, epilogue: EpilogueHook | None = None,
+              rows: Mapping[str, tuple[int, int]] | None = None,
+              store_lines: Callable[[Sequence[tuple[int, int, int]]], np.ndarray] | None = None,
+              sides: Mapping[int, _Tensor] | None = None) -> LayerTrace:
     """Execute one layer tile by tile; return its trace (module docstring). With
-    `numerics=False` the tile kernels are not called (the trace is the same)."""
+    `numerics=False` the tile kernels are not called (the trace is the same). `rows`
+    restricts loops to index ranges (a band of a fused group, `fused_group.py`): the
+    tiles start at the range's start and are clipped to its end.
+    `store_lines`: the lines a finished output tile's store covers, from its ranges in
+    the result view (a fused layout stores through a permutation; default: the box).
+    `sides`: the placed side outputs of the layer's epilogue, by index (`accel.side`)."""
     if psum is None:
         psum = _PsumArea(out.addr, PSUM_BITS)
     if layer.epilogue is not None:
         from irflow.backends.sim.epilogue import run_fused
 
-        return run_fused(layer, operands, out, line_bytes, psum, numerics)
+        return run_fused(layer, operands, out, line_bytes, psum, numerics, rows, sides or {})
     space = accel.space_of_op(layer)
     nest = layer.tiles
     order = nest.order
@@ -378,7 +401,8 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
 
     if kind == "nn.gather":
         return _run_gather(layer, operands, out, kernel, line_bytes)
-    bounds = [[(lo, min(lo + tile[d], extent[d])) for lo in range(0, extent[d], tile[d])]
+    span = {d: (rows or {}).get(d, (0, extent[d])) for d in order}
+    bounds = [[(lo, min(lo + tile[d], span[d][1])) for lo in range(*span[d], tile[d])]
               for d in order]
     trips = [len(b) for b in bounds]
     pos = {d: i for i, d in enumerate(order)}
@@ -419,7 +443,12 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
                        False, int(Role.PSUM), s)
             visited.add(okey)
             prev_out = okey
-        if last:
+        if last and store_lines is not None:
+            got = memo[n_out].get(okey)
+            if got is None:
+                got = memo[n_out][okey] = store_lines(out_ranges)
+            pending_store = (got, s, int(Role.OUTPUT))
+        elif last:
             pending_store = (lines(n_out, okey, out, space.result.view, out_ranges), s,
                              int(Role.OUTPUT))
         else:  # the reduction goes on in a later step: spill partial sums

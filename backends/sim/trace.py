@@ -84,6 +84,8 @@ class LayerTrace:
     # element operation each (`step_vector_ops` counts them all)
     ready: np.ndarray | None = None  # bool [n_access]: loads of data no layer of this
     # run writes (a KV cache's past rows): prefetchable like weights (prefetch.py)
+    group: str = ""  # a band of a layer in a fused group (`accel.fused`): the group's
+    # label; the simulator adds the bands of each layer up (backends/sim/fused_group.py)
 
     @property
     def n_steps(self) -> int:

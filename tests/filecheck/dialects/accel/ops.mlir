@@ -33,3 +33,28 @@ func.func @copies(%arg0: tensor<4x3xf32>, %arg1: tensor<2xi64>) -> (tensor<3x4xf
   %g = accel.layer "g" "nn.gather"(%x, %i) at 2048 on "dma" tiles <> params {axis = 0 : i64} : (tensor<4x3xf32>, tensor<2xi64>) -> tensor<2x3xf32>
   func.return %t, %g : tensor<3x4xf32>, tensor<2x3xf32>
 }
+
+// -----
+
+// A fused group (`fuse-layers`, dialects/accel_fused.py): a 1×1 conv and a 3×3 conv run
+// depth-first, 2 output rows per band; the intermediate's `at` is its ring buffer's offset.
+// CHECK-LABEL: func.func @fused
+// CHECK:         %[[Y:.*]] = accel.fused "g" band "oh" = 2 overlap "cache"(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32> {
+// CHECK-NEXT:    ^bb0(%[[A:.*]]: tensor<1x4x8x8xf32>, %[[B:.*]]: tensor<8x4x1x1xf32>, %[[C:.*]]: tensor<4x8x3x3xf32>):
+// CHECK-NEXT:      %[[E:.*]] = accel.layer "e" "nn.conv2d"(%[[A]], %[[B]]) at 0 on "pe"
+// CHECK-NEXT:      %[[P:.*]] = accel.layer "p" "nn.conv2d"(%[[E]], %[[C]]) at 8192 on "pe"
+// CHECK-NEXT:      accel.yield %[[P]] : tensor<1x4x8x8xf32>
+// CHECK-NEXT:    }
+// CHECK-NEXT:    func.return %[[Y]]
+func.func @fused(%arg0: tensor<1x4x8x8xf32>) -> tensor<1x4x8x8xf32> {
+  %x = accel.input %arg0 at 4096 : tensor<1x4x8x8xf32>
+  %w = accel.weight dense<1.0> : tensor<8x4x1x1xf32> at 0 : tensor<8x4x1x1xf32>
+  %v = accel.weight dense<1.0> : tensor<4x8x3x3xf32> at 256 : tensor<4x8x3x3xf32>
+  %y = accel.fused "g" band "oh" = 2 overlap "cache" (%x, %w, %v) : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32> {
+  ^bb0(%a: tensor<1x4x8x8xf32>, %b: tensor<8x4x1x1xf32>, %c: tensor<4x8x3x3xf32>):
+    %e = accel.layer "e" "nn.conv2d"(%a, %b) at 0 on "pe" tiles <n = 1, g = 1, f = 8, oh = 8 step 4, ow = 8, c = 4> params {} : (tensor<1x4x8x8xf32>, tensor<8x4x1x1xf32>) -> tensor<1x8x8x8xf32>
+    %p = accel.layer "p" "nn.conv2d"(%e, %c) at 8192 on "pe" tiles <n = 1, g = 1, f = 4, oh = 8 step 4, ow = 8, c = 8> params {pads = array<i64: 1, 1, 1, 1>} : (tensor<1x8x8x8xf32>, tensor<4x8x3x3xf32>) -> tensor<1x4x8x8xf32>
+    accel.yield %p : tensor<1x4x8x8xf32>
+  }
+  func.return %y : tensor<1x4x8x8xf32>
+}
