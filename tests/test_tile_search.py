@@ -232,3 +232,16 @@ def test_explain_tiling_flag_routes_to_the_tile_pass(capsys, tmp_path):
     assert main(["opt", "lenet5", "--explain-tiling", "conv2", "-o",
                  str(tmp_path / "m.mlir")]) == 1
     assert "no tile pass ran" in capsys.readouterr().err
+
+
+def test_balanced_keeps_the_rule_within_the_tie_band():
+    """The ranking decides: under `balanced` the rule's tiling wins its ties, even where
+    a tied candidate dominates it (the Pareto front `explain` shows must not drop it)."""
+    space, itemsizes = conv_space()
+    m = load_machine("default")
+    rule = tl_choose(space, itemsizes, m)
+    choice = ts.search_layer(space, itemsizes, m, "fp32", "balanced", {}, None, rule,
+                             tie=1.0)
+    assert choice.rule is not None and int(choice.ranked[0]) == choice.rule
+    assert choice.tiling.sizes == rule.sizes and choice.tiling.order == rule.order
+    assert "the rule's tiling is kept" in ts.explain("conv2d_0", choice, "balanced", tie=1.0)
