@@ -57,64 +57,90 @@ class Traffic:
 
 
 def _lines(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: float,
-           line: int, sets: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           line: int, sets: int = 1, ext: Mapping[str, np.ndarray] | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected cache lines of one slice (the executor's `slice_lines` counts a line once
     per slice). The trailing axes the slice covers whole merge into contiguous runs; a
     strided axis (a stride-2 conv's input) whose stride stays within a line spans
     `(count - 1) · stride + 1` rows of the run, otherwise it repeats the run. A run of
-    R bytes starting on a multiple of `a` covers `(R + line - a) / line` lines on
-    average; consecutive runs of the first repeating axis share a line when the gap
-    between them is under a line.
+    R bytes starting at a multiple of `a` (uniformly; `a` divides the line) covers
+    `E[ceil((o + R) / line)]` lines; `a` is the alignment every slice position shares:
+    the tensor starts on a line, each axis outside the run moves the start by its pitch,
+    the run's own partial axis by a whole tile (`ext`, the loops' extents: an axis the
+    grid covers whole does not move). Consecutive runs of the first repeating axis share
+    a line when the gap between them is under a line.
 
-    Also the cache sets the slice occupies (of `sets`): a run of r lines takes r
-    consecutive sets; runs repeating at a pitch P take `sets · line / gcd(P, sets · line)`
-    distinct positions at most (a column tile of a wide row-major matrix lands in a few
-    sets), and the groups of the next axis out are assumed to spread."""
+    Also the cache sets the slice occupies (of `sets`), level by level outwards: c
+    copies of a footprint of U sets spanning W lines at a pitch P land on
+    `min(c, sets · line / gcd(P, sets · line))` positions, a distance D = min(P,
+    period / positions) apart; copies that do not overlap (W · line ≤ D) multiply U,
+    overlapping ones cover at most the span `(positions - 1) · D + W` (a column tile of
+    a wide row-major matrix, or rows of channels at a pitch that aliases the set index,
+    land in few sets)."""
     counts = [np.asarray(c, np.float64) for c in tl._grid_counts(acc, grid)]
     one = np.ones(np.broadcast_shapes(*(c.shape for c in counts), (1,)))
     run, n = one.copy(), one.copy()
     is_open = np.ones(one.shape, bool)
     have_rep = np.zeros(one.shape, bool)
     first_rep, rep_pitch = one.copy(), one.copy()
+    align = np.full(one.shape, line, np.int64)
+    levels: list[tuple[np.ndarray, int]] = []  # (copies, pitch bytes) outside the run
     inner = 1
     for size, ax, c in reversed(list(zip(acc.view, acc.axes, counts))):
         s = abs(ax.stride) if ax.kind == "affine" else 1
-        if s == 1 or inner * s * itemsize <= line:
-            span = (c - 1) * s + 1
-            new_rep = ~is_open & ~have_rep
-            run = np.where(is_open, run * span, run)
-        else:  # each element of the axis starts a new run
-            new_rep = ~have_rep
+        pitch = inner * s * itemsize
+        in_run = is_open if (s == 1 or pitch <= line) else np.zeros(one.shape, bool)
+        new_rep = ~in_run & ~have_rep
+        run = np.where(in_run, run * ((c - 1) * s + 1), run)
+        if size > 1:  # where a slice of this axis can start (bytes; 0: never moves)
+            if ext is not None and ax.kind in ("dim", "affine", "window"):
+                step = grid[ax.dim] * (ax.stride if ax.kind != "dim" else 1)
+                moves = np.broadcast_to(grid[ax.dim] < ext[ax.dim], one.shape)
+                shift = np.gcd(np.round(step * inner * itemsize).astype(np.int64),
+                               int(round(abs(ax.offset) * inner * itemsize)))
+                align = np.where(moves & in_run, np.gcd(align, shift), align)
+            if float(pitch).is_integer():
+                align = np.where(in_run, align, np.gcd(align, int(pitch)))
+        levels.append((np.where(in_run, 1.0, c), pitch))
         first_rep = np.where(new_rep, c, first_rep)
         rep_pitch = np.where(new_rep, float(inner * s), rep_pitch)
         have_rep |= new_rep
-        n = np.where(is_open & ~new_rep, n, n * c)
-        is_open = is_open & ~new_rep & (c == size) & (s == 1)
+        n = np.where(in_run, n, n * c)
+        is_open = in_run & (c == size) & (s == 1)
         inner *= size
-    run_bytes = run * itemsize
-    pitch_bytes = np.round(rep_pitch * itemsize).astype(np.int64)
-    align = np.where(have_rep, np.gcd(np.gcd(pitch_bytes, line),
-                                      np.maximum(np.round(run_bytes).astype(np.int64), 1)),
-                     line).astype(np.float64)
-    per_run = np.where(have_rep, (run_bytes + line - align) / line, np.ceil(run_bytes / line))
+    run_bytes = np.ceil(run * itemsize - 1e-9)
+    align = np.maximum(align, 1).astype(np.float64)
+    k = line / align  # start positions within a line
+    q, r = np.floor(run_bytes / line), np.mod(run_bytes, line)
+    per_run = np.where(r > 0, q + 1 + np.maximum(k - np.floor((line - r) / align) - 1, 0.0) / k,
+                       q + (k - 1) / k)
     gap = rep_pitch * itemsize - run_bytes
     share = np.where(have_rep & (first_rep > 1),
                      np.clip((line - gap - align) / line, 0.0, 1.0), 0.0)
     total = n * per_run - n / np.maximum(first_rep, 1) * (first_rep - 1) * share
     total = np.maximum(total, np.ceil(n * run_bytes / line - 1e-9))
     period = sets * line
-    positions = np.minimum(first_rep, period / np.gcd(np.maximum(pitch_bytes, 1), period))
-    spread = pitch_bytes < per_run * line  # runs overlap in sets: contiguous enough
-    group = np.where(spread, total / np.maximum(n / first_rep, 1),
-                     positions * np.ceil(per_run))
-    used = np.where(have_rep, group * np.maximum(n / first_rep, 1), total)
-    return total, np.clip(used, 1.0, sets), have_rep & (n > 1)
+    used, width = per_run.copy(), per_run.copy()
+    scattered = np.zeros(one.shape, bool)
+    for copies, pitch in levels:
+        g = math.gcd(int(round(pitch)), period) if float(pitch).is_integer() else 1
+        pos = np.minimum(copies, period / g)
+        dist = np.minimum(pitch, period / np.maximum(pos, 1)) / line
+        span = (pos - 1) * dist + width
+        apart = width <= dist
+        used = np.where(apart, used * pos, np.minimum(used * pos, span))
+        # copies that wrap around the sets onto some of the possible positions, wider
+        # than the distance between two of those, load the sets unevenly
+        scattered |= ((copies * pitch > period) & (pos < period / g)
+                      & (width * line > g))
+        width = span
+    return total, np.clip(np.minimum(used, total), 1.0, sets), scattered
 
 
 def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float,
             machine: Machine, sizes: np.ndarray, order: Sequence[str],
             pe_cycles: np.ndarray, vector_cycles: np.ndarray | None = None,
-            memo: dict | None = None) -> Traffic:
+            memo: dict | None = None, first_cycles: np.ndarray | None = None) -> Traffic:
     """The cold-cache memory model (module docstring) of `sizes[n, j]` (tile of
     `space.dims[j]`) in loop `order`; `pe_cycles[n]` the nest's PE cycles. `memo`: a
     dict shared by calls on the same candidates in other orders (line counts depend
@@ -151,7 +177,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         key = (k, itemsize, frozenset(order[p + 1:]))
         got = memo.get(key)
         if got is None:
-            got = memo[key] = _lines(accesses[k], grid_at(p), itemsize, line, n_sets)
+            got = memo[key] = _lines(accesses[k], grid_at(p), itemsize, line, n_sets, ext)
         return got
 
     # lines over the body of each loop p (index p + 1; index 0: the whole nest)
@@ -166,16 +192,39 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
                  + np.where(revisit, psum_body[p + 1], 0.0) for p in range(-1, L)]
     # per tensor (the psum last) and loop p (index p + 1): the fraction of its lines in
     # cache sets the body of p overfills (LRU then misses them all on reuse)
-    def overfilled(t: int, p: int) -> np.ndarray:
-        key = ("over", t, frozenset(order[p + 1:]), revisit.tobytes())
+    deps_of = [a.dims for a in accesses] + [res.dims]
+
+    def reuse_window(k: int, p: int) -> np.ndarray:
+        """How many bodies' worth of tensor k's lines the reuse window of loop p holds
+        (from a line's use in one iteration of p to its use in the next): 1 if k does
+        not depend on p (the same lines both times); else the lines of iteration i used
+        after that point plus those of iteration i + 1 used before it, 2 - 1/R on
+        average when k's slice is re-touched R times in the body (a loop k does not
+        depend on steps outside one it does)."""
+        if p < 0 or order[p] not in deps_of[k]:
+            return np.ones(n)
+        inner = [i for i in range(p + 1, L) if order[i] in deps_of[k]]
+        r = np.ones(n)
+        for i in range(p + 1, max(inner, default=p)):
+            if order[i] not in deps_of[k]:
+                r = r * T[i]
+        return 2 - 1 / r
+
+    def overfilled(p: int) -> list[np.ndarray]:
+        key = ("over", tuple(order[max(p, 0):]) if p >= 0 else (), revisit.tobytes())
         got = memo.get(key)
         if got is None:
-            got = memo[key] = _overfilled(
-                t, [(ls[p + 1][0] * (1.0 if k < len(accesses) else revisit), ls[p + 1][1],
-                     ls[p + 1][2]) for k, ls in enumerate(body_sets)], n_sets, ways)
+            tensors = []
+            for k, ls in enumerate(body_sets):
+                f = reuse_window(k, p)
+                present = 1.0 if k < len(accesses) else revisit
+                tensors.append((ls[p + 1][0] * f * present,
+                                np.minimum(ls[p + 1][1] * f, n_sets), ls[p + 1][2]))
+            got = memo[key] = _overfilled(tensors, n_sets, ways)
         return got
 
-    thrash_of = [[overfilled(t, p) for p in range(-1, L)] for t in range(len(body_sets))]
+    by_body = [overfilled(p) for p in range(-1, L)]
+    thrash_of = [[by_body[p + 1][t] for p in range(-1, L)] for t in range(len(body_sets))]
     thrash = thrash_of[0]  # replaced per tensor below
 
     def reuse_miss(deps: frozenset[str], q: int, thrash: list[np.ndarray]) -> np.ndarray:
@@ -297,7 +346,11 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     compute = pe_cycles.astype(np.float64)
     if vector_cycles is not None:
         compute = np.maximum(compute, vector_cycles)
-    per_step = compute / np.maximum(steps, 1)
+    # only the first step pays the first fold's load and the array's skew (mapping.py):
+    # it overlaps the second step's loads, every later step one class's average phase
+    first = compute / np.maximum(steps, 1) if first_cycles is None else np.minimum(
+        np.asarray(first_cycles, np.float64), compute)
+    later = np.where(steps > 1, (compute - first) / np.maximum(steps - 1, 1), 0.0)
 
     def phase(hit: np.ndarray, miss: np.ndarray, latency: bool = True) -> np.ndarray:
         """A memory phase; those overlapping compute issue while the previous phase's
@@ -307,98 +360,140 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         return t + lat * np.minimum(d, 1.0) if latency else t
 
     cycles = phase(np.zeros(n), first_miss)
+    second = np.zeros(n)  # the phase of the second step: its loop is the innermost that steps
     for q in range(L):
-        cycles += count[q] * np.maximum(per_step, phase(ph_hit[q] + store_hit[q],
-                                                        ph_miss[q] + store_miss[q], False))
-    # the first step's compute overlaps the next phase; the last store drains
-    cycles += per_step + phase(last_store - np.minimum(out_fresh, last_store),
-                               np.minimum(out_fresh, last_store))
+        m_q = phase(ph_hit[q] + store_hit[q], ph_miss[q] + store_miss[q], False)
+        cycles += count[q] * np.maximum(later, m_q)
+        second = np.where(T[q] > 1, m_q, second)
+    cycles += np.maximum(first, second) - np.where(steps > 1, np.maximum(later, second), 0.0)
+    # the last step computes alone; then its store drains: the lines no earlier store
+    # touched miss: along the innermost output loop d that steps, the lines of the
+    # whole axis less those of its first T_d - 1 tiles (both from the axis' start)
+    last_fresh = np.minimum(out_fresh, last_store)
+    d_last = np.full(n, -1)
+    for i in dep_y:
+        d_last = np.where(T[i] > 1, i, d_last)
+    for i in dep_y:
+        sel = (d_last == i) & ~revisit
+        if sel.any():
+            d = order[i]
+            grid = grid_at(L - 1)
+            whole = _lines(res, {**grid, d: ext[d]}, itemsizes[-1], line)[0]
+            before = _lines(res, {**grid, d: (T[i] - 1) * tile[d]}, itemsizes[-1], line)[0]
+            last_fresh = np.where(sel, np.clip(whole - before, 0.0, last_store), last_fresh)
+    cycles += later + phase(last_store - last_fresh, last_fresh)
     flush = np.where(dirty > 0, np.ceil(dirty * line / dbw - 1e-9) + lat, 0.0)
     cycles += flush
     accesses_total = loads_total + psum_acc
     return Traffic(cycles, dram_lines * line, accesses_total, reads, writes, steps)
 
 
-def _overfilled(t: int, tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                sets: int, ways: int) -> np.ndarray:
-    """The fraction of tensor t's lines in sets holding more than `ways` lines, for
-    tensors given as (lines, sets used, scattered): each spreads its lines over its
-    sets — evenly when it is one contiguous run; many runs at scattered offsets add a
-    spread (variance `DISPERSION` × mean) — and the tensors' sets are placed
-    independently (every overlap pattern weighted by its probability)."""
+def _overfilled(tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                sets: int, ways: int) -> list[np.ndarray]:
+    """Per tensor t, the fraction of its lines in sets holding more than `ways` lines,
+    for tensors given as (lines, sets used, scattered): each spreads its lines over its
+    sets (`_load_pmf`), and the tensors' sets are placed independently (a tensor that
+    does not use every set is in a set of t's with probability (sets it uses) / sets)."""
     n = max(np.size(x) for tensor in tensors for x in tensor)
     full = [tuple(np.broadcast_to(x, (n,)) for x in tensor) for tensor in tensors]
-    # every tensor in one set at once bounds the load: where even that (plus the spread)
-    # stays under `ways`, nothing overflows
-    bound = sum(lines / used for lines, used, _ in full)
-    need = np.flatnonzero(bound + 6 * np.sqrt(DISPERSION * bound) >= ways)
-    out = np.zeros(n)
-    if need.size:
-        out[need] = _overfilled_at(t, [tuple(x[need] for x in tensor) for tensor in full],
-                                   sets, ways)
-    return out
+    # the loads' supports bound the sum: where even the largest stays within `ways`
+    # nothing overflows; where the least (t with the tensors in every set) exceeds it,
+    # everything does
+    hi, floor_all = np.zeros(n), np.zeros(n)
+    lows = []
+    for lines, used, scat in full:
+        load = lines / used
+        hi += np.ceil(load) + np.where(scat, np.minimum(4, np.ceil(DISPERSION * load)), 0)
+        low = np.maximum(np.floor(load) - np.where(scat, 4, 0), 0)
+        everywhere = used >= sets
+        floor_all += np.where(everywhere, low, 0)
+        lows.append(np.where(everywhere, 0, low))
+    outs = [((floor_all + low) > ways).astype(np.float64) for low in lows]
+    need = np.flatnonzero((hi > ways) & (floor_all <= ways))
+    if need.size:  # many candidates share their loads: score each distinct row once
+        rows = np.stack([np.asarray(x[need], np.float64) for tensor in full for x in tensor], 1)
+        key = rows @ _HASH[:rows.shape[1]]  # one number per row (a fixed random projection)
+        _, first, back = np.unique(key, return_index=True, return_inverse=True)
+        cols = iter(rows[first].T)
+        got = _overfilled_at([(next(cols), next(cols), next(cols) > 0) for _ in full],
+                             sets, ways)
+        for out, g in zip(outs, got):
+            out[need] = g[back.ravel()]
+    return outs
 
 
-def _overfilled_at(t: int, tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                   sets: int, ways: int) -> np.ndarray:
-    lines_t, used_t, scat_t = tensors[t]
-    load_t = lines_t / used_t
-    var_t = np.where(scat_t, load_t, 0.0)
-    others = []
-    for k, (lines, used, scat) in enumerate(tensors):
-        if k == t or not np.any(lines > 0):
-            continue
-        if np.all(used >= sets):  # spread over every set: always there
-            load_t = load_t + lines / sets
-            var_t = var_t + np.where(scat, lines / sets, 0.0)
-        else:
-            others.append((lines / used, used / sets, np.where(scat, lines / used, 0.0)))
-    out = np.zeros_like(load_t)
-    for pick in range(1 << len(others)):
-        load = load_t.copy()
-        var = var_t.copy()
-        prob = np.ones_like(load_t)
-        for j, (lo, share, v) in enumerate(others):
-            if pick >> j & 1:
-                load = load + lo
-                var = var + v
-                prob = prob * share
-            else:
-                prob = prob * (1 - share)
-        out += prob * _excess(load, DISPERSION * var, ways)
+def _overfilled_at(tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                   sets: int, ways: int) -> list[np.ndarray]:
+    """Per tensor t, P(load > ways) of a set t uses: the load's distribution is the sum
+    of the tensors' integer loads per set (`_load_pmf`)."""
+    bins = ways + 2  # the last bin: loads of `bins - 1` or more
+    own, mixed = [], []
+    for lines, used, scat in tensors:
+        pmf = _load_pmf(lines / np.maximum(used, 1), scat, bins)
+        own.append(pmf)
+        share = np.minimum(used / sets, 1.0)[:, None]
+        mix = share * pmf
+        mix[:, 0] += 1 - share[:, 0]
+        mixed.append(np.where((lines > 0)[:, None], mix, (np.arange(bins) == 0) * 1.0))
+    out = []
+    for t in range(len(tensors)):
+        total = own[t]
+        for k in range(len(tensors)):
+            if k != t and np.any(tensors[k][0] > 0):
+                total = _convolve(total, mixed[k])
+        out.append(total[:, ways + 1:].sum(axis=1))
     return out
 
 
 DISPERSION = 0.3
+_HASH = np.random.default_rng(0).random(64) + 1.0
 """Variance per line of mean set load for a tensor made of many runs at scattered
 offsets (1 would be Poisson; the runs' offsets are an arithmetic progression, less
 dispersed than random)."""
 
 
-_U = np.linspace(-8.0, 8.0, 4097)
-_G = (np.exp(-0.5 * _U ** 2) / np.sqrt(2 * np.pi)
-      - _U * 0.5 * (1 - np.vectorize(math.erf)(_U / np.sqrt(2))))
-"""E[(Z - u)+] of a standard normal Z on a grid of u (interpolated by `_excess`)."""
+def _load_pmf(load: np.ndarray, scattered: np.ndarray, bins: int) -> np.ndarray:
+    """[n, bins] distribution of one tensor's integer lines in a set it uses, of mean
+    `load`: floor or ceil of the mean (a contiguous tensor spreads its lines evenly),
+    and for a tensor of many runs at scattered offsets a spread to variance
+    `DISPERSION` × mean (sums of ±1 steps: the load stays an integer near the mean).
+    Loads of `bins - 1` or more share the last bin."""
+    lo = np.floor(load)
+    f = load - lo
+    at = np.arange(bins)
+    base = np.clip(lo, 0, bins - 1)[:, None]
+    pmf = (1 - f)[:, None] * (at == base) + f[:, None] * (at == np.minimum(base + 1, bins - 1))
+    extra = np.where(scattered, np.maximum(DISPERSION * load - f * (1 - f), 0.0), 0.0)
+    steps = int(min(4, math.ceil(float(extra.max(initial=0.0)))))
+    if steps:
+        e = np.minimum(extra / steps, 1.0)[:, None] / 2  # (beyond 4: far over any way count)
+        step = (1 - 2 * e)[:, :, None] * np.eye(bins) + e[:, :, None] * (
+            _SHIFT[bins][0] + _SHIFT[bins][1])  # [n, from, to]
+        for _ in range(steps):  # each step: -1 or +1 with probability e/2 each
+            pmf = np.einsum("nf,nft->nt", pmf, step)
+    return pmf
 
 
-def _excess(mean: np.ndarray, var: np.ndarray, ways: int) -> np.ndarray:
-    """E[clip(X - ways, 0, 1)] for a set load X of this mean and variance (a normal
-    approximation where the spread matters; variance 0: the even split,
-    clip(mean - ways, 0, 1))."""
-    out = np.clip(mean - ways, 0.0, 1.0)
-    sd = np.sqrt(np.maximum(var, 0.0))
-    band = np.flatnonzero((sd > 1e-6) & (mean > ways - 6 * sd) & (mean < ways + 1 + 6 * sd))
-    if band.size:
-        m, d = mean.ravel()[band], sd.ravel()[band]
+def _shifts(bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """One step down and one up between load bins (0 and the open last bin absorb)."""
+    down, up = np.zeros((bins, bins)), np.zeros((bins, bins))
+    for i in range(bins):
+        down[i, max(i - 1, 0)] = 1
+        up[i, min(i + 1, bins - 1)] = 1
+    return down, up
 
-        def above(a: float) -> np.ndarray:  # E[(X - a)+] = sd · E[(Z - (a - m)/sd)+]
-            u = (a - m) / d
-            return d * np.interp(u, _U, _G, left=0.0, right=0.0) + np.where(
-                u < _U[0], m - a, 0.0)
 
-        flat = out.ravel().copy()
-        flat[band] = np.clip(above(ways) - above(ways + 1), 0.0, 1.0)
-        out = flat.reshape(out.shape)
+_SHIFT = {b: _shifts(b) for b in range(2, 40)}
+
+
+def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The distribution of the sum of two independent loads ([n, bins] each, the last
+    bin open-ended)."""
+    bins = a.shape[1]
+    out = np.zeros_like(a)
+    for i in range(bins):
+        out[:, i:] += a[:, i:i + 1] * b[:, :bins - i]
+        out[:, -1] += a[:, i] * b[:, bins - i:].sum(axis=1)
     return out
 
 

@@ -22,12 +22,12 @@ Every candidate is scored at once with numpy (`estimate`), with no numerics:
     energy      E = macs · mac_pj + (accesses + misses + write-backs) · cache_line_pj
                     + DRAM bytes · dram_pj/B                      (as the simulator's)
 
-Candidates dominated in (C, D, E) are dropped; the winner minimises C (latency,
-balanced), E (energy) or C·E (edp); candidates within 1 % of the best are tied and
-go to the least energy (latency, balanced) or fewest cycles, then DRAM bytes, fewer
-steps, the lowest index (deterministic). `balanced` (the default of `irflow run` /
-`irflow sim`) only takes candidates with no more estimated DRAM bytes and energy
-than the default rule's tiling. The estimate against the simulator: docs/tiling.md.
+The winner minimises C (latency, balanced), E (energy) or C·E (edp); candidates within
+1 % of the best are tied and go to the least energy (latency, balanced) or fewest
+cycles, then DRAM bytes, fewer steps, the lowest index (deterministic). `balanced` only
+takes candidates with no more estimated DRAM bytes and energy than the default rule's
+tiling, and the rule's tiling wins its ties. Candidates dominated in (C, D, E) are left
+out of what `explain` shows. The estimate against the simulator: docs/tiling.md.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, d
     psum = machine.psum_bytes(dtype)
     memo: dict = {}
     parts = [layer_traffic.traffic(space, itemsizes, psum, machine, sizes, o, pe.cycles,
-                                   memo=memo) for o in orders]
+                                   memo=memo, first_cycles=pe.first) for o in orders]
     k = len(orders)
     cycles = np.concatenate([t.cycles for t in parts])
     dram = np.concatenate([t.dram_bytes for t in parts])
@@ -207,10 +207,10 @@ def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
     rule_idx = (orders.index(rule.order) * len(rows) + int(rule_row[0])
                 if rule.order in orders and len(rule_row) else None)
     rank = sc.ranking(objective, rule_idx, tie)
+    best = int(rank[0])  # the ranking decides (the rule's tiling wins its ties under
+    # `balanced` even where a tied candidate dominates it); the Pareto front is shown
     front = pareto(sc, rank[:256])
-    keep = np.isin(rank, front)
-    ranked = rank[keep]
-    best = int(ranked[0])
+    ranked = np.concatenate([[best], rank[np.isin(rank, front) & (rank != best)]])
     sizes = sc.sizes_of(best)
     ws = tl.working_set(space, sizes, itemsizes)
     return Choice(tl.Tiling(sc.orders[int(sc.order[best])], sizes, ws,
@@ -244,6 +244,9 @@ def explain(label: str, choice: Choice, objective: str, top: int = 8,
            "edp": "least estimated cycles x energy",
            "balanced": "fewest estimated cycles among the candidates with no more DRAM "
                        "bytes and energy than the rule's tiling (the rule wins ties)"}[objective]
+    if objective == "balanced" and w == choice.rule:
+        why = (f"the rule's tiling is kept: no candidate with no more estimated DRAM bytes "
+               f"and energy is more than {tie * 100:g}% faster")
     bound = "compute (PE array)" if sc.pe_cycles[w] >= sc.cycles[w] * 0.99 else "memory"
     lines.append(f"  winner #0: {why}; {bound}-bound ({sc.pe_cycles[w]:,.0f} PE cycles of "
                  f"{sc.cycles[w]:,.0f}); within {tie * 100:g}% of the best, ties broken by "

@@ -144,12 +144,13 @@ def check_agreement(model: str, cycles_within: int, cycles_max: float, dram_with
 
 
 AGREEMENT = {  # model: (cycles within 5 %, max cycles error, DRAM within 5 %, max DRAM error)
-    "lenet5": (4, 0.06, 5, 0.05), "digits_cnn": (2, 0.16, 3, 0.05),
-    "transformer_encoder": (16, 0.05, 8, 0.07), "resnet18": (21, 0.05, 14, 0.12),
-    "mobilenetv2": (53, 0.05, 45, 0.11), "resnet50": (54, 0.05, 52, 0.49),
+    "lenet5": (5, 0.05, 5, 0.05), "digits_cnn": (3, 0.05, 3, 0.05),
+    "transformer_encoder": (16, 0.05, 16, 0.05), "resnet18": (21, 0.05, 20, 0.07),
+    "mobilenetv2": (53, 0.05, 46, 0.10), "resnet50": (54, 0.05, 52, 0.06),
     "bert-base": (97, 0.05, 97, 0.05)}
-"""What holds since the PE model's batch-1 change (pipelined folds, in-flight DRAM
-latency: docs/tiling.md); before it every layer was within 5 % in cycles."""
+"""What holds today (docs/tiling.md): every layer within 5 % in cycles; the DRAM bytes
+of the layers outside 5 % differ by where the simulator's allocator placed the
+tensors (set conflicts the estimate models only statistically)."""
 
 
 @pytest.mark.parametrize("model", ["lenet5", "digits_cnn", "transformer_encoder"])
@@ -231,3 +232,16 @@ def test_explain_tiling_flag_routes_to_the_tile_pass(capsys, tmp_path):
     assert main(["opt", "lenet5", "--explain-tiling", "conv2", "-o",
                  str(tmp_path / "m.mlir")]) == 1
     assert "no tile pass ran" in capsys.readouterr().err
+
+
+def test_balanced_keeps_the_rule_within_the_tie_band():
+    """The ranking decides: under `balanced` the rule's tiling wins its ties, even where
+    a tied candidate dominates it (the Pareto front `explain` shows must not drop it)."""
+    space, itemsizes = conv_space()
+    m = load_machine("default")
+    rule = tl_choose(space, itemsizes, m)
+    choice = ts.search_layer(space, itemsizes, m, "fp32", "balanced", {}, None, rule,
+                             tie=1.0)
+    assert choice.rule is not None and int(choice.ranked[0]) == choice.rule
+    assert choice.tiling.sizes == rule.sizes and choice.tiling.order == rule.order
+    assert "the rule's tiling is kept" in ts.explain("conv2d_0", choice, "balanced", tie=1.0)

@@ -314,6 +314,7 @@ class NestCost:
     load_cycles: np.ndarray  # int64
     folds: np.ndarray  # int64
     steps: np.ndarray  # int64: tile steps of the nest
+    first: np.ndarray | None = None  # int64: the first step's cycles (it alone pays the lead)
 
 
 def nest_cost(ms: MapSpace, order: tuple[str, ...], tiles: np.ndarray, mapping: Mapping,
@@ -349,5 +350,5 @@ def nest_cost(ms: MapSpace, order: tuple[str, ...], tiles: np.ndarray, mapping: 
     cycles = total(c.cycles) - hidden
     streamed = total(c.stream_cycles)
     return NestCost(cycles, streamed, fill, cycles - streamed - fill, total(c.folds),
-                    count.sum(axis=-1))
+                    count.sum(axis=-1), c.cycles[:, 0])
 
