@@ -90,7 +90,14 @@ def layout_lines(stage: ep.Stage, result: accel.Access, out: ex._Tensor, line_by
     line_bits = 8 * line_bytes
     first = bit0 // line_bits
     last = (8 * out.addr - (-(dest + 1) * num // den) - 1) // line_bits
-    return np.unique(np.concatenate([first, last]))
+    if not first.size:
+        return np.empty(0, np.int64)
+    # the sorted distinct lines, by marking them in the span they cover (no sort)
+    lo = int(first.min())
+    mark = np.zeros(int(last.max()) - lo + 1, bool)
+    mark[first - lo] = True
+    mark[last - lo] = True
+    return np.flatnonzero(mark).astype(np.int64) + lo
 
 
 class _Fused:
