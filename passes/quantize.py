@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+from xdsl.dialects.builtin import ModuleOp, NameLoc, TensorType, f32
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
@@ -111,6 +111,12 @@ class LayerSettings:
 
 
 LAYER_KEYS = ("bits", "act_bits", "granularity", "skip")
+
+
+def unnamed(loc: Attribute) -> Attribute:
+    """`loc` without an ONNX node's name: a cast placed before a layer points at its
+    source line but must not take its name (layer labels come from location names)."""
+    return loc.location if isinstance(loc, NameLoc) else loc
 
 
 def load_layer_config(path: str) -> dict[str, dict[str, Any]]:
@@ -473,7 +479,7 @@ class _Quantizer:
         assert isinstance(ty, TensorType)
         q = quant.QuantizeOp(value, TensorType(self._act_type(value), ty.get_shape()))
         q.location = (value.owner.location if isinstance(value.owner, Operation)
-                      else before.location)
+                      else unnamed(before.location))
         block.insert_op_before(q, before)
         self.qvalue[value] = q.output
         return q.output
@@ -485,7 +491,7 @@ class _Quantizer:
         if nn.value_element_type(value) == qt:
             return value
         r = quant.RequantizeOp(value, TensorType(qt, nn.shape_of(value)))
-        r.location = before.location
+        r.location = unnamed(before.location)
         block.insert_op_before(r, before)
         return r.output
 
