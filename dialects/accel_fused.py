@@ -136,12 +136,17 @@ def _ints(attr: object, default: list[int]) -> list[int]:
     return [int(v) for v in get()] if get is not None else default
 
 
-def band_rows(layers: Sequence[accel.LayerOp], lo: int, hi: int) -> list[tuple[int, int]]:
+def band_rows(layers: Sequence[accel.LayerOp], lo: int, hi: int,
+              windows: Sequence[Window] | None = None) -> list[tuple[int, int]]:
     """Per layer, the result rows [a, b) a band of the last layer's rows [lo, hi) needs
-    (the last layer's own first): each earlier layer's through the next one's window."""
+    (the last layer's own first): each earlier layer's through the next one's window.
+    `windows`: `window(layer)` of every layer but the first, when the caller already
+    has them (a loop over bands reads the attributes once)."""
+    if windows is None:
+        windows = [window(nxt) for nxt in layers[1:]]
     out = [(lo, hi)]
-    for nxt in reversed(layers[1:]):
-        out.append(window(nxt).need(*out[-1]))
+    for win in reversed(windows):
+        out.append(win.need(*out[-1]))
     return out[::-1]
 
 
@@ -158,8 +163,10 @@ def ring_rows(layers: Sequence[accel.LayerOp], band: int) -> list[int]:
     most rows any band of `band` output rows needs of it."""
     extent = rows_shape(layers[-1])[-2]
     most = [0] * (len(layers) - 1)
+    windows = [window(nxt) for nxt in layers[1:]]
     for lo in range(0, extent, band):
-        for i, (a, b) in enumerate(band_rows(layers, lo, min(lo + band, extent))[:-1]):
+        for i, (a, b) in enumerate(band_rows(layers, lo, min(lo + band, extent),
+                                             windows)[:-1]):
             most[i] = max(most[i], b - a)
     return most
 

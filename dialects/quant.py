@@ -190,9 +190,14 @@ class UniformQuantizedType(ParametrizedAttribute, TypeAttribute):
 
     def scale_values(self) -> np.ndarray:
         """Scales as a float64 array (length 1 for per-tensor)."""
+        if isinstance(self.scales.elt_type, Float64Type):  # the stored bytes, unparsed
+            return np.frombuffer(self.scales.data.data, "<f8").astype(np.float64)
         return np.asarray(self.scales.get_values(), np.float64)
 
     def zero_point_values(self) -> np.ndarray:
+        ty = self.zero_points.elt_type
+        if isinstance(ty, IntegerType) and ty.width.data == 64:  # the stored bytes ("<q")
+            return np.frombuffer(self.zero_points.data.data, "<i8").astype(np.int64)
         return np.asarray(self.zero_points.get_values(), np.int64)
 
     @property

@@ -178,8 +178,9 @@ def fused_estimate(members: Sequence[_Layer], band: int, overlap: str,
     computed = [0] * len(ops)
     done = [0] * len(ops)
     read = 0  # rows of the group's input the first layer reads, halos again in every band
+    windows = [af.window(nxt) for nxt in ops[1:]]
     for lo in range(0, extent, band):
-        for i, (a, b) in enumerate(af.band_rows(ops, lo, min(lo + band, extent))):
+        for i, (a, b) in enumerate(af.band_rows(ops, lo, min(lo + band, extent), windows)):
             a = a if overlap == "recompute" else max(a, done[i])
             computed[i] += max(b - a, 0)
             done[i] = max(done[i], b)

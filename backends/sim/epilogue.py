@@ -86,11 +86,22 @@ def layout_lines(stage: ep.Stage, result: accel.Access, out: ex._Tensor, line_by
     src = np.unravel_index(flat, shape)
     dest = np.ravel_multi_index(tuple(src[p] for p in perm), tuple(shape[p] for p in perm))
     num, den = out.bits
-    bit0 = 8 * out.addr + dest * num // den
-    line_bits = 8 * line_bytes
-    first = bit0 // line_bits
-    last = (8 * out.addr - (-(dest + 1) * num // den) - 1) // line_bits
-    return np.unique(np.concatenate([first, last]))
+    if not dest.size:
+        return np.empty(0, np.int64)
+    size = num // 8 if den == 1 and num % 8 == 0 else 0
+    if size and out.addr % size == 0 and line_bytes % size == 0:
+        # whole-byte elements aligned to their size: each lies in one line
+        first = last = (out.addr + dest * size) // line_bytes
+    else:
+        line_bits = 8 * line_bytes
+        first = (8 * out.addr + dest * num // den) // line_bits
+        last = (8 * out.addr - (-(dest + 1) * num // den) - 1) // line_bits
+    # the sorted distinct lines, by marking them in the span they cover (no sort)
+    lo = int(first.min())
+    mark = np.zeros(int(last.max()) - lo + 1, bool)
+    mark[first - lo] = True
+    mark[last - lo] = True
+    return np.flatnonzero(mark).astype(np.int64) + lo
 
 
 class _Fused:

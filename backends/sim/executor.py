@@ -353,14 +353,18 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
               numerics: bool = True, epilogue: EpilogueHook | None = None,
               rows: Mapping[str, tuple[int, int]] | None = None,
               store_lines: Callable[[Sequence[tuple[int, int, int]]], np.ndarray] | None = None,
-              sides: Mapping[int, _Tensor] | None = None) -> LayerTrace:
+              sides: Mapping[int, _Tensor] | None = None,
+              line_memo: dict[tuple, np.ndarray] | None = None) -> LayerTrace:
     """Execute one layer tile by tile; return its trace (module docstring). With
     `numerics=False` the tile kernels are not called (the trace is the same). `rows`
     restricts loops to index ranges (a band of a fused group, `fused_group.py`): the
     tiles start at the range's start and are clipped to its end.
     `store_lines`: the lines a finished output tile's store covers, from its ranges in
     the result view (a fused layout stores through a permutation; default: the box).
-    `sides`: the placed side outputs of the layer's epilogue, by index (`accel.side`)."""
+    `sides`: the placed side outputs of the layer's epilogue, by index (`accel.side`).
+    `line_memo`: slice lines by (tensor address, shape, bits, ranges), shared by calls
+    (the bands of a fused group load the same weight tiles; the arrays are not
+    modified)."""
     if psum is None:
         psum = _PsumArea(out.addr, PSUM_BITS)
     if layer.epilogue is not None:
@@ -387,7 +391,14 @@ def run_layer(layer: accel.LayerOp, operands: Sequence[_Tensor], out: _Tensor,
     def lines(i: int, key: tuple, t: _Tensor, shape: Sequence[int],
               ranges: Sequence[tuple[int, int, int]]) -> np.ndarray:
         got = memo[i].get(key)
-        if got is None:
+        if got is None and line_memo is not None:
+            full = (t.addr, tuple(shape), t.itemsize, t.bits, tuple(ranges))
+            got = line_memo.get(full)
+            if got is None:
+                got = line_memo[full] = slice_lines(t.addr, shape, t.itemsize, ranges,
+                                                    line_bytes, t.bits)
+            memo[i][key] = got
+        elif got is None:
             got = memo[i][key] = slice_lines(t.addr, shape, t.itemsize, ranges, line_bytes,
                                              t.bits)
         return got

@@ -104,8 +104,10 @@ def run_group(op: accel.FusedOp, operands: Sequence[_Tensor], dram: np.ndarray,
     done = [0] * len(layers)  # rows of each layer computed so far (overlap = cache)
     traces: list[LayerTrace] = []
     first_band = [True] * len(layers)
+    windows = [af.window(nxt) for nxt in layers[1:]]
+    line_memo: dict[tuple, np.ndarray] = {}  # slice lines, shared by the bands
     for lo in range(0, extent, band):
-        need = af.band_rows(layers, lo, min(lo + band, extent))
+        need = af.band_rows(layers, lo, min(lo + band, extent), windows)
         for i, (lay, (a, b)) in enumerate(zip(layers, need)):
             if not recompute:
                 a = max(a, done[i])
@@ -115,7 +117,8 @@ def run_group(op: accel.FusedOp, operands: Sequence[_Tensor], dram: np.ndarray,
             loop = af.row_loop(lay)
             assert loop is not None
             trace = ex.run_layer(lay, [values[v] for v in lay.inputs], values[lay.output],
-                                 line_bytes, psum, numerics, rows={loop: (a, b)})
+                                 line_bytes, psum, numerics, rows={loop: (a, b)},
+                                 line_memo=line_memo)
             traces.append(_on_chip(trace, folds, op.label.data, line_bytes,
                                    first_band[i]))
             first_band[i] = False
