@@ -307,36 +307,38 @@ def fuse_function(fn: func.FuncOp, align: int = 64,
 
 def replan(fn: func.FuncOp, align: int = 64) -> int:
     """Place the activations of a lowered function again (plan-memory's liveness and
-    greedy best fit; weights keep their addresses); returns the activation span."""
+    greedy best fit; weights keep their addresses); returns the activation span. A side
+    output is live from its layer on (written while the layer runs); a fused group
+    (`fuse-layers`) reads all its inputs and writes its result (its last layer's `at`)
+    at one point of the schedule."""
     block = fn.body.blocks[0]
     ops = list(block.ops)
     position = {op: i for i, op in enumerate(ops)}
-    end = len(ops)
     root: dict[SSAValue, SSAValue] = {}
     buffers: dict[SSAValue, pm.Buffer] = {}
+    placed: dict[SSAValue, accel.InputOp | accel.LayerOp | SideOp] = {}
     base = 0
     for i, op in enumerate(ops):
         if isinstance(op, accel.WeightOp):
             base = max(base, op.addr.value.data + accel.stored_nbytes(op))
         elif isinstance(op, accel.ViewOp):
             root[op.output] = root.get(op.source, op.source)
-        elif isinstance(op, accel.InputOp | accel.LayerOp | SideOp):
-            size = pm.align_up(accel.stored_nbytes(op), align)
-            # a side output is written while its layer runs
-            start = position[op.source.owner] if isinstance(op, SideOp) else i
-            buffers[op.output] = pm.Buffer(op.output, size, -1 if isinstance(
-                op, accel.InputOp) else start, i)
+        elif isinstance(op, accel.InputOp | accel.LayerOp | SideOp | accel.FusedOp):
+            at = op.layers[-1] if isinstance(op, accel.FusedOp) else op
+            size = pm.align_up(accel.stored_nbytes(at), align)
+            start = (-1 if isinstance(op, accel.InputOp)
+                     else position[op.source.owner] if isinstance(op, SideOp) else i)
+            buffers[op.output] = pm.Buffer(op.output, size, start, i)
+            placed[op.output] = at
     for op in ops:
         for v in op.operands:
             b = buffers.get(root.get(v, v))
             if b is not None:
-                b.end = max(b.end, end if isinstance(op, func.ReturnOp) else position[op])
+                b.end = max(b.end, len(ops) if isinstance(op, func.ReturnOp) else position[op])
     base = pm.align_up(base, align)
     span = pm.assign_offsets(buffers.values())
     for v, b in buffers.items():
-        owner = v.owner
-        assert isinstance(owner, accel.InputOp | accel.LayerOp | SideOp)
-        owner.properties["addr"] = accel.addr_attr(base + b.offset)
+        placed[v].properties["addr"] = accel.addr_attr(base + b.offset)
     if pm.PEAK_ATTR in fn.attributes:
         fn.attributes[pm.PEAK_ATTR] = IntegerAttr(span, i64)
     return span
@@ -406,7 +408,7 @@ class FuseEpiloguePass(ModulePass):
         for fn in lowered_functions(module, "fuse-epilogue"):
             group = next((op for op in fn.body.blocks[0].ops if isinstance(op, accel.FusedOp)),
                          None)
-            if group is not None:  # its memory re-plan does not know fused groups
+            if group is not None:  # its chains are top-level layers: a group's are not seen
                 raise PassError(f"fuse-epilogue runs before fuse-layers (found the fused group "
                                 f"'{group.label.data}')")
             fuse_function(fn, self.align, only, self.layouts, self.sides)

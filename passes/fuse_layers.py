@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType, i64
+from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Block, SSAValue
 from xdsl.passes import ModulePass
 
@@ -70,9 +70,9 @@ from irflow.dialects import accel
 from irflow.dialects import accel_epilogue as ep
 from irflow.dialects import accel_fused as af
 from irflow.dialects.accel_side import sides_of
-from irflow.passes import plan_memory as pm
 from irflow.passes import tile as tl
 from irflow.passes import tile_search as ts
+from irflow.passes.fuse_epilogue import replan
 from irflow.passes.lower_to_accel import lowered_functions
 
 OBJECTIVES = ("latency", "energy", "edp", "dram", "always")
@@ -419,43 +419,6 @@ def fuse_function(fn: func.FuncOp, machine: Machine, objective: str = "latency",
     if any(d.chosen for d in decisions):
         replan(fn, machine.cache.line_bytes)
     return decisions
-
-
-def replan(fn: func.FuncOp, align: int = 64) -> int:
-    """Place the activations again with the groups in the schedule (plan-memory's
-    liveness and best fit, as `fuse_epilogue.replan`): a group reads all its inputs and
-    writes its result at one point, so its inputs live until it ends and its result
-    (its last layer's `at`) may not share their bytes. Returns the activation span."""
-    block = fn.body.blocks[0]
-    ops = list(block.ops)
-    position = {op: i for i, op in enumerate(ops)}
-    root: dict[SSAValue, SSAValue] = {}
-    buffers: dict[SSAValue, pm.Buffer] = {}
-    owner: dict[SSAValue, accel.InputOp | accel.LayerOp] = {}
-    base = 0
-    for i, op in enumerate(ops):
-        if isinstance(op, accel.WeightOp):
-            base = max(base, op.addr.value.data + accel.stored_nbytes(op))
-        elif isinstance(op, accel.ViewOp):
-            root[op.output] = root.get(op.source, op.source)
-        elif isinstance(op, accel.InputOp | accel.LayerOp | accel.FusedOp):
-            placed = op.layers[-1] if isinstance(op, accel.FusedOp) else op
-            size = pm.align_up(accel.stored_nbytes(placed), align)
-            buffers[op.output] = pm.Buffer(op.output, size, -1 if isinstance(
-                op, accel.InputOp) else i, i)
-            owner[op.output] = placed
-    for op in ops:
-        for v in op.operands:
-            b = buffers.get(root.get(v, v))
-            if b is not None:
-                b.end = max(b.end, len(ops) if isinstance(op, func.ReturnOp) else position[op])
-    base = pm.align_up(base, align)
-    span = pm.assign_offsets(buffers.values())
-    for v, b in buffers.items():
-        owner[v].properties["addr"] = accel.addr_attr(base + b.offset)
-    if pm.PEAK_ATTR in fn.attributes:
-        fn.attributes[pm.PEAK_ATTR] = IntegerAttr(span, i64)
-    return span
 
 
 @dataclass(frozen=True)
