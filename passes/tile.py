@@ -15,7 +15,9 @@ Where the sizes come from, first match wins:
 1. the op's own attributes `accel.tile = {f = 16 : i64, ...}` and `accel.order = "f,oh,ow,c"`;
 2. the `layers` option, per layer label: `layers="conv_0:f=16,oh=8;fc:n=256"`;
 3. the `sizes` / `order` options for every op that has those loops: `sizes="f=16,oh=14"`;
-4. the default rule, for every loop not fixed above: start from the whole layer and
+4. for every loop not fixed above, the mapping search `search=balanced` (the default;
+   passes/tile_search.py, docs/tiling.md), whose incumbent is the halving rule that
+   `search=none` keeps (and non-PE layers get) — start from the whole layer and
    halve the loop whose halving costs least (estimated DRAM traffic of the loop
    order + a per-step overhead) until one step's working set — operand slices +
    result slice, double-buffered — fits the cache of `machine`. Several loop orders
