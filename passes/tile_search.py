@@ -212,6 +212,7 @@ class Scored:
     scores: Scores
     rule: int | None  # the default rule's candidate
     prefetch: np.ndarray  # [N] DRAM cycles of step 0's weights (tile_window.py)
+    complete: bool = True  # every row that can have fewer cycles than the rule is scored
 
 
 def layer_key(space: accel.Space, itemsizes: Sequence[float], dtype: str,
@@ -262,6 +263,7 @@ def _score_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
     first = (first_weight_cycles(space, itemsizes, machine, rows, weights) if any(weights)
              else np.zeros(len(rows)))
     rule_row = np.flatnonzero((rows == [rule.sizes[d] for d in space.dims]).all(1))
+    complete = True
     if prune is not None and len(rule_row) and rule.order in orders:
         # `balanced`: the winner is the rule, or within the band of a candidate with
         # fewer cycles than the rule's / (1 + band). A candidate's cycles are at least
@@ -271,22 +273,27 @@ def _score_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
         # needs P_c - max(first_c - first_r, 0) < (C_r + b · first_r) / (1 + b): the
         # rows that fail it are not scored. `search_layer` scores with b = tie (then the
         # rule wins exactly when no row beats it so), and b = 0 (every row that can
-        # have fewer cycles than the rule) where a candidate does beat it.
+        # have fewer cycles than the rule) where a candidate does beat it — at once
+        # when the band leaves more than half of those rows (one call, not two).
         r = int(rule_row[0])
         rule_c = float(estimate(space, itemsizes, machine, dtype, rows[r:r + 1],
                                 [rule.order], sparse_factor).cycles[0])
         ms = map_space(space)
         pe = nest_cost(ms, space.dims, rows, machine.mapping(ms.family),  # type: ignore[arg-type]
                        machine, dtype, sparse_factor).cycles
-        keep = (pe - np.maximum(first - first[r], 0.0)) * (1 + prune) < (
-            rule_c + prune * first[r])
+        lower = pe - np.maximum(first - first[r], 0.0)
+        keep = lower * (1 + prune) < rule_c + prune * first[r]
+        every = lower < rule_c  # the rows of the second stage (b = 0)
+        complete = 2 * keep.sum() > every.sum()  # the band prunes little: score them all
+        if complete:
+            keep = every
         keep[r] = True
         rows, first = rows[keep], first[keep]
         rule_row = np.flatnonzero((rows == [rule.sizes[d] for d in space.dims]).all(1))
     sc = estimate(space, itemsizes, machine, dtype, rows, orders, sparse_factor)
     rule_idx = (orders.index(rule.order) * len(rows) + int(rule_row[0])
                 if rule.order in orders and len(rule_row) else None)
-    return Scored(sc, rule_idx, np.tile(first, len(orders)))
+    return Scored(sc, rule_idx, np.tile(first, len(orders)), complete)
 
 
 def resident_only(weights: Sequence[bool]) -> bool:
@@ -326,7 +333,7 @@ def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
         rank = sc.ranking(objective, rule_idx, tie)
         if resident and rule_idx is not None:
             rank = np.concatenate([[rule_idx], rank[rank != rule_idx]])
-        if rule_idx is None or int(rank[0]) == rule_idx:
+        if rule_idx is None or int(rank[0]) == rule_idx or scored.complete:
             break
     best = int(rank[0])  # the ranking decides (the rule's tiling wins its ties under
     # `balanced` even where a tied candidate dominates it); the Pareto front is shown
