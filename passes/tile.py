@@ -599,6 +599,13 @@ class TilePass(ModulePass):
                          keep_rule=self.search == "none")
 
 
+def ts_memo(machine: object) -> dict:
+    """The scores memo of `machine` (`tile_search.memo_for`)."""
+    from irflow.passes import tile_search as ts
+
+    return ts.memo_for(machine)  # type: ignore[arg-type]
+
+
 class _Searcher:
     """The search of one `tile` run, layer by layer in program order: identical layers
     are scored once (`tile_search.score_layer`), and each candidate's cycles are scored
@@ -612,7 +619,7 @@ class _Searcher:
 
         self.machine, self.objective, self.tie = machine, objective, tie
         self.explain, self.keep_rule = explain, keep_rule
-        self.memo: dict = {}
+        self.memo = ts_memo(machine)
         self.window = Window(machine)  # type: ignore[arg-type]
 
     def begin(self) -> None:

@@ -215,6 +215,48 @@ class Scored:
     complete: bool = True  # every row that can have fewer cycles than the rule is scored
 
 
+_MEMOS: dict[str, dict] = {}
+MEMO_CANDIDATES = 400_000
+"""Scored candidates kept per machine across `tile` runs (a simulated program lowered
+again, the stages of `irflow run --compare`, a fuzz case run twice; about 100 B each);
+the oldest layers go first."""
+
+
+def memo_for(machine: Machine) -> dict:
+    """The scores memo shared by every `tile` run on `machine` (the key is its full
+    description, so a changed cache or PE array gets its own), bounded by
+    `MEMO_CANDIDATES` per machine (the layers being searched always stay) and 4 machines."""
+    key = repr(machine)
+    memo = _MEMOS.pop(key, None)
+    if memo is None:
+        memo = _BoundedMemo()
+    _MEMOS[key] = memo  # most recently used last
+    while len(_MEMOS) > 4:
+        del _MEMOS[next(iter(_MEMOS))]
+    return memo
+
+
+class _BoundedMemo(dict):
+    """A dict of `Scored` (or None) that forgets its oldest entries past
+    `MEMO_CANDIDATES` scored candidates."""
+
+    size = 0
+
+    @staticmethod
+    def _n(value: object) -> int:
+        return len(value.scores.cycles) if isinstance(value, Scored) else 1
+
+    def __setitem__(self, key: object, value: object) -> None:
+        if key in self:
+            self.size -= self._n(self[key])
+        super().__setitem__(key, value)
+        self.size += self._n(value)
+        while self.size > MEMO_CANDIDATES and len(self) > 1:
+            old = next(iter(self))
+            self.size -= self._n(self[old])
+            super().__delitem__(old)
+
+
 def layer_key(space: accel.Space, itemsizes: Sequence[float], dtype: str,
               fixed: Mapping[str, int], order: Sequence[str] | None, rule: tl.Tiling,
               weights: Sequence[bool], sparse_factor: float = 1.0) -> tuple:
@@ -276,8 +318,9 @@ def _score_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
         # have fewer cycles than the rule) where a candidate does beat it — at once
         # when the band leaves more than half of those rows (one call, not two).
         r = int(rule_row[0])
-        rule_c = float(estimate(space, itemsizes, machine, dtype, rows[r:r + 1],
-                                [rule.order], sparse_factor).cycles[0])
+        alone = estimate(space, itemsizes, machine, dtype, rows[r:r + 1], [rule.order],
+                         sparse_factor)
+        rule_c = float(alone.cycles[0])
         ms = map_space(space)
         pe = nest_cost(ms, space.dims, rows, machine.mapping(ms.family),  # type: ignore[arg-type]
                        machine, dtype, sparse_factor).cycles
@@ -287,6 +330,9 @@ def _score_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
         complete = 2 * keep.sum() > every.sum()  # the band prunes little: score them all
         if complete:
             keep = every
+        elif not keep.any():  # no row, the rule's in another order included, can beat
+            # the rule by the band: the rule wins; its own estimate is all there is to rank
+            return Scored(alone, 0, first[r:r + 1], False)
         keep[r] = True
         rows, first = rows[keep], first[keep]
         rule_row = np.flatnonzero((rows == [rule.sizes[d] for d in space.dims]).all(1))

@@ -340,10 +340,17 @@ def test_identical_layers_are_scored_once(monkeypatch):
         return plain(*a, **k)
 
     monkeypatch.setattr(ts, "estimate", counted)
+    monkeypatch.setattr(ts, "_MEMOS", {})
     TilePass().apply(make_context(), convs(1))
     one = len(calls)
+    ts._MEMOS.clear()
     TilePass().apply(make_context(), convs(3))
     assert one >= 1 and len(calls) == 2 * one
+    # ... and a later `tile` run on the same machine (a program lowered again) reuses them
+    TilePass().apply(make_context(), convs(2))
+    assert len(calls) == 2 * one
+    TilePass(cache_bytes=64 * 1024).apply(make_context(), convs(1))  # another machine
+    assert len(calls) > 2 * one
 
 
 def test_balanced_keeps_the_rule_where_every_operand_is_resident():
