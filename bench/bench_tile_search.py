@@ -70,6 +70,7 @@ def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balance
     try:
         for _ in range(repeats):
             m = module.clone()
+            ts._MEMOS.clear()  # each run searches afresh (no scores from the last one)
             t, c = time.perf_counter(), time.process_time()
             run_pipeline(m, f"tile{{search={search}}}")
             wall.append(time.perf_counter() - t)
