@@ -248,6 +248,37 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
                 out |= T[i] > 1
         return out
 
+    def remissed(k: int, itemsize: float, thrash: list[np.ndarray]) -> list[np.ndarray]:
+        """Per class q, the lines a load of tensor k misses again (beyond its share of
+        the compulsory ones): lines it shares with a slice of the previous iteration of
+        a loop p it depends on (a halo, a partial line where two tiles' runs meet) hit
+        only while the body of p fits. The S_p lines two consecutive iterations of p
+        share (2 · lines(p's body) − lines(two of them)) spread over the loads of the
+        later iteration: its class-p load and, of the inner classes, the (T_p − 1)/T_p
+        that fall in a later iteration."""
+        deps = deps_of[k]
+        extra = [np.zeros(n) for _ in range(L)]
+        for p in range(L):
+            d = order[p]
+            if d not in deps or not np.any(T[p] > 1):
+                continue
+            key = (k, itemsize, "pair", frozenset(order[p + 1:]), d)
+            two = memo.get(key)
+            if two is None:
+                grid = {**grid_at(p), d: np.minimum(2 * tile[d], ext[d])}
+                two = memo[key] = _lines(accesses[k], grid, itemsize, line, n_sets, ext)[0]
+            shared = np.where(T[p] > 1, np.maximum(2 * body_lines(k, p, itemsize)[0] - two,
+                                                   0.0), 0.0)
+            loads = np.ones(n)  # the loads of one iteration of p (distinct slices)
+            for i in range(p + 1, L):
+                if order[i] in deps:
+                    loads = loads * T[i]
+            per = shared * thrash[p + 1] / loads
+            for q in range(p, L):
+                if order[q] in deps:
+                    extra[q] = extra[q] + per * (1.0 if q == p else (T[p] - 1) / T[p])
+        return extra
+
     ph_hit = [np.zeros(n) for _ in range(L)]
     ph_miss = [np.zeros(n) for _ in range(L)]
     first_miss = np.zeros(n)
@@ -266,13 +297,14 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         fresh = np.minimum(slice_lines[k], np.where(
             distinct > 1, (whole - slice_lines[k]) / np.maximum(distinct - 1, 1),
             slice_lines[k]))
+        again = remissed(k, itemsizes[k], thrash)
         first_miss += slice_lines[k]
         loads_total += slice_lines[k]
         miss_total += slice_lines[k]
         for q in range(L):
             mv = moves(deps, q)
             if order[q] in deps:
-                m = fresh * reuse_miss(deps, q, thrash)
+                m = np.minimum(slice_lines[k], fresh + again[q]) * reuse_miss(deps, q, thrash)
             else:
                 m = slice_lines[k] * thrash[q + 1]
             m = np.where(mv, m, 0.0)
@@ -299,6 +331,11 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     frac_final = tiles_o / visits  # of the stores, the final ones
     psum_first = np.where(revisit, psum_whole, 0.0)  # the first psum store allocates
     thrash = thrash_of[-1]
+    r = len(accesses) - 1
+    out_again = remissed(r, itemsizes[-1], thrash_of[r])  # a final store's lines
+    psum_again = remissed(r, psum_itemsize, thrash)  # a reload's
+    psum_fresh = np.minimum(psum_slice, psum_whole / np.maximum(tiles_o, 1))
+    store_again = np.zeros(n)  # final stores whose line was written back since the last
     for q in range(L):
         mv = moves(res.dims, q)
         # a store per output-tile change; a revisit also reloads its partial sums
@@ -310,10 +347,18 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
             reload_p = np.where(revisit, 1.0, 0.0)
             rl_miss_p = np.where(revisit, thrash[q + 1], 0.0)
         st_lines = frac_final * slice_lines[-1] + (1 - frac_final) * psum_slice
-        st_miss = frac_final * out_fresh + np.where(
+        # a store or reload of an output tile shares lines with the neighbour tile just
+        # before it (which hits) unless the reduction loop q stepped (the first tile)
+        out_new = out_fresh
+        rl_new = psum_slice
+        if order[q] in res.dims:
+            out_new = np.minimum(slice_lines[-1], out_fresh + out_again[q])
+            rl_new = np.minimum(psum_slice, psum_fresh + psum_again[q])
+        st_miss = frac_final * out_new + np.where(
             revisit, psum_whole / np.maximum(tiles_o, 1) * (1 - reload_p) * (1 - frac_final),
             0.0)
-        rl_miss = psum_slice * rl_miss_p
+        store_again += count[q] * np.where(mv, frac_final * (out_new - out_fresh), 0.0)
+        rl_miss = rl_new * rl_miss_p
         rl_lines = psum_slice * reload_p
         store_hit[q] = np.where(mv, st_lines + rl_lines - st_miss - rl_miss, 0.0)
         store_miss[q] = np.where(mv, st_miss + rl_miss, 0.0)
@@ -322,7 +367,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     last_store = slice_lines[-1]
     psum_acc += last_store
     # totals: reads = misses (operands, result allocations, psum reloads)
-    reads = miss_total + out_whole + psum_first + psum_reload_miss
+    reads = miss_total + out_whole + store_again + psum_first + psum_reload_miss
     # the innermost revisiting loop decides whether a tile's last reload hit (its
     # partial sums stay dirty until evicted or flushed) or missed (written back before)
     last_rl_thrash = np.zeros(n)
@@ -330,7 +375,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         last_rl_thrash = np.where(T[i] > 1, thrash[i + 1], last_rl_thrash)
         break
     kept = np.where(revisit, psum_whole * (1 - last_rl_thrash), 0.0)
-    writes = out_whole + psum_reload_miss + kept
+    writes = out_whole + store_again + psum_reload_miss + kept
     dram_lines = reads + writes
     # what is still dirty at the end: the written lines among the last cache-full
     # the final stores all fall in the last trip of the outermost reduction loop that
