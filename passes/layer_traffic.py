@@ -258,6 +258,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         that fall in a later iteration."""
         deps = deps_of[k]
         extra = [np.zeros(n) for _ in range(L)]
+        consecutive = np.zeros(n)
         for p in range(L):
             d = order[p]
             if d not in deps or not np.any(T[p] > 1):
@@ -274,9 +275,27 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
                 if order[i] in deps:
                     loads = loads * T[i]
             per = shared * thrash[p + 1] / loads
+            consecutive = consecutive + count[p] * shared
             for q in range(p, L):
                 if order[q] in deps:
                     extra[q] = extra[q] + per * (1.0 if q == p else (T[p] - 1) / T[p])
+        # the rest of the shared lines wrap around: the last tile of one row (channel)
+        # and the first of the next meet on a line, reused across the whole range of
+        # the outermost loop that steps (the body of the loop outside it)
+        distinct, wrap = np.ones(n), np.zeros(n)
+        for i in range(L):
+            if order[i] in deps:
+                distinct = distinct * T[i]
+        for i in reversed(range(L)):
+            if order[i] in deps:
+                wrap = np.where(T[i] > 1, thrash[i], wrap)
+        whole = body_lines(k, -1, itemsize)[0]
+        one = body_lines(k, L - 1, itemsize)[0]
+        rest = np.maximum(distinct * one - whole - consecutive, 0.0)
+        per = rest * wrap / np.maximum(distinct - 1, 1)
+        for q in range(L):
+            if order[q] in deps:
+                extra[q] = extra[q] + per
         return extra
 
     ph_hit = [np.zeros(n) for _ in range(L)]
@@ -320,8 +339,14 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     for i in dep_y:
         tiles_o = tiles_o * T[i]
     visits = np.ones(n)
-    store_hit = [np.zeros(n) for _ in range(L)]
-    store_miss = [np.zeros(n) for _ in range(L)]
+    # per class, the result's lines (hit, miss) at a step that visits its output tile for
+    # the first time (partial sums stored, nothing reloaded; the final store without a
+    # revisit) and at a revisit (partial sums reloaded, then stored or the output
+    # stored), and the share of first visits: their memory phases differ, and a class's
+    # cycles are the steps' max(compute, phase), not that of an average phase
+    first_st = [(np.zeros(n), np.zeros(n)) for _ in range(L)]
+    again_st = [(np.zeros(n), np.zeros(n)) for _ in range(L)]
+    first_share = [np.ones(n) for _ in range(L)]
     psum_reload_miss = np.zeros(n)
     psum_acc = np.zeros(n)
     out_fresh = np.minimum(slice_lines[-1], out_whole / tiles_o)
@@ -360,8 +385,16 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         store_again += count[q] * np.where(mv, frac_final * (out_new - out_fresh), 0.0)
         rl_miss = rl_new * rl_miss_p
         rl_lines = psum_slice * reload_p
-        store_hit[q] = np.where(mv, st_lines + rl_lines - st_miss - rl_miss, 0.0)
-        store_miss[q] = np.where(mv, st_miss + rl_miss, 0.0)
+        share = np.where(revisit, 1 - reload_p, 1.0)
+        to_final = np.clip(frac_final / np.maximum(1 - share, 1e-12), 0.0, 1.0)
+        f_lines = np.where(revisit, psum_slice, st_lines)
+        f_miss = np.where(revisit, psum_whole / np.maximum(tiles_o, 1), st_miss)
+        r_lines = to_final * slice_lines[-1] + (1 - to_final) * psum_slice + psum_slice
+        r_miss = to_final * out_new + rl_new * np.clip(
+            rl_miss_p / np.maximum(1 - share, 1e-12), 0.0, 1.0)
+        first_st[q] = (np.where(mv, f_lines - f_miss, 0.0), np.where(mv, f_miss, 0.0))
+        again_st[q] = (np.where(mv, r_lines - r_miss, 0.0), np.where(mv, r_miss, 0.0))
+        first_share[q] = share
         psum_reload_miss += count[q] * np.where(mv, rl_miss, 0.0)
         psum_acc += count[q] * np.where(mv, st_lines + rl_lines, 0.0)
     last_store = slice_lines[-1]
@@ -407,9 +440,11 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     cycles = phase(np.zeros(n), first_miss)
     second = np.zeros(n)  # the phase of the second step: its loop is the innermost that steps
     for q in range(L):
-        m_q = phase(ph_hit[q] + store_hit[q], ph_miss[q] + store_miss[q], False)
-        cycles += count[q] * np.maximum(later, m_q)
-        second = np.where(T[q] > 1, m_q, second)
+        m_f = phase(ph_hit[q] + first_st[q][0], ph_miss[q] + first_st[q][1], False)
+        m_r = phase(ph_hit[q] + again_st[q][0], ph_miss[q] + again_st[q][1], False)
+        a = first_share[q]
+        cycles += count[q] * (a * np.maximum(later, m_f) + (1 - a) * np.maximum(later, m_r))
+        second = np.where(T[q] > 1, np.where(a > 0, m_f, m_r), second)
     cycles += np.maximum(first, second) - np.where(steps > 1, np.maximum(later, second), 0.0)
     # the last step computes alone; then its store drains: the lines no earlier store
     # touched miss: along the innermost output loop d that steps, the lines of the
