@@ -170,9 +170,12 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     dep_y = [i for i, d in enumerate(order) if d in res.dims]
     last_y = max(dep_y, default=-1)
     red_outside = [i for i, d in enumerate(order) if d not in res.dims and i < last_y]
+    # ... when both step: an output loop of one trip inside it (n = 1) changes no tile
+    spills = {i: (T[i] > 1) & np.any([T[j] > 1 for j in dep_y if j > i], axis=0)
+              for i in red_outside}
     revisit = np.zeros(n, bool)
     for i in red_outside:
-        revisit |= T[i] > 1
+        revisit |= spills[i]
     def body_lines(k: int, p: int, itemsize: float) -> np.ndarray:
         key = (k, itemsize, frozenset(order[p + 1:]))
         got = memo.get(key)
@@ -405,7 +408,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     # partial sums stay dirty until evicted or flushed) or missed (written back before)
     last_rl_thrash = np.zeros(n)
     for i in reversed(red_outside):
-        last_rl_thrash = np.where(T[i] > 1, thrash[i + 1], last_rl_thrash)
+        last_rl_thrash = np.where(spills[i], thrash[i + 1], last_rl_thrash)
         break
     kept = np.where(revisit, psum_whole * (1 - last_rl_thrash), 0.0)
     writes = out_whole + store_again + psum_reload_miss + kept
@@ -416,7 +419,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     # touches, the last cache-full stays
     window = footprint[0].copy()
     for i in reversed(red_outside):
-        window = np.where(T[i] > 1, footprint[i + 1], window)
+        window = np.where(spills[i], footprint[i + 1], window)
     dirty = (out_whole + kept) * np.minimum(1.0, cap / np.maximum(window, 1.0))
     wb_in = writes - dirty
     # write-backs during the layer ride on its misses
