@@ -28,6 +28,7 @@ import numba
 import numpy as np
 
 from irflow.backends.reference.conv_jit import ACT_CODES
+from irflow.backends.reference.layout_jit import to_channels_first
 
 G4 = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
                [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64)
@@ -231,5 +232,8 @@ def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads: tuple[int,
     for ni in range(n):
         outputs(m, ni * tiles, th, tw, bias, b is not None, ACT_CODES[act],
                 x.dtype.type(0), x.dtype.type(6), yt.reshape(yt.shape[0], -1))
-        y[ni] = yt[:oh, :ow].transpose(2, 0, 1)
+        if yt.shape[:2] == (oh, ow):
+            to_channels_first(yt.reshape(oh * ow, k), y[ni].reshape(k, oh * ow))
+        else:
+            y[ni] = yt[:oh, :ow].transpose(2, 0, 1)
     return y

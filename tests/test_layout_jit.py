@@ -1,0 +1,19 @@
+"""The numba channels-last → channels-first copy (`layout_jit`) equals numpy's transpose."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from irflow.backends.reference import layout_jit  # noqa: E402
+
+
+@pytest.mark.parametrize("pixels, channels", [(196, 384), (64, 13), (100, 7), (49, 40)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_to_channels_first_is_the_transpose(pixels: int, channels: int, dtype: type) -> None:
+    src = np.random.default_rng(0).standard_normal((pixels, channels)).astype(dtype)
+    dst = np.empty((channels, pixels), dtype)
+    layout_jit.to_channels_first(src, dst)
+    np.testing.assert_array_equal(dst, src.T)
