@@ -334,6 +334,20 @@ def epilogue(y: np.ndarray, b: np.ndarray | None, act: str | None) -> np.ndarray
     return _activate(y, act)
 
 
+def epilogue_residual(y: np.ndarray, b: np.ndarray | None, residual: np.ndarray,
+                      act: str | None) -> np.ndarray:
+    """y (N, F, ...) fresh and C-contiguous, in place: act((y + b[f]) + residual) — the
+    conv's bias, then a residual add fused into it (`residual.py`), with the additions
+    and the activation of the two ops run one after the other (the same bits)."""
+    if (y.flags.c_contiguous and residual.flags.c_contiguous and residual.shape == y.shape
+            and _use_jit(y, residual, b, y.size)):
+        _jit().epilogue_residual(y, b, residual, act)
+        return y
+    epilogue(y, b, None)
+    np.add(y, residual, out=y)
+    return _activate(y, act)
+
+
 def add_act(a: np.ndarray, b: np.ndarray, act: str) -> np.ndarray | None:
     """relu/relu6(a + b) in one numba pass (a residual add with its fused activation) when
     a and b are large C-contiguous float arrays of one shape and dtype; else None (the
@@ -362,10 +376,15 @@ def depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, kernel: Sequen
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence[int],
            pads: Sequence[int], dilations: Sequence[int], groups: int,
-           act: str | None = None, winograd: WeightCache | None = None) -> np.ndarray:
+           act: str | None = None, winograd: WeightCache | None = None,
+           residual: np.ndarray | None = None) -> np.ndarray:
     """ONNX Conv (NCHW, FCHW weight), then `act` (None or one of `EPILOGUE_ACTS`); the
     path follows the shapes (module docstring). With `winograd` (this op's cache), large
-    float32 3×3 stride-1 layers take the Winograd path."""
+    float32 3×3 stride-1 layers take the Winograd path. With `residual` (an array of the
+    output's shape and dtype), act((conv + b) + residual): a residual add fused in."""
+    if residual is not None:
+        y = conv2d(x, w, None, strides, pads, dilations, groups, None, winograd)
+        return epilogue_residual(y, b, residual, act)
     n, _, h, wd = x.shape
     f, cg, kh, kw = w.shape
     oh = nn.window_out(h, kh, strides[0], pads[0], pads[2], dilations[0])

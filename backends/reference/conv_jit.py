@@ -308,6 +308,29 @@ def epilogue(y: np.ndarray, b: np.ndarray | None, act: str | None) -> None:
     _epilogue(y.reshape(n, f, -1), bias, b is not None, ACT_CODES[act], *_bounds(y))
 
 
+@numba.njit(cache=True, nogil=True)
+def _epilogue_residual(y, b, has_bias, r, act, zero, six):  # pragma: no cover - jitted
+    """Per plane (in L1/L2): y = act((y + b[f]) + r), the bias pass then the add."""
+    n, f = y.shape[0], y.shape[1]
+    for ni in range(n):
+        for fi in range(f):
+            a = y[ni, fi]
+            if has_bias:
+                _finish(a, b[fi], True, 0, zero, six)
+            _add_act(a, r[ni, fi], act, zero, six, a)
+
+
+def epilogue_residual(y: np.ndarray, b: np.ndarray | None, r: np.ndarray,
+                      act: str | None) -> None:
+    """In place on a C-contiguous (N, F, …) y: y = act((y + b[f]) + r), r C-contiguous
+    of y's shape and dtype — a conv's epilogue and the residual add after it, one pass
+    over memory (`residual.py`)."""
+    n, f = y.shape[:2]
+    bias = np.zeros(0, y.dtype) if b is None else np.ascontiguousarray(b, y.dtype)
+    _epilogue_residual(y.reshape(n, f, -1), bias, b is not None, r.reshape(n, f, -1),
+                       ACT_CODES[act], *_bounds(y))
+
+
 def add_act(a: np.ndarray, b: np.ndarray, act: str | None) -> np.ndarray:
     """act(a + b) in one pass; a and b C-contiguous, of one shape and float dtype."""
     out = np.empty_like(a)
