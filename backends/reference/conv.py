@@ -132,6 +132,31 @@ def winograd_tile(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     return 0
 
 
+BAND_MIN_COLUMN_BYTES = 1 << 22
+"""Float convs whose im2col column matrix would exceed this (and whose weight is at most
+`BAND_MAX_WEIGHT_BYTES`) run in bands of output rows (`im2col_jit.py`: ResNet's stem)."""
+
+BAND_MAX_WEIGHT_BYTES = 1 << 16
+"""See `BAND_MIN_COLUMN_BYTES`: each band's GEMM repacks the weight."""
+
+
+@functools.cache
+def _im2col_jit() -> Any:
+    from irflow.backends.reference import im2col_jit
+
+    return im2col_jit
+
+
+def _use_bands(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, groups: int,
+               out_hw: Sequence[int]) -> bool:
+    """Whether this conv takes the banded im2col path (the reference executor's kernels
+    only, like Winograd; the simulator's tiles stay whole)."""
+    if groups != 1 or w.shape[2:] == (1, 1) or not _use_jit(x, w, b, JIT_MIN_MACS):
+        return False
+    cols = x.shape[0] * w[0].size * out_hw[0] * out_hw[1] * x.itemsize
+    return cols >= BAND_MIN_COLUMN_BYTES and w.nbytes <= BAND_MAX_WEIGHT_BYTES
+
+
 EPILOGUE_ACTS = ("relu", "relu6")
 """Fused activations `conv2d` applies itself (with the bias, in one pass when jitted)."""
 
@@ -401,6 +426,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
         wg = _winograd()
         return wg.conv3x3(x, winograd.get(w, tile, wg.transform_weight), b, tuple(pads),
                           (oh, ow), act)
+    if winograd is not None and _use_bands(x, w, b, groups, (oh, ow)):
+        return _im2col_jit().conv_bands(x, w, b, strides, pads, dilations, (oh, ow), act)
     if kh == kw == 1 and not any(pads):
         if tuple(strides) != (1, 1):
             x = x[:, :, ::strides[0], ::strides[1]]
