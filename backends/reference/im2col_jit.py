@@ -35,33 +35,42 @@ result stay in L2; 256 KiB and 1 MiB bands were slower on the stem)."""
 def _band_columns(x, kh, kw, sh, sw, dh, dw, top, left, r0, r1, ow,
                   cols):  # pragma: no cover - jitted
     """cols[(c·KH + i)·KW + j, (r − r0)·OW + q] = x[c, r·sh + i·dh − top, q·sw + j·dw −
-    left] (0 in the padding) for output rows r0 ≤ r < r1; x (C, H, W)."""
+    left] (0 in the padding) for output rows r0 ≤ r < r1; x (C, H, W).
+
+    Each input row a tap row reads is copied once into a zero-padded row and split into
+    its sw column phases; every tap's run is then one contiguous copy from a phase
+    (vectorized), not a strided gather (the stem's columns: 1.3 → 0.4 ms)."""
     c, h, wd = x.shape
+    wp = max(left + wd, (ow - 1) * sw + (kw - 1) * dw + 1)
+    wq = (wp + sw - 1) // sw
+    prow = np.zeros(wq * sw, x.dtype)  # the padding cells are never written: they stay 0
+    phases = np.zeros((sw, wq), x.dtype)  # phases[p, q] = prow[q·sw + p]
+    interior = prow[left: left + wd]
     for ci in range(c):
         for i in range(kh):
-            for j in range(kw):
-                row = cols[(ci * kh + i) * kw + j]
-                off = j * dw - left
-                q_lo = 0  # the first output column whose input column is ≥ 0
-                while q_lo < ow and q_lo * sw + off < 0:
-                    q_lo += 1
-                q_hi = q_lo  # one past the last whose input column is < W
-                while q_hi < ow and q_hi * sw + off < wd:
-                    q_hi += 1
-                for r in range(r0, r1):
-                    dst = row[(r - r0) * ow: (r - r0 + 1) * ow]
-                    ir = r * sh + i * dh - top
-                    if ir < 0 or ir >= h:
+            base = (ci * kh + i) * kw
+            for r in range(r0, r1):
+                o = (r - r0) * ow
+                ir = r * sh + i * dh - top
+                if ir < 0 or ir >= h:
+                    for j in range(kw):
+                        dst = cols[base + j, o: o + ow]
                         for q in range(ow):
                             dst[q] = 0
-                        continue
-                    src = x[ci, ir]
-                    for q in range(q_lo):
-                        dst[q] = 0
-                    for q in range(q_lo, q_hi):
-                        dst[q] = src[q * sw + off]
-                    for q in range(q_hi, ow):
-                        dst[q] = 0
+                    continue
+                src = x[ci, ir]
+                for t in range(wd):
+                    interior[t] = src[t]
+                for ph in range(sw):
+                    pr = phases[ph]
+                    for q in range(wq):
+                        pr[q] = prow[q * sw + ph]
+                for j in range(kw):
+                    off = j * dw
+                    run = phases[off % sw, off // sw: off // sw + ow]
+                    dst = cols[base + j, o: o + ow]
+                    for q in range(ow):
+                        dst[q] = run[q]
 
 
 @numba.njit(cache=True, nogil=True)
