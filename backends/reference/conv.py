@@ -132,9 +132,10 @@ def winograd_tile(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     return 0
 
 
-BAND_MIN_COLUMN_BYTES = 1 << 22
+BAND_MIN_COLUMN_BYTES = 1 << 20
 """Float convs whose im2col column matrix would exceed this (and whose weight is at most
-`BAND_MAX_WEIGHT_BYTES`) run in bands of output rows (`im2col_jit.py`: ResNet's stem)."""
+`BAND_MAX_WEIGHT_BYTES`) run in bands of output rows (`im2col_jit.py`: the stems of
+ResNet, 7.4 MB of columns, and MobileNetV2, 1.35 MB)."""
 
 BAND_MAX_WEIGHT_BYTES = 1 << 16
 """See `BAND_MIN_COLUMN_BYTES`: each band's GEMM repacks the weight."""
@@ -151,10 +152,10 @@ def _use_bands(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, groups: int,
                out_hw: Sequence[int]) -> bool:
     """Whether this conv takes the banded im2col path (the reference executor's kernels
     only, like Winograd; the simulator's tiles stay whole)."""
-    if groups != 1 or w.shape[2:] == (1, 1) or not _use_jit(x, w, b, JIT_MIN_MACS):
+    if groups != 1 or w.shape[2:] == (1, 1) or w.nbytes > BAND_MAX_WEIGHT_BYTES:
         return False
     cols = x.shape[0] * w[0].size * out_hw[0] * out_hw[1] * x.itemsize
-    return cols >= BAND_MIN_COLUMN_BYTES and w.nbytes <= BAND_MAX_WEIGHT_BYTES
+    return cols >= BAND_MIN_COLUMN_BYTES and _use_jit(x, w, b, JIT_MIN_MACS)
 
 
 EPILOGUE_ACTS = ("relu", "relu6")
@@ -323,12 +324,16 @@ def _depthwise_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     return y
 
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def _use_jit(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, work: int) -> bool:
     """Whether to run the numba kernel on these operands (`work`: MACs or elements)."""
     mode = jit_mode()
-    if mode == "off" or x.dtype not in (np.float32, np.float64):
+    dtype = x.dtype
+    if mode == "off" or (dtype != _F32 and dtype != _F64):
         return False
-    if any(a is not None and a.dtype != x.dtype for a in (w, b)):
+    if (w is not None and w.dtype != dtype) or (b is not None and b.dtype != dtype):
         return False
     if mode == "on" or work >= JIT_MIN_MACS:
         return jit_available()
