@@ -55,16 +55,17 @@ Choices (see docs/quantization.md):
 
 What it does not do: run ops with non-integer fused activations (sigmoid, silu, …) in
 integers (those stay float).
+
+This module plans and rewrites; the per-layer settings (config files, the `layers`
+option, layer names) are `quantize_config.py` and the scale formulas
+`quantize_scales.py`, both importable from here as before.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,15 +80,28 @@ from irflow.dialects import nn, quant
 from irflow.dialects.quant import UniformQuantizedType
 from irflow.graph import main_func
 from irflow.passes.calibrate import RANGE_ATTR, recorded_range, value_label
+from irflow.passes.quantize_config import (
+    ACT_BITS,
+    GRANULARITIES,
+    LAYER_KEYS,
+    WEIGHT_BITS,
+    LayerSettings,
+    check_bits,
+    check_granularity,
+    layer_name,
+    load_layer_config,
+    parse_layers,
+)
+from irflow.passes.quantize_scales import (
+    WEIGHT_CLIPS,
+    activation_type,
+    weight_axis,
+    weight_scales,
+)
 from irflow.weights import WeightStore, constant_value, weights_of
 
-WEIGHT_BITS = (4, 8)
-ACT_BITS = (4, 8)
-GRANULARITIES = ("per-channel", "per-tensor")
-WEIGHT_CLIPS = ("minmax", "mse")
-
 # Contractions: ops whose weight operand (index 1) is quantized with a per-axis scale on
-# `_weight_axis(op)`; the rest of the graph follows the sets below.
+# `weight_axis(op)`; the rest of the graph follows the sets below.
 CONTRACTIONS: tuple[type[Operation], ...] = (nn.Conv2dOp, nn.LinearOp, nn.MatmulOp)
 # Ops that move storage integers unchanged: the result takes the input's type.
 TRANSPARENT: tuple[type[Operation], ...] = (
@@ -98,164 +112,10 @@ TRANSPARENT: tuple[type[Operation], ...] = (
 REQUANTIZING: tuple[type[Operation], ...] = (nn.AddOp, nn.GlobalAvgPoolOp, nn.AvgPoolOp)
 
 
-# --------------------------------------------------------------------------------------
-# Per-layer settings
-
-
-@dataclass(frozen=True)
-class LayerSettings:
-    bits: int
-    granularity: str
-    skip: bool = False
-    act_bits: int | None = None  # of the layer's input activation (None: the pass's)
-
-
-LAYER_KEYS = ("bits", "act_bits", "granularity", "skip")
-
-
 def unnamed(loc: Attribute) -> Attribute:
     """`loc` without an ONNX node's name: a cast placed before a layer points at its
     source line but must not take its name (layer labels come from location names)."""
     return loc.location if isinstance(loc, NameLoc) else loc
-
-
-def load_layer_config(path: str) -> dict[str, dict[str, Any]]:
-    """`{"layers": {"pattern": {"bits": 8, "granularity": "per-tensor", "skip": false}}}`
-    from a `.json` or `.toml` file; every key and value is checked."""
-    p = Path(path)
-    try:
-        text = p.read_bytes()
-        data = tomllib.loads(text.decode()) if p.suffix == ".toml" else json.loads(text)
-    except OSError as e:
-        raise PassError(f"cannot read config '{path}': {e.strerror}") from None
-    except (ValueError, tomllib.TOMLDecodeError) as e:
-        raise PassError(f"{path}: malformed config: {e}") from None
-    if not isinstance(data, dict) or set(data) - {"layers"}:
-        raise PassError(f"{path}: expected one table 'layers', got keys "
-                        f"{sorted(data) if isinstance(data, dict) else type(data).__name__}")
-    layers = data.get("layers", {})
-    for pattern, entry in layers.items():
-        _check_layer_entry(entry, f"{path}: layers.\"{pattern}\"")
-    return layers
-
-
-def _check_layer_entry(entry: Any, where: str) -> None:
-    if not isinstance(entry, dict) or set(entry) - set(LAYER_KEYS):
-        raise PassError(f"{where} expects keys {', '.join(LAYER_KEYS)}; got {entry}")
-    _check_bits(entry.get("bits", 8), f"{where}.bits")
-    if entry.get("act_bits", 8) not in ACT_BITS:
-        raise PassError(f"{where}.act_bits must be one of {list(ACT_BITS)}, "
-                        f"got {entry['act_bits']}")
-    _check_granularity(entry.get("granularity", "per-channel"), f"{where}.granularity")
-
-
-def parse_layers(text: str) -> dict[str, dict[str, Any]]:
-    """The inline `layers` option, `"conv1:bits=4,act-bits=4;fc*:skip=true"` -> the same
-    per-pattern tables a config file holds (each checked)."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in filter(None, (t.strip() for t in text.split(";"))):
-        pattern, colon, body = item.partition(":")
-        entry: dict[str, Any] = {}
-        for kv in filter(None, (t.strip() for t in body.split(","))):
-            key, eq, value = kv.partition("=")
-            key = key.strip().replace("-", "_")
-            value = value.strip()
-            if not eq or not value:
-                raise PassError(f"option layers: expected 'key=value' in '{item}', got '{kv}'")
-            entry[key] = (value == "true" if value in ("true", "false")
-                          else int(value) if value.isdigit() else value)
-        if not colon or not pattern.strip() or not entry:
-            raise PassError(f"option layers expects 'pattern:key=value,...' items separated "
-                            f"by ';', got '{item}'")
-        _check_layer_entry(entry, f"option layers: '{pattern.strip()}'")
-        out[pattern.strip()] = entry
-    return out
-
-
-def _check_bits(bits: Any, where: str) -> None:
-    if bits not in WEIGHT_BITS:
-        raise PassError(f"{where} must be one of {list(WEIGHT_BITS)} "
-                        f"(int4 or int8 weights), got {bits}")
-
-
-def _check_granularity(granularity: Any, where: str) -> None:
-    if granularity not in GRANULARITIES:
-        raise PassError(f"{where} must be one of {list(GRANULARITIES)}, "
-                        f"got '{granularity}'")
-
-
-_WEIGHT_SUFFIXES = frozenset({"weight", "bnfold", "q8", "q4"})
-
-
-def layer_name(op: Operation) -> str:
-    """The weight's store name without `.weight`, pass suffixes (`.bnfold`) and the
-    `.N` of a renamed copy; else the op's location."""
-    if len(op.operands) > 1:
-        owner = op.operands[1].owner
-        if isinstance(owner, nn.ConstantOp) and isinstance(owner.value, nn.WeightAttr):
-            parts = owner.value.key.split(".")
-            while len(parts) > 1 and (parts[-1] in _WEIGHT_SUFFIXES or parts[-1].isdigit()):
-                parts.pop()  # conv1.weight.bnfold.1 -> conv1
-            return ".".join(parts)
-    from irflow.diagnostics import location_string
-
-    return location_string(op.location) or op.name
-
-
-# --------------------------------------------------------------------------------------
-# Scales
-
-
-def _f32(x: float | np.ndarray) -> Any:
-    """Round scales to float32 so every executor and ONNX see the same number."""
-    return np.asarray(x, np.float32).astype(np.float64)
-
-
-def activation_type(lo: float, hi: float, symmetric: bool, bits: int = 8
-                    ) -> UniformQuantizedType:
-    """The per-tensor type of an activation with range [lo, hi]."""
-    lo, hi = min(lo, 0.0), max(hi, 0.0)
-    if symmetric:
-        if lo >= 0:  # non-negative: unsigned storage, zero point 0
-            qmax = (1 << bits) - 1
-            scale = float(_f32(hi / qmax)) if hi > 0 else 1.0
-            return UniformQuantizedType.make(bits, scale, 0, signed=False)
-        qmax = (1 << (bits - 1)) - 1
-        amax = max(-lo, hi)
-        return UniformQuantizedType.make(bits, float(_f32(amax / qmax)), 0)
-    qmin, qmax = intmath.storage_range(bits)
-    scale = float(_f32((hi - lo) / (qmax - qmin))) if hi > lo else 1.0
-    zp = int(np.clip(np.rint(qmin - lo / scale), qmin, qmax))
-    return UniformQuantizedType.make(bits, scale, zp)
-
-
-def weight_scales(w: np.ndarray, bits: int, axis: int | None, clip: str) -> np.ndarray:
-    """Symmetric narrow-range scales: one per slice along `axis` (or one in total)."""
-    qmax = (1 << (bits - 1)) - 1
-    mat = (np.moveaxis(w, axis, 0).reshape(w.shape[axis], -1) if axis is not None
-           else w.reshape(1, -1)).astype(np.float64)
-    amax = np.abs(mat).max(axis=1)
-    if clip == "mse":
-        best = amax.copy()
-        best_err = np.full(len(amax), np.inf)
-        for alpha in np.linspace(0.5, 1.0, 51):
-            t = np.maximum(amax * alpha, 1e-30)[:, None]
-            s = t / qmax
-            err = ((np.clip(np.rint(mat / s), -qmax, qmax) * s - mat) ** 2).sum(axis=1)
-            better = err < best_err
-            best = np.where(better, t[:, 0], best)
-            best_err = np.where(better, err, best_err)
-        amax = best
-    scales = _f32(np.where(amax > 0, amax / qmax, 1.0))
-    return np.where(scales > 0, scales, 1.0)
-
-
-def _weight_axis(op: Operation) -> int:
-    """The weight's output-channel axis: 0 for conv2d [F,C,kh,kw] and linear [out,in],
-    the last for matmul's rhs [.., K, N]."""
-    if isinstance(op, nn.MatmulOp):
-        return len(nn.shape_of(op.operands[1])) - 1
-    return 0
 
 
 # --------------------------------------------------------------------------------------
@@ -288,16 +148,16 @@ class QuantizePass(ModulePass):
     layers: str = ""
 
     def __post_init__(self) -> None:
-        _check_bits(self.bits, "option bits")
+        check_bits(self.bits, "option bits")
         if self.act_bits not in ACT_BITS:
             raise PassError(f"option act-bits must be one of {list(ACT_BITS)}, "
                             f"got {self.act_bits}")
-        _check_granularity(self.granularity, "option granularity")
+        check_granularity(self.granularity, "option granularity")
         if self.weight_clip not in WEIGHT_CLIPS:
             raise PassError(f"option weight-clip must be one of {list(WEIGHT_CLIPS)}, "
                             f"got '{self.weight_clip}'")
         if self.first_last_bits:
-            _check_bits(self.first_last_bits, "option first-last-bits")
+            check_bits(self.first_last_bits, "option first-last-bits")
         from irflow.passes.calibrate import METHODS
 
         if self.method is not None and self.method not in METHODS:
@@ -508,7 +368,7 @@ class _Quantizer:
         const = op.operands[1].owner
         assert isinstance(const, nn.ConstantOp)
         w = np.asarray(constant_value(const, self.store), np.float32)
-        axis = _weight_axis(op) if s.granularity == "per-channel" else None
+        axis = weight_axis(op) if s.granularity == "per-channel" else None
         scales = weight_scales(w, s.bits, axis, self.options.weight_clip)
         qmax = (1 << (s.bits - 1)) - 1
         shape = [1] * w.ndim
@@ -627,5 +487,7 @@ def _activation_operands(op: Operation) -> bool:
     return all(not isinstance(v.owner, nn.ConstantOp) and _is_f32(v) for v in op.operands)
 
 
-__all__ = ["QuantizePass", "activation_type", "weight_scales", "layer_name",
-           "load_layer_config", "parse_layers", "LayerSettings"]
+__all__ = ["QuantizePass", "activation_type", "weight_scales", "weight_axis", "layer_name",
+           "load_layer_config", "parse_layers", "LayerSettings", "LAYER_KEYS", "WEIGHT_BITS",
+           "ACT_BITS", "GRANULARITIES", "WEIGHT_CLIPS", "CONTRACTIONS", "TRANSPARENT",
+           "REQUANTIZING"]

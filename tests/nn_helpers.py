@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from xdsl.dialects.builtin import StringAttr
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, SSAValue
 
 from irflow.dialects import nn
+from irflow.graph import GraphBuilder
 
 
 def as_props(values: Mapping[str, Any]) -> dict[str, Attribute]:
@@ -27,3 +28,8 @@ def as_props(values: Mapping[str, Any]) -> dict[str, Attribute]:
         else:
             out[k] = StringAttr(v)
     return out
+
+
+def typed_value(shape: list[int]) -> SSAValue:
+    """A free-standing SSA value of type tensor<shape x f32> to build ops on."""
+    return GraphBuilder().input("v", shape)

@@ -18,7 +18,9 @@ are defined once and instantiated with parameters. The grammar is `irflow.lark`
     >>> module = compile_source(text, "net.irf", seed=0)          # seeded weights
     >>> module = compile_file("net.irf", weights="net.npz")       # pretrained weights
 
-The layers themselves (operands, options, weights, IR) are the table in `dsl_layers.py`.
+The layers themselves (operands, options, weights, IR) are the table in `dsl_layers.py`;
+parsing is `dsl_parse.py`, compile-time expressions (names, literals, operators)
+`dsl_eval.py`. This module holds statements, calls, blocks and weights.
 
 Compilation evaluates the program directly (blocks are expanded at each use, `if`
 conditions are decided at compile time), appending one `nn` op per layer through
@@ -29,18 +31,15 @@ error is a `ParseError` at `file:line:col` — lark's exceptions never escape.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from lark import Token, Tree
 from xdsl.dialects.builtin import (
-    FileLineColLoc,
-    IntAttr,
     ModuleOp,
-    StringAttr,
     TensorType,
     f16,
     f32,
@@ -58,6 +57,7 @@ from irflow.frontends import (
     dsl_layers_ops,  # noqa: F401  (registers the nn families' layers)
     dsl_llm_layers,  # noqa: F401  (registers the decoder layers)
 )
+from irflow.frontends.dsl_eval import Evaluator, Scope
 from irflow.frontends.dsl_layers import (
     BUILTINS,
     LAYERS,
@@ -68,8 +68,6 @@ from irflow.frontends.dsl_layers import (
     LayerCall,
     LayerSpec,
     Value,
-    as_float,
-    is_int,
     kind,
 )
 from irflow.frontends.dsl_parse import parse_tree
@@ -92,13 +90,6 @@ class _Return(Exception):
 
 
 @dataclass
-class _Scope:
-    prefix: str  # "" in the model, "layer1.0." inside that instance
-    env: dict[str, tuple[Value, str]] = field(default_factory=dict)  # name → (value, where)
-    depth: int = 0
-
-
-@dataclass
 class _Stmt:
     """The statement being evaluated: its target names the one weighted layer it holds."""
 
@@ -106,7 +97,7 @@ class _Stmt:
     named: str | None = None  # the layer or block that took the name
 
 
-class _Compiler:
+class _Compiler(Evaluator):
     """Evaluates a parsed program, appending ops to one `GraphBuilder`.
 
     Statements run in order; expressions evaluate to tensors (SSA values) or
@@ -115,8 +106,7 @@ class _Compiler:
     """
 
     def __init__(self, filename: str, weights: WeightStore | None, weights_file: str, seed: int):
-        self.filename = filename
-        self.file_attr = StringAttr(filename)
+        super().__init__(filename)
         self.pretrained = weights
         self.weights_file = weights_file
         self.seed = seed
@@ -124,20 +114,6 @@ class _Compiler:
         self.graph = GraphBuilder()
         self.blocks: dict[str, Tree] = {}
         self.stmt = _Stmt(None)
-
-    # ---- locations
-
-    def where(self, node: Tree | Token) -> str:
-        line, col = _pos(node)
-        return f"{self.filename}:{line}:{col}"
-
-    def end_where(self, node: Tree) -> str:
-        """Where `node` ends (its last character, e.g. a block's closing brace)."""
-        return f"{self.filename}:{node.meta.end_line}:{max(node.meta.end_column - 1, 1)}"
-
-    def loc(self, node: Tree | Token) -> FileLineColLoc:
-        line, col = _pos(node)
-        return FileLineColLoc(self.file_attr, IntAttr(line), IntAttr(col))
 
     # ---- program
 
@@ -173,7 +149,7 @@ class _Compiler:
 
     def compile_model(self, node: Tree) -> ModuleOp:
         _name, *inputs, body = node.children
-        scope = _Scope("")
+        scope = Scope("")
         for inp in inputs:
             if inp is None:
                 continue
@@ -203,13 +179,13 @@ class _Compiler:
             return module
         raise ParseError("the model ends without `return`", self.end_where(body))
 
-    def run_body(self, body: Tree, scope: _Scope) -> None:
+    def run_body(self, body: Tree, scope: Scope) -> None:
         for stmt in body.children:
             getattr(self, f"stmt_{stmt.data}")(stmt, scope)
 
     # ---- statements
 
-    def stmt_assign(self, node: Tree, scope: _Scope) -> None:
+    def stmt_assign(self, node: Tree, scope: Scope) -> None:
         *targets, expr = node.children
         self.stmt = _Stmt(str(targets[0]))
         value = self.eval(expr, scope)
@@ -225,14 +201,14 @@ class _Compiler:
         for t, v in zip(targets, values):
             self.define(scope, t, v)
 
-    def stmt_return_stmt(self, node: Tree, scope: _Scope) -> None:
+    def stmt_return_stmt(self, node: Tree, scope: Scope) -> None:
         values = []
         for expr in node.children:
             self.stmt = _Stmt(None)
             values.append(self.eval(expr, scope))
         raise _Return(values, list(node.children))
 
-    def stmt_if_stmt(self, node: Tree, scope: _Scope) -> None:
+    def stmt_if_stmt(self, node: Tree, scope: Scope) -> None:
         cond, body, *rest = node.children
         branches = [(cond, body)] + [tuple(e.children) for e in rest[:-1] if e is not None]
         for c, b in branches:
@@ -242,129 +218,16 @@ class _Compiler:
         if rest and rest[-1] is not None:
             self.run_body(rest[-1].children[0], scope)
 
-    def truth(self, node: Tree, scope: _Scope) -> bool:
-        value = self.eval(node, scope)
-        if not isinstance(value, bool):
-            raise ParseError(f"a condition must be true or false, got {kind(value)}",
-                             self.where(node))
-        return value
-
-    def define(self, scope: _Scope, name: Token, value: Value) -> None:
+    def define(self, scope: Scope, name: Token, value: Value) -> None:
         if name in scope.env:
             raise ParseError(f"'{name}' is already defined at {scope.env[name][1]} "
                              "(names are single-assignment: they name layers and weights)",
                              self.where(name))
         scope.env[str(name)] = (value, self.where(name))
 
-    # ---- expressions
-
-    def eval(self, node: Tree | Token, scope: _Scope) -> Value:
-        return getattr(self, f"eval_{node.data}")(node, scope)
-
-    def eval_var(self, node: Tree, scope: _Scope) -> Value:
-        name = str(node.children[0])
-        if name not in scope.env:
-            hint = did_you_mean(name, scope.env, clause=True)
-            raise ParseError(f"undefined variable '{name}'{hint}", self.where(node))
-        return scope.env[name][0]
-
-    def eval_int_lit(self, node: Tree, scope: _Scope) -> int:
-        return int(node.children[0])
-
-    def eval_float_lit(self, node: Tree, scope: _Scope) -> float:
-        return float(node.children[0])
-
-    def eval_str_lit(self, node: Tree, scope: _Scope) -> str:
-        return str(node.children[0])[1:-1]
-
-    def eval_true_lit(self, node: Tree, scope: _Scope) -> bool:
-        return True
-
-    def eval_false_lit(self, node: Tree, scope: _Scope) -> bool:
-        return False
-
-    def eval_list_lit(self, node: Tree, scope: _Scope) -> list[Value]:
-        return [self.eval(c, scope) for c in node.children if c is not None]
-
-    def eval_index_op(self, node: Tree, scope: _Scope) -> Value:
-        seq, idx = (self.eval(c, scope) for c in node.children)
-        if not isinstance(seq, list | tuple):
-            raise ParseError(f"only lists can be indexed, got {kind(seq)}", self.where(node))
-        if not is_int(idx) or not -len(seq) <= idx < len(seq):
-            raise ParseError(f"index must be an integer in [{-len(seq)}, {len(seq)}), "
-                             f"got {kind(idx)}", self.where(node.children[1]))
-        return seq[idx]
-
-    def eval_neg_op(self, node: Tree, scope: _Scope) -> Value:
-        v = self.eval(node.children[0], scope)
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ParseError(f"'-' expects a number, got {kind(v)} (use neg(x) for tensors)",
-                             self.where(node))
-        return -v
-
-    def eval_not_op(self, node: Tree, scope: _Scope) -> bool:
-        return not self.truth(node.children[0], scope)
-
-    def eval_and_op(self, node: Tree, scope: _Scope) -> bool:
-        return self.truth(node.children[0], scope) and self.truth(node.children[1], scope)
-
-    def eval_or_op(self, node: Tree, scope: _Scope) -> bool:
-        return self.truth(node.children[0], scope) or self.truth(node.children[1], scope)
-
-    def eval_compare_op(self, node: Tree, scope: _Scope) -> bool:
-        lhs, op, rhs = node.children
-        a, b = self.eval(lhs, scope), self.eval(rhs, scope)
-        if op in ("==", "!="):
-            if isinstance(a, SSAValue) or isinstance(b, SSAValue):
-                raise ParseError("tensors cannot be compared at compile time; compare their "
-                                 "shapes (shape(x) == ...)", self.where(node))
-            return (a == b) == (op == "==")
-        try:
-            return _COMPARE[str(op)](as_float(a), as_float(b))
-        except BadValue as e:
-            raise ParseError(f"'{op}' expects numbers, got {e}", self.where(node)) from None
-
-    def _arith(self, node: Tree, scope: _Scope, sym: str, fn: Callable[[Any, Any], Any]) -> Value:
-        a, b = (self.eval(c, scope) for c in node.children)
-        if isinstance(a, SSAValue) or isinstance(b, SSAValue):
-            layer_name = _TENSOR_OPS.get(sym)
-            hint = f" (use {layer_name}(a, b) for tensors)" if layer_name else ""
-            raise ParseError(f"'{sym}' works on compile-time numbers, not tensors{hint}",
-                             self.where(node))
-        if sym == "+" and isinstance(a, list) and isinstance(b, list):
-            return a + b
-        try:
-            _, y = as_float(a), as_float(b)
-        except BadValue as e:
-            raise ParseError(f"'{sym}' expects numbers, got {e}", self.where(node)) from None
-        if sym in ("/", "//", "%") and y == 0:
-            raise ParseError(f"division by zero in '{sym}'", self.where(node))
-        return fn(a, b)
-
-    def eval_add_op(self, node: Tree, scope: _Scope) -> Value:
-        return self._arith(node, scope, "+", lambda a, b: a + b)
-
-    def eval_sub_op(self, node: Tree, scope: _Scope) -> Value:
-        return self._arith(node, scope, "-", lambda a, b: a - b)
-
-    def eval_mul_op(self, node: Tree, scope: _Scope) -> Value:
-        return self._arith(node, scope, "*", lambda a, b: a * b)
-
-    def eval_div_op(self, node: Tree, scope: _Scope) -> Value:
-        return self._arith(node, scope, "/", lambda a, b: a / b)
-
-    def eval_floordiv_op(self, node: Tree, scope: _Scope) -> Value:
-        return self._arith(node, scope, "//", lambda a, b: a // b)
-
-    def eval_mod_op(self, node: Tree, scope: _Scope) -> Value:
-        return self._arith(node, scope, "%", lambda a, b: a % b)
-
-    def eval_pow_op(self, node: Tree, scope: _Scope) -> Value:
-        return self._arith(node, scope, "**", lambda a, b: a ** b)
-
     # ---- calls
 
-    def eval_call(self, node: Tree, scope: _Scope) -> Value:
+    def eval_call(self, node: Tree, scope: Scope) -> Value:
         name_tok, *arg_nodes = node.children
         name = str(name_tok)
         args: list[tuple[Value, Tree]] = []
@@ -394,7 +257,7 @@ class _Compiler:
         known = [*LAYERS, *self.blocks, *BUILTINS]
         raise ParseError(_unknown("layer or block", name, known), self.where(name_tok))
 
-    def claim_name(self, what: str, node: Tree, scope: _Scope) -> str:
+    def claim_name(self, what: str, node: Tree, scope: Scope) -> str:
         """The weight/instance prefix for a named layer or block call in this statement."""
         stmt = self.stmt
         if stmt.target is None:
@@ -407,7 +270,7 @@ class _Compiler:
         return scope.prefix + stmt.target
 
     def call_layer(self, spec: LayerSpec, node: Tree, args: list[tuple[Value, Tree]],
-                   kwargs: dict[str, tuple[Value, Tree, Token]], scope: _Scope) -> Value:
+                   kwargs: dict[str, tuple[Value, Tree, Token]], scope: Scope) -> Value:
         lo, hi = spec.inputs
         if len(args) < lo or (hi is not None and len(args) > hi):
             want = (f"{lo}" if lo == hi else f"at least {lo}" if hi is None
@@ -470,7 +333,7 @@ class _Compiler:
             raise ParseError(f"{name} expects {e}", self.where(node)) from None
 
     def instantiate(self, name: str, node: Tree, args: list[tuple[Value, Tree]],
-                    kwargs: dict[str, tuple[Value, Tree, Token]], scope: _Scope) -> Value:
+                    kwargs: dict[str, tuple[Value, Tree, Token]], scope: Scope) -> Value:
         block = self.blocks[name]
         _, *params, body = block.children
         params = [p for p in params if p is not None]
@@ -482,7 +345,7 @@ class _Compiler:
             raise ParseError(f"blocks nest deeper than {MAX_BLOCK_DEPTH} (is '{name}' "
                              "recursive?)", self.where(node))
         instance = self.claim_name(name, node, scope)
-        inner = _Scope(instance + ".", depth=scope.depth + 1)
+        inner = Scope(instance + ".", depth=scope.depth + 1)
         bound: dict[str, Value] = {pnames[i]: v for i, (v, _) in enumerate(args)}
         for key, (v, _, key_tok) in kwargs.items():
             if key not in pnames:
@@ -499,7 +362,7 @@ class _Compiler:
                 if default is None:
                     raise ParseError(f"block '{name}' needs parameter '{pname}'",
                                      self.where(node))
-                bound[pname] = self.eval(default, _Scope(inner.prefix, depth=inner.depth))
+                bound[pname] = self.eval(default, Scope(inner.prefix, depth=inner.depth))
             inner.env[pname] = (bound[pname], self.where(p))
         saved = self.stmt
         try:
@@ -541,22 +404,8 @@ class _Compiler:
         return self.graph.weight(name, array, call.loc)
 
 
-_COMPARE: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-}
-_TENSOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow"}
-
-
 def _is_number(v: Value) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def _pos(node: Tree | Token) -> tuple[int, int]:
-    if isinstance(node, Token):
-        return node.line or 1, node.column or 1
-    meta = node.meta
-    return getattr(meta, "line", 1), getattr(meta, "column", 1)
 
 
 def _unknown(what: str, name: str, candidates: Iterable[str]) -> str:
