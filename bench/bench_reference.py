@@ -335,8 +335,9 @@ def _kernels_used() -> str:
 
     wino = ("Winograd F(4x4,3x3)/F(2x2,3x3) for large float32 3x3 stride-1 convs"
             if conv.winograd_mode() != "off" else "no Winograd (IRFLOW_REFERENCE_WINOGRAD=off)")
-    return (f"numba {numba.__version__} for depthwise conv, the bias+relu epilogue, max pool, "
-            f"add+relu and the Winograd transforms (IRFLOW_REFERENCE_JIT={mode}); {wino}; "
+    return (f"numba {numba.__version__} for depthwise conv, the bias+relu epilogue (with a "
+            "residual add fused into the conv before it), max pool, add+relu, the stems' "
+            f"banded im2col and the Winograd transforms (IRFLOW_REFERENCE_JIT={mode}); {wino}; "
             "numpy/OpenBLAS for the GEMMs")
 
 
