@@ -378,6 +378,51 @@ def epilogue_residual(y: np.ndarray, b: np.ndarray | None, residual: np.ndarray,
     return _activate(y, act)
 
 
+def _gemm_residual(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                   strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int],
+                   groups: int, act: str | None, residual: np.ndarray,
+                   overwrite: bool) -> np.ndarray | None:
+    """act((residual + x·w) + b) for an ungrouped GEMM-path conv (1×1 or im2col; not
+    Winograd, banded or depthwise), the GEMM accumulated onto the residual by BLAS; None
+    when this conv does not take that path here."""
+    n, _, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    dtype = x.dtype
+    if groups != 1 or (dtype != _F32 and dtype != _F64) or w.dtype != dtype:
+        return None
+    if residual.dtype != dtype or (b is not None and b.dtype != dtype):
+        return None
+    oh = nn.window_out(h, kh, strides[0], pads[0], pads[2], dilations[0])
+    ow = nn.window_out(wd, kw, strides[1], pads[1], pads[3], dilations[1])
+    if residual.shape != (n, f, oh, ow) or not _gemm_acc().available():
+        return None
+    if (winograd_tile(x, w, b, strides, dilations, groups, (oh, ow))
+            or _use_bands(x, w, b, groups, (oh, ow))):
+        return None
+    if kh == kw == 1 and not any(pads):
+        if tuple(strides) != (1, 1):
+            x = x[:, :, ::strides[0], ::strides[1]]
+        cols = np.ascontiguousarray(x).reshape(n, cg, oh * ow)
+    else:
+        cols = im2col(x, (kh, kw), strides, pads, dilations, (oh, ow)).reshape(
+            n, cg * kh * kw, oh * ow)
+    in_place = (overwrite and residual.flags.c_contiguous and residual.flags.owndata
+                and residual.flags.writeable)
+    y = residual if in_place else np.array(residual, order="C")
+    wm = np.ascontiguousarray(w).reshape(f, cg * kh * kw)
+    for ni in range(n):
+        if not _gemm_acc().accumulate(wm, cols[ni], y[ni].reshape(f, oh * ow)):
+            raise RuntimeError("BLAS accumulate refused C-contiguous operands")
+    return epilogue(y, b, act)
+
+
+@functools.cache
+def _gemm_acc() -> Any:
+    from irflow.backends.reference import gemm_acc
+
+    return gemm_acc
+
+
 def add_act(a: np.ndarray, b: np.ndarray, act: str) -> np.ndarray | None:
     """relu/relu6(a + b) in one numba pass (a residual add with its fused activation) when
     a and b are large C-contiguous float arrays of one shape and dtype; else None (the
@@ -407,12 +452,20 @@ def depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, kernel: Sequen
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence[int],
            pads: Sequence[int], dilations: Sequence[int], groups: int,
            act: str | None = None, winograd: WeightCache | None = None,
-           residual: np.ndarray | None = None) -> np.ndarray:
+           residual: np.ndarray | None = None, overwrite: bool = False) -> np.ndarray:
     """ONNX Conv (NCHW, FCHW weight), then `act` (None or one of `EPILOGUE_ACTS`); the
     path follows the shapes (module docstring). With `winograd` (this op's cache), large
     float32 3×3 stride-1 layers take the Winograd path. With `residual` (an array of the
-    output's shape and dtype), act((conv + b) + residual): a residual add fused in."""
+    output's shape and dtype), act((conv + b) + residual): a residual add fused in; then
+    (reference executor only) GEMM-path layers let BLAS add the GEMM result to the
+    residual (`gemm_acc.py`), into the residual's own buffer when `overwrite` says
+    nothing else reads it."""
     if residual is not None:
+        if winograd is not None:
+            y = _gemm_residual(x, w, b, strides, pads, dilations, groups, act, residual,
+                               overwrite)
+            if y is not None:
+                return y
         y = conv2d(x, w, None, strides, pads, dilations, groups, None, winograd)
         return epilogue_residual(y, b, residual, act)
     n, _, h, wd = x.shape

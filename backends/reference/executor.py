@@ -290,7 +290,7 @@ def compile_function(module: ModuleOp | func.FuncOp, name: str = "main") -> Prog
 
     keep = set(output_slots) | {i for i, v in enumerate(initial) if v is not None}
     steps = _with_frees(pending, keep, input_slots)
-    fused = residual.fuse(pending, output_slots)
+    fused = residual.fuse(pending, output_slots, keep | set(input_slots))
     return Program(
         input_names=input_names(f),
         output_names=output_names(f),
