@@ -17,3 +17,18 @@ def test_to_channels_first_is_the_transpose(pixels: int, channels: int, dtype: t
     dst = np.empty((channels, pixels), dtype)
     layout_jit.to_channels_first(src, dst)
     np.testing.assert_array_equal(dst, src.T)
+
+
+@pytest.mark.parametrize("act", [0, 1, 2])
+@pytest.mark.parametrize("channels", [24, 13])
+def test_to_channels_first_add_is_add_then_activation(act: int, channels: int) -> None:
+    from irflow.backends.reference.activations import relu, relu6
+
+    rng = np.random.default_rng(1)
+    src = rng.standard_normal((70, channels)).astype(np.float32) * 4
+    r = rng.standard_normal((channels, 70)).astype(np.float32) * 4
+    dst = np.empty((channels, 70), np.float32)
+    layout_jit.to_channels_first_add(src, r, act, dst)
+    expected = np.add(src.T, r)
+    expected = {0: expected, 1: relu(expected), 2: relu6(expected)}[act]
+    np.testing.assert_array_equal(dst, expected)

@@ -461,6 +461,12 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
     residual (`gemm_acc.py`), into the residual's own buffer when `overwrite` says
     nothing else reads it."""
     if residual is not None:
+        tile = 0 if winograd is None else winograd_tile(x, w, b, strides, dilations, groups,
+                                                        residual.shape[2:])
+        if tile and residual.flags.c_contiguous and residual.dtype == x.dtype:
+            wg = _winograd()
+            return wg.conv3x3(x, winograd.get(w, tile, wg.transform_weight), b, tuple(pads),
+                              residual.shape[2:], act, residual)
         if winograd is not None:
             y = _gemm_residual(x, w, b, strides, pads, dilations, groups, act, residual,
                                overwrite)

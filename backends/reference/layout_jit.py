@@ -36,6 +36,42 @@ def _to_channels_first(src, dst):  # pragma: no cover - jitted
             d[pi] = src[pi, ci]
 
 
+@numba.njit(cache=True, nogil=True)
+def _to_channels_first_add(src, r, act, zero, six, dst):  # pragma: no cover - jitted
+    """dst[c, p] = act(src[p, c] + r[c, p]), eight channels per source pixel."""
+    p, c = src.shape
+    c8 = c - c % 8
+    for c0 in range(0, c8, 8):
+        for pi in range(p):
+            s = src[pi]
+            for k in range(8):
+                dst[c0 + k, pi] = s[c0 + k] + r[c0 + k, pi]
+    for ci in range(c8, c):
+        for pi in range(p):
+            dst[ci, pi] = src[pi, ci] + r[ci, pi]
+    if act == 1:
+        for ci in range(c):
+            d = dst[ci]
+            for pi in range(p):
+                v = d[pi]
+                d[pi] = zero if v <= zero else v
+    elif act == 2:
+        for ci in range(c):
+            d = dst[ci]
+            for pi in range(p):
+                v = d[pi]
+                v = zero if v < zero else v
+                d[pi] = six if v > six else v
+
+
+def to_channels_first_add(src: np.ndarray, r: np.ndarray, act: int, dst: np.ndarray) -> None:
+    """dst[c, p] = act(src[p, c] + r[c, p]) (act: 0 none, 1 relu, 2 relu6, as
+    `conv_jit.ACT_CODES`): the copy back to channels-first with a residual add and its
+    activation on the way (np.add's then the activation's bits); src (P, C), r and dst
+    (C, P), C-contiguous, of one dtype."""
+    _to_channels_first_add(src, r, act, dst.dtype.type(0), dst.dtype.type(6), dst)
+
+
 def to_channels_first(src: np.ndarray, dst: np.ndarray) -> None:
     """dst[c, p] = src[p, c]: src (P, C) and dst (C, P), both C-contiguous and of one
     dtype."""
