@@ -17,9 +17,10 @@ from irflow.graph import GraphBuilder
 
 def _block(act: str | None, k: int = 3, skip: str = "x", also_out: str = "",
            wide: bool = False) -> tuple[object, np.ndarray]:
-    """x -> conv a (relu) -> conv b; out = act(skip + b), skip = x (an input), or relu(x)
-    computed before conv a ("early": an intermediate that dies at the add) or after conv
-    b ("late": cannot be fused); `also_out` "skip" or "conv" returns that value too."""
+    """x -> conv a (relu) -> conv b; out = act(skip + b), skip = x (an input), relu(x)
+    computed before conv a ("early": an intermediate that dies at the add), a same-shape
+    reshape of x ("reshape": may be x's own array) or relu(x) after conv b ("late":
+    cannot be fused); `also_out` "skip" or "conv" returns that value too."""
     rng = np.random.default_rng(0)
     c, hw = (32, 24) if wide else (8, 6)
     g = GraphBuilder()
@@ -31,7 +32,8 @@ def _block(act: str | None, k: int = 3, skip: str = "x", also_out: str = "",
         return g.add(nn.Conv2dOp(v, g.weight(f"{name}.w", w), g.weight(f"{name}.b", b),
                                  strides=(1, 1), pads=(k // 2,) * 4, act=act_)).results[0]
 
-    s = x if skip == "x" else g.add(nn.ReluOp(x)).results[0] if skip == "early" else None
+    s = (x if skip == "x" else g.add(nn.ReluOp(x)).results[0] if skip == "early"
+         else g.add(nn.ReshapeOp(x, [1, c, hw, hw])).results[0] if skip == "reshape" else None)
     a = conv(x if s is None else s, "a", "relu")
     b = conv(a, "b")
     if s is None:  # computed after conv b: cannot be fused into it
@@ -54,7 +56,7 @@ def _same(fused: dict[str, np.ndarray], op_by_op: dict[str, np.ndarray], exact: 
 @pytest.mark.parametrize("jit", ["on", "off"])
 @pytest.mark.parametrize("act", [None, "relu", "relu6"])
 @pytest.mark.parametrize("k", [1, 3])
-@pytest.mark.parametrize("skip", ["x", "early"])
+@pytest.mark.parametrize("skip", ["x", "early", "reshape"])
 def test_fused_program_gives_the_op_by_op_result(jit: str, act: str | None, k: int, skip: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IRFLOW_REFERENCE_JIT", jit)

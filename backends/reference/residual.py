@@ -37,6 +37,10 @@ Pending = tuple[Operation, Any, tuple[int, ...], tuple[int, ...]]
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
+FRESH = (nn.Conv2dOp, nn.AddOp, nn.ReluOp)
+"""Ops whose float kernels always return a new array: a skip they produced may take the
+fused step's result in place."""
+
 
 def _float_shape(value: Any) -> tuple[tuple[int, ...], np.dtype] | None:
     from irflow.backends.reference.executor import ValueSpec
@@ -71,6 +75,9 @@ def _free_after(skip: int, k: int, conv_ins: tuple[int, ...], pending: Sequence[
     output), the conv does not read it, and only convs and the add read it at all (a
     view-returning op such as a reshape could share its memory)."""
     if skip in protected or skip in conv_ins:
+        return False
+    producer = next((op for op, _, _, outs in pending if skip in outs), None)
+    if type(producer) not in FRESH:  # e.g. a reshape may hand back an input's own array
         return False
     for j, (op, _, ins, _) in enumerate(pending):
         if skip in ins and (j > k or type(op) not in (nn.Conv2dOp, nn.AddOp)):
