@@ -131,12 +131,10 @@ def _depthwise(x, w, b, has_bias, act, zero, six, kh, kw, sh, sw, dh, dw, top, l
                         for t in range(flat):
                             acc[t] += s0[t] * w0
                     k += 1
-            _finish(acc, b[ci] if has_bias else zero, has_bias, act, zero, six)
-            for r in range(oh):
-                out = y[ni, ci, r]
-                a = acc[r * wq: r * wq + ow]
-                for q in range(ow):
-                    out[q] = a[q]
+            bv = b[ci] if has_bias else zero
+            for r in range(oh):  # bias and activation on the way out (no pass over acc)
+                _finish_copy(acc[r * wq: r * wq + ow], y[ni, ci, r], bv, has_bias, act, zero,
+                             six)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -242,6 +240,36 @@ def _finish(a, bv, has_bias, act, zero, six):  # pragma: no cover - jitted
             v = a[t]
             v = zero if v < zero else v
             a[t] = six if v > six else v
+
+
+@numba.njit(inline="always")
+def _finish_copy(a, out, bv, has_bias, act, zero, six):  # pragma: no cover - jitted
+    """out = act(a + bv) (`_finish`'s values, a left as it is); one loop per case."""
+    if has_bias:
+        if act == 0:
+            for t in range(out.size):
+                out[t] = a[t] + bv
+        elif act == 1:
+            for t in range(out.size):
+                v = a[t] + bv
+                out[t] = zero if v <= zero else v
+        else:
+            for t in range(out.size):
+                v = a[t] + bv
+                v = zero if v < zero else v
+                out[t] = six if v > six else v
+    elif act == 0:
+        for t in range(out.size):
+            out[t] = a[t]
+    elif act == 1:
+        for t in range(out.size):
+            v = a[t]
+            out[t] = zero if v <= zero else v
+    else:
+        for t in range(out.size):
+            v = a[t]
+            v = zero if v < zero else v
+            out[t] = six if v > six else v
 
 
 @numba.njit(cache=True, nogil=True)
