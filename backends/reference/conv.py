@@ -17,7 +17,13 @@ Three paths, chosen from the shapes alone (all compute the same sum; see
   direct sum's error). `IRFLOW_REFERENCE_WINOGRAD=off` turns it off.
 - **im2col** otherwise: the (N, G, C/G·KH·KW, OH·OW) column matrix is written tap by
   tap straight from the unpadded input (the padding cells are zeroed, never copied), then
-  one batched matmul with the (G, F/G, C/G·KH·KW) weight.
+  one batched matmul with the (G, F/G, C/G·KH·KW) weight. With a `WeightCache` and
+  numba, a large column matrix with a small weight (the stems) is built and multiplied
+  in bands of output rows instead (`im2col_jit.py`).
+
+A `residual` (a fused residual add, `residual.py`) is added after the bias: by BLAS onto
+the skip on the GEMM paths (`gemm_acc.py`), in the copy back to NCHW on Winograd layers,
+else in the epilogue pass.
 
 Float tensors accumulate in their own type (float32 stays float32, as onnxruntime does).
 """
