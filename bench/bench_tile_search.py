@@ -11,7 +11,8 @@
    the counts are identical, see `simulate(numerics=False)`); `--pipeline default`
    is what `irflow run` compiles with.
 3. `--estimates lenet5,resnet18`: per PE layer the search's estimate beside the
-   layer simulated alone on a cold cache (cycles and DRAM bytes).
+   layer simulated alone on a cold cache (cycles and DRAM bytes);
+   `--estimates-pipeline default` compiles the models with that pipeline first.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def bench_simulate(model: str, objectives: tuple[str, ...] = ("none", "balanced"
               f"{t.energy.total_pj / base.energy.total_pj:.3f}x")
 
 
-def bench_estimates(model: str) -> None:
+def bench_estimates(model: str, pipeline: str = "") -> None:
     """Per PE layer of `model` (fp32, search=latency): the estimate of the chosen
     candidate beside the layer simulated alone on a cold cache and flushed
     (`backends/sim/isolated.py`, the comparison docs/tiling.md states)."""
@@ -109,7 +110,7 @@ def bench_estimates(model: str) -> None:
     from test_tile_search import estimate_vs_alone
 
     ec, ed = [], []
-    for label, c, sc, d, sd in estimate_vs_alone(model):
+    for label, c, sc, d, sd in estimate_vs_alone(model, pipeline=pipeline):
         ec.append(c / sc - 1)
         ed.append(d / max(sd, 1) - 1)
         print(f"{model} {label:32s} cycles est {c:12,.0f} sim {sc:12,} ({ec[-1]:+.1%})  "
@@ -128,10 +129,12 @@ def main() -> None:
     ap.add_argument("--pipeline", default="int8", help="the pipeline before tile (default: "
                     "int8; 'default' is what irflow run compiles with)")
     ap.add_argument("--estimates", default="", help="models: estimate vs simulation")
+    ap.add_argument("--estimates-pipeline", default="", help="run before tile in --estimates "
+                    "(default: none; 'default' is what irflow run compiles)")
     args = ap.parse_args()
     if args.estimates:
         for model in args.estimates.split(","):
-            bench_estimates(model)
+            bench_estimates(model, args.estimates_pipeline)
         return
     bench_time(pipeline=args.pipeline)
     if args.simulate:

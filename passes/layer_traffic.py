@@ -170,9 +170,12 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     dep_y = [i for i, d in enumerate(order) if d in res.dims]
     last_y = max(dep_y, default=-1)
     red_outside = [i for i, d in enumerate(order) if d not in res.dims and i < last_y]
+    # ... when both step: an output loop of one trip inside it (n = 1) changes no tile
+    spills = {i: (T[i] > 1) & np.any([T[j] > 1 for j in dep_y if j > i], axis=0)
+              for i in red_outside}
     revisit = np.zeros(n, bool)
     for i in red_outside:
-        revisit |= T[i] > 1
+        revisit |= spills[i]
     def body_lines(k: int, p: int, itemsize: float) -> np.ndarray:
         key = (k, itemsize, frozenset(order[p + 1:]))
         got = memo.get(key)
@@ -248,6 +251,56 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
                 out |= T[i] > 1
         return out
 
+    def remissed(k: int, itemsize: float, thrash: list[np.ndarray]) -> list[np.ndarray]:
+        """Per class q, the lines a load of tensor k misses again (beyond its share of
+        the compulsory ones): lines it shares with a slice of the previous iteration of
+        a loop p it depends on (a halo, a partial line where two tiles' runs meet) hit
+        only while the body of p fits. The S_p lines two consecutive iterations of p
+        share (2 · lines(p's body) − lines(two of them)) spread over the loads of the
+        later iteration: its class-p load and, of the inner classes, the (T_p − 1)/T_p
+        that fall in a later iteration."""
+        deps = deps_of[k]
+        extra = [np.zeros(n) for _ in range(L)]
+        consecutive = np.zeros(n)
+        for p in range(L):
+            d = order[p]
+            if d not in deps or not np.any(T[p] > 1):
+                continue
+            key = (k, itemsize, "pair", frozenset(order[p + 1:]), d)
+            two = memo.get(key)
+            if two is None:
+                grid = {**grid_at(p), d: np.minimum(2 * tile[d], ext[d])}
+                two = memo[key] = _lines(accesses[k], grid, itemsize, line, n_sets, ext)[0]
+            shared = np.where(T[p] > 1, np.maximum(2 * body_lines(k, p, itemsize)[0] - two,
+                                                   0.0), 0.0)
+            loads = np.ones(n)  # the loads of one iteration of p (distinct slices)
+            for i in range(p + 1, L):
+                if order[i] in deps:
+                    loads = loads * T[i]
+            per = shared * thrash[p + 1] / loads
+            consecutive = consecutive + count[p] * shared
+            for q in range(p, L):
+                if order[q] in deps:
+                    extra[q] = extra[q] + per * (1.0 if q == p else (T[p] - 1) / T[p])
+        # the rest of the shared lines wrap around: the last tile of one row (channel)
+        # and the first of the next meet on a line, reused across the whole range of
+        # the outermost loop that steps (the body of the loop outside it)
+        distinct, wrap = np.ones(n), np.zeros(n)
+        for i in range(L):
+            if order[i] in deps:
+                distinct = distinct * T[i]
+        for i in reversed(range(L)):
+            if order[i] in deps:
+                wrap = np.where(T[i] > 1, thrash[i], wrap)
+        whole = body_lines(k, -1, itemsize)[0]
+        one = body_lines(k, L - 1, itemsize)[0]
+        rest = np.maximum(distinct * one - whole - consecutive, 0.0)
+        per = rest * wrap / np.maximum(distinct - 1, 1)
+        for q in range(L):
+            if order[q] in deps:
+                extra[q] = extra[q] + per
+        return extra
+
     ph_hit = [np.zeros(n) for _ in range(L)]
     ph_miss = [np.zeros(n) for _ in range(L)]
     first_miss = np.zeros(n)
@@ -266,13 +319,14 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
         fresh = np.minimum(slice_lines[k], np.where(
             distinct > 1, (whole - slice_lines[k]) / np.maximum(distinct - 1, 1),
             slice_lines[k]))
+        again = remissed(k, itemsizes[k], thrash)
         first_miss += slice_lines[k]
         loads_total += slice_lines[k]
         miss_total += slice_lines[k]
         for q in range(L):
             mv = moves(deps, q)
             if order[q] in deps:
-                m = fresh * reuse_miss(deps, q, thrash)
+                m = np.minimum(slice_lines[k], fresh + again[q]) * reuse_miss(deps, q, thrash)
             else:
                 m = slice_lines[k] * thrash[q + 1]
             m = np.where(mv, m, 0.0)
@@ -288,8 +342,14 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     for i in dep_y:
         tiles_o = tiles_o * T[i]
     visits = np.ones(n)
-    store_hit = [np.zeros(n) for _ in range(L)]
-    store_miss = [np.zeros(n) for _ in range(L)]
+    # per class, the result's lines (hit, miss) at a step that visits its output tile for
+    # the first time (partial sums stored, nothing reloaded; the final store without a
+    # revisit) and at a revisit (partial sums reloaded, then stored or the output
+    # stored), and the share of first visits: their memory phases differ, and a class's
+    # cycles are the steps' max(compute, phase), not that of an average phase
+    first_st = [(np.zeros(n), np.zeros(n)) for _ in range(L)]
+    again_st = [(np.zeros(n), np.zeros(n)) for _ in range(L)]
+    first_share = [np.ones(n) for _ in range(L)]
     psum_reload_miss = np.zeros(n)
     psum_acc = np.zeros(n)
     out_fresh = np.minimum(slice_lines[-1], out_whole / tiles_o)
@@ -299,6 +359,11 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     frac_final = tiles_o / visits  # of the stores, the final ones
     psum_first = np.where(revisit, psum_whole, 0.0)  # the first psum store allocates
     thrash = thrash_of[-1]
+    r = len(accesses) - 1
+    out_again = remissed(r, itemsizes[-1], thrash_of[r])  # a final store's lines
+    psum_again = remissed(r, psum_itemsize, thrash)  # a reload's
+    psum_fresh = np.minimum(psum_slice, psum_whole / np.maximum(tiles_o, 1))
+    store_again = np.zeros(n)  # final stores whose line was written back since the last
     for q in range(L):
         mv = moves(res.dims, q)
         # a store per output-tile change; a revisit also reloads its partial sums
@@ -310,27 +375,43 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
             reload_p = np.where(revisit, 1.0, 0.0)
             rl_miss_p = np.where(revisit, thrash[q + 1], 0.0)
         st_lines = frac_final * slice_lines[-1] + (1 - frac_final) * psum_slice
-        st_miss = frac_final * out_fresh + np.where(
+        # a store or reload of an output tile shares lines with the neighbour tile just
+        # before it (which hits) unless the reduction loop q stepped (the first tile)
+        out_new = out_fresh
+        rl_new = psum_slice
+        if order[q] in res.dims:
+            out_new = np.minimum(slice_lines[-1], out_fresh + out_again[q])
+            rl_new = np.minimum(psum_slice, psum_fresh + psum_again[q])
+        st_miss = frac_final * out_new + np.where(
             revisit, psum_whole / np.maximum(tiles_o, 1) * (1 - reload_p) * (1 - frac_final),
             0.0)
-        rl_miss = psum_slice * rl_miss_p
+        store_again += count[q] * np.where(mv, frac_final * (out_new - out_fresh), 0.0)
+        rl_miss = rl_new * rl_miss_p
         rl_lines = psum_slice * reload_p
-        store_hit[q] = np.where(mv, st_lines + rl_lines - st_miss - rl_miss, 0.0)
-        store_miss[q] = np.where(mv, st_miss + rl_miss, 0.0)
+        share = np.where(revisit, 1 - reload_p, 1.0)
+        to_final = np.clip(frac_final / np.maximum(1 - share, 1e-12), 0.0, 1.0)
+        f_lines = np.where(revisit, psum_slice, st_lines)
+        f_miss = np.where(revisit, psum_whole / np.maximum(tiles_o, 1), st_miss)
+        r_lines = to_final * slice_lines[-1] + (1 - to_final) * psum_slice + psum_slice
+        r_miss = to_final * out_new + rl_new * np.clip(
+            rl_miss_p / np.maximum(1 - share, 1e-12), 0.0, 1.0)
+        first_st[q] = (np.where(mv, f_lines - f_miss, 0.0), np.where(mv, f_miss, 0.0))
+        again_st[q] = (np.where(mv, r_lines - r_miss, 0.0), np.where(mv, r_miss, 0.0))
+        first_share[q] = share
         psum_reload_miss += count[q] * np.where(mv, rl_miss, 0.0)
         psum_acc += count[q] * np.where(mv, st_lines + rl_lines, 0.0)
     last_store = slice_lines[-1]
     psum_acc += last_store
     # totals: reads = misses (operands, result allocations, psum reloads)
-    reads = miss_total + out_whole + psum_first + psum_reload_miss
+    reads = miss_total + out_whole + store_again + psum_first + psum_reload_miss
     # the innermost revisiting loop decides whether a tile's last reload hit (its
     # partial sums stay dirty until evicted or flushed) or missed (written back before)
     last_rl_thrash = np.zeros(n)
     for i in reversed(red_outside):
-        last_rl_thrash = np.where(T[i] > 1, thrash[i + 1], last_rl_thrash)
+        last_rl_thrash = np.where(spills[i], thrash[i + 1], last_rl_thrash)
         break
     kept = np.where(revisit, psum_whole * (1 - last_rl_thrash), 0.0)
-    writes = out_whole + psum_reload_miss + kept
+    writes = out_whole + store_again + psum_reload_miss + kept
     dram_lines = reads + writes
     # what is still dirty at the end: the written lines among the last cache-full
     # the final stores all fall in the last trip of the outermost reduction loop that
@@ -338,7 +419,7 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     # touches, the last cache-full stays
     window = footprint[0].copy()
     for i in reversed(red_outside):
-        window = np.where(T[i] > 1, footprint[i + 1], window)
+        window = np.where(spills[i], footprint[i + 1], window)
     dirty = (out_whole + kept) * np.minimum(1.0, cap / np.maximum(window, 1.0))
     wb_in = writes - dirty
     # write-backs during the layer ride on its misses
@@ -362,9 +443,11 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     cycles = phase(np.zeros(n), first_miss)
     second = np.zeros(n)  # the phase of the second step: its loop is the innermost that steps
     for q in range(L):
-        m_q = phase(ph_hit[q] + store_hit[q], ph_miss[q] + store_miss[q], False)
-        cycles += count[q] * np.maximum(later, m_q)
-        second = np.where(T[q] > 1, m_q, second)
+        m_f = phase(ph_hit[q] + first_st[q][0], ph_miss[q] + first_st[q][1], False)
+        m_r = phase(ph_hit[q] + again_st[q][0], ph_miss[q] + again_st[q][1], False)
+        a = first_share[q]
+        cycles += count[q] * (a * np.maximum(later, m_f) + (1 - a) * np.maximum(later, m_r))
+        second = np.where(T[q] > 1, np.where(a > 0, m_f, m_r), second)
     cycles += np.maximum(first, second) - np.where(steps > 1, np.maximum(later, second), 0.0)
     # the last step computes alone; then its store drains: the lines no earlier store
     # touched miss: along the innermost output loop d that steps, the lines of the

@@ -106,15 +106,19 @@ def zoo_model(model: str) -> ModuleOp:
     return compile_source(text, f"{model}.irf", seed=0)
 
 
-def estimate_vs_alone(model: str, search: str = "latency"
+def estimate_vs_alone(model: str, search: str = "latency", pipeline: str = ""
                       ) -> list[tuple[str, float, int, float, int]]:
     """Per PE layer of `model` (fp32): (label, estimated cycles, cycles of the layer
     simulated alone on a cold cache and flushed, estimated DRAM bytes, simulated DRAM
-    bytes) — the comparison docs/tiling.md states."""
+    bytes) — the comparison docs/tiling.md states. `pipeline`: run first (`default`:
+    what `irflow run` compiles; other tensors, so other addresses)."""
     from irflow.backends.sim.isolated import simulate_alone
     from irflow.graph import input_names
+    from irflow.pipeline import run_pipeline
 
     module = zoo_model(model)
+    if pipeline:
+        run_pipeline(module, pipeline)
     TilePass(search=search).apply(make_context(), module)
     est = layer_estimates(module)
     fn = main_func(module)
@@ -145,12 +149,12 @@ def check_agreement(model: str, cycles_within: int, cycles_max: float, dram_with
 
 AGREEMENT = {  # model: (cycles within 5 %, max cycles error, DRAM within 5 %, max DRAM error)
     "lenet5": (5, 0.05, 5, 0.05), "digits_cnn": (3, 0.05, 3, 0.05),
-    "transformer_encoder": (16, 0.05, 16, 0.05), "resnet18": (21, 0.05, 20, 0.07),
-    "mobilenetv2": (53, 0.05, 46, 0.10), "resnet50": (54, 0.05, 52, 0.06),
+    "transformer_encoder": (16, 0.05, 16, 0.05), "resnet18": (21, 0.05, 20, 0.06),
+    "mobilenetv2": (53, 0.05, 52, 0.19), "resnet50": (54, 0.05, 52, 0.06),
     "bert-base": (97, 0.05, 97, 0.05)}
 """What holds today (docs/tiling.md): every layer within 5 % in cycles; the DRAM bytes
-of the layers outside 5 % differ by where the simulator's allocator placed the
-tensors (set conflicts the estimate models only statistically)."""
+of the 4 layers outside 5 % are set conflicts the estimate models only statistically (a
+tensor's lines per set, a window straddling two tiles, one allocator placement)."""
 
 
 @pytest.mark.parametrize("model", ["lenet5", "digits_cnn", "transformer_encoder"])
