@@ -9,8 +9,8 @@ residual's own buffer when nothing else reads it) saves one pass over the output
 ms (in place), 1 thread. The sum is the same up to rounding: BLAS adds the residual to
 the dot product before the bias, (x·w + r) + b instead of (x·w + b) + r.
 
-The library is found as `irflow/blas.py` finds it (the OpenBLAS that numpy loaded, named
-in /proc/self/maps); without it `accumulate` returns False and the caller takes the
+The library is the one `irflow.blas.openblas_libraries` finds (the OpenBLAS that numpy
+loaded, named in /proc/self/maps); without it `accumulate` returns False and the caller takes the
 separate epilogue.
 """
 
@@ -22,21 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from irflow.blas import openblas_libraries
+
 _ROW_MAJOR, _NO_TRANS = 101, 111
 
 
 @functools.cache
 def _gemms() -> dict[np.dtype, Any] | None:
-    try:
-        with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f if "openblas" in line.lower()})
-    except OSError:
-        return None
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
+    for lib in openblas_libraries():
         for prefix, suffix, index in (("scipy_cblas_", "64_", ctypes.c_int64),
                                       ("cblas_", "64_", ctypes.c_int64),
                                       ("cblas_", "", ctypes.c_int)):
