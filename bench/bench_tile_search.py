@@ -13,6 +13,13 @@
 3. `--estimates lenet5,resnet18`: per PE layer the search's estimate beside the
    layer simulated alone on a cold cache (cycles and DRAM bytes);
    `--estimates-pipeline default` compiles the models with that pipeline first.
+4. `--against-rule`: per model of `--models` (default: the whole zoo and the decoders)
+   and precision (`--precisions fp32,int8`), total simulated cycles, DRAM bytes and
+   energy of `simulate`'s default tiling (what `irflow run`/`irflow sim` compile: the
+   mapping search, `tile`'s default) over those of `tile{search=none}` (the halving
+   rule), and the search's share of the time (`tile` alone, both ways).
+   Decoders are `NAME:decode` (one decode step, 64 cached positions) or `NAME:prefill`
+   (S = 128); their `int8` is w4a8 (int4 weights in groups of 32, int8 activations).
 """
 
 from __future__ import annotations
@@ -34,10 +41,9 @@ def int8_model(model: str, pipeline: str = "int8"):  # noqa: ANN201
     module = zoo.load(model, seed=0)
     fn = main_func(module)
     rng = np.random.default_rng(0)
-    inputs = {n: rng.standard_normal(a.type.get_shape()).astype(np.float32)
-              for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
-    set_calibration_data(module, [{n: rng.standard_normal(v.shape).astype(np.float32)
-                                   for n, v in inputs.items()} for _ in range(2)])
+    del fn
+    inputs = _feeds(module, rng)
+    set_calibration_data(module, [_feeds(module, rng) for _ in range(2)])
     run_pipeline(module, pipeline)
     return module, inputs
 
@@ -65,6 +71,7 @@ def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balance
     try:
         for _ in range(repeats):
             m = module.clone()
+            ts._MEMOS.clear()  # each run searches afresh (no scores from the last one)
             t, c = time.perf_counter(), time.process_time()
             run_pipeline(m, f"tile{{search={search}}}")
             wall.append(time.perf_counter() - t)
@@ -121,6 +128,66 @@ def bench_estimates(model: str, pipeline: str = "") -> None:
           f"{np.median(b):.1%} max {b.max():.1%}, {np.sum(b <= 0.05)} within 5 %")
 
 
+ZOO_AND_DECODERS = ("lenet5,digits_cnn,transformer_encoder,resnet18,mobilenetv2,resnet50,"
+                    "bert-base,decoder-15m:decode,decoder-15m:prefill")
+DECODER_PIPELINES = {"fp32": "", "int8": "convert-float,quantize-groups{bits=4 group=32},"
+                     "calibrate,quantize-groups{act-bits=8}"}
+
+
+def _feeds(module, rng):  # noqa: ANN001, ANN202
+    fn = main_func(module)
+    return {n: (rng.integers(0, 1000, a.type.get_shape()) if "i64" in str(a.type)
+                else rng.standard_normal(a.type.get_shape()).astype(np.float32))
+            for n, a in zip(input_names(fn), fn.body.blocks[0].args)}
+
+
+def load_for(model: str, precision: str):  # noqa: ANN201
+    """The model compiled as `irflow run` would before `tile` (fp32: `default`; int8:
+    the `int8` pipeline, or w4a8 for a decoder), and inputs."""
+    name, _, entry = model.partition(":")
+    if not entry:
+        return int8_model(name, "default" if precision == "fp32" else "int8")
+    from irflow.passes.calibrate import set_calibration_data
+
+    module = zoo.load(name, seed=0, entry=entry,
+                      **({"cache": 64} if entry == "decode" else {"seq": 128}))
+    rng = np.random.default_rng(0)
+    pipeline = DECODER_PIPELINES[precision]
+    if "calibrate" in pipeline:
+        set_calibration_data(module, [_feeds(module, rng)])
+    if pipeline:
+        run_pipeline(module, pipeline)
+    return module, _feeds(module, rng)
+
+
+def bench_against_rule(model: str, precision: str) -> None:
+    """The default tiling against `tile{search=none}`, whole network simulated."""
+    from irflow.backends.sim import lower
+    from irflow.backends.sim.machine import load_machine
+
+    module, inputs = load_for(model, precision)
+    machine = load_machine(None)
+    rule = module.clone()
+    t0 = time.perf_counter()
+    run_pipeline(rule, "tile{search=none}")
+    t_rule = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    searched = lower(module, machine)  # what simulate() does with an untiled module
+    t_search = time.perf_counter() - t0
+    totals = [simulate(m, inputs, machine=machine, numerics=False, progress=False).report.total
+              for m in (rule, searched)]
+
+    def dram(t) -> int:  # noqa: ANN001
+        return t.dram_bytes_read + t.dram_bytes_written
+
+    r, d = totals
+    print(f"| {model} {precision} | {r.cycles:,} | {d.cycles:,} ({d.cycles / r.cycles:.4f}x) | "
+          f"{dram(r):,} | {dram(d):,} ({dram(d) / dram(r):.4f}x) | "
+          f"{r.energy.total_pj / 1e6:,.1f} | {d.energy.total_pj / 1e6:,.1f} "
+          f"({d.energy.total_pj / r.energy.total_pj:.4f}x) | {t_rule:.2f} s / "
+          f"{t_search:.2f} s |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--simulate", action="store_true")
@@ -129,9 +196,27 @@ def main() -> None:
     ap.add_argument("--pipeline", default="int8", help="the pipeline before tile (default: "
                     "int8; 'default' is what irflow run compiles with)")
     ap.add_argument("--estimates", default="", help="models: estimate vs simulation")
+    ap.add_argument("--against-rule", action="store_true",
+                    help="the default tiling against tile{search=none} (--models, "
+                    "default: the zoo and the decoders; --precisions)")
+    ap.add_argument("--precisions", default="fp32,int8")
     ap.add_argument("--estimates-pipeline", default="", help="run before tile in --estimates "
                     "(default: none; 'default' is what irflow run compiles)")
     args = ap.parse_args()
+    if args.against_rule:
+        import os
+
+        models = (ZOO_AND_DECODERS if args.models == ap.get_default("models")
+                  else args.models)
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        print("| model | rule cycles | default cycles | rule DRAM B | default DRAM B | "
+              "rule energy uJ | default energy uJ | tile: rule / lower with the search |")
+        print("|---|---|---|---|---|---|---|---|")
+        for model in models.split(","):
+            for precision in args.precisions.split(","):
+                bench_against_rule(model, precision)
+        print(f"load average {os.getloadavg()[0]:.1f}")
+        return
     if args.estimates:
         for model in args.estimates.split(","):
             bench_estimates(model, args.estimates_pipeline)

@@ -15,7 +15,9 @@ Where the sizes come from, first match wins:
 1. the op's own attributes `accel.tile = {f = 16 : i64, ...}` and `accel.order = "f,oh,ow,c"`;
 2. the `layers` option, per layer label: `layers="conv_0:f=16,oh=8;fc:n=256"`;
 3. the `sizes` / `order` options for every op that has those loops: `sizes="f=16,oh=14"`;
-4. the default rule, for every loop not fixed above: start from the whole layer and
+4. for every loop not fixed above, the mapping search `search=balanced` (the default;
+   passes/tile_search.py, docs/tiling.md), whose incumbent is the halving rule that
+   `search=none` keeps (and non-PE layers get) — start from the whole layer and
    halve the loop whose halving costs least (estimated DRAM traffic of the loop
    order + a per-step overhead) until one step's working set — operand slices +
    result slice, double-buffered — fits the cache of `machine`. Several loop orders
@@ -495,17 +497,30 @@ class TilePass(ModulePass):
     # override the machine's sparse-weight storage (as plan-memory's options of the same names)
     structured: str = ""
     unstructured_format: str = ""
-    # the mapping search (passes/tile_search.py): none = the default rule above
-    search: str = "none"
+    # the mapping search (passes/tile_search.py; `tile_search.DEFAULT`, balanced); none:
+    # the halving rule above
+    search: str = "balanced"
     explain: str = ""  # a layer label: print its top candidates (stderr)
-    tie: float = 0.01  # candidates within this fraction of the best are tied (0: strict)
+    # candidates within this fraction of the best are tied (0: strict); unset: 5 % for
+    # balanced (the rule's tiling is replaced only for more), 1 % for the others
+    tie: float | None = None
 
     def apply(self, ctx: Context, module: ModuleOp) -> None:
+        self.tile_module(module)
+
+    def tile_module(self, module: ModuleOp, machine: object | None = None) -> None:
+        """Tile every layer of `module`; `machine` (a `Machine`): search for that machine
+        instead of the `machine` option's (the simulator's `lower` passes its own)."""
         from irflow.passes import tile_explain
 
-        cache, line = cache_of(self.machine, self.cache_bytes, self.line_bytes)
+        if machine is not None:
+            line = int(machine.cache.line_bytes)  # type: ignore[attr-defined]
+            cache = self.cache_bytes or int(machine.cache.size_bytes)  # type: ignore[attr-defined]
+            line = self.line_bytes or line
+        else:
+            cache, line = cache_of(self.machine, self.cache_bytes, self.line_bytes)
         request = tile_explain.current() if not self.explain else None
-        searcher = self._searcher(cache, line, request.layer if request else "")
+        searcher = self._searcher(cache, line, request.layer if request else "", machine)
         sparse = pm.SparseSupport.of(self.machine, self.structured, self.unstructured_format)
         sizes = parse_sizes(self.sizes, "sizes")
         order = [s.strip() for s in self.order.split(",") if s.strip()] or None
@@ -515,6 +530,8 @@ class TilePass(ModulePass):
         for fn in module.ops:
             if not isinstance(fn, func.FuncOp):
                 continue
+            if searcher is not None:
+                searcher.begin()  # a fresh prefetch window per function
             labels = layer_labels(fn)
             for op, label in labels.items():
                 if not is_layer(op):
@@ -529,7 +546,8 @@ class TilePass(ModulePass):
                     op, space, cache, sizes, order, per_layer.get(label), sparse, label)
                 tiling = choose_tiling(space, itemsizes, cache, fixed, op_order, line)
                 if searcher is not None:
-                    tiling = searcher(op, label, space, itemsizes, fixed, op_order, tiling)
+                    tiling = searcher.layer(op, label, space, itemsizes, fixed, op_order,
+                                            tiling)
                 op.attributes[NEST_ATTR] = tiling.nest(space)
                 if tiling.warning:
                     op.attributes[WARNING_ATTR] = StringAttr(tiling.warning)
@@ -551,46 +569,97 @@ class TilePass(ModulePass):
                 raise PassError(f"tile: {option} names loop(s) {unknown} that no layer has "
                                 f"(this model's loops: {', '.join(sorted(loops))})")
 
-    def _searcher(self, cache: int, line: int, requested: str = ""):  # type: ignore[no-untyped-def]
-        """The per-layer search of `search=...` (None for the default rule).
+    def _searcher(self, cache: int, line: int, requested: str = "",
+                  machine: object | None = None) -> _Searcher | None:
+        """The per-layer search of `search=...` (None for the halving rule).
         `requested`: the layer `--explain-tiling` asks for (with `search=none`, that
-        layer is scored by the latency search to explain it; the rule's tiling stays)."""
+        layer is scored by the default search to explain it; the rule's tiling stays)."""
         from irflow.passes import tile_search as ts
 
         if self.search not in ts.OBJECTIVES:
             raise PassError(f"tile: search expects one of {', '.join(ts.OBJECTIVES)}, "
                             f"got '{self.search}'")
-        explain = self.explain or requested
+        if self.tie is not None and not 0 <= self.tie < 1:
+            raise PassError(f"tile: tie expects a fraction in [0, 1), got {self.tie}")
         if self.search == "none":
             if self.explain:
                 raise PassError("tile: explain needs a search (search=latency|energy|edp|balanced)")
             if not requested:
                 return None
         import dataclasses
-        import sys
 
-        from irflow.backends.sim.machine import load_machine
+        from irflow.backends.sim.machine import Machine, load_machine
 
-        m = load_machine(self.machine or None)
+        m = machine if isinstance(machine, Machine) else load_machine(self.machine or None)
         m = dataclasses.replace(m, cache=dataclasses.replace(
             m.cache, size_bytes=cache, line_bytes=line))
-        objective = self.search if self.search != "none" else "balanced"
+        objective = self.search if self.search != "none" else ts.DEFAULT
+        tie = ts.default_tie(objective) if self.tie is None else self.tie
+        return _Searcher(m, objective, tie, self.explain or requested,
+                         keep_rule=self.search == "none")
 
-        def run(op: Operation, label: str, space: accel.Space, itemsizes: list[float],
-                fixed: dict[str, int], order: tuple[str, ...] | None, rule: Tiling) -> Tiling:
-            if self.search == "none" and label != explain:
-                return rule
-            choice = ts.search_layer(space, itemsizes, m, ts.pe_dtype(op), objective, fixed,
-                                     order, rule,
-                                     tie=self.tie)
-            if label == explain:
-                print(ts.explain(label, choice, objective, tie=self.tie), file=sys.stderr)
-                if self.search == "none":
-                    print(f"  search=none: the rule's tiling is kept: order "
-                          f"{','.join(rule.order)} / "
-                          + ",".join(f"{d}={v}" for d, v in rule.sizes.items()),
-                          file=sys.stderr)
-                    return rule
-            return choice.tiling
 
-        return run
+def ts_memo(machine: object) -> dict:
+    """The scores memo of `machine` (`tile_search.memo_for`)."""
+    from irflow.passes import tile_search as ts
+
+    return ts.memo_for(machine)  # type: ignore[arg-type]
+
+
+class _Searcher:
+    """The search of one `tile` run, layer by layer in program order: identical layers
+    are scored once (`tile_search.score_layer`), and each candidate's cycles are scored
+    net of what the layers before leave of the DRAM channel for its first weight fetch
+    (`tile_window.Window`). `keep_rule`: `search=none` with `--explain-tiling` (score,
+    explain, keep the rule's tiling)."""
+
+    def __init__(self, machine: object, objective: str, tie: float, explain: str,
+                 keep_rule: bool) -> None:
+        from irflow.passes.tile_window import Window
+
+        self.machine, self.objective, self.tie = machine, objective, tie
+        self.explain, self.keep_rule = explain, keep_rule
+        self.memo = ts_memo(machine)
+        self.window = Window(machine)  # type: ignore[arg-type]
+
+    def begin(self) -> None:
+        from irflow.passes.tile_window import Window
+
+        self.window = Window(self.machine)  # type: ignore[arg-type]
+
+    def layer(self, op: Operation, label: str, space: accel.Space, itemsizes: list[float],
+              fixed: dict[str, int], order: tuple[str, ...] | None, rule: Tiling) -> Tiling:
+        import sys
+
+        from irflow.passes import tile_search as ts
+        from irflow.passes.tile_window import constant_operands
+
+        weights = constant_operands(op)
+        choice = ts.search_layer(space, itemsizes, self.machine, ts.pe_dtype(op),  # type: ignore[arg-type]
+                                 self.objective, fixed, order, rule, tie=self.tie,
+                                 weights=weights, credit=self.window.credit, memo=self.memo)
+        if label == self.explain:
+            print(ts.explain(label, choice, self.objective, tie=self.tie), file=sys.stderr)
+            if self.keep_rule:
+                print(f"  search=none: the rule's tiling is kept: order "
+                      f"{','.join(rule.order)} / "
+                      + ",".join(f"{d}={v}" for d, v in rule.sizes.items()),
+                      file=sys.stderr)
+        sc = choice.scores
+        kept = choice.rule if self.keep_rule else choice.best
+        if sc is None or kept is None:
+            self._spend(space, itemsizes, rule, weights)
+            return rule
+        hidden = float(sc.hidden[kept]) if sc.hidden is not None else 0.0
+        self.window.advance(float(sc.cycles[kept]) + hidden, float(sc.dram_bytes[kept]),
+                            hidden)
+        return rule if self.keep_rule else choice.tiling
+
+    def _spend(self, space: accel.Space, itemsizes: list[float], rule: Tiling,
+               weights: list[bool]) -> None:
+        from irflow.passes.tile_window import first_weight_cycles
+
+        if any(weights) and space.dims:
+            sizes = np.array([[rule.sizes[d] for d in space.dims]])
+            self.window.spend(float(first_weight_cycles(space, itemsizes, self.machine,  # type: ignore[arg-type]
+                                                        sizes, weights)[0]))

@@ -32,6 +32,7 @@ out of what `explain` shows. The estimate against the simulator: docs/tiling.md.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -51,6 +52,16 @@ from irflow.passes import tile as tl
 OBJECTIVES = ("none", "latency", "energy", "edp", "balanced")
 TIE = 0.01
 """Candidates within 1 % of the best objective are tied (`Scores.ranking`)."""
+DEFAULT = "balanced"
+"""The search `tile` runs when no `search` is given (`irflow run`/`sim`, `simulate`)."""
+BALANCED_TIE = 0.05
+"""`balanced`'s band: the rule's tiling is replaced only for more than 5 % fewer
+estimated cycles, the estimate's own error bound (docs/tiling.md, *Against the rule*)."""
+
+
+def default_tie(objective: str) -> float:
+    """The tie band of `objective` when `tile{tie=...}` is not given."""
+    return BALANCED_TIE if objective == "balanced" else TIE
 
 
 def divisors(n: int) -> list[int]:
@@ -84,6 +95,8 @@ class Scores:
     energy_pj: np.ndarray
     pe_cycles: np.ndarray
     steps: np.ndarray
+    hidden: np.ndarray | None = None  # of `cycles`' first weight fetch, what the
+    # layers before hid (tile_window.py; `cycles` is net of it)
 
     def objective(self, kind: str) -> np.ndarray:
         if kind in ("latency", "balanced"):
@@ -184,29 +197,190 @@ class Choice:
     scores: Scores | None  # None: the default rule decided (no PE layer / nothing fits)
     ranked: np.ndarray  # candidate indices, best first (Pareto-pruned)
     rule: int | None = None  # the default rule's tiling among the candidates
+    credit: float = 0.0  # the prefetch window the layers before left (tile_window.py)
+    resident: bool = False  # every operand an earlier layer's output (`resident_only`)
+
+    @property
+    def best(self) -> int | None:
+        return int(self.ranked[0]) if self.scores is not None else None
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What `score_layer` keeps of one layer's mapspace (memoized across layers)."""
+
+    scores: Scores
+    rule: int | None  # the default rule's candidate
+    prefetch: np.ndarray  # [N] DRAM cycles of step 0's weights (tile_window.py)
+    complete: bool = True  # every row that can have fewer cycles than the rule is scored
+
+
+_MEMOS: dict[str, dict] = {}
+MEMO_CANDIDATES = 400_000
+"""Scored candidates kept per machine across `tile` runs (a simulated program lowered
+again, the stages of `irflow run --compare`, a fuzz case run twice; about 100 B each);
+the oldest layers go first."""
+
+
+def memo_for(machine: Machine) -> dict:
+    """The scores memo shared by every `tile` run on `machine` (the key is its full
+    description, so a changed cache or PE array gets its own), bounded by
+    `MEMO_CANDIDATES` per machine (the layers being searched always stay) and 4 machines."""
+    key = repr(machine)
+    memo = _MEMOS.pop(key, None)
+    if memo is None:
+        memo = _BoundedMemo()
+    _MEMOS[key] = memo  # most recently used last
+    while len(_MEMOS) > 4:
+        del _MEMOS[next(iter(_MEMOS))]
+    return memo
+
+
+class _BoundedMemo(dict):
+    """A dict of `Scored` (or None) that forgets its oldest entries past
+    `MEMO_CANDIDATES` scored candidates."""
+
+    size = 0
+
+    @staticmethod
+    def _n(value: object) -> int:
+        return len(value.scores.cycles) if isinstance(value, Scored) else 1
+
+    def __setitem__(self, key: object, value: object) -> None:
+        if key in self:
+            self.size -= self._n(self[key])
+        super().__setitem__(key, value)
+        self.size += self._n(value)
+        while self.size > MEMO_CANDIDATES and len(self) > 1:
+            old = next(iter(self))
+            self.size -= self._n(self[old])
+            super().__delitem__(old)
+
+
+def layer_key(space: accel.Space, itemsizes: Sequence[float], dtype: str,
+              fixed: Mapping[str, int], order: Sequence[str] | None, rule: tl.Tiling,
+              weights: Sequence[bool], sparse_factor: float = 1.0) -> tuple:
+    """Everything a layer's scores depend on besides the machine: identical layers
+    (ResNet's repeated blocks, BERT's and a decoder's layers) are scored once."""
+    return (repr(space), tuple(itemsizes), dtype, tuple(sorted(fixed.items())),
+            tuple(order) if order else None, rule.order, tuple(sorted(rule.sizes.items())),
+            tuple(weights), sparse_factor)
+
+
+def score_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machine,
+                dtype: str, fixed: Mapping[str, int], order: Sequence[str] | None,
+                rule: tl.Tiling, weights: Sequence[bool] = (),
+                sparse_factor: float = 1.0, memo: dict | None = None,
+                prune: float | None = None) -> Scored | None:
+    """Every candidate of one layer scored (`estimate`), or None when the layer is not on
+    the PE array, the rule warned, or nothing fits. `memo` (a dict shared by the layers
+    of one pass run, on one machine) returns an identical layer's scores. `prune`
+    (`balanced`, a band b): leave out the rows that cannot have fewer estimated cycles
+    than the rule's / (1 + b), whatever the prefetch credit (`_score_layer`)."""
+    key = (layer_key(space, itemsizes, dtype, fixed, order, rule, weights, sparse_factor),
+           prune)
+    if memo is not None and key in memo:
+        return memo[key]
+    got = _score_layer(space, itemsizes, machine, dtype, fixed, order, rule, weights,
+                       sparse_factor, prune)
+    if memo is not None:
+        memo[key] = got
+    return got
+
+
+def _score_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machine,
+                 dtype: str, fixed: Mapping[str, int], order: Sequence[str] | None,
+                 rule: tl.Tiling, weights: Sequence[bool],
+                 sparse_factor: float, prune: float | None) -> Scored | None:
+    from irflow.passes.tile_window import first_weight_cycles
+
+    if map_space(space) is None or rule.warning:
+        return None
+    rows = candidates(space, itemsizes, machine.cache.size_bytes, fixed, [rule.sizes])
+    if not len(rows):
+        return None
+    orders = [tuple(order)] if order else loop_orders(space)
+    if rule.order not in orders and not order:
+        orders.append(rule.order)
+    first = (first_weight_cycles(space, itemsizes, machine, rows, weights) if any(weights)
+             else np.zeros(len(rows)))
+    rule_row = np.flatnonzero((rows == [rule.sizes[d] for d in space.dims]).all(1))
+    complete = True
+    if prune is not None and len(rule_row) and rule.order in orders:
+        # `balanced`: the winner is the rule, or within the band of a candidate with
+        # fewer cycles than the rule's / (1 + band). A candidate's cycles are at least
+        # its PE cycles (`estimate`), and whatever the credit κ, the window hides
+        # min(first_c, κ) of it and min(first_r, κ) of the rule's, so
+        #   C_c - min(first_c, κ) < (C_r - min(first_r, κ)) / (1 + b)
+        # needs P_c - max(first_c - first_r, 0) < (C_r + b · first_r) / (1 + b): the
+        # rows that fail it are not scored. `search_layer` scores with b = tie (then the
+        # rule wins exactly when no row beats it so), and b = 0 (every row that can
+        # have fewer cycles than the rule) where a candidate does beat it — at once
+        # when the band leaves more than half of those rows (one call, not two).
+        r = int(rule_row[0])
+        alone = estimate(space, itemsizes, machine, dtype, rows[r:r + 1], [rule.order],
+                         sparse_factor)
+        rule_c = float(alone.cycles[0])
+        ms = map_space(space)
+        pe = nest_cost(ms, space.dims, rows, machine.mapping(ms.family),  # type: ignore[arg-type]
+                       machine, dtype, sparse_factor).cycles
+        lower = pe - np.maximum(first - first[r], 0.0)
+        keep = lower * (1 + prune) < rule_c + prune * first[r]
+        every = lower < rule_c  # the rows of the second stage (b = 0)
+        complete = 2 * keep.sum() > every.sum()  # the band prunes little: score them all
+        if complete:
+            keep = every
+        elif not keep.any():  # no row, the rule's in another order included, can beat
+            # the rule by the band: the rule wins; its own estimate is all there is to rank
+            return Scored(alone, 0, first[r:r + 1], False)
+        keep[r] = True
+        rows, first = rows[keep], first[keep]
+        rule_row = np.flatnonzero((rows == [rule.sizes[d] for d in space.dims]).all(1))
+    sc = estimate(space, itemsizes, machine, dtype, rows, orders, sparse_factor)
+    rule_idx = (orders.index(rule.order) * len(rows) + int(rule_row[0])
+                if rule.order in orders and len(rule_row) else None)
+    return Scored(sc, rule_idx, np.tile(first, len(orders)), complete)
+
+
+def resident_only(weights: Sequence[bool]) -> bool:
+    """Every operand is an earlier layer's output (no weight: attention's Q·Kᵀ and P·V).
+    In the network those tensors are still cached from their producers, and which of
+    their lines a tiling's order hits before its own traffic evicts them decides its DRAM
+    bytes (the transformer's scores: 589,824 estimated cold, 90,560 to 121,408 B
+    simulated, by order) — an effect between layers the per-layer estimate does not
+    see, so `balanced` keeps the rule's tiling there (docs/tiling.md)."""
+    return bool(weights) and not any(weights)
 
 
 def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machine,
                  dtype: str, objective: str, fixed: Mapping[str, int],
                  order: Sequence[str] | None, rule: tl.Tiling,
-                 sparse_factor: float = 1.0, tie: float = TIE) -> Choice:
+                 sparse_factor: float = 1.0, tie: float = TIE,
+                 weights: Sequence[bool] = (), credit: float = 0.0,
+                 memo: dict | None = None) -> Choice:
     """The best candidate of one layer by `objective` (candidates within `tie` of the
     best tied, `Scores.ranking`); the default rule's `rule` when the layer is not on
-    the PE array or no candidate fits."""
-    none = Choice(rule, None, np.zeros(0, np.int64))
-    if map_space(space) is None or rule.warning:
-        return none
-    rows = candidates(space, itemsizes, machine.cache.size_bytes, fixed, [rule.sizes])
-    if not len(rows):
-        return none
-    orders = [tuple(order)] if order else loop_orders(space)
-    if rule.order not in orders and not order:
-        orders.append(rule.order)
-    sc = estimate(space, itemsizes, machine, dtype, rows, orders, sparse_factor)
-    rule_row = np.flatnonzero((rows == [rule.sizes[d] for d in space.dims]).all(1))
-    rule_idx = (orders.index(rule.order) * len(rows) + int(rule_row[0])
-                if rule.order in orders and len(rule_row) else None)
-    rank = sc.ranking(objective, rule_idx, tie)
+    the PE array or no candidate fits. `weights`: which operands are constants;
+    `credit`: the prefetch window the layers before left (`tile_window.Window`): each
+    candidate's cycles are scored net of the part of its first weight fetch it hides.
+    `memo`: scores of identical layers (`score_layer`)."""
+    resident = objective == "balanced" and resident_only(weights)
+    stages = [tie, 0.0] if objective == "balanced" else [None]
+    for stage in stages:  # `balanced`: rows that might beat the rule by the band, then
+        # (where one does) every row that might beat it (`_score_layer`; same winner)
+        scored = score_layer(space, itemsizes, machine, dtype, fixed, order, rule, weights,
+                             sparse_factor, memo, stage)
+        if scored is None:
+            return Choice(rule, None, np.zeros(0, np.int64))
+        sc, rule_idx = scored.scores, scored.rule
+        hidden = np.minimum(scored.prefetch, max(credit, 0.0))
+        if hidden.any():
+            sc = dataclasses.replace(sc, cycles=sc.cycles - hidden, hidden=hidden)
+        rank = sc.ranking(objective, rule_idx, tie)
+        if resident and rule_idx is not None:
+            rank = np.concatenate([[rule_idx], rank[rank != rule_idx]])
+        if rule_idx is None or int(rank[0]) == rule_idx or scored.complete:
+            break
     best = int(rank[0])  # the ranking decides (the rule's tiling wins its ties under
     # `balanced` even where a tied candidate dominates it); the Pareto front is shown
     front = pareto(sc, rank[:256])
@@ -214,7 +388,8 @@ def search_layer(space: accel.Space, itemsizes: Sequence[float], machine: Machin
     sizes = sc.sizes_of(best)
     ws = tl.working_set(space, sizes, itemsizes)
     return Choice(tl.Tiling(sc.orders[int(sc.order[best])], sizes, ws,
-                            float(sc.dram_bytes[best])), sc, ranked, rule_idx)
+                            float(sc.dram_bytes[best])), sc, ranked, rule_idx, credit,
+                  resident_only(weights))
 
 
 def explain(label: str, choice: Choice, objective: str, top: int = 8,
@@ -235,6 +410,13 @@ def explain(label: str, choice: Choice, objective: str, top: int = 8,
                 f"{sc.energy_pj[i] / 1e6:>10.3f} {int(sc.steps[i]):>7}  "
                 f"{','.join(sc.orders[int(sc.order[i])])} / {sizes}")
 
+    if sc.hidden is not None:
+        w0 = int(choice.ranked[0])
+        lines.insert(1, f"  cycles net of the first weight fetch the layers before hide "
+                     f"(prefetch window {choice.credit:,.0f} cycles; the winner hides "
+                     f"{sc.hidden[w0]:,.0f}"
+                     + (f", the rule {sc.hidden[choice.rule]:,.0f}" if choice.rule is not None
+                        else "") + ")")
     for r, i in enumerate(choice.ranked[:top]):
         lines.append(row(str(r), int(i)))
     if choice.rule is not None:
@@ -247,6 +429,9 @@ def explain(label: str, choice: Choice, objective: str, top: int = 8,
     if objective == "balanced" and w == choice.rule:
         why = (f"the rule's tiling is kept: no candidate with no more estimated DRAM bytes "
                f"and energy is more than {tie * 100:g}% faster")
+        if choice.resident:
+            why = ("the rule's tiling is kept: every operand is an earlier layer's output, "
+                   "cached in the network, which the per-layer estimate does not see")
     bound = "compute (PE array)" if sc.pe_cycles[w] >= sc.cycles[w] * 0.99 else "memory"
     lines.append(f"  winner #0: {why}; {bound}-bound ({sc.pe_cycles[w]:,.0f} PE cycles of "
                  f"{sc.cycles[w]:,.0f}); within {tie * 100:g}% of the best, ties broken by "

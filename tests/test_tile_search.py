@@ -150,10 +150,10 @@ def check_agreement(model: str, cycles_within: int, cycles_max: float, dram_with
 AGREEMENT = {  # model: (cycles within 5 %, max cycles error, DRAM within 5 %, max DRAM error)
     "lenet5": (5, 0.05, 5, 0.05), "digits_cnn": (3, 0.05, 3, 0.05),
     "transformer_encoder": (16, 0.05, 16, 0.05), "resnet18": (21, 0.05, 20, 0.06),
-    "mobilenetv2": (53, 0.05, 52, 0.19), "resnet50": (54, 0.05, 52, 0.06),
+    "mobilenetv2": (53, 0.05, 52, 0.19), "resnet50": (54, 0.05, 53, 0.07),
     "bert-base": (97, 0.05, 97, 0.05)}
 """What holds today (docs/tiling.md): every layer within 5 % in cycles; the DRAM bytes
-of the 4 layers outside 5 % are set conflicts the estimate models only statistically (a
+of the 3 layers outside 5 % are set conflicts the estimate models only statistically (a
 tensor's lines per set, a window straddling two tiles, one allocator placement)."""
 
 
@@ -224,6 +224,11 @@ def test_explain_tiling_flag_routes_to_the_tile_pass(capsys, tmp_path):
 
     assert main(["sim", "lenet5", "--explain-tiling", "conv2", "-q"]) == 0
     err = capsys.readouterr().err
+    assert "tile: layer 'conv2', search=balanced" in err  # the default search
+    assert "search=none" not in err
+    assert main(["opt", "lenet5", "-p", "default,tile{search=none}", "--explain-tiling",
+                 "conv2", "-o", str(tmp_path / "n.mlir")]) == 0
+    err = capsys.readouterr().err
     assert "tile: layer 'conv2', search=balanced" in err
     assert "search=none: the rule's tiling is kept" in err
     assert main(["opt", "lenet5", "-p", "default,tile{search=latency}", "--explain-tiling",
@@ -249,3 +254,125 @@ def test_balanced_keeps_the_rule_within_the_tie_band():
     assert choice.rule is not None and int(choice.ranked[0]) == choice.rule
     assert choice.tiling.sizes == rule.sizes and choice.tiling.order == rule.order
     assert "the rule's tiling is kept" in ts.explain("conv2d_0", choice, "balanced", tie=1.0)
+
+
+def linear_chain() -> ModuleOp:
+    """A conv long enough to leave DRAM time free, then a linear whose first weight
+    tile the simulator prefetches during it (LeNet-5's conv2 -> fc1, smaller)."""
+    g = GraphBuilder()
+    x = g.input("x", [1, 16, 12, 12])
+    w = g.weight("conv.weight", np.ones((32, 16, 3, 3), np.float32))
+    y = g.add(nn.Conv2dOp(x, w, pads=(1, 1, 1, 1))).results[0]
+    flat = g.add(nn.FlattenOp.make([y], {"axis": nn.i64_attr(1)})).results[0]
+    fw = g.weight("fc.weight", np.ones((64, 32 * 12 * 12), np.float32))
+    z = g.add(nn.LinearOp.make([flat, fw], {})).results[0]
+    return g.finish([z])
+
+
+def test_tile_defaults_to_the_balanced_search_and_none_is_the_rule():
+    """`tile` with no `search` runs `balanced` (5 % band); `search=none` is the rule."""
+    from irflow.pipeline import run_pipeline
+
+    assert TilePass().search == ts.DEFAULT == "balanced" and TilePass().tie is None
+    assert ts.default_tie("balanced") == 0.05 and ts.default_tie("latency") == 0.01
+    nests = {}
+    for spec in ("tile", "tile{search=balanced tie=0.05}", "tile{search=none}"):
+        m = conv_module()
+        run_pipeline(m, spec)
+        nests[spec] = [str(o.attributes[NEST_ATTR]) for o in main_func(m).body.walk()
+                       if NEST_ATTR in o.attributes]
+    assert nests["tile"] == nests["tile{search=balanced tie=0.05}"]
+    m = conv_module()
+    op = next(o for o in main_func(m).body.walk() if isinstance(o, nn.Conv2dOp))
+    rule = tl_choose(accel.space_of_op(op), [elem_bytes(v.type) for v in (
+        *op.operands, op.results[0])], load_machine("default"))
+    assert nests["tile{search=none}"] == [str(rule.nest(accel.space_of_op(op)))]
+    with pytest.raises(PassError, match="tie expects"):
+        run_pipeline(conv_module(), "tile{tie=1.5}")
+
+
+def test_prefetch_window_scores_the_first_weight_fetch_net_of_the_layers_before():
+    """A candidate's cycles drop by what the credit hides of its first weight fetch (as
+    the simulator's prefetch.py); without credit the estimate is the layer's alone."""
+    from irflow.passes.tile_window import Window, constant_operands, first_weight_cycles
+
+    fn = main_func(linear_chain())
+    lin = next(o for o in fn.body.walk() if isinstance(o, nn.LinearOp))
+    assert constant_operands(lin) == [False, True]
+    space = accel.space_of_op(lin)
+    itemsizes = [elem_bytes(v.type) for v in (*lin.operands, lin.results[0])]
+    m = load_machine("default")
+    rule = tl_choose(space, itemsizes, m)
+    cold = ts.search_layer(space, itemsizes, m, "fp32", "latency", {}, None, rule,
+                           weights=[False, True])
+    warm = ts.search_layer(space, itemsizes, m, "fp32", "latency", {}, None, rule,
+                           weights=[False, True], credit=1e9)
+    assert cold.scores.hidden is None and warm.scores.hidden is not None
+    pf = first_weight_cycles(space, itemsizes, m, cold.scores.sizes, [False, True])
+    # the rule's first k-tile of weights: its lines over DRAM bandwidth + the latency
+    r = warm.rule
+    lines = rule.sizes["n"] * rule.sizes["k"] * 4 / 64
+    assert pf[r] == pytest.approx(np.ceil(lines * 64 / m.dram.bytes_per_cycle) + 100)
+    assert warm.scores.cycles == pytest.approx(cold.scores.cycles - pf)
+    assert "prefetch window" in ts.explain("fc", warm, "latency")
+    # the credit: free DRAM-channel time, capped at half the cache's fill time
+    w = Window(m)
+    w.advance(cycles=5000, dram_bytes=32 * 1000, hidden=0)
+    assert w.credit == 5000 - 1000 - 100  # the estimate's flush latency is no free time
+    w.advance(cycles=1e6, dram_bytes=0, hidden=0)
+    assert w.credit == m.cache.size_bytes / 2 / m.dram.bytes_per_cycle
+    w.spend(1e9)
+    assert w.credit == 0
+
+
+def test_identical_layers_are_scored_once(monkeypatch):
+    """The search memoizes identical layers (same kind, shapes, types, fixed sizes):
+    three equal convs cost what one does."""
+    def convs(n: int) -> ModuleOp:
+        g = GraphBuilder()
+        x = g.input("x", [1, 16, 12, 12])
+        for i in range(n):
+            w = g.weight(f"c{i}.weight", np.full((16, 16, 3, 3), i + 1, np.float32))
+            x = g.add(nn.Conv2dOp(x, w, pads=(1, 1, 1, 1))).results[0]
+        return g.finish([x])
+
+    calls = []
+    plain = ts.estimate
+
+    def counted(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        calls.append(1)
+        return plain(*a, **k)
+
+    monkeypatch.setattr(ts, "estimate", counted)
+    monkeypatch.setattr(ts, "_MEMOS", {})
+    TilePass().apply(make_context(), convs(1))
+    one = len(calls)
+    ts._MEMOS.clear()
+    TilePass().apply(make_context(), convs(3))
+    assert one >= 1 and len(calls) == 2 * one
+    # ... and a later `tile` run on the same machine (a program lowered again) reuses them
+    TilePass().apply(make_context(), convs(2))
+    assert len(calls) == 2 * one
+    TilePass(cache_bytes=64 * 1024).apply(make_context(), convs(1))  # another machine
+    assert len(calls) > 2 * one
+
+
+def test_balanced_keeps_the_rule_where_every_operand_is_resident():
+    """Attention's Q·Kᵀ (no weight, both operands cached from their producers in the
+    network): `balanced` keeps the rule's tiling, and says why."""
+    g = GraphBuilder()
+    q = g.input("q", [1, 4, 128, 64])
+    k = g.input("k", [1, 4, 64, 128])
+    mod = g.finish([g.add(nn.MatmulOp.make([q, k])).results[0]])
+    op = next(o for o in main_func(mod).body.walk() if isinstance(o, nn.MatmulOp))
+    space = accel.space_of_op(op)
+    itemsizes = [elem_bytes(v.type) for v in (*op.operands, op.results[0])]
+    m = load_machine("default")
+    rule = tl_choose(space, itemsizes, m)
+    free = ts.search_layer(space, itemsizes, m, "fp32", "balanced", {}, None, rule)
+    kept = ts.search_layer(space, itemsizes, m, "fp32", "balanced", {}, None, rule,
+                           weights=[False, False])
+    assert int(kept.ranked[0]) == kept.rule and kept.resident
+    assert kept.tiling.sizes == rule.sizes and kept.tiling.order == rule.order
+    assert "earlier layer's output" in ts.explain("matmul_0", kept, "balanced")
+    assert not free.resident

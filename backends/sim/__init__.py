@@ -60,7 +60,8 @@ def is_lowered(module: ModuleOp) -> bool:
 def lower(module: ModuleOp, machine: Machine, epilogue: bool = True,
           fuse_layers: bool | Mapping[str, object] = False) -> ModuleOp:
     """A lowered copy of an nn-level module (the original is left as it was):
-    `tile` (unless the module is tiled already), `plan-memory`, `lower-to-accel`, and
+    `tile` (its default, the mapping search for `machine`; unless the module is tiled
+    already), `plan-memory`, `lower-to-accel`, and
     `fuse-epilogue` unless `epilogue=False` (docs/simulator.md §2.4), then `fuse-layers`
     if `fuse_layers` (True, or the pass's options as a dict; docs/simulator.md §2.5)."""
     from irflow.passes.fuse_epilogue import FuseEpiloguePass
@@ -78,9 +79,10 @@ def lower(module: ModuleOp, machine: Machine, epilogue: bool = True,
     if epilogue:
         passes = (*passes, FuseEpiloguePass(align=line))
     if not any(NEST_ATTR in op.attributes for op in lowered.walk()):
-        # not tiled yet; a module a pipeline already tiled (`-p "default,tile{...}"`)
-        # keeps its tiles (ops it left untiled get the default rule when lowered)
-        passes = (TilePass(cache_bytes=cache, line_bytes=line, **sparse), *passes)
+        # not tiled yet: `tile`'s default (the mapping search) for this machine; a module
+        # a pipeline already tiled (`-p "default,tile{...}"`) keeps its tiles (ops it
+        # left untiled get the halving rule when lowered)
+        TilePass(cache_bytes=cache, line_bytes=line, **sparse).tile_module(lowered, machine)
     ctx = make_context()
     for p in passes:  # applied directly and verified once below (no per-pass verification)
         p.apply(ctx, lowered)

@@ -87,7 +87,8 @@ COMPRESSION_KNOBS: tuple[str, ...] = ("w_bits", "a_bits", "sparsity")
 GLOBAL_KNOBS: dict[str, tuple[str, ...]] = {
     "calibration": ("minmax", "percentile", "mse", "entropy"),  # calibrate{method=...}
     "weight_clip": ("minmax", "mse"),  # quantize{weight-clip=...}
-    # the tiling the simulator runs: "default" (tile's rule, by bytes) or "latency"
+    # the tiling the simulator runs: "default" (tile's default, the balanced search whose
+    # incumbent is the rule by bytes) or "latency"
     # (`tile{search=latency}` after quantize: the PE-array mapping search, docs/tiling.md;
     # same numerics, cycles as that search finds them; docs/search.md §6)
     "mapping": ("default", "latency"),
