@@ -498,22 +498,52 @@ def _overfilled(tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
         rows = np.stack([np.asarray(x[need], np.float64) for tensor in full for x in tensor], 1)
         key = rows @ _HASH[:rows.shape[1]]  # one number per row (a fixed random projection)
         _, first, back = np.unique(key, return_index=True, return_inverse=True)
-        cols = iter(rows[first].T)
-        got = _overfilled_at([(next(cols), next(cols), next(cols) > 0) for _ in full],
-                             sets, ways)
-        for out, g in zip(outs, got):
-            out[need] = g[back.ravel()]
+        got = _overfilled_rows(rows[first], len(full), sets, ways)
+        for t, out in enumerate(outs):
+            out[need] = got[back.ravel(), t]
     return outs
 
 
+_ROWS: dict[bytes, np.ndarray] = {}
+ROWS_KEPT = 100_000
+"""Distinct rows of `_overfilled_at` kept across calls (the loops' bodies of one layer's
+orders, its two `balanced` stages and similar layers share most rows; about 300 B each)."""
+
+
+def _overfilled_rows(rows: np.ndarray, n_tensors: int, sets: int, ways: int) -> np.ndarray:
+    """[m, tensors] `_overfilled_at` of distinct rows (lines, sets used, scattered per
+    tensor); a row scored before (same diffusion steps) is looked up, not recomputed."""
+    cols = list(rows.T)
+    tensors = [(cols[3 * t], cols[3 * t + 1], cols[3 * t + 2] > 0) for t in range(n_tensors)]
+    steps = [_pmf_steps(lines / np.maximum(used, 1), scat) for lines, used, scat in tensors]
+    head = np.array([sets, ways, *steps], np.float64).tobytes()
+    keys = [head + r.tobytes() for r in rows]
+    hit = np.array([k in _ROWS for k in keys], bool)
+    out = np.empty((len(rows), n_tensors))
+    if hit.any():
+        out[hit] = np.stack([_ROWS[k] for k, h in zip(keys, hit) if h])
+    miss = np.flatnonzero(~hit)
+    if miss.size:
+        got = np.stack(_overfilled_at([tuple(x[miss] for x in t) for t in tensors],
+                                      sets, ways, steps), 1)
+        out[miss] = got
+        if len(_ROWS) + len(miss) > ROWS_KEPT:
+            _ROWS.clear()
+        _ROWS.update(zip([keys[i] for i in miss], got))
+    return out
+
+
 def _overfilled_at(tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                   sets: int, ways: int) -> list[np.ndarray]:
+                   sets: int, ways: int, steps: Sequence[int] | None = None
+                   ) -> list[np.ndarray]:
     """Per tensor t, P(load > ways) of a set t uses: the load's distribution is the sum
-    of the tensors' integer loads per set (`_load_pmf`)."""
+    of the tensors' integer loads per set (`_load_pmf`; `steps`: its diffusion steps per
+    tensor, by default those of these rows)."""
     bins = ways + 2  # the last bin: loads of `bins - 1` or more
     own, mixed = [], []
-    for lines, used, scat in tensors:
-        pmf = _load_pmf(lines / np.maximum(used, 1), scat, bins)
+    for t, (lines, used, scat) in enumerate(tensors):
+        pmf = _load_pmf(lines / np.maximum(used, 1), scat, bins,
+                        None if steps is None else steps[t])
         own.append(pmf)
         share = np.minimum(used / sets, 1.0)[:, None]
         mix = share * pmf
@@ -540,7 +570,15 @@ offsets (1 would be Poisson; the runs' offsets are an arithmetic progression, le
 dispersed than random)."""
 
 
-def _load_pmf(load: np.ndarray, scattered: np.ndarray, bins: int) -> np.ndarray:
+def _pmf_steps(load: np.ndarray, scattered: np.ndarray) -> int:
+    """The diffusion steps `_load_pmf` takes for these rows (their largest spread)."""
+    f = load - np.floor(load)
+    extra = np.where(scattered, np.maximum(DISPERSION * load - f * (1 - f), 0.0), 0.0)
+    return int(min(4, math.ceil(float(extra.max(initial=0.0)))))
+
+
+def _load_pmf(load: np.ndarray, scattered: np.ndarray, bins: int,
+              steps: int | None = None) -> np.ndarray:
     """[n, bins] distribution of one tensor's integer lines in a set it uses, of mean
     `load`: floor or ceil of the mean (a contiguous tensor spreads its lines evenly),
     and for a tensor of many runs at scattered offsets a spread to variance
@@ -552,7 +590,8 @@ def _load_pmf(load: np.ndarray, scattered: np.ndarray, bins: int) -> np.ndarray:
     base = np.clip(lo, 0, bins - 1)[:, None]
     pmf = (1 - f)[:, None] * (at == base) + f[:, None] * (at == np.minimum(base + 1, bins - 1))
     extra = np.where(scattered, np.maximum(DISPERSION * load - f * (1 - f), 0.0), 0.0)
-    steps = int(min(4, math.ceil(float(extra.max(initial=0.0)))))
+    if steps is None:
+        steps = _pmf_steps(load, scattered)
     if steps:
         e = np.minimum(extra / steps, 1.0)[:, None] / 2  # (beyond 4: far over any way count)
         step = (1 - 2 * e)[:, :, None] * np.eye(bins) + e[:, :, None] * (

@@ -29,12 +29,14 @@ def convolve_loop(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def overfilled_pairwise(tensors: list, sets: int, ways: int) -> list[np.ndarray]:
+def overfilled_pairwise(tensors: list, sets: int, ways: int,
+                        steps: list[int] | None = None) -> list[np.ndarray]:
     """`_overfilled_at` one tensor at a time, each convolved with every other's mix."""
     bins = ways + 2
     own, mixed = [], []
-    for lines, used, scat in tensors:
-        pmf = lt._load_pmf(lines / np.maximum(used, 1), scat, bins)
+    for t, (lines, used, scat) in enumerate(tensors):
+        pmf = lt._load_pmf(lines / np.maximum(used, 1), scat, bins,
+                           None if steps is None else steps[t])
         own.append(pmf)
         share = np.minimum(used / sets, 1.0)[:, None]
         mix = share * pmf
@@ -78,9 +80,27 @@ def test_overfilled_at_matches_pairwise() -> None:
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 
 
+def test_rows_kept_across_calls_score_as_fresh_ones() -> None:
+    """A row `_overfilled_rows` looked up gives what scoring it among other rows gives."""
+    rng = np.random.default_rng(2)
+    n, sets, ways = 40, 64, 8
+    rows = np.column_stack([c for _ in range(3) for c in (
+        np.floor(rng.random(n) * 900), np.ceil(rng.random(n) * sets), rng.random(n) < 0.4)])
+    lt._ROWS.clear()
+    fresh = lt._overfilled_rows(rows, 3, sets, ways)
+    again = lt._overfilled_rows(rows[::-1], 3, sets, ways)[::-1]  # all looked up
+    np.testing.assert_allclose(again, fresh, rtol=1e-12, atol=1e-15)
+    lt._ROWS.clear()
+    half = lt._overfilled_rows(rows[: n // 2], 3, sets, ways)  # other diffusion steps
+    np.testing.assert_allclose(lt._overfilled_rows(rows, 3, sets, ways), fresh, rtol=1e-12,
+                               atol=1e-15)
+    assert half.shape == (n // 2, 3)
+
+
 def picks(model: str) -> str:
     module = zoo.load(model, seed=0)
     ts._MEMOS.clear()
+    lt._ROWS.clear()  # rows scored across calls (`_overfilled_rows`)
     TilePass(search="balanced").apply(make_context(), module)
     out = {label: [list(op.attributes[tl.NEST_ATTR].order),
                    dict(op.attributes[tl.NEST_ATTR].tile)]
