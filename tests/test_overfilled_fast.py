@@ -1,7 +1,7 @@
-"""The set-conflict model's fast path (passes/layer_traffic.py `_overfilled_at`: every
-tensor's load convolved with the others' in one batched product per tensor) gives the
-numbers of the plain pairwise convolution loop, and the mapping search picks the same
-tilings with either."""
+"""The search's fast paths in passes/layer_traffic.py give the numbers of the plain ones:
+the set-conflict model (`_overfilled_at`: every tensor's load convolved with the others'
+in one batched product per tensor; `_overfilled_rows`: rows kept across calls), the line
+counts of every loop body in one call (`prefill`), and the search picks the same tilings."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from irflow import zoo
+from irflow.backends.sim.machine import load_machine
 from irflow.context import make_context
-from irflow.graph import main_func
+from irflow.dialects import accel, nn
+from irflow.graph import GraphBuilder, main_func
 from irflow.passes import layer_traffic as lt
 from irflow.passes import tile as tl
 from irflow.passes import tile_search as ts
@@ -95,6 +97,28 @@ def test_rows_kept_across_calls_score_as_fresh_ones() -> None:
     np.testing.assert_allclose(lt._overfilled_rows(rows, 3, sets, ways), fresh, rtol=1e-12,
                                atol=1e-15)
     assert half.shape == (n // 2, 3)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_prefilled_line_counts_score_as_per_body_ones(monkeypatch: pytest.MonkeyPatch,
+                                                      stride: int) -> None:
+    """`layer_traffic.prefill` (every body's lines in one call) changes no estimate."""
+    g = GraphBuilder()
+    x = g.input("x", [1, 24, 28, 28])
+    w = g.weight("w", np.ones((40, 24, 3, 3), np.float32))
+    y = g.add(nn.Conv2dOp(x, w, strides=(stride, stride), pads=(1, 1, 1, 1))).results[0]
+    module = g.finish([y])
+    op = next(o for o in main_func(module).body.walk() if isinstance(o, nn.Conv2dOp))
+    space = accel.space_of_op(op)
+    itemsizes = [tl.elem_bytes(v.type) for v in (*op.operands, op.results[0])]
+    m = load_machine("default")
+    rows = ts.candidates(space, itemsizes, m.cache.size_bytes, {})
+    orders = ts.loop_orders(space)[:5]
+    fast = ts.estimate(space, itemsizes, m, "fp32", rows, orders)
+    monkeypatch.setattr(lt, "prefill", lambda *a, **k: None)
+    plain = ts.estimate(space, itemsizes, m, "fp32", rows, orders)
+    for f in ("cycles", "dram_bytes", "energy_pj"):
+        np.testing.assert_array_equal(getattr(fast, f), getattr(plain, f))
 
 
 def picks(model: str) -> str:
