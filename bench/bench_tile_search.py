@@ -204,6 +204,8 @@ def main() -> None:
     ap.add_argument("--precisions", default="fp32,int8")
     ap.add_argument("--estimates-pipeline", default="", help="run before tile in --estimates "
                     "(default: none; 'default' is what irflow run compiles)")
+    ap.add_argument("--time-model", default="resnet18", help="the model of the search-time "
+                    "measurement (1.)")
     args = ap.parse_args()
     if args.against_rule:
         import os
@@ -223,7 +225,7 @@ def main() -> None:
         for model in args.estimates.split(","):
             bench_estimates(model, args.estimates_pipeline)
         return
-    bench_time(pipeline=args.pipeline)
+    bench_time(args.time_model, pipeline=args.pipeline)
     if args.simulate:
         for model in args.models.split(","):
             bench_simulate(model, tuple(args.objectives.split(",")), args.pipeline)

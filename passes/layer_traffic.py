@@ -33,7 +33,6 @@ whole lines). All arrays have one entry per candidate.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -594,7 +593,8 @@ def _overfilled_at(tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
         mix[:, 0] += 1 - share[:, 0]
         mixed.append(np.where((lines > 0)[:, None], mix, (np.arange(bins) == 0) * 1.0))
     # every tensor's own load convolved with every other's, all tensors at once: per k,
-    # the stacked totals convolve with k's mix (tensor k's own row with the unit load 0)
+    # the stacked totals convolve with k's mix (tensor k's own rows with the unit load 0,
+    # which adds exact zeros: the numbers of convolving tensor by tensor)
     t_all = len(tensors)
     total = np.stack(own)  # [tensors, n, bins]
     unit = (np.arange(bins) == 0) * 1.0
@@ -659,17 +659,13 @@ _SHIFT = {b: _shifts(b) for b in range(2, 40)}
 
 def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The distribution of the sum of two independent loads ([n, bins] each, the last
-    bin open-ended): the outer product of the two, summed into the bin of i + j (capped)."""
-    n, bins = a.shape
-    return (a[:, :, None] * b[:, None, :]).reshape(n, bins * bins) @ _sum_bins(bins)
-
-
-@functools.cache
-def _sum_bins(bins: int) -> np.ndarray:
-    """[bins², bins]: 1 where load i of one tensor and j of another make bin min(i + j,
-    bins - 1)."""
-    i, j = np.divmod(np.arange(bins * bins), bins)
-    return (np.minimum(i + j, bins - 1)[:, None] == np.arange(bins)) * 1.0
+    bin open-ended)."""
+    bins = a.shape[1]
+    out = np.zeros_like(a)
+    for i in range(bins):
+        out[:, i:] += a[:, i:i + 1] * b[:, :bins - i]
+        out[:, -1] += a[:, i] * b[:, bins - i:].sum(axis=1)
+    return out
 
 
 def _compulsory(order: Sequence[str], deps: frozenset[str], T: list[np.ndarray], q: int,

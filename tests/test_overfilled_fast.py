@@ -1,6 +1,6 @@
 """The search's fast paths in passes/layer_traffic.py give the numbers of the plain ones:
 the set-conflict model (`_overfilled_at`: every tensor's load convolved with the others'
-in one batched product per tensor; `_overfilled_rows`: rows kept across calls), the line
+in one batched convolution per tensor; `_overfilled_rows`: rows kept across calls), the line
 counts of every loop body in one call (`prefill`), and the search picks the same tilings."""
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def random_pmf(rng: np.random.Generator, n: int, bins: int) -> np.ndarray:
 
 
 def test_convolve_matches_the_loop() -> None:
+    """(`_convolve` is that loop; kept in case it is rewritten.)"""
     rng = np.random.default_rng(0)
     for bins in (2, 5, 10, 18):
         a, b = random_pmf(rng, 50, bins), random_pmf(rng, 50, bins)
