@@ -255,6 +255,13 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
                 one = set_loads.set_counts(
                     set_loads.tile_lines(acc, grid, space.extents, b, line), n_sets)
                 f = float(windows[k][c])
+                if p >= 0 and order[p] in deps_of[k]:
+                    win = set_loads.window_loads(
+                        acc, order, p, {d: int(ints[d][c]) for d in order},
+                        space.extents, b, line, n_sets)
+                    if win is not None:
+                        mixes.append(win)
+                        continue
                 mix = [(2.0 - f, one)]
                 if f > 1.0 and two != grid:
                     mix.append((f - 1.0, set_loads.set_counts(

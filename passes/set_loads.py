@@ -38,6 +38,55 @@ def tile_lines(acc: accel.Access, grid: Mapping[str, int], ext: Mapping[str, int
     return np.unique(lines)
 
 
+def window_loads(acc: accel.Access, order: Sequence[str], p: int, tile: Mapping[str, int],
+                 ext: Mapping[str, int], itemsize: float, line: int, sets: int,
+                 max_steps: int = 64, positions: int = 8
+                 ) -> list[tuple[float, np.ndarray]] | None:
+    """The per-set loads of tensor `acc`'s reuse window across loop `order[p]` (which it
+    depends on), as a mixture over where in the body the reused line sits: from a use
+    at inner step t of iteration i to the use at step t of iteration i + 1, the cache
+    sees this tensor's slices of iteration i from step t on and those of iteration i + 1
+    before t (a window straddling two tiles: a weight tile's last `c` chunks and the next
+    tile's first). The steps run over the loops inside p down to the innermost one the
+    tensor depends on (loops it does not depend on repeat its slice); at most
+    `positions` evenly spaced steps t, equally weighted. None when the body has more
+    than `max_steps` such steps (the caller falls back to one or two bodies)."""
+    deps = acc.dims
+    inner = [i for i in range(p + 1, len(order)) if order[i] in deps]
+    loops = list(range(p + 1, max(inner, default=p) + 1))
+    trips = [-(-ext[order[i]] // tile[order[i]]) for i in loops]
+    steps = int(np.prod(trips)) if trips else 1
+    if steps > max_steps:
+        return None
+    d = order[p]
+    t_p = -(-ext[d] // tile[d])
+    if t_p < 2:
+        return None
+    mid = {e: (-(-ext[e] // tile[e]) // 2) * tile[e] for e in order}
+
+    def lines_at(it: int, idx: Sequence[int]) -> np.ndarray:
+        at = dict(mid)
+        at[d] = (max(t_p // 2 - 1, 0) + it) * tile[d]
+        for i, j in zip(loops, idx):
+            at[order[i]] = j * tile[order[i]]
+        for e in order[max(loops, default=p) + 1:]:
+            at[e] = 0  # loops inside: the whole extent (the slice covers them)
+        grid = {e: (ext[e] if i > max(loops, default=p) else tile[e])
+                for i, e in enumerate(order)}
+        ranges, _ = acc.slice({e: (at[e], min(at[e] + grid[e], ext[e])) for e in order})
+        return slice_lines(0, acc.view, itemsize, ranges, line)
+
+    seq = list(np.ndindex(*trips)) if trips else [()]
+    now = [lines_at(0, idx) for idx in seq]
+    nxt = [lines_at(1, idx) for idx in seq]
+    ts = np.unique(np.linspace(0, steps - 1, min(positions, steps)).round().astype(int))
+    out = []
+    for t in ts:
+        window = np.unique(np.concatenate(now[t:] + nxt[:t]))
+        out.append((1.0 / len(ts), set_counts(window, sets)))
+    return out
+
+
 def set_counts(lines: np.ndarray, sets: int) -> np.ndarray:
     """Lines per cache set ([sets] int): the set of line l is l mod sets."""
     return np.bincount(np.mod(lines, sets), minlength=sets)

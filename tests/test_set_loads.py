@@ -77,3 +77,22 @@ def test_overfilled_matches_every_relative_placement():
     mixed = set_loads.overfilled([[(0.25, a), (0.75, c)], [(1.0, b)]], ways)
     one, two = (set_loads.overfilled([[(1.0, x)], [(1.0, b)]], ways)[0] for x in (a, c))
     assert mixed[0] == pytest.approx(0.25 * one + 0.75 * two)
+
+
+def test_window_straddling_two_tiles_matches_the_elements_it_touches():
+    """A weight tile (f, c) reused across `f` with `c` inside: the window from chunk t of
+    tile j to chunk t of tile j + 1 holds j's chunks t.. and j + 1's chunks ..t - 1."""
+    acc = accel.Access((8, 40), (accel.on("f"), accel.on("c")))
+    ext, tile, line, sets = {"f": 8, "c": 40}, {"f": 2, "c": 10}, 16, 8
+    got = set_loads.window_loads(acc, ("f", "c"), 0, tile, ext, 4.0, line, sets)
+    assert got is not None and len(got) == 4
+    j = 8 // 2 // 2 - 1  # the tiles compared: j and j + 1 around the middle
+    for t, (w, counts) in enumerate(got):
+        assert w == pytest.approx(0.25)
+        elems = [(f, c) for f in range(2 * j, 2 * j + 2) for c in range(10 * t, 40)]
+        elems += [(f, c) for f in range(2 * j + 2, 2 * j + 4) for c in range(0, 10 * t)]
+        lines = np.unique([(f * 40 + c) * 4 // line for f, c in elems])
+        np.testing.assert_array_equal(counts, np.bincount(lines % sets, minlength=sets))
+    # more steps in the body than allowed: the caller falls back
+    assert set_loads.window_loads(acc, ("f", "c"), 0, tile, ext, 4.0, line, sets,
+                                  max_steps=2) is None
