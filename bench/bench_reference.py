@@ -1,7 +1,7 @@
 """Reference executor vs onnxruntime on ResNet-18 (224×224, batch 1).
 
     .venv/bin/python bench/bench_reference.py [--runs 7] [--threads 1] [--zoo mobilenetv2,...]
-        [--jit auto|on|off] [--winograd auto|off]
+        [--jit auto|on|off] [--winograd auto|off] [--profile]
 
 Builds ResNet-18 twice from the same seeded weights — as `nn` IR with `GraphBuilder`
 and as an ONNX graph with `onnx.helper` — so the benchmark needs neither the zoo nor
@@ -13,11 +13,13 @@ an exporter. Two irflow variants are timed:
   applies itself at its default optimization level.
 
 Prints the median of `--runs` timed runs after one warm-up, the ratio to onnxruntime,
-the per-op-kind time split, the largest output difference, and peak memory (the
-executor's live-value peak, tracemalloc's peak of numpy allocations during one run,
-and the process's max RSS). Both engines use `--threads` threads: OpenBLAS through
-OPENBLAS_NUM_THREADS (set before numpy loads, unless already set) and onnxruntime's
-intra-op pool. Runs are interleaved so both engines see the same machine load. Not part
+the per-op-kind time split (with `--profile`, onnxruntime's own per-node profile beside
+it), the largest output difference, and peak memory (the executor's live-value peak,
+tracemalloc's peak of numpy allocations during one run, and the process's max RSS). Both
+engines use `--threads` threads: OpenBLAS through OPENBLAS_NUM_THREADS (set before numpy
+loads, unless already set) and onnxruntime's intra-op pool (its graph runs sequentially);
+irflow's numba kernels are single-threaded. Runs are interleaved so both engines see the
+same machine load. Not part
 of the test suite. Needs onnx and onnxruntime (the `test` extra); says so if they are absent.
 """
 
@@ -233,8 +235,39 @@ def ort_session(model: bytes, threads: int) -> Any:
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
 
+def ort_profile(model: bytes, threads: int, inputs: dict[str, np.ndarray], runs: int = 5
+                ) -> dict[str, float]:
+    """onnxruntime's own per-node kernel times (`SessionOptions.enable_profiling`), summed
+    by op type: seconds per run, the median of `runs` runs after a warm-up."""
+    import json
+    import tempfile
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.enable_profiling = True
+    with tempfile.TemporaryDirectory() as tmp:
+        opts.profile_file_prefix = os.path.join(tmp, "ort")
+        sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+        for _ in range(runs + 1):
+            sess.run(None, inputs)
+        with open(sess.end_profiling()) as f:
+            events = json.load(f)
+    per_node: dict[str, list[float]] = defaultdict(list)
+    kind: dict[str, str] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            per_node[e["name"]].append(e["dur"] * 1e-6)
+            kind[e["name"]] = e["args"]["op_name"]
+    by_kind: dict[str, float] = defaultdict(float)
+    for name, durs in per_node.items():
+        by_kind[kind[name]] += statistics.median(durs[1:] or durs)
+    return by_kind
+
+
 def compare(title: str, sess: Any, progs: dict[str, Any], inputs: dict[str, np.ndarray],
-            runs: int) -> None:
+            runs: int, model: bytes | None = None) -> None:
     """Check outputs agree, then time onnxruntime and each program, round-robin."""
     import onnxruntime as ort
 
@@ -274,6 +307,14 @@ def compare(title: str, sess: Any, progs: dict[str, Any], inputs: dict[str, np.n
         top = sorted(by_kind.items(), key=lambda kv: -kv[1])[:6]
         split = ", ".join(f"{k} {v * 1e3:.1f} ms ({v / total:.0%})" for k, v in top)
         print(f"irflow [{label}] per-op time: {split}")
+        if model is not None and label == "folded":
+            ort_kinds = ort_profile(model, sess.get_session_options().intra_op_num_threads,
+                                    inputs)
+            top = sorted(ort_kinds.items(), key=lambda kv: -kv[1])[:4]
+            print(f"onnxruntime's profile (enable_profiling, same threads), per node kind: "
+                  f"{', '.join(f'{k} {v * 1e3:.1f} ms' for k, v in top)}; total "
+                  f"{sum(ort_kinds.values()) * 1e3:.1f} ms in kernels; irflow [folded] "
+                  f"{total * 1e3:.1f} ms in kernels")
         tracemalloc.start()
         tracemalloc.reset_peak()
         prog.run(inputs)
@@ -291,13 +332,15 @@ def bench_resnet18(args: argparse.Namespace) -> None:
     w = resnet18_weights()
     x = np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32)
     oe = OnnxEmitter(w)
-    sess = ort_session(oe.model(resnet18(oe, w, "x")), args.threads)
+    model = oe.model(resnet18(oe, w, "x"))
+    sess = ort_session(model, args.threads)
     progs = {}
     for label, folded in (("graph", False), ("folded", True)):
         e = IrflowEmitter(w, folded)
         module = e.g.finish([resnet18(e, w, e.g.input("x", [1, 3, 224, 224]))], ["logits"])
         progs[label] = compile_function(module)
-    compare("ResNet-18, 1x3x224x224 (built in this script)", sess, progs, {"x": x}, args.runs)
+    compare("ResNet-18, 1x3x224x224 (built in this script)", sess, progs, {"x": x}, args.runs,
+            model if args.profile else None)
 
 
 def bench_zoo(name: str, args: argparse.Namespace) -> None:
@@ -309,7 +352,8 @@ def bench_zoo(name: str, args: argparse.Namespace) -> None:
     from irflow.pipeline import run_pipeline
 
     module = zoo.load(name, seed=0)
-    sess = ort_session(export_onnx(module).SerializeToString(), args.threads)
+    model = export_onnx(module).SerializeToString()
+    sess = ort_session(model, args.threads)
     progs = {"graph": compile_function(module)}
     run_pipeline(module, "fold-batchnorm,fuse-activation")
     progs["folded"] = compile_function(module)
@@ -320,7 +364,8 @@ def bench_zoo(name: str, args: argparse.Namespace) -> None:
         for n, s in zip(progs["graph"].input_names, progs["graph"].input_specs)
     }
     compare(f"zoo '{name}' ({', '.join(f'{k} {v.shape}' for k, v in inputs.items())}; "
-            "ONNX from irflow's exporter)", sess, progs, inputs, args.runs)
+            "ONNX from irflow's exporter)", sess, progs, inputs, args.runs,
+            model if args.profile else None)
 
 
 def _kernels_used() -> str:
@@ -335,8 +380,9 @@ def _kernels_used() -> str:
 
     wino = ("Winograd F(4x4,3x3)/F(2x2,3x3) for large float32 3x3 stride-1 convs"
             if conv.winograd_mode() != "off" else "no Winograd (IRFLOW_REFERENCE_WINOGRAD=off)")
-    return (f"numba {numba.__version__} for depthwise conv, the bias+relu epilogue, max pool, "
-            f"add+relu and the Winograd transforms (IRFLOW_REFERENCE_JIT={mode}); {wino}; "
+    return (f"numba {numba.__version__} for depthwise conv, the bias+relu epilogue (with a "
+            "residual add fused into the conv before it), max pool, add+relu, the stems' "
+            f"banded im2col and the Winograd transforms (IRFLOW_REFERENCE_JIT={mode}); {wino}; "
             "numpy/OpenBLAS for the GEMMs")
 
 
@@ -358,6 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--winograd", choices=("auto", "off"), default=None,
                     help="the reference conv's Winograd path (IRFLOW_REFERENCE_WINOGRAD; "
                          "default: the variable's value, else auto)")
+    ap.add_argument("--profile", action="store_true",
+                    help="also print onnxruntime's own per-node profile (enable_profiling, "
+                         "the same thread count) next to irflow's per-op split")
     args = ap.parse_args(argv)
     if args.jit is not None:
         os.environ["IRFLOW_REFERENCE_JIT"] = args.jit

@@ -36,17 +36,26 @@ def single_threaded_blas() -> Iterator[None]:
 
 
 @functools.cache
-def _openblas_thread_fns() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+def openblas_libraries() -> tuple[ctypes.CDLL, ...]:
+    """The OpenBLAS libraries this process loaded (numpy's, scipy's), named in
+    /proc/self/maps; empty where that cannot be read or opened."""
     try:
         with open("/proc/self/maps") as f:
             paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
     except OSError:
-        return None
+        return ()
+    libs = []
     for path in sorted(paths):
         try:
-            lib = ctypes.CDLL(path)
+            libs.append(ctypes.CDLL(path))
         except OSError:
             continue
+    return tuple(libs)
+
+
+@functools.cache
+def _openblas_thread_fns() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    for lib in openblas_libraries():
         for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
             get = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
             set_ = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)

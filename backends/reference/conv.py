@@ -17,7 +17,13 @@ Three paths, chosen from the shapes alone (all compute the same sum; see
   direct sum's error). `IRFLOW_REFERENCE_WINOGRAD=off` turns it off.
 - **im2col** otherwise: the (N, G, C/G·KH·KW, OH·OW) column matrix is written tap by
   tap straight from the unpadded input (the padding cells are zeroed, never copied), then
-  one batched matmul with the (G, F/G, C/G·KH·KW) weight.
+  one batched matmul with the (G, F/G, C/G·KH·KW) weight. With a `WeightCache` and
+  numba, a large column matrix with a small weight (the stems) is built and multiplied
+  in bands of output rows instead (`im2col_jit.py`).
+
+A `residual` (a fused residual add, `residual.py`) is added after the bias: by BLAS onto
+the skip on the GEMM paths (`gemm_acc.py`), in the copy back to NCHW on Winograd layers,
+else in the epilogue pass.
 
 Float tensors accumulate in their own type (float32 stays float32, as onnxruntime does).
 """
@@ -130,6 +136,32 @@ def winograd_tile(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
         if x.shape[0] * -(-out_hw[0] // tile) * -(-out_hw[1] // tile) >= least:
             return tile
     return 0
+
+
+BAND_MIN_COLUMN_BYTES = 1 << 20
+"""Float convs whose im2col column matrix would exceed this (and whose weight is at most
+`BAND_MAX_WEIGHT_BYTES`) run in bands of output rows (`im2col_jit.py`: the stems of
+ResNet, 7.4 MB of columns, and MobileNetV2, 1.35 MB)."""
+
+BAND_MAX_WEIGHT_BYTES = 1 << 16
+"""See `BAND_MIN_COLUMN_BYTES`: each band's GEMM repacks the weight."""
+
+
+@functools.cache
+def _im2col_jit() -> Any:
+    from irflow.backends.reference import im2col_jit
+
+    return im2col_jit
+
+
+def _use_bands(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, groups: int,
+               out_hw: Sequence[int]) -> bool:
+    """Whether this conv takes the banded im2col path (the reference executor's kernels
+    only, like Winograd; the simulator's tiles stay whole)."""
+    if groups != 1 or w.shape[2:] == (1, 1) or w.nbytes > BAND_MAX_WEIGHT_BYTES:
+        return False
+    cols = x.shape[0] * w[0].size * out_hw[0] * out_hw[1] * x.itemsize
+    return cols >= BAND_MIN_COLUMN_BYTES and _use_jit(x, w, b, JIT_MIN_MACS)
 
 
 EPILOGUE_ACTS = ("relu", "relu6")
@@ -298,12 +330,16 @@ def _depthwise_numpy(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
     return y
 
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def _use_jit(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None, work: int) -> bool:
     """Whether to run the numba kernel on these operands (`work`: MACs or elements)."""
     mode = jit_mode()
-    if mode == "off" or x.dtype not in (np.float32, np.float64):
+    dtype = x.dtype
+    if mode == "off" or (dtype != _F32 and dtype != _F64):
         return False
-    if any(a is not None and a.dtype != x.dtype for a in (w, b)):
+    if (w is not None and w.dtype != dtype) or (b is not None and b.dtype != dtype):
         return False
     if mode == "on" or work >= JIT_MIN_MACS:
         return jit_available()
@@ -334,6 +370,65 @@ def epilogue(y: np.ndarray, b: np.ndarray | None, act: str | None) -> np.ndarray
     return _activate(y, act)
 
 
+def epilogue_residual(y: np.ndarray, b: np.ndarray | None, residual: np.ndarray,
+                      act: str | None) -> np.ndarray:
+    """y (N, F, ...) fresh and C-contiguous, in place: act((y + b[f]) + residual) — the
+    conv's bias, then a residual add fused into it (`residual.py`), with the additions
+    and the activation of the two ops run one after the other (the same bits)."""
+    if (y.flags.c_contiguous and residual.flags.c_contiguous and residual.shape == y.shape
+            and _use_jit(y, residual, b, y.size)):
+        _jit().epilogue_residual(y, b, residual, act)
+        return y
+    epilogue(y, b, None)
+    np.add(y, residual, out=y)
+    return _activate(y, act)
+
+
+def _gemm_residual(x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
+                   strides: Sequence[int], pads: Sequence[int], dilations: Sequence[int],
+                   groups: int, act: str | None, residual: np.ndarray,
+                   overwrite: bool) -> np.ndarray | None:
+    """act((residual + x·w) + b) for an ungrouped GEMM-path conv (1×1 or im2col; not
+    Winograd, banded or depthwise), the GEMM accumulated onto the residual by BLAS; None
+    when this conv does not take that path here."""
+    n, _, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    dtype = x.dtype
+    if groups != 1 or (dtype != _F32 and dtype != _F64) or w.dtype != dtype:
+        return None
+    if residual.dtype != dtype or (b is not None and b.dtype != dtype):
+        return None
+    oh = nn.window_out(h, kh, strides[0], pads[0], pads[2], dilations[0])
+    ow = nn.window_out(wd, kw, strides[1], pads[1], pads[3], dilations[1])
+    if residual.shape != (n, f, oh, ow) or not _gemm_acc().available():
+        return None
+    if (winograd_tile(x, w, b, strides, dilations, groups, (oh, ow))
+            or _use_bands(x, w, b, groups, (oh, ow))):
+        return None
+    if kh == kw == 1 and not any(pads):
+        if tuple(strides) != (1, 1):
+            x = x[:, :, ::strides[0], ::strides[1]]
+        cols = np.ascontiguousarray(x).reshape(n, cg, oh * ow)
+    else:
+        cols = im2col(x, (kh, kw), strides, pads, dilations, (oh, ow)).reshape(
+            n, cg * kh * kw, oh * ow)
+    in_place = (overwrite and residual.flags.c_contiguous and residual.flags.owndata
+                and residual.flags.writeable)
+    y = residual if in_place else np.array(residual, order="C")
+    wm = np.ascontiguousarray(w).reshape(f, cg * kh * kw)
+    for ni in range(n):
+        if not _gemm_acc().accumulate(wm, cols[ni], y[ni].reshape(f, oh * ow)):
+            raise RuntimeError("BLAS accumulate refused C-contiguous operands")
+    return epilogue(y, b, act)
+
+
+@functools.cache
+def _gemm_acc() -> Any:
+    from irflow.backends.reference import gemm_acc
+
+    return gemm_acc
+
+
 def add_act(a: np.ndarray, b: np.ndarray, act: str) -> np.ndarray | None:
     """relu/relu6(a + b) in one numba pass (a residual add with its fused activation) when
     a and b are large C-contiguous float arrays of one shape and dtype; else None (the
@@ -362,10 +457,29 @@ def depthwise(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, kernel: Sequen
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence[int],
            pads: Sequence[int], dilations: Sequence[int], groups: int,
-           act: str | None = None, winograd: WeightCache | None = None) -> np.ndarray:
+           act: str | None = None, winograd: WeightCache | None = None,
+           residual: np.ndarray | None = None, overwrite: bool = False) -> np.ndarray:
     """ONNX Conv (NCHW, FCHW weight), then `act` (None or one of `EPILOGUE_ACTS`); the
     path follows the shapes (module docstring). With `winograd` (this op's cache), large
-    float32 3×3 stride-1 layers take the Winograd path."""
+    float32 3×3 stride-1 layers take the Winograd path. With `residual` (an array of the
+    output's shape and dtype), act((conv + b) + residual): a residual add fused in; then
+    (reference executor only) GEMM-path layers let BLAS add the GEMM result to the
+    residual (`gemm_acc.py`), into the residual's own buffer when `overwrite` says
+    nothing else reads it."""
+    if residual is not None:
+        tile = 0 if winograd is None else winograd_tile(x, w, b, strides, dilations, groups,
+                                                        residual.shape[2:])
+        if tile and residual.flags.c_contiguous and residual.dtype == x.dtype:
+            wg = _winograd()
+            return wg.conv3x3(x, winograd.get(w, tile, wg.transform_weight), b, tuple(pads),
+                              residual.shape[2:], act, residual)
+        if winograd is not None:
+            y = _gemm_residual(x, w, b, strides, pads, dilations, groups, act, residual,
+                               overwrite)
+            if y is not None:
+                return y
+        y = conv2d(x, w, None, strides, pads, dilations, groups, None, winograd)
+        return epilogue_residual(y, b, residual, act)
     n, _, h, wd = x.shape
     f, cg, kh, kw = w.shape
     oh = nn.window_out(h, kh, strides[0], pads[0], pads[2], dilations[0])
@@ -382,6 +496,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, strides: Sequence
         wg = _winograd()
         return wg.conv3x3(x, winograd.get(w, tile, wg.transform_weight), b, tuple(pads),
                           (oh, ow), act)
+    if winograd is not None and _use_bands(x, w, b, groups, (oh, ow)):
+        return _im2col_jit().conv_bands(x, w, b, strides, pads, dilations, (oh, ow), act)
     if kh == kw == 1 and not any(pads):
         if tuple(strides) != (1, 1):
             x = x[:, :, ::strides[0], ::strides[1]]

@@ -27,6 +27,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Operation, SSAValue
 
 from irflow.alloc import check_alloc
+from irflow.backends.reference import residual
 from irflow.backends.reference.kernels import Kernel, as_results, make_kernel
 from irflow.diagnostics import ExecutionError, IrflowError
 from irflow.dialects import nn
@@ -84,6 +85,7 @@ class Program:
     output_slots: list[int]
     steps: list[Step]
     initial: list[Any]  # constants pre-evaluated at compile time, None elsewhere
+    fused_steps: list[Step] | None = None  # residual adds fused into convs (residual.py)
 
     @property
     def num_slots(self) -> int:
@@ -106,7 +108,7 @@ class Program:
             slots[slot] = array
         observed = check or timings is not None or stats is not None or observe is not None
         if not observed:
-            for step in self.steps:
+            for step in self.fused_steps or self.steps:
                 try:
                     result = step.kernel(*[slots[i] for i in step.inputs])
                 except IrflowError:
@@ -131,7 +133,8 @@ class Program:
         constant = {i for i, v in enumerate(self.initial) if v is not None}
         live: dict[int, int] = {i: slots[i].nbytes for i in self.input_slots}
         peak_live, peak_bytes = len(live), sum(live.values())
-        for step in self.steps:
+        op_by_op = check or observe is not None  # they look at every op's result
+        for step in self.steps if op_by_op else self.fused_steps or self.steps:
             start = time.perf_counter()
             try:
                 results = as_results(step.kernel(*[slots[i] for i in step.inputs]))
@@ -285,8 +288,24 @@ def compile_function(module: ModuleOp | func.FuncOp, name: str = "main") -> Prog
     else:
         raise ExecutionError(f"@{f.sym_name.data} has no func.return", f)
 
-    # Last use of every slot; outputs and constants are never freed.
     keep = set(output_slots) | {i for i, v in enumerate(initial) if v is not None}
+    steps = _with_frees(pending, keep, input_slots)
+    fused = residual.fuse(pending, output_slots, keep | set(input_slots))
+    return Program(
+        input_names=input_names(f),
+        output_names=output_names(f),
+        input_specs=[ValueSpec.of(a) for a in block.args],
+        input_slots=input_slots,
+        output_slots=output_slots,
+        steps=steps,
+        initial=initial,
+        fused_steps=_with_frees(fused, keep, input_slots) if len(fused) < len(pending) else None,
+    )
+
+
+def _with_frees(pending: list[Any], keep: set[int], input_slots: list[int]) -> list[Step]:
+    """The steps, each with the slots whose last use it is (outputs and constants, in
+    `keep`, are never freed)."""
     last: dict[int, int] = {}
     for k, (_, _, ins, outs) in enumerate(pending):
         for i in (*ins, *outs):
@@ -297,18 +316,9 @@ def compile_function(module: ModuleOp | func.FuncOp, name: str = "main") -> Prog
     for i, k in last.items():
         if i not in keep:
             free_at.setdefault(k, []).append(i)
-    steps = [Step(op, kernel, ins, outs, tuple(free_at.get(k, ())),
-                  tuple(ValueSpec.of(r) for r in op.results))
-             for k, (op, kernel, ins, outs) in enumerate(pending)]
-    return Program(
-        input_names=input_names(f),
-        output_names=output_names(f),
-        input_specs=[ValueSpec.of(a) for a in block.args],
-        input_slots=input_slots,
-        output_slots=output_slots,
-        steps=steps,
-        initial=initial,
-    )
+    return [Step(op, kernel, ins, outs, tuple(free_at.get(k, ())),
+                 tuple(ValueSpec.of(r) for r in op.results))
+            for k, (op, kernel, ins, outs) in enumerate(pending)]
 
 
 def run(module: ModuleOp | func.FuncOp, inputs: ArrayInputs, **kwargs: Any

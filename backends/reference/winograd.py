@@ -28,6 +28,7 @@ import numba
 import numpy as np
 
 from irflow.backends.reference.conv_jit import ACT_CODES
+from irflow.backends.reference.layout_jit import to_channels_first, to_channels_first_add
 
 G4 = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
                [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64)
@@ -203,11 +204,13 @@ def _output_tiles2(m, t0, th, tw, b2, has_bias, act, zero, six, yt
 
 
 def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads: tuple[int, ...],
-            out_hw: tuple[int, int], act: str | None) -> np.ndarray:
+            out_hw: tuple[int, int], act: str | None,
+            residual: np.ndarray | None = None) -> np.ndarray:
     """act(conv(x, w) + b) for a 3×3 stride-1 undilated ungrouped w, given as
     U = `transform_weight(w, tile)` (the tile size follows from U: 36 positions for
     F(4×4, 3×3), 16 for F(2×2, 3×3)); x (N, C, H, W) float, pads (top, left, bottom,
-    right)."""
+    right). With `residual` (C-contiguous, of the output's shape and dtype): act((conv(x,
+    w) + b) + residual), the add done while copying the result back to NCHW."""
     n = x.shape[0]
     pos, _, k = u.shape
     tile = 4 if pos == 36 else 2
@@ -229,7 +232,15 @@ def conv3x3(x: np.ndarray, u: np.ndarray, b: np.ndarray | None, pads: tuple[int,
     yt = np.empty((th * tile, tw * tile, k), x.dtype)
     bias = np.zeros(0, x.dtype) if b is None else np.tile(b.astype(x.dtype), tile)
     for ni in range(n):
-        outputs(m, ni * tiles, th, tw, bias, b is not None, ACT_CODES[act],
-                x.dtype.type(0), x.dtype.type(6), yt.reshape(yt.shape[0], -1))
-        y[ni] = yt[:oh, :ow].transpose(2, 0, 1)
+        outputs(m, ni * tiles, th, tw, bias, b is not None,
+                ACT_CODES[act if residual is None else None], x.dtype.type(0),
+                x.dtype.type(6), yt.reshape(yt.shape[0], -1))
+        if residual is not None:
+            src = yt if yt.shape[:2] == (oh, ow) else np.ascontiguousarray(yt[:oh, :ow])
+            to_channels_first_add(src.reshape(oh * ow, k), residual[ni].reshape(k, oh * ow),
+                                  ACT_CODES[act], y[ni].reshape(k, oh * ow))
+        elif yt.shape[:2] == (oh, ow):
+            to_channels_first(yt.reshape(oh * ow, k), y[ni].reshape(k, oh * ow))
+        else:
+            y[ni] = yt[:oh, :ow].transpose(2, 0, 1)
     return y
