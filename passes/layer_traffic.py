@@ -41,6 +41,7 @@ import numpy as np
 
 from irflow.backends.sim.machine import Machine
 from irflow.dialects import accel
+from irflow.passes import set_loads
 from irflow.passes import tile as tl
 
 
@@ -184,11 +185,14 @@ def prefill(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
 def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float,
             machine: Machine, sizes: np.ndarray, order: Sequence[str],
             pe_cycles: np.ndarray, vector_cycles: np.ndarray | None = None,
-            memo: dict | None = None, first_cycles: np.ndarray | None = None) -> Traffic:
+            memo: dict | None = None, first_cycles: np.ndarray | None = None,
+            exact_sets: bool = False) -> Traffic:
     """The cold-cache memory model (module docstring) of `sizes[n, j]` (tile of
     `space.dims[j]`) in loop `order`; `pe_cycles[n]` the nest's PE cycles. `memo`: a
     dict shared by calls on the same candidates in other orders (line counts depend
-    only on which loops are whole, not on their order)."""
+    only on which loops are whole, not on their order). `exact_sets`: each tensor's
+    lines per cache set from its tiles' actual lines (`set_loads`, a Python loop over
+    the candidates: for a few, e.g. the chosen one), not the statistical spread."""
     memo = {} if memo is None else memo
     line = machine.cache.line_bytes
     cap = machine.cache.size_bytes / line  # lines
@@ -260,6 +264,8 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
     def overfilled(p: int) -> list[np.ndarray]:
         key = ("over", tuple(order[max(p, 0):]) if p >= 0 else (), revisit.tobytes())
         got = memo.get(key)
+        if got is None and exact_sets:
+            got = memo[key] = _overfilled_exact(p)
         if got is None:
             tensors = []
             for k, ls in enumerate(body_sets):
@@ -269,6 +275,47 @@ def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float
                                 np.minimum(ls[p + 1][1] * f, n_sets), ls[p + 1][2]))
             got = memo[key] = _overfilled(tensors, n_sets, ways)
         return got
+
+    def _overfilled_exact(p: int) -> list[np.ndarray]:
+        """`overfilled` from each tensor's exact lines per set (`set_loads`): its lines
+        over the body of p, and where its reuse window holds f = 2 - 1/R bodies, those of
+        two consecutive iterations of p with weight f - 1."""
+        tensors = [(a, b) for a, b in zip(accesses, itemsizes)] + [(res, psum_itemsize)]
+        windows = [reuse_window(k, p) for k in range(len(tensors))]
+        out = [np.zeros(n) for _ in tensors]
+        ints = {d: sizes[:, i].astype(np.int64) for i, d in enumerate(space.dims)}
+        for c in range(n):
+            grid = {d: (space.extents[d] if i > p else int(ints[d][c]))
+                    for i, d in enumerate(order)}
+            two = dict(grid)
+            if p >= 0:
+                d = order[p]
+                two[d] = min(2 * grid[d], space.extents[d])
+            mixes = []
+            for k, (acc, b) in enumerate(tensors):
+                if k == len(accesses) and not revisit[c]:
+                    mixes.append([(1.0, np.zeros(n_sets, np.int64))])
+                    continue
+                one = set_loads.set_counts(
+                    set_loads.tile_lines(acc, grid, space.extents, b, line), n_sets)
+                f = float(windows[k][c])
+                if p >= 0 and order[p] in deps_of[k]:
+                    win = set_loads.window_loads(
+                        acc, order, p, {d: int(ints[d][c]) for d in order},
+                        space.extents, b, line, n_sets)
+                    if win is not None:
+                        mixes.append(win)
+                        continue
+                mix = [(2.0 - f, one)]
+                if f > 1.0 and two != grid:
+                    mix.append((f - 1.0, set_loads.set_counts(
+                        set_loads.tile_lines(acc, two, space.extents, b, line), n_sets)))
+                else:
+                    mix = [(1.0, one)]
+                mixes.append(mix)
+            for k, v in enumerate(set_loads.overfilled(mixes, ways)):
+                out[k][c] = v
+        return out
 
     by_body = [overfilled(p) for p in range(-1, L)]
     thrash_of = [[by_body[p + 1][t] for p in range(-1, L)] for t in range(len(body_sets))]

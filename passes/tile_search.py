@@ -149,8 +149,9 @@ def pareto(scores: Scores, idx: np.ndarray) -> np.ndarray:
 
 def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, dtype: str,
              sizes: np.ndarray, orders: Sequence[tuple[str, ...]],
-             sparse_factor: float = 1.0) -> Scores:
-    """Score every (size row, order) pair: `sizes[n, j]` is the tile of `space.dims[j]`."""
+             sparse_factor: float = 1.0, exact_sets: bool = False) -> Scores:
+    """Score every (size row, order) pair: `sizes[n, j]` is the tile of `space.dims[j]`
+    (`exact_sets`: `layer_traffic.traffic`'s exact per-set loads, for a few rows)."""
     ms = map_space(space)
     if ms is None:
         raise ValueError(f"{space.kind} is not a PE layer")
@@ -163,7 +164,8 @@ def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, d
     memo: dict = {}
     layer_traffic.prefill(space, itemsizes, psum, machine, sizes, orders, memo)
     parts = [layer_traffic.traffic(space, itemsizes, psum, machine, sizes, o, pe.cycles,
-                                   memo=memo, first_cycles=pe.first) for o in orders]
+                                   memo=memo, first_cycles=pe.first,
+                                   exact_sets=exact_sets) for o in orders]
     k = len(orders)
     cycles = np.concatenate([t.cycles for t in parts])
     dram = np.concatenate([t.dram_bytes for t in parts])
@@ -477,5 +479,6 @@ def chosen_estimates(fn: func.FuncOp, machine: Machine) -> dict[str, ChosenEstim
         itemsizes = [tl.elem_bytes(v.type) for v in (*op.operands, op.results[0])]
         sizes = np.array([[nest.tile[d] for d in space.dims]])
         out[label] = ChosenEstimate(op, space, nest, itemsizes, estimate(
-            space, itemsizes, machine, pe_dtype(op), sizes, [tuple(nest.order)]))
+            space, itemsizes, machine, pe_dtype(op), sizes, [tuple(nest.order)],
+            exact_sets=True))
     return out
