@@ -27,7 +27,7 @@ cache.py, cost.py) for the layer alone on an empty cache, flushed at the end
   load, the last store and the flush are exposed:
   `cycles = M_first + Σ_q count_q · max(C, M_q) + M_drain + M_flush`.
 
-Line counts of a slice come from `tile._grid_line_bytes` (contiguous runs rounded to
+Line counts of a slice come from `tile_rule._grid_line_bytes` (contiguous runs rounded to
 whole lines). All arrays have one entry per candidate.
 """
 
@@ -41,8 +41,7 @@ import numpy as np
 
 from irflow.backends.sim.machine import Machine
 from irflow.dialects import accel
-from irflow.passes import set_conflicts, set_loads
-from irflow.passes import tile as tl
+from irflow.passes import set_conflicts, set_loads, tile_rule
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def _lines(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: float,
     overlapping ones cover at most the span `(positions - 1) · D + W` (a column tile of
     a wide row-major matrix, or rows of channels at a pitch that aliases the set index,
     land in few sets)."""
-    counts = [np.asarray(c, np.float64) for c in tl._grid_counts(acc, grid)]
+    counts = [np.asarray(c, np.float64) for c in tile_rule._grid_counts(acc, grid)]
     one = np.ones(np.broadcast_shapes(*(c.shape for c in counts), (1,)))
     run, n = one.copy(), one.copy()
     is_open = np.ones(one.shape, bool)
