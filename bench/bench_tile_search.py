@@ -53,7 +53,7 @@ def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balance
     """Wall/CPU time of the whole search, and CPU per candidate inside `estimate`."""
     import os
 
-    from irflow.passes import layer_traffic
+    from irflow.passes import set_conflicts
     from irflow.passes import tile_search as ts
 
     module, _ = int8_model(model, pipeline)
@@ -73,7 +73,7 @@ def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balance
         for _ in range(repeats):
             m = module.clone()
             ts._MEMOS.clear()  # each run searches afresh (no scores from the last one)
-            layer_traffic._ROWS.clear()  # ... and no set-conflict rows either
+            set_conflicts._ROWS.clear()  # ... and no set-conflict rows either
             t, c = time.perf_counter(), time.process_time()
             run_pipeline(m, f"tile{{search={search}}}")
             wall.append(time.perf_counter() - t)

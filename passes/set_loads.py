@@ -1,6 +1,6 @@
 """Exact per-set line loads of a tensor's tile, for scoring a few candidates.
 
-`layer_traffic` spreads a tensor's lines over the cache sets statistically (floor or
+`set_conflicts` spreads a tensor's lines over the cache sets statistically (floor or
 ceiling of the mean load, a dispersion for runs at scattered offsets): cheap enough for
 every candidate of the mapspace, but an arithmetic progression of runs can load the
 sets much more evenly (or unevenly) than that. For a few candidates (the chosen one,

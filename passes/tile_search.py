@@ -4,7 +4,7 @@ and loop order with the best estimated cycles, energy or energy-delay product.
 The mapspace of one layer (the machine fixes the spatial unrolling, `Machine.mapping`):
 
 - tile sizes: every divisor of each loop's extent (no remainder tiles), plus the
-  default rule's choice (`tile.choose_tiling`, which may leave remainders), so the
+  default rule's choice (`tile_rule.choose_tiling`, which may leave remainders), so the
   search never scores worse than the rule under its own estimate;
 - loop orders: every permutation of the loops whose extent is > 1 (loops of extent 1
   never step: they go outermost, in canonical order, one order for all their
@@ -46,7 +46,7 @@ from xdsl.ir import Operation
 from irflow.backends.sim.machine import Machine
 from irflow.backends.sim.mapping import map_space, nest_cost
 from irflow.dialects import accel
-from irflow.passes import layer_traffic
+from irflow.passes import layer_traffic, tile_rule
 from irflow.passes import tile as tl
 
 OBJECTIVES = ("none", "latency", "energy", "edp", "balanced")
@@ -189,7 +189,7 @@ def candidates(space: accel.Space, itemsizes: Sequence[float], cache_bytes: int,
         rows = np.unique(np.concatenate(
             [rows, np.array([[e[d] for d in space.dims] for e in extra], np.int64)]), axis=0)
     grid = {d: rows[:, i] for i, d in enumerate(space.dims)}
-    ws = sum(tl._grid_elems(a, grid) * b
+    ws = sum(tile_rule._grid_elems(a, grid) * b
              for a, b in zip((*space.operands, space.result), itemsizes))
     return rows[2 * ws <= cache_bytes]
 

@@ -1,7 +1,8 @@
-"""The search's fast paths in passes/layer_traffic.py give the numbers of the plain ones:
-the set-conflict model (`_overfilled_at`: every tensor's load convolved with the others'
-in one batched convolution per tensor; `_overfilled_rows`: rows kept across calls), the line
-counts of every loop body in one call (`prefill`), and the search picks the same tilings."""
+"""The search's fast paths give the numbers of the plain ones: the set-conflict model
+(passes/set_conflicts.py: `_overfilled_at`: every tensor's load convolved with the
+others' in one batched convolution per tensor; `_overfilled_rows`: rows kept across
+calls), the line counts of every loop body in one call (`layer_traffic.prefill`), and the
+search picks the same tilings."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from irflow.context import make_context
 from irflow.dialects import accel, nn
 from irflow.graph import GraphBuilder, main_func
 from irflow.passes import layer_traffic as lt
+from irflow.passes import set_conflicts as sc
 from irflow.passes import tile as tl
 from irflow.passes import tile_search as ts
 from irflow.passes.tile import TilePass
@@ -37,7 +39,7 @@ def overfilled_pairwise(tensors: list, sets: int, ways: int,
     bins = ways + 2
     own, mixed = [], []
     for t, (lines, used, scat) in enumerate(tensors):
-        pmf = lt._load_pmf(lines / np.maximum(used, 1), scat, bins,
+        pmf = sc._load_pmf(lines / np.maximum(used, 1), scat, bins,
                            None if steps is None else steps[t])
         own.append(pmf)
         share = np.minimum(used / sets, 1.0)[:, None]
@@ -65,7 +67,7 @@ def test_convolve_matches_the_loop() -> None:
     rng = np.random.default_rng(0)
     for bins in (2, 5, 10, 18):
         a, b = random_pmf(rng, 50, bins), random_pmf(rng, 50, bins)
-        np.testing.assert_allclose(lt._convolve(a, b), convolve_loop(a, b),
+        np.testing.assert_allclose(sc._convolve(a, b), convolve_loop(a, b),
                                    rtol=1e-12, atol=1e-15)
 
 
@@ -78,7 +80,7 @@ def test_overfilled_at_matches_pairwise() -> None:
         used = np.minimum(np.maximum(np.ceil(rng.random(n) * sets), 1), np.maximum(lines, 1))
         tensors.append((lines, used, rng.random(n) < 0.4))
     tensors.append((np.zeros(n), np.ones(n), np.zeros(n, bool)))  # an absent psum
-    for got, want in zip(lt._overfilled_at(tensors, sets, ways),
+    for got, want in zip(sc._overfilled_at(tensors, sets, ways),
                          overfilled_pairwise(tensors, sets, ways)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
 
@@ -89,13 +91,13 @@ def test_rows_kept_across_calls_score_as_fresh_ones() -> None:
     n, sets, ways = 40, 64, 8
     rows = np.column_stack([c for _ in range(3) for c in (
         np.floor(rng.random(n) * 900), np.ceil(rng.random(n) * sets), rng.random(n) < 0.4)])
-    lt._ROWS.clear()
-    fresh = lt._overfilled_rows(rows, 3, sets, ways)
-    again = lt._overfilled_rows(rows[::-1], 3, sets, ways)[::-1]  # all looked up
+    sc._ROWS.clear()
+    fresh = sc._overfilled_rows(rows, 3, sets, ways)
+    again = sc._overfilled_rows(rows[::-1], 3, sets, ways)[::-1]  # all looked up
     np.testing.assert_allclose(again, fresh, rtol=1e-12, atol=1e-15)
-    lt._ROWS.clear()
-    half = lt._overfilled_rows(rows[: n // 2], 3, sets, ways)  # other diffusion steps
-    np.testing.assert_allclose(lt._overfilled_rows(rows, 3, sets, ways), fresh, rtol=1e-12,
+    sc._ROWS.clear()
+    half = sc._overfilled_rows(rows[: n // 2], 3, sets, ways)  # other diffusion steps
+    np.testing.assert_allclose(sc._overfilled_rows(rows, 3, sets, ways), fresh, rtol=1e-12,
                                atol=1e-15)
     assert half.shape == (n // 2, 3)
 
@@ -125,7 +127,7 @@ def test_prefilled_line_counts_score_as_per_body_ones(monkeypatch: pytest.Monkey
 def picks(model: str) -> str:
     module = zoo.load(model, seed=0)
     ts._MEMOS.clear()
-    lt._ROWS.clear()  # rows scored across calls (`_overfilled_rows`)
+    sc._ROWS.clear()  # rows scored across calls (`_overfilled_rows`)
     TilePass(search="balanced").apply(make_context(), module)
     out = {label: [list(op.attributes[tl.NEST_ATTR].order),
                    dict(op.attributes[tl.NEST_ATTR].tile)]
@@ -139,5 +141,5 @@ def test_same_picks_as_the_pairwise_loop(monkeypatch: pytest.MonkeyPatch) -> Non
     """MobileNetV2 (fp32, every layer searched): the fast set-conflict model and the
     pairwise loop pick identical tile sizes and loop orders."""
     fast = picks("mobilenetv2")
-    monkeypatch.setattr(lt, "_overfilled_at", overfilled_pairwise)
+    monkeypatch.setattr(sc, "_overfilled_at", overfilled_pairwise)
     assert picks("mobilenetv2") == fast
