@@ -130,7 +130,8 @@ def bench_resnet(repeats: int = 3, dtype: str = "fp32", model: str = "resnet18")
     machine = load_machine("default")
     ideal = ideal_cycles(total.macs, dtype, machine)
     print(f"{model} {dtype} simulate: median {statistics.median(times):.2f} s wall of "
-          f"{', '.join(f'{t:.2f}' for t in times)}, {statistics.median(cpu):.2f} s CPU "
+          f"{', '.join(f'{t:.2f}' for t in times)}, {statistics.median(cpu):.2f} s CPU of "
+          f"{', '.join(f'{c:.2f}' for c in cpu)} "
           f"(target <= 3 s; load average {os.getloadavg()[0]:.1f}); {len(result.traces)} "
           f"layers, {steps:,} tile steps, {lines:,} line accesses")
     print(f"  cycles {total.cycles:,} (ideal {ideal:,}, ratio {total.cycles / ideal:.2f}), "

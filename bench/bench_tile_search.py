@@ -53,6 +53,7 @@ def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balance
     """Wall/CPU time of the whole search, and CPU per candidate inside `estimate`."""
     import os
 
+    from irflow.passes import layer_traffic
     from irflow.passes import tile_search as ts
 
     module, _ = int8_model(model, pipeline)
@@ -72,6 +73,7 @@ def bench_time(model: str = "resnet18", repeats: int = 3, search: str = "balance
         for _ in range(repeats):
             m = module.clone()
             ts._MEMOS.clear()  # each run searches afresh (no scores from the last one)
+            layer_traffic._ROWS.clear()  # ... and no set-conflict rows either
             t, c = time.perf_counter(), time.process_time()
             run_pipeline(m, f"tile{{search={search}}}")
             wall.append(time.perf_counter() - t)
@@ -202,6 +204,8 @@ def main() -> None:
     ap.add_argument("--precisions", default="fp32,int8")
     ap.add_argument("--estimates-pipeline", default="", help="run before tile in --estimates "
                     "(default: none; 'default' is what irflow run compiles)")
+    ap.add_argument("--time-model", default="resnet18", help="the model of the search-time "
+                    "measurement (1.)")
     args = ap.parse_args()
     if args.against_rule:
         import os
@@ -221,7 +225,7 @@ def main() -> None:
         for model in args.estimates.split(","):
             bench_estimates(model, args.estimates_pipeline)
         return
-    bench_time(pipeline=args.pipeline)
+    bench_time(args.time_model, pipeline=args.pipeline)
     if args.simulate:
         for model in args.models.split(","):
             bench_simulate(model, tuple(args.objectives.split(",")), args.pipeline)

@@ -138,6 +138,50 @@ def _lines(acc: accel.Access, grid: Mapping[str, np.ndarray], itemsize: float,
     return total, np.clip(np.minimum(used, total), 1.0, sets), scattered
 
 
+def prefill(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float,
+            machine: Machine, sizes: np.ndarray, orders: Sequence[Sequence[str]],
+            memo: dict) -> None:
+    """Fill `traffic`'s `memo` with the line counts of every loop body (and of two
+    consecutive iterations of each loop) of all `orders` at once: one `_lines` call per
+    tensor and item size over the bodies' grids stacked, not one per body (`_lines` is
+    elementwise over candidates: the same numbers, far fewer numpy calls)."""
+    line, n_sets = machine.cache.line_bytes, machine.cache.geometry.sets
+    n = len(sizes)
+    tile = {d: sizes[:, i].astype(np.float64) for i, d in enumerate(space.dims)}
+    ext = {d: np.full(n, float(space.extents[d])) for d in space.dims}
+    if any(set(order) != set(space.dims) for order in orders):
+        return  # `traffic` fills its memo itself
+    accesses = (*space.operands, space.result)
+    jobs = [*enumerate(itemsizes), (len(accesses) - 1, psum_itemsize)]
+    for k, b in dict.fromkeys(jobs):
+        keys: list[tuple] = []
+        grids: list[dict[str, np.ndarray]] = []
+        for order in orders:
+            for p in range(-1, len(order)):
+                body = frozenset(order[p + 1:])
+                grid = {d: (ext[d] if i > p else tile[d]) for i, d in enumerate(order)}
+                todo = [((k, b, body), grid)]
+                if p >= 0 and order[p] in accesses[k].dims:
+                    d = order[p]
+                    todo.append(((k, b, "pair", body, d),
+                                 {**grid, d: np.minimum(2 * tile[d], ext[d])}))
+                for key, g in todo:
+                    if key not in memo:
+                        memo[key] = None  # placeholder until filled below
+                        keys.append(key)
+                        grids.append(g)
+        if not keys:
+            continue
+        m = len(grids)
+        got = _lines(accesses[k], {d: np.concatenate([g[d] for g in grids])
+                                   for d in space.dims}, b, line, n_sets,
+                     {d: np.tile(e, m) for d, e in ext.items()})
+        got = tuple(np.broadcast_to(x, (m * n,)) for x in got)
+        for i, key in enumerate(keys):
+            part = tuple(x[i * n:(i + 1) * n] for x in got)
+            memo[key] = part[0] if "pair" in key else part
+
+
 def traffic(space: accel.Space, itemsizes: Sequence[float], psum_itemsize: float,
             machine: Machine, sizes: np.ndarray, order: Sequence[str],
             pe_cycles: np.ndarray, vector_cycles: np.ndarray | None = None,
@@ -544,35 +588,70 @@ def _overfilled(tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
         rows = np.stack([np.asarray(x[need], np.float64) for tensor in full for x in tensor], 1)
         key = rows @ _HASH[:rows.shape[1]]  # one number per row (a fixed random projection)
         _, first, back = np.unique(key, return_index=True, return_inverse=True)
-        cols = iter(rows[first].T)
-        got = _overfilled_at([(next(cols), next(cols), next(cols) > 0) for _ in full],
-                             sets, ways)
-        for out, g in zip(outs, got):
-            out[need] = g[back.ravel()]
+        got = _overfilled_rows(rows[first], len(full), sets, ways)
+        for t, out in enumerate(outs):
+            out[need] = got[back.ravel(), t]
     return outs
 
 
+_ROWS: dict[bytes, np.ndarray] = {}
+ROWS_KEPT = 100_000
+"""Distinct rows of `_overfilled_at` kept across calls (the loops' bodies of one layer's
+orders, its two `balanced` stages and similar layers share most rows; about 300 B each)."""
+
+
+def _overfilled_rows(rows: np.ndarray, n_tensors: int, sets: int, ways: int) -> np.ndarray:
+    """[m, tensors] `_overfilled_at` of distinct rows (lines, sets used, scattered per
+    tensor); a row scored before (same diffusion steps) is looked up, not recomputed."""
+    cols = list(rows.T)
+    tensors = [(cols[3 * t], cols[3 * t + 1], cols[3 * t + 2] > 0) for t in range(n_tensors)]
+    steps = [_pmf_steps(lines / np.maximum(used, 1), scat) for lines, used, scat in tensors]
+    head = np.array([sets, ways, *steps], np.float64).tobytes()
+    keys = [head + r.tobytes() for r in rows]
+    hit = np.array([k in _ROWS for k in keys], bool)
+    out = np.empty((len(rows), n_tensors))
+    if hit.any():
+        out[hit] = np.stack([_ROWS[k] for k, h in zip(keys, hit) if h])
+    miss = np.flatnonzero(~hit)
+    if miss.size:
+        got = np.stack(_overfilled_at([tuple(x[miss] for x in t) for t in tensors],
+                                      sets, ways, steps), 1)
+        out[miss] = got
+        if len(_ROWS) + len(miss) > ROWS_KEPT:
+            _ROWS.clear()
+        _ROWS.update(zip([keys[i] for i in miss], got))
+    return out
+
+
 def _overfilled_at(tensors: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                   sets: int, ways: int) -> list[np.ndarray]:
+                   sets: int, ways: int, steps: Sequence[int] | None = None
+                   ) -> list[np.ndarray]:
     """Per tensor t, P(load > ways) of a set t uses: the load's distribution is the sum
-    of the tensors' integer loads per set (`_load_pmf`)."""
+    of the tensors' integer loads per set (`_load_pmf`; `steps`: its diffusion steps per
+    tensor, by default those of these rows)."""
     bins = ways + 2  # the last bin: loads of `bins - 1` or more
     own, mixed = [], []
-    for lines, used, scat in tensors:
-        pmf = _load_pmf(lines / np.maximum(used, 1), scat, bins)
+    for t, (lines, used, scat) in enumerate(tensors):
+        pmf = _load_pmf(lines / np.maximum(used, 1), scat, bins,
+                        None if steps is None else steps[t])
         own.append(pmf)
         share = np.minimum(used / sets, 1.0)[:, None]
         mix = share * pmf
         mix[:, 0] += 1 - share[:, 0]
         mixed.append(np.where((lines > 0)[:, None], mix, (np.arange(bins) == 0) * 1.0))
-    out = []
-    for t in range(len(tensors)):
-        total = own[t]
-        for k in range(len(tensors)):
-            if k != t and np.any(tensors[k][0] > 0):
-                total = _convolve(total, mixed[k])
-        out.append(total[:, ways + 1:].sum(axis=1))
-    return out
+    # every tensor's own load convolved with every other's, all tensors at once: per k,
+    # the stacked totals convolve with k's mix (tensor k's own rows with the unit load 0,
+    # which adds exact zeros: the numbers of convolving tensor by tensor)
+    t_all = len(tensors)
+    total = np.stack(own)  # [tensors, n, bins]
+    unit = (np.arange(bins) == 0) * 1.0
+    for k in range(t_all):
+        if np.any(tensors[k][0] > 0):
+            others = (np.arange(t_all) != k)[:, None, None]
+            mix = np.where(others, mixed[k][None], unit)
+            total = _convolve(total.reshape(-1, bins), mix.reshape(-1, bins)).reshape(
+                total.shape)
+    return list(total[:, :, ways + 1:].sum(axis=2))
 
 
 DISPERSION = 0.3
@@ -582,7 +661,15 @@ offsets (1 would be Poisson; the runs' offsets are an arithmetic progression, le
 dispersed than random)."""
 
 
-def _load_pmf(load: np.ndarray, scattered: np.ndarray, bins: int) -> np.ndarray:
+def _pmf_steps(load: np.ndarray, scattered: np.ndarray) -> int:
+    """The diffusion steps `_load_pmf` takes for these rows (their largest spread)."""
+    f = load - np.floor(load)
+    extra = np.where(scattered, np.maximum(DISPERSION * load - f * (1 - f), 0.0), 0.0)
+    return int(min(4, math.ceil(float(extra.max(initial=0.0)))))
+
+
+def _load_pmf(load: np.ndarray, scattered: np.ndarray, bins: int,
+              steps: int | None = None) -> np.ndarray:
     """[n, bins] distribution of one tensor's integer lines in a set it uses, of mean
     `load`: floor or ceil of the mean (a contiguous tensor spreads its lines evenly),
     and for a tensor of many runs at scattered offsets a spread to variance
@@ -594,7 +681,8 @@ def _load_pmf(load: np.ndarray, scattered: np.ndarray, bins: int) -> np.ndarray:
     base = np.clip(lo, 0, bins - 1)[:, None]
     pmf = (1 - f)[:, None] * (at == base) + f[:, None] * (at == np.minimum(base + 1, bins - 1))
     extra = np.where(scattered, np.maximum(DISPERSION * load - f * (1 - f), 0.0), 0.0)
-    steps = int(min(4, math.ceil(float(extra.max(initial=0.0)))))
+    if steps is None:
+        steps = _pmf_steps(load, scattered)
     if steps:
         e = np.minimum(extra / steps, 1.0)[:, None] / 2  # (beyond 4: far over any way count)
         step = (1 - 2 * e)[:, :, None] * np.eye(bins) + e[:, :, None] * (

@@ -162,6 +162,7 @@ def estimate(space: accel.Space, itemsizes: Sequence[float], machine: Machine, d
                    sparse_factor)
     psum = machine.psum_bytes(dtype)
     memo: dict = {}
+    layer_traffic.prefill(space, itemsizes, psum, machine, sizes, orders, memo)
     parts = [layer_traffic.traffic(space, itemsizes, psum, machine, sizes, o, pe.cycles,
                                    memo=memo, first_cycles=pe.first,
                                    exact_sets=exact_sets) for o in orders]
