@@ -12,7 +12,7 @@ during `conv2` and the pooling after it, and `fc1` takes 6,081 cycles — fewer 
 search's tiling (docs/tiling.md, *Against the rule*).
 
 `Window` follows the simulator's credit through the layers in program order, from the
-estimates of the tilings `tile` chose (the same recurrence as `prefetch.py`):
+estimates of the tilings `tile` chose (`prefetch.py`'s recurrence, its functions):
 
     hidden_j = min(prefetch_j, credit_j)     prefetch_j: DRAM time of step 0's weights
     free_j   = (C_j - hidden_j) - (D_j / bw - max(0, hidden_j - latency)) - latency
@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.ir import Operation, SSAValue
 
+from irflow.backends.sim import prefetch
 from irflow.backends.sim.machine import Machine
 from irflow.dialects import accel, nn
 
@@ -87,7 +88,7 @@ class Window:
 
     @property
     def cap(self) -> float:
-        return self.machine.cache.size_bytes / 2 / self.machine.dram.bytes_per_cycle
+        return prefetch.credit_cap(self.machine)
 
     def hidden(self, prefetch: np.ndarray) -> np.ndarray:
         """Of each candidate's first weight fetch, what the layers before hid."""
@@ -96,13 +97,14 @@ class Window:
     def advance(self, cycles: float, dram_bytes: float, hidden: float) -> None:
         """After a layer the search estimated: `cycles` alone (first load exposed),
         `dram_bytes` moved, `hidden` of its first weight fetch done earlier."""
-        lat = self.machine.dram.latency_cycles
-        busy = dram_bytes / self.machine.dram.bytes_per_cycle - max(0.0, hidden - lat)
+        m = self.machine
+        busy = prefetch.busy_cycles(dram_bytes / m.dram.bytes_per_cycle, hidden, m)
         # the estimate ends with a flush of the layer's dirty lines (bytes and latency);
         # in the network they stay cached: the bytes leave `busy` with the flush's time,
         # the flush's latency is no free time of this layer
-        free = max(cycles - hidden - busy - (lat if dram_bytes > 0 else 0.0), 0.0)
-        self.credit = min(self.credit - hidden + free, self.cap)
+        flush_latency = m.dram.latency_cycles if dram_bytes > 0 else 0.0
+        self.credit = prefetch.next_credit(self.credit, hidden, cycles - hidden - flush_latency,
+                                           busy, self.cap)
 
     def spend(self, prefetch: float) -> None:
         """After a layer not estimated: it adds no credit, and its own weights' first

@@ -46,16 +46,32 @@ def dram_channel_cycles(s: LayerStats, machine: Machine) -> float:
     return (s.dram_bytes_read + s.dram_bytes_written) / machine.dram.bytes_per_cycle
 
 
+def credit_cap(machine: Machine) -> float:
+    """The most prefetch credit the channel can bank: half the cache's bytes."""
+    return machine.cache.size_bytes / 2 / machine.dram.bytes_per_cycle
+
+
+def busy_cycles(channel_cycles: float, hidden: float, machine: Machine) -> float:
+    """A layer's own channel time less what of its first fetch ran earlier (beyond the
+    latency, which the earlier layers do not carry)."""
+    return channel_cycles - max(0.0, hidden - machine.dram.latency_cycles)
+
+
+def next_credit(credit: float, hidden: float, cycles: float, busy: float, cap: float) -> float:
+    """The credit after a layer that hid `hidden` of its first fetch and then ran
+    `cycles` with the channel `busy` for that many: what it spent, plus its free time."""
+    return min(credit - hidden + max(cycles - busy, 0.0), cap)
+
+
 def overlap_weight_prefetch(stats: Sequence[LayerStats], machine: Machine) -> list[LayerStats]:
     """`stats` with each layer's prefetchable first weight fetch hidden in the free
     DRAM-channel time of the layers before it (module docstring)."""
-    cap = machine.cache.size_bytes / 2 / machine.dram.bytes_per_cycle
-    latency = machine.dram.latency_cycles
+    cap = credit_cap(machine)
     credit = 0.0
     out: list[LayerStats] = []
     for s in stats:
         hide = int(min(s.prefetch_cycles, credit))
-        busy = dram_channel_cycles(s, machine) - max(0, hide - latency)
+        busy = busy_cycles(dram_channel_cycles(s, machine), hide, machine)
         if hide:
             tl = s.timeline
             if tl is not None:  # the first load phase shrinks by what ran earlier
@@ -65,6 +81,6 @@ def overlap_weight_prefetch(stats: Sequence[LayerStats], machine: Machine) -> li
             s = replace(s, cycles=s.cycles - hide, stall_cycles=s.stall_cycles - hide,
                         latency_ms=machine.cycles_to_ms(s.cycles - hide),
                         prefetched_cycles=hide, timeline=tl)
-        credit = min(credit - hide + max(s.cycles - busy, 0.0), cap)
+        credit = next_credit(credit, hide, s.cycles, busy, cap)
         out.append(s)
     return out
